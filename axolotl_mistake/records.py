@@ -1,0 +1,64 @@
+"""Typed records shared by the builder, the Axolotl strategies and the evaluation harness.
+
+One definition of each row shape, so a field renamed in one place is renamed everywhere.
+Records carry data only; they never render prompts (that is `templates`' job).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from axolotl_mistake.templates import ChatMessage
+
+PromptKind = Literal["harmful", "helpful", "unknown"]
+
+
+class SourceRow(BaseModel):
+    """One instruction as every source loader yields it (HH-RLHF, PKU-SafeRLHF, Alpaca, ...).
+
+    `unsafe_answer` is an "origin" mistake taken from a dataset's safety labels; `safe_answer`
+    a harmless (or helpful) reference answer. `file`/`line` point back to the raw input so
+    errors and provenance can name them.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    instruction: str
+    input: str = ""
+    context: list[ChatMessage] = Field(default_factory=list)
+    kind: PromptKind = "unknown"
+    safe_answer: str | None = None
+    unsafe_answer: str | None = None
+    source: str
+    file: str | None = None
+    line: int | None = None
+    meta: dict = Field(default_factory=dict)
+
+
+class LabelledPair(BaseModel):
+    """A (question, answer) pair with a safety label: input of the discrimination probe."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: str
+    answer: str
+    harmful: bool
+    source: str = ""
+
+
+class AnalysisRow(BaseModel):
+    """A training row for the analysis strategies: the bad answer is context, never a target."""
+
+    model_config = ConfigDict(extra="allow")
+
+    instruction: str
+    input: str = ""
+    bad: str
+    critique: str
+
+
+ANALYSIS_FIELDS = ("instruction", "bad", "critique")
+"""Required fields of an analysis row (default names; the plugin can map others)."""

@@ -1,0 +1,1 @@
+"""The data pipeline of axolotl-mistake: sources -> mistakes -> analyses -> Axolotl JSONL."""

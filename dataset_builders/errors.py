@@ -1,0 +1,36 @@
+"""Input errors that name the file, line and field at fault.
+
+Every loader and config reader raises `InputError`; the CLI prints it and exits non-zero
+before any output file is written. Never raise a bare KeyError/ValueError for user input.
+"""
+
+from __future__ import annotations
+
+
+class InputError(ValueError):
+    """Bad user input, located as precisely as possible."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.message = message
+        self.file = file
+        self.line = line
+        self.field = field
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        where = []
+        if self.file:
+            where.append(f"{self.file}" + (f":{self.line}" if self.line is not None else ""))
+        elif self.line is not None:
+            where.append(f"line {self.line}")
+        if self.field:
+            where.append(f"field '{self.field}'")
+        prefix = ", ".join(where)
+        return f"{prefix}: {self.message}" if prefix else self.message
