@@ -8,7 +8,7 @@ re-type a template elsewhere.
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing_extensions import TypedDict  # pydantic needs this on Python < 3.12
 
 DEFAULT_HINT = "harmful, unethical and offensive"
 """Hint words that induce a harmful answer in template (a)."""
