@@ -1,0 +1,1 @@
+"""Data shipped with axolotl_mistake (goal-hijacking attack templates); no code."""
