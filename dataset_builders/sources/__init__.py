@@ -1,0 +1,153 @@
+"""Source loaders: every dataset the builder and the evaluation read, as one common row type.
+
+`SourceConfig` is a pydantic union discriminated on `kind`; `iter_rows(cfg)` streams
+`SourceRow`s and `iter_labelled_pairs(cfg)` streams safety-labelled `LabelledPair`s. Loaders
+stream (memory flat) and raise `dataset_builders.errors.InputError` naming file, line and field.
+They never render prompts, call models or write files.
+
+Row ids are `<tag>:<line>` (1-based line or Hub row number; PKU rows that split a prompt's two
+answers add `:<response index>`), where `tag` defaults to `<kind>:<file name>` or
+`<kind>:<hub id>[/config][/data_dir]:<split>`; `builtin:<name>` for the shipped sets. They are
+stable for a given file and config: the builder dedups and shards on them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Annotated, Any
+
+from pydantic import Field, TypeAdapter, ValidationError
+
+from axolotl_mistake.records import LabelledPair, SourceRow
+from dataset_builders.errors import InputError
+from dataset_builders.sources import (
+    alpaca,
+    beavertails,
+    builtin,
+    generic,
+    hh_rlhf,
+    pku_saferlhf,
+    xstest,
+)
+from dataset_builders.sources.alpaca import AlpacaSource
+from dataset_builders.sources.beavertails import BeaverTailsSource
+from dataset_builders.sources.builtin import BuiltinSource
+from dataset_builders.sources.generic import CsvSource, JsonlSource
+from dataset_builders.sources.hh_rlhf import HhRlhfSource
+from dataset_builders.sources.pku_saferlhf import PkuSafeRlhfSource
+from dataset_builders.sources.xstest import XSTestSource
+
+SourceConfig = Annotated[
+    BuiltinSource
+    | PkuSafeRlhfSource
+    | HhRlhfSource
+    | BeaverTailsSource
+    | AlpacaSource
+    | JsonlSource
+    | CsvSource
+    | XSTestSource,
+    Field(discriminator="kind"),
+]
+"""One source of rows; `kind` picks the loader (see each class for its keys)."""
+
+_LOADERS = {
+    "builtin": builtin,
+    "pku_saferlhf": pku_saferlhf,
+    "hh_rlhf": hh_rlhf,
+    "beavertails": beavertails,
+    "alpaca": alpaca,
+    "jsonl": generic,
+    "csv": generic,
+    "xstest": xstest,
+}
+KINDS = tuple(_LOADERS)
+
+_ADAPTER: TypeAdapter = TypeAdapter(SourceConfig)
+
+SOURCE_CLASSES = (
+    BuiltinSource,
+    PkuSafeRlhfSource,
+    HhRlhfSource,
+    BeaverTailsSource,
+    AlpacaSource,
+    JsonlSource,
+    CsvSource,
+    XSTestSource,
+)
+"""The concrete config classes (members of the SourceConfig union)."""
+
+
+def parse_source_config(
+    data: Mapping[str, Any] | Any, *, file: str | None = None, prefix: str = ""
+) -> SourceConfig:
+    """Validate a raw mapping (e.g. from YAML) into a SourceConfig; errors name the bad key.
+
+    `prefix` is prepended to field names in messages (e.g. "sources[2]").
+    """
+    if not isinstance(data, SOURCE_CLASSES):
+        try:
+            return _ADAPTER.validate_python(data)
+        except ValidationError as err:
+            raise validation_to_input_error(err, file=file, prefix=prefix) from err
+    return data
+
+
+def validation_to_input_error(
+    err: ValidationError, *, file: str | None = None, prefix: str = ""
+) -> InputError:
+    """Turn a pydantic error into one readable InputError naming the first bad field."""
+    first = err.errors()[0]
+    loc = [str(p) for p in first["loc"]]
+    if loc and loc[0] in KINDS:  # discriminated unions put the chosen tag first
+        loc = loc[1:]
+    if first["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        loc = ["kind"]
+        msg = f"unknown or missing source kind; expected one of {', '.join(KINDS)}"
+        if first["type"] == "union_tag_invalid":
+            given = first["input"].get("kind") if isinstance(first["input"], dict) else None
+            msg = f"unknown source kind {given!r}; expected one of {', '.join(KINDS)}"
+    elif first["type"] == "extra_forbidden":
+        msg = "unknown key (misspelt?); see the source kind's documented fields"
+    else:
+        msg = first["msg"]
+    field = ".".join(p for p in [prefix, *loc] if p) or None
+    more = len(err.errors()) - 1
+    if more:
+        msg += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return InputError(msg, file=file, field=field)
+
+
+def iter_rows(cfg: SourceConfig) -> Iterator[SourceRow]:
+    """Stream the source's rows (instructions with optional unsafe/safe answers), in file order."""
+    return _LOADERS[cfg.kind].iter_rows(cfg)
+
+
+def iter_labelled_pairs(cfg: SourceConfig) -> Iterator[LabelledPair]:
+    """Stream (question, answer, harmful) pairs from sources whose answers carry safety labels.
+
+    PKU-SafeRLHF: every response (harmful = not is_response_i_safe). BeaverTails: every row.
+    builtin: probe_pairs as written, redteam/helpful reference answers as harmless.
+    jsonl/csv: mapped unsafe_answer -> harmful, safe_answer -> harmless (unless
+    answers_are_safety_labels is off). HH-RLHF: none unless preference_as_safety_label.
+    Alpaca, XSTest: none (no labelled answers).
+    """
+    return _LOADERS[cfg.kind].iter_pairs(cfg)
+
+
+__all__ = [
+    "AlpacaSource",
+    "BeaverTailsSource",
+    "BuiltinSource",
+    "CsvSource",
+    "HhRlhfSource",
+    "JsonlSource",
+    "KINDS",
+    "PkuSafeRlhfSource",
+    "SOURCE_CLASSES",
+    "SourceConfig",
+    "XSTestSource",
+    "iter_labelled_pairs",
+    "iter_rows",
+    "parse_source_config",
+    "validation_to_input_error",
+]

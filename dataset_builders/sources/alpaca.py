@@ -1,0 +1,60 @@
+"""Alpaca loader: helpful (instruction, input, output) rows for the SFT share of the mix.
+
+Rows get kind "helpful" and `safe_answer = output`. Alpaca answers carry no safety label, so this
+source never yields labelled pairs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Literal
+
+from pydantic import Field
+
+from axolotl_mistake.records import LabelledPair, SourceRow
+from dataset_builders.sources.base import SourceBase, limited
+from dataset_builders.sources.stream import iter_records
+
+HUB_ID = "tatsu-lab/alpaca"
+
+
+class AlpacaSource(SourceBase):
+    """Alpaca (Hub `tatsu-lab/alpaca`, or local alpaca_data.json / JSONL / parquet).
+
+    `instruction` must be a non-empty string; `input` may be absent, null or empty. `output` must
+    be a string; the upstream data has a few empty outputs (2 of the 5,000-row sample): such rows
+    keep `safe_answer=None` and `meta["empty_output"]=True`, so SFT stages can skip them and count
+    them. Row id: `<tag>:<line>`.
+    """
+
+    kind: Literal["alpaca"] = Field(default="alpaca", description="Selects this loader.")
+    split: str = Field(default="train", description="Hub split (tatsu-lab/alpaca has only 'train').")
+
+
+def _rows(cfg: AlpacaSource) -> Iterator[SourceRow]:
+    tag = cfg.source_tag
+    for rec in iter_records(cfg):
+        instruction = rec.text("instruction")
+        input_ = rec.opt_text("input") or ""
+        output = rec.text("output", allow_empty=True)
+        yield SourceRow(
+            id=f"{tag}:{rec.line}",
+            instruction=instruction,
+            input=input_,
+            kind="helpful",
+            safe_answer=output if output.strip() else None,
+            source=tag,
+            file=rec.file,
+            line=rec.line,
+            meta={} if output.strip() else {"empty_output": True},
+        )
+
+
+def iter_rows(cfg: AlpacaSource) -> Iterator[SourceRow]:
+    """One helpful row per record, in file order."""
+    return limited(_rows(cfg), cfg.limit)
+
+
+def iter_pairs(cfg: AlpacaSource) -> Iterator[LabelledPair]:
+    """Alpaca has no safety labels: no pairs."""
+    return iter(())

@@ -1,0 +1,238 @@
+"""Shared pieces of every source loader: the common config fields and strict field readers.
+
+Loaders validate each raw record through `Record` so a bad value is reported with its file,
+line and field. Nothing here opens files or talks to the Hub (see `readers` and `hub`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from dataset_builders.errors import InputError
+
+BAD_UTF8 = re.compile("[\udc80-\udcff]")
+"""Characters `errors="surrogateescape"` maps undecodable bytes to; one means bad UTF-8."""
+
+
+class SourceBase(BaseModel):
+    """Fields every file- or Hub-backed source has. Subclasses add `kind` and their own keys."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str | None = Field(
+        default=None,
+        description=(
+            "Local file to read: .jsonl/.ndjson (optionally .gz, read line by line), .json (a JSON "
+            "array, parsed whole; or JSON lines), .parquet (read in batches) or .csv/.tsv. "
+            "Give either `path` or `hub_id`."
+        ),
+    )
+    hub_id: str | None = Field(
+        default=None,
+        description=(
+            "Dataset to stream with `datasets.load_dataset(..., streaming=True)`: a Hugging Face "
+            "Hub id (e.g. 'PKU-Alignment/PKU-SafeRLHF'), a local folder laid out like a Hub "
+            "repo, or a packaged builder name ('json', 'csv', 'parquet') together with "
+            "`data_files`. Give either `path` or `hub_id`."
+        ),
+    )
+    config: str | None = Field(
+        default=None, description="Hub dataset configuration name (`name=` of load_dataset)."
+    )
+    data_dir: str | None = Field(
+        default=None,
+        description="Sub-folder of the Hub repo to load (e.g. 'harmless-base' for Anthropic/hh-rlhf).",
+    )
+    data_files: str | list[str] | None = Field(
+        default=None,
+        description="Explicit data files (paths or URLs) for load_dataset; needed with 'json'/'csv'/'parquet'.",
+    )
+    split: str = Field(default="train", description="Split to stream from the Hub dataset.")
+    revision: str | None = Field(
+        default=None,
+        description="Hub git revision (branch, tag or commit) to pin; recorded in provenance.",
+    )
+    limit: int | None = Field(
+        default=None,
+        ge=1,
+        description="Stop after this many yielded items (rows or pairs); None reads everything.",
+    )
+    tag: str | None = Field(
+        default=None,
+        description=(
+            "Name used in row ids ('<tag>:<line>') and provenance. Default: '<kind>:<file name>' "
+            "for a local file, '<kind>:<hub_id>[/<config>][/<data_dir>]:<split>' for the Hub. "
+            "Set it to keep ids stable when a file is moved or renamed."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _one_location(self) -> SourceBase:
+        if (self.path is None) == (self.hub_id is None):
+            raise ValueError("give exactly one of `path` (a local file) or `hub_id` (Hub dataset)")
+        if self.path is not None and (self.config or self.data_dir or self.data_files or self.revision):
+            raise ValueError(
+                "`config`, `data_dir`, `data_files` and `revision` only apply with `hub_id`, not `path`"
+            )
+        return self
+
+    @property
+    def source_tag(self) -> str:
+        """The id prefix of this source's rows (see `tag`)."""
+        if self.tag:
+            return self.tag
+        kind = getattr(self, "kind", "source")
+        if self.path is not None:
+            return f"{kind}:{Path(self.path).name}"
+        where = self.hub_id or ""
+        for part in (self.config, self.data_dir, self._data_file_name()):
+            if part:
+                where += f"/{part}"
+        return f"{kind}:{where}:{self.split}"
+
+    def _data_file_name(self) -> str | None:
+        """The file name of a single `data_files` entry (for 'json'/'csv' builder sources)."""
+        files = self.data_files
+        if isinstance(files, list) and len(files) == 1:
+            files = files[0]
+        return Path(files).name if isinstance(files, str) else None
+
+    @property
+    def location(self) -> str:
+        """Human-readable place errors point at: the file path or the Hub dataset and split."""
+        if self.path is not None:
+            return self.path
+        rev = f"@{self.revision}" if self.revision else ""
+        files = self.data_files
+        if isinstance(files, list):
+            files = files[0] if len(files) == 1 else f"{len(files)} data files"
+        extra = "/".join(p for p in (self.config, self.data_dir, files) if p)
+        return f"hub:{self.hub_id}{rev}" + (f"/{extra}" if extra else "") + f"[{self.split}]"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One raw record plus where it came from; typed getters raise located InputErrors."""
+
+    data: dict[str, Any]
+    file: str
+    line: int
+
+    def error(self, field: str | None, message: str) -> InputError:
+        return InputError(message, file=self.file, line=self.line, field=field)
+
+    def has(self, key: str) -> bool:
+        return key in self.data
+
+    def _get(self, key: str) -> Any:
+        if key not in self.data:
+            present = ", ".join(sorted(map(str, self.data))) or "none"
+            raise self.error(key, f"required field '{key}' is missing (fields present: {present})")
+        return self.data[key]
+
+    def text(self, key: str, *, allow_empty: bool = False) -> str:
+        """A required string; empty or whitespace-only is an error unless allowed."""
+        value = self._get(key)
+        if not isinstance(value, str):
+            raise self.error(key, f"expected a string, got {_type_name(value)}")
+        _check_utf8(self, key, value)
+        if not allow_empty and not value.strip():
+            raise self.error(key, "must not be empty")
+        return value
+
+    def opt_text(self, key: str) -> str | None:
+        """An optional string: absent or null -> None; present must be a string."""
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise self.error(key, f"expected a string or null, got {_type_name(value)}")
+        _check_utf8(self, key, value)
+        return value
+
+    def flag(self, key: str) -> bool:
+        value = self._get(key)
+        if not isinstance(value, bool):
+            raise self.error(key, f"expected true or false, got {_type_name(value)} {value!r:.40}")
+        return value
+
+    def opt_int(self, key: str) -> int | None:
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.error(key, f"expected an integer or null, got {_type_name(value)}")
+        return value
+
+    def opt_dict(self, key: str) -> dict | None:
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise self.error(key, f"expected an object or null, got {_type_name(value)}")
+        return value
+
+    def choice(self, key: str, allowed: tuple[str, ...]) -> str:
+        value = self.text(key)
+        if value not in allowed:
+            raise self.error(key, f"expected one of {', '.join(allowed)}, got {value!r:.60}")
+        return value
+
+
+def _type_name(value: Any) -> str:
+    return {
+        type(None): "null",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        list: "a list",
+        dict: "an object",
+        str: "a string",
+    }.get(type(value), type(value).__name__)
+
+
+def _check_utf8(rec: Record, key: str, value: str) -> None:
+    """Strings decoded with surrogateescape carry lone surrogates where bytes were not UTF-8."""
+    found = BAD_UTF8.search(value)
+    if found:
+        raise rec.error(
+            key,
+            f"text is not valid UTF-8 (undecodable byte 0x{ord(found.group()) - 0xDC00:02x} at "
+            f"character {found.start()}); re-encode the file as UTF-8",
+        )
+
+
+def first_bad_utf8_field(data: Any, prefix: str = "") -> str | None:
+    """Name the first (nested) field whose key or string value holds undecodable bytes."""
+    if isinstance(data, str):
+        return (prefix or "?") if BAD_UTF8.search(data) else None
+    if isinstance(data, dict):
+        for key, value in data.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if BAD_UTF8.search(str(key)) or first_bad_utf8_field(value, name):
+                return name
+    if isinstance(data, list):
+        for i, value in enumerate(data):
+            found = first_bad_utf8_field(value, f"{prefix}[{i}]")
+            if found:
+                return found
+    return None
+
+
+def limited(items: Iterator, limit: int | None) -> Iterator:
+    """Yield at most `limit` items, stopping the (streaming) producer early."""
+    if limit is None:
+        yield from items
+        return
+    if limit <= 0:
+        return
+    for n, item in enumerate(items, 1):
+        yield item
+        if n >= limit:
+            return

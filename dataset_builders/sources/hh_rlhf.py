@@ -1,0 +1,154 @@
+"""Anthropic HH-RLHF loader (harmless-base): multi-turn transcripts -> instruction, context, answers.
+
+Each row holds `chosen` and `rejected`, two full "\\n\\nHuman: ...\\n\\nAssistant: ..." transcripts
+that share every turn but the last Assistant one. The last Human turn becomes the instruction,
+earlier turns the context, the rejected last answer an origin mistake (`unsafe_answer`), the
+chosen one the harmless reference (`safe_answer`). Chosen/rejected is a *preference*, not a safety
+label: never emit labelled pairs from it unless the config asks for it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from axolotl_mistake.records import LabelledPair, PromptKind, SourceRow
+from axolotl_mistake.templates import ChatMessage
+from dataset_builders.sources.base import Record, SourceBase, limited
+from dataset_builders.sources.stream import iter_records
+
+HUB_ID = "Anthropic/hh-rlhf"
+DEFAULT_DATA_DIR = "harmless-base"
+
+_TURN = re.compile(r"\n\n(Human|Assistant):")
+_ROLES = {"Human": "user", "Assistant": "assistant"}
+
+
+class HhRlhfSource(SourceBase):
+    """HH-RLHF (Hub `Anthropic/hh-rlhf` with `data_dir`, or a local .jsonl.gz such as test.jsonl.gz).
+
+    Turn parsing: the transcript is split at "\\n\\nHuman:" / "\\n\\nAssistant:"; one space after
+    the colon and surrounding whitespace are dropped; consecutive turns of the same speaker (a few
+    upstream rows have them) are joined with a blank line. An empty last answer gives `None` for
+    that answer and `meta["empty_chosen"/"empty_rejected"] = True`. Row id: `<tag>:<line>`.
+    """
+
+    kind: Literal["hh_rlhf"] = Field(default="hh_rlhf", description="Selects this loader.")
+    split: str = Field(default="train", description="Hub split: 'train' or 'test'.")
+    prompt_kind: PromptKind = Field(
+        default="harmful",
+        description=(
+            "`kind` given to every row. 'harmful' suits harmless-base and red-team data (the "
+            "conversations are red-team attempts); use 'helpful' for helpful-base."
+        ),
+    )
+    preference_as_safety_label: bool = Field(
+        default=False,
+        description=(
+            "Let iter_labelled_pairs treat rejected answers as harmful and chosen ones as harmless. "
+            "Off by default: HH preferences say which answer is better, not that one is unsafe."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _default_data_dir(self) -> HhRlhfSource:
+        if self.hub_id == HUB_ID and self.data_dir is None:
+            self.data_dir = DEFAULT_DATA_DIR
+        return self
+
+
+def parse_transcript(rec: Record, field: str) -> list[ChatMessage]:
+    """Split one transcript into alternating user/assistant turns, or raise a located InputError."""
+    text = rec.text(field)
+    parts = _TURN.split(text)
+    if len(parts) == 1:
+        raise rec.error(field, "no '\\n\\nHuman:' / '\\n\\nAssistant:' turns found in the transcript")
+    if parts[0].strip():
+        raise rec.error(
+            field, f"text before the first '\\n\\nHuman:' turn: {parts[0].strip()[:60]!r}"
+        )
+    turns: list[ChatMessage] = []
+    for speaker, body in zip(parts[1::2], parts[2::2], strict=True):
+        role = _ROLES[speaker]
+        content = body.strip()
+        if turns and turns[-1]["role"] == role:
+            joined = "\n\n".join(p for p in (turns[-1]["content"], content) if p)
+            turns[-1] = {"role": role, "content": joined}
+        else:
+            turns.append({"role": role, "content": content})
+    if turns[0]["role"] != "user":
+        raise rec.error(field, "the transcript must start with a Human turn")
+    if turns[-1]["role"] != "assistant":
+        raise rec.error(field, "the transcript must end with an Assistant turn")
+    if not turns[-2]["content"]:
+        raise rec.error(field, "the last Human turn (the instruction) is empty")
+    return turns
+
+
+def split_pair(rec: Record) -> tuple[list[ChatMessage], str, str, str]:
+    """(context, instruction, chosen answer, rejected answer) of one chosen/rejected row."""
+    chosen = parse_transcript(rec, "chosen")
+    rejected = parse_transcript(rec, "rejected")
+    if chosen[:-1] != rejected[:-1]:
+        at = next(
+            (i for i, (a, b) in enumerate(zip(chosen, rejected)) if a != b),
+            min(len(chosen), len(rejected)) - 1,
+        )
+        raise rec.error(
+            "rejected",
+            f"chosen and rejected differ before their last Assistant turn (first at turn {at + 1} "
+            f"of {len(chosen)}/{len(rejected)}); they must share the conversation",
+        )
+    return chosen[:-2], chosen[-2]["content"], chosen[-1]["content"], rejected[-1]["content"]
+
+
+def _rows(cfg: HhRlhfSource) -> Iterator[SourceRow]:
+    tag = cfg.source_tag
+    for rec in iter_records(cfg):
+        context, instruction, good, bad = split_pair(rec)
+        meta: dict = {"turns": len(context) + 2}
+        if not good:
+            meta["empty_chosen"] = True
+        if not bad:
+            meta["empty_rejected"] = True
+        if good and good == bad:
+            meta["identical_answers"] = True
+        yield SourceRow(
+            id=f"{tag}:{rec.line}",
+            instruction=instruction,
+            context=context,
+            kind=cfg.prompt_kind,
+            safe_answer=good or None,
+            unsafe_answer=bad or None,
+            source=tag,
+            file=rec.file,
+            line=rec.line,
+            meta=meta,
+        )
+
+
+def iter_rows(cfg: HhRlhfSource) -> Iterator[SourceRow]:
+    """One row per chosen/rejected pair, in file order."""
+    return limited(_rows(cfg), cfg.limit)
+
+
+def _pairs(cfg: HhRlhfSource) -> Iterator[LabelledPair]:
+    if not cfg.preference_as_safety_label:
+        return
+    for row in _rows(cfg):
+        if row.unsafe_answer:
+            yield LabelledPair(
+                question=row.instruction, answer=row.unsafe_answer, harmful=True, source=f"{row.id}:rejected"
+            )
+        if row.safe_answer:
+            yield LabelledPair(
+                question=row.instruction, answer=row.safe_answer, harmful=False, source=f"{row.id}:chosen"
+            )
+
+
+def iter_pairs(cfg: HhRlhfSource) -> Iterator[LabelledPair]:
+    """No pairs unless `preference_as_safety_label` (then rejected=harmful, chosen=harmless)."""
+    return limited(_pairs(cfg), cfg.limit)

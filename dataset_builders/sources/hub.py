@@ -1,0 +1,41 @@
+"""Stream a dataset through `datasets.load_dataset(..., streaming=True)` as located records.
+
+Used for Hub ids (PKU-Alignment/PKU-SafeRLHF, Anthropic/hh-rlhf, ...), local folders laid out
+like a Hub repo, and the packaged 'json'/'csv'/'parquet' builders with `data_files`. Streaming
+keeps memory flat on the large Hub versions. Never downloads a whole split into memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from dataset_builders.errors import InputError
+from dataset_builders.sources.base import Record, SourceBase
+
+
+def iter_hub_records(cfg: SourceBase) -> Iterator[Record]:
+    """Yield the rows of `cfg.split` one by one; `line` is the 1-based row number in the split."""
+    import datasets
+
+    kwargs = {
+        "name": cfg.config,
+        "data_dir": cfg.data_dir,
+        "data_files": cfg.data_files,
+        "split": cfg.split,
+        "revision": cfg.revision,
+        "streaming": True,
+    }
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    where = cfg.location
+    try:
+        stream = datasets.load_dataset(cfg.hub_id, **kwargs)
+    except Exception as err:  # the boundary to a user-named dataset: every failure is a config problem
+        raise InputError(
+            f"cannot load dataset '{cfg.hub_id}' ({type(err).__name__}: {err}). Check the id, "
+            "`config`, `data_dir`, `split` and `revision`, and that the Hub is reachable "
+            "(HF_HUB_OFFLINE=1 only finds datasets already cached or local)",
+            file=where,
+            field="hub_id",
+        ) from err
+    for row, data in enumerate(stream, 1):
+        yield Record(data=dict(data), file=where, line=row)
