@@ -1,0 +1,41 @@
+"""Small helpers every backend shares: per-request seeds, stop-string truncation, plain rendering.
+
+A request's seed depends only on `SamplingParams.seed`, its `sample_index` and its prompt text,
+never on batch size, neighbours or order. Must stay pure (no global RNG state, no I/O).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Sequence
+
+from axolotl_mistake.templates import ChatMessage
+
+
+def request_seed(seed: int, sample_index: int, prompt: str = "") -> int:
+    """A 31-bit seed for one request: different across sample indices and prompts."""
+    material = f"{seed}\x1f{sample_index}\x1f{prompt}".encode("utf-8", "surrogatepass")
+    return int.from_bytes(hashlib.sha256(material).digest()[:4], "big") & 0x7FFFFFFF
+
+
+def truncate_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+    """Cut `text` before the earliest stop string; return (text, whether one was found)."""
+    cut = -1
+    for s in stop:
+        if not s:
+            continue
+        pos = text.find(s)
+        if pos != -1 and (cut == -1 or pos < cut):
+            cut = pos
+    if cut == -1:
+        return text, False
+    return text[:cut], True
+
+
+def plain_chat_text(messages: Sequence[ChatMessage]) -> str:
+    """Render chat turns without a chat template: the contents joined by blank lines.
+
+    Used for base models without a template (chat='never' or 'auto' with no template); the
+    project's message bodies are complete instructions, so no role labels are added.
+    """
+    return "\n\n".join(m["content"] for m in messages)
