@@ -49,9 +49,12 @@ class SourceBase(BaseModel):
         default=None,
         description="Sub-folder of the Hub repo to load (e.g. 'harmless-base' for Anthropic/hh-rlhf).",
     )
-    data_files: str | list[str] | None = Field(
+    data_files: str | list[str] | dict[str, str | list[str]] | None = Field(
         default=None,
-        description="Explicit data files (paths or URLs) for load_dataset; needed with 'json'/'csv'/'parquet'.",
+        description=(
+            "Explicit data files (paths or URLs) for load_dataset; needed with 'json'/'csv'/"
+            "'parquet'. A single file or list is offered as the split named by `split`."
+        ),
     )
     split: str = Field(default="train", description="Split to stream from the Hub dataset.")
     revision: str | None = Field(
@@ -99,6 +102,8 @@ class SourceBase(BaseModel):
     def _data_file_name(self) -> str | None:
         """The file name of a single `data_files` entry (for 'json'/'csv' builder sources)."""
         files = self.data_files
+        if isinstance(files, dict):
+            files = files.get(self.split)
         if isinstance(files, list) and len(files) == 1:
             files = files[0]
         return Path(files).name if isinstance(files, str) else None
@@ -111,9 +116,13 @@ class SourceBase(BaseModel):
         rev = f"@{self.revision}" if self.revision else ""
         files = self.data_files
         if isinstance(files, list):
-            files = files[0] if len(files) == 1 else f"{len(files)} data files"
-        extra = "/".join(p for p in (self.config, self.data_dir, files) if p)
-        return f"hub:{self.hub_id}{rev}" + (f"/{extra}" if extra else "") + f"[{self.split}]"
+            files = files[0] if len(files) == 1 else f"{len(files)} files"
+        elif isinstance(files, dict):
+            files = files.get(self.split, f"{len(files)} splits")
+        details = [f"{k}={v}" for k, v in (("config", self.config), ("data_dir", self.data_dir),
+                                            ("data_files", files)) if v]
+        details.append(f"split={self.split}")
+        return f"hf:{self.hub_id}{rev} ({', '.join(details)})"
 
 
 @dataclass(frozen=True)

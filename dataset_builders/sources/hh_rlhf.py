@@ -63,6 +63,8 @@ class HhRlhfSource(SourceBase):
 def parse_transcript(rec: Record, field: str) -> list[ChatMessage]:
     """Split one transcript into alternating user/assistant turns, or raise a located InputError."""
     text = rec.text(field)
+    if text.startswith(("Human:", "Assistant:")):  # some copies drop the leading blank line
+        text = "\n\n" + text
     parts = _TURN.split(text)
     if len(parts) == 1:
         raise rec.error(field, "no '\\n\\nHuman:' / '\\n\\nAssistant:' turns found in the transcript")

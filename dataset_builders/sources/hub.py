@@ -20,7 +20,12 @@ def iter_hub_records(cfg: SourceBase) -> Iterator[Record]:
     kwargs = {
         "name": cfg.config,
         "data_dir": cfg.data_dir,
-        "data_files": cfg.data_files,
+        # a bare file list belongs to the configured split (load_dataset would call it "train")
+        "data_files": (
+            cfg.data_files
+            if cfg.data_files is None or isinstance(cfg.data_files, dict)
+            else {cfg.split: cfg.data_files}
+        ),
         "split": cfg.split,
         "revision": cfg.revision,
         "streaming": True,
