@@ -11,8 +11,18 @@ from dataset_builders.sources import BuiltinSource, iter_labelled_pairs, iter_ro
 from dataset_builders.sources.builtin import DATA_DIR
 
 CATEGORIES = {
-    "violence", "weapons", "cybercrime", "fraud", "drugs", "hate", "harassment", "privacy",
-    "self_harm", "dangerous_stunts", "cheating", "theft",
+    "violence",
+    "weapons",
+    "cybercrime",
+    "fraud",
+    "drugs",
+    "hate",
+    "harassment",
+    "privacy",
+    "self_harm",
+    "dangerous_stunts",
+    "cheating",
+    "theft",
 }
 
 
@@ -41,7 +51,9 @@ def test_redteam_schema_and_counts():
 def test_helpful_schema_and_counts():
     raw = _raw("helpful")
     assert len(raw) == 80
-    assert all(set(r) in ({"instruction", "output"}, {"instruction", "input", "output"}) for r in raw)
+    assert all(
+        set(r) in ({"instruction", "output"}, {"instruction", "input", "output"}) for r in raw
+    )
     assert sum("input" in r for r in raw) == 17
     assert all(r["output"].strip() and r["instruction"].strip() for r in raw)
     assert all(_one_sentence(r["instruction"]) for r in raw)
@@ -75,7 +87,10 @@ def test_builtin_probe_pairs_as_labelled_pairs():
     assert len(pairs) == 40 and sum(p.harmful for p in pairs) == 20
     # alternating labels, so a limit still sees both
     assert [p.harmful for p in iter_labelled_pairs(BuiltinSource(name="probe_pairs", limit=4))] == [
-        True, False, True, False,
+        True,
+        False,
+        True,
+        False,
     ]
     harmless = list(iter_labelled_pairs(BuiltinSource(name="redteam")))
     assert len(harmless) == 80 and not any(p.harmful for p in harmless)

@@ -16,8 +16,12 @@ def _j(**kw) -> str:
     return json.dumps(kw, ensure_ascii=False)
 
 
-PKU_OK = _j(prompt="p?", response_0="a", response_1="b", is_response_0_safe=True, is_response_1_safe=False)
-HH_OK = _j(chosen="\n\nHuman: hi\n\nAssistant: hello", rejected="\n\nHuman: hi\n\nAssistant: go away")
+PKU_OK = _j(
+    prompt="p?", response_0="a", response_1="b", is_response_0_safe=True, is_response_1_safe=False
+)
+HH_OK = _j(
+    chosen="\n\nHuman: hi\n\nAssistant: hello", rejected="\n\nHuman: hi\n\nAssistant: go away"
+)
 XS_HEADER = "id,prompt,type,label,focus,note\n"
 
 
@@ -46,7 +50,15 @@ CASES = [
     (
         "wrong-type-bool",
         "pku.jsonl",
-        _lines(_j(prompt="p?", response_0="a", response_1="b", is_response_0_safe="yes", is_response_1_safe=True)),
+        _lines(
+            _j(
+                prompt="p?",
+                response_0="a",
+                response_1="b",
+                is_response_0_safe="yes",
+                is_response_1_safe=True,
+            )
+        ),
         {"kind": "pku_saferlhf"},
         1,
         "is_response_0_safe",
@@ -54,7 +66,18 @@ CASES = [
     (
         "empty-string",
         "pku.jsonl",
-        _lines(PKU_OK, PKU_OK, PKU_OK, _j(prompt="   ", response_0="a", response_1="b", is_response_0_safe=True, is_response_1_safe=True)),
+        _lines(
+            PKU_OK,
+            PKU_OK,
+            PKU_OK,
+            _j(
+                prompt="   ",
+                response_0="a",
+                response_1="b",
+                is_response_0_safe=True,
+                is_response_1_safe=True,
+            ),
+        ),
         {"kind": "pku_saferlhf"},
         4,
         "prompt",
@@ -62,7 +85,10 @@ CASES = [
     (
         "non-utf8-jsonl",
         "pku.jsonl",
-        PKU_OK.encode() + b"\n" + PKU_OK.replace('"b"', '"caf\\u00e9"').encode().replace(b"\\u00e9", b"\xe9") + b"\n",
+        PKU_OK.encode()
+        + b"\n"
+        + PKU_OK.replace('"b"', '"caf\\u00e9"').encode().replace(b"\\u00e9", b"\xe9")
+        + b"\n",
         {"kind": "pku_saferlhf"},
         2,
         "response_1",
@@ -70,7 +96,8 @@ CASES = [
     (
         "non-utf8-csv",
         "xstest.csv",
-        XS_HEADER.encode() + b"1,How do I kill time?,homonyms,safe,kill,\n2,Caf\xe9 question?,homonyms,safe,,\n",
+        XS_HEADER.encode()
+        + b"1,How do I kill time?,homonyms,safe,kill,\n2,Caf\xe9 question?,homonyms,safe,,\n",
         {"kind": "xstest"},
         3,
         "prompt",
@@ -78,8 +105,16 @@ CASES = [
     (
         "wrong-type-severity",
         "pku.jsonl",
-        _lines(_j(prompt="p?", response_0="a", response_1="b", is_response_0_safe=True, is_response_1_safe=True,
-                  response_1_severity_level="high")),
+        _lines(
+            _j(
+                prompt="p?",
+                response_0="a",
+                response_1="b",
+                is_response_0_safe=True,
+                is_response_1_safe=True,
+                response_1_severity_level="high",
+            )
+        ),
         {"kind": "pku_saferlhf"},
         1,
         "response_1_severity_level",
@@ -87,7 +122,10 @@ CASES = [
     (
         "hh-no-turn-markers",
         "hh.jsonl",
-        _lines(HH_OK, _j(chosen="Human: hi Assistant: hello", rejected="\n\nHuman: hi\n\nAssistant: no")),
+        _lines(
+            HH_OK,
+            _j(chosen="Human: hi Assistant: hello", rejected="\n\nHuman: hi\n\nAssistant: no"),
+        ),
         {"kind": "hh_rlhf"},
         2,
         "chosen",
@@ -95,7 +133,14 @@ CASES = [
     (
         "hh-prefix-mismatch",
         "hh.jsonl",
-        _lines(HH_OK, HH_OK, _j(chosen="\n\nHuman: hi\n\nAssistant: hello", rejected="\n\nHuman: bye\n\nAssistant: no")),
+        _lines(
+            HH_OK,
+            HH_OK,
+            _j(
+                chosen="\n\nHuman: hi\n\nAssistant: hello",
+                rejected="\n\nHuman: bye\n\nAssistant: no",
+            ),
+        ),
         {"kind": "hh_rlhf"},
         3,
         "rejected",
@@ -103,7 +148,12 @@ CASES = [
     (
         "hh-ends-with-human",
         "hh.jsonl",
-        _lines(_j(chosen="\n\nHuman: hi\n\nAssistant: hello", rejected="\n\nHuman: hi\n\nAssistant: x\n\nHuman: and?")),
+        _lines(
+            _j(
+                chosen="\n\nHuman: hi\n\nAssistant: hello",
+                rejected="\n\nHuman: hi\n\nAssistant: x\n\nHuman: and?",
+            )
+        ),
         {"kind": "hh_rlhf"},
         1,
         "rejected",
@@ -111,7 +161,9 @@ CASES = [
     (
         "hh-gz-bad-json",
         "hh.jsonl.gz",
-        gzip.compress(_lines(HH_OK, '{"chosen": "\\n\\nHuman: hi\\n\\nAssistant: x", "rejected": }')),
+        gzip.compress(
+            _lines(HH_OK, '{"chosen": "\\n\\nHuman: hi\\n\\nAssistant: x", "rejected": }')
+        ),
         {"kind": "hh_rlhf"},
         2,
         "rejected",
@@ -151,7 +203,8 @@ CASES = [
     (
         "csv-short-row",
         "xstest.csv",
-        XS_HEADER.encode() + b"1,How do I kill time?,homonyms,safe,kill,\n2,Where is it?,homonyms\n",
+        XS_HEADER.encode()
+        + b"1,How do I kill time?,homonyms,safe,kill,\n2,Where is it?,homonyms\n",
         {"kind": "xstest"},
         3,
         "label",
@@ -222,16 +275,30 @@ def test_case_count():
 
 def test_pairs_hit_the_same_errors(tmp_path):
     path = tmp_path / "pku.jsonl"
-    path.write_bytes(_lines(PKU_OK, _j(prompt="p", response_0="a", response_1=3, is_response_0_safe=True,
-                                       is_response_1_safe=True)))
-    with pytest.raises(InputError, match=r"pku\.jsonl:2, field 'response_1': expected a string, got a number"):
+    path.write_bytes(
+        _lines(
+            PKU_OK,
+            _j(
+                prompt="p",
+                response_0="a",
+                response_1=3,
+                is_response_0_safe=True,
+                is_response_1_safe=True,
+            ),
+        )
+    )
+    with pytest.raises(
+        InputError, match=r"pku\.jsonl:2, field 'response_1': expected a string, got a number"
+    ):
         list(iter_labelled_pairs(parse_source_config({"kind": "pku_saferlhf", "path": str(path)})))
 
 
 def test_not_an_object_names_file_and_line(tmp_path):
     path = tmp_path / "alpaca.jsonl"
     path.write_bytes(_lines(_j(instruction="a", output="b"), "[1, 2]"))
-    with pytest.raises(InputError, match=r"alpaca\.jsonl:2: expected a JSON object with named fields, got a list"):
+    with pytest.raises(
+        InputError, match=r"alpaca\.jsonl:2: expected a JSON object with named fields, got a list"
+    ):
         list(iter_rows(parse_source_config({"kind": "alpaca", "path": str(path)})))
 
 
@@ -260,7 +327,9 @@ def test_parquet_row_error(tmp_path):
     import pyarrow.parquet as pq
 
     path = tmp_path / "bt.parquet"
-    rows = [{"prompt": "q", "response": "r", "is_safe": True}] * 3 + [{"prompt": "q", "response": "r", "is_safe": None}]
+    rows = [{"prompt": "q", "response": "r", "is_safe": True}] * 3 + [
+        {"prompt": "q", "response": "r", "is_safe": None}
+    ]
     pq.write_table(pa.Table.from_pylist(rows), path)
     with pytest.raises(InputError) as info:
         list(iter_rows(parse_source_config({"kind": "beavertails", "path": str(path)})))
@@ -277,12 +346,28 @@ def test_parquet_row_error(tmp_path):
         ({"kind": "pku", "path": "x.jsonl"}, "kind", "unknown source kind 'pku'"),
         ({"path": "x.jsonl"}, "kind", "unknown or missing source kind"),
         ({"kind": "alpaca", "paht": "x.jsonl"}, "paht", "unknown key"),
-        ({"kind": "alpaca", "path": "x.jsonl", "hub_id": "tatsu-lab/alpaca"}, None, "exactly one of"),
+        (
+            {"kind": "alpaca", "path": "x.jsonl", "hub_id": "tatsu-lab/alpaca"},
+            None,
+            "exactly one of",
+        ),
         ({"kind": "alpaca", "path": "x.jsonl", "limit": 0}, "limit", "greater than or equal to 1"),
         ({"kind": "builtin", "name": "red_team"}, "name", "'redteam'"),
-        ({"kind": "jsonl", "path": "x.jsonl", "fields": {"prompt": "q"}}, "fields", "unknown SourceRow field"),
-        ({"kind": "jsonl", "path": "x.jsonl", "fields": {"input": "q"}}, "fields", "must map 'instruction'"),
-        ({"kind": "csv", "path": "x.csv", "fields": {"instruction": "q", "context": "c"}}, "fields", "context"),
+        (
+            {"kind": "jsonl", "path": "x.jsonl", "fields": {"prompt": "q"}},
+            "fields",
+            "unknown SourceRow field",
+        ),
+        (
+            {"kind": "jsonl", "path": "x.jsonl", "fields": {"input": "q"}},
+            "fields",
+            "must map 'instruction'",
+        ),
+        (
+            {"kind": "csv", "path": "x.csv", "fields": {"instruction": "q", "context": "c"}},
+            "fields",
+            "context",
+        ),
         ({"kind": "xstest", "path": "x.csv", "label": "benign"}, "label", "'safe'"),
     ],
 )
@@ -300,8 +385,7 @@ def test_streaming_reads_lazily(tmp_path):
     """Rows come out before a later bad line is reached, and `limit` never reaches it."""
     path = tmp_path / "big.jsonl"
     with open(path, "w", encoding="utf-8") as fh:
-        for i in range(3000):
-            fh.write(_j(instruction=f"task {i}", output="ok") + "\n")
+        fh.writelines(_j(instruction=f"task {i}", output="ok") + "\n" for i in range(3000))
         fh.write("{not json\n")
     cfg = parse_source_config({"kind": "alpaca", "path": str(path)})
     seen = 0

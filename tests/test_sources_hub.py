@@ -11,14 +11,11 @@ import json
 import shutil
 from collections import Counter
 
+import datasets
 import pytest
 
-pytest.importorskip("datasets")
-
-import datasets  # noqa: E402
-
-from dataset_builders.errors import InputError  # noqa: E402
-from dataset_builders.sources import iter_labelled_pairs, iter_rows, parse_source_config  # noqa: E402
+from dataset_builders.errors import InputError
+from dataset_builders.sources import iter_labelled_pairs, iter_rows, parse_source_config
 
 
 @pytest.fixture()
@@ -40,7 +37,10 @@ def load_calls(monkeypatch):
 def test_pku_from_folder_laid_out_like_the_hub_repo(shared_data, tmp_path, load_calls):
     repo = tmp_path / "PKU-SafeRLHF"
     (repo / "data" / "Alpaca-7B").mkdir(parents=True)
-    shutil.copy(shared_data / "pku_saferlhf" / "test_sample.jsonl", repo / "data" / "Alpaca-7B" / "test.jsonl")
+    shutil.copy(
+        shared_data / "pku_saferlhf" / "test_sample.jsonl",
+        repo / "data" / "Alpaca-7B" / "test.jsonl",
+    )
     cfg = parse_source_config(
         {"kind": "pku_saferlhf", "hub_id": str(repo), "data_dir": "data/Alpaca-7B", "split": "test"}
     )
@@ -48,7 +48,9 @@ def test_pku_from_folder_laid_out_like_the_hub_repo(shared_data, tmp_path, load_
     assert sum(r.unsafe_answer is not None for r in rows) == 126
     assert sum(r.safe_answer is not None for r in rows) == 178
     assert rows[0].meta["unsafe"]["harm_categories"] == [
-        "Cybercrime", "Economic Crime", "Endangering National Security",
+        "Cybercrime",
+        "Economic Crime",
+        "Endangering National Security",
     ]
     assert rows[0].file == f"hf:{repo} (data_dir=data/Alpaca-7B, split=test)"
     pairs = list(iter_labelled_pairs(cfg))
@@ -61,7 +63,10 @@ def test_pku_from_folder_laid_out_like_the_hub_repo(shared_data, tmp_path, load_
 def test_hh_from_folder_with_data_dir(shared_data, tmp_path, load_calls):
     repo = tmp_path / "hh-rlhf"
     (repo / "harmless-base").mkdir(parents=True)
-    shutil.copy(shared_data / "hh_rlhf" / "harmless-base_test.jsonl.gz", repo / "harmless-base" / "test.jsonl.gz")
+    shutil.copy(
+        shared_data / "hh_rlhf" / "harmless-base_test.jsonl.gz",
+        repo / "harmless-base" / "test.jsonl.gz",
+    )
     cfg = parse_source_config(
         {"kind": "hh_rlhf", "hub_id": str(repo), "data_dir": "harmless-base", "split": "test"}
     )
@@ -134,8 +139,10 @@ def test_beavertails_parquet_via_hub_and_locally(tmp_path, load_calls):
 def test_hub_row_errors_are_located(tmp_path):
     data = tmp_path / "bad.jsonl"
     data.write_text(
-        json.dumps({"prompt": "q", "response": "a", "is_safe": True}) + "\n"
-        + json.dumps({"prompt": "q", "response": "", "is_safe": True}) + "\n"
+        json.dumps({"prompt": "q", "response": "a", "is_safe": True})
+        + "\n"
+        + json.dumps({"prompt": "q", "response": "", "is_safe": True})
+        + "\n"
     )
     cfg = parse_source_config({"kind": "beavertails", "hub_id": "json", "data_files": str(data)})
     with pytest.raises(InputError) as err:

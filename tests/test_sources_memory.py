@@ -42,7 +42,9 @@ def test_peak_memory_does_not_grow_with_rows(tmp_path):
     _write_pku(small, 1_000)
     _write_pku(big, 10_000)
     for fn in (iter_rows, iter_labelled_pairs):
-        n_small, peak_small = _peak(parse_source_config({"kind": "pku_saferlhf", "path": str(small)}), fn)
+        n_small, peak_small = _peak(
+            parse_source_config({"kind": "pku_saferlhf", "path": str(small)}), fn
+        )
         n_big, peak_big = _peak(parse_source_config({"kind": "pku_saferlhf", "path": str(big)}), fn)
         assert n_big > 9 * n_small
         # 10x the rows, (almost) the same peak: nothing accumulates

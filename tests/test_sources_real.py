@@ -58,6 +58,8 @@ def test_hh_consecutive_assistant_turns_are_joined(hh_rows):
     row = hh_rows[763]
     assert [m["role"] for m in row.context] == ["user", "assistant"]
     assert "\n\n" in row.context[1]["content"]
+    merged = [r.line for r in hh_rows if r.meta.get("merged_turns")]
+    assert merged == [668, 764, 1255, 1320, 1689, 1850, 1951, 1953, 2037]
 
 
 def test_hh_yields_no_pairs_unless_asked(shared_data):

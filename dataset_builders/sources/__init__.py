@@ -135,15 +135,15 @@ def iter_labelled_pairs(cfg: SourceConfig) -> Iterator[LabelledPair]:
 
 
 __all__ = [
+    "KINDS",
+    "SOURCE_CLASSES",
     "AlpacaSource",
     "BeaverTailsSource",
     "BuiltinSource",
     "CsvSource",
     "HhRlhfSource",
     "JsonlSource",
-    "KINDS",
     "PkuSafeRlhfSource",
-    "SOURCE_CLASSES",
     "SourceConfig",
     "XSTestSource",
     "iter_labelled_pairs",

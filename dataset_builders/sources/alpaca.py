@@ -28,7 +28,9 @@ class AlpacaSource(SourceBase):
     """
 
     kind: Literal["alpaca"] = Field(default="alpaca", description="Selects this loader.")
-    split: str = Field(default="train", description="Hub split (tatsu-lab/alpaca has only 'train').")
+    split: str = Field(
+        default="train", description="Hub split (tatsu-lab/alpaca has only 'train')."
+    )
 
 
 def _rows(cfg: AlpacaSource) -> Iterator[SourceRow]:

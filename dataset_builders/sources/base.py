@@ -70,8 +70,8 @@ class SourceBase(BaseModel):
         default=None,
         description=(
             "Name used in row ids ('<tag>:<line>') and provenance. Default: '<kind>:<file name>' "
-            "for a local file, '<kind>:<hub_id>[/<config>][/<data_dir>]:<split>' for the Hub. "
-            "Set it to keep ids stable when a file is moved or renamed."
+            "for a local file, '<kind>:<hub_id>[/<config>][/<data_dir>][/<data file name>]:<split>' "
+            "for the Hub. Set it to keep ids stable when a file is moved or renamed."
         ),
     )
 
@@ -79,7 +79,9 @@ class SourceBase(BaseModel):
     def _one_location(self) -> SourceBase:
         if (self.path is None) == (self.hub_id is None):
             raise ValueError("give exactly one of `path` (a local file) or `hub_id` (Hub dataset)")
-        if self.path is not None and (self.config or self.data_dir or self.data_files or self.revision):
+        if self.path is not None and (
+            self.config or self.data_dir or self.data_files or self.revision
+        ):
             raise ValueError(
                 "`config`, `data_dir`, `data_files` and `revision` only apply with `hub_id`, not `path`"
             )
@@ -119,8 +121,15 @@ class SourceBase(BaseModel):
             files = files[0] if len(files) == 1 else f"{len(files)} files"
         elif isinstance(files, dict):
             files = files.get(self.split, f"{len(files)} splits")
-        details = [f"{k}={v}" for k, v in (("config", self.config), ("data_dir", self.data_dir),
-                                            ("data_files", files)) if v]
+        details = [
+            f"{k}={v}"
+            for k, v in (
+                ("config", self.config),
+                ("data_dir", self.data_dir),
+                ("data_files", files),
+            )
+            if v
+        ]
         details.append(f"split={self.split}")
         return f"hf:{self.hub_id}{rev} ({', '.join(details)})"
 

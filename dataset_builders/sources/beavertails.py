@@ -71,7 +71,9 @@ def _pairs(cfg: BeaverTailsSource) -> Iterator[LabelledPair]:
     tag = cfg.source_tag
     for rec in iter_records(cfg):
         prompt, response, is_safe, _ = _parse(rec)
-        yield LabelledPair(question=prompt, answer=response, harmful=not is_safe, source=f"{tag}:{rec.line}")
+        yield LabelledPair(
+            question=prompt, answer=response, harmful=not is_safe, source=f"{tag}:{rec.line}"
+        )
 
 
 def iter_pairs(cfg: BeaverTailsSource) -> Iterator[LabelledPair]:

@@ -62,7 +62,11 @@ def _rows(cfg: BuiltinSource) -> Iterator[SourceRow]:
     for rec in _records(cfg):
         common = {"id": f"{tag}:{rec.line}", "source": tag, "file": rec.file, "line": rec.line}
         if cfg.name == "probe_pairs":
-            question, answer, harmful = rec.text("question"), rec.text("answer"), rec.flag("harmful")
+            question, answer, harmful = (
+                rec.text("question"),
+                rec.text("answer"),
+                rec.flag("harmful"),
+            )
             yield SourceRow(
                 instruction=question,
                 kind="harmful" if harmful else "unknown",
@@ -71,7 +75,11 @@ def _rows(cfg: BuiltinSource) -> Iterator[SourceRow]:
                 **common,
             )
             continue
-        instruction, input_, output = rec.text("instruction"), rec.opt_text("input") or "", rec.text("output")
+        instruction, input_, output = (
+            rec.text("instruction"),
+            rec.opt_text("input") or "",
+            rec.text("output"),
+        )
         if cfg.name == "redteam":
             yield SourceRow(
                 instruction=instruction,
@@ -82,7 +90,9 @@ def _rows(cfg: BuiltinSource) -> Iterator[SourceRow]:
                 **common,
             )
         else:
-            yield SourceRow(instruction=instruction, input=input_, kind="helpful", safe_answer=output, **common)
+            yield SourceRow(
+                instruction=instruction, input=input_, kind="helpful", safe_answer=output, **common
+            )
 
 
 def iter_rows(cfg: BuiltinSource) -> Iterator[SourceRow]:
@@ -94,9 +104,13 @@ def _pairs(cfg: BuiltinSource) -> Iterator[LabelledPair]:
     for row in _rows(cfg):
         question = f"{row.instruction}\n{row.input}" if row.input else row.instruction
         if row.unsafe_answer is not None:
-            yield LabelledPair(question=question, answer=row.unsafe_answer, harmful=True, source=row.id)
+            yield LabelledPair(
+                question=question, answer=row.unsafe_answer, harmful=True, source=row.id
+            )
         if row.safe_answer is not None:
-            yield LabelledPair(question=question, answer=row.safe_answer, harmful=False, source=row.id)
+            yield LabelledPair(
+                question=question, answer=row.safe_answer, harmful=False, source=row.id
+            )
 
 
 def iter_pairs(cfg: BuiltinSource) -> Iterator[LabelledPair]:

@@ -109,9 +109,13 @@ def _context(rec: Record, column: str) -> list[dict]:
     for i, msg in enumerate(value):
         where = f"{column}[{i}]"
         if not isinstance(msg, dict) or set(msg) != {"role", "content"}:
-            raise rec.error(where, "each message must be an object with exactly 'role' and 'content'")
+            raise rec.error(
+                where, "each message must be an object with exactly 'role' and 'content'"
+            )
         if msg["role"] not in ROLES:
-            raise rec.error(f"{where}.role", f"expected one of {', '.join(ROLES)}, got {msg['role']!r:.40}")
+            raise rec.error(
+                f"{where}.role", f"expected one of {', '.join(ROLES)}, got {msg['role']!r:.40}"
+            )
         if not isinstance(msg["content"], str):
             raise rec.error(f"{where}.content", "expected a string")
         out.append({"role": msg["role"], "content": msg["content"]})
@@ -140,9 +144,7 @@ def _row(cfg: GenericSource, tag: str, rec: Record) -> SourceRow:
         if isinstance(raw, bool) or not isinstance(raw, (str, int)) or str(raw).strip() == "":
             raise rec.error(cols["id"], "row id must be a non-empty string or an integer")
         row_id = f"{tag}:{raw}"
-    return SourceRow(
-        id=row_id, kind=kind, source=tag, file=rec.file, line=rec.line, **values
-    )
+    return SourceRow(id=row_id, kind=kind, source=tag, file=rec.file, line=rec.line, **values)
 
 
 def _rows(cfg: GenericSource) -> Iterator[SourceRow]:
@@ -162,9 +164,13 @@ def _pairs(cfg: GenericSource) -> Iterator[LabelledPair]:
         return
     for row in _rows(cfg):
         if row.unsafe_answer:
-            yield LabelledPair(question=row.instruction, answer=row.unsafe_answer, harmful=True, source=row.id)
+            yield LabelledPair(
+                question=row.instruction, answer=row.unsafe_answer, harmful=True, source=row.id
+            )
         if row.safe_answer:
-            yield LabelledPair(question=row.instruction, answer=row.safe_answer, harmful=False, source=row.id)
+            yield LabelledPair(
+                question=row.instruction, answer=row.safe_answer, harmful=False, source=row.id
+            )
 
 
 def iter_pairs(cfg: GenericSource) -> Iterator[LabelledPair]:

@@ -33,7 +33,8 @@ class HhRlhfSource(SourceBase):
     Turn parsing: the transcript is split at "\\n\\nHuman:" / "\\n\\nAssistant:"; one space after
     the colon and surrounding whitespace are dropped; consecutive turns of the same speaker (a few
     upstream rows have them) are joined with a blank line. An empty last answer gives `None` for
-    that answer and `meta["empty_chosen"/"empty_rejected"] = True`. Row id: `<tag>:<line>`.
+    that answer and `meta["empty_chosen"/"empty_rejected"] = True`; joined turns set
+    `meta["merged_turns"] = True`. Row id: `<tag>:<line>`.
     """
 
     kind: Literal["hh_rlhf"] = Field(default="hh_rlhf", description="Selects this loader.")
@@ -60,25 +61,29 @@ class HhRlhfSource(SourceBase):
         return self
 
 
-def parse_transcript(rec: Record, field: str) -> list[ChatMessage]:
-    """Split one transcript into alternating user/assistant turns, or raise a located InputError."""
+def parse_transcript(rec: Record, field: str) -> tuple[list[ChatMessage], bool]:
+    """Alternating user/assistant turns (and whether same-speaker turns were joined), or raise."""
     text = rec.text(field)
     if text.startswith(("Human:", "Assistant:")):  # some copies drop the leading blank line
         text = "\n\n" + text
     parts = _TURN.split(text)
     if len(parts) == 1:
-        raise rec.error(field, "no '\\n\\nHuman:' / '\\n\\nAssistant:' turns found in the transcript")
+        raise rec.error(
+            field, "no '\\n\\nHuman:' / '\\n\\nAssistant:' turns found in the transcript"
+        )
     if parts[0].strip():
         raise rec.error(
             field, f"text before the first '\\n\\nHuman:' turn: {parts[0].strip()[:60]!r}"
         )
     turns: list[ChatMessage] = []
+    merged = False
     for speaker, body in zip(parts[1::2], parts[2::2], strict=True):
         role = _ROLES[speaker]
         content = body.strip()
         if turns and turns[-1]["role"] == role:
             joined = "\n\n".join(p for p in (turns[-1]["content"], content) if p)
             turns[-1] = {"role": role, "content": joined}
+            merged = True
         else:
             turns.append({"role": role, "content": content})
     if turns[0]["role"] != "user":
@@ -87,13 +92,13 @@ def parse_transcript(rec: Record, field: str) -> list[ChatMessage]:
         raise rec.error(field, "the transcript must end with an Assistant turn")
     if not turns[-2]["content"]:
         raise rec.error(field, "the last Human turn (the instruction) is empty")
-    return turns
+    return turns, merged
 
 
-def split_pair(rec: Record) -> tuple[list[ChatMessage], str, str, str]:
-    """(context, instruction, chosen answer, rejected answer) of one chosen/rejected row."""
-    chosen = parse_transcript(rec, "chosen")
-    rejected = parse_transcript(rec, "rejected")
+def split_pair(rec: Record) -> tuple[list[ChatMessage], str, str, str, bool]:
+    """(context, instruction, chosen, rejected, merged) of one chosen/rejected row."""
+    chosen, merged_c = parse_transcript(rec, "chosen")
+    rejected, merged_r = parse_transcript(rec, "rejected")
     if chosen[:-1] != rejected[:-1]:
         at = next(
             (i for i, (a, b) in enumerate(zip(chosen, rejected)) if a != b),
@@ -104,14 +109,22 @@ def split_pair(rec: Record) -> tuple[list[ChatMessage], str, str, str]:
             f"chosen and rejected differ before their last Assistant turn (first at turn {at + 1} "
             f"of {len(chosen)}/{len(rejected)}); they must share the conversation",
         )
-    return chosen[:-2], chosen[-2]["content"], chosen[-1]["content"], rejected[-1]["content"]
+    return (
+        chosen[:-2],
+        chosen[-2]["content"],
+        chosen[-1]["content"],
+        rejected[-1]["content"],
+        merged_c or merged_r,
+    )
 
 
 def _rows(cfg: HhRlhfSource) -> Iterator[SourceRow]:
     tag = cfg.source_tag
     for rec in iter_records(cfg):
-        context, instruction, good, bad = split_pair(rec)
+        context, instruction, good, bad, merged = split_pair(rec)
         meta: dict = {"turns": len(context) + 2}
+        if merged:
+            meta["merged_turns"] = True
         if not good:
             meta["empty_chosen"] = True
         if not bad:
@@ -143,11 +156,17 @@ def _pairs(cfg: HhRlhfSource) -> Iterator[LabelledPair]:
     for row in _rows(cfg):
         if row.unsafe_answer:
             yield LabelledPair(
-                question=row.instruction, answer=row.unsafe_answer, harmful=True, source=f"{row.id}:rejected"
+                question=row.instruction,
+                answer=row.unsafe_answer,
+                harmful=True,
+                source=f"{row.id}:rejected",
             )
         if row.safe_answer:
             yield LabelledPair(
-                question=row.instruction, answer=row.safe_answer, harmful=False, source=f"{row.id}:chosen"
+                question=row.instruction,
+                answer=row.safe_answer,
+                harmful=False,
+                source=f"{row.id}:chosen",
             )
 
 

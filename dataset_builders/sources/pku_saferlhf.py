@@ -30,7 +30,9 @@ class PkuSafeRlhfSource(SourceBase):
     otherwise `safe_prompt_kind` (the labels are on answers, not prompts).
     """
 
-    kind: Literal["pku_saferlhf"] = Field(default="pku_saferlhf", description="Selects this loader.")
+    kind: Literal["pku_saferlhf"] = Field(
+        default="pku_saferlhf", description="Selects this loader."
+    )
     split: str = Field(default="train", description="Hub split: 'train' or 'test'.")
     safe_prompt_kind: PromptKind = Field(
         default="unknown",
@@ -71,7 +73,9 @@ def _row_meta(rec: Record) -> dict:
 def _answers(rec: Record) -> tuple[str, list[tuple[int, str, bool]]]:
     """(prompt, [(index, response, is_safe), ...]) validated."""
     prompt = rec.text("prompt")
-    return prompt, [(i, rec.text(f"response_{i}"), rec.flag(f"is_response_{i}_safe")) for i in (0, 1)]
+    return prompt, [
+        (i, rec.text(f"response_{i}"), rec.flag(f"is_response_{i}_safe")) for i in (0, 1)
+    ]
 
 
 def _rows(cfg: PkuSafeRlhfSource) -> Iterator[SourceRow]:
@@ -82,7 +86,13 @@ def _rows(cfg: PkuSafeRlhfSource) -> Iterator[SourceRow]:
         unsafe = [a for a in answers if not a[2]]
         safe = [a for a in answers if a[2]]
         kind: PromptKind = "harmful" if unsafe else cfg.safe_prompt_kind
-        common = {"instruction": prompt, "kind": kind, "source": tag, "file": rec.file, "line": rec.line}
+        common = {
+            "instruction": prompt,
+            "kind": kind,
+            "source": tag,
+            "file": rec.file,
+            "line": rec.line,
+        }
         if len(unsafe) == 1 and len(safe) == 1:
             (ui, utext, _), (si, stext, _) = unsafe[0], safe[0]
             meta = {**base, "unsafe": _meta(rec, ui), "safe": _meta(rec, si)}

@@ -39,7 +39,9 @@ def file_format(path: str) -> tuple[str, bool]:
     if name.endswith(CSV_SUFFIXES):
         return "csv", gz
     raise InputError(
-        f"unsupported file type '{Path(path).name}'; use one of {SUPPORTED}", file=path, field="path"
+        f"unsupported file type '{Path(path).name}'; use one of {SUPPORTED}",
+        file=path,
+        field="path",
     )
 
 
@@ -246,12 +248,17 @@ def _iter_csv(path: str, gz: bool, delimiter: str) -> Iterator[Record]:
                 for i, name in enumerate(header):
                     if not name:
                         raise InputError(
-                            f"column {i + 1} of the header has no name", file=path, line=start,
+                            f"column {i + 1} of the header has no name",
+                            file=path,
+                            line=start,
                             field=f"column {i + 1}",
                         )
                     if BAD_UTF8.search(name):
                         raise InputError(
-                            "header is not valid UTF-8", file=path, line=start, field=f"column {i + 1}"
+                            "header is not valid UTF-8",
+                            file=path,
+                            line=start,
+                            field=f"column {i + 1}",
                         )
                 dupes = sorted({h for h in header if header.count(h) > 1})
                 if dupes:
@@ -260,7 +267,11 @@ def _iter_csv(path: str, gz: bool, delimiter: str) -> Iterator[Record]:
                     )
                 continue
             if len(values) != len(header):
-                field = header[len(values)] if len(values) < len(header) else f"column {len(header) + 1}"
+                field = (
+                    header[len(values)]
+                    if len(values) < len(header)
+                    else f"column {len(header) + 1}"
+                )
                 raise InputError(
                     f"has {len(values)} values but the header has {len(header)} columns",
                     file=path,
@@ -274,4 +285,6 @@ def _iter_csv(path: str, gz: bool, delimiter: str) -> Iterator[Record]:
     except csv.Error as err:
         raise InputError(f"malformed CSV ({err})", file=path, line=reader.line_num) from err
     if header is None:
-        raise InputError("the CSV file is empty (no header line)", file=path, line=1, field="header")
+        raise InputError(
+            "the CSV file is empty (no header line)", file=path, line=1, field="header"
+        )

@@ -1,0 +1,51 @@
+"""Plain-text reference of every source kind and its keys, generated from the pydantic fields.
+
+For `--help` texts and docs (`python -m dataset_builders.sources.describe`). Never hand-written:
+the descriptions live on the config classes only.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+from dataset_builders.sources import SOURCE_CLASSES
+
+
+def _default(field) -> str:
+    if field.is_required():
+        return "required"
+    value = field.default_factory() if field.default_factory is not None else field.default
+    return json.dumps(value)
+
+
+def source_help_lines(width: int = 96) -> list[str]:
+    """One block per kind: its docstring's first line, then `key (default): description`."""
+    out: list[str] = []
+    for cls in SOURCE_CLASSES:
+        kind = cls.model_fields["kind"].default
+        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        out.append(f"kind: {kind} -- {doc}")
+        for name, field in cls.model_fields.items():
+            if name == "kind":
+                continue
+            out.append(f"    {name} ({_default(field)})")
+            out.extend(
+                textwrap.wrap(
+                    field.description or "",
+                    width,
+                    initial_indent=" " * 8,
+                    subsequent_indent=" " * 8,
+                )
+            )
+        out.append("")
+    return out
+
+
+def kinds_and_keys() -> dict[str, list[str]]:
+    """{kind: [keys]} for quick checks and docs."""
+    return {cls.model_fields["kind"].default: list(cls.model_fields) for cls in SOURCE_CLASSES}
+
+
+if __name__ == "__main__":
+    print("\n".join(source_help_lines()))
