@@ -157,3 +157,13 @@ def test_unreachable_hub_dataset_is_an_input_error():
         list(iter_rows(cfg))
     assert err.value.field == "hub_id"
     assert "tatsu-lab/alpaca-does-not-exist" in str(err.value)
+
+
+def test_unparseable_rows_inside_datasets_are_input_errors(tmp_path):
+    data = tmp_path / "broken.jsonl"
+    data.write_bytes(b'{"instruction": "a", "output": "b"}\n{"instruction": "c", "output": \n')
+    cfg = parse_source_config({"kind": "alpaca", "hub_id": "json", "data_files": str(data)})
+    with pytest.raises(InputError) as err:
+        list(iter_rows(cfg))
+    assert err.value.field == "data_files" and err.value.line is not None
+    assert str(data) in str(err.value) and "JSON parse error" in str(err.value)

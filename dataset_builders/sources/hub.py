@@ -16,6 +16,7 @@ from dataset_builders.sources.base import Record, SourceBase
 def iter_hub_records(cfg: SourceBase) -> Iterator[Record]:
     """Yield the rows of `cfg.split` one by one; `line` is the 1-based row number in the split."""
     import datasets
+    from datasets.exceptions import DatasetGenerationError
 
     kwargs = {
         "name": cfg.config,
@@ -44,5 +45,24 @@ def iter_hub_records(cfg: SourceBase) -> Iterator[Record]:
             file=where,
             field="hub_id",
         ) from err
-    for row, data in enumerate(stream, 1):
+    row = 0
+    rows = iter(stream)
+    while True:
+        try:
+            data = next(rows)
+        except StopIteration:
+            return
+        except InputError:
+            raise
+        except (ValueError, UnicodeError, DatasetGenerationError) as err:
+            # datasets parses files in blocks: the bad row is the next one or a later one
+            raise InputError(
+                f"cannot read the rows after row {row} ({type(err).__name__}: {err}). "
+                "The dataset library cannot name the field; for line-exact errors read a local "
+                "file with `path:` instead",
+                file=where,
+                line=row + 1,
+                field="data_files" if cfg.data_files is not None else "hub_id",
+            ) from err
+        row += 1
         yield Record(data=dict(data), file=where, line=row)
