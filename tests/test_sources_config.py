@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from dataset_builders.sources import KINDS, SOURCE_CLASSES, SourceConfig, parse_source_config
+from dataset_builders.sources import (
+    KINDS,
+    SOURCE_CLASSES,
+    BuiltinSource,
+    SourceConfig,
+    parse_source_config,
+)
+from dataset_builders.sources.builtin import DATA_DIR
 from dataset_builders.sources.describe import kinds_and_keys, source_help_lines
+from dataset_builders.sources.provenance import describe_source
 
 
 def test_union_covers_every_kind():
@@ -70,3 +80,24 @@ def test_generated_help_lists_every_kind_and_key():
         for key in keys:
             if key != "kind":
                 assert f"    {key} (" in text
+
+
+def test_describe_source_records_hash_and_revision(shared_data):
+    path = shared_data / "pku_saferlhf" / "test_sample.jsonl"
+    info = describe_source(parse_source_config({"kind": "pku_saferlhf", "path": str(path)}))
+    # the sha256 SOURCE.md gives for this file
+    assert info["sha256"] == "652792313cdd9738c3565942d706eaa9e35b4c4a46a439e6bae8d4c6847d264e"
+    assert info["tag"] == "pku_saferlhf:test_sample.jsonl" and info["config"]["path"] == str(path)
+    hub = describe_source(
+        parse_source_config(
+            {"kind": "hh_rlhf", "hub_id": "Anthropic/hh-rlhf", "revision": "354e5c3"}
+        )
+    )
+    assert (hub["hub_id"], hub["revision"], hub["config"]["data_dir"]) == (
+        "Anthropic/hh-rlhf",
+        "354e5c3",
+        "harmless-base",
+    )
+    b = describe_source(BuiltinSource(name="helpful"))
+    data = (DATA_DIR / "helpful.jsonl").read_bytes()
+    assert (b["bytes"], b["sha256"]) == (len(data), hashlib.sha256(data).hexdigest())

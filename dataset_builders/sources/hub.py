@@ -33,11 +33,10 @@ def iter_hub_records(cfg: SourceBase) -> Iterator[Record]:
     }
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     where = cfg.location
+    # the boundary to a user-named dataset: every failure to open it is a config problem
     try:
         stream = datasets.load_dataset(cfg.hub_id, **kwargs)
-    except (
-        Exception
-    ) as err:  # the boundary to a user-named dataset: every failure is a config problem
+    except Exception as err:
         raise InputError(
             f"cannot load dataset '{cfg.hub_id}' ({type(err).__name__}: {err}). Check the id, "
             "`config`, `data_dir`, `split` and `revision`, and that the Hub is reachable "
