@@ -59,12 +59,16 @@ def build_attacks(
 ) -> Iterator[Attack]:
     """Turn (id, instruction) pairs into attacks, cycling deterministically over phrasings.
 
-    Attack i uses injection i mod N (N = injections in `languages`) and, within that
+    Attack i uses injection i mod N (N = injections in `languages`, languages interleaved) and, within that
     injection's language, target i mod M, so every phrasing and target is used and the same
     input always gives the same attacks.
     """
     injections, targets = load_templates()
-    chosen = [inj for inj in injections if inj.lang in set(languages)]
+    per_lang = [[inj for inj in injections if inj.lang == lang] for lang in dict.fromkeys(languages)]
+    # round-robin over languages, so even a handful of instructions gets every language
+    chosen = [
+        bucket[i] for i in range(max(map(len, per_lang), default=0)) for bucket in per_lang if i < len(bucket)
+    ]
     if not chosen:
         raise ValueError(f"no attack templates for languages {list(languages)}")
     for i, (row_id, instruction) in enumerate(instructions):

@@ -62,14 +62,27 @@ def _source_config(source: dict):
     return TypeAdapter(SourceConfig).validate_python(source)
 
 
-def _rows(prompt_set: PromptSet):
+def _unique_rows(prompt_set: PromptSet):
+    """Source rows with repeated (instruction, input) dropped, up to `limit` distinct prompts.
+
+    Some sources yield one row per labelled answer (PKU-SafeRLHF gives each prompt twice);
+    the model should answer each prompt once.
+    """
     from dataset_builders.sources import iter_rows
 
-    return islice(iter_rows(_source_config(prompt_set.source)), prompt_set.limit)
+    seen: set[tuple[str, str]] = set()
+    for row in iter_rows(_source_config(prompt_set.source)):
+        key = (row.instruction.strip(), row.input.strip())
+        if key in seen:
+            continue
+        seen.add(key)
+        yield row
+        if prompt_set.limit is not None and len(seen) >= prompt_set.limit:
+            return
 
 
 def load_instruction_set(name: str, prompt_set: PromptSet) -> list[EvalItem]:
-    """Rows of any source as items of set `name` (harmful / helpful)."""
+    """Distinct prompts of any source as items of set `name` (harmful / helpful)."""
     return [
         EvalItem(
             id=row.id,
@@ -79,14 +92,14 @@ def load_instruction_set(name: str, prompt_set: PromptSet) -> list[EvalItem]:
             reference=row.safe_answer,
             source=row.source,
         )
-        for row in _rows(prompt_set)
+        for row in _unique_rows(prompt_set)
     ]
 
 
 def load_over_refusal(prompt_set: PromptSet) -> list[EvalItem]:
     """XSTest-like rows; a row is 'safe' when its label says so (else kind != harmful)."""
     items = []
-    for row in _rows(prompt_set):
+    for row in _unique_rows(prompt_set):
         label = row.meta.get("label")
         safe = label == "safe" if isinstance(label, str) else row.kind != "harmful"
         items.append(
@@ -165,7 +178,7 @@ def load_goal_hijacking(cfg: GoalHijackingSet, notes: list[str]) -> list[EvalIte
             if skipped:
                 notes.append(f"goal_hijacking: {skipped} Safety-Prompts rows skipped (no target text found)")
     if cfg.from_instructions is not None:
-        rows = [(row.id, row.instruction) for row in _rows(cfg.from_instructions)]
+        rows = [(row.id, row.instruction) for row in _unique_rows(cfg.from_instructions)]
         for attack in build_attacks(rows, languages=cfg.languages):
             items.append(
                 EvalItem(

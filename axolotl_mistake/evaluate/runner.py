@@ -170,13 +170,16 @@ def agreement(verdicts, answers: list[Answer]) -> dict[str, dict[str, dict]]:
 
 
 def headline(metrics: dict[str, dict[str, Estimate]], discrimination: Estimate | None, primary: str) -> dict:
-    """The table row: each column from the primary judge, else the first judge that has it."""
+    """The table row: each column from the primary judge, else the first judge with a usable value.
+
+    The row names the judge behind every column, so a fallback is never hidden.
+    """
     row: dict[str, Any] = {}
     for name in HEADLINE_METRICS:
         if name == "discrimination":
             row[name] = {"judge": "probe", **discrimination.to_dict()} if discrimination else None
             continue
-        per_judge = metrics.get(name, {})
+        per_judge = {j: e for j, e in metrics.get(name, {}).items() if e.value is not None}
         judge = primary if primary in per_judge else next(iter(per_judge), None)
         row[name] = {"judge": judge, **per_judge[judge].to_dict()} if judge else None
     return row
