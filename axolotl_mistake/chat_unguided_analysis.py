@@ -1,0 +1,126 @@
+"""Axolotl strategy `type: axolotl_mistake.chat_unguided_analysis` — template (c) for chat models.
+
+The unguided analysis body is the user turn and the critique the assistant turn, rendered with
+the tokenizer's chat template (or the config's `chat_template`). Only the assistant turn, up to
+and including its end-of-turn token, receives loss; never the bad answer in the user turn.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from axolotl_mistake.strategies_common import (
+    MistakeAnalysisTokenizingStrategy,
+    _cfg_get,
+    build_strategy,
+    refuse_train_on_inputs,
+)
+from axolotl_mistake.templates import unguided_analysis_messages
+
+LOG = logging.getLogger("axolotl_mistake")
+
+
+class ChatTemplateMismatchError(ValueError):
+    """The chat template does not render the prompt as a prefix of the full conversation."""
+
+
+class ChatUnguidedAnalysisStrategy(MistakeAnalysisTokenizingStrategy):
+    """(instruction, bad answer) -> critique as one user/assistant exchange."""
+
+    strategy_name = "axolotl_mistake.chat_unguided_analysis"
+
+    def __init__(self, *args: Any, chat_template: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.chat_template = chat_template
+
+    def _render(self, conversations: list[list[dict]], generation_prompt: bool) -> list[str]:
+        return [
+            self.tokenizer.apply_chat_template(
+                conv,
+                chat_template=self.chat_template,
+                tokenize=False,
+                add_generation_prompt=generation_prompt,
+            )
+            for conv in conversations
+        ]
+
+    def _tokenize_rows(self, raw_rows: list[dict[str, Any]]) -> dict[str, list]:
+        # Chat templates wrap the assistant turn themselves (end-of-turn token, trailing
+        # newline), so the split into prompt / trained span is done on rendered text.
+        from axolotl_mistake.strategies_common import IGNORE_INDEX, validate_row
+
+        rows = [validate_row(r, self.fields) for r in raw_rows]
+        users = [
+            [dict(m) for m in unguided_analysis_messages(r["instruction"], r["bad"], r["input"])]
+            for r in rows
+        ]
+        prompts = self._render(users, generation_prompt=True)
+        fulls = self._render(
+            [u + [{"role": "assistant", "content": r["critique"]}] for u, r in zip(users, rows)],
+            generation_prompt=False,
+        )
+        tails = []
+        for prompt, full in zip(prompts, fulls):
+            if not full.startswith(prompt):
+                raise ChatTemplateMismatchError(
+                    "the chat template does not render the user turn + generation prompt as a "
+                    "prefix of the full conversation, so the assistant turn cannot be isolated "
+                    "for loss masking; set `chat_template` to a standard template"
+                )
+            tails.append(full[len(prompt):])
+        p_ids = self.tokenizer(prompts, add_special_tokens=False)["input_ids"]
+        t_ids = self.tokenizer(tails, add_special_tokens=False)["input_ids"]
+        eos = self.tokenizer.eos_token_id
+        result: dict[str, list] = {"input_ids": [], "attention_mask": [], "labels": []}
+        dropped = 0
+        for prompt_ids, tail_ids in zip(p_ids, t_ids):
+            # Train up to and including the end-of-turn (EOS) token; mask what follows it.
+            end = tail_ids.index(eos) + 1 if eos in tail_ids else len(tail_ids)
+            trained, after = tail_ids[:end], tail_ids[end:]
+            if len(prompt_ids) + len(trained) > self.sequence_len:
+                room = self.sequence_len - len(prompt_ids)
+                if not self.truncate or room <= 0:
+                    dropped += 1
+                    continue
+                trained, after = trained[:room], []
+            ids = list(prompt_ids) + list(trained) + list(after)
+            ids = ids[: self.sequence_len]
+            labels = [IGNORE_INDEX] * len(prompt_ids) + list(trained) + [IGNORE_INDEX] * len(after)
+            result["input_ids"].append(ids)
+            result["attention_mask"].append([1] * len(ids))
+            result["labels"].append(labels[: len(ids)])
+        if dropped:
+            self.dropped += dropped
+            LOG.warning(
+                "%s: dropped %d row(s) whose critique does not fit in sequence_len=%d",
+                self.strategy_name, dropped, self.sequence_len,
+            )
+        return result
+
+    def prompt_ids_batch(self, rows: Sequence[dict[str, str]]) -> list[list[int]]:
+        raise NotImplementedError("chat rows are split on rendered text in _tokenize_rows")
+
+
+def _resolve_chat_template(tokenizer: Any, cfg: Any, ds_cfg: Any) -> str | None:
+    """The config's `chat_template` (Axolotl's resolver), else the tokenizer's own."""
+    if _cfg_get(ds_cfg, "chat_template") or _cfg_get(cfg, "chat_template"):
+        from axolotl.utils.chat_templates import get_chat_template_from_config
+
+        return get_chat_template_from_config(cfg, ds_cfg=ds_cfg, tokenizer=tokenizer)
+    if not getattr(tokenizer, "chat_template", None):
+        raise ValueError(
+            "type: axolotl_mistake.chat_unguided_analysis needs a chat template: the tokenizer "
+            "has none; set `chat_template:` in the config (e.g. chatml)"
+        )
+    return None
+
+
+def load(tokenizer: Any, cfg: Any, ds_cfg: Any = None, processor: Any = None):
+    """Entry point Axolotl calls for `type: axolotl_mistake.chat_unguided_analysis`."""
+    refuse_train_on_inputs(cfg, ChatUnguidedAnalysisStrategy.strategy_name)
+    template = _resolve_chat_template(tokenizer, cfg, ds_cfg)
+    return build_strategy(
+        ChatUnguidedAnalysisStrategy, tokenizer, cfg, ds_cfg, chat_template=template
+    )

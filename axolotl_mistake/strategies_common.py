@@ -1,0 +1,213 @@
+"""Shared tokenization for the mistake-analysis Axolotl strategies.
+
+Turns {instruction, input?, bad, critique} rows into input_ids/labels where ONLY the critique
+and its EOS carry loss. The bad answer is context: this module must never emit a label for it,
+and it refuses `train_on_inputs: true` outright instead of silently honouring it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from axolotl.prompt_tokenizers import PromptTokenizingStrategy
+
+from axolotl_mistake.templates import ChatMessage
+
+LOG = logging.getLogger("axolotl_mistake")
+
+IGNORE_INDEX = -100
+
+MISTAKE_STRATEGIES: tuple[str, ...] = (
+    "axolotl_mistake.unguided_analysis",
+    "axolotl_mistake.guided_analysis",
+    "axolotl_mistake.chat_unguided_analysis",
+)
+"""The `type:` names of this package's strategies (the plugin's validation uses them)."""
+
+TRAINED_FIELDS: dict[str, tuple[str, ...]] = {name: ("critique",) for name in MISTAKE_STRATEGIES}
+"""Which row fields receive loss under each strategy: the critique, nothing else."""
+
+REQUIRED_FIELDS = ("instruction", "bad", "critique")
+OPTIONAL_FIELDS = ("input",)
+
+
+class MistakeRowError(ValueError):
+    """A training row is malformed (missing, empty or non-string field)."""
+
+
+class TrainOnInputsError(ValueError):
+    """`train_on_inputs: true` would put loss on the bad answer."""
+
+
+def refuse_train_on_inputs(cfg: Any, strategy: str) -> None:
+    """Raise if the config asks to train on the prompt (which contains the harmful answer)."""
+    if _cfg_get(cfg, "train_on_inputs", False):
+        raise TrainOnInputsError(
+            f"`train_on_inputs: true` is not allowed with `type: {strategy}`: the prompt holds "
+            "the harmful answer being analysed, and its tokens must never receive loss. "
+            "Set `train_on_inputs: false` (the default)."
+        )
+
+
+def _cfg_get(cfg: Any, key: str, default: Any = None) -> Any:
+    if cfg is None:
+        return default
+    if isinstance(cfg, Mapping):
+        return cfg.get(key, default)
+    value = getattr(cfg, key, default)
+    return default if value is None else value
+
+
+def field_map(ds_cfg: Any = None, cfg: Any = None) -> dict[str, str]:
+    """Row column names: dataset `field_<name>` > plugin arg `mistake_field_<name>` > default.
+
+    Axolotl drops unknown keys on dataset entries, so the plugin's top-level keys are how a
+    YAML user renames columns (`mistake_field_bad: response`).
+    """
+    mapping = {name: name for name in (*REQUIRED_FIELDS, *OPTIONAL_FIELDS)}
+    for name in mapping:
+        override = _cfg_get(ds_cfg, f"field_{name}") or _cfg_get(cfg, f"mistake_field_{name}")
+        if override:
+            mapping[name] = override
+    return mapping
+
+
+def _preview(row: Mapping[str, Any], limit: int = 200) -> str:
+    text = repr({k: row[k] for k in list(row)[:6]})
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def validate_row(row: Mapping[str, Any], fields: Mapping[str, str]) -> dict[str, str]:
+    """Return {instruction, input, bad, critique} or raise naming the bad field and the row."""
+    out: dict[str, str] = {}
+    for name in REQUIRED_FIELDS:
+        key = fields[name]
+        value = row.get(key)
+        if value is None:
+            raise MistakeRowError(f"row is missing field '{key}': {_preview(row)}")
+        if not isinstance(value, str):
+            raise MistakeRowError(
+                f"field '{key}' must be a string, got {type(value).__name__}: {_preview(row)}"
+            )
+        if not value.strip():
+            raise MistakeRowError(f"field '{key}' is empty: {_preview(row)}")
+        out[name] = value
+    extra = row.get(fields["input"])
+    if extra is not None and not isinstance(extra, str):
+        raise MistakeRowError(
+            f"field '{fields['input']}' must be a string, got {type(extra).__name__}: "
+            f"{_preview(row)}"
+        )
+    out["input"] = extra or ""
+    return out
+
+
+class MistakeAnalysisTokenizingStrategy(PromptTokenizingStrategy):
+    """Batched tokenizer for analysis rows: prompt (masked) + critique + EOS (trained).
+
+    Subclasses only say how a row becomes a prompt: `render_prompt` (text) or, for chat
+    models, `prompt_ids` (token ids). Rows whose critique would not fit in `sequence_len`
+    are dropped and counted, so no emitted row is all -100.
+    """
+
+    strategy_name = "axolotl_mistake"
+
+    def __init__(
+        self,
+        prompter: Any,
+        tokenizer: Any,
+        train_on_inputs: bool = False,
+        sequence_len: int = 2048,
+        fields: Mapping[str, str] | None = None,
+        excess_length_strategy: str | None = None,
+    ) -> None:
+        if train_on_inputs:
+            refuse_train_on_inputs({"train_on_inputs": True}, self.strategy_name)
+        super().__init__(prompter, tokenizer, False, sequence_len)
+        self.fields = dict(fields or field_map(None))
+        self.truncate = excess_length_strategy == "truncate"
+        self.dropped = 0
+
+    @property
+    def supports_batched(self) -> bool:
+        return True
+
+    # --- what subclasses define -------------------------------------------------------
+    def render_prompt(self, row: dict[str, str]) -> str:
+        raise NotImplementedError
+
+    def prompt_ids_batch(self, rows: Sequence[dict[str, str]]) -> list[list[int]]:
+        """Token ids of each row's prompt (default: tokenize `render_prompt` as Axolotl does)."""
+        texts = [self.render_prompt(r) for r in rows]
+        return self.tokenizer(texts, add_special_tokens=True)["input_ids"]
+
+    # --- the shared machinery ---------------------------------------------------------
+    def response_ids_batch(self, critiques: Sequence[str]) -> list[list[int]]:
+        """Critique ids with EOS appended (no BOS): the only trained tokens."""
+        eos = self.tokenizer.eos_token_id
+        ids = self.tokenizer(list(critiques), add_special_tokens=False)["input_ids"]
+        return [seq + [eos] if not seq or seq[-1] != eos else seq for seq in ids]
+
+    def tokenize_prompt(self, prompt: Mapping[str, Any]) -> dict[str, list]:
+        """Tokenize one row or a batch (dict of columns), as Axolotl's map passes it."""
+        first = next(iter(prompt.values()), None)
+        probe = prompt.get(self.fields["critique"], prompt.get(self.fields["instruction"], first))
+        batched = isinstance(probe, list)
+        if not batched:
+            out = self._tokenize_rows([dict(prompt)])
+            return {k: (v[0] if v else []) for k, v in out.items()}
+        keys = list(prompt.keys())
+        n = len(prompt[keys[0]])
+        rows = [{k: prompt[k][i] for k in keys} for i in range(n)]
+        return self._tokenize_rows(rows)
+
+    def _tokenize_rows(self, raw_rows: list[dict[str, Any]]) -> dict[str, list]:
+        rows = [validate_row(r, self.fields) for r in raw_rows]
+        prompts = self.prompt_ids_batch(rows)
+        responses = self.response_ids_batch([r["critique"] for r in rows])
+        result: dict[str, list] = {"input_ids": [], "attention_mask": [], "labels": []}
+        dropped = 0
+        for p_ids, r_ids in zip(prompts, responses):
+            if len(p_ids) + len(r_ids) > self.sequence_len:
+                room = self.sequence_len - len(p_ids)
+                if not self.truncate or room <= 0:
+                    dropped += 1
+                    continue
+                r_ids = r_ids[:room]
+            ids = list(p_ids) + list(r_ids)
+            result["input_ids"].append(ids)
+            result["attention_mask"].append([1] * len(ids))
+            result["labels"].append([IGNORE_INDEX] * len(p_ids) + list(r_ids))
+        if dropped:
+            self.dropped += dropped
+            LOG.warning(
+                "%s: dropped %d row(s) whose critique does not fit in sequence_len=%d "
+                "(%d dropped so far in this process)",
+                self.strategy_name, dropped, self.sequence_len, self.dropped,
+            )
+        return result
+
+
+def build_strategy(
+    cls: type[MistakeAnalysisTokenizingStrategy],
+    tokenizer: Any,
+    cfg: Any,
+    ds_cfg: Any = None,
+    **kwargs: Any,
+) -> MistakeAnalysisTokenizingStrategy:
+    """The body of every `load()`: refuse unsafe config, read field names and lengths."""
+    refuse_train_on_inputs(cfg, cls.strategy_name)
+    return cls(
+        None,
+        tokenizer,
+        train_on_inputs=False,
+        sequence_len=int(_cfg_get(cfg, "sequence_len", 2048)),
+        fields=field_map(ds_cfg, cfg),
+        excess_length_strategy=_cfg_get(cfg, "excess_length_strategy"),
+        **kwargs,
+    )
+
+
+MessagesRenderer = Callable[[str, str, str], list[ChatMessage]]
