@@ -1,0 +1,113 @@
+"""The model card section that records where the mistake-analysis data came from.
+
+Renders the builder's manifest.json (mistake source, analyst, counts, files, harmful-content
+note) as markdown and merges it into the README.md Axolotl writes in `output_dir`, between
+markers so reruns replace it. Must never drop what Axolotl wrote, nor write half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+BEGIN = "<!-- axolotl-mistake:begin -->"
+END = "<!-- axolotl-mistake:end -->"
+HEADING = "## Mistake-analysis training data"
+
+HARMFUL_NOTE = (
+    "**Harmful-content note.** The mistake-analysis rows quote harmful answers (the model's own "
+    "or a dataset's unsafe responses) as *context* for a critique. They were trained with "
+    "`train_on_inputs: false`: only the critique carries loss, never the harmful answer. The "
+    "data files themselves contain harmful text; handle and share them accordingly."
+)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, dict):
+        model = value.get("model") or value.get("name")
+        kind = value.get("kind")
+        if model and kind:
+            return f"{model} ({kind})"
+        return ", ".join(f"{k}: {_fmt(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(_fmt(v) for v in value)
+    return str(value)
+
+
+def render_section(manifest: dict[str, Any], manifest_path: str | None = None) -> str:
+    """Markdown for the card, from a builder manifest (unknown keys are listed, not dropped)."""
+    lines = [BEGIN, HEADING, ""]
+    lines.append(
+        "Aligned by *mistake analysis* (Chen et al., ICLR 2024) with "
+        "the axolotl-mistake plugin: the model was fine-tuned to critique harmful "
+        "answers, mixed with ordinary SFT data."
+    )
+    lines.append("")
+    rows = []
+    for key, label in (
+        ("mistake_source", "Mistake source"),
+        ("analyst", "Analyst (critique writer)"),
+        ("model", "Model being aligned"),
+        ("prompt_format", "Prompt format"),
+        ("version", "Builder version"),
+        ("config_hash", "Build config hash"),
+        ("created", "Built at"),
+    ):
+        if manifest.get(key) not in (None, "", {}):
+            rows.append(f"| {label} | {_fmt(manifest[key])} |")
+    counts = manifest.get("counts")
+    if isinstance(counts, dict):
+        for key, value in counts.items():
+            rows.append(f"| count: {key} | {_fmt(value)} |")
+    if rows:
+        lines += ["| | |", "|---|---|", *rows, ""]
+    files = manifest.get("files")
+    if isinstance(files, dict) and files:
+        lines += ["| file | role | rows | harmful fields |", "|---|---|---|---|"]
+        for name, entry in files.items():
+            entry = entry if isinstance(entry, dict) else {}
+            harmful = ", ".join(entry.get("harmful_fields") or []) or "none"
+            lines.append(
+                f"| {name} | {entry.get('role', '')} | {entry.get('rows', '')} | {harmful} |"
+            )
+        lines.append("")
+    lines.append(HARMFUL_NOTE)
+    if manifest_path:
+        lines += ["", f"Manifest: `{manifest_path}`"]
+    lines.append(END)
+    return "\n".join(lines) + "\n"
+
+
+def merge_section(card: str, section: str) -> str:
+    """Insert or replace our section in an existing card text."""
+    if BEGIN in card and END in card:
+        head, rest = card.split(BEGIN, 1)
+        _, tail = rest.split(END, 1)
+        return head + section.rstrip("\n") + tail
+    sep = "" if not card or card.endswith("\n\n") else ("\n" if card.endswith("\n") else "\n\n")
+    return card + sep + section
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_card_section(output_dir: str | Path, manifest_path: str | Path) -> Path:
+    """Add (or refresh) the manifest section in `output_dir/README.md`; returns the card path."""
+    manifest_path = Path(manifest_path)
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    card = Path(output_dir) / "README.md"
+    card.parent.mkdir(parents=True, exist_ok=True)
+    existing = card.read_text(encoding="utf-8") if card.is_file() else ""
+    _atomic_write(card, merge_section(existing, render_section(manifest, manifest_path.name)))
+    return card

@@ -1,0 +1,243 @@
+"""The Axolotl plugin: `plugins: [axolotl_mistake.MistakeAnalysisPlugin]`.
+
+Adds the `mistake_*` config keys and their safety checks (args.py / safety.py), the live
+discrimination probe during training (`discrimination_acc` in the trainer logs) and the
+manifest section of the model card. When inactive (nothing set, no mistake-analysis dataset,
+e.g. discovered through the `axolotl.plugins` entry point) it must do nothing at all.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from pathlib import Path
+from typing import Any
+
+from axolotl.integrations.base import BasePlugin
+from transformers import TrainerCallback
+
+from axolotl_mistake.probe import DiscriminationProbe, PromptStyle, load_pairs
+from axolotl_mistake.safety import datasets_of, first_manifest, plugin_active
+
+LOG = logging.getLogger("axolotl_mistake")
+
+DEFAULT_MAX_PAIRS = 32
+DEFAULT_BATCH_SIZE = 8
+DEFAULT_MAX_LENGTH = 1024
+BUILTIN = "builtin"
+
+
+def _get(cfg: Any, key: str, default: Any = None) -> Any:
+    """cfg[key] for Axolotl's DictDefault or a plain dict, `default` when unset/None."""
+    value = cfg.get(key) if hasattr(cfg, "get") else getattr(cfg, key, None)
+    return default if value is None else value
+
+
+def builtin_probe_pairs() -> Path:
+    """The project's shipped probe pairs (dataset_builders/data/probe_pairs.jsonl).
+
+    Located with `find_spec`, without importing `dataset_builders` (arrows point one way).
+    """
+    spec = importlib.util.find_spec("dataset_builders")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            "mistake_probe_pairs: builtin needs the `dataset_builders` package "
+            "(installed with axolotl-mistake); or give a path to a JSONL file of labelled pairs"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "probe_pairs.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"builtin probe pairs not found at {path}")
+    return path
+
+
+def resolve_probe_pairs(value: str) -> Path:
+    """`builtin` or a path; a missing file is an error that names the key."""
+    if value == BUILTIN:
+        return builtin_probe_pairs()
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"mistake_probe_pairs: {value} is not a file (expected JSONL rows "
+            "{question, answer, harmful}, or 'builtin')"
+        )
+    return path
+
+
+def probe_style(cfg: Any) -> PromptStyle:
+    """The probe prompt style: explicit, else chat when the training data is chat-formatted."""
+    style = _get(cfg, "mistake_probe_style", "auto")
+    if style in ("alpaca", "chat"):
+        return style
+    for ds in datasets_of(dict(cfg)):
+        kind = ds.get("type")
+        if isinstance(kind, str) and (kind.startswith("chat_template") or "chat_" in kind):
+            return "chat"
+    return "alpaca"
+
+
+def probe_enabled(cfg: Any) -> bool:
+    """The probe runs when pairs are given, unless `mistake_probe: false`."""
+    if _get(cfg, "mistake_probe") is False:
+        return False
+    return bool(_get(cfg, "mistake_probe_pairs"))
+
+
+class DiscriminationProbeCallback(TrainerCallback):
+    """Runs the probe at evaluation steps (and every N steps / at start / at end, if asked).
+
+    Results go through `trainer.log`, so every reporter (console, TensorBoard, W&B, the
+    trainer state's log_history) receives `discrimination_acc`. Bounded: at most `max_pairs`
+    pairs per run, once per global step.
+    """
+
+    def __init__(
+        self,
+        trainer: Any,
+        probe: DiscriminationProbe,
+        max_pairs: int = DEFAULT_MAX_PAIRS,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        every_steps: int | None = None,
+        at_start: bool = False,
+        at_end: bool = True,
+    ) -> None:
+        self.trainer = trainer
+        self.probe = probe
+        self.max_pairs = max_pairs
+        self.batch_size = batch_size
+        self.every_steps = every_steps
+        self.at_start = at_start
+        self.at_end = at_end
+        self.last_step: int | None = None
+        self.history: list[tuple[int, float]] = []
+
+    def _tokenizer(self, kwargs: dict) -> Any:
+        return (
+            kwargs.get("processing_class")
+            or kwargs.get("tokenizer")
+            or getattr(self.trainer, "processing_class", None)
+            or getattr(self.trainer, "tokenizer", None)
+        )
+
+    def run(self, state: Any, kwargs: dict) -> None:
+        """Score the pairs now and log the result (skipped if already done at this step)."""
+        if self.last_step == state.global_step:
+            return
+        self.last_step = state.global_step
+        model = kwargs.get("model") or self.trainer.model
+        result = self.probe.evaluate(
+            model, self._tokenizer(kwargs), batch_size=self.batch_size, max_pairs=self.max_pairs
+        )
+        self.history.append((state.global_step, result.accuracy))
+        LOG.info(
+            "discrimination probe at step %d: acc %.3f on %d pairs (%.1f s)",
+            state.global_step, result.accuracy, result.n, result.seconds,
+        )
+        self.trainer.log(result.as_logs())
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if self.at_start:
+            self.run(state, kwargs)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        periodic = self.every_steps and state.global_step % self.every_steps == 0
+        last = self.at_end and state.max_steps and state.global_step >= state.max_steps
+        if periodic or last:
+            self.run(state, kwargs)
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        self.run(state, kwargs)
+
+
+class MistakeAnalysisPlugin(BasePlugin):
+    """Mistake-analysis alignment for Axolotl: config keys, safety checks, probe, model card."""
+
+    def get_input_args(self) -> str:
+        return "axolotl_mistake.args.MistakeAnalysisArgs"
+
+    def active(self, cfg: Any) -> bool:
+        """Whether this config asks for the plugin at all (see `safety.plugin_active`)."""
+        return plugin_active(dict(cfg))
+
+    def build_probe_callback(self, cfg: Any, trainer: Any) -> DiscriminationProbeCallback:
+        """The probe callback configured from the `mistake_probe_*` keys."""
+        pairs = load_pairs(resolve_probe_pairs(str(_get(cfg, "mistake_probe_pairs"))))
+        probe = DiscriminationProbe(
+            pairs,
+            style=probe_style(cfg),
+            max_length=int(_get(cfg, "mistake_probe_max_length", DEFAULT_MAX_LENGTH)),
+        )
+        return DiscriminationProbeCallback(
+            trainer,
+            probe,
+            max_pairs=int(_get(cfg, "mistake_probe_max_pairs", DEFAULT_MAX_PAIRS)),
+            batch_size=int(_get(cfg, "mistake_probe_batch_size", DEFAULT_BATCH_SIZE)),
+            every_steps=_get(cfg, "mistake_probe_steps"),
+            at_start=bool(_get(cfg, "mistake_probe_at_start", False)),
+            at_end=bool(_get(cfg, "mistake_probe_at_end", True)),
+        )
+
+    def add_callbacks_post_trainer(self, cfg: Any, trainer: Any) -> list:
+        if not self.active(cfg) or not probe_enabled(cfg):
+            return []
+        callback = self.build_probe_callback(cfg, trainer)
+        LOG.info(
+            "mistake analysis: discrimination probe on (%d pairs, style %s)",
+            min(callback.max_pairs, len(callback.probe.pairs)), callback.probe.style,
+        )
+        return [callback]
+
+    def _manifest(self, cfg: Any) -> Path | None:
+        """The builder manifest to describe in the model card, if there is one."""
+        manifest = first_manifest(dict(cfg))
+        if manifest is None:
+            LOG.info("mistake analysis: no builder manifest found; model card left as is")
+            return None
+        if not manifest.is_file():
+            LOG.warning("mistake analysis: manifest %s not found; model card left as is", manifest)
+            return None
+        return manifest
+
+    def _write_card(self, cfg: Any, manifest: Path) -> None:
+        from axolotl_mistake.model_card import write_card_section
+
+        card = write_card_section(_get(cfg, "output_dir"), manifest)
+        LOG.info("mistake analysis: model card section written to %s", card)
+
+    def post_trainer_create(self, cfg: Any, trainer: Any) -> None:
+        """Wrap `trainer.create_model_card` so the card (also the one pushed to the Hub) has
+        the manifest section right after transformers writes it."""
+        if not self.active(cfg) or not _get(cfg, "output_dir"):
+            return
+        manifest = self._manifest(cfg)
+        if manifest is None or not hasattr(trainer, "create_model_card"):
+            return
+        original = trainer.create_model_card
+        plugin = self
+
+        def create_model_card(*args: Any, **kwargs: Any) -> Any:
+            result = original(*args, **kwargs)
+            if trainer.is_world_process_zero():
+                plugin._write_card(cfg, manifest)
+            return result
+
+        trainer.create_model_card = create_model_card
+
+    def post_train(self, cfg: Any, model: Any) -> None:
+        """Make sure the card in `output_dir` has the manifest section (idempotent).
+
+        Axolotl calls this twice (after training, and after saving and writing the card);
+        the second call keeps the section when no card was written through the trainer.
+        """
+        if not self.active(cfg) or not _get(cfg, "output_dir"):
+            return
+        manifest = self._manifest(cfg)
+        if manifest is None:
+            return
+        try:
+            from accelerate.state import PartialState
+
+            if not PartialState().is_main_process:
+                return
+        except Exception:  # accelerate not initialised: single process
+            pass
+        self._write_card(cfg, manifest)

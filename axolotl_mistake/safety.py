@@ -1,0 +1,229 @@
+"""Config-time checks that keep loss off harmful text, run inside Axolotl's config validation.
+
+Reads a raw Axolotl config dict (and the builder's manifest.json next to dataset files) and
+either raises ValueError with what is wrong and how to fix it, or returns warnings. It must never
+modify the config, and must do nothing at all when the plugin is inactive (see `plugin_active`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+PLUGIN_NAMES = (
+    "axolotl_mistake.MistakeAnalysisPlugin",
+    "axolotl_mistake.plugin.MistakeAnalysisPlugin",
+)
+"""How `plugins:` can name this plugin."""
+
+MANIFEST_NAME = "manifest.json"
+PRODUCED_BY = "axolotl-mistake"
+
+ALPACA_LIKE_TYPES = ("alpaca",)
+"""Axolotl types that, with train_on_inputs false, train only on the output column."""
+
+
+def mistake_strategies() -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
+    """(strategy type names, trained row fields per type) from the strategies' own module."""
+    from axolotl_mistake.strategies_common import MISTAKE_STRATEGIES, TRAINED_FIELDS
+
+    return MISTAKE_STRATEGIES, TRAINED_FIELDS
+
+
+def _type_name(ds: Mapping[str, Any]) -> str | None:
+    kind = ds.get("type")
+    return kind if isinstance(kind, str) else None
+
+
+def is_mistake_type(kind: str | None) -> bool:
+    """True for `axolotl_mistake.<strategy>` (optionally with a `:variant` suffix)."""
+    if not kind:
+        return False
+    names, _ = mistake_strategies()
+    return kind in names or kind.split(":", 1)[0] in names
+
+
+def datasets_of(cfg: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The training dataset entries as dicts (Axolotl may already hold them as pydantic models)."""
+    out: list[Mapping[str, Any]] = []
+    for entry in cfg.get("datasets") or []:
+        if isinstance(entry, BaseModel):
+            entry = entry.model_dump(exclude_none=True)
+        if isinstance(entry, Mapping):
+            out.append(entry)
+    return out
+
+
+def plugin_listed(cfg: Mapping[str, Any]) -> bool:
+    """True when `plugins:` names this plugin (explicit opt-in under Axolotl 0.19)."""
+    return any(p in PLUGIN_NAMES for p in (cfg.get("plugins") or []) if isinstance(p, str))
+
+
+def own_keys_set(cfg: Mapping[str, Any]) -> bool:
+    """True when any `mistake_*` key has a value."""
+    return any(k.startswith("mistake_") and v is not None for k, v in cfg.items())
+
+
+def plugin_active(cfg: Mapping[str, Any]) -> bool:
+    """Whether the plugin should act on this config at all.
+
+    Active when `mistake_analysis: true`, or (unless `mistake_analysis: false`) when the plugin
+    is listed in `plugins:`, any `mistake_*` key is set, or a dataset uses our strategies.
+    Discovered through the `axolotl.plugins` entry point with none of that: inactive.
+    """
+    explicit = cfg.get("mistake_analysis")
+    if explicit is not None:
+        return bool(explicit)
+    return (
+        plugin_listed(cfg)
+        or own_keys_set(cfg)
+        or any(is_mistake_type(_type_name(d)) for d in datasets_of(cfg))
+    )
+
+
+def _dataset_files(ds: Mapping[str, Any]) -> Iterator[Path]:
+    """Local files a dataset entry reads (nothing for Hub ids)."""
+    path = ds.get("path")
+    if not isinstance(path, str) or not path:
+        return
+    base = Path(path).expanduser()
+    data_files = ds.get("data_files")
+    if isinstance(data_files, str):
+        data_files = [data_files]
+    if base.is_dir():
+        if isinstance(data_files, list) and data_files:
+            for name in data_files:
+                candidate = Path(str(name))
+                yield candidate if candidate.is_absolute() else base / candidate
+        else:
+            yield from sorted(p for p in base.iterdir() if p.is_file())
+    elif base.is_file():
+        yield base
+    elif isinstance(data_files, list):
+        for name in data_files:
+            if Path(str(name)).is_file():
+                yield Path(str(name))
+
+
+def read_manifest(folder: Path) -> dict[str, Any] | None:
+    """The builder's manifest in `folder`, or None (missing or not ours)."""
+    path = folder / MANIFEST_NAME
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(
+            f"{path}: not a readable manifest ({err}); rebuild the dataset with "
+            "`python -m dataset_builders.build` or remove the broken file"
+        ) from err
+    if not isinstance(data, dict) or data.get("produced_by") != PRODUCED_BY:
+        return None
+    return data
+
+
+def manifest_entry(file: Path) -> tuple[Path, dict[str, Any], dict[str, Any]] | None:
+    """(manifest path, manifest, the file's entry) when the builder produced `file`."""
+    manifest = read_manifest(file.parent)
+    if manifest is None:
+        return None
+    entry = (manifest.get("files") or {}).get(file.name)
+    if not isinstance(entry, dict):
+        return None
+    return file.parent / MANIFEST_NAME, manifest, entry
+
+
+def first_manifest(cfg: Mapping[str, Any]) -> Path | None:
+    """`mistake_manifest`, else the manifest next to the first builder-made dataset file."""
+    explicit = cfg.get("mistake_manifest")
+    if explicit:
+        return Path(str(explicit)).expanduser()
+    for ds in datasets_of(cfg):
+        for file in _dataset_files(ds):
+            found = manifest_entry(file)
+            if found is not None:
+                return found[0]
+    return None
+
+
+def trained_columns(ds: Mapping[str, Any], cfg: Mapping[str, Any]) -> set[str] | None:
+    """Row columns that receive loss under this entry's `type`, or None if not known."""
+    kind = ds.get("type")
+    train_on_inputs = bool(cfg.get("train_on_inputs") or ds.get("train_on_inputs"))
+    if isinstance(kind, str) and is_mistake_type(kind):
+        from axolotl_mistake.strategies_common import field_map
+
+        _, trained = mistake_strategies()
+        fields = field_map(ds, cfg)
+        return {fields[name] for name in trained.get(kind.split(":", 1)[0], ("critique",))}
+    if train_on_inputs:
+        return None  # every column of the prompt is trained: never safe with harmful text
+    if isinstance(kind, str) and kind in ALPACA_LIKE_TYPES:
+        return {str(ds.get("field_output") or "output")}
+    if isinstance(kind, Mapping):  # Axolotl's user-defined instruction format
+        return {str(kind.get("field_output") or ds.get("field_output") or "output")}
+    return None
+
+
+def _describe(ds: Mapping[str, Any], index: int) -> str:
+    return f"datasets[{index}] (path: {ds.get('path')}, type: {ds.get('type')})"
+
+
+def check_config(cfg: Mapping[str, Any]) -> list[str]:
+    """Raise ValueError on a config that would train on harmful text; return warnings."""
+    if not plugin_active(cfg):
+        return []
+    datasets = datasets_of(cfg)
+    uses_strategy = [i for i, d in enumerate(datasets) if is_mistake_type(_type_name(d))]
+    if uses_strategy and bool(cfg.get("train_on_inputs")):
+        names = ", ".join(_describe(datasets[i], i) for i in uses_strategy)
+        raise ValueError(
+            f"train_on_inputs: true is not allowed with a mistake-analysis strategy ({names}): "
+            "the prompt of an analysis row contains the harmful answer, and training on inputs "
+            "would teach the model to produce it. Fix: set `train_on_inputs: false` (the default)."
+        )
+    safe_extra = set(cfg.get("mistake_safe_types") or [])
+    for index, ds in enumerate(datasets):
+        if isinstance(ds.get("type"), str) and ds.get("type") in safe_extra:
+            continue
+        for file in _dataset_files(ds):
+            found = manifest_entry(file)
+            if found is None:
+                continue
+            manifest_path, _, entry = found
+            harmful = [str(f) for f in entry.get("harmful_fields") or []]
+            if not harmful:
+                continue
+            trained = trained_columns(ds, cfg)
+            recommended = entry.get("recommended_type") or "axolotl_mistake.unguided_analysis"
+            fix = (
+                f"Fix: use `type: {recommended}` (the manifest's recommended type, which keeps "
+                "loss on the critique only) with `train_on_inputs: false`; if this is your own "
+                "strategy and it never trains on those fields, list it in `mistake_safe_types`."
+            )
+            if trained is None:
+                raise ValueError(
+                    f"{_describe(ds, index)}: {file.name} holds harmful text in field(s) "
+                    f"{harmful} (per {manifest_path}), and this type/train_on_inputs setting is "
+                    f"not known to keep loss off those fields. {fix}"
+                )
+            hit = sorted(trained & set(harmful))
+            if hit:
+                raise ValueError(
+                    f"{_describe(ds, index)}: this type would put loss on {hit}, which "
+                    f"{manifest_path} marks as harmful text in {file.name}: the model would "
+                    f"learn to write the harmful answers. {fix}"
+                )
+    warnings: list[str] = []
+    if datasets and len(uses_strategy) == len(datasets):
+        warnings.append(
+            "mistake analysis: no SFT data in the mix: every dataset is a mistake-analysis "
+            "strategy. The method mixes the analyses with ordinary SFT rows (the builder's "
+            "sft_harmless.jsonl and sft_helpful.jsonl, `type: alpaca`, or their .chat variants "
+            "with `type: chat_template`); without them helpfulness usually drops."
+        )
+    return warnings
