@@ -218,6 +218,13 @@ def check_config(cfg: Mapping[str, Any]) -> list[str]:
                     f"{manifest_path} marks as harmful text in {file.name}: the model would "
                     f"learn to write the harmful answers. {fix}"
                 )
+            kind = ds.get("type")
+            if isinstance(kind, str) and not is_mistake_type(kind) and kind != recommended:
+                raise ValueError(
+                    f"{_describe(ds, index)}: {file.name} holds harmful text in field(s) "
+                    f"{harmful} (per {manifest_path}) and was built for `type: {recommended}`; "
+                    f"`type: {kind}` is not known to keep loss off those fields. {fix}"
+                )
     warnings: list[str] = []
     if datasets and len(uses_strategy) == len(datasets):
         warnings.append(

@@ -1,0 +1,275 @@
+"""The plugin's config keys and safety refusals, through Axolotl's real `load_cfg` on YAML files."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytest.importorskip("axolotl")
+
+from axolotl.cli.config import load_cfg  # noqa: E402
+from axolotl.integrations.base import PluginManager  # noqa: E402
+
+from axolotl_mistake.plugin import MistakeAnalysisPlugin  # noqa: E402
+
+FIXTURES = Path(__file__).parent / "fixtures"
+PLUGIN = "axolotl_mistake.MistakeAnalysisPlugin"
+
+CPU_KEYS = {
+    "adapter": "lora",
+    "lora_r": 8,
+    "lora_alpha": 16,
+    "lora_target_linear": True,
+    "lora_mlp_kernel": False,
+    "lora_qkv_kernel": False,
+    "lora_o_kernel": False,
+    "lora_embedding_kernel": False,
+    "sequence_len": 256,
+    "bf16": False,
+    "fp16": False,
+    "tf32": False,
+    "attn_implementation": "sdpa",
+    "optimizer": "adamw_torch",
+    "learning_rate": 0.0002,
+    "micro_batch_size": 2,
+    "num_epochs": 1,
+    "val_set_size": 0,
+}
+
+
+def write_build_output(folder: Path) -> Path:
+    """A folder laid out like the builder's output: rows + manifest.json (INTERFACES.md)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(FIXTURES / "analysis_rows.jsonl", folder / "mistake_analysis.jsonl")
+    shutil.copy(FIXTURES / "sft_rows.jsonl", folder / "sft_helpful.jsonl")
+    coh = [
+        {"instruction": r["instruction"], "input": r["bad"], "output": "A better answer."}
+        for r in map(json.loads, (FIXTURES / "analysis_rows.jsonl").read_text().splitlines())
+    ]
+    (folder / "coh.jsonl").write_text("\n".join(json.dumps(r) for r in coh) + "\n")
+    manifest = {
+        "produced_by": "axolotl-mistake",
+        "version": "0.1.0",
+        "mistake_source": "guided",
+        "analyst": {"kind": "transformers", "model": "embedded"},
+        "counts": {"select": {"redteam": 6, "helpful": 6}, "analyses": {"kept": 6}},
+        "files": {
+            "mistake_analysis.jsonl": {
+                "role": "mistake_analysis",
+                "rows": 6,
+                "harmful_fields": ["bad"],
+                "recommended_type": "axolotl_mistake.unguided_analysis",
+            },
+            "sft_helpful.jsonl": {
+                "role": "sft_helpful",
+                "rows": 6,
+                "harmful_fields": [],
+                "recommended_type": "alpaca",
+            },
+            "coh.jsonl": {
+                "role": "coh",
+                "rows": 6,
+                "harmful_fields": ["input"],
+                "recommended_type": "alpaca",
+            },
+        },
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def fresh_plugin_manager():
+    """PluginManager is a process-wide singleton: give each test a clean registry."""
+    manager = PluginManager.get_instance()
+    saved = dict(manager.plugins)
+    manager.plugins.clear()
+    yield manager
+    manager.plugins.clear()
+    manager.plugins.update(saved)
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch, tiny_model_dir):
+    monkeypatch.chdir(tmp_path)
+    write_build_output(tmp_path / "data")
+    return tmp_path
+
+
+MISTAKE_DS = {"path": "data/mistake_analysis.jsonl", "ds_type": "json",
+              "type": "axolotl_mistake.unguided_analysis"}
+SFT_DS = {"path": "data/sft_helpful.jsonl", "ds_type": "json", "type": "alpaca"}
+
+
+def config_file(workdir: Path, tiny_model_dir: Path, **keys) -> Path:
+    cfg = {
+        "base_model": str(tiny_model_dir),
+        "plugins": [PLUGIN],
+        "datasets": [MISTAKE_DS, SFT_DS],
+        "output_dir": str(workdir / "out"),
+        **CPU_KEYS,
+        **keys,
+    }
+    cfg = {k: v for k, v in cfg.items() if v is not None}
+    path = workdir / "cfg.yml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def test_plugin_loads_and_its_keys_are_validated(workdir, tiny_model_dir, fresh_plugin_manager):
+    cfg = load_cfg(
+        str(config_file(workdir, tiny_model_dir, mistake_probe_pairs="builtin",
+                        mistake_probe_max_pairs=12, mistake_field_bad="bad"))
+    )
+    # a plugin whose import fails is only logged by Axolotl: assert it is really registered
+    assert isinstance(fresh_plugin_manager.plugins.get(PLUGIN), MistakeAnalysisPlugin)
+    assert cfg.mistake_probe_pairs == "builtin"
+    assert cfg.mistake_probe_max_pairs == 12
+    assert cfg.mistake_field_bad == "bad"
+
+
+def test_plugin_keys_are_type_checked(workdir, tiny_model_dir):
+    with pytest.raises(Exception, match="mistake_probe_max_pairs"):
+        load_cfg(str(config_file(workdir, tiny_model_dir, mistake_probe_max_pairs=0)))
+
+
+def test_refuses_train_on_inputs(workdir, tiny_model_dir):
+    with pytest.raises(Exception) as info:
+        load_cfg(str(config_file(workdir, tiny_model_dir, train_on_inputs=True)))
+    text = str(info.value)
+    assert "train_on_inputs: true is not allowed" in text
+    assert "axolotl_mistake.unguided_analysis" in text
+    assert "Fix: set `train_on_inputs: false`" in text
+
+
+@pytest.mark.parametrize(
+    "bad_entry, expected",
+    [
+        (  # the bad answer as the trained output of a user-defined Alpaca-like format
+            {"path": "data/mistake_analysis.jsonl", "ds_type": "json",
+             "type": {"field_instruction": "instruction", "field_output": "bad",
+                      "format": "{instruction}\n", "no_input_format": "{instruction}\n"}},
+            r"would put loss on \['bad'\]",
+        ),
+        (  # plain alpaca on the analysis file: not the recommended type, not known safe
+            {"path": "data/mistake_analysis.jsonl", "ds_type": "json", "type": "alpaca"},
+            r"not known to keep loss off",
+        ),
+        (  # a chat strategy we cannot inspect
+            {"path": "data/mistake_analysis.jsonl", "ds_type": "json", "type": "chat_template"},
+            r"not known to keep loss off",
+        ),
+        (  # the issue's example: alpaca with the bad answer as output (Axolotl drops
+            # field_output on string types, so it is refused as a type not built for the file)
+            {"path": "data/mistake_analysis.jsonl", "ds_type": "json", "type": "alpaca",
+             "field_output": "bad"},
+            r"not known to keep loss off",
+        ),
+    ],
+)
+def test_refuses_loss_on_harmful_fields(workdir, tiny_model_dir, bad_entry, expected):
+    path = config_file(workdir, tiny_model_dir, datasets=[bad_entry, SFT_DS])
+    with pytest.raises(Exception) as info:
+        load_cfg(str(path))
+    text = str(info.value)
+    assert __import__("re").search(expected, text), text
+    assert "manifest.json" in text and "mistake_analysis.jsonl" in text
+    assert "Fix: use `type: axolotl_mistake.unguided_analysis`" in text
+
+
+def test_refuses_critique_column_remapped_to_bad_by_plugin_key(workdir, tiny_model_dir):
+    path = config_file(workdir, tiny_model_dir, mistake_field_critique="bad")
+    with pytest.raises(Exception, match=r"would put loss on \['bad'\]"):
+        load_cfg(str(path))
+
+
+def test_coh_file_is_fine_as_alpaca_but_not_with_train_on_inputs(workdir, tiny_model_dir):
+    coh = {"path": "data/coh.jsonl", "ds_type": "json", "type": "alpaca"}
+    load_cfg(str(config_file(workdir, tiny_model_dir, datasets=[coh, SFT_DS])))
+    with pytest.raises(Exception, match="not known to keep loss off"):
+        load_cfg(
+            str(config_file(workdir, tiny_model_dir, datasets=[coh, SFT_DS], train_on_inputs=True))
+        )
+
+
+def test_directory_dataset_is_checked_file_by_file(workdir, tiny_model_dir):
+    whole = {"path": "data", "ds_type": "json", "type": "alpaca",
+             "data_files": ["mistake_analysis.jsonl"]}
+    with pytest.raises(Exception, match="mistake_analysis.jsonl"):
+        load_cfg(str(config_file(workdir, tiny_model_dir, datasets=[whole, SFT_DS])))
+
+
+def test_safe_types_opt_in(workdir, tiny_model_dir):
+    entry = {"path": "data/mistake_analysis.jsonl", "ds_type": "json", "type": "chat_template"}
+    load_cfg(
+        str(config_file(workdir, tiny_model_dir, datasets=[entry, SFT_DS],
+                        mistake_safe_types=["chat_template"]))
+    )
+
+
+def test_warns_when_no_sft_data(workdir, tiny_model_dir, caplog):
+    caplog.set_level(logging.WARNING, logger="axolotl_mistake")
+    load_cfg(str(config_file(workdir, tiny_model_dir, datasets=[MISTAKE_DS])))
+    assert any("no SFT data in the mix" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    load_cfg(str(config_file(workdir, tiny_model_dir)))
+    assert not any("no SFT data" in r.getMessage() for r in caplog.records)
+
+
+def test_inactive_plugin_does_nothing(workdir, tiny_model_dir, fresh_plugin_manager, caplog):
+    """Discovered through the entry point (Axolotl 0.21) with none of its keys: no effect."""
+    from importlib.metadata import entry_points
+
+    from axolotl.integrations.config import merge_input_args
+    from axolotl.utils.dict import DictDefault
+
+    (ep,) = [e for e in entry_points(group="axolotl.plugins") if e.name == "mistake_analysis"]
+    plugin = ep.load()()
+    assert isinstance(plugin, MistakeAnalysisPlugin)
+    fresh_plugin_manager.plugins[ep.value] = plugin
+    _, with_plugin = merge_input_args()
+    fresh_plugin_manager.plugins.clear()
+    _, without_plugin = merge_input_args()
+    assert with_plugin is not without_plugin
+
+    # no mistake_* key, no strategy; even a builder file used as plain alpaca is left alone
+    raw = {
+        "base_model": str(tiny_model_dir),
+        "datasets": [{"path": "data/mistake_analysis.jsonl", "ds_type": "json", "type": "alpaca"}],
+        "output_dir": str(workdir / "out"),
+        "train_on_inputs": True,
+        **CPU_KEYS,
+    }
+    caplog.set_level(logging.INFO, logger="axolotl_mistake")
+    a = with_plugin(**json.loads(json.dumps(raw))).model_dump(exclude_none=True)
+    b = without_plugin(**json.loads(json.dumps(raw))).model_dump(exclude_none=True)
+    assert a == b
+    assert not [r for r in caplog.records if r.name == "axolotl_mistake"]
+
+    cfg = DictDefault({**raw, "output_dir": str(workdir / "out")})
+
+    class Trainer:
+        def create_model_card(self):
+            return "original"
+
+    trainer = Trainer()
+    assert plugin.add_callbacks_post_trainer(cfg, trainer) == []
+    plugin.post_trainer_create(cfg, trainer)
+    assert "create_model_card" not in vars(trainer)
+    plugin.post_train(cfg, None)
+    assert not (workdir / "out" / "README.md").exists()
+
+
+def test_active_when_listed_or_keys_set():
+    from axolotl_mistake.safety import plugin_active
+
+    assert plugin_active({"plugins": [PLUGIN]})
+    assert plugin_active({"mistake_probe_pairs": "builtin"})
+    assert plugin_active({"datasets": [MISTAKE_DS]})
+    assert not plugin_active({"datasets": [SFT_DS]})
+    assert not plugin_active({"plugins": [PLUGIN], "mistake_analysis": False})
