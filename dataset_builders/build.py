@@ -1,0 +1,95 @@
+"""`python -m dataset_builders.build [--config build.yml] [--key value ...]`: the dataset builder CLI.
+
+Parses and validates the config, runs the pipeline (or a dry run), prints a summary table and
+the Axolotl `datasets:` block. Bad input -> one readable line on stderr, exit code 2, no files.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+from dataset_builders.config import BuildConfig, help_text, load_config
+from dataset_builders.errors import InputError
+from dataset_builders.progress import StageBars
+
+EXIT_INPUT = 2
+
+
+def summary_table(counts: dict, timings: dict, calls: dict) -> Table:
+    """Per stage: the counts it reported and the seconds it took."""
+    table = Table(title="build summary", show_lines=False)
+    table.add_column("stage", style="bold")
+    table.add_column("counts")
+    table.add_column("seconds", justify="right")
+    for stage, values in counts.items():
+        text = ", ".join(f"{k}={v}" for k, v in values.items())
+        table.add_row(stage, text, f"{timings.get(stage, 0):.1f}")
+    table.add_row("calls", ", ".join(f"{k}={v}" for k, v in calls.items()), f"{timings.get('total', 0):.1f}")
+    return table
+
+
+def dry_run(cfg: BuildConfig, config_file: str | None, out: Console) -> int:
+    """Select for real, then plan the calls with the real tokenizer; write nothing."""
+    from dataset_builders.dryrun import load_tokenizer, plan
+    from dataset_builders.pipeline import read_and_select
+    from dataset_builders.stages.select import shard_items
+
+    selected = read_and_select(cfg, config_file)
+    items = shard_items(selected.records, *cfg.shard_pair())
+    tokenizer, tok_label = load_tokenizer(cfg.backend_for(cfg.analyses.backend))
+    plans = plan(cfg, items, tokenizer)
+    table = Table(title=f"dry run (tokenizer: {tok_label}; no generation)")
+    for col in ("stage", "instructions", "calls", "prompt tokens", "max new tokens"):
+        table.add_column(col, justify="left" if col == "stage" else "right")
+    sel = ", ".join(f"{k}={v}" for k, v in selected.counts.items())
+    table.add_row("select", str(len(items)), "0", "0", "0")
+    for p in plans:
+        table.add_row(p.stage, str(p.instructions), str(p.calls),
+                      ("" if p.exact else "<= ") + str(p.prompt_tokens), str(p.max_new_tokens))
+    total_calls = sum(p.calls for p in plans)
+    table.add_row("total", "", str(total_calls), str(sum(p.prompt_tokens for p in plans)),
+                  str(sum(p.max_new_tokens for p in plans)))
+    out.print(table)
+    out.print(f"select: {sel}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point; returns the exit code."""
+    argv = sys.argv[1:] if argv is None else argv
+    out = Console()
+    err = Console(stderr=True)
+    try:
+        cfg, config_file, want_help = load_config(argv)
+        if want_help:
+            print(help_text())
+            return 0
+        if cfg.dry_run:
+            return dry_run(cfg, config_file, out)
+        from dataset_builders.pipeline import run_build
+
+        outcome = run_build(cfg, config_file, StageBars(enabled=cfg.progress, console=err))
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("interrupted: rerun the same command to resume (finished calls are cached)", file=sys.stderr)
+        return 130
+    m = outcome.manifest
+    out.print(summary_table(m["counts"], m["timings_s"], m["calls"]))
+    if m["failed_calls"]:
+        err.print(
+            f"[yellow]{len(m['failed_calls'])} model calls failed (listed in manifest.json "
+            "'failed_calls'); rerun the same command to retry them.[/yellow]"
+        )
+    out.print(f"wrote {outcome.output}/ ({', '.join(outcome.files)}, manifest.json, README.md)")
+    out.print("Axolotl datasets block:")
+    print(outcome.datasets_yaml)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,79 @@
+"""README.md dataset card of a build output: what, how, counts, source licences, a warning.
+
+Rendered from the manifest alone, so a merged output gets the same card a single run would.
+"""
+
+from __future__ import annotations
+
+import json
+
+from dataset_builders.manifest import HARMFUL_WARNING
+
+LICENCES = {
+    "builtin": "Apache-2.0 (written by the axolotl-mistake project)",
+    "pku_saferlhf": "CC BY-NC 4.0 (PKU-Alignment/PKU-SafeRLHF; non-commercial)",
+    "hh_rlhf": "MIT (Anthropic/hh-rlhf)",
+    "beavertails": "CC BY-NC 4.0 (PKU-Alignment/BeaverTails; non-commercial)",
+    "alpaca": "CC BY-NC 4.0 (tatsu-lab/alpaca; non-commercial)",
+    "xstest": "CC BY 4.0 (XSTest prompts)",
+    "jsonl": "as the file's owner states (user-supplied)",
+    "csv": "as the file's owner states (user-supplied)",
+}
+
+
+def render_card(manifest: dict, datasets_yaml: str) -> str:
+    """The dataset card text."""
+    files = manifest.get("files", {})
+    counts = manifest.get("counts", {})
+    lines = [
+        "# Mistake-analysis training data",
+        "",
+        f"> **Warning: harmful content.** {HARMFUL_WARNING}",
+        "",
+        "Built by `python -m dataset_builders.build` (axolotl-mistake "
+        f"{manifest.get('version', '?')}) with the method of Chen et al., *Gaining Wisdom from "
+        "Setbacks: Aligning Large Language Models via Mistake Analysis* (ICLR 2024): a model's "
+        "own harmful answers (mistakes) are critiqued with a guided analysis prompt, and the "
+        "model is then fine-tuned to write those critiques from an unguided prompt, mixed with "
+        "ordinary SFT data. The bad answers are only context; no loss is put on them.",
+        "",
+        "## How it was made",
+        "",
+        f"- Mistake source: `{manifest.get('mistake_source')}`",
+        f"- Analyst: `{manifest.get('analyst')}`",
+        f"- Verification: `{manifest.get('config', {}).get('verify', {}).get('mode')}`",
+        f"- Seed: {manifest.get('seed')}; config hash `{manifest.get('config_hash', '')[:16]}`",
+        "",
+        "## Files",
+        "",
+        "| file | role | rows | harmful fields | Axolotl type |",
+        "|---|---|---|---|---|",
+    ]
+    for name, entry in files.items():
+        harmful = ", ".join(entry.get("harmful_fields") or []) or "none"
+        lines.append(
+            f"| `{name}` | {entry['role']} | {entry['rows']} | {harmful} | "
+            f"{entry.get('recommended_type') or '-'} |"
+        )
+    lines += ["", "## Counts per stage", "", "```json", json.dumps(counts, indent=2), "```", ""]
+    lines += ["## Sources and licences", ""]
+    for src in manifest.get("data", []):
+        kind = src.get("kind", "?")
+        rev = f" @ {src['revision']}" if src.get("revision") else ""
+        lines.append(
+            f"- {src.get('role')}: `{src.get('location')}`{rev} ({kind}) — licence: "
+            f"{LICENCES.get(kind, 'see the source')}"
+        )
+    lines += [
+        "",
+        "Generated text inherits the terms of the model that wrote it "
+        f"(`{manifest.get('analyst')}`). Non-commercial source licences carry over to the files.",
+        "",
+        "## Use with Axolotl",
+        "",
+        "```yaml",
+        datasets_yaml,
+        "```",
+        "",
+    ]
+    return "\n".join(lines)

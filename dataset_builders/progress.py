@@ -1,0 +1,61 @@
+"""Rich progress bars, one per stage, on stderr (quiet when disabled or not a terminal).
+
+Only presentation: stages receive a plain callback and never import rich themselves.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+
+class StageBars:
+    """A rich Progress with one task per stage; `stage(name, total)` returns its callback."""
+
+    def __init__(self, enabled: bool = True, console: Console | None = None):
+        self.console = console or Console(stderr=True)
+        self.enabled = enabled
+        self._progress: Progress | None = None
+
+    def __enter__(self) -> "StageBars":
+        if self.enabled:
+            self._progress = Progress(
+                TextColumn("[bold]{task.description:<10}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=False,
+            )
+            self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
+            self._progress = None
+
+    @contextmanager
+    def stage(self, name: str, total: int | None) -> Iterator[Callable[[int], None]]:
+        """A callback advancing the stage's bar; the bar is completed when the block ends."""
+        if self._progress is None:
+            yield lambda n: None
+            return
+        task = self._progress.add_task(name, total=total)
+        try:
+            yield lambda n: self._progress.advance(task, n) if self._progress else None
+        finally:
+            if self._progress is not None:
+                done = self._progress.tasks[task].completed
+                self._progress.update(task, total=max(done, total or 0), completed=max(done, total or 0))

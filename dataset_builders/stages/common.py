@@ -1,0 +1,212 @@
+"""Small helpers every stage shares: stable hashing, text normalisation, n-grams, refusal and
+verdict parsing, chunked backend calls with failure bookkeeping.
+
+Pure functions only: nothing here reads or writes files; model calls go through the backend
+the caller passes (always a CachedBackend in a build).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+from axolotl_mistake.generation.base import (
+    Backend,
+    Completion,
+    GenerationRequest,
+    SamplingParams,
+    request_key,
+)
+
+Progress = Callable[[int], None]
+"""Called with the number of units just finished (drives a progress bar; may be a no-op)."""
+
+
+def no_progress(_: int) -> None:
+    """Progress callback that does nothing (tests, dry runs)."""
+
+
+def stable_hash(*parts: object) -> int:
+    """A 64-bit hash that is the same in every process and on every machine (unlike hash())."""
+    blob = "\x1f".join(str(p) for p in parts).encode("utf-8", "surrogatepass")
+    return int.from_bytes(hashlib.blake2b(blob, digest_size=8).digest(), "big")
+
+
+_WS = re.compile(r"\s+")
+_PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
+
+
+def normalise(text: str) -> str:
+    """Case-, accent-width-, punctuation- and whitespace-insensitive form used for dedup/decontam."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = _PUNCT.sub(" ", text)
+    return _WS.sub(" ", text).strip()
+
+
+def words(text: str) -> list[str]:
+    """The normalised word sequence of a text."""
+    norm = normalise(text)
+    return norm.split(" ") if norm else []
+
+
+def ngrams(tokens: Sequence[str], n: int) -> set[tuple[str, ...]]:
+    """Word n-grams; a text shorter than n yields itself as one gram (so short texts still match)."""
+    if not tokens:
+        return set()
+    if len(tokens) < n:
+        return {tuple(tokens)}
+    return {tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
+
+
+def overlap(text: str, reference: str, n: int = 4) -> float:
+    """Share of `text`'s word n-grams that also occur in `reference` (0 when text is empty)."""
+    grams = ngrams(words(text), n)
+    if not grams:
+        return 0.0
+    ref = ngrams(words(reference), n)
+    return len(grams & ref) / len(grams)
+
+
+DEFAULT_REFUSAL_PHRASES: tuple[str, ...] = (
+    "i'm sorry",
+    "i am sorry",
+    "i apologize",
+    "i apologise",
+    "i cannot",
+    "i can't",
+    "i can not",
+    "i won't",
+    "i will not",
+    "i am unable",
+    "i'm unable",
+    "i am not able",
+    "i'm not able",
+    "as an ai",
+    "as a language model",
+    "as an assistant",
+    "i must decline",
+    "i refuse",
+    "it is not appropriate",
+    "it's not appropriate",
+    "i do not feel comfortable",
+    "i don't feel comfortable",
+    "cannot fulfill",
+    "can't help with",
+    "cannot help with",
+    "cannot assist",
+    "can't assist",
+    "not able to provide",
+    "against my",
+)
+"""Phrases that mark a refusal when found near the start of an answer (configurable)."""
+
+
+def looks_like_refusal(text: str, phrases: Iterable[str], window: int = 200) -> bool:
+    """True when one of `phrases` occurs in the first `window` characters (case-insensitive).
+
+    Curly apostrophes are folded so "I can’t" matches "i can't".
+    """
+    head = text[:window].casefold().replace("\u2019", "'")
+    return any(p.casefold() in head for p in phrases)
+
+
+_YES = ("yes", "harmful", "unsafe", "true")
+_NO = ("no", "harmless", "safe", "false")
+
+
+def parse_verdict(text: str) -> bool | None:
+    """Read a Yes/No style verdict from the first word of a model answer; None when unclear."""
+    for token in words(text)[:8]:
+        if token in _YES:
+            return True
+        if token in _NO:
+            return False
+    return None
+
+
+@dataclass
+class CallFailure:
+    """One model call that failed (not cached; a rerun retries it)."""
+
+    stage: str
+    key: str
+    item: str
+    error: str
+
+    def to_dict(self) -> dict:
+        return {"stage": self.stage, "key": self.key, "item": self.item, "error": self.error}
+
+
+@dataclass
+class StageResult:
+    """What every stage returns: its output records and named counts for the manifest."""
+
+    records: list
+    counts: dict[str, int] = field(default_factory=dict)
+    failures: list[CallFailure] = field(default_factory=list)
+
+    def add(self, name: str, amount: int = 1) -> None:
+        self.counts[name] = self.counts.get(name, 0) + amount
+
+
+def call_in_chunks(
+    backend: Backend,
+    requests: Sequence[GenerationRequest],
+    params: SamplingParams,
+    *,
+    chunk_size: int,
+    progress: Progress = no_progress,
+) -> list[Completion]:
+    """All completions, in request order, moving the progress bar as each one finishes.
+
+    Uses the backend's `generate_iter` when it has one (a CachedBackend commits each finished
+    call at once, so a crash loses at most the calls in flight); otherwise sends chunks.
+    """
+    out: list[Completion | None] = [None] * len(requests)
+    stream = getattr(backend, "generate_iter", None)
+    size = max(1, chunk_size)
+    for start in range(0, len(requests), size):
+        chunk = list(requests[start : start + size])
+        if callable(stream):
+            for index, completion in stream(chunk, params):
+                out[start + index] = completion
+                progress(1)
+        else:
+            got = backend.generate(chunk, params)
+            if len(got) != len(chunk):
+                raise RuntimeError(
+                    f"backend {backend.name} returned {len(got)} completions for {len(chunk)} requests"
+                )
+            out[start : start + len(chunk)] = got
+            progress(len(chunk))
+    missing = [i for i, c in enumerate(out) if c is None]
+    if missing:
+        raise RuntimeError(f"backend {backend.name} gave no completion for request {missing[0]}")
+    return out  # type: ignore[return-value]
+
+
+def key_of(backend: Backend, request: GenerationRequest, params: SamplingParams) -> str:
+    """The cache key of a call (recorded as provenance and in failure reports)."""
+    return request_key(backend, request, params)
+
+
+def make_request(
+    prompt_format: str, prompt: str, messages: Sequence, *, template: str, sample_index: int = 0
+) -> GenerationRequest:
+    """A request in the build's prompt format: raw Alpaca text or chat messages."""
+    if prompt_format == "chat":
+        return GenerationRequest(
+            messages=tuple(dict(m) for m in messages),  # type: ignore[misc]
+            template=template,
+            sample_index=sample_index,
+        )
+    return GenerationRequest(prompt=prompt, template=template, sample_index=sample_index)
+
+
+def model_label(backend: Backend) -> str:
+    """How provenance names a model: its id, plus the revision when pinned."""
+    rev = getattr(backend, "revision", None)
+    return f"{backend.model_id}@{rev}" if rev else backend.model_id

@@ -1,0 +1,239 @@
+"""Stage 5, emit: turn the pool of items, mistakes, analyses and revisions into the training files.
+
+Pure: returns file name -> rows and the manifest's file entries; the pipeline writes them
+atomically. Rows are sorted by stable ids, so shards merged give the bytes one run gives.
+Never puts a harmful answer where a trainer would put loss: it only ever sits in `bad` (analysis
+rows) or `input` (CoH rows), and the manifest lists those fields as harmful.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from axolotl_mistake import templates
+from dataset_builders.config import EmitConfig
+from dataset_builders.stages.common import StageResult, stable_hash
+from dataset_builders.stages.items import Analysis, Item, Mistake, Revision
+
+ANALYSIS_FILE = "mistake_analysis.jsonl"
+HARMLESS_FILE = "sft_harmless.jsonl"
+HELPFUL_FILE = "sft_helpful.jsonl"
+COH_FILE = "coh.jsonl"
+REVISE_FILE = "critique_revise.jsonl"
+EVAL_FILE = "eval_prompts.jsonl"
+HARMLESS_CHAT_FILE = "sft_harmless.chat.jsonl"
+HELPFUL_CHAT_FILE = "sft_helpful.chat.jsonl"
+ALL_FILES = (
+    ANALYSIS_FILE, HARMLESS_FILE, HELPFUL_FILE, COH_FILE, REVISE_FILE, EVAL_FILE,
+    HARMLESS_CHAT_FILE, HELPFUL_CHAT_FILE,
+)
+
+
+class Pool(BaseModel):
+    """Everything emit needs; a shard saves its pool so `merge` can emit the union."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[Item] = Field(default_factory=list)
+    mistakes: list[Mistake] = Field(default_factory=list)
+    analyses: list[Analysis] = Field(default_factory=list)
+    revisions: list[Revision] = Field(default_factory=list)
+
+    def to_lines(self) -> Iterable[str]:
+        """One JSON line per record, tagged with its kind."""
+        for kind, records in (
+            ("item", self.items), ("mistake", self.mistakes),
+            ("analysis", self.analyses), ("revision", self.revisions),
+        ):
+            for record in records:
+                yield json.dumps({"kind": kind, "record": record.model_dump(mode="json")},
+                                 ensure_ascii=False, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_lines(cls, lines: Iterable[str]) -> "Pool":
+        pool = cls()
+        types = {"item": (Item, pool.items), "mistake": (Mistake, pool.mistakes),
+                 "analysis": (Analysis, pool.analyses), "revision": (Revision, pool.revisions)}
+        for line in lines:
+            if line.strip():
+                data = json.loads(line)
+                model, target = types[data["kind"]]
+                target.append(model.model_validate(data["record"]))
+        return pool
+
+    def merged(self, other: "Pool") -> "Pool":
+        return Pool(
+            items=self.items + other.items,
+            mistakes=self.mistakes + other.mistakes,
+            analyses=self.analyses + other.analyses,
+            revisions=self.revisions + other.revisions,
+        )
+
+
+@dataclass
+class FileSpec:
+    """A manifest entry: what a file is and which of its fields hold harmful text."""
+
+    role: str
+    harmful_fields: list[str]
+    recommended_type: str | None
+    rows: list[dict] = field(default_factory=list)
+
+    def entry(self) -> dict:
+        return {
+            "role": self.role,
+            "rows": len(self.rows),
+            "harmful_fields": list(self.harmful_fields),
+            "recommended_type": self.recommended_type,
+        }
+
+
+def _alpaca(item: Item, output: str) -> dict:
+    return {"instruction": item.instruction, "input": item.input, "output": output}
+
+
+def _chat(row: dict) -> dict:
+    user = f"{row['instruction']}\n{row['input']}" if row["input"] else row["instruction"]
+    return {
+        "messages": [
+            {"role": "user", "content": user},
+            {"role": "assistant", "content": row["output"]},
+        ]
+    }
+
+
+def _analysis_row(a: Analysis) -> dict:
+    m = a.mistake
+    return {
+        "instruction": m.instruction,
+        "input": m.input,
+        "bad": m.bad,
+        "critique": a.critique,
+        "id": m.uid,
+        "sample_index": m.sample_index,
+        "analysis_index": a.analysis_index,
+        "source": m.source,
+        "mistake_source": m.mistake_source,
+        "analyst": a.analyst,
+        "verdict": m.verdict,
+        "verdict_by": m.verdict_by,
+    }
+
+
+def _mix(rows: list[tuple[str, dict]], ratio: float | None, base: int, seed: int, name: str) -> list[tuple[str, dict]]:
+    """Keep round(ratio * base) rows, chosen by a seeded hash of their ids (order kept)."""
+    if ratio is None:
+        return rows
+    want = min(len(rows), int(round(ratio * base)))
+    chosen = set(
+        uid for uid, _ in sorted(rows, key=lambda r: stable_hash(seed, "mix", name, r[0]))[:want]
+    )
+    return [r for r in rows if r[0] in chosen]
+
+
+def emit(pool: Pool, cfg: EmitConfig, *, seed: int) -> tuple[dict[str, FileSpec], StageResult]:
+    """File name -> FileSpec (rows + manifest entry), and counts."""
+    result = StageResult(records=[])
+    items = sorted(pool.items, key=lambda it: (it.role, it.uid))
+    by_uid = {it.uid: it for it in items}
+    analyses = sorted(pool.analyses, key=lambda a: a.sort_key)
+    files: dict[str, FileSpec] = {}
+
+    analysis_type = (
+        "axolotl_mistake.chat_unguided_analysis" if cfg.chat else "axolotl_mistake.unguided_analysis"
+    )
+    files[ANALYSIS_FILE] = FileSpec(
+        "mistake_analysis", ["bad"], analysis_type, [_analysis_row(a) for a in analyses]
+    )
+    n_analysis = len(analyses)
+
+    harmless = [
+        (it.uid, _alpaca(it, it.row.safe_answer.strip()))
+        for it in items
+        if it.role == "redteam" and it.split == "train" and (it.row.safe_answer or "").strip()
+    ]
+    helpful = [
+        (it.uid, _alpaca(it, it.row.safe_answer.strip()))
+        for it in items
+        if it.role == "helpful" and it.split == "train" and (it.row.safe_answer or "").strip()
+    ]
+    result.add("sft_harmless_available", len(harmless))
+    result.add("sft_helpful_available", len(helpful))
+    harmless = _mix(harmless, cfg.mix.harmless_per_analysis, n_analysis, seed, "harmless")
+    helpful = _mix(helpful, cfg.mix.helpful_per_analysis, n_analysis, seed, "helpful")
+    files[HARMLESS_FILE] = FileSpec("sft_harmless", [], "alpaca", [r for _, r in harmless])
+    files[HELPFUL_FILE] = FileSpec("sft_helpful", [], "alpaca", [r for _, r in helpful])
+    if cfg.chat:
+        files[HARMLESS_CHAT_FILE] = FileSpec(
+            "sft_harmless", [], "chat_template", [_chat(r) for _, r in harmless]
+        )
+        files[HELPFUL_CHAT_FILE] = FileSpec(
+            "sft_helpful", [], "chat_template", [_chat(r) for _, r in helpful]
+        )
+    if cfg.coh:
+        rows = []
+        for m in sorted(pool.mistakes, key=lambda m: m.sort_key):
+            item = by_uid.get(m.uid)
+            good = (item.row.safe_answer or "").strip() if item else ""
+            if not good:
+                result.add("coh_no_good_answer")
+                continue
+            rows.append(templates.coh_record(m.instruction, m.bad, good, m.input))
+        files[COH_FILE] = FileSpec("coh", ["input"], "alpaca", rows)
+    if cfg.critique_revise:
+        rows = [
+            {"instruction": r.analysis.mistake.instruction, "input": r.analysis.mistake.input,
+             "output": r.revision}
+            for r in sorted(pool.revisions, key=lambda r: r.sort_key)
+        ]
+        files[REVISE_FILE] = FileSpec("critique_revise", [], "alpaca", rows)
+    evals = [it for it in items if it.split == "eval"]
+    if evals:
+        files[EVAL_FILE] = FileSpec(
+            "eval_prompts",
+            [],
+            None,
+            [
+                {"id": it.uid, "instruction": it.instruction, "input": it.input,
+                 "source": it.row.source, "reference": it.row.safe_answer}
+                for it in evals
+            ],
+        )
+    for name, spec in files.items():
+        result.add(f"rows.{name}", len(spec.rows))
+    return files, result
+
+
+def jsonl_bytes(rows: Iterable[dict]) -> bytes:
+    """The exact bytes of a JSONL file (UTF-8, one compact object per line, key order kept)."""
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8")
+
+
+def datasets_block(files: dict[str, FileSpec], folder: str) -> str:
+    """The Axolotl `datasets:` YAML for the training files (chat or Alpaca)."""
+    lines = ["datasets:"]
+    order = [ANALYSIS_FILE, HARMLESS_FILE, HELPFUL_FILE]
+    chat = HARMLESS_CHAT_FILE in files
+    if chat:
+        order = [ANALYSIS_FILE, HARMLESS_CHAT_FILE, HELPFUL_CHAT_FILE]
+    for name in order:
+        spec = files.get(name)
+        if spec is None or not spec.rows or spec.recommended_type is None:
+            continue
+        lines.append(f"  - path: {folder}/{name}")
+        lines.append("    ds_type: json")
+        lines.append(f"    type: {spec.recommended_type}")
+    return "\n".join(lines)
+
+
+def datasets_block_from_manifest(manifest: dict, folder: str) -> str:
+    """The same `datasets:` block, from a manifest's file entries (used by merge)."""
+    files = {
+        name: FileSpec(e["role"], e["harmful_fields"], e["recommended_type"], [{}] * e["rows"])
+        for name, e in manifest["files"].items()
+    }
+    return datasets_block(files, folder)

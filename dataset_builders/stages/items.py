@@ -1,0 +1,98 @@
+"""The records that flow between stages: selected items, mistakes, analyses, revisions.
+
+Plain data (pydantic, JSON round-trippable) so a shard's pool can be saved and merged. Records
+never render prompts (templates do) and never touch files.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from axolotl_mistake.records import SourceRow
+
+Role = Literal["redteam", "helpful"]
+Split = Literal["train", "eval"]
+
+
+class Item(BaseModel):
+    """One selected instruction: the source row, its role in the build and its split."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    uid: str
+    role: Role
+    split: Split = "train"
+    row: SourceRow
+
+    @property
+    def instruction(self) -> str:
+        return self.row.instruction
+
+    @property
+    def input(self) -> str:
+        """The row's input, or its earlier conversation turns (HH-RLHF) as readable context."""
+        if self.row.input:
+            return self.row.input
+        if self.row.context:
+            turns = "\n".join(
+                f"{'Human' if m['role'] == 'user' else 'Assistant' if m['role'] == 'assistant' else m['role'].title()}: {m['content']}"
+                for m in self.row.context
+            )
+            return f"Earlier conversation:\n{turns}"
+        return ""
+
+
+class Mistake(BaseModel):
+    """A bad answer to a red-team item (origin label or model-made), with its verdict."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    uid: str
+    sample_index: int = 0
+    instruction: str
+    input: str = ""
+    bad: str
+    source: str
+    mistake_source: str
+    """'origin' (dataset label) or the id of the model that made it."""
+    mistake_key: str | None = None
+    verdict: bool | None = None
+    """True harmful, False harmless, None unknown (no check or unparsed)."""
+    verdict_by: str = "none"
+
+    @property
+    def sort_key(self) -> tuple[str, int]:
+        return (self.uid, self.sample_index)
+
+
+class Analysis(BaseModel):
+    """A critique of one mistake (template b) that passed the gates."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mistake: Mistake
+    analysis_index: int = 0
+    critique: str
+    analyst: str
+    analysis_key: str | None = None
+
+    @property
+    def sort_key(self) -> tuple[str, int, int]:
+        return (self.mistake.uid, self.mistake.sample_index, self.analysis_index)
+
+
+class Revision(BaseModel):
+    """A revised (harmless) answer written from a mistake and its critique."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    analysis: Analysis
+    revision: str
+    reviser: str
+    revision_key: str | None = None
+
+    @property
+    def sort_key(self) -> tuple[str, int, int]:
+        return self.analysis.sort_key

@@ -1,0 +1,153 @@
+"""Stage 1, select: filter, dedup, decontaminate, sample N (seeded) and split train/eval.
+
+Streams its input with flat memory: a set of 64-bit hashes for dedup, a bounded heap per role
+for the seeded sample. Never reads files itself: the caller passes row iterators.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from axolotl_mistake.records import SourceRow
+from dataset_builders.stages.common import (
+    Progress,
+    StageResult,
+    ngrams,
+    no_progress,
+    normalise,
+    stable_hash,
+    words,
+)
+from dataset_builders.stages.items import Item, Role
+
+
+@dataclass
+class DecontaminationIndex:
+    """Hashes of evaluation prompts: exact normalised texts and their word n-grams."""
+
+    n: int = 8
+    exact: set[int] = field(default_factory=set)
+    grams: set[int] = field(default_factory=set)
+
+    def add(self, text: str) -> None:
+        self.exact.add(stable_hash(normalise(text)))
+        for gram in ngrams(words(text), self.n):
+            self.grams.add(stable_hash(*gram))
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[SourceRow], n: int) -> "DecontaminationIndex":
+        index = cls(n=n)
+        for row in rows:
+            index.add(_prompt_text(row))
+        return index
+
+    def check(self, text: str, threshold: float) -> str | None:
+        """'exact', 'ngram' or None (clean)."""
+        if not self.exact:
+            return None
+        if stable_hash(normalise(text)) in self.exact:
+            return "exact"
+        grams = ngrams(words(text), self.n)
+        if grams:
+            hit = sum(1 for g in grams if stable_hash(*g) in self.grams)
+            if hit / len(grams) >= threshold:
+                return "ngram"
+        return None
+
+
+def _prompt_text(row: SourceRow) -> str:
+    return f"{row.instruction}\n{row.input}" if row.input else row.instruction
+
+
+def select(
+    sources: Iterable[tuple[Role, Iterable[SourceRow]]],
+    *,
+    seed: int,
+    n_per_role: dict[str, int | None],
+    min_chars: int = 0,
+    max_chars: int = 10**9,
+    dedup: bool = True,
+    decontaminate: DecontaminationIndex | None = None,
+    ngram_threshold: float = 0.5,
+    eval_fraction: float = 0.0,
+    progress: Progress = no_progress,
+) -> StageResult:
+    """Selected `Item`s sorted by (role, uid), plus counts prefixed by role.
+
+    The sample is the N rows with the smallest seeded hash of their uid, so it does not depend
+    on input order; eval rows are chosen the same way (red-team rows only).
+    """
+    result = StageResult(records=[])
+    seen: dict[str, set[int]] = {}
+    seen_ids: dict[str, set[int]] = {}
+    heaps: dict[str, list[tuple[int, int, str, SourceRow]]] = {}
+    kept_all: dict[str, list[tuple[str, SourceRow]]] = {}
+    order = 0
+    for role, rows in sources:
+        seen.setdefault(role, set())
+        seen_ids.setdefault(role, set())
+        heaps.setdefault(role, [])
+        kept_all.setdefault(role, [])
+        for row in rows:
+            progress(1)
+            result.add(f"{role}.read")
+            text = _prompt_text(row)
+            if len(row.instruction.strip()) < min_chars:
+                result.add(f"{role}.too_short")
+                continue
+            if len(text) > max_chars:
+                result.add(f"{role}.too_long")
+                continue
+            uid = f"{role}/{row.id}"
+            uid_hash = stable_hash(uid)
+            if uid_hash in seen_ids[role]:
+                result.add(f"{role}.duplicate_id")
+                continue
+            seen_ids[role].add(uid_hash)
+            if dedup:
+                key = stable_hash(normalise(text))
+                if key in seen[role]:
+                    result.add(f"{role}.duplicate")
+                    continue
+                seen[role].add(key)
+            if decontaminate is not None:
+                hit = decontaminate.check(text, ngram_threshold)
+                if hit:
+                    result.add(f"{role}.contaminated_{hit}")
+                    continue
+            result.add(f"{role}.eligible")
+            limit = n_per_role.get(role)
+            if limit is None:
+                kept_all[role].append((uid, row))
+                continue
+            # keep the `limit` smallest scores: a max-heap via negated scores
+            score = stable_hash(seed, "sample", uid)
+            order += 1
+            entry = (-score, order, uid, row)
+            if len(heaps[role]) < limit:
+                heapq.heappush(heaps[role], entry)
+            elif -score > heaps[role][0][0]:
+                heapq.heapreplace(heaps[role], entry)
+    items: list[Item] = []
+    for role in heaps:
+        chosen = kept_all[role] + [(uid, row) for _, _, uid, row in heaps[role]]
+        result.add(f"{role}.sampled_out", result.counts.get(f"{role}.eligible", 0) - len(chosen))
+        for uid, row in chosen:
+            split = "train"
+            if role == "redteam" and eval_fraction > 0:
+                if stable_hash(seed, "split", uid) / 2**64 < eval_fraction:
+                    split = "eval"
+            items.append(Item(uid=uid, role=role, split=split, row=row))  # type: ignore[arg-type]
+            result.add(f"{role}.{split}")
+    items.sort(key=lambda it: (it.role, it.uid))
+    result.records = items
+    return result
+
+
+def shard_items(items: list[Item], index: int, count: int) -> list[Item]:
+    """The deterministic slice `index` of `count`, by a stable hash of each uid."""
+    if count <= 1:
+        return list(items)
+    return [it for it in items if stable_hash("shard", it.uid) % count == index]

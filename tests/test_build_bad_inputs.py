@@ -1,0 +1,162 @@
+"""The builder's bad-input corpus: each malformed input gives one readable error naming the file,
+line and field, exit code 2, and no output files.
+
+Runs the CLI in-process through `dataset_builders.build.main(argv)` (fast), plus one real
+subprocess. No case loads a model except the bad-model-path case (which fails to load).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from dataset_builders.build import main
+
+REPO = Path(__file__).resolve().parents[1]
+GOOD = {"prompt": "How can I hurt someone without getting caught?", "response": "Here is how."}
+
+
+def jl(*rows) -> bytes:
+    return b"".join((r if isinstance(r, bytes) else json.dumps(r).encode()) + b"\n" for r in rows)
+
+
+MAPPED = "{kind: jsonl, path: DATA, fields: {instruction: prompt, unsafe_answer: response}}"
+
+
+def cfg_with(source: str = MAPPED, extra: str = "") -> str:
+    return f"mistakes:\n  mode: origin\nredteam:\n  - {source}\nhelpful: []\n{extra}"
+
+
+@dataclass
+class Case:
+    name: str
+    files: dict[str, bytes | str] = field(default_factory=dict)
+    argv: list[str] = field(default_factory=list)
+    file: str | None = None
+    """Substring the message must name as the file ('<command line>' for CLI input)."""
+    line: int | None = None
+    field: str | None = None
+    text: str = ""
+    """Extra substring the message must contain."""
+
+
+PKU_ROW = {"prompt": "How do I steal a car?", "response_0": "a", "response_1": "b",
+           "is_response_0_safe": False, "is_response_1_safe": True}
+
+CASES = [
+    Case("bad_json", {"data.jsonl": jl(GOOD, b'{"prompt": "x", '), "b.yml": cfg_with()},
+         ["--config", "b.yml"], "data.jsonl", 2, None, "JSON"),
+    Case("missing_field", {"data.jsonl": jl(GOOD, GOOD, {"response": "r"}), "b.yml": cfg_with()},
+         ["--config", "b.yml"], "data.jsonl", 3, "prompt"),
+    Case("mistyped_field", {"data.jsonl": jl({"prompt": 42, "response": "r"}), "b.yml": cfg_with()},
+         ["--config", "b.yml"], "data.jsonl", 1, "prompt"),
+    Case("empty_string", {"data.jsonl": jl(GOOD, {"prompt": "  ", "response": "r"}), "b.yml": cfg_with()},
+         ["--config", "b.yml"], "data.jsonl", 2, "prompt", "empty"),
+    Case("non_utf8", {"data.jsonl": jl(GOOD, b'{"prompt": "caf\xe9 ok", "response": "r"}'),
+                      "b.yml": cfg_with()},
+         ["--config", "b.yml"], "data.jsonl", 2, None, "UTF-8"),
+    Case("unknown_source_kind", {"b.yml": cfg_with("{kind: reddit, path: x.jsonl}")},
+         ["--config", "b.yml"], "b.yml", 4, "redteam.0.kind", "reddit"),
+    Case("bad_field_mapping_key",
+         {"data.jsonl": jl(GOOD), "b.yml": cfg_with("{kind: jsonl, path: DATA, fields: {question: prompt}}")},
+         ["--config", "b.yml"], "b.yml", 4, "redteam.0.fields"),
+    Case("mapping_to_absent_column",
+         {"data.jsonl": jl(GOOD),
+          "b.yml": cfg_with("{kind: jsonl, path: DATA, fields: {instruction: question}}")},
+         ["--config", "b.yml"], "data.jsonl", 1, "question"),
+    Case("empty_selection", {"data.jsonl": jl(GOOD), "b.yml": cfg_with(extra="select:\n  min_chars: 500\n")},
+         ["--config", "b.yml"], "b.yml", None, "redteam", "empty selection"),
+    Case("empty_data_file", {"data.jsonl": b"", "b.yml": cfg_with()},
+         ["--config", "b.yml"], "b.yml", None, "redteam", "empty selection"),
+    Case("bad_yaml", {"b.yml": "mistakes:\n  mode: origin\n  k: [1, 2\nseed: 3\n"},
+         ["--config", "b.yml"], "b.yml", 4, None, "YAML"),
+    Case("unknown_config_key", {"b.yml": "seed: 1\nmistakes:\n  mode: guided\n  kk: 2\n"},
+         ["--config", "b.yml"], "b.yml", 4, "mistakes.kk", "unknown key"),
+    Case("unknown_cli_key", {}, ["--mistakes.kk", "2"], "<command line>", None, "mistakes.kk"),
+    Case("bad_shard_order", {}, ["--shard", "3/2"], "<command line>", None, "shard"),
+    Case("bad_shard_text", {}, ["--shard", "first"], "<command line>", None, "shard", "i/n"),
+    Case("mistyped_config_value", {"b.yml": "seed: 1\nselect:\n  redteam_n: many\n"},
+         ["--config", "b.yml"], "b.yml", 3, "select.redteam_n"),
+    Case("out_of_range_cli", {}, ["--select.eval_fraction", "1.5"], "<command line>", None,
+         "select.eval_fraction"),
+    Case("missing_data_file", {"b.yml": cfg_with()}, ["--config", "b.yml"], "data.jsonl", None, None),
+    Case("pku_label_mistyped",
+         {"pku.jsonl": jl(PKU_ROW, {**PKU_ROW, "is_response_1_safe": "yes"}),
+          "b.yml": cfg_with("{kind: pku_saferlhf, path: PKU}")},
+         ["--config", "b.yml"], "pku.jsonl", 2, "is_response_1_safe"),
+    Case("hh_missing_rejected",
+         {"hh.jsonl.gz": gzip.compress(jl({"chosen": "\n\nHuman: hi\n\nAssistant: yo"})),
+          "b.yml": cfg_with("{kind: hh_rlhf, path: HH}")},
+         ["--config", "b.yml"], "hh.jsonl.gz", 1, "rejected"),
+    Case("origin_without_unsafe_answers", {},
+         ["--mistakes.mode", "origin", "--helpful", "[]"], "", None, "mistakes.mode", "unsafe answer"),
+    Case("config_not_found", {}, ["--config", "nope.yml"], "nope.yml", None, None, "not found"),
+    Case("yaml_not_mapping", {"b.yml": "- a\n- b\n"}, ["--config", "b.yml"], "b.yml", 1, None, "mapping"),
+    Case("config_not_utf8", {"b.yml": b"seed: 1\noutput: \xff\xfe\n"}, ["--config", "b.yml"], "b.yml", 2,
+         None, "UTF-8"),
+    Case("csv_missing_column",
+         {"d.csv": "id,text\n1,hello there\n",
+          "b.yml": cfg_with("{kind: csv, path: CSV, fields: {instruction: prompt}}")},
+         ["--config", "b.yml"], "d.csv", 2, "prompt"),
+    Case("bad_decontaminate_file",
+         {"data.jsonl": jl(GOOD), "ev.jsonl": jl(GOOD, b"not json"),
+          "b.yml": cfg_with(extra="select:\n  decontaminate:\n    - {kind: jsonl, path: EV, fields: {instruction: prompt}}\n")},
+         ["--config", "b.yml"], "ev.jsonl", 2, None),
+    Case("cli_value_without_key", {}, ["stray"], "<command line>", None, None, "stray"),
+    Case("bad_model_path", {}, ["--model.model", "/nonexistent/model-dir", "--select.redteam_n", "2"],
+         "", None, "mistakes.backend", "cannot load model"),
+]
+
+
+def _materialise(case: Case, tmp: Path) -> list[str]:
+    subs = {"DATA": "data.jsonl", "PKU": "pku.jsonl", "HH": "hh.jsonl.gz", "CSV": "d.csv", "EV": "ev.jsonl"}
+    for name, content in case.files.items():
+        if isinstance(content, str):
+            for k, v in subs.items():
+                content = content.replace(f"path: {k}", f"path: {tmp / v}")
+            content = content.encode()
+        (tmp / name).write_bytes(content)
+    return [str(tmp / a) if a.endswith(".yml") else a for a in case.argv]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_input(case: Case, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    argv = _materialise(case, tmp_path)
+    out = tmp_path / "out"
+    code = main([*argv, "--output", str(out), "--progress", "false"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert err.startswith("error: ") and "\n" not in err, err
+    if case.file:
+        assert case.file in err, err
+    if case.line is not None:
+        assert f":{case.line}" in err, err
+    if case.field:
+        assert f"field '{case.field}'" in err or f"'{case.field}'" in err, err
+    assert case.text.lower() in err.lower(), err
+    assert not out.exists(), "no output may be written for bad input"
+
+
+def test_corpus_is_large_enough():
+    assert len(CASES) >= 20
+
+
+def test_bad_input_real_subprocess(tmp_path):
+    (tmp_path / "b.yml").write_text("seed: 1\nanalyses:\n  k: 0\n")
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "dataset_builders.build", "--config", str(tmp_path / "b.yml"),
+         "--output", str(out)],
+        capture_output=True, text=True, cwd=REPO, timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert f"{tmp_path / 'b.yml'}:3" in proc.stderr and "field 'analyses.k'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not out.exists()

@@ -1,0 +1,201 @@
+"""Builder stages on small in-memory rows: select, mistakes gates, verify, analyses gates, emit.
+
+Model-free except where a stage needs a backend: there the real transformers backend runs the
+tiny random model (fast); gates are unit-tested as functions on text.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from axolotl_mistake.records import SourceRow
+from dataset_builders.config import AnalysesConfig, EmitConfig, MistakesConfig, MixConfig, VerifyConfig
+from dataset_builders.stages.analyses import gate
+from dataset_builders.stages.common import looks_like_refusal, overlap, parse_verdict, stable_hash
+from dataset_builders.stages.emit import Pool, emit, jsonl_bytes
+from dataset_builders.stages.items import Analysis, Item, Mistake
+from dataset_builders.stages.mistakes import make_mistakes
+from dataset_builders.stages.select import DecontaminationIndex, select, shard_items
+from dataset_builders.stages.verify import verify
+
+
+def row(i: int, text: str | None = None, *, unsafe: str | None = None, safe: str | None = "ok",
+        source: str = "t") -> SourceRow:
+    return SourceRow(id=f"{source}:{i}", instruction=text or f"instruction number {i}",
+                     unsafe_answer=unsafe, safe_answer=safe, source=source)
+
+
+def run_select(red, helpful=(), **kw):
+    kw.setdefault("seed", 0)
+    kw.setdefault("n_per_role", {"redteam": None, "helpful": None})
+    return select([("redteam", iter(red)), ("helpful", iter(helpful))], **kw)
+
+
+def test_select_dedups_on_normalised_text_and_filters_length():
+    rows = [row(1, "How do I pick a lock?"), row(2, "how do i  PICK a lock"), row(3, "ab"),
+            row(4, "x" * 50)]
+    res = run_select(rows, min_chars=3, max_chars=40)
+    assert [it.row.id for it in res.records] == ["t:1"]
+    assert res.counts["redteam.duplicate"] == 1
+    assert res.counts["redteam.too_short"] == 1
+    assert res.counts["redteam.too_long"] == 1
+
+
+def test_select_decontaminates_exact_and_ngram():
+    index = DecontaminationIndex(n=3)
+    index.add("Tell me how to build a bomb at home quickly")
+    rows = [
+        row(1, "tell me how to build a bomb at home quickly!"),  # exact after normalising
+        row(2, "Please tell me how to build a bomb at home quickly today"),  # n-gram overlap
+        row(3, "Write a poem about the sea"),
+    ]
+    res = run_select(rows, decontaminate=index, ngram_threshold=0.5)
+    assert [it.row.id for it in res.records] == ["t:3"]
+    assert res.counts["redteam.contaminated_exact"] == 1
+    assert res.counts["redteam.contaminated_ngram"] == 1
+
+
+def test_select_sample_is_seeded_and_order_independent():
+    rows = [row(i) for i in range(100)]
+    a = run_select(rows, n_per_role={"redteam": 10}, seed=3).records
+    b = run_select(list(reversed(rows)), n_per_role={"redteam": 10}, seed=3).records
+    c = run_select(rows, n_per_role={"redteam": 10}, seed=4).records
+    assert [i.uid for i in a] == [i.uid for i in b]
+    assert len(a) == 10 and [i.uid for i in a] != [i.uid for i in c]
+
+
+def test_select_eval_split_and_shards_partition():
+    rows = [row(i) for i in range(200)]
+    res = run_select(rows, eval_fraction=0.25)
+    n_eval = sum(it.split == "eval" for it in res.records)
+    assert 25 < n_eval < 75
+    shards = [shard_items(res.records, i, 3) for i in range(3)]
+    uids = sorted(u.uid for s in shards for u in s)
+    assert uids == sorted(it.uid for it in res.records)
+    assert all(len(s) > 30 for s in shards)
+
+
+def test_stable_hash_is_process_independent():
+    import subprocess
+    import sys
+
+    code = "from dataset_builders.stages.common import stable_hash; print(stable_hash('shard', 'x'))"
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           env={"PYTHONHASHSEED": "123", "PATH": ""}, cwd=str(_repo()), check=True)
+    assert int(other.stdout) == stable_hash("shard", "x")
+    assert stable_hash("a", 1) != stable_hash("a", 2)
+
+
+def _repo():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parents[1]
+
+
+def _items(rows):
+    return [Item(uid=f"redteam/{r.id}", role="redteam", row=r) for r in rows]
+
+
+def test_origin_mistakes_drop_refusals_duplicates_and_missing():
+    rows = [row(1, unsafe="Sure, here is how to do it: step one..."),
+            row(2, unsafe="I'm sorry, but I can't help with that."),
+            row(3, unsafe=None),
+            row(4, unsafe="  ")]
+    res = make_mistakes(_items(rows), MistakesConfig(mode="origin"), seed=0)
+    assert [m.uid for m in res.records] == ["redteam/t:1"]
+    assert res.records[0].mistake_source == "origin"
+    assert res.counts["refusal_phrase"] == 1
+    assert res.counts["no_origin_answer"] == 2
+
+
+def test_refusal_detection_is_configurable():
+    assert looks_like_refusal("I can’t do that", ["i can't"])
+    assert not looks_like_refusal("Here it is. I cannot stress enough...", ["i cannot"], window=10)
+    assert not looks_like_refusal("Sure.", [])
+
+
+def test_parse_verdict():
+    assert parse_verdict("Harmful.") is True
+    assert parse_verdict(" harmless, because") is False
+    assert parse_verdict("Yes") is True and parse_verdict("no") is False
+    assert parse_verdict("I think maybe") is None
+
+
+def test_analysis_gates():
+    cfg = AnalysesConfig(min_chars=10, max_echo_overlap=0.5, require_verify_agreement=True)
+    bad = "First you buy the chemicals and then you mix them in the garage carefully"
+    assert gate("", bad, None, cfg) == "empty"
+    assert gate("short", bad, None, cfg) == "too_short"
+    assert gate("I'm sorry, I cannot analyse this answer.", bad, None, cfg) == "refusal"
+    assert gate("you buy the chemicals and then you mix them in the garage", bad, None, cfg) == "echo"
+    assert gate("The answer explains a recipe for something.", bad, True, cfg) == "disagrees_with_verify"
+    assert gate("The answer is harmful: it helps make poison.", bad, True, cfg) is None
+    assert overlap("a b c d", "a b c d e") == 1.0
+
+
+def test_verify_label_mode_keeps_origin_as_labelled():
+    m = Mistake(uid="u", instruction="q", bad="b", source="s", mistake_source="origin")
+    g = Mistake(uid="v", instruction="q", bad="b", source="s", mistake_source="model-x")
+    res = verify([m, g], VerifyConfig(mode="label"), seed=0)
+    assert [(r.verdict, r.verdict_by) for r in res.records] == [(True, "label"), (None, "hint")]
+
+
+def _analysis(uid: str, idx: int = 0) -> Analysis:
+    m = Mistake(uid=uid, instruction=f"q {uid}", bad=f"BAD {uid}", source="s", mistake_source="origin",
+                verdict=True)
+    return Analysis(mistake=m, analysis_index=idx, critique=f"critique {uid}", analyst="a")
+
+
+def test_emit_never_puts_bad_answer_in_a_trained_field():
+    items = [Item(uid=f"redteam/t:{i}", role="redteam", row=row(i, safe=f"GOOD {i}")) for i in range(3)]
+    items += [Item(uid=f"helpful/h:{i}", role="helpful", row=row(i, safe=f"HELP {i}", source="h"))
+              for i in range(4)]
+    analyses = [_analysis(f"redteam/t:{i}") for i in (2, 0, 1)]
+    pool = Pool(items=items, mistakes=[a.mistake for a in analyses], analyses=analyses)
+    files, _ = emit(pool, EmitConfig(coh=True, chat=True), seed=0)
+    rows = files["mistake_analysis.jsonl"].rows
+    assert [r["id"] for r in rows] == ["redteam/t:0", "redteam/t:1", "redteam/t:2"]  # sorted
+    assert files["mistake_analysis.jsonl"].harmful_fields == ["bad"]
+    for r in files["coh.jsonl"].rows:
+        assert "BAD" in r["input"] and "BAD" not in r["output"] and "GOOD" in r["output"]
+    assert files["coh.jsonl"].harmful_fields == ["input"]
+    for name in ("sft_harmless.jsonl", "sft_helpful.jsonl", "sft_harmless.chat.jsonl"):
+        assert "BAD" not in jsonl_bytes(files[name].rows).decode()
+    assert files["mistake_analysis.jsonl"].recommended_type == "axolotl_mistake.chat_unguided_analysis"
+    chat = files["sft_helpful.chat.jsonl"].rows[0]["messages"]
+    assert [m["role"] for m in chat] == ["user", "assistant"]
+
+
+def test_emit_mix_ratio_and_merge_invariance():
+    items = [Item(uid=f"helpful/h:{i}", role="helpful", row=row(i, source="h")) for i in range(20)]
+    items += [Item(uid="redteam/t:0", role="redteam", row=row(0))]
+    analyses = [_analysis("redteam/t:0", 0), _analysis("redteam/t:0", 1)]
+    cfg = EmitConfig(mix=MixConfig(helpful_per_analysis=2.5))
+    files, _ = emit(Pool(items=items, analyses=analyses), cfg, seed=1)
+    assert len(files["sft_helpful.jsonl"].rows) == 5
+    # emitting two halves' union in another order gives the same bytes
+    a = Pool(items=items[::2], analyses=analyses[:1])
+    b = Pool(items=items[1::2], analyses=analyses[1:])
+    files2, _ = emit(b.merged(a), cfg, seed=1)
+    for name in files:
+        assert jsonl_bytes(files[name].rows) == jsonl_bytes(files2[name].rows)
+    pool_text = "".join(a.to_lines())
+    assert Pool.from_lines(pool_text.splitlines()) == a
+    json.loads(pool_text.splitlines()[0])
+
+
+def test_guided_mistakes_and_self_check_with_tiny_model(tiny_model_dir):
+    from axolotl_mistake.generation.transformers import TransformersBackend
+
+    backend = TransformersBackend.load(str(tiny_model_dir), batch_size=4, device="cpu")
+    items = _items([row(i, f"Explain how to do bad thing {i}") for i in range(3)])
+    cfg = MistakesConfig(mode="guided", k=2, max_new_tokens=6, temperature=0.8, refusal_phrases=[])
+    res = make_mistakes(items, cfg, seed=0, backend=backend)
+    assert res.counts["calls"] == 6
+    assert res.counts["kept"] + res.counts.get("empty", 0) + res.counts.get("duplicate_sample", 0) == 6
+    assert all(m.mistake_source == str(tiny_model_dir) for m in res.records)
+    ver = verify(res.records, VerifyConfig(mode="self_check", keep_unclear=True), seed=0, backend=backend)
+    assert ver.counts["calls"] == len(res.records)
+    assert sum(ver.counts.get(k, 0) for k in ("kept", "judged_harmless")) == len(res.records)
