@@ -107,6 +107,7 @@ class TransformersBackend:
         self.eos_ids: list[int] = list(eos) if isinstance(eos, (list, tuple)) else [eos]
         self.pad_id: int = tokenizer.pad_token_id
         self._has_template = bool(getattr(tokenizer, "chat_template", None))
+        self._stop_cache: dict[tuple[str, ...], Any] = {}
         if chat == "always" and not self._has_template:
             raise ValueError(f"chat='always' but the tokenizer of {model_id!r} has no chat template")
 
@@ -237,7 +238,7 @@ class TransformersBackend:
 
     def _run(self, batch, requests, params: SamplingParams) -> list[Completion]:
         import torch
-        from transformers import GenerationConfig, LogitsProcessorList
+        from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
 
         width = max(len(ids) for _, _, ids in batch)
         input_ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
@@ -259,9 +260,8 @@ class TransformersBackend:
             kwargs["logits_processor"] = LogitsProcessorList(
                 [SeededSampler(seeds, params.temperature, params.top_p)]
             )
-        if params.stop:
-            kwargs["stop_strings"] = list(params.stop)
-            kwargs["tokenizer"] = self.tokenizer
+        if params.stop:  # stop early; the text is cut at the stop string in _finish anyway
+            kwargs["stopping_criteria"] = StoppingCriteriaList([self._stop_criteria(params.stop)])
         with torch.inference_mode():
             output = self.model.generate(
                 input_ids=input_ids.to(self.device),
@@ -271,6 +271,14 @@ class TransformersBackend:
             )
         generated = output[:, width:].tolist()
         return [self._finish(row_ids, len(ids), params) for row_ids, (_, _, ids) in zip(generated, batch)]
+
+    def _stop_criteria(self, stop: tuple[str, ...]):
+        """A StopStringCriteria per stop tuple, built once (it scans the whole vocabulary)."""
+        from transformers import StopStringCriteria
+
+        if stop not in self._stop_cache:
+            self._stop_cache[stop] = StopStringCriteria(self.tokenizer, list(stop))
+        return self._stop_cache[stop]
 
     def _finish(self, row_ids: list[int], prompt_tokens: int, params: SamplingParams) -> Completion:
         ended = set(self.eos_ids) | {self.pad_id}
@@ -310,18 +318,22 @@ class SeededSampler(LogitsProcessor):
         if self._generators is None:
             self._generators = [torch.Generator(device=scores.device).manual_seed(s)
                                 for s in self.seeds]
-        scores = scores.float() / self.temperature
-        if self.top_p < 1.0:
-            sorted_logits, sorted_idx = torch.sort(scores, descending=False, dim=-1)
-            cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
-            drop_sorted = cumulative <= (1.0 - self.top_p)
-            drop_sorted[..., -1:] = False  # always keep the most likely token
-            drop = drop_sorted.scatter(1, sorted_idx, drop_sorted)
-            scores = scores.masked_fill(drop, float("-inf"))
-        probs = scores.softmax(dim=-1)
-        chosen = torch.empty((scores.shape[0], 1), dtype=torch.long, device=scores.device)
-        for row, generator in enumerate(self._generators):
-            chosen[row, 0] = torch.multinomial(probs[row], 1, generator=generator)[0]
+        probs = (scores.float() / self.temperature).softmax(dim=-1)
+        order = None
+        if self.top_p < 1.0:  # nucleus: keep the most likely tokens until their mass >= top_p
+            vocab = probs.shape[-1]
+            top, order = probs.topk(min(vocab, 1024), dim=-1)  # cheap when the nucleus is small
+            if top.shape[-1] < vocab and not bool((top.sum(dim=-1) >= self.top_p).all()):
+                top, order = probs.sort(dim=-1, descending=True)
+            before = top.cumsum(dim=-1) - top
+            probs = top * (before < self.top_p)
+        cdf = probs.cumsum(dim=-1)
+        draws = torch.stack([torch.rand((), generator=g, device=scores.device)
+                             for g in self._generators])
+        targets = (draws * cdf[:, -1]).unsqueeze(1)  # inverse-CDF sampling, one draw per row
+        chosen = torch.searchsorted(cdf, targets, right=True).clamp_(max=cdf.shape[1] - 1)
+        if order is not None:
+            chosen = order.gather(1, chosen)
         out = torch.full_like(scores, float("-inf"))
         out.scatter_(1, chosen, 0.0)
         return out

@@ -1,0 +1,163 @@
+"""The openai backend against a real HTTP server on 127.0.0.1 (fronting the tiny model)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import pytest
+
+from axolotl_mistake.generation import GenerationRequest, SamplingParams
+from axolotl_mistake.generation.config import BackendConfig
+from axolotl_mistake.generation.factory import load_backend
+from axolotl_mistake.generation.openai import OpenAIBackend, _retry_after_s
+from axolotl_mistake.generation.transformers import TransformersBackend
+from tests.openai_server import FaultPlan, start_openai_server
+
+PARAMS = SamplingParams(max_new_tokens=8)
+CHAT = GenerationRequest(messages=({"role": "user", "content": "Say hi."},))
+PROMPT = GenerationRequest(prompt="The weather today is")
+
+
+@pytest.fixture(scope="module")
+def local(tiny_model_dir) -> TransformersBackend:
+    return TransformersBackend.load(str(tiny_model_dir), batch_size=8, device="cpu")
+
+
+def client(server, **kw) -> OpenAIBackend:
+    kw.setdefault("max_retries", 3)
+    kw.setdefault("timeout_s", 5.0)
+    kw.setdefault("retry_backoff_s", 0.01)
+    return OpenAIBackend(server.base_url, "tiny", **kw)
+
+
+def test_completions_and_chat_match_the_local_backend(local):
+    with start_openai_server(local) as server:
+        remote = load_backend(BackendConfig(kind="openai", base_url=server.base_url, model="tiny",
+                                            retry_backoff_s=0.01))
+        assert isinstance(remote, OpenAIBackend)
+        got = remote.generate([PROMPT, CHAT], PARAMS)
+        assert server.requests_seen == 2
+    want = local.generate([PROMPT, CHAT], PARAMS)
+    assert [c.text for c in got] == [c.text for c in want]
+    assert [c.prompt_tokens for c in got] == [c.prompt_tokens for c in want]
+    assert [c.completion_tokens for c in got] == [c.completion_tokens for c in want]
+    assert all(c.ok and c.finish_reason in ("stop", "length") for c in got)
+
+
+@pytest.mark.parametrize("kind", ["429", "500", "timeout", "malformed"])
+def test_each_fault_kind_is_retried(local, kind):
+    plan = FaultPlan({kind: [1]}, timeout_sleep_s=3.0)
+    with start_openai_server(local, plan) as server:
+        remote = client(server, timeout_s=1.0)
+        out = remote.generate([PROMPT], PARAMS)
+        assert server.faults_served == [(1, kind)]
+        assert server.requests_seen == 2
+    assert out[0].ok, out[0].error
+    assert out[0].text == local.generate([PROMPT], PARAMS)[0].text
+    assert remote.stats["retries"] == 1
+
+
+def test_mixed_faults_across_many_requests(local):
+    plan = FaultPlan({"429": [1, 5], "500": [2], "timeout": [3], "malformed": [4]},
+                     timeout_sleep_s=3.0)
+    reqs = [GenerationRequest(prompt=f"Item {i} is") for i in range(6)]
+    with start_openai_server(local, plan) as server:
+        out = client(server, concurrency=2, timeout_s=1.0, max_retries=4).generate(reqs, PARAMS)
+        assert len(server.faults_served) == 5
+        assert server.requests_seen == 11
+    assert all(c.ok for c in out)
+    assert [c.text for c in out] == [c.text for c in local.generate(reqs, PARAMS)]
+
+
+def test_permanent_failure_is_recorded_not_raised(local):
+    with start_openai_server(local, FaultPlan.always("500")) as server:
+        remote = client(server, max_retries=2)
+        out = remote.generate([PROMPT, CHAT], PARAMS)
+        assert server.requests_seen == 6
+    assert [c.ok for c in out] == [False, False]
+    assert "HTTP 500" in out[0].error and "3 attempts" in out[0].error
+    assert out[0].text == "" and remote.stats["failures"] == 2
+
+
+def test_client_errors_are_not_retried(local):
+    with start_openai_server(local) as server:
+        out = client(server).generate([PROMPT], SamplingParams(max_new_tokens=4, temperature=9.0))
+        assert server.requests_seen == 1
+    assert not out[0].ok and "HTTP 400" in out[0].error and "temperature" in out[0].error
+
+
+def test_connection_refused_becomes_an_error():
+    remote = OpenAIBackend("http://127.0.0.1:9/v1", "none", max_retries=1, retry_backoff_s=0.01,
+                           timeout_s=2.0)
+    out = remote.generate([PROMPT], PARAMS)
+    assert not out[0].ok and "connection error" in out[0].error
+
+
+def test_retry_after_is_honoured(local):
+    with start_openai_server(local, FaultPlan({"429": [1]}, retry_after="1")) as server:
+        start = time.monotonic()
+        out = client(server).generate([PROMPT], PARAMS)
+        elapsed = time.monotonic() - start
+    assert out[0].ok and elapsed >= 1.0
+    assert _retry_after_s("2") == 2.0 and _retry_after_s("garbage") is None
+    assert _retry_after_s("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+
+
+def test_api_key_sent_as_bearer_and_never_shown(local, monkeypatch, caplog):
+    secret = "sk-test-5ecret-do-not-print"
+    monkeypatch.setenv("AXM_TEST_KEY", secret)
+    caplog.set_level(logging.DEBUG)
+    with start_openai_server(local, FaultPlan({"500": [1]}), api_key=secret) as server:
+        remote = client(server, api_key_env="AXM_TEST_KEY")
+        out = remote.generate([PROMPT], PARAMS)
+        assert out[0].ok
+        assert server.auth_headers_seen == [f"Bearer {secret}"] * 2
+        anonymous = client(server).generate([PROMPT], PARAMS)  # no key: 401, not retried
+        assert server.requests_seen == 3
+    assert not anonymous[0].ok and "HTTP 401" in anonymous[0].error
+    assert secret not in repr(remote) and "AXM_TEST_KEY" in repr(remote)
+    assert secret not in str(vars(BackendConfig(kind="openai", base_url="http://x/v1",
+                                                api_key_env="AXM_TEST_KEY")))
+    assert secret not in caplog.text
+    assert all(secret not in (c.error or "") + c.text + str(c.extra) for c in out + anonymous)
+
+
+def test_missing_api_key_env_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("AXM_MISSING_KEY", raising=False)
+    with pytest.raises(ValueError, match="AXM_MISSING_KEY"):
+        OpenAIBackend("http://127.0.0.1:1/v1", "m", api_key_env="AXM_MISSING_KEY")
+
+
+def test_concurrency_limit_is_respected(local):
+    reqs = [GenerationRequest(prompt=f"Count {i}") for i in range(9)]
+    with start_openai_server(local, FaultPlan(delay_s=0.3)) as server:
+        out = client(server, concurrency=3).generate(reqs, SamplingParams(max_new_tokens=2))
+        assert server.max_in_flight == 3
+    assert all(c.ok for c in out)
+
+
+def test_generate_works_inside_a_running_event_loop(local):
+    with start_openai_server(local) as server:
+        remote = client(server)
+
+        async def main():
+            sync_result = remote.generate([PROMPT], PARAMS)  # called from inside a loop
+            async_result = await remote.agenerate([PROMPT, CHAT], PARAMS)
+            return sync_result, async_result
+
+        sync_result, async_result = asyncio.run(main())
+    assert sync_result[0].ok and sync_result[0].text == async_result[0].text
+    assert async_result[1].ok
+
+
+def test_sample_index_and_seed_reach_the_server(local):
+    params = SamplingParams(max_new_tokens=10, temperature=1.0, seed=3)
+    reqs = [GenerationRequest(prompt="Once upon a time", sample_index=i) for i in range(3)]
+    with start_openai_server(local) as server:
+        remote = client(server)
+        a = remote.generate(reqs, params)
+        b = remote.generate(reqs, params)
+    assert [c.text for c in a] == [c.text for c in b]
+    assert len({c.text for c in a}) == 3
