@@ -47,6 +47,7 @@ def write_build_output(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copy(FIXTURES / "analysis_rows.jsonl", folder / "mistake_analysis.jsonl")
     shutil.copy(FIXTURES / "sft_rows.jsonl", folder / "sft_helpful.jsonl")
+    shutil.copy(FIXTURES / "sft_rows.jsonl", folder / "sft_harmless.jsonl")
     coh = [
         {"instruction": r["instruction"], "input": r["bad"], "output": "A better answer."}
         for r in map(json.loads, (FIXTURES / "analysis_rows.jsonl").read_text().splitlines())
@@ -67,6 +68,12 @@ def write_build_output(folder: Path) -> Path:
             },
             "sft_helpful.jsonl": {
                 "role": "sft_helpful",
+                "rows": 6,
+                "harmful_fields": [],
+                "recommended_type": "alpaca",
+            },
+            "sft_harmless.jsonl": {
+                "role": "sft_harmless",
                 "rows": 6,
                 "harmful_fields": [],
                 "recommended_type": "alpaca",
