@@ -132,13 +132,37 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--target", type=Path, default=None, help="folder to write (default: cache)")
     parser.add_argument("--force", action="store_true", help="convert again even if present")
+    parser.add_argument(
+        "--link",
+        type=Path,
+        default=None,
+        help="also make this path a symlink to the folder (recipes use models/<name>)",
+    )
     args = parser.parse_args(argv)
     try:
-        print(ensure_embedded_model(args.target, force=args.force))
+        folder = ensure_embedded_model(args.target, force=args.force)
     except EmbeddedModelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.link is not None:
+        link_to(folder, args.link)
+    print(folder)
     return 0
+
+
+def link_to(folder: Path, link: Path) -> Path:
+    """Point `link` at `folder` (replacing an older link atomically), so recipes need no
+    machine-specific path: they name `models/smollm2-135m-instruct` relative to the repo."""
+    link = Path(link)
+    if link.exists() and not link.is_symlink():
+        raise EmbeddedModelError(f"{link} exists and is not a symlink; remove it or pick another")
+    link.parent.mkdir(parents=True, exist_ok=True)
+    tmp = link.with_name(f".{link.name}.tmp")
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    tmp.symlink_to(Path(folder).resolve(), target_is_directory=True)
+    os.replace(tmp, link)
+    return link
 
 
 if __name__ == "__main__":

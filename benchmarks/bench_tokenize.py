@@ -1,0 +1,93 @@
+"""Tokenization throughput: `axolotl_mistake.unguided_analysis` vs Axolotl's `alpaca` type.
+
+Both strategies run through Axolotl's own `TokenizedPromptDataset` (the path `axolotl
+preprocess` takes) on the same rows in one process. The alpaca rows carry the rendered
+analysis body as their instruction, so both tokenize exactly the same text. Target: ratio >= 0.9.
+
+    python benchmarks/bench_tokenize.py [--rows 5000] [--repeats 3] [--data PATH.jsonl]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "alpaca" / "alpaca_5000_pr152.jsonl"
+FIXTURE = REPO / "tests" / "fixtures" / "analysis_rows.jsonl"
+
+
+def analysis_rows(n: int, data: Path) -> list[dict]:
+    """n analysis rows: Alpaca rows (answer as `bad`) if available, else the test fixture cycled."""
+    rows: list[dict] = []
+    if data.exists():
+        with data.open() as f:
+            for line in f:
+                r = json.loads(line)
+                if not r["output"].strip():
+                    continue
+                rows.append({"instruction": r["instruction"], "input": r["input"],
+                             "bad": r["output"], "critique": f"The answer says: {r['output']}"})
+    else:
+        rows = [dict({"input": ""}, **json.loads(x)) for x in FIXTURE.read_text().splitlines()]
+    return [rows[i % len(rows)] for i in range(n)]
+
+
+def as_alpaca(rows: list[dict]) -> list[dict]:
+    """The same text as Alpaca rows: the rendered analysis body becomes the instruction."""
+    from axolotl_mistake.templates import unguided_analysis_body
+
+    return [{"instruction": unguided_analysis_body(r["instruction"], r["bad"], r["input"]),
+             "input": "", "output": r["critique"]} for r in rows]
+
+
+def rows_per_second(type_name: str, rows: list[dict], tokenizer, repeats: int) -> tuple[float, int]:
+    """Best-of-`repeats` rows/s through Axolotl's dataset wrapper; also total tokens."""
+    from axolotl.utils.data.wrappers import get_dataset_wrapper
+    from axolotl.utils.dict import DictDefault
+    from datasets import Dataset, disable_progress_bars
+
+    disable_progress_bars()
+    cfg = DictDefault({"sequence_len": 4096, "train_on_inputs": False, "dataset_num_proc": 1,
+                       "dataset_keep_in_memory": True})
+    ds_cfg = DictDefault({"path": "rows.jsonl", "type": type_name})
+    best, tokens = float("inf"), 0
+    for _ in range(repeats):
+        table = Dataset.from_list(rows)
+        start = time.perf_counter()
+        wrapped, _ = get_dataset_wrapper(ds_cfg, tokenizer, cfg, type_name, table)
+        best = min(best, time.perf_counter() - start)
+        tokens = sum(len(x) for x in wrapped["input_ids"])
+    return len(rows) / best, tokens
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=5000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    args = parser.parse_args()
+
+    from transformers import AutoTokenizer
+
+    from axolotl_mistake.models import ensure_embedded_model
+
+    tokenizer = AutoTokenizer.from_pretrained(ensure_embedded_model())
+    rows = analysis_rows(args.rows, args.data)
+    ours, ours_tokens = rows_per_second("axolotl_mistake.unguided_analysis", rows, tokenizer,
+                                        args.repeats)
+    base, base_tokens = rows_per_second("alpaca", as_alpaca(rows), tokenizer, args.repeats)
+    print(f"rows: {len(rows)}  tokens: ours {ours_tokens}  alpaca {base_tokens}")
+    print(f"axolotl_mistake.unguided_analysis: {ours:,.0f} rows/s")
+    print(f"axolotl alpaca (same text):        {base:,.0f} rows/s")
+    print(f"ratio (ours / alpaca): {ours / base:.2f}  (target >= 0.9)")
+
+
+if __name__ == "__main__":
+    main()
