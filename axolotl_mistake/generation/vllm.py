@@ -105,17 +105,19 @@ class VLLMBackend:
     def __repr__(self) -> str:
         return f"VLLMBackend(model_id={self.model_id!r})"
 
-    def render(self, request: GenerationRequest) -> str:
+    def render(self, request: GenerationRequest) -> tuple[str, bool]:
         """Same rules as the transformers backend (see BackendConfig.chat)."""
         if request.messages is not None:
             if self.chat == "never" or not self._has_template:
-                return plain_chat_text(request.messages)
+                return plain_chat_text(request.messages), False
             messages = [dict(m) for m in request.messages]
         elif self.chat == "always":
             messages = [{"role": "user", "content": request.prompt or ""}]
         else:
-            return request.prompt or ""
-        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            return request.prompt or "", False
+        text = self.tokenizer.apply_chat_template(messages, tokenize=False,
+                                                  add_generation_prompt=True)
+        return text, True
 
     def generate(
         self, requests: Sequence[GenerationRequest], params: SamplingParams
@@ -136,8 +138,10 @@ class VLLMBackend:
     def _run(self, chunk, params: SamplingParams) -> Iterator[tuple[int, Completion]]:
         prompts, sampling = [], []
         for _, request in chunk:
-            text = self.render(request)
-            prompts.append(text)
+            text, templated = self.render(request)
+            # token ids, so a chat template's own BOS is not doubled by vLLM's tokenisation
+            ids = self.tokenizer(text, add_special_tokens=not templated)["input_ids"]
+            prompts.append({"prompt_token_ids": list(ids)})
             sampling.append(self._vllm.SamplingParams(
                 n=1,
                 temperature=params.temperature,
