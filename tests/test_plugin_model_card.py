@@ -1,0 +1,55 @@
+"""The model card section: rendered from a manifest, merged once, Axolotl's card kept."""
+
+from __future__ import annotations
+
+import json
+
+from axolotl_mistake.model_card import BEGIN, END, merge_section, render_section, write_card_section
+
+MANIFEST = {
+    "produced_by": "axolotl-mistake",
+    "version": "0.1.0",
+    "mistake_source": "guided",
+    "analyst": {"kind": "transformers", "model": "embedded"},
+    "counts": {"analyses": {"kept": 5, "dropped": 1}},
+    "files": {
+        "mistake_analysis.jsonl": {"role": "mistake_analysis", "rows": 5, "harmful_fields": ["bad"]},
+        "sft_helpful.jsonl": {"role": "sft_helpful", "rows": 7, "harmful_fields": []},
+    },
+}
+
+
+def test_section_lists_source_analyst_counts_files_and_warning():
+    text = render_section(MANIFEST, "manifest.json")
+    assert text.startswith(BEGIN) and text.rstrip().endswith(END)
+    assert "| Mistake source | guided |" in text
+    assert "| Analyst (critique writer) | embedded (transformers) |" in text
+    assert "kept: 5" in text and "dropped: 1" in text
+    assert "| mistake_analysis.jsonl | mistake_analysis | 5 | bad |" in text
+    assert "| sft_helpful.jsonl | sft_helpful | 7 | none |" in text
+    assert "Harmful-content note" in text
+
+
+def test_merge_keeps_the_card_and_replaces_its_own_section():
+    card = "---\nlibrary_name: peft\n---\n# out\n\nBuilt with Axolotl\n"
+    once = merge_section(card, render_section(MANIFEST))
+    assert once.startswith(card)
+    changed = dict(MANIFEST, mistake_source="origin")
+    twice = merge_section(once, render_section(changed))
+    assert twice.count(BEGIN) == 1 and twice.count(END) == 1
+    assert "| Mistake source | origin |" in twice and "| Mistake source | guided |" not in twice
+    assert twice.startswith(card)
+
+
+def test_write_card_section_creates_or_updates_readme(tmp_path):
+    manifest = tmp_path / "data" / "manifest.json"
+    manifest.parent.mkdir()
+    manifest.write_text(json.dumps(MANIFEST))
+    out = tmp_path / "out"
+    card = write_card_section(out, manifest)
+    assert card == out / "README.md" and "## Mistake-analysis training data" in card.read_text()
+    card.write_text("# Axolotl card\n" + card.read_text())
+    write_card_section(out, manifest)
+    text = card.read_text()
+    assert text.startswith("# Axolotl card\n") and text.count(BEGIN) == 1
+    assert [p.name for p in out.iterdir()] == ["README.md"]  # no temp files left behind
