@@ -8,6 +8,7 @@ lazily: `axolotl_mistake` does not depend on `dataset_builders` at import time).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -195,7 +196,7 @@ def _resolve_paths(data: dict, base: Path) -> None:
 
     def fix(value: str) -> str:
         p = Path(value).expanduser()
-        return str(p if p.is_absolute() else (base / p))
+        return os.path.normpath(p if p.is_absolute() else (base / p))
 
     if isinstance(data.get("output_dir"), str):
         data["output_dir"] = fix(data["output_dir"])
