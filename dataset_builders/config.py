@@ -42,7 +42,12 @@ class SelectConfig(Strict):
     """Stage 1: which instructions go in."""
 
     redteam_n: int | None = Field(
-        64, ge=1, description="Red-team instructions to sample (seeded); null keeps all."
+        16,
+        ge=1,
+        description=(
+            "Red-team instructions to sample (seeded); null keeps all. The default is sized for "
+            "the embedded CPU build (minutes on 2 cores); recipes raise it."
+        ),
     )
     helpful_n: int | None = Field(
         64, ge=1, description="Helpful instructions to sample (seeded); null keeps all."
@@ -96,7 +101,7 @@ class MistakesConfig(Strict):
     )
     k: int = Field(1, ge=1, description="Samples per instruction (guided).")
     hint: str = Field(DEFAULT_HINT, description="Hint words of template (a).")
-    max_new_tokens: int = Field(48, ge=1, description="Token budget of one bad answer (guided).")
+    max_new_tokens: int = Field(32, ge=1, description="Token budget of one bad answer (guided).")
     temperature: float = Field(0.7, ge=0, description="Sampling temperature (0 = greedy).")
     top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling mass.")
     stop: list[str] = Field(
@@ -148,7 +153,7 @@ class AnalysesConfig(Strict):
         ),
     )
     k: int = Field(1, ge=1, description="Critiques sampled per mistake.")
-    max_new_tokens: int = Field(96, ge=1, description="Token budget of one critique.")
+    max_new_tokens: int = Field(48, ge=1, description="Token budget of one critique.")
     temperature: float = Field(0.0, ge=0, description="Sampling temperature (0 = greedy).")
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling mass.")
     stop: list[str] = Field(

@@ -344,6 +344,9 @@ def run_build(cfg: BuildConfig, config_file: str | None = None, bars: StageBars 
         out = Path(cfg.output)
         out.mkdir(parents=True, exist_ok=True)
         (out / STATE_DIR).mkdir(exist_ok=True)
+        for folder in (out, out / STATE_DIR):
+            for stale in folder.glob(".*.tmp"):  # left by a write that a crash interrupted
+                stale.unlink(missing_ok=True)
         cache = CallCache(out / STATE_DIR / CACHE_FILE)
         backends.attach(cache)
         try:

@@ -199,3 +199,18 @@ def test_guided_mistakes_and_self_check_with_tiny_model(tiny_model_dir):
     ver = verify(res.records, VerifyConfig(mode="self_check", keep_unclear=True), seed=0, backend=backend)
     assert ver.counts["calls"] == len(res.records)
     assert sum(ver.counts.get(k, 0) for k in ("kept", "judged_harmless")) == len(res.records)
+
+
+def test_hash64_set_matches_a_python_set():
+    import random
+
+    from dataset_builders.stages.select import Hash64Set
+
+    rng = random.Random(0)
+    values = [rng.getrandbits(64) for _ in range(5000)] + [0, 1]
+    values += values[:700]
+    compact, reference = Hash64Set(4), set()
+    for v in values:
+        assert compact.add(v) == ((v or 1) not in reference)
+        reference.add(v or 1)
+    assert len(compact) == len(reference)

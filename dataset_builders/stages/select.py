@@ -7,6 +7,7 @@ for the seeded sample. Never reads files itself: the caller passes row iterators
 from __future__ import annotations
 
 import heapq
+from array import array
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -57,6 +58,49 @@ class DecontaminationIndex:
         return None
 
 
+class Hash64Set:
+    """A set of 64-bit hashes in one flat array (open addressing): about 16 bytes per entry
+    instead of ~70 for a Python set of ints, so dedup over millions of rows stays small."""
+
+    def __init__(self, capacity: int = 1024):
+        size = 1
+        while size < capacity * 2:
+            size *= 2
+        self._slots = array("Q", bytes(8 * size))
+        self._mask = size - 1
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def add(self, value: int) -> bool:
+        """Insert; False when it was already present."""
+        value = value or 1  # 0 marks an empty slot
+        slots, mask = self._slots, self._mask
+        i = value & mask
+        while True:
+            current = slots[i]
+            if current == 0:
+                break
+            if current == value:
+                return False
+            i = (i + 1) & mask
+        slots[i] = value
+        self._count += 1
+        if self._count * 2 > mask:
+            self._grow()
+        return True
+
+    def _grow(self) -> None:
+        old = self._slots
+        self._slots = array("Q", bytes(16 * len(old)))
+        self._mask = len(self._slots) - 1
+        self._count = 0
+        for value in old:
+            if value:
+                self.add(value)
+
+
 def _prompt_text(row: SourceRow) -> str:
     return f"{row.instruction}\n{row.input}" if row.input else row.instruction
 
@@ -80,14 +124,14 @@ def select(
     on input order; eval rows are chosen the same way (red-team rows only).
     """
     result = StageResult(records=[])
-    seen: dict[str, set[int]] = {}
-    seen_ids: dict[str, set[int]] = {}
+    seen: dict[str, Hash64Set] = {}
+    seen_ids: dict[str, Hash64Set] = {}
     heaps: dict[str, list[tuple[int, int, str, SourceRow]]] = {}
     kept_all: dict[str, list[tuple[str, SourceRow]]] = {}
     order = 0
     for role, rows in sources:
-        seen.setdefault(role, set())
-        seen_ids.setdefault(role, set())
+        seen.setdefault(role, Hash64Set())
+        seen_ids.setdefault(role, Hash64Set())
         heaps.setdefault(role, [])
         kept_all.setdefault(role, [])
         for row in rows:
@@ -101,17 +145,12 @@ def select(
                 result.add(f"{role}.too_long")
                 continue
             uid = f"{role}/{row.id}"
-            uid_hash = stable_hash(uid)
-            if uid_hash in seen_ids[role]:
+            if not seen_ids[role].add(stable_hash(uid)):
                 result.add(f"{role}.duplicate_id")
                 continue
-            seen_ids[role].add(uid_hash)
-            if dedup:
-                key = stable_hash(normalise(text))
-                if key in seen[role]:
-                    result.add(f"{role}.duplicate")
-                    continue
-                seen[role].add(key)
+            if dedup and not seen[role].add(stable_hash(normalise(text))):
+                result.add(f"{role}.duplicate")
+                continue
             if decontaminate is not None:
                 hit = decontaminate.check(text, ngram_threshold)
                 if hit:
