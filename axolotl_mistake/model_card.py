@@ -37,8 +37,12 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def render_section(manifest: dict[str, Any], manifest_path: str | None = None) -> str:
-    """Markdown for the card, from a builder manifest (unknown keys are listed, not dropped)."""
+def render_section(
+    manifest: dict[str, Any],
+    manifest_path: str | None = None,
+    training: dict[str, Any] | None = None,
+) -> str:
+    """Markdown for the card, from a builder manifest plus the training run's own settings."""
     lines = [BEGIN, HEADING, ""]
     lines.append(
         "Aligned by *mistake analysis* (Chen et al., ICLR 2024) with "
@@ -62,6 +66,9 @@ def render_section(manifest: dict[str, Any], manifest_path: str | None = None) -
     if isinstance(counts, dict):
         for key, value in counts.items():
             rows.append(f"| count: {key} | {_fmt(value)} |")
+    for key, value in (training or {}).items():
+        if value not in (None, "", [], {}):
+            rows.append(f"| {key} | {_fmt(value)} |")
     if rows:
         lines += ["| | |", "|---|---|", *rows, ""]
     files = manifest.get("files")
@@ -102,12 +109,14 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
-def write_card_section(output_dir: str | Path, manifest_path: str | Path) -> Path:
+def write_card_section(
+    output_dir: str | Path, manifest_path: str | Path, training: dict[str, Any] | None = None
+) -> Path:
     """Add (or refresh) the manifest section in `output_dir/README.md`; returns the card path."""
     manifest_path = Path(manifest_path)
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     card = Path(output_dir) / "README.md"
     card.parent.mkdir(parents=True, exist_ok=True)
     existing = card.read_text(encoding="utf-8") if card.is_file() else ""
-    _atomic_write(card, merge_section(existing, render_section(manifest, manifest_path.name)))
+    _atomic_write(card, merge_section(existing, render_section(manifest, manifest_path.name, training)))
     return card

@@ -200,7 +200,16 @@ class MistakeAnalysisPlugin(BasePlugin):
     def _write_card(self, cfg: Any, manifest: Path) -> None:
         from axolotl_mistake.model_card import write_card_section
 
-        card = write_card_section(_get(cfg, "output_dir"), manifest)
+        from axolotl_mistake.templates import DEFAULT_HARMLESS_HINT, DEFAULT_HINT
+
+        training = {
+            "Dataset types": ", ".join(
+                sorted({str(d.get("type")) for d in datasets_of(dict(cfg)) if d.get("type")})
+            ),
+            "Hint words (template a)": _get(cfg, "mistake_hint", DEFAULT_HINT),
+            "Harmless-guided inference hint": _get(cfg, "mistake_inference_hint", DEFAULT_HARMLESS_HINT),
+        }
+        card = write_card_section(_get(cfg, "output_dir"), manifest, training)
         LOG.info("mistake analysis: model card section written to %s", card)
 
     def post_trainer_create(self, cfg: Any, trainer: Any) -> None:

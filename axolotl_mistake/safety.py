@@ -225,6 +225,18 @@ def check_config(cfg: Mapping[str, Any]) -> list[str]:
                     f"{harmful} (per {manifest_path}) and was built for `type: {recommended}`; "
                     f"`type: {kind}` is not known to keep loss off those fields. {fix}"
                 )
+    for key in ("mistake_probe_pairs", "mistake_manifest"):
+        value = cfg.get(key)
+        if value and value != "builtin" and not Path(str(value)).expanduser().is_file():
+            what = (
+                "a JSONL file of {question, answer, harmful} rows, or 'builtin'"
+                if key == "mistake_probe_pairs"
+                else "the manifest.json of a dataset build"
+            )
+            raise ValueError(
+                f"{key}: {value} is not a file (relative paths are read from the directory "
+                f"`axolotl train` runs in). Give {what}."
+            )
     warnings: list[str] = []
     if datasets and len(uses_strategy) == len(datasets):
         warnings.append(

@@ -280,3 +280,8 @@ def test_active_when_listed_or_keys_set():
     assert plugin_active({"datasets": [MISTAKE_DS]})
     assert not plugin_active({"datasets": [SFT_DS]})
     assert not plugin_active({"plugins": [PLUGIN], "mistake_analysis": False})
+
+
+def test_missing_probe_pairs_file_is_a_config_error(workdir, tiny_model_dir):
+    with pytest.raises(Exception, match="mistake_probe_pairs: nowhere.jsonl is not a file"):
+        load_cfg(str(config_file(workdir, tiny_model_dir, mistake_probe_pairs="nowhere.jsonl")))

@@ -53,3 +53,9 @@ def test_write_card_section_creates_or_updates_readme(tmp_path):
     text = card.read_text()
     assert text.startswith("# Axolotl card\n") and text.count(BEGIN) == 1
     assert [p.name for p in out.iterdir()] == ["README.md"]  # no temp files left behind
+
+
+def test_training_settings_are_listed():
+    text = render_section(MANIFEST, training={"Hint words (template a)": "rude and unkind", "x": None})
+    assert "| Hint words (template a) | rude and unkind |" in text
+    assert "| x |" not in text
