@@ -55,17 +55,15 @@ class BuildOutcome:
 
 
 def source_info(src: Any, role: str) -> dict:
-    """Provenance of one source (no absolute paths for shipped data)."""
-    kind = getattr(src, "kind", "?")
-    location = getattr(src, "source_tag", None) if kind == "builtin" else getattr(src, "location", None)
-    return {
-        "role": role,
-        "kind": kind,
-        "location": location,
-        "tag": getattr(src, "source_tag", None),
-        "revision": getattr(src, "revision", None),
-        "limit": getattr(src, "limit", None),
-    }
+    """Provenance of one source: kind, tag, file sha256 or Hub revision (no absolute paths for
+    the shipped data)."""
+    from dataset_builders.sources.provenance import describe_source
+
+    info = {"role": role, **describe_source(src)}
+    if info.get("kind") == "builtin":
+        info["location"] = info.get("tag")
+    info.setdefault("revision", getattr(src, "revision", None))
+    return info
 
 
 def _rows_of(sources: list, role: str) -> Iterator:
