@@ -489,6 +489,10 @@ def _is_str(annotation: Any) -> bool:
     return False
 
 
+def _is_str_list(annotation: Any) -> bool:
+    return typing.get_origin(annotation) is list and typing.get_args(annotation) == (str,)
+
+
 def _is_bool(annotation: Any) -> bool:
     return annotation is bool
 
@@ -538,6 +542,8 @@ def parse_overrides(argv: list[str]) -> tuple[dict, str | None, bool]:
             value: Any = True
         elif _is_str(annotation):
             value = raw
+        elif _is_str_list(annotation) and not raw.lstrip().startswith("["):
+            value = [raw]  # one stop string / phrase; '#' would start a YAML comment
         else:
             try:
                 value = yaml.safe_load(raw)
@@ -708,6 +714,18 @@ def help_text() -> str:
         out.append(f"  --{key}  ({typ}; default {default})")
         out.extend(textwrap.wrap(desc, 96, initial_indent="      ", subsequent_indent="      "))
     out.append("")
-    out.append("Source entries (redteam, helpful, select.decontaminate) take `kind` plus that")
-    out.append("kind's keys; see dataset_builders/sources (e.g. {kind: pku_saferlhf, path: x.jsonl}).")
+    out.append("Source entries (redteam, helpful, select.decontaminate) are mappings with `kind`")
+    out.append("plus that kind's keys, e.g. {kind: pku_saferlhf, path: test.jsonl, limit: 500}:")
+    from dataset_builders.sources import SOURCE_CLASSES
+
+    for cls in SOURCE_CLASSES:
+        kind = typing.get_args(cls.model_fields["kind"].annotation)[0]
+        out.append("")
+        out.append(f"  kind: {kind}  ({(cls.__doc__ or '').strip().splitlines()[0]})")
+        for name, fld in cls.model_fields.items():
+            if name == "kind":
+                continue
+            out.append(f"    {name}  ({_type_text(fld.annotation)}; default {_default_text(fld)})")
+            out.extend(textwrap.wrap(fld.description or "", 94, initial_indent="        ",
+                                     subsequent_indent="        "))
     return "\n".join(out)

@@ -1,0 +1,53 @@
+"""The build config: dotted command-line overrides, 'self' backends, YAML + CLI merging, --help."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from dataset_builders.build import main
+from dataset_builders.config import BuildConfig, help_lines, help_text, load_config
+
+
+def _all_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    keys = []
+    for name, field in model.model_fields.items():
+        keys.append(prefix + name)
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            keys += _all_keys(ann, f"{prefix}{name}.")
+    return keys
+
+
+def test_help_lists_every_key_with_description(capsys):
+    assert main(["--help"]) == 0
+    text = capsys.readouterr().out
+    documented = {key for key, _, _, desc in help_lines() if desc}
+    for key in _all_keys(BuildConfig):
+        assert key in documented, f"{key} has no description"
+        assert (f"--{key} " in text) or (f"[{key}]" in text), key
+    assert "kind: pku_saferlhf" in text and "hub_id" in text
+    assert help_text() in text
+
+
+def test_dotted_overrides_and_self_backends(tmp_path):
+    cfg_file = tmp_path / "b.yml"
+    cfg_file.write_text("seed: 3\nmistakes:\n  k: 4\nanalyses:\n  backend: self\n")
+    cfg, _, _ = load_config([
+        "--config", str(cfg_file), "--mistakes.k", "2", "--analyses.backend.model", "other-model",
+        "--analyses.backend.kind=openai", "--analyses.backend.base_url", "http://127.0.0.1:1/v1",
+        "--mistakes.stop", "###", "--dry-run", "--select.redteam_n", "null",
+    ])
+    assert cfg.seed == 3 and cfg.mistakes.k == 2 and cfg.dry_run is True
+    assert cfg.mistakes.stop == ["###"]  # a string key is never YAML-parsed ('#' is a comment)
+    assert cfg.select.redteam_n is None
+    assert cfg.backend_for(cfg.mistakes.backend) is cfg.model
+    analyst = cfg.backend_for(cfg.analyses.backend)
+    assert (analyst.kind, analyst.model) == ("openai", "other-model")
+
+
+def test_config_hash_ignores_output_and_shard():
+    a, _, _ = load_config(["--output", "x", "--shard", "0/2"])
+    b, _, _ = load_config(["--output", "y"])
+    c, _, _ = load_config(["--seed", "1"])
+    assert a.config_hash() == b.config_hash() != c.config_hash()
+    assert a.shard_pair() == (0, 2) and b.shard_pair() == (0, 1)
