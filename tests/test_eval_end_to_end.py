@@ -128,4 +128,4 @@ def test_end_to_end_tiny_model(tmp_path, shared_data, tiny_model_dir, monkeypatc
 
 @pytest.mark.slow
 def test_end_to_end_embedded_model(tmp_path, shared_data, embedded_model_dir, monkeypatch):
-    _run_and_check(tmp_path, shared_data, embedded_model_dir, n=3, tokens=48, monkeypatch=monkeypatch)
+    _run_and_check(tmp_path, shared_data, embedded_model_dir, n=2, tokens=32, monkeypatch=monkeypatch)

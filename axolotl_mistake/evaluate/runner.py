@@ -37,6 +37,9 @@ JUDGED: dict[str, tuple[str, ...]] = {
 }
 """Which judge aspects each answered prompt set is read for."""
 
+ALPACA_STOP = ("\n### ",)
+"""Alpaca-format answers end where the model starts a new section (as in the builder)."""
+
 HEADLINE_METRICS = (
     "helpful_score",
     "harmless_score",
@@ -72,13 +75,17 @@ def make_judges(cfg: EvalConfig, model_backend, out: Path) -> list:
             judges.append(RefusalJudge(jc.label))
             continue
         default_tokens = 256 if jc.kind == "llm" else 16
-        params = SamplingParams(max_new_tokens=jc.max_new_tokens or default_tokens, temperature=0.0)
         if jc.kind == "self":
             backend = model_backend
             fmt = jc.prompt_format or cfg.prompt_format
         else:
             backend = _cached(jc.backend, out / f"judge_cache_{index}.sqlite")
             fmt = jc.prompt_format or "chat"
+        params = SamplingParams(
+            max_new_tokens=jc.max_new_tokens or default_tokens,
+            temperature=0.0,
+            stop=ALPACA_STOP if fmt == "alpaca" else (),
+        )
         batch = jc.backend.batch_size if jc.backend else (cfg.batch_size or cfg.model.batch_size)
         judges.append(LLMJudge(jc.label, backend, prompt_format=fmt, params=params, batch_size=batch))
     return judges
@@ -264,6 +271,7 @@ def run(cfg: EvalConfig, progress: bool = True) -> dict:
         max_new_tokens=cfg.sampling.max_new_tokens,
         temperature=cfg.sampling.temperature,
         top_p=cfg.sampling.top_p,
+        stop=ALPACA_STOP if cfg.prompt_format == "alpaca" else (),
         seed=cfg.sampling.seed,
     )
     batch = cfg.batch_size or cfg.model.batch_size
