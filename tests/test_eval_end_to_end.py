@@ -129,3 +129,28 @@ def test_end_to_end_tiny_model(tmp_path, shared_data, tiny_model_dir, monkeypatc
 @pytest.mark.slow
 def test_end_to_end_embedded_model(tmp_path, shared_data, embedded_model_dir, monkeypatch):
     _run_and_check(tmp_path, shared_data, embedded_model_dir, n=2, tokens=32, monkeypatch=monkeypatch)
+
+
+def test_endpoint_model_over_http(tmp_path, shared_data, tiny_model_dir):
+    """The evaluated model behind an OpenAI-compatible endpoint: answers over HTTP, no probe."""
+    backend = load_backend(BackendConfig(model=str(tiny_model_dir), device="cpu", batch_size=4))
+    with start_openai_server(backend, served_model_name="tiny") as server:
+        cfg = tmp_path / "ep.yml"
+        cfg.write_text(textwrap.dedent(f"""\
+            name: endpoint
+            output_dir: {tmp_path / "ep"}
+            model: {{kind: openai, base_url: "{server.base_url}", model: tiny}}
+            prompt_format: chat
+            modes: [plain]
+            sampling: {{max_new_tokens: 4}}
+            prompt_sets:
+              harmful: {{source: {{kind: pku_saferlhf, path: {shared_data / "pku_saferlhf" / "test_sample.jsonl"}}}, limit: 2}}
+              discrimination: {{source: {{kind: pku_saferlhf, path: {shared_data / "pku_saferlhf" / "test_sample.jsonl"}}}, limit: 4}}
+            judges: [{{kind: refusal}}]
+            """))
+        assert main(["--config", str(cfg), "--quiet"]) == 0
+        assert server.requests_seen == 2
+    results = json.loads((tmp_path / "ep" / "results.json").read_text())
+    assert results["discrimination"] is None
+    assert any("discrimination: not measured" in n for n in results["notes"])
+    assert results["headline"]["plain"]["harmless_rate"]["n"] == 2
