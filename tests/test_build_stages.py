@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 
 from axolotl_mistake.records import SourceRow
 from dataset_builders.config import AnalysesConfig, EmitConfig, MistakesConfig, MixConfig, VerifyConfig
