@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 
-
 from axolotl_mistake.records import SourceRow
 from dataset_builders.config import AnalysesConfig, EmitConfig, MistakesConfig, MixConfig, VerifyConfig
 from dataset_builders.stages.analyses import gate
@@ -213,3 +212,14 @@ def test_hash64_set_matches_a_python_set():
         assert compact.add(v) == ((v or 1) not in reference)
         reference.add(v or 1)
     assert len(compact) == len(reference)
+
+
+def test_refusal_judge_is_asked_about_every_surviving_answer(tiny_model_dir):
+    from axolotl_mistake.generation.transformers import TransformersBackend
+
+    judge = TransformersBackend.load(str(tiny_model_dir), batch_size=4, device="cpu")
+    rows = [row(i, unsafe=f"Sure, step {i}: do the thing") for i in range(3)]
+    rows.append(row(9, unsafe="I cannot help with that."))
+    res = make_mistakes(_items(rows), MistakesConfig(mode="origin"), seed=0, judge=judge)
+    assert res.counts["refusal_phrase"] == 1 and res.counts["judge_calls"] == 3
+    assert res.counts["kept"] + res.counts.get("refusal_judge", 0) == 3
