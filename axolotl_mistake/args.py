@@ -80,7 +80,9 @@ class MistakeAnalysisArgs(BaseModel):
         None, ge=1, description="Sequences per forward pass of the probe (default 8)."
     )
     mistake_probe_max_length: int | None = Field(
-        None, ge=16, description="Longest probe sequence in tokens; longer prompts keep their end (default 1024)."
+        None,
+        ge=16,
+        description="Longest probe sequence in tokens; longer prompts keep their end (default 1024).",
     )
     mistake_probe_steps: int | None = Field(
         None,

@@ -118,5 +118,6 @@ def write_card_section(
     card = Path(output_dir) / "README.md"
     card.parent.mkdir(parents=True, exist_ok=True)
     existing = card.read_text(encoding="utf-8") if card.is_file() else ""
-    _atomic_write(card, merge_section(existing, render_section(manifest, manifest_path.name, training)))
+    section = render_section(manifest, manifest_path.name, training)
+    _atomic_write(card, merge_section(existing, section))
     return card

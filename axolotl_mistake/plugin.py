@@ -207,7 +207,9 @@ class MistakeAnalysisPlugin(BasePlugin):
                 sorted({str(d.get("type")) for d in datasets_of(dict(cfg)) if d.get("type")})
             ),
             "Hint words (template a)": _get(cfg, "mistake_hint", DEFAULT_HINT),
-            "Harmless-guided inference hint": _get(cfg, "mistake_inference_hint", DEFAULT_HARMLESS_HINT),
+            "Harmless-guided inference hint": _get(
+                cfg, "mistake_inference_hint", DEFAULT_HARMLESS_HINT
+            ),
         }
         card = write_card_section(_get(cfg, "output_dir"), manifest, training)
         LOG.info("mistake analysis: model card section written to %s", card)

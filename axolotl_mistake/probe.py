@@ -165,7 +165,8 @@ class DiscriminationProbe:
             if p_bad == p_ok and len(c_bad) == 1 and len(c_ok) == 1:
                 # both verdicts are one token after the same prompt: one forward reads both
                 start = len(p_bad) - 1
-                items.append(_Item(p_bad, [(index, True, start, c_bad), (index, False, start, c_ok)]))
+                scores = [(index, True, start, c_bad), (index, False, start, c_ok)]
+                items.append(_Item(p_bad, scores))
                 continue
             for ids, cont, is_bad in ((p_bad, c_bad, True), (p_ok, c_ok, False)):
                 items.append(_Item(ids + cont[:-1], [(index, is_bad, len(ids) - 1, cont)]))
@@ -202,7 +203,9 @@ class DiscriminationProbe:
                     for row, it in enumerate(batch):  # right padding: positions stay 0..n-1
                         ids[row, : len(it.ids)] = torch.tensor(it.ids, dtype=torch.long)
                         mask[row, : len(it.ids)] = 1
-                    out = model(input_ids=ids.to(device), attention_mask=mask.to(device))
+                    out = model(
+                        input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False
+                    )
                     logits = out.logits if hasattr(out, "logits") else out[0]
                     for row, it in enumerate(batch):
                         for pair_index, is_bad, first, cont in it.scores:

@@ -69,6 +69,7 @@ def builtin_data(folder: Path) -> Path:
 
 
 def make_config(workdir: Path, data: Path, base_model: str, steps: int, plugin: bool) -> Path:
+    workdir.mkdir(parents=True, exist_ok=True)
     cfg = yaml.safe_load(RECIPE.read_text(encoding="utf-8"))
     for ds in cfg["datasets"]:
         ds["path"] = str(data / Path(ds["path"]).name)
@@ -161,7 +162,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     on_cfg = make_config(workdir, data, base_model, args.steps, plugin=True)
     off_cfg = make_config(workdir, data, base_model, args.steps, plugin=False)
-    run_once(off_cfg, workdir)  # warm-up: tokenises the data once into the shared prepared dir
+    warm = make_config(workdir / "warmup", data, base_model, 1, plugin=False)
+    cfg = yaml.safe_load(warm.read_text())
+    cfg["dataset_prepared_path"] = str(workdir / "prepared")
+    warm.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    run_once(warm, workdir)  # warm-up: one step; tokenises the data into the shared prepared dir
     runs: dict[str, list[dict]] = {"plugin": [], "noplugin": []}
     for i in range(args.repeats):
         order = [("plugin", on_cfg), ("noplugin", off_cfg)]

@@ -285,3 +285,20 @@ def test_active_when_listed_or_keys_set():
 def test_missing_probe_pairs_file_is_a_config_error(workdir, tiny_model_dir):
     with pytest.raises(Exception, match="mistake_probe_pairs: nowhere.jsonl is not a file"):
         load_cfg(str(config_file(workdir, tiny_model_dir, mistake_probe_pairs="nowhere.jsonl")))
+
+
+def test_package_import_is_light_and_exports_the_plugin():
+    """`import axolotl_mistake` must not pull in torch/axolotl; the plugin resolves lazily."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, axolotl_mistake\n"
+        "assert 'torch' not in sys.modules and 'axolotl' not in sys.modules, 'heavy import'\n"
+        "from axolotl.integrations.base import load_plugin\n"
+        "p = load_plugin('axolotl_mistake.MistakeAnalysisPlugin')\n"
+        "assert type(p).__name__ == 'MistakeAnalysisPlugin'\n"
+        "assert p.get_input_args() == 'axolotl_mistake.args.MistakeAnalysisArgs'\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
