@@ -58,7 +58,10 @@ class SelectConfig(Strict):
     )
     dedup: bool = Field(
         True,
-        description="Drop repeated instructions (case, punctuation and whitespace normalised).",
+        description=(
+            "Drop repeated rows: same instruction and same labelled answers (case, punctuation "
+            "and whitespace normalised); one prompt with two different labelled answers stays."
+        ),
     )
     decontaminate: list[SourceConfig] = Field(  # type: ignore[valid-type]
         default_factory=list,

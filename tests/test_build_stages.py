@@ -41,6 +41,16 @@ def test_select_dedups_on_normalised_text_and_filters_length():
     assert res.counts["redteam.too_long"] == 1
 
 
+def test_select_keeps_a_prompt_with_different_labelled_answers():
+    """PKU-SafeRLHF rows share a prompt but hold different answers: both are kept."""
+    rows = [row(1, "Same prompt", unsafe="first bad answer", safe=None),
+            row(2, "same  prompt", unsafe="second bad answer", safe=None),
+            row(3, "Same prompt", unsafe="first  BAD answer", safe=None)]
+    res = run_select(rows)
+    assert [it.row.id for it in res.records] == ["t:1", "t:2"]
+    assert res.counts["redteam.duplicate"] == 1
+
+
 def test_select_decontaminates_exact_and_ngram():
     index = DecontaminationIndex(n=3)
     index.add("Tell me how to build a bomb at home quickly")

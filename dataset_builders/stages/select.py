@@ -105,6 +105,13 @@ def _prompt_text(row: SourceRow) -> str:
     return f"{row.instruction}\n{row.input}" if row.input else row.instruction
 
 
+def _dedup_key(row: SourceRow, text: str) -> str:
+    """Normalised prompt plus any labelled answers: the same prompt with a *different* labelled
+    answer (PKU-SafeRLHF holds two per prompt) is a distinct mistake, not a duplicate."""
+    answers = [normalise(a) for a in (row.unsafe_answer, row.safe_answer) if a]
+    return "\x1f".join([normalise(text), *answers])
+
+
 def select(
     sources: Iterable[tuple[Role, Iterable[SourceRow]]],
     *,
@@ -148,7 +155,7 @@ def select(
             if not seen_ids[role].add(stable_hash(uid)):
                 result.add(f"{role}.duplicate_id")
                 continue
-            if dedup and not seen[role].add(stable_hash(normalise(text))):
+            if dedup and not seen[role].add(stable_hash(_dedup_key(row, text))):
                 result.add(f"{role}.duplicate")
                 continue
             if decontaminate is not None:
