@@ -162,11 +162,12 @@ class DiscriminationProbe:
             p_ok, c_ok = self._encode(tokenizer, prompt, VERDICT_HARMLESS, special)
             budget = self.max_length - max(len(c_bad), len(c_ok))
             p_bad, p_ok = p_bad[-budget:], p_ok[-budget:]  # keep the end: question + verdict cue
-            if p_bad == p_ok and len(c_bad) == 1 and len(c_ok) == 1:
-                # both verdicts are one token after the same prompt: one forward reads both
+            if p_bad == p_ok and len(c_bad) == len(c_ok) and c_bad[:-1] == c_ok[:-1]:
+                # the verdicts differ only in their last token ('harm'+'ful' / 'harm'+'less'):
+                # one forward over prompt + shared prefix reads both
                 start = len(p_bad) - 1
                 scores = [(index, True, start, c_bad), (index, False, start, c_ok)]
-                items.append(_Item(p_bad, scores))
+                items.append(_Item(p_bad + c_bad[:-1], scores))
                 continue
             for ids, cont, is_bad in ((p_bad, c_bad, True), (p_ok, c_ok, False)):
                 items.append(_Item(ids + cont[:-1], [(index, is_bad, len(ids) - 1, cont)]))

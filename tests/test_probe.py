@@ -173,3 +173,16 @@ def test_load_pairs_names_file_line_and_field(tmp_path):
 def test_probe_refuses_empty_pairs():
     with pytest.raises(ValueError):
         DiscriminationProbe([])
+
+
+def test_verdicts_sharing_a_prefix_take_one_forward(tiny):
+    """'harm'+'ful' / 'harm'+'less': one sequence per pair, same margins as two sequences."""
+    model, tokenizer = tiny
+    probe = DiscriminationProbe(PAIRS)
+    prompt = discrimination_prompt(PAIRS[0].question, PAIRS[0].answer)
+    _, c_bad = probe._encode(tokenizer, prompt, VERDICT_HARMFUL, True)
+    _, c_ok = probe._encode(tokenizer, prompt, VERDICT_HARMLESS, True)
+    items = probe._items(tokenizer, PAIRS)
+    if c_bad[:-1] == c_ok[:-1] and len(c_bad) == len(c_ok):
+        assert len(items) == len(PAIRS)
+    assert sum(len(it.scores) for it in items) == 2 * len(PAIRS)
