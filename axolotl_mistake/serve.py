@@ -20,9 +20,10 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Sequence
+from typing import Any
 
 from axolotl_mistake.generation.base import Backend, Completion, GenerationRequest, SamplingParams
 
@@ -164,8 +165,9 @@ def sampling_from_body(body: dict, default_max_tokens: int) -> tuple[SamplingPar
         raise RequestError("'stream' is not supported by this server")
     if temperature <= 0:  # greedy: seed and top_p are irrelevant; let such requests batch
         seed, top_p = 0, 1.0
-    params = SamplingParams(max_new_tokens=max_tokens, temperature=temperature, top_p=top_p,
-                            stop=stops, seed=seed)
+    params = SamplingParams(
+        max_new_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=stops, seed=seed
+    )
     return params, n
 
 
@@ -175,8 +177,10 @@ def _message_text(content: Any, index: int) -> str:
     if isinstance(content, list):  # [{"type": "text", "text": ...}, ...]
         parts = []
         for part in content:
-            if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(
-                part.get("text"), str
+            if (
+                not isinstance(part, dict)
+                or part.get("type") != "text"
+                or not isinstance(part.get("text"), str)
             ):
                 raise RequestError(f"messages[{index}].content: only text parts are supported")
             parts.append(part["text"])
@@ -256,10 +260,11 @@ class OpenAIServer:
     def __repr__(self) -> str:
         return f"OpenAIServer({self.base_url!r}, model={self.served_model_name!r})"
 
-    def start(self) -> "OpenAIServer":
+    def start(self) -> OpenAIServer:
         """Serve in a background thread (returns at once)."""
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="openai-server",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, name="openai-server", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -273,14 +278,14 @@ class OpenAIServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> "OpenAIServer":
+    def __enter__(self) -> OpenAIServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
 
     # hooks -----------------------------------------------------------------------------------
-    def intercept(self, handler: "BaseHTTPRequestHandler", ordinal: int) -> bool:
+    def intercept(self, handler: BaseHTTPRequestHandler, ordinal: int) -> bool:
         return False
 
     def authorized(self, header: str | None) -> bool:
@@ -291,8 +296,17 @@ class OpenAIServer:
 
     # endpoints -------------------------------------------------------------------------------
     def models(self) -> dict:
-        return {"object": "list", "data": [{"id": self.served_model_name, "object": "model",
-                                            "created": 0, "owned_by": "axolotl-mistake"}]}
+        return {
+            "object": "list",
+            "data": [
+                {
+                    "id": self.served_model_name,
+                    "object": "model",
+                    "created": 0,
+                    "owned_by": "axolotl-mistake",
+                }
+            ],
+        }
 
     def complete(self, path: str, body: dict) -> dict:
         params, n = sampling_from_body(body, self.default_max_tokens)
@@ -305,11 +319,22 @@ class OpenAIServer:
         choices = []
         for index, c in enumerate(results):
             if chat:
-                choices.append({"index": index, "finish_reason": c.finish_reason,
-                                "message": {"role": "assistant", "content": c.text}})
+                choices.append(
+                    {
+                        "index": index,
+                        "finish_reason": c.finish_reason,
+                        "message": {"role": "assistant", "content": c.text},
+                    }
+                )
             else:
-                choices.append({"index": index, "finish_reason": c.finish_reason, "text": c.text,
-                                "logprobs": None})
+                choices.append(
+                    {
+                        "index": index,
+                        "finish_reason": c.finish_reason,
+                        "text": c.text,
+                        "logprobs": None,
+                    }
+                )
         # prompt tokens count once per distinct prompt, as in the OpenAI API
         prompt_tokens = sum(c.prompt_tokens for c in results[::n])
         completion_tokens = sum(c.completion_tokens for c in results)
@@ -319,8 +344,11 @@ class OpenAIServer:
             "created": int(time.time()),
             "model": self.served_model_name,
             "choices": choices,
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt_tokens + completion_tokens},
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
         }
 
 
@@ -336,8 +364,13 @@ def _make_handler(server: OpenAIServer):
             blob = json.dumps(payload, ensure_ascii=False).encode()
             self.send_raw(status, blob, headers)
 
-        def send_raw(self, status: int, blob: bytes, headers: dict | None = None,
-                     content_type: str = "application/json") -> None:
+        def send_raw(
+            self,
+            status: int,
+            blob: bytes,
+            headers: dict | None = None,
+            content_type: str = "application/json",
+        ) -> None:
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
@@ -393,8 +426,9 @@ def _make_handler(server: OpenAIServer):
                         raise RequestError("request body must be a JSON object")
                     payload = app.complete(path, body)
                 except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                    self.send_error_json(400, f"request body is not JSON: {exc}",
-                                         "invalid_request_error")
+                    self.send_error_json(
+                        400, f"request body is not JSON: {exc}", "invalid_request_error"
+                    )
                 except RequestError as exc:
                     self.send_error_json(400, str(exc), "invalid_request_error")
                 except Exception as exc:
@@ -420,30 +454,60 @@ def build_parser() -> argparse.ArgumentParser:
         "OpenAI-compatible HTTP API: /v1/models, /v1/completions, /v1/chat/completions.",
     )
     p.add_argument("--model", default="embedded", help=fields["model"].description)
-    p.add_argument("--kind", default="transformers", choices=["transformers", "vllm", "openai"],
-                   help=fields["kind"].description)
+    p.add_argument(
+        "--kind",
+        default="transformers",
+        choices=["transformers", "vllm", "openai"],
+        help=fields["kind"].description,
+    )
     p.add_argument("--revision", default=None, help=fields["revision"].description)
     p.add_argument("--adapter", default=None, help=fields["adapter"].description)
-    p.add_argument("--chat", default="auto", choices=["auto", "always", "never"],
-                   help=fields["chat"].description)
+    p.add_argument(
+        "--chat",
+        default="auto",
+        choices=["auto", "always", "never"],
+        help=fields["chat"].description,
+    )
     p.add_argument("--batch-size", type=int, default=16, help=fields["batch_size"].description)
     p.add_argument("--device", default="auto", help=fields["device"].description)
     p.add_argument("--dtype", default="auto", help=fields["dtype"].description)
     p.add_argument("--base-url", default=None, help=fields["base_url"].description)
-    p.add_argument("--tensor-parallel-size", type=int, default=1,
-                   help=fields["tensor_parallel_size"].description)
+    p.add_argument(
+        "--tensor-parallel-size",
+        type=int,
+        default=1,
+        help=fields["tensor_parallel_size"].description,
+    )
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (0 picks a free one)")
-    p.add_argument("--served-model-name", default=None,
-                   help="model id reported by /v1/models and in responses (default: the model)")
-    p.add_argument("--api-key-env", default=None,
-                   help="NAME of an env var holding a key clients must send as a Bearer token")
-    p.add_argument("--default-max-tokens", type=int, default=256,
-                   help="max_tokens when a request gives none (default 256)")
-    p.add_argument("--max-batch-requests", type=int, default=64,
-                   help="most prompts merged into one backend call (default 64)")
-    p.add_argument("--batch-wait-ms", type=float, default=5.0,
-                   help="how long to wait for concurrent requests to batch together (default 5)")
+    p.add_argument(
+        "--served-model-name",
+        default=None,
+        help="model id reported by /v1/models and in responses (default: the model)",
+    )
+    p.add_argument(
+        "--api-key-env",
+        default=None,
+        help="NAME of an env var holding a key clients must send as a Bearer token",
+    )
+    p.add_argument(
+        "--default-max-tokens",
+        type=int,
+        default=256,
+        help="max_tokens when a request gives none (default 256)",
+    )
+    p.add_argument(
+        "--max-batch-requests",
+        type=int,
+        default=64,
+        help="most prompts merged into one backend call (default 64)",
+    )
+    p.add_argument(
+        "--batch-wait-ms",
+        type=float,
+        default=5.0,
+        help="how long to wait for concurrent requests to batch together (default 5)",
+    )
     p.add_argument("--verbose", action="store_true", help="log every HTTP request")
     return p
 
@@ -455,20 +519,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     from axolotl_mistake.generation.factory import load_backend
 
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(message)s",
+    )
     api_key = None
     if args.api_key_env:
         api_key = os.environ.get(args.api_key_env)
         if not api_key:
-            print(f"error: --api-key-env {args.api_key_env}: that environment variable is empty",
-                  file=sys.stderr)
+            print(
+                f"error: --api-key-env {args.api_key_env}: that environment variable is empty",
+                file=sys.stderr,
+            )
             return 2
     try:
-        cfg = BackendConfig(kind=args.kind, model=args.model, revision=args.revision,
-                            adapter=args.adapter, chat=args.chat, batch_size=args.batch_size,
-                            device=args.device, dtype=args.dtype, base_url=args.base_url,
-                            tensor_parallel_size=args.tensor_parallel_size)
+        cfg = BackendConfig(
+            kind=args.kind,
+            model=args.model,
+            revision=args.revision,
+            adapter=args.adapter,
+            chat=args.chat,
+            batch_size=args.batch_size,
+            device=args.device,
+            dtype=args.dtype,
+            base_url=args.base_url,
+            tensor_parallel_size=args.tensor_parallel_size,
+        )
     except ValidationError as exc:
         print(f"error: invalid backend settings:\n{exc}", file=sys.stderr)
         return 2
@@ -478,11 +554,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: cannot load model {args.model!r}: {exc}", file=sys.stderr)
         return 2
     try:
-        server = OpenAIServer(backend, args.host, args.port,
-                              served_model_name=args.served_model_name, api_key=api_key,
-                              max_batch_requests=args.max_batch_requests,
-                              batch_wait_s=args.batch_wait_ms / 1000.0,
-                              default_max_tokens=args.default_max_tokens)
+        server = OpenAIServer(
+            backend,
+            args.host,
+            args.port,
+            served_model_name=args.served_model_name,
+            api_key=api_key,
+            max_batch_requests=args.max_batch_requests,
+            batch_wait_s=args.batch_wait_ms / 1000.0,
+            default_max_tokens=args.default_max_tokens,
+        )
     except OSError as exc:
         print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 2

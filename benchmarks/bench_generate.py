@@ -21,18 +21,34 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 TOPICS = [
-    "photosynthesis", "the French revolution", "compound interest", "black holes",
-    "sourdough bread", "the water cycle", "machine learning", "the Roman empire",
-    "vaccines", "plate tectonics", "jazz music", "recycling plastic", "the stock market",
-    "honey bees", "solar panels", "the human heart",
+    "photosynthesis",
+    "the French revolution",
+    "compound interest",
+    "black holes",
+    "sourdough bread",
+    "the water cycle",
+    "machine learning",
+    "the Roman empire",
+    "vaccines",
+    "plate tectonics",
+    "jazz music",
+    "recycling plastic",
+    "the stock market",
+    "honey bees",
+    "solar panels",
+    "the human heart",
 ]
 FORMS = [
     "Explain {t} in two sentences.",
     "What is {t}?",
-    "Write a short paragraph for a curious twelve-year-old about {t}, including one surprising "
-    "fact and one everyday example.",
-    "Give me three bullet points summarising the most important ideas behind {t}, and say "
-    "which one people most often misunderstand and why.",
+    (
+        "Write a short paragraph for a curious twelve-year-old about {t}, including one "
+        "surprising fact and one everyday example."
+    ),
+    (
+        "Give me three bullet points summarising the most important ideas behind {t}, and say "
+        "which one people most often misunderstand and why."
+    ),
 ]
 
 
@@ -54,10 +70,17 @@ def random_7b_backend(batch_size: int):
     if not torch.cuda.is_available():
         raise SystemExit("--random-7b-shape needs a CUDA GPU")
     tokenizer = AutoTokenizer.from_pretrained(ensure_embedded_model())
-    config = LlamaConfig(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
-                         num_attention_heads=32, num_key_value_heads=32,
-                         vocab_size=len(tokenizer), max_position_embeddings=4096,
-                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    config = LlamaConfig(
+        hidden_size=4096,
+        intermediate_size=11008,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=32,
+        vocab_size=len(tokenizer),
+        max_position_embeddings=4096,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     config._attn_implementation = "sdpa"
     torch.manual_seed(0)
     torch.set_default_dtype(torch.bfloat16)
@@ -67,8 +90,9 @@ def random_7b_backend(batch_size: int):
     model.eval()
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
-    return TransformersBackend(model, tokenizer, model_id="random-llama-2-7b-shape",
-                               batch_size=batch_size)
+    return TransformersBackend(
+        model, tokenizer, model_id="random-llama-2-7b-shape", batch_size=batch_size
+    )
 
 
 def naive_loop(backend, requests, max_new_tokens: int) -> tuple[list[str], int, float]:
@@ -82,11 +106,18 @@ def naive_loop(backend, requests, max_new_tokens: int) -> tuple[list[str], int, 
     start = time.perf_counter()
     for request in requests:
         text, templated = backend.render(request)
-        ids = tokenizer(text, return_tensors="pt", add_special_tokens=not templated).to(backend.device)
+        ids = tokenizer(text, return_tensors="pt", add_special_tokens=not templated).to(
+            backend.device
+        )
         with torch.inference_mode():
-            out = model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False,
-                                 pad_token_id=backend.pad_id, eos_token_id=backend.eos_ids)
-        new = out[0, ids["input_ids"].shape[1]:].tolist()
+            out = model.generate(
+                **ids,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=backend.pad_id,
+                eos_token_id=backend.eos_ids,
+            )
+        new = out[0, ids["input_ids"].shape[1] :].tolist()
         cut = next((k for k, t in enumerate(new) if t in backend.eos_ids), None)
         tokens += len(new) if cut is None else cut + 1
         texts.append(tokenizer.decode(new if cut is None else new[:cut], skip_special_tokens=True))
@@ -97,14 +128,21 @@ def naive_loop(backend, requests, max_new_tokens: int) -> tuple[list[str], int, 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="embedded", help="HF folder, Hub id or 'embedded'")
-    parser.add_argument("--random-7b-shape", action="store_true",
-                        help="random-weight Llama-2-7B-shaped model on the GPU (ignores --model)")
+    parser.add_argument(
+        "--random-7b-shape",
+        action="store_true",
+        help="random-weight Llama-2-7B-shaped model on the GPU (ignores --model)",
+    )
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--n-prompts", type=int, default=64)
-    parser.add_argument("--naive-prompts", type=int, default=None,
-                        help="time the naive loop on only the first N prompts (tokens/s is a "
-                        "rate, so this stays comparable; default: all)")
+    parser.add_argument(
+        "--naive-prompts",
+        type=int,
+        default=None,
+        help="time the naive loop on only the first N prompts (tokens/s is a "
+        "rate, so this stays comparable; default: all)",
+    )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     args = parser.parse_args(argv)
@@ -117,10 +155,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.random_7b_shape:
         backend = random_7b_backend(args.batch_size)
     else:
-        backend = TransformersBackend.load(args.model, batch_size=args.batch_size,
-                                           device=args.device)
-    requests = [GenerationRequest(messages=({"role": "user", "content": p},))
-                for p in make_prompts(args.n_prompts)]
+        backend = TransformersBackend.load(
+            args.model, batch_size=args.batch_size, device=args.device
+        )
+    requests = [
+        GenerationRequest(messages=({"role": "user", "content": p},))
+        for p in make_prompts(args.n_prompts)
+    ]
     params = SamplingParams(max_new_tokens=args.max_new_tokens)
     naive_requests = requests[: args.naive_prompts or len(requests)]
 
@@ -128,8 +169,12 @@ def main(argv: list[str] | None = None) -> int:
     assert all(c.ok for c in warm), warm
 
     naive_texts, naive_tokens, naive_s = naive_loop(backend, naive_requests, args.max_new_tokens)
-    print(f"(naive loop done: {naive_tokens} tokens in {naive_s:.1f}s; timing the batched "
-          "backend now)", file=sys.stderr, flush=True)
+    print(
+        f"(naive loop done: {naive_tokens} tokens in {naive_s:.1f}s; timing the batched "
+        "backend now)",
+        file=sys.stderr,
+        flush=True,
+    )
 
     sync = torch.cuda.synchronize if backend.device.type == "cuda" else (lambda: None)
     sync()
@@ -155,22 +200,36 @@ def main(argv: list[str] | None = None) -> int:
         "naive_prompts": len(naive_requests),
         "max_new_tokens": args.max_new_tokens,
         "batch_size": args.batch_size,
-        "naive": {"tokens": naive_tokens, "seconds": round(naive_s, 2),
-                  "tokens_per_s": round(naive_tps, 1)},
-        "batched": {"tokens": batched_tokens, "seconds": round(batched_s, 2),
-                    "tokens_per_s": round(batched_tps, 1)},
+        "naive": {
+            "tokens": naive_tokens,
+            "seconds": round(naive_s, 2),
+            "tokens_per_s": round(naive_tps, 1),
+        },
+        "batched": {
+            "tokens": batched_tokens,
+            "seconds": round(batched_s, 2),
+            "tokens_per_s": round(batched_tps, 1),
+        },
         "ratio": round(batched_tps / naive_tps, 2),
         "greedy_text_identical": f"{same}/{len(naive_requests)}",
     }
-    print(f"model {result['model']} on {result['device']} ({result['dtype']}, "
-          f"{result['torch_threads']} threads), {len(requests)} prompts, "
-          f"max_new_tokens={args.max_new_tokens}, greedy")
-    print(f"naive loop (1 prompt/call, {len(naive_requests)} prompts): {naive_tokens} tokens in "
-          f"{naive_s:.1f}s = {naive_tps:.1f} tok/s")
-    print(f"batched backend (batch {args.batch_size}, length-sorted): {batched_tokens} tokens in "
-          f"{batched_s:.1f}s = {batched_tps:.1f} tok/s")
-    print(f"ratio batched/naive: {result['ratio']:.2f}x (target >= 5x); greedy texts identical: "
-          f"{result['greedy_text_identical']}")
+    print(
+        f"model {result['model']} on {result['device']} ({result['dtype']}, "
+        f"{result['torch_threads']} threads), {len(requests)} prompts, "
+        f"max_new_tokens={args.max_new_tokens}, greedy"
+    )
+    print(
+        f"naive loop (1 prompt/call, {len(naive_requests)} prompts): {naive_tokens} tokens in "
+        f"{naive_s:.1f}s = {naive_tps:.1f} tok/s"
+    )
+    print(
+        f"batched backend (batch {args.batch_size}, length-sorted): {batched_tokens} tokens in "
+        f"{batched_s:.1f}s = {batched_tps:.1f} tok/s"
+    )
+    print(
+        f"ratio batched/naive: {result['ratio']:.2f}x (target >= 5x); greedy texts identical: "
+        f"{result['greedy_text_identical']}"
+    )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return 0

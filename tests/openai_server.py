@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
 
 from axolotl_mistake.generation.base import Backend
 from axolotl_mistake.serve import OpenAIServer
@@ -52,7 +52,7 @@ class FaultPlan:
                 raise ValueError(f"unknown fault kind {kind!r}; use one of {FAULT_KINDS}")
 
     @classmethod
-    def always(cls, kind: str, **kwargs) -> "FaultPlan":
+    def always(cls, kind: str, **kwargs) -> FaultPlan:
         """Every request fails with `kind` (a permanent failure)."""
         return cls(rate=1.0, kinds=(kind,), **kwargs)
 
@@ -85,11 +85,15 @@ class RunningServer(OpenAIServer):
             self.faults_served.append((ordinal, kind))
         if kind == "429":
             headers = {"Retry-After": self.faults.retry_after} if self.faults.retry_after else {}
-            handler.send_json(429, {"error": {"message": "rate limited (injected)",
-                                              "type": "rate_limit_error"}}, headers)
+            handler.send_json(
+                429,
+                {"error": {"message": "rate limited (injected)", "type": "rate_limit_error"}},
+                headers,
+            )
         elif kind == "500":
-            handler.send_json(500, {"error": {"message": "internal error (injected)",
-                                              "type": "server_error"}})
+            handler.send_json(
+                500, {"error": {"message": "internal error (injected)", "type": "server_error"}}
+            )
         elif kind == "timeout":
             self._stopping.wait(self.faults.timeout_sleep_s)
             handler.close_connection = True
@@ -98,7 +102,7 @@ class RunningServer(OpenAIServer):
             handler.send_raw(200, b'{"id": "cmpl-x", "choices": [{"text": "trunc')
         return True
 
-    def start(self) -> "RunningServer":
+    def start(self) -> RunningServer:
         if self._thread is None:
             super().start()
         return self
@@ -123,6 +127,13 @@ def start_openai_server(
 
     `.base_url` is like "http://127.0.0.1:PORT/v1"; `.requests_seen` counts generation requests.
     """
-    server = RunningServer(backend, faults, host=host, port=0, api_key=api_key,
-                           served_model_name=served_model_name, **kwargs)
+    server = RunningServer(
+        backend,
+        faults,
+        host=host,
+        port=0,
+        api_key=api_key,
+        served_model_name=served_model_name,
+        **kwargs,
+    )
     return server.start()

@@ -41,15 +41,31 @@ def tiny_backend(tiny_model_dir):
 def test_callcache_roundtrip_and_refuses_errors(tmp_path):
     path = tmp_path / "calls.sqlite"
     with CallCache(path) as cache:
-        assert cache.put("a", Completion(text="hello", finish_reason="length", prompt_tokens=3,
-                                         completion_tokens=5, extra={"id": "x"}))
+        assert cache.put(
+            "a",
+            Completion(
+                text="hello",
+                finish_reason="length",
+                prompt_tokens=3,
+                completion_tokens=5,
+                extra={"id": "x"},
+            ),
+        )
         assert not cache.put("b", Completion(text="", error="HTTP 500"))
-        assert cache.put_many([("c", Completion(text="c")), ("d", Completion(text="", error="x"))]) == 1
+        assert (
+            cache.put_many([("c", Completion(text="c")), ("d", Completion(text="", error="x"))])
+            == 1
+        )
         assert "a" in cache and "b" not in cache and len(cache) == 2
     with CallCache(path) as cache:  # reopened: everything committed is there
         got = cache.get("a")
-        assert got == Completion(text="hello", finish_reason="length", prompt_tokens=3,
-                                 completion_tokens=5, extra={"id": "x"})
+        assert got == Completion(
+            text="hello",
+            finish_reason="length",
+            prompt_tokens=3,
+            completion_tokens=5,
+            extra={"id": "x"},
+        )
         assert set(cache.get_many(["a", "b", "c", "zz"])) == {"a", "c"}
         assert cache.get("b") is None
         mode = sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0]
@@ -98,7 +114,9 @@ def test_duplicate_requests_generated_once(tmp_path, tiny_backend):
     counting = CountingBackend(tiny_backend)
     cached = CachedBackend(counting, CallCache(tmp_path / "c.sqlite"))
     r = GenerationRequest(prompt="same")
-    out = cached.generate([r, r, GenerationRequest(prompt="other"), r], SamplingParams(max_new_tokens=4))
+    out = cached.generate(
+        [r, r, GenerationRequest(prompt="other"), r], SamplingParams(max_new_tokens=4)
+    )
     assert len(counting.seen) == 2
     assert out[0].text == out[1].text == out[3].text
 
@@ -111,7 +129,8 @@ _CHILD = textwrap.dedent(
     from axolotl_mistake.generation.transformers import TransformersBackend
     backend = TransformersBackend.load(sys.argv[1], batch_size=1, device="cpu")
     cached = CachedBackend(backend, CallCache(sys.argv[2]))
-    reqs = [GenerationRequest(prompt=f"Question number {i}: what comes next?") for i in range(int(sys.argv[3]))]
+    n = int(sys.argv[3])
+    reqs = [GenerationRequest(prompt=f"Question number {i}: what comes next?") for i in range(n)]
     print("ready", flush=True)
     out = cached.generate(reqs, SamplingParams(max_new_tokens=int(sys.argv[4])))
     print("done", len(out), flush=True)
@@ -125,7 +144,10 @@ def test_sigkill_mid_run_repeats_only_unfinished_calls(tmp_path, tiny_model_dir,
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
     child = subprocess.Popen(
         [sys.executable, "-c", _CHILD, str(tiny_model_dir), str(db), str(n), str(new_tokens)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 120
@@ -133,8 +155,11 @@ def test_sigkill_mid_run_repeats_only_unfinished_calls(tmp_path, tiny_model_dir,
         while time.monotonic() < deadline and child.poll() is None:
             if db.exists():
                 try:
-                    committed = sqlite3.connect(db, timeout=5).execute(
-                        "SELECT COUNT(*) FROM calls").fetchone()[0]
+                    committed = (
+                        sqlite3.connect(db, timeout=5)
+                        .execute("SELECT COUNT(*) FROM calls")
+                        .fetchone()[0]
+                    )
                 except sqlite3.OperationalError:
                     committed = 0
                 if committed >= 3:

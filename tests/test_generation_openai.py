@@ -34,8 +34,11 @@ def client(server, **kw) -> OpenAIBackend:
 
 def test_completions_and_chat_match_the_local_backend(local):
     with start_openai_server(local) as server:
-        remote = load_backend(BackendConfig(kind="openai", base_url=server.base_url, model="tiny",
-                                            retry_backoff_s=0.01))
+        remote = load_backend(
+            BackendConfig(
+                kind="openai", base_url=server.base_url, model="tiny", retry_backoff_s=0.01
+            )
+        )
         assert isinstance(remote, OpenAIBackend)
         got = remote.generate([PROMPT, CHAT], PARAMS)
         assert server.requests_seen == 2
@@ -60,8 +63,9 @@ def test_each_fault_kind_is_retried(local, kind):
 
 
 def test_mixed_faults_across_many_requests(local):
-    plan = FaultPlan({"429": [1, 5], "500": [2], "timeout": [3], "malformed": [4]},
-                     timeout_sleep_s=3.0)
+    plan = FaultPlan(
+        {"429": [1, 5], "500": [2], "timeout": [3], "malformed": [4]}, timeout_sleep_s=3.0
+    )
     reqs = [GenerationRequest(prompt=f"Item {i} is") for i in range(6)]
     with start_openai_server(local, plan) as server:
         out = client(server, concurrency=2, timeout_s=1.0, max_retries=4).generate(reqs, PARAMS)
@@ -89,8 +93,9 @@ def test_client_errors_are_not_retried(local):
 
 
 def test_connection_refused_becomes_an_error():
-    remote = OpenAIBackend("http://127.0.0.1:9/v1", "none", max_retries=1, retry_backoff_s=0.01,
-                           timeout_s=2.0)
+    remote = OpenAIBackend(
+        "http://127.0.0.1:9/v1", "none", max_retries=1, retry_backoff_s=0.01, timeout_s=2.0
+    )
     out = remote.generate([PROMPT], PARAMS)
     assert not out[0].ok and "connection error" in out[0].error
 
@@ -118,8 +123,9 @@ def test_api_key_sent_as_bearer_and_never_shown(local, monkeypatch, caplog):
         assert server.requests_seen == 3
     assert not anonymous[0].ok and "HTTP 401" in anonymous[0].error
     assert secret not in repr(remote) and "AXM_TEST_KEY" in repr(remote)
-    assert secret not in str(vars(BackendConfig(kind="openai", base_url="http://x/v1",
-                                                api_key_env="AXM_TEST_KEY")))
+    assert secret not in str(
+        vars(BackendConfig(kind="openai", base_url="http://x/v1", api_key_env="AXM_TEST_KEY"))
+    )
     assert secret not in caplog.text
     assert all(secret not in (c.error or "") + c.text + str(c.extra) for c in out + anonymous)
 

@@ -26,8 +26,9 @@ def backend(tiny_model_dir) -> TransformersBackend:
 
 def _single(backend: TransformersBackend) -> TransformersBackend:
     """The same loaded model, one prompt per generate() call."""
-    return TransformersBackend(backend.model, backend.tokenizer, model_id=backend.model_id,
-                               batch_size=1)
+    return TransformersBackend(
+        backend.model, backend.tokenizer, model_id=backend.model_id, batch_size=1
+    )
 
 
 def _requests(prompts, **kw):
@@ -52,9 +53,14 @@ def test_left_padding_matches_unpadded_generate(backend):
     out = backend.generate(_requests([PROMPTS[3], PROMPTS[0]]), params)
     ids = backend.tokenizer(PROMPTS[0], return_tensors="pt")
     with torch.inference_mode():
-        raw = backend.model.generate(**ids, max_new_tokens=10, do_sample=False,
-                                     pad_token_id=backend.pad_id, eos_token_id=backend.eos_ids)
-    new = raw[0, ids["input_ids"].shape[1]:].tolist()
+        raw = backend.model.generate(
+            **ids,
+            max_new_tokens=10,
+            do_sample=False,
+            pad_token_id=backend.pad_id,
+            eos_token_id=backend.eos_ids,
+        )
+    new = raw[0, ids["input_ids"].shape[1] :].tolist()
     if backend.eos_ids[0] in new:
         new = new[: new.index(backend.eos_ids[0])]
     assert out[1].text == backend.tokenizer.decode(new, skip_special_tokens=True)
@@ -89,8 +95,9 @@ def test_stop_strings_truncate(backend):
     assert len(text) >= 8, text
     stop = text[len(text) // 2 : len(text) // 2 + 3]
     expected = text[: text.find(stop)]
-    cut = backend.generate(_requests([PROMPTS[index]]), SamplingParams(max_new_tokens=24,
-                                                                       stop=(stop,)))[0]
+    cut = backend.generate(
+        _requests([PROMPTS[index]]), SamplingParams(max_new_tokens=24, stop=(stop,))
+    )[0]
     assert cut.text == expected
     assert cut.finish_reason == "stop"
     assert stop not in cut.text
@@ -107,8 +114,10 @@ def test_sampling_is_seeded_per_request(backend):
     assert alone == first[2]
     other_index = [c.text for c in backend.generate(_requests(PROMPTS[:4], sample_index=1), params)]
     assert all(a != b for a, b in zip(first, other_index))
-    other_seed = [c.text for c in backend.generate(reqs, SamplingParams(
-        max_new_tokens=16, temperature=1.0, seed=8))]
+    other_seed = [
+        c.text
+        for c in backend.generate(reqs, SamplingParams(max_new_tokens=16, temperature=1.0, seed=8))
+    ]
     assert other_seed != first
     greedy = [c.text for c in backend.generate(reqs, SamplingParams(max_new_tokens=16))]
     assert greedy != first
@@ -126,8 +135,9 @@ def test_chat_rendering_modes(tiny_model_dir, backend):
     wrapped, templated = always.render(GenerationRequest(prompt="Say hello."))
     assert templated and wrapped == text
     out = backend.generate([GenerationRequest(messages=msgs)], SamplingParams(max_new_tokens=4))
-    assert out[0].ok and out[0].prompt_tokens == len(backend.tokenizer(text,
-                                                     add_special_tokens=False)["input_ids"])
+    assert out[0].ok and out[0].prompt_tokens == len(
+        backend.tokenizer(text, add_special_tokens=False)["input_ids"]
+    )
 
 
 def test_one_bad_request_does_not_sink_the_batch(backend):
@@ -145,11 +155,16 @@ def test_load_backend_and_adapter(tiny_model_dir, tmp_path):
     assert isinstance(base, TransformersBackend) and base.model_id == str(tiny_model_dir)
     torch.manual_seed(0)
     lm = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    peft_model = get_peft_model(lm, LoraConfig(r=4, target_modules=["q_proj", "v_proj"],
-                                               init_lora_weights=False, lora_alpha=64))
+    peft_model = get_peft_model(
+        lm,
+        LoraConfig(
+            r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False, lora_alpha=64
+        ),
+    )
     peft_model.save_pretrained(tmp_path / "adapter")
-    tuned = load_backend(BackendConfig(model=str(tiny_model_dir), adapter=str(tmp_path / "adapter"),
-                                       device="cpu"))
+    tuned = load_backend(
+        BackendConfig(model=str(tiny_model_dir), adapter=str(tmp_path / "adapter"), device="cpu")
+    )
     assert tuned.model_id.startswith(str(tiny_model_dir) + "+adapter@")
     params = SamplingParams(max_new_tokens=12)
     a = base.generate(_requests(PROMPTS[:3]), params)
@@ -162,9 +177,14 @@ def test_load_backend_and_adapter(tiny_model_dir, tmp_path):
 def test_embedded_model_batched_chat(embedded_model_dir):
     backend = TransformersBackend.load("embedded", batch_size=3, device="cpu")
     assert backend.model_id == "HuggingFaceTB/SmolLM2-135M-Instruct"
-    reqs = [GenerationRequest(messages=({"role": "user", "content": q},)) for q in
-            ("What is the capital of France?", "Give me one tip for sleeping well.",
-             "Translate 'thank you' into Spanish.")]
+    reqs = [
+        GenerationRequest(messages=({"role": "user", "content": q},))
+        for q in (
+            "What is the capital of France?",
+            "Give me one tip for sleeping well.",
+            "Translate 'thank you' into Spanish.",
+        )
+    ]
     params = SamplingParams(max_new_tokens=24)
     batched = backend.generate(reqs, params)
     single = _single(backend).generate(reqs, params)

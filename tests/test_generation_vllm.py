@@ -22,8 +22,12 @@ def test_missing_vllm_gives_install_hint():
 def test_config_validates_parallel_sizes():
     with pytest.raises(ValueError):
         BackendConfig(kind="vllm", tensor_parallel_size=0)
-    cfg = BackendConfig(kind="vllm", tensor_parallel_size=2, data_parallel_size=2,
-                        distributed_executor_backend="ray")
+    cfg = BackendConfig(
+        kind="vllm",
+        tensor_parallel_size=2,
+        data_parallel_size=2,
+        distributed_executor_backend="ray",
+    )
     assert cfg.distributed_executor_backend == "ray"
 
 
@@ -34,11 +38,17 @@ def test_vllm_generates_greedy_and_seeded(tiny_model_dir):
     if not torch.cuda.is_available():
         pytest.skip("vLLM needs a GPU")
     backend = load_backend(BackendConfig(kind="vllm", model=str(tiny_model_dir)))
-    reqs = [GenerationRequest(prompt="Hello"), GenerationRequest(
-        messages=({"role": "user", "content": "Hi"},))]
+    reqs = [
+        GenerationRequest(prompt="Hello"),
+        GenerationRequest(messages=({"role": "user", "content": "Hi"},)),
+    ]
     out = backend.generate(reqs, SamplingParams(max_new_tokens=8))
     assert all(c.ok and c.completion_tokens <= 8 and c.prompt_tokens > 0 for c in out)
     sampled = SamplingParams(max_new_tokens=8, temperature=1.0, seed=3)
-    a = backend.generate([GenerationRequest(prompt="Hello", sample_index=i) for i in range(2)], sampled)
-    b = backend.generate([GenerationRequest(prompt="Hello", sample_index=i) for i in range(2)], sampled)
+    a = backend.generate(
+        [GenerationRequest(prompt="Hello", sample_index=i) for i in range(2)], sampled
+    )
+    b = backend.generate(
+        [GenerationRequest(prompt="Hello", sample_index=i) for i in range(2)], sampled
+    )
     assert [c.text for c in a] == [c.text for c in b]

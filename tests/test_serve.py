@@ -42,15 +42,19 @@ def test_completions_shape_n_and_stop(server, local):
     data = httpx.post(server.base_url + "/completions", json=body).json()
     assert data["object"] == "text_completion" and data["model"] == "tiny"
     assert [c["index"] for c in data["choices"]] == [0, 1]
-    want = local.generate([GenerationRequest(prompt="Hello"), GenerationRequest(prompt="The sea")],
-                          SamplingParams(max_new_tokens=6))
+    want = local.generate(
+        [GenerationRequest(prompt="Hello"), GenerationRequest(prompt="The sea")],
+        SamplingParams(max_new_tokens=6),
+    )
     assert [c["text"] for c in data["choices"]] == [c.text for c in want]
     usage = data["usage"]
     assert usage["prompt_tokens"] == sum(c.prompt_tokens for c in want)
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
 
-    sampled = httpx.post(server.base_url + "/completions", json={
-        "prompt": "Hello", "max_tokens": 8, "temperature": 1.0, "n": 3, "seed": 5}).json()
+    sampled = httpx.post(
+        server.base_url + "/completions",
+        json={"prompt": "Hello", "max_tokens": 8, "temperature": 1.0, "n": 3, "seed": 5},
+    ).json()
     texts = [c["text"] for c in sampled["choices"]]
     assert len(texts) == 3 and len(set(texts)) == 3
     assert sampled["usage"]["prompt_tokens"] == want[0].prompt_tokens
@@ -58,21 +62,31 @@ def test_completions_shape_n_and_stop(server, local):
     text = want[1].text
     if len(text) > 4:
         stop = text[2:4]
-        cut = httpx.post(server.base_url + "/completions", json={
-            "prompt": "The sea", "max_tokens": 6, "temperature": 0, "stop": stop}).json()
+        cut = httpx.post(
+            server.base_url + "/completions",
+            json={"prompt": "The sea", "max_tokens": 6, "temperature": 0, "stop": stop},
+        ).json()
         assert cut["choices"][0]["text"] == text[: text.find(stop)]
         assert cut["choices"][0]["finish_reason"] == "stop"
 
 
 def test_chat_completions(server, local):
-    msgs = [{"role": "user", "content": [{"type": "text", "text": "Say "}, {"type": "text",
-                                                                          "text": "hi."}]}]
-    data = httpx.post(server.base_url + "/chat/completions",
-                      json={"messages": msgs, "max_tokens": 5, "temperature": 0}).json()
+    msgs = [
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "Say "}, {"type": "text", "text": "hi."}],
+        }
+    ]
+    data = httpx.post(
+        server.base_url + "/chat/completions",
+        json={"messages": msgs, "max_tokens": 5, "temperature": 0},
+    ).json()
     assert data["object"] == "chat.completion"
     message = data["choices"][0]["message"]
-    want = local.generate([GenerationRequest(messages=({"role": "user", "content": "Say hi."},))],
-                          SamplingParams(max_new_tokens=5))[0]
+    want = local.generate(
+        [GenerationRequest(messages=({"role": "user", "content": "Say hi."},))],
+        SamplingParams(max_new_tokens=5),
+    )[0]
     assert message == {"role": "assistant", "content": want.text}
 
 
@@ -91,8 +105,9 @@ def test_chat_completions(server, local):
     ],
 )
 def test_bad_requests_get_400(server, path, body, needle):
-    response = httpx.post(server.base_url + path, content=body,
-                          headers={"Content-Type": "application/json"})
+    response = httpx.post(
+        server.base_url + path, content=body, headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 400
     assert needle in response.json()["error"]["message"]
 
@@ -102,9 +117,11 @@ def test_concurrent_requests_are_micro_batched(local):
         results: list[str] = []
 
         def call(i: int) -> None:
-            r = httpx.post(srv.base_url + "/completions",
-                           json={"prompt": f"Number {i}", "max_tokens": 4, "temperature": 0},
-                           timeout=60)
+            r = httpx.post(
+                srv.base_url + "/completions",
+                json={"prompt": f"Number {i}", "max_tokens": 4, "temperature": 0},
+                timeout=60,
+            )
             results.append(r.json()["choices"][0]["text"])
 
         threads = [threading.Thread(target=call, args=(i,)) for i in range(6)]
@@ -121,17 +138,34 @@ def test_api_key_required_when_configured(local):
         assert httpx.get(srv.base_url + "/models").status_code == 401
         ok = httpx.get(srv.base_url + "/models", headers={"Authorization": "Bearer k-123"})
         assert ok.status_code == 200
-        bad = httpx.post(srv.base_url + "/completions", json={"prompt": "x"},
-                         headers={"Authorization": "Bearer wrong"})
+        bad = httpx.post(
+            srv.base_url + "/completions",
+            json={"prompt": "x"},
+            headers={"Authorization": "Bearer wrong"},
+        )
         assert bad.status_code == 401
 
 
 def test_cli_serves_and_stops_on_sigterm(tiny_model_dir):
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "axolotl_mistake.serve", "--model", str(tiny_model_dir),
-         "--port", "0", "--device", "cpu", "--served-model-name", "tiny-cli"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "axolotl_mistake.serve",
+            "--model",
+            str(tiny_model_dir),
+            "--port",
+            "0",
+            "--device",
+            "cpu",
+            "--served-model-name",
+            "tiny-cli",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         line = proc.stdout.readline()
@@ -139,8 +173,11 @@ def test_cli_serves_and_stops_on_sigterm(tiny_model_dir):
         assert match, (line, proc.stderr.read() if proc.poll() is not None else "")
         base = match.group(1)
         assert httpx.get(base + "/models").json()["data"][0]["id"] == "tiny-cli"
-        r = httpx.post(base + "/chat/completions", timeout=60, json={
-            "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3})
+        r = httpx.post(
+            base + "/chat/completions",
+            timeout=60,
+            json={"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3},
+        )
         assert r.status_code == 200 and r.json()["choices"][0]["message"]["role"] == "assistant"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0

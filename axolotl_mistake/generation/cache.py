@@ -11,8 +11,8 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping, Sequence
 
 from axolotl_mistake.generation.base import (
     Backend,
@@ -146,7 +146,7 @@ class CallCache:
         with self._lock:
             self._db.close()
 
-    def __enter__(self) -> "CallCache":
+    def __enter__(self) -> CallCache:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -7,7 +7,7 @@ never on batch size, neighbours or order. Must stay pure (no global RNG state, n
 from __future__ import annotations
 
 import hashlib
-from typing import Sequence
+from collections.abc import Sequence
 
 from axolotl_mistake.templates import ChatMessage
 

@@ -90,7 +90,9 @@ class BackendConfig(BaseModel):
             "(openai); after them the completion is returned with `error` set."
         ),
     )
-    timeout_s: float = Field(60.0, gt=0, description="Per-request HTTP timeout in seconds (openai).")
+    timeout_s: float = Field(
+        60.0, gt=0, description="Per-request HTTP timeout in seconds (openai)."
+    )
     retry_backoff_s: float = Field(
         0.5,
         ge=0,
@@ -110,13 +112,17 @@ class BackendConfig(BaseModel):
     )
     distributed_executor_backend: str | None = Field(
         None,
-        description="vLLM executor: 'ray' for multi-node, 'mp' for one node, None for vLLM's default.",
+        description=(
+            "vLLM executor: 'ray' for multi-node, 'mp' for one node, None for vLLM's default."
+        ),
     )
 
     @model_validator(mode="after")
-    def _check_kind_fields(self) -> "BackendConfig":
+    def _check_kind_fields(self) -> BackendConfig:
         if self.kind == "openai" and not self.base_url:
-            raise ValueError("backend kind 'openai' needs `base_url` (e.g. http://127.0.0.1:8000/v1)")
+            raise ValueError(
+                "backend kind 'openai' needs `base_url` (e.g. http://127.0.0.1:8000/v1)"
+            )
         if self.kind == "openai" and self.adapter:
             raise ValueError(
                 "`adapter` is applied locally; with kind 'openai' serve the adapter instead "

@@ -16,7 +16,8 @@ import queue
 import random
 import threading
 import time
-from typing import Any, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import httpx
 
@@ -76,7 +77,7 @@ class OpenAIBackend:
         self._stats_lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, cfg) -> "OpenAIBackend":
+    def from_config(cls, cfg) -> OpenAIBackend:
         return cls(
             cfg.base_url,
             cfg.model,
@@ -158,7 +159,9 @@ class OpenAIBackend:
         emit: Callable[[int, Completion], None],
     ) -> None:
         semaphore = asyncio.Semaphore(self.concurrency)
-        limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
+        limits = httpx.Limits(
+            max_connections=self.concurrency, max_keepalive_connections=self.concurrency
+        )
         async with httpx.AsyncClient(
             timeout=httpx.Timeout(self.timeout_s), headers=self._headers(), limits=limits
         ) as client:
@@ -260,6 +263,10 @@ class OpenAIBackend:
         except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
             raise MalformedResponse(f"unexpected shape ({type(exc).__name__}: {exc})") from None
         text, hit = truncate_at_stop(text, params.stop)
+        extra: dict = {"id": data["id"]} if isinstance(data.get("id"), str) else {}
+        if finish not in ("stop", "length"):  # e.g. "eos", "content_filter": keep it visible
+            extra["server_finish_reason"] = str(finish)
+            finish = "stop"
         if hit:
             finish = "stop"
         return Completion(
@@ -267,7 +274,7 @@ class OpenAIBackend:
             finish_reason=finish,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
-            extra={"id": data.get("id")} if isinstance(data.get("id"), str) else {},
+            extra=extra,
         )
 
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from transformers import LogitsProcessor
 
@@ -43,8 +44,14 @@ def resolve_dtype(dtype: str, device: str):
         if device.startswith("cuda"):
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.float32
-    names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
-             "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
+    names = {
+        "float32": torch.float32,
+        "fp32": torch.float32,
+        "bfloat16": torch.bfloat16,
+        "bf16": torch.bfloat16,
+        "float16": torch.float16,
+        "fp16": torch.float16,
+    }
     if dtype not in names:
         raise ValueError(f"unknown dtype {dtype!r}; use auto, float32, bfloat16 or float16")
     return names[dtype]
@@ -109,7 +116,9 @@ class TransformersBackend:
         self._has_template = bool(getattr(tokenizer, "chat_template", None))
         self._stop_cache: dict[tuple[str, ...], Any] = {}
         if chat == "always" and not self._has_template:
-            raise ValueError(f"chat='always' but the tokenizer of {model_id!r} has no chat template")
+            raise ValueError(
+                f"chat='always' but the tokenizer of {model_id!r} has no chat template"
+            )
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -123,9 +132,8 @@ class TransformersBackend:
         batch_size: int = 16,
         device: str = "auto",
         dtype: str = "auto",
-    ) -> "TransformersBackend":
+    ) -> TransformersBackend:
         """Load `model` (folder, Hub id or 'embedded') and an optional LoRA adapter (merged)."""
-        import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         if model == "embedded":
@@ -153,17 +161,27 @@ class TransformersBackend:
         if lm.generation_config.pad_token_id is None:
             lm.generation_config.pad_token_id = tokenizer.pad_token_id
         lm.to(device).eval()
-        return cls(lm, tokenizer, model_id=model_id, revision=revision, chat=chat,
-                   batch_size=batch_size)
+        return cls(
+            lm, tokenizer, model_id=model_id, revision=revision, chat=chat, batch_size=batch_size
+        )
 
     @classmethod
-    def from_config(cls, cfg) -> "TransformersBackend":
-        return cls.load(cfg.model, revision=cfg.revision, adapter=cfg.adapter, chat=cfg.chat,
-                        batch_size=cfg.batch_size, device=cfg.device, dtype=cfg.dtype)
+    def from_config(cls, cfg) -> TransformersBackend:
+        return cls.load(
+            cfg.model,
+            revision=cfg.revision,
+            adapter=cfg.adapter,
+            chat=cfg.chat,
+            batch_size=cfg.batch_size,
+            device=cfg.device,
+            dtype=cfg.dtype,
+        )
 
     def __repr__(self) -> str:
-        return (f"TransformersBackend(model_id={self.model_id!r}, device={str(self.device)!r}, "
-                f"batch_size={self.batch_size}, chat={self.chat!r})")
+        return (
+            f"TransformersBackend(model_id={self.model_id!r}, device={str(self.device)!r}, "
+            f"batch_size={self.batch_size}, chat={self.chat!r})"
+        )
 
     # -- rendering ----------------------------------------------------------------------------
     def render(self, request: GenerationRequest) -> tuple[str, bool]:
@@ -176,7 +194,9 @@ class TransformersBackend:
             messages = [{"role": "user", "content": request.prompt or ""}]
         else:
             return request.prompt or "", False
-        text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        text = self.tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True
+        )
         return text, True
 
     def encode(self, request: GenerationRequest) -> tuple[str, list[int]]:
@@ -244,8 +264,8 @@ class TransformersBackend:
         input_ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
         attention = torch.zeros((len(batch), width), dtype=torch.long)
         for row, (_, _, ids) in enumerate(batch):  # LEFT padding: the prompt ends at the edge
-            input_ids[row, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
-            attention[row, width - len(ids):] = 1
+            input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+            attention[row, width - len(ids) :] = 1
         gen_config = GenerationConfig(
             max_new_tokens=params.max_new_tokens,
             do_sample=False,
@@ -255,8 +275,9 @@ class TransformersBackend:
         )
         kwargs: dict[str, Any] = {}
         if not params.greedy:
-            seeds = [request_seed(params.seed, requests[i].sample_index, text)
-                     for i, text, _ in batch]
+            seeds = [
+                request_seed(params.seed, requests[i].sample_index, text) for i, text, _ in batch
+            ]
             kwargs["logits_processor"] = LogitsProcessorList(
                 [SeededSampler(seeds, params.temperature, params.top_p)]
             )
@@ -270,7 +291,10 @@ class TransformersBackend:
                 **kwargs,
             )
         generated = output[:, width:].tolist()
-        return [self._finish(row_ids, len(ids), params) for row_ids, (_, _, ids) in zip(generated, batch)]
+        return [
+            self._finish(row_ids, len(ids), params)
+            for row_ids, (_, _, ids) in zip(generated, batch)
+        ]
 
     def _stop_criteria(self, stop: tuple[str, ...]):
         """A StopStringCriteria per stop tuple, built once (it scans the whole vocabulary)."""
@@ -295,8 +319,9 @@ class TransformersBackend:
         text, hit = truncate_at_stop(text, params.stop)
         if hit:
             finish = "stop"
-        return Completion(text=text, finish_reason=finish, prompt_tokens=prompt_tokens,
-                          completion_tokens=count)
+        return Completion(
+            text=text, finish_reason=finish, prompt_tokens=prompt_tokens, completion_tokens=count
+        )
 
 
 class SeededSampler(LogitsProcessor):
@@ -316,8 +341,9 @@ class SeededSampler(LogitsProcessor):
         import torch
 
         if self._generators is None:
-            self._generators = [torch.Generator(device=scores.device).manual_seed(s)
-                                for s in self.seeds]
+            self._generators = [
+                torch.Generator(device=scores.device).manual_seed(s) for s in self.seeds
+            ]
         probs = (scores.float() / self.temperature).softmax(dim=-1)
         order = None
         if self.top_p < 1.0:  # nucleus: keep the most likely tokens until their mass >= top_p
@@ -328,8 +354,9 @@ class SeededSampler(LogitsProcessor):
             before = top.cumsum(dim=-1) - top
             probs = top * (before < self.top_p)
         cdf = probs.cumsum(dim=-1)
-        draws = torch.stack([torch.rand((), generator=g, device=scores.device)
-                             for g in self._generators])
+        draws = torch.stack(
+            [torch.rand((), generator=g, device=scores.device) for g in self._generators]
+        )
         targets = (draws * cdf[:, -1]).unsqueeze(1)  # inverse-CDF sampling, one draw per row
         chosen = torch.searchsorted(cdf, targets, right=True).clamp_(max=cdf.shape[1] - 1)
         if order is not None:

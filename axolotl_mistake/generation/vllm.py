@@ -8,7 +8,8 @@ and each request gets its own seed. It must never import vllm at module import t
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from axolotl_mistake.generation.base import Completion, GenerationRequest, SamplingParams
 from axolotl_mistake.generation.common import plain_chat_text, request_seed, truncate_at_stop
@@ -17,7 +18,7 @@ from axolotl_mistake.generation.common import plain_chat_text, request_seed, tru
 def import_vllm():
     """Import vllm or explain how to get it."""
     try:
-        import vllm  # noqa: F401
+        import vllm
     except ImportError as exc:
         raise ImportError(
             "backend kind 'vllm' needs vLLM: pip install 'axolotl-mistake[vllm]' "
@@ -89,7 +90,7 @@ class VLLMBackend:
             raise ValueError(f"chat='always' but the tokenizer of {model!r} has no chat template")
 
     @classmethod
-    def from_config(cls, cfg) -> "VLLMBackend":
+    def from_config(cls, cfg) -> VLLMBackend:
         return cls(
             cfg.model,
             revision=cfg.revision,
@@ -115,8 +116,9 @@ class VLLMBackend:
             messages = [{"role": "user", "content": request.prompt or ""}]
         else:
             return request.prompt or "", False
-        text = self.tokenizer.apply_chat_template(messages, tokenize=False,
-                                                  add_generation_prompt=True)
+        text = self.tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True
+        )
         return text, True
 
     def generate(
@@ -142,20 +144,28 @@ class VLLMBackend:
             # token ids, so a chat template's own BOS is not doubled by vLLM's tokenisation
             ids = self.tokenizer(text, add_special_tokens=not templated)["input_ids"]
             prompts.append({"prompt_token_ids": list(ids)})
-            sampling.append(self._vllm.SamplingParams(
-                n=1,
-                temperature=params.temperature,
-                top_p=params.top_p,
-                max_tokens=params.max_new_tokens,
-                stop=list(params.stop) or None,
-                seed=request_seed(params.seed, request.sample_index, text),
-            ))
+            sampling.append(
+                self._vllm.SamplingParams(
+                    n=1,
+                    temperature=params.temperature,
+                    top_p=params.top_p,
+                    max_tokens=params.max_new_tokens,
+                    stop=list(params.stop) or None,
+                    seed=request_seed(params.seed, request.sample_index, text),
+                )
+            )
         try:
             outputs = self.llm.generate(prompts, sampling, use_tqdm=False, lora_request=self._lora)
         except Exception as exc:
             if len(chunk) == 1:
-                yield chunk[0][0], Completion(text="", finish_reason="error",
-                                              error=f"vLLM failed: {type(exc).__name__}: {exc}")
+                yield (
+                    chunk[0][0],
+                    Completion(
+                        text="",
+                        finish_reason="error",
+                        error=f"vLLM failed: {type(exc).__name__}: {exc}",
+                    ),
+                )
                 return
             for item in chunk:
                 yield from self._run([item], params)
@@ -164,11 +174,14 @@ class VLLMBackend:
             best = result.outputs[0]
             text, hit = truncate_at_stop(best.text, params.stop)
             finish = "stop" if hit else (best.finish_reason or "stop")
-            yield i, Completion(
-                text=text,
-                finish_reason=finish if finish in ("stop", "length") else "stop",
-                prompt_tokens=len(result.prompt_token_ids or []),
-                completion_tokens=len(best.token_ids),
+            yield (
+                i,
+                Completion(
+                    text=text,
+                    finish_reason=finish if finish in ("stop", "length") else "stop",
+                    prompt_tokens=len(result.prompt_token_ids or []),
+                    completion_tokens=len(best.token_ids),
+                ),
             )
 
 
