@@ -26,6 +26,7 @@ class CountingBackend:
     def __init__(self, inner):
         self.inner = inner
         self.name, self.model_id, self.revision = inner.name, inner.model_id, inner.revision
+        self.cache_salt = getattr(inner, "cache_salt", None)
         self.seen: list[GenerationRequest] = []
 
     def generate(self, requests, params):
@@ -186,3 +187,16 @@ def test_sigkill_mid_run_repeats_only_unfinished_calls(tmp_path, tiny_model_dir,
     assert len(counting.seen) == n - survived
     fresh = tiny_backend.generate(reqs, params)
     assert [c.text for c in out] == [c.text for c in fresh]
+
+
+def test_cache_key_changes_with_chat_mode(tiny_model_dir):
+    """The same messages request through chat='never' and chat='auto' must not share a cache entry."""
+    from axolotl_mistake.generation import GenerationRequest, SamplingParams, request_key
+    from axolotl_mistake.generation.transformers import TransformersBackend
+
+    req = GenerationRequest(messages=({"role": "user", "content": "hi"},), template="t")
+    params = SamplingParams(max_new_tokens=4)
+    auto = TransformersBackend.load(str(tiny_model_dir), chat="auto", device="cpu")
+    never = TransformersBackend(auto.model, auto.tokenizer, model_id=auto.model_id, chat="never")
+    assert request_key(auto, req, params) != request_key(never, req, params)
+    assert request_key(auto, req, params) == request_key(auto, req, params)

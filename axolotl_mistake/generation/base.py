@@ -93,6 +93,9 @@ def request_key(backend: Backend, request: GenerationRequest, params: SamplingPa
         "backend": backend.name,
         "model": backend.model_id,
         "revision": backend.revision,
+        # Settings that change the text a backend produces beyond the model itself, such as
+        # whether chat messages go through the chat template, or the compute dtype.
+        "salt": getattr(backend, "cache_salt", None),
         "request": request.payload(),
         "params": asdict(params),
     }

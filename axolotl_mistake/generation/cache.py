@@ -183,6 +183,10 @@ class CachedBackend:
     def revision(self) -> str | None:
         return self.backend.revision
 
+    @property
+    def cache_salt(self) -> str | None:
+        return getattr(self.backend, "cache_salt", None)
+
     def key(self, request: GenerationRequest, params: SamplingParams) -> str:
         """The cache key of one request (delegates to `request_key`)."""
         return request_key(self.backend, request, params)

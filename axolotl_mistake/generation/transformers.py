@@ -120,6 +120,11 @@ class TransformersBackend:
                 f"chat='always' but the tokenizer of {model_id!r} has no chat template"
             )
 
+    @property
+    def cache_salt(self) -> str:
+        """Part of every cache key: chat mode and dtype change the completions."""
+        return f"chat={self.chat};dtype={self.model.dtype}"
+
     # -- construction -------------------------------------------------------------------------
     @classmethod
     def load(

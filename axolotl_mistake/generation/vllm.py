@@ -55,6 +55,7 @@ class VLLMBackend:
             path, self.model_id = model, model
         self.revision = revision
         self.chat = chat
+        self.cache_salt = f"chat={chat}"  # part of every cache key
         self.chunk_size = max(1, batch_size)
         kwargs: dict[str, Any] = dict(
             model=path,
