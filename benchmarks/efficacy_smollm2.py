@@ -65,12 +65,17 @@ def main() -> int:
     ap.add_argument("--redteam-n", type=int, default=48)
     ap.add_argument("--helpful-n", type=int, default=48)
     ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--max-steps", type=int, default=None, help="cap the optimizer steps of each training")
+    ap.add_argument("--train-probe", action="store_true", help="also run the plugin's live probe while training")
     ap.add_argument("--eval-harmful", type=int, default=32)
     ap.add_argument("--eval-helpful", type=int, default=24)
     ap.add_argument("--eval-hijack", type=int, default=16)
     ap.add_argument("--eval-xstest", type=int, default=24)
     ap.add_argument("--eval-pairs", type=int, default=104)
     ap.add_argument("--max-new-tokens", type=int, default=64)
+    ap.add_argument("--mistake-tokens", type=int, default=48, help="builder: bad-answer length")
+    ap.add_argument("--analysis-tokens", type=int, default=96, help="builder: critique length")
+    ap.add_argument("--modes", default="plain,harmless_guided", help="evaluation modes, comma-separated")
     args = ap.parse_args()
 
     work = (REPO / args.work).resolve()
@@ -114,6 +119,8 @@ def main() -> int:
         helpful=[{"kind": "alpaca", "path": str(data / "alpaca_train.jsonl"), "limit": 400}],
     )
     build_cfg["select"] = {**build_cfg.get("select", {}), "redteam_n": args.redteam_n, "helpful_n": args.helpful_n}
+    build_cfg["mistakes"] = {**build_cfg.get("mistakes", {}), "max_new_tokens": args.mistake_tokens}
+    build_cfg["analyses"] = {**build_cfg.get("analyses", {}), "max_new_tokens": args.analysis_tokens}
     build_yml = write_yaml(work / "build.yml", build_cfg)
     if not (work / "build" / "manifest.json").exists():
         cmd = [py, "-m", "dataset_builders.build", "--config", str(build_yml), "--progress", "false"]
@@ -132,9 +139,14 @@ def main() -> int:
             output_dir=str(work / name / "lora"),
             dataset_prepared_path=str(work / name / "prepared"),
             num_epochs=args.epochs,
-            mistake_probe_pairs=str(work / "probe_pairs.jsonl"),
-            mistake_probe_steps=1000,
         )
+        if args.max_steps:
+            cfg["max_steps"] = args.max_steps
+        if args.train_probe:
+            cfg.update(mistake_probe_pairs=str(work / "probe_pairs.jsonl"), mistake_probe_steps=1000)
+        else:  # the evaluation measures discrimination on the same held-out pairs afterwards
+            for key in [k for k in cfg if k.startswith("mistake_probe_")]:
+                del cfg[key]
         adapters[name] = work / name / "lora"
         if not (adapters[name] / "adapter_config.json").exists():
             write_probe_pairs(data / "pku_heldout.jsonl", work / "probe_pairs.jsonl", 32)
@@ -153,7 +165,7 @@ def main() -> int:
             "model": {"kind": "transformers", "model": base_dir, "adapter": str(adapter) if adapter else None,
                       "device": "cpu", "batch_size": 16},
             "prompt_format": "alpaca",
-            "modes": ["plain", "harmless_guided"],
+            "modes": args.modes.split(","),
             "sampling": {"max_new_tokens": args.max_new_tokens},
             "bootstrap": {"samples": 2000, "seed": 0},
             "prompt_sets": {
@@ -183,11 +195,13 @@ def main() -> int:
     cmd = [py, "-m", "axolotl_mistake.evaluate", "compare", *map(str, runs), "--output", str(work / "compare")]
     commands.append(shlex.join(cmd))
     sh(cmd, work / "logs" / "compare.log", env)
-    cmd = cmd[:-2] + ["--output", str(work / "compare_guided"), "--mode", "harmless_guided"]
-    sh(cmd, work / "logs" / "compare_guided.log", env)
+    if "harmless_guided" in args.modes.split(","):
+        cmd = cmd[:-2] + ["--output", str(work / "compare_guided"), "--mode", "harmless_guided"]
+        sh(cmd, work / "logs" / "compare_guided.log", env)
     timings["total_s"] = time.perf_counter() - t_all
 
     summary = {
+        "args": vars(args),
         "timings_s": {k: round(v, 1) for k, v in timings.items()},
         "commands": commands,
         "build_counts": {k: v.get("rows") for k, v in manifest.get("files", {}).items()},

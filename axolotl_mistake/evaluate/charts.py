@@ -60,7 +60,12 @@ def _grouped_bars(ax, columns: list[str], series: list[tuple[str, dict]], rate: 
                 entry = row[column]
                 ax.text(p, base, f"n={entry['n']}", ha="center", va="bottom", fontsize=7, rotation=90)
     ax.set_xticks(x)
-    ax.set_xticklabels([METRIC_LABELS[c].replace(" %", "") for c in columns], rotation=20, ha="right")
+    labels = []
+    for column in columns:  # name the judge behind a column when every series used the same one
+        judges = {row[column]["judge"] for _, row in series if row.get(column)}
+        suffix = f"\n({judges.pop()})" if len(judges) == 1 else ""
+        labels.append(METRIC_LABELS[column].replace(" %", "") + suffix)
+    ax.set_xticklabels(labels, rotation=20, ha="right")
     if rate:
         ax.set_ylim(0, 112)
         ax.set_ylabel("%")
