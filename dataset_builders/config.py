@@ -42,7 +42,7 @@ class SelectConfig(Strict):
     """Stage 1: which instructions go in."""
 
     redteam_n: int | None = Field(
-        16,
+        32,
         ge=1,
         description=(
             "Red-team instructions to sample (seeded); null keeps all. The default is sized for "
@@ -260,7 +260,13 @@ def _default_helpful() -> list:
 class BuildConfig(Strict):
     """Everything a build needs. YAML file keys = these fields; `--a.b value` overrides one."""
 
-    output: str = Field("outputs/default", description="Output folder (created after validation).")
+    output: str = Field(
+        "outputs/smollm2_135m_mistake",
+        description=(
+            "Output folder (created after validation). The default is where the CPU recipe "
+            "recipes/smollm2_135m_mistake.yml reads its data."
+        ),
+    )
     seed: int = Field(0, description="Seed of sampling, splits, mixing and generation.")
     model: BackendConfig = Field(
         default_factory=BackendConfig,
@@ -699,7 +705,7 @@ def help_text() -> str:
         "",
         "Builds mistake-analysis training data (Chen et al., ICLR 2024) for Axolotl.",
         "With no arguments: the embedded default (builtin red-team + helpful instructions,",
-        "embedded SmolLM2-135M-Instruct on CPU, guided mistakes, self analyses) -> outputs/default.",
+        "embedded SmolLM2-135M-Instruct on CPU, guided mistakes, self analyses) -> outputs/smollm2_135m_mistake (what recipes/smollm2_135m_mistake.yml trains on).",
         "",
         "Every key below can be set in the YAML file or overridden as --key value; nested keys",
         "use dots (--mistakes.k 2, --analyses.backend.model NAME). Values are parsed as YAML",
