@@ -7,9 +7,21 @@ never on batch size, neighbours or order. Must stay pure (no global RNG state, n
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
+from axolotl_mistake.generation.base import Completion
 from axolotl_mistake.templates import ChatMessage
+
+
+def collect(pairs: Iterable[tuple[int, Completion]], n: int) -> list[Completion]:
+    """Order the (index, completion) pairs a backend's generate_iter yields into a list."""
+    out: list[Completion | None] = [None] * n
+    for i, completion in pairs:
+        out[i] = completion
+    missing = [i for i, c in enumerate(out) if c is None]
+    if missing:
+        raise RuntimeError(f"backend yielded no completion for request(s) {missing[:5]}")
+    return out  # type: ignore[return-value]
 
 
 def request_seed(seed: int, sample_index: int, prompt: str = "") -> int:

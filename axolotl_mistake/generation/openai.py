@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from axolotl_mistake.generation.base import Completion, GenerationRequest, SamplingParams
-from axolotl_mistake.generation.common import request_seed, truncate_at_stop
+from axolotl_mistake.generation.common import collect, request_seed, truncate_at_stop
 
 log = logging.getLogger(__name__)
 
@@ -97,10 +97,7 @@ class OpenAIBackend:
     def generate(
         self, requests: Sequence[GenerationRequest], params: SamplingParams
     ) -> list[Completion]:
-        out: list[Completion | None] = [None] * len(requests)
-        for i, c in self.generate_iter(requests, params):
-            out[i] = c
-        return out  # type: ignore[return-value]
+        return collect(self.generate_iter(requests, params), len(requests))
 
     def generate_iter(
         self, requests: Sequence[GenerationRequest], params: SamplingParams

@@ -22,7 +22,12 @@ from typing import Any
 from transformers import LogitsProcessor
 
 from axolotl_mistake.generation.base import Completion, GenerationRequest, SamplingParams
-from axolotl_mistake.generation.common import plain_chat_text, request_seed, truncate_at_stop
+from axolotl_mistake.generation.common import (
+    collect,
+    plain_chat_text,
+    request_seed,
+    truncate_at_stop,
+)
 
 log = logging.getLogger(__name__)
 
@@ -213,10 +218,7 @@ class TransformersBackend:
     def generate(
         self, requests: Sequence[GenerationRequest], params: SamplingParams
     ) -> list[Completion]:
-        out: list[Completion | None] = [None] * len(requests)
-        for i, c in self.generate_iter(requests, params):
-            out[i] = c
-        return out  # type: ignore[return-value]
+        return collect(self.generate_iter(requests, params), len(requests))
 
     def generate_iter(
         self, requests: Sequence[GenerationRequest], params: SamplingParams

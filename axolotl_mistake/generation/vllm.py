@@ -12,7 +12,12 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from axolotl_mistake.generation.base import Completion, GenerationRequest, SamplingParams
-from axolotl_mistake.generation.common import plain_chat_text, request_seed, truncate_at_stop
+from axolotl_mistake.generation.common import (
+    collect,
+    plain_chat_text,
+    request_seed,
+    truncate_at_stop,
+)
 
 
 def import_vllm():
@@ -125,10 +130,7 @@ class VLLMBackend:
     def generate(
         self, requests: Sequence[GenerationRequest], params: SamplingParams
     ) -> list[Completion]:
-        out: list[Completion | None] = [None] * len(requests)
-        for i, c in self.generate_iter(requests, params):
-            out[i] = c
-        return out  # type: ignore[return-value]
+        return collect(self.generate_iter(requests, params), len(requests))
 
     def generate_iter(
         self, requests: Sequence[GenerationRequest], params: SamplingParams

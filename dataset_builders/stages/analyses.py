@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from axolotl_mistake import templates
-from axolotl_mistake.generation.base import Backend, SamplingParams
+from axolotl_mistake.generation.base import Backend
 from dataset_builders.config import AnalysesConfig
 from dataset_builders.stages.common import (
     CallFailure,
@@ -22,20 +22,13 @@ from dataset_builders.stages.common import (
     model_label,
     no_progress,
     overlap,
+    sampling_params,
 )
 from dataset_builders.stages.items import Analysis, Mistake
 
 TEMPLATE = "guided_analysis"
 
 
-def analysis_params(cfg: AnalysesConfig, seed: int) -> SamplingParams:
-    return SamplingParams(
-        max_new_tokens=cfg.max_new_tokens,
-        temperature=cfg.temperature,
-        top_p=cfg.top_p,
-        stop=tuple(cfg.stop),
-        seed=seed,
-    )
 
 
 def analysis_requests(mistakes: Sequence[Mistake], cfg: AnalysesConfig, prompt_format: str) -> list:
@@ -87,7 +80,7 @@ def analyse(
 ) -> StageResult:
     """Analyses that passed every gate; each dropped critique is counted under its gate."""
     result = StageResult(records=[])
-    params = analysis_params(cfg, seed)
+    params = sampling_params(cfg, seed)
     pairs = analysis_requests(mistakes, cfg, prompt_format)
     result.add("in", len(mistakes))
     result.add("calls", len(pairs))

@@ -188,6 +188,18 @@ def call_in_chunks(
     return out  # type: ignore[return-value]
 
 
+def sampling_params(cfg: object, seed: int) -> SamplingParams:
+    """Decoding settings of a generating stage (mistakes, analyses, revise) from its config:
+    `max_new_tokens`, `temperature`, `stop` and, where the stage has it, `top_p`."""
+    return SamplingParams(
+        max_new_tokens=cfg.max_new_tokens,  # type: ignore[attr-defined]
+        temperature=cfg.temperature,  # type: ignore[attr-defined]
+        top_p=getattr(cfg, "top_p", 1.0),
+        stop=tuple(cfg.stop),  # type: ignore[attr-defined]
+        seed=seed,
+    )
+
+
 def key_of(backend: Backend, request: GenerationRequest, params: SamplingParams) -> str:
     """The cache key of a call (recorded as provenance and in failure reports)."""
     return request_key(backend, request, params)

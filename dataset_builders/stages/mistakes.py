@@ -23,6 +23,7 @@ from dataset_builders.stages.common import (
     no_progress,
     normalise,
     parse_verdict,
+    sampling_params,
 )
 from dataset_builders.stages.items import Item, Mistake
 
@@ -30,14 +31,6 @@ TEMPLATE = "guided_response"
 REFUSAL_TEMPLATE = "refusal_check"
 
 
-def sampling(cfg: MistakesConfig, seed: int) -> SamplingParams:
-    return SamplingParams(
-        max_new_tokens=cfg.max_new_tokens,
-        temperature=cfg.temperature,
-        top_p=cfg.top_p,
-        stop=tuple(cfg.stop),
-        seed=seed,
-    )
 
 
 def judge_params(seed: int) -> SamplingParams:
@@ -113,7 +106,7 @@ def make_mistakes(
     else:
         if backend is None:
             raise ValueError("guided mistakes need a backend")
-        params = sampling(cfg, seed)
+        params = sampling_params(cfg, seed)
         pairs = guided_requests(train, cfg, prompt_format)
         result.add("calls", len(pairs))
         completions = call_in_chunks(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from axolotl_mistake import templates
-from axolotl_mistake.generation.base import Backend, SamplingParams
+from axolotl_mistake.generation.base import Backend
 from dataset_builders.config import ReviseConfig
 from dataset_builders.stages.common import (
     CallFailure,
@@ -21,16 +21,13 @@ from dataset_builders.stages.common import (
     model_label,
     no_progress,
     overlap,
+    sampling_params,
 )
 from dataset_builders.stages.items import Analysis, Revision
 
 TEMPLATE = "revision"
 
 
-def revise_params(cfg: ReviseConfig, seed: int) -> SamplingParams:
-    return SamplingParams(
-        max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, stop=tuple(cfg.stop), seed=seed
-    )
 
 
 def revise_requests(analyses: Sequence[Analysis], prompt_format: str) -> list:
@@ -61,7 +58,7 @@ def revise(
 ) -> StageResult:
     """Revisions that are non-empty, long enough and not an echo of the bad answer."""
     result = StageResult(records=[])
-    params = revise_params(cfg, seed)
+    params = sampling_params(cfg, seed)
     requests = revise_requests(analyses, prompt_format)
     result.add("calls", len(requests))
     completions = call_in_chunks(backend, requests, params, chunk_size=chunk_size, progress=progress)
