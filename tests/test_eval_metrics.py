@@ -72,5 +72,9 @@ def test_kappa_perfect_opposite_and_missing():
     r = cohen_kappa([True, None, False, True], [True, True, None, True])
     assert r["n"] == 2 and r["agreement"] == 1.0
     assert cohen_kappa([None], [True]) == {"kappa": None, "n": 0, "agreement": None}
+    # two constant judges that agree: kappa undefined, agreement reported
+    assert cohen_kappa([False] * 4, [False] * 4) == {"kappa": None, "n": 4, "agreement": 1.0}
+    # one constant judge: chance agreement equals observed, kappa 0
+    assert cohen_kappa([False] * 4, [False, False, False, True])["kappa"] == pytest.approx(0.0)
     with pytest.raises(ValueError):
         cohen_kappa([True], [True, False])

@@ -93,8 +93,9 @@ def cohen_kappa(a: Sequence[object | None], b: Sequence[object | None]) -> dict:
     """Cohen's kappa between two judges' categorical verdicts on the same items.
 
     Items where either verdict is None (unparseable / not judged) are left out; returns
-    {"kappa", "n", "agreement"}; kappa is None when there are no shared items, and 1.0 when
-    both judges use one identical category throughout (perfect, chance-free agreement).
+    {"kappa", "n", "agreement"}; kappa is None when there are no shared items, or when both
+    judges give one and the same category throughout (chance agreement is then 1 and kappa is
+    undefined: two constant judges agreeing says nothing).
     """
     if len(a) != len(b):
         raise ValueError("kappa needs two verdict lists of equal length")
@@ -107,8 +108,7 @@ def cohen_kappa(a: Sequence[object | None], b: Sequence[object | None]) -> dict:
     expected = 0.0
     for cat in categories:
         expected += (sum(x == cat for x, _ in pairs) / n) * (sum(y == cat for _, y in pairs) / n)
-    if expected >= 1.0:
-        kappa = 1.0 if observed == 1.0 else 0.0
-    else:
-        kappa = (observed - expected) / (1.0 - expected)
+    if expected >= 1.0:  # both judges used one and the same category: kappa is 0/0, undefined
+        return {"kappa": None, "n": n, "agreement": float(observed)}
+    kappa = (observed - expected) / (1.0 - expected)
     return {"kappa": float(kappa), "n": n, "agreement": float(observed)}
