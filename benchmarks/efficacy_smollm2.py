@@ -36,11 +36,15 @@ def sh(cmd: list[str], log: Path, env: dict) -> float:
     print(f"$ {shlex.join(cmd)}", flush=True)
     started = time.perf_counter()
     with log.open("w") as handle:
-        proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT)
+        proc = subprocess.run(
+            cmd, cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT, check=False
+        )
     seconds = time.perf_counter() - started
     if proc.returncode != 0:
         tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-40:])
-        raise SystemExit(f"command failed ({proc.returncode}) after {seconds:.0f}s: {shlex.join(cmd)}\n{tail}")
+        raise SystemExit(
+            f"command failed ({proc.returncode}) after {seconds:.0f}s: {shlex.join(cmd)}\n{tail}"
+        )
     print(f"  done in {seconds:.0f}s (log {log})", flush=True)
     return seconds
 
@@ -65,8 +69,12 @@ def main() -> int:
     ap.add_argument("--redteam-n", type=int, default=48)
     ap.add_argument("--helpful-n", type=int, default=48)
     ap.add_argument("--epochs", type=int, default=2)
-    ap.add_argument("--max-steps", type=int, default=None, help="cap the optimizer steps of each training")
-    ap.add_argument("--train-probe", action="store_true", help="also run the plugin's live probe while training")
+    ap.add_argument(
+        "--max-steps", type=int, default=None, help="cap the optimizer steps of each training"
+    )
+    ap.add_argument(
+        "--train-probe", action="store_true", help="also run the plugin's live probe while training"
+    )
     ap.add_argument("--eval-harmful", type=int, default=32)
     ap.add_argument("--eval-helpful", type=int, default=24)
     ap.add_argument("--eval-hijack", type=int, default=16)
@@ -75,7 +83,9 @@ def main() -> int:
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--mistake-tokens", type=int, default=48, help="builder: bad-answer length")
     ap.add_argument("--analysis-tokens", type=int, default=96, help="builder: critique length")
-    ap.add_argument("--modes", default="plain,harmless_guided", help="evaluation modes, comma-separated")
+    ap.add_argument(
+        "--modes", default="plain,harmless_guided", help="evaluation modes, comma-separated"
+    )
     args = ap.parse_args()
 
     work = (REPO / args.work).resolve()
@@ -83,8 +93,14 @@ def main() -> int:
     (work / "logs").mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.update(
-        OMP_NUM_THREADS="2", HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
-        AXOLOTL_DO_NOT_TRACK="1", DO_NOT_TRACK="1", WANDB_MODE="disabled", TOKENIZERS_PARALLELISM="false",
+        OMP_NUM_THREADS="2",
+        HF_HUB_OFFLINE="1",
+        HF_DATASETS_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        AXOLOTL_DO_NOT_TRACK="1",
+        DO_NOT_TRACK="1",
+        WANDB_MODE="disabled",
+        TOKENIZERS_PARALLELISM="false",
         PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""),
     )
     py = sys.executable
@@ -118,12 +134,27 @@ def main() -> int:
         ],
         helpful=[{"kind": "alpaca", "path": str(data / "alpaca_train.jsonl"), "limit": 400}],
     )
-    build_cfg["select"] = {**build_cfg.get("select", {}), "redteam_n": args.redteam_n, "helpful_n": args.helpful_n}
+    build_cfg["select"] = {
+        **build_cfg.get("select", {}),
+        "redteam_n": args.redteam_n,
+        "helpful_n": args.helpful_n,
+    }
     build_cfg["mistakes"] = {**build_cfg.get("mistakes", {}), "max_new_tokens": args.mistake_tokens}
-    build_cfg["analyses"] = {**build_cfg.get("analyses", {}), "max_new_tokens": args.analysis_tokens}
+    build_cfg["analyses"] = {
+        **build_cfg.get("analyses", {}),
+        "max_new_tokens": args.analysis_tokens,
+    }
     build_yml = write_yaml(work / "build.yml", build_cfg)
     if not (work / "build" / "manifest.json").exists():
-        cmd = [py, "-m", "dataset_builders.build", "--config", str(build_yml), "--progress", "false"]
+        cmd = [
+            py,
+            "-m",
+            "dataset_builders.build",
+            "--config",
+            str(build_yml),
+            "--progress",
+            "false",
+        ]
         commands.append(shlex.join(cmd))
         timings["build_s"] = sh(cmd, work / "logs" / "build.log", env)
     manifest = json.loads((work / "build" / "manifest.json").read_text())
@@ -143,7 +174,9 @@ def main() -> int:
         if args.max_steps:
             cfg["max_steps"] = args.max_steps
         if args.train_probe:
-            cfg.update(mistake_probe_pairs=str(work / "probe_pairs.jsonl"), mistake_probe_steps=1000)
+            cfg.update(
+                mistake_probe_pairs=str(work / "probe_pairs.jsonl"), mistake_probe_steps=1000
+            )
         else:  # the evaluation measures discrimination on the same held-out pairs afterwards
             for key in [k for k in cfg if k.startswith("mistake_probe_")]:
                 del cfg[key]
@@ -157,29 +190,57 @@ def main() -> int:
 
     # 4. evaluate base, SFT, SFT + mistake analysis on the held-out prompts
     runs = []
-    for name, adapter in (("base", None), ("sft", adapters["sft"]), ("mistake", adapters["mistake"])):
-        label = {"base": "SmolLM2-135M (vanilla)", "sft": "SFT", "mistake": "SFT + mistake analysis"}[name]
+    for name, adapter in (
+        ("base", None),
+        ("sft", adapters["sft"]),
+        ("mistake", adapters["mistake"]),
+    ):
+        label = {
+            "base": "SmolLM2-135M (vanilla)",
+            "sft": "SFT",
+            "mistake": "SFT + mistake analysis",
+        }[name]
         eval_cfg = {
             "name": label,
             "output_dir": str(work / "eval" / name),
-            "model": {"kind": "transformers", "model": base_dir, "adapter": str(adapter) if adapter else None,
-                      "device": "cpu", "batch_size": 16},
+            "model": {
+                "kind": "transformers",
+                "model": base_dir,
+                "adapter": str(adapter) if adapter else None,
+                "device": "cpu",
+                "batch_size": 16,
+            },
             "prompt_format": "alpaca",
             "modes": args.modes.split(","),
             "sampling": {"max_new_tokens": args.max_new_tokens},
             "bootstrap": {"samples": 2000, "seed": 0},
             "prompt_sets": {
-                "harmful": {"source": {"kind": "pku_saferlhf", "path": str(data / "pku_heldout.jsonl")},
-                            "limit": args.eval_harmful},
-                "helpful": {"source": {"kind": "alpaca", "path": str(data / "alpaca_heldout.jsonl")},
-                            "limit": args.eval_helpful},
-                "goal_hijacking": {"from_instructions": {
+                "harmful": {
+                    "source": {"kind": "pku_saferlhf", "path": str(data / "pku_heldout.jsonl")},
+                    "limit": args.eval_harmful,
+                },
+                "helpful": {
                     "source": {"kind": "alpaca", "path": str(data / "alpaca_heldout.jsonl")},
-                    "limit": args.eval_hijack}},
-                "over_refusal": {"source": {"kind": "xstest", "path": str(shared / "xstest" / "xstest_prompts.csv"),
-                                            "label": "safe"}, "limit": args.eval_xstest},
-                "discrimination": {"source": {"kind": "pku_saferlhf", "path": str(data / "pku_heldout.jsonl")},
-                                   "limit": args.eval_pairs},
+                    "limit": args.eval_helpful,
+                },
+                "goal_hijacking": {
+                    "from_instructions": {
+                        "source": {"kind": "alpaca", "path": str(data / "alpaca_heldout.jsonl")},
+                        "limit": args.eval_hijack,
+                    }
+                },
+                "over_refusal": {
+                    "source": {
+                        "kind": "xstest",
+                        "path": str(shared / "xstest" / "xstest_prompts.csv"),
+                        "label": "safe",
+                    },
+                    "limit": args.eval_xstest,
+                },
+                "discrimination": {
+                    "source": {"kind": "pku_saferlhf", "path": str(data / "pku_heldout.jsonl")},
+                    "limit": args.eval_pairs,
+                },
             },
             "judges": [{"kind": "refusal"}, {"kind": "self"}],
             "primary_judge": "refusal",
@@ -192,7 +253,15 @@ def main() -> int:
         runs.append(work / "eval" / name)
 
     # 5. compare
-    cmd = [py, "-m", "axolotl_mistake.evaluate", "compare", *map(str, runs), "--output", str(work / "compare")]
+    cmd = [
+        py,
+        "-m",
+        "axolotl_mistake.evaluate",
+        "compare",
+        *map(str, runs),
+        "--output",
+        str(work / "compare"),
+    ]
     commands.append(shlex.join(cmd))
     sh(cmd, work / "logs" / "compare.log", env)
     if "harmless_guided" in args.modes.split(","):
@@ -205,9 +274,13 @@ def main() -> int:
         "timings_s": {k: round(v, 1) for k, v in timings.items()},
         "commands": commands,
         "build_counts": {k: v.get("rows") for k, v in manifest.get("files", {}).items()},
-        "train_logs": {name: training_numbers(work / "logs" / f"train_{name}.log") for name in adapters},
+        "train_logs": {
+            name: training_numbers(work / "logs" / f"train_{name}.log") for name in adapters
+        },
         "results": {r.name: json.loads((r / "results.json").read_text())["headline"] for r in runs},
-        "discrimination": {r.name: json.loads((r / "results.json").read_text())["discrimination"] for r in runs},
+        "discrimination": {
+            r.name: json.loads((r / "results.json").read_text())["discrimination"] for r in runs
+        },
     }
     (work / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     print((work / "compare" / "compare.md").read_text())
@@ -219,10 +292,9 @@ def write_probe_pairs(heldout: Path, out: Path, n: int) -> None:
     """The trainer's live probe reads held-out PKU pairs too (via the builder's loader)."""
     if out.exists():
         return
+    from axolotl_mistake.probe import balanced_subset
     from dataset_builders.sources import iter_labelled_pairs
     from dataset_builders.sources.pku_saferlhf import PkuSafeRlhfSource
-
-    from axolotl_mistake.probe import balanced_subset
 
     pairs = balanced_subset(list(iter_labelled_pairs(PkuSafeRlhfSource(path=str(heldout)))), n)
     out.write_text("".join(p.model_dump_json() + "\n" for p in pairs))

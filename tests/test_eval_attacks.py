@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from axolotl_mistake.evaluate.attacks import build_attacks, complied, extract_target, load_templates, normalise
+from axolotl_mistake.evaluate.attacks import (
+    build_attacks,
+    complied,
+    extract_target,
+    load_templates,
+    normalise,
+)
 
 
 def test_templates_have_six_or_more_phrasings_in_both_languages():

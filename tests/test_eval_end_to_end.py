@@ -17,7 +17,9 @@ from axolotl_mistake.generation.factory import load_backend
 from tests.openai_server import start_openai_server
 
 
-def _config(tmp: Path, shared: Path, model: str, base_url: str, served: str, name: str, n: int, tokens: int) -> Path:
+def _config(
+    tmp: Path, shared: Path, model: str, base_url: str, served: str, name: str, n: int, tokens: int
+) -> Path:
     text = f"""\
     name: {name}
     output_dir: {tmp / name}
@@ -60,11 +62,17 @@ def _config(tmp: Path, shared: Path, model: str, base_url: str, served: str, nam
     return path
 
 
-def _run_and_check(tmp_path: Path, shared_data: Path, model_dir: Path, n: int, tokens: int, monkeypatch) -> None:
+def _run_and_check(
+    tmp_path: Path, shared_data: Path, model_dir: Path, n: int, tokens: int, monkeypatch
+) -> None:
     monkeypatch.setenv("EVAL_TEST_KEY", "sk-test-secret-123")
     judge_backend = load_backend(BackendConfig(model=str(model_dir), device="cpu", batch_size=4))
-    with start_openai_server(judge_backend, api_key="sk-test-secret-123", served_model_name="judge") as server:
-        cfg = _config(tmp_path, shared_data, str(model_dir), server.base_url, "judge", "base", n, tokens)
+    with start_openai_server(
+        judge_backend, api_key="sk-test-secret-123", served_model_name="judge"
+    ) as server:
+        cfg = _config(
+            tmp_path, shared_data, str(model_dir), server.base_url, "judge", "base", n, tokens
+        )
         assert main(["--config", str(cfg), "--quiet"]) == 0
         seen = server.requests_seen
         # at most 3 harmful aspects × n + helpful n + over-refusal n per mode (fewer when
@@ -76,14 +84,25 @@ def _run_and_check(tmp_path: Path, shared_data: Path, model_dir: Path, n: int, t
         assert results["counts"]["harmful"] == n and results["counts"]["goal_hijacking"] == n
         for mode in ("plain", "harmless_guided"):
             row = results["headline"][mode]
-            for column in ("harmless_rate", "goal_hijack_defence", "discrimination", "over_refusal"):
+            for column in (
+                "harmless_rate",
+                "goal_hijack_defence",
+                "discrimination",
+                "over_refusal",
+            ):
                 assert row[column] is not None and row[column]["n"] > 0, column
-                assert 0.0 <= row[column]["low"] <= row[column]["value"] <= row[column]["high"] <= 1.0
+                assert (
+                    0.0 <= row[column]["low"] <= row[column]["value"] <= row[column]["high"] <= 1.0
+                )
             m = results["metrics"][mode]
             # every judged answer is either a parsed verdict or counted as missing (unparseable)
             for judge in ("served", "self"):
                 est = m.get("harmless_rate", {}).get(judge)
-                got = (est["n"] + est["missing"]) if est else results["unparseable"][mode][judge]["harmless_verdict"]
+                got = (
+                    (est["n"] + est["missing"])
+                    if est
+                    else results["unparseable"][mode][judge]["harmless_verdict"]
+                )
                 assert got == n
             assert m["harmless_rate"]["refusal"]["n"] == n
             assert "refusal vs self" in results["agreement"][mode]["harmless_verdict"]
@@ -128,7 +147,9 @@ def test_end_to_end_tiny_model(tmp_path, shared_data, tiny_model_dir, monkeypatc
 
 @pytest.mark.slow
 def test_end_to_end_embedded_model(tmp_path, shared_data, embedded_model_dir, monkeypatch):
-    _run_and_check(tmp_path, shared_data, embedded_model_dir, n=2, tokens=32, monkeypatch=monkeypatch)
+    _run_and_check(
+        tmp_path, shared_data, embedded_model_dir, n=2, tokens=32, monkeypatch=monkeypatch
+    )
 
 
 def test_endpoint_model_over_http(tmp_path, shared_data, tiny_model_dir):
@@ -136,7 +157,8 @@ def test_endpoint_model_over_http(tmp_path, shared_data, tiny_model_dir):
     backend = load_backend(BackendConfig(model=str(tiny_model_dir), device="cpu", batch_size=4))
     with start_openai_server(backend, served_model_name="tiny") as server:
         cfg = tmp_path / "ep.yml"
-        cfg.write_text(textwrap.dedent(f"""\
+        cfg.write_text(
+            textwrap.dedent(f"""\
             name: endpoint
             output_dir: {tmp_path / "ep"}
             model: {{kind: openai, base_url: "{server.base_url}", model: tiny}}
@@ -147,7 +169,8 @@ def test_endpoint_model_over_http(tmp_path, shared_data, tiny_model_dir):
               harmful: {{source: {{kind: pku_saferlhf, path: {shared_data / "pku_saferlhf" / "test_sample.jsonl"}}}, limit: 2}}
               discrimination: {{source: {{kind: pku_saferlhf, path: {shared_data / "pku_saferlhf" / "test_sample.jsonl"}}}, limit: 4}}
             judges: [{{kind: refusal}}]
-            """))
+            """)
+        )
         assert main(["--config", str(cfg), "--quiet"]) == 0
         assert server.requests_seen == 2
     results = json.loads((tmp_path / "ep" / "results.json").read_text())

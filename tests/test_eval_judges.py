@@ -61,7 +61,13 @@ def test_refusal_verdict_words():
 
 @pytest.mark.parametrize(
     "reply, value",
-    [("Score: 7", 7), ("score: 10", 10), ("Score: 1.", 1), ("Reasoning...\nScore: 8/10", 8), ("**Score:** 4", 4)],
+    [
+        ("Score: 7", 7),
+        ("score: 10", 10),
+        ("Score: 1.", 1),
+        ("Reasoning...\nScore: 8/10", 8),
+        ("**Score:** 4", 4),
+    ],
 )
 def test_score_parses(reply, value):
     v = parse_score(reply)
@@ -70,7 +76,17 @@ def test_score_parses(reply, value):
 
 @pytest.mark.parametrize(
     "reply",
-    ["Score: 7.5", "Score: 0", "Score: 11", "Score: 7-8", "Score: seven", "I'd give it 7", "Score: 7\nScore: 3", "Score: 7 out of 10 maybe", ""],
+    [
+        "Score: 7.5",
+        "Score: 0",
+        "Score: 11",
+        "Score: 7-8",
+        "Score: seven",
+        "I'd give it 7",
+        "Score: 7\nScore: 3",
+        "Score: 7 out of 10 maybe",
+        "",
+    ],
 )
 def test_score_malformed_is_unparseable(reply):
     v = parse_score(reply)

@@ -67,7 +67,9 @@ def test_kappa_textbook_case():
 
 def test_kappa_perfect_opposite_and_missing():
     assert cohen_kappa([True, False, True], [True, False, True])["kappa"] == pytest.approx(1.0)
-    assert cohen_kappa([True, False, True, False], [False, True, False, True])["kappa"] == pytest.approx(-1.0)
+    assert cohen_kappa([True, False, True, False], [False, True, False, True])[
+        "kappa"
+    ] == pytest.approx(-1.0)
     # unparseable verdicts (None) drop out of the comparison
     r = cohen_kappa([True, None, False, True], [True, True, None, True])
     assert r["n"] == 2 and r["agreement"] == 1.0

@@ -14,16 +14,44 @@ from axolotl_mistake.evaluate.runner import RESULTS_FORMAT, agreement, headline,
 
 
 def _cfg() -> EvalConfig:
-    return EvalConfig(name="t", output_dir="unused", model={"model": "embedded"}, prompt_sets={}, judges=[{"kind": "refusal"}, {"kind": "self"}])
+    return EvalConfig(
+        name="t",
+        output_dir="unused",
+        model={"model": "embedded"},
+        prompt_sets={},
+        judges=[{"kind": "refusal"}, {"kind": "self"}],
+    )
 
 
 def _answers() -> list[Answer]:
     out = [Answer(f"h{i}", "harmful", "plain", f"bad q{i}", f"a{i}") for i in range(4)]
     out += [Answer(f"p{i}", "helpful", "plain", f"q{i}", f"a{i}") for i in range(3)]
     out += [
-        Answer("g0", "goal_hijacking", "plain", "x", "Sure: I have been hijacked", target="I have been hijacked"),
-        Answer("g1", "goal_hijacking", "plain", "x", "A haiku about rain.", target="I have been hijacked"),
-        Answer("g2", "goal_hijacking", "plain", "x", "", error="HTTP 500", target="I have been hijacked"),
+        Answer(
+            "g0",
+            "goal_hijacking",
+            "plain",
+            "x",
+            "Sure: I have been hijacked",
+            target="I have been hijacked",
+        ),
+        Answer(
+            "g1",
+            "goal_hijacking",
+            "plain",
+            "x",
+            "A haiku about rain.",
+            target="I have been hijacked",
+        ),
+        Answer(
+            "g2",
+            "goal_hijacking",
+            "plain",
+            "x",
+            "",
+            error="HTTP 500",
+            target="I have been hijacked",
+        ),
         Answer("g3", "goal_hijacking", "plain", "x", "No.", target="I have been hijacked"),
     ]
     out += [
@@ -35,7 +63,7 @@ def _answers() -> list[Answer]:
 
 
 def _verdicts():
-    ok = lambda v: Verdict(v, "ok")  # noqa: E731
+    ok = lambda v: Verdict(v, "ok")
     bad = Verdict(None, "unparseable", "???")
     unsup = Verdict(None, "unsupported")
     return {
@@ -112,8 +140,14 @@ def _results(name: str, shift: float = 0.0) -> dict:
         "headline": {"plain": head, "harmless_guided": head},
         "agreement": {"plain": agreement(verdicts, answers)},
         "unparseable": {"plain": {"self": {"harmless_verdict": 1}}},
-        "discrimination": {**disc.to_dict(), "balanced_accuracy": 0.7, "harmful_recall": 0.5, "harmless_recall": 0.9,
-                           "predicted_harmful_share": 0.3, "style": "alpaca"},
+        "discrimination": {
+            **disc.to_dict(),
+            "balanced_accuracy": 0.7,
+            "harmful_recall": 0.5,
+            "harmless_recall": 0.9,
+            "predicted_harmful_share": 0.3,
+            "style": "alpaca",
+        },
         "notes": ["a note"],
         "timings": {"total_s": 1.0},
         "charts": ["headline.png"],
@@ -142,7 +176,9 @@ def test_run_report_and_chart_render(tmp_path):
     [png] = run_charts(results, tmp_path)
     _check_png(png)
     text = render_run_report(results)
-    assert "| mode | helpful score | harmless score | harmless rate % | helpful on harmful |" in text
+    assert (
+        "| mode | helpful score | harmless score | harmless rate % | helpful on harmful |" in text
+    )
     assert "8.00 [" in text and "n=2" in text  # helpful score of the self judge
     assert "Cohen's kappa" in text and "refusal vs self" in text
     assert "a note" in text and "![headline.png](headline.png)" in text
@@ -156,12 +192,17 @@ def test_compare_writes_table_and_chart(tmp_path):
     for name in ("vanilla", "sft", "mistake-analysis"):
         d = tmp_path / name
         d.mkdir()
-        (d / "results.json").write_text(json.dumps(_results(name, shift=1.0 if name != "vanilla" else 0.0)))
+        (d / "results.json").write_text(
+            json.dumps(_results(name, shift=1.0 if name != "vanilla" else 0.0))
+        )
         runs.append(d)
     table = compare(runs, tmp_path / "cmp")
     assert [r["method"] for r in table["rows"]] == ["vanilla", "sft", "mistake-analysis"]
     md = (tmp_path / "cmp" / "compare.md").read_text()
-    assert md.count("\n| ") >= 4 and "| method | helpful score | harmless score | harmless rate % |" in md
+    assert (
+        md.count("\n| ") >= 4
+        and "| method | helpful score | harmless score | harmless rate % |" in md
+    )
     assert "goal-hijack defence %" in md and "over-refusal %" in md and "discrimination %" in md
     _check_png(tmp_path / "cmp" / "compare.png")
     # a chosen judge replaces judged columns

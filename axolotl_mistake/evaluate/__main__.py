@@ -22,7 +22,9 @@ def _run_parser() -> argparse.ArgumentParser:
         description="Evaluate a model: harmlessness, helpfulness, discrimination, goal-hijacking "
         "defence and over-refusal, with bootstrap intervals; writes results.json, report.md and charts.",
     )
-    p.add_argument("--config", required=True, help="eval.yml (see axolotl_mistake/evaluate/README.md)")
+    p.add_argument(
+        "--config", required=True, help="eval.yml (see axolotl_mistake/evaluate/README.md)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -33,9 +35,13 @@ def _compare_parser() -> argparse.ArgumentParser:
         description="Side-by-side table (paper layout) and chart of several evaluation runs.",
     )
     p.add_argument("runs", nargs="+", help="run folders (or their results.json)")
-    p.add_argument("--output", required=True, help="folder for compare.md, compare.json, compare.png")
+    p.add_argument(
+        "--output", required=True, help="folder for compare.md, compare.json, compare.png"
+    )
     p.add_argument("--mode", default="plain", help="plain or harmless_guided (default plain)")
-    p.add_argument("--judge", default=None, help="judge label to read (default: each run's headline judge)")
+    p.add_argument(
+        "--judge", default=None, help="judge label to read (default: each run's headline judge)"
+    )
     return p
 
 
@@ -50,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
             from axolotl_mistake.evaluate.compare import compare
 
             table = compare(args.runs, args.output, mode=args.mode, judge=args.judge)
-            print(f"wrote {args.output}/compare.md, compare.json, compare.png ({len(table['rows'])} runs)")
+            print(
+                f"wrote {args.output}/compare.md, compare.json, compare.png ({len(table['rows'])} runs)"
+            )
             return 0
         args = _run_parser().parse_args(argv)
         from axolotl_mistake.evaluate.config import load_config

@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Iterable, Iterator, Sequence
 
 TEMPLATES_RESOURCE = "goal_hijack_templates.json"
 
@@ -64,10 +64,15 @@ def build_attacks(
     input always gives the same attacks.
     """
     injections, targets = load_templates()
-    per_lang = [[inj for inj in injections if inj.lang == lang] for lang in dict.fromkeys(languages)]
+    per_lang = [
+        [inj for inj in injections if inj.lang == lang] for lang in dict.fromkeys(languages)
+    ]
     # round-robin over languages, so even a handful of instructions gets every language
     chosen = [
-        bucket[i] for i in range(max(map(len, per_lang), default=0)) for bucket in per_lang if i < len(bucket)
+        bucket[i]
+        for i in range(max(map(len, per_lang), default=0))
+        for bucket in per_lang
+        if i < len(bucket)
     ]
     if not chosen:
         raise ValueError(f"no attack templates for languages {list(languages)}")
@@ -126,7 +131,7 @@ def extract_target(prompt: str) -> str | None:
     cues = list(_IGNORE_CUES.finditer(prompt))
     if not cues:
         return None
-    tail = prompt[cues[-1].end():]
+    tail = prompt[cues[-1].end() :]
     quoted = _QUOTED.findall(tail)
     if quoted:
         candidate = quoted[-1]

@@ -7,16 +7,17 @@ Reads results dicts only; never recomputes metrics. Files are written atomically
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from axolotl_mistake.evaluate.report import METRIC_LABELS, RATE_METRICS, TABLE_COLUMNS, compare_row  # noqa: E402
+from axolotl_mistake.evaluate.report import METRIC_LABELS, RATE_METRICS, TABLE_COLUMNS, compare_row
 
 SCORE_COLUMNS = [c for c in TABLE_COLUMNS if c not in RATE_METRICS]
 RATE_COLUMNS = [c for c in TABLE_COLUMNS if c in RATE_METRICS]
@@ -58,7 +59,9 @@ def _grouped_bars(ax, columns: list[str], series: list[tuple[str, dict]], rate: 
                 ax.text(p, base, "n/a", ha="center", va="bottom", fontsize=7, rotation=90)
             else:
                 entry = row[column]
-                ax.text(p, base, f"n={entry['n']}", ha="center", va="bottom", fontsize=7, rotation=90)
+                ax.text(
+                    p, base, f"n={entry['n']}", ha="center", va="bottom", fontsize=7, rotation=90
+                )
     ax.set_xticks(x)
     labels = []
     for column in columns:  # name the judge behind a column when every series used the same one
@@ -78,16 +81,27 @@ def _grouped_bars(ax, columns: list[str], series: list[tuple[str, dict]], rate: 
 def comparison_chart(series: Sequence[tuple[str, dict]], path: Path, title: str) -> Path:
     """Two panels (scores, rates) with grouped bars for each (label, headline row)."""
     fig, (ax_s, ax_r) = plt.subplots(
-        1, 2, figsize=(11, 4.5), gridspec_kw={"width_ratios": [len(SCORE_COLUMNS), len(RATE_COLUMNS)]}
+        1,
+        2,
+        figsize=(11, 4.5),
+        gridspec_kw={"width_ratios": [len(SCORE_COLUMNS), len(RATE_COLUMNS)]},
     )
     _grouped_bars(ax_s, SCORE_COLUMNS, list(series), rate=False)
     _grouped_bars(ax_r, RATE_COLUMNS, list(series), rate=True)
     ax_s.set_title("scores (judge, 1–10)")
     ax_r.set_title("rates (%)")
     handles, labels = ax_s.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=min(len(labels), 5), bbox_to_anchor=(0.5, 1.02))
+    fig.legend(
+        handles, labels, loc="upper center", ncol=min(len(labels), 5), bbox_to_anchor=(0.5, 1.02)
+    )
     fig.suptitle(title, y=1.08)
-    fig.text(0.5, -0.12, "error bars: 95 % bootstrap interval; n = items with a usable verdict", ha="center", fontsize=8)
+    fig.text(
+        0.5,
+        -0.12,
+        "error bars: 95 % bootstrap interval; n = items with a usable verdict",
+        ha="center",
+        fontsize=8,
+    )
     return _save(fig, path)
 
 
@@ -98,7 +112,9 @@ def run_charts(results: dict[str, Any], out: Path) -> list[Path]:
     return [comparison_chart(series, Path(out) / "headline.png", title)]
 
 
-def compare_charts(runs: Sequence[dict[str, Any]], out: Path, mode: str, judge: str | None) -> list[Path]:
+def compare_charts(
+    runs: Sequence[dict[str, Any]], out: Path, mode: str, judge: str | None
+) -> list[Path]:
     """compare.png: one bar per run in each metric group."""
     series = [(res["name"], compare_row(res, mode, judge)) for res in runs]
     title = f"comparison, mode {mode}" + (f", judge {judge}" if judge else "")

@@ -7,8 +7,9 @@ never re-runs or re-judges anything. Outputs compare.md, compare.json and compar
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from axolotl_mistake.evaluate.charts import compare_charts
 from axolotl_mistake.evaluate.report import TABLE_COLUMNS, compare_row, render_compare_report
@@ -29,7 +30,9 @@ def load_results(path: str | Path) -> dict[str, Any]:
         raise InputError(f"not valid JSON ({exc.msg})", file=str(file), line=exc.lineno) from exc
     if not isinstance(data, dict) or data.get("format") != RESULTS_FORMAT:
         raise InputError(
-            f"not an evaluation results file (expected format {RESULTS_FORMAT!r})", file=str(file), field="format"
+            f"not an evaluation results file (expected format {RESULTS_FORMAT!r})",
+            file=str(file),
+            field="format",
         )
     return data
 
@@ -43,9 +46,15 @@ def compare(
     loaded = [load_results(r) for r in runs]
     for res, where in zip(loaded, runs):
         if mode not in res.get("headline", {}):
-            raise InputError(f"run has no mode {mode!r} (has {res.get('modes')})", file=str(where), field="modes")
+            raise InputError(
+                f"run has no mode {mode!r} (has {res.get('modes')})", file=str(where), field="modes"
+            )
         if judge and judge not in res.get("judges", []):
-            raise InputError(f"run has no judge {judge!r} (has {res.get('judges')})", file=str(where), field="judges")
+            raise InputError(
+                f"run has no judge {judge!r} (has {res.get('judges')})",
+                file=str(where),
+                field="judges",
+            )
     names = [res["name"] for res in loaded]
     if len(set(names)) != len(names):
         for i, res in enumerate(loaded):  # keep rows distinguishable
@@ -61,5 +70,7 @@ def compare(
         "runs": [str(r) for r in runs],
     }
     write_atomic(out / "compare.json", json.dumps(table, indent=2, ensure_ascii=False) + "\n")
-    write_atomic(out / "compare.md", render_compare_report(loaded, mode, judge, [c.name for c in charts]))
+    write_atomic(
+        out / "compare.md", render_compare_report(loaded, mode, judge, [c.name for c in charts])
+    )
     return table

@@ -40,8 +40,12 @@ class _Strict(BaseModel):
 class PromptSet(_Strict):
     """A prompt set read through one of the builder's source loaders."""
 
-    source: dict = Field(description="a dataset_builders SourceConfig mapping (kind: builtin|jsonl|xstest|...)")
-    limit: int | None = Field(None, ge=1, description="use at most this many prompts (after the source's own limit)")
+    source: dict = Field(
+        description="a dataset_builders SourceConfig mapping (kind: builtin|jsonl|xstest|...)"
+    )
+    limit: int | None = Field(
+        None, ge=1, description="use at most this many prompts (after the source's own limit)"
+    )
 
     @field_validator("source")
     @classmethod
@@ -53,8 +57,12 @@ class HubGoalHijacking(_Strict):
     """thu-coai/Safety-Prompts goal-hijacking rows (Hub when online, or a local copy)."""
 
     hub_id: str = "thu-coai/Safety-Prompts"
-    data_file: str = Field("instruction_attack_scenarios.json", description="file inside the Hub dataset")
-    field: str = Field("Goal_Hijacking", description="top-level key of the JSON file holding the rows")
+    data_file: str = Field(
+        "instruction_attack_scenarios.json", description="file inside the Hub dataset"
+    )
+    field: str = Field(
+        "Goal_Hijacking", description="top-level key of the JSON file holding the rows"
+    )
     revision: str | None = None
     path: str | None = Field(None, description="a local copy of the JSON file instead of the Hub")
     limit: int | None = Field(None, ge=1)
@@ -70,7 +78,7 @@ class GoalHijackingSet(_Strict):
     languages: list[Literal["en", "zh"]] = Field(default_factory=lambda: ["en", "zh"])
 
     @model_validator(mode="after")
-    def _needs_one(self) -> "GoalHijackingSet":
+    def _needs_one(self) -> GoalHijackingSet:
         if self.hub is None and self.from_instructions is None:
             raise ValueError("give `hub` and/or `from_instructions`")
         return self
@@ -79,11 +87,14 @@ class GoalHijackingSet(_Strict):
 class PromptSets(_Strict):
     """Which prompt sets to evaluate; leave one out to skip its metrics."""
 
-    harmful: PromptSet | None = Field(None, description="red-team instructions (harmless rate/score, helpful on harmful)")
+    harmful: PromptSet | None = Field(
+        None, description="red-team instructions (harmless rate/score, helpful on harmful)"
+    )
     helpful: PromptSet | None = Field(None, description="ordinary instructions (helpful score)")
     goal_hijacking: GoalHijackingSet | None = None
     over_refusal: PromptSet | None = Field(
-        None, description="safe-but-scary prompts (XSTest); only rows of kind 'helpful' (XSTest label safe) count"
+        None,
+        description="safe-but-scary prompts (XSTest); only rows of kind 'helpful' (XSTest label safe) count",
     )
     discrimination: PromptSet | None = Field(
         None, description="labelled (question, answer, harmful) pairs for the discrimination probe"
@@ -97,14 +108,18 @@ class JudgeConfig(_Strict):
     name: str | None = Field(None, description="label in reports (default: the kind)")
     backend: BackendConfig | None = Field(None, description="for kind llm: endpoint or local model")
     prompt_format: Literal["chat", "alpaca"] | None = Field(
-        None, description="chat messages or Alpaca text with a pre-filled 'Verdict:' (default: chat for llm, the run's prompt_format for self)"
+        None,
+        description="chat messages or Alpaca text with a pre-filled 'Verdict:' (default: chat for llm, the run's prompt_format for self)",
     )
     max_new_tokens: int | None = Field(
-        None, ge=1, le=4096, description="judge reply length (default: 256 for llm, 16 for self with a pre-filled verdict)"
+        None,
+        ge=1,
+        le=4096,
+        description="judge reply length (default: 256 for llm, 16 for self with a pre-filled verdict)",
     )
 
     @model_validator(mode="after")
-    def _backend_rules(self) -> "JudgeConfig":
+    def _backend_rules(self) -> JudgeConfig:
         if self.kind == "llm" and self.backend is None:
             raise ValueError("a judge of kind 'llm' needs `backend`")
         if self.kind != "llm" and self.backend is not None:
@@ -135,20 +150,27 @@ class EvalConfig(_Strict):
     """Everything one evaluation run needs. Relative paths are relative to the config file."""
 
     name: str = Field(description="the method name shown in reports and `compare` tables")
-    output_dir: str = Field(description="run folder: results.json, report.md, charts, answers, cache")
+    output_dir: str = Field(
+        description="run folder: results.json, report.md, charts, answers, cache"
+    )
     model: BackendConfig = Field(description="the evaluated model (generation BackendConfig)")
     prompt_format: Literal["alpaca", "chat"] = Field(
-        "alpaca", description="alpaca: Alpaca text prompts (what the recipes train); chat: the chat template"
+        "alpaca",
+        description="alpaca: Alpaca text prompts (what the recipes train); chat: the chat template",
     )
     modes: list[Literal["plain", "harmless_guided"]] = Field(
         default_factory=lambda: ["plain", "harmless_guided"]
     )
     prompt_sets: PromptSets
     judges: list[JudgeConfig] = Field(default_factory=lambda: [JudgeConfig(kind="refusal")])
-    primary_judge: str | None = Field(None, description="judge label whose verdicts feed the headline table (default: first)")
+    primary_judge: str | None = Field(
+        None, description="judge label whose verdicts feed the headline table (default: first)"
+    )
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig)
-    batch_size: int | None = Field(None, ge=1, description="requests per backend call (default: model.batch_size)")
+    batch_size: int | None = Field(
+        None, ge=1, description="requests per backend call (default: model.batch_size)"
+    )
     probe_batch_size: int = Field(8, ge=1)
 
     @field_validator("modes")
@@ -159,7 +181,7 @@ class EvalConfig(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _judges_unique(self) -> "EvalConfig":
+    def _judges_unique(self) -> EvalConfig:
         labels = [j.label for j in self.judges]
         if len(set(labels)) != len(labels):
             raise ValueError(f"judge labels must be unique, got {labels}; set `name`")
@@ -204,9 +226,13 @@ def _resolve_paths(data: dict, base: Path) -> None:
     def walk(obj: Any) -> None:
         if isinstance(obj, dict):
             for key, value in obj.items():
-                if key in ("path", "adapter") and isinstance(value, str):
-                    obj[key] = fix(value)
-                elif key == "model" and isinstance(value, str) and value.startswith((".", "~")):
+                if (
+                    key in ("path", "adapter")
+                    and isinstance(value, str)
+                    or key == "model"
+                    and isinstance(value, str)
+                    and value.startswith((".", "~"))
+                ):
                     obj[key] = fix(value)
                 else:
                     walk(value)

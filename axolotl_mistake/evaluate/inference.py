@@ -7,8 +7,9 @@ Nothing here judges answers or computes metrics.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Callable, Literal, Sequence
+from typing import Literal
 
 from axolotl_mistake.evaluate.prompt_sets import EvalItem
 from axolotl_mistake.generation.base import Backend, GenerationRequest, SamplingParams
@@ -69,9 +70,13 @@ def answer_items(
     answers: list[Answer] = []
     for start in range(0, len(items), batch_size):
         chunk = items[start : start + batch_size]
-        completions = backend.generate([build_request(it, mode, prompt_format) for it in chunk], params)
+        completions = backend.generate(
+            [build_request(it, mode, prompt_format) for it in chunk], params
+        )
         if len(completions) != len(chunk):
-            raise RuntimeError(f"backend returned {len(completions)} completions for {len(chunk)} requests")
+            raise RuntimeError(
+                f"backend returned {len(completions)} completions for {len(chunk)} requests"
+            )
         for item, completion in zip(chunk, completions):
             answers.append(
                 Answer(

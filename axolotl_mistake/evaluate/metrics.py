@@ -7,8 +7,8 @@ judged) are counted, never filled in. Nothing here reads files or calls models.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -32,7 +32,7 @@ class Estimate:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Estimate":
+    def from_dict(cls, data: dict) -> Estimate:
         return cls(**data)
 
     def fmt(self, digits: int = 2, scale: float = 1.0) -> str:

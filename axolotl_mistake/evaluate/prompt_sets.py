@@ -13,7 +13,12 @@ from dataclasses import dataclass, field
 from itertools import islice
 
 from axolotl_mistake.evaluate.attacks import build_attacks, extract_target
-from axolotl_mistake.evaluate.config import GoalHijackingSet, HubGoalHijacking, PromptSet, PromptSets
+from axolotl_mistake.evaluate.config import (
+    GoalHijackingSet,
+    HubGoalHijacking,
+    PromptSet,
+    PromptSets,
+)
 from axolotl_mistake.records import LabelledPair
 
 log = logging.getLogger(__name__)
@@ -130,7 +135,11 @@ def load_hub_goal_hijacking(cfg: HubGoalHijacking) -> tuple[list[EvalItem], int]
         where = cfg.path
     else:
         ds = datasets.load_dataset(
-            cfg.hub_id, data_files=cfg.data_file, field=cfg.field, split="train", revision=cfg.revision
+            cfg.hub_id,
+            data_files=cfg.data_file,
+            field=cfg.field,
+            split="train",
+            revision=cfg.revision,
         )
         where = f"hub:{cfg.hub_id}/{cfg.data_file}"
     items: list[EvalItem] = []
@@ -142,7 +151,9 @@ def load_hub_goal_hijacking(cfg: HubGoalHijacking) -> tuple[list[EvalItem], int]
         if not isinstance(prompt, str) or not prompt.strip():
             from dataset_builders.errors import InputError
 
-            raise InputError("expected a non-empty string", file=where, line=index + 1, field="prompt")
+            raise InputError(
+                "expected a non-empty string", file=where, line=index + 1, field="prompt"
+            )
         target = extract_target(prompt)
         if target is None:
             skipped += 1
@@ -176,7 +187,9 @@ def load_goal_hijacking(cfg: GoalHijackingSet, notes: list[str]) -> list[EvalIte
         else:
             items.extend(hub_items)
             if skipped:
-                notes.append(f"goal_hijacking: {skipped} Safety-Prompts rows skipped (no target text found)")
+                notes.append(
+                    f"goal_hijacking: {skipped} Safety-Prompts rows skipped (no target text found)"
+                )
     if cfg.from_instructions is not None:
         rows = [(row.id, row.instruction) for row in _unique_rows(cfg.from_instructions)]
         for attack in build_attacks(rows, languages=cfg.languages):
@@ -187,7 +200,11 @@ def load_goal_hijacking(cfg: GoalHijackingSet, notes: list[str]) -> list[EvalIte
                     instruction=attack.prompt,
                     target=attack.target,
                     source=attack.source,
-                    meta={"origin": "templates", "lang": attack.lang, "injection": attack.injection_id},
+                    meta={
+                        "origin": "templates",
+                        "lang": attack.lang,
+                        "injection": attack.injection_id,
+                    },
                 )
             )
     return items

@@ -6,7 +6,8 @@ from files. Never recomputes a metric and never drops the n or the interval of a
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from axolotl_mistake.evaluate.metrics import Estimate
 
@@ -20,7 +21,13 @@ METRIC_LABELS = {
     "over_refusal": "over-refusal %",
     "contrast_refusal": "refusal on XSTest contrast (unsafe) prompts %",
 }
-RATE_METRICS = {"harmless_rate", "goal_hijack_defence", "discrimination", "over_refusal", "contrast_refusal"}
+RATE_METRICS = {
+    "harmless_rate",
+    "goal_hijack_defence",
+    "discrimination",
+    "over_refusal",
+    "contrast_refusal",
+}
 TABLE_COLUMNS = (
     "helpful_score",
     "harmless_score",
@@ -85,7 +92,12 @@ def render_run_report(results: dict[str, Any]) -> str:
         for c in TABLE_COLUMNS
         if results["headline"][results["modes"][0]].get(c)
     }
-    out += ["", "Judge behind each column: " + ", ".join(f"{METRIC_LABELS[c]} ← {j}" for c, j in judges_used.items()), ""]
+    out += [
+        "",
+        "Judge behind each column: "
+        + ", ".join(f"{METRIC_LABELS[c]} ← {j}" for c, j in judges_used.items()),
+        "",
+    ]
 
     out += ["## All judges", ""]
     for mode in results["modes"]:
@@ -94,7 +106,14 @@ def render_run_report(results: dict[str, Any]) -> str:
         rows = []
         for metric, per_judge in metrics.items():
             for judge, entry in per_judge.items():
-                rows.append([METRIC_LABELS.get(metric, metric), judge, cell(entry, metric), str(entry.get("missing", 0))])
+                rows.append(
+                    [
+                        METRIC_LABELS.get(metric, metric),
+                        judge,
+                        cell(entry, metric),
+                        str(entry.get("missing", 0)),
+                    ]
+                )
         out += _table(["metric", "judge", "value [95 % CI] n", "missing"], rows) + [""]
 
     if results.get("discrimination"):
@@ -102,10 +121,12 @@ def render_run_report(results: dict[str, Any]) -> str:
         out += [
             "## Discrimination probe",
             "",
-            f"Accuracy {cell(d, 'discrimination')} on labelled pairs (style {d.get('style')}); "
-            f"balanced accuracy {_pct(d.get('balanced_accuracy'))}, harmful recall "
-            f"{_pct(d.get('harmful_recall'))}, harmless recall {_pct(d.get('harmless_recall'))}, "
-            f"share predicted harmful {_pct(d.get('predicted_harmful_share'))}.",
+            (
+                f"Accuracy {cell(d, 'discrimination')} on labelled pairs (style {d.get('style')}); "
+                f"balanced accuracy {_pct(d.get('balanced_accuracy'))}, harmful recall "
+                f"{_pct(d.get('harmful_recall'))}, harmless recall {_pct(d.get('harmless_recall'))}, "
+                f"share predicted harmful {_pct(d.get('predicted_harmful_share'))}."
+            ),
             "",
         ]
 
@@ -118,7 +139,9 @@ def render_run_report(results: dict[str, Any]) -> str:
                 agreement_rows.append([mode, aspect, pair, kappa, agree, str(k["n"])])
     if agreement_rows:
         out += ["## Judge agreement (Cohen's kappa)", ""]
-        out += _table(["mode", "verdict", "judges", "kappa", "raw agreement", "n"], agreement_rows) + [""]
+        out += _table(
+            ["mode", "verdict", "judges", "kappa", "raw agreement", "n"], agreement_rows
+        ) + [""]
 
     unparse_rows = [
         [mode, judge, aspect, str(count)]
@@ -154,7 +177,9 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f} %"
 
 
-def render_compare_report(runs: Sequence[dict[str, Any]], mode: str, judge: str | None, charts: Sequence[str]) -> str:
+def render_compare_report(
+    runs: Sequence[dict[str, Any]], mode: str, judge: str | None, charts: Sequence[str]
+) -> str:
     """compare.md: one row per run in the paper's table layout."""
     header = ["method"] + [METRIC_LABELS[c] for c in TABLE_COLUMNS]
     rows = []
@@ -172,7 +197,9 @@ def render_compare_report(runs: Sequence[dict[str, Any]], mode: str, judge: str 
     sources = []
     for res in runs:
         row = compare_row(res, mode, judge)
-        used = ", ".join(f"{METRIC_LABELS[c]} ← {row[c]['judge']}" for c in TABLE_COLUMNS if row.get(c))
+        used = ", ".join(
+            f"{METRIC_LABELS[c]} ← {row[c]['judge']}" for c in TABLE_COLUMNS if row.get(c)
+        )
         sources.append(f"- {res['name']}: {used}")
     out += ["Judges behind the numbers:", ""] + sources + [""]
     out += [f"![{c}]({c})" for c in charts] + [""]
@@ -182,7 +209,9 @@ def render_compare_report(runs: Sequence[dict[str, Any]], mode: str, judge: str 
 def compare_row(results: dict[str, Any], mode: str, judge: str | None) -> dict[str, Any]:
     """The table row of one run: a chosen judge's numbers, else the run's headline."""
     if mode not in results.get("headline", {}):
-        raise KeyError(f"run {results.get('name')!r} has no mode {mode!r} (has {results.get('modes')})")
+        raise KeyError(
+            f"run {results.get('name')!r} has no mode {mode!r} (has {results.get('modes')})"
+        )
     row = dict(results["headline"][mode])
     if judge:
         metrics = results["metrics"][mode]

@@ -13,13 +13,13 @@ import logging
 import os
 import platform
 import time
-from dataclasses import asdict
+from collections.abc import Callable
 from itertools import combinations
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from axolotl_mistake.evaluate.attacks import complied
-from axolotl_mistake.evaluate.config import EvalConfig, JudgeConfig
+from axolotl_mistake.evaluate.config import EvalConfig
 from axolotl_mistake.evaluate.inference import Answer, answer_items
 from axolotl_mistake.evaluate.judges import JudgeItem, LLMJudge, RefusalJudge, Verdict
 from axolotl_mistake.evaluate.metrics import Estimate, cohen_kappa, estimate
@@ -87,11 +87,15 @@ def make_judges(cfg: EvalConfig, model_backend, out: Path) -> list:
             stop=ALPACA_STOP if fmt == "alpaca" else (),
         )
         batch = jc.backend.batch_size if jc.backend else (cfg.batch_size or cfg.model.batch_size)
-        judges.append(LLMJudge(jc.label, backend, prompt_format=fmt, params=params, batch_size=batch))
+        judges.append(
+            LLMJudge(jc.label, backend, prompt_format=fmt, params=params, batch_size=batch)
+        )
     return judges
 
 
-def judge_answers(judges: list, answers: list[Answer], advance: Callable[[int], None] | None = None):
+def judge_answers(
+    judges: list, answers: list[Answer], advance: Callable[[int], None] | None = None
+):
     """verdicts[judge][aspect][answer id] for every answered item of a judged set."""
     verdicts: dict[str, dict[str, dict[str, Verdict]]] = {j.name: {} for j in judges}
     for judge in judges:
@@ -110,7 +114,9 @@ def judge_answers(judges: list, answers: list[Answer], advance: Callable[[int], 
     return verdicts
 
 
-def _values(answers: list[Answer], table: dict[str, Verdict] | None, invert: bool = False) -> list | None:
+def _values(
+    answers: list[Answer], table: dict[str, Verdict] | None, invert: bool = False
+) -> list | None:
     """Verdict values aligned with answers (None = missing); None when the judge cannot rate."""
     if table is None:
         return None
@@ -126,9 +132,15 @@ def _values(answers: list[Answer], table: dict[str, Verdict] | None, invert: boo
     return out
 
 
-def mode_metrics(cfg: EvalConfig, answers: list[Answer], verdicts) -> dict[str, dict[str, Estimate]]:
+def mode_metrics(
+    cfg: EvalConfig, answers: list[Answer], verdicts
+) -> dict[str, dict[str, Estimate]]:
     """metrics[name][judge] for one mode (goal hijacking is judged by rule: judge 'rule')."""
-    boot = dict(samples=cfg.bootstrap.samples, confidence=cfg.bootstrap.confidence, seed=cfg.bootstrap.seed)
+    boot = {
+        "samples": cfg.bootstrap.samples,
+        "confidence": cfg.bootstrap.confidence,
+        "seed": cfg.bootstrap.seed,
+    }
     by_set: dict[str, list[Answer]] = {}
     for a in answers:
         by_set.setdefault(a.set, []).append(a)
@@ -145,7 +157,9 @@ def mode_metrics(cfg: EvalConfig, answers: list[Answer], verdicts) -> dict[str, 
     for judge, tables in verdicts.items():
         put("harmless_rate", judge, _values(harmful, tables.get("harmless_verdict")), "rate")
         put("harmless_score", judge, _values(harmful, tables.get("harmless_score")), "score")
-        put("helpful_on_harmful", judge, _values(harmful, tables.get("helpful_on_harmful")), "score")
+        put(
+            "helpful_on_harmful", judge, _values(harmful, tables.get("helpful_on_harmful")), "score"
+        )
         put("helpful_score", judge, _values(helpful, tables.get("helpful_score")), "score")
         put("over_refusal", judge, _values(safe_xs, tables.get("refusal")), "rate")
         put("contrast_refusal", judge, _values(unsafe_xs, tables.get("refusal")), "rate")
@@ -162,7 +176,8 @@ def agreement(verdicts, answers: list[Answer]) -> dict[str, dict[str, dict]]:
     ids = [a.id for a in answers]
     for aspect in ("harmless_verdict", "refusal"):
         judged = {
-            j: t[aspect] for j, t in verdicts.items()
+            j: t[aspect]
+            for j, t in verdicts.items()
             if aspect in t and any(v.status != "unsupported" for v in t[aspect].values())
         }
         for ja, jb in combinations(sorted(judged), 2):
@@ -176,7 +191,9 @@ def agreement(verdicts, answers: list[Answer]) -> dict[str, dict[str, dict]]:
     return out
 
 
-def headline(metrics: dict[str, dict[str, Estimate]], discrimination: Estimate | None, primary: str) -> dict:
+def headline(
+    metrics: dict[str, dict[str, Estimate]], discrimination: Estimate | None, primary: str
+) -> dict:
     """The table row: each column from the primary judge, else the first judge with a usable value.
 
     The row names the judge behind every column, so a fallback is never hidden.
@@ -214,13 +231,17 @@ def _hf_model(cfg: EvalConfig, backend) -> tuple[Any, Any] | None:
     return model, tok
 
 
-def run_discrimination(cfg: EvalConfig, backend, loaded: LoadedSets, notes: list[str]) -> tuple[Estimate | None, dict]:
+def run_discrimination(
+    cfg: EvalConfig, backend, loaded: LoadedSets, notes: list[str]
+) -> tuple[Estimate | None, dict]:
     """Discrimination accuracy with the shared probe (local models only; endpoints give no logprobs)."""
     if not loaded.pairs:
         return None, {}
     pair = _hf_model(cfg, backend)
     if pair is None:
-        notes.append("discrimination: not measured (needs a local model; endpoints give no verdict likelihoods)")
+        notes.append(
+            "discrimination: not measured (needs a local model; endpoints give no verdict likelihoods)"
+        )
         return None, {}
     from axolotl_mistake.probe import DiscriminationProbe
 
@@ -230,8 +251,11 @@ def run_discrimination(cfg: EvalConfig, backend, loaded: LoadedSets, notes: list
     )
     correct = [p == y for p, y in zip(result.predictions, result.labels)]
     est = estimate(
-        correct, unit="rate", samples=cfg.bootstrap.samples,
-        confidence=cfg.bootstrap.confidence, seed=cfg.bootstrap.seed,
+        correct,
+        unit="rate",
+        samples=cfg.bootstrap.samples,
+        confidence=cfg.bootstrap.confidence,
+        seed=cfg.bootstrap.seed,
     )
     detail = {
         "balanced_accuracy": result.balanced_accuracy,
@@ -281,20 +305,31 @@ def run(cfg: EvalConfig, progress: bool = True) -> dict:
     answers: dict[str, list[Answer]] = {}
     verdicts: dict[str, dict] = {}
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        disable=not progress, transient=False,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        disable=not progress,
+        transient=False,
     ) as bar:
         for mode in cfg.modes:
             task = bar.add_task(f"answer ({mode})", total=len(items))
             t0 = time.perf_counter()
             answers[mode] = answer_items(
-                backend, items, mode, cfg.prompt_format, params, batch,
+                backend,
+                items,
+                mode,
+                cfg.prompt_format,
+                params,
+                batch,
                 advance=lambda n, t=task: bar.advance(t, n),
             )
             timings[f"answer_{mode}_s"] = time.perf_counter() - t0
             task = bar.add_task(f"judge ({mode})", total=n_judged)
             t0 = time.perf_counter()
-            verdicts[mode] = judge_answers(judges, answers[mode], advance=lambda n, t=task: bar.advance(t, n))
+            verdicts[mode] = judge_answers(
+                judges, answers[mode], advance=lambda n, t=task: bar.advance(t, n)
+            )
             timings[f"judge_{mode}_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     disc, disc_detail = run_discrimination(cfg, backend, loaded, notes)
@@ -309,7 +344,8 @@ def run(cfg: EvalConfig, progress: bool = True) -> dict:
         "primary_judge": cfg.primary,
         "judges": [j.name for j in judges],
         "modes": list(cfg.modes),
-        "counts": {name: len(v) for name, v in loaded.items.items()} | {"discrimination_pairs": len(loaded.pairs)},
+        "counts": {name: len(v) for name, v in loaded.items.items()}
+        | {"discrimination_pairs": len(loaded.pairs)},
         "metrics": {},
         "headline": {},
         "agreement": {},
@@ -322,7 +358,9 @@ def run(cfg: EvalConfig, progress: bool = True) -> dict:
     }
     for mode in cfg.modes:
         metrics = mode_metrics(cfg, answers[mode], verdicts[mode])
-        results["metrics"][mode] = {k: {j: e.to_dict() for j, e in v.items()} for k, v in metrics.items()}
+        results["metrics"][mode] = {
+            k: {j: e.to_dict() for j, e in v.items()} for k, v in metrics.items()
+        }
         results["headline"][mode] = headline(metrics, disc, cfg.primary)
         results["agreement"][mode] = agreement(verdicts[mode], answers[mode])
         results["unparseable"][mode] = {
@@ -340,7 +378,11 @@ def run(cfg: EvalConfig, progress: bool = True) -> dict:
         for a in answers[mode]:
             row = a.to_dict()
             row["verdicts"] = {
-                judge: {aspect: table[a.id].to_dict() for aspect, table in tables.items() if a.id in table}
+                judge: {
+                    aspect: table[a.id].to_dict()
+                    for aspect, table in tables.items()
+                    if a.id in table
+                }
                 for judge, tables in verdicts[mode].items()
             }
             lines.append(json.dumps(row, ensure_ascii=False))
