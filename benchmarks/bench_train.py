@@ -25,24 +25,15 @@ from pathlib import Path
 
 import yaml
 
+from axolotl_mistake.offline_env import offline_cpu_env
+
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipes" / "smollm2_135m_mistake.yml"
 DATA_FILES = ("mistake_analysis.jsonl", "sft_harmless.jsonl", "sft_helpful.jsonl")
 
 
 def cpu_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        OMP_NUM_THREADS=env.get("OMP_NUM_THREADS", "2"),
-        HF_HUB_OFFLINE="1",
-        HF_DATASETS_OFFLINE="1",
-        AXOLOTL_DO_NOT_TRACK="1",
-        DO_NOT_TRACK="1",
-        WANDB_MODE="disabled",
-        TOKENIZERS_PARALLELISM="false",
-        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
-    )
-    return env
+    return offline_cpu_env(threads=os.environ.get("OMP_NUM_THREADS", "2"), pythonpath=REPO)
 
 
 def builtin_data(folder: Path) -> Path:

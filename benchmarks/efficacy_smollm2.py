@@ -26,6 +26,8 @@ from pathlib import Path
 
 import yaml
 
+from axolotl_mistake.offline_env import offline_cpu_env
+
 REPO = Path(__file__).resolve().parents[1]
 PKU_TRAIN_ROWS = 100  # PKU rows 1-100 feed training; rows 101-152 are held out for evaluation
 ALPACA_TRAIN_ROWS = 2000  # Alpaca rows 1-2000 may feed training; rows 4001+ are held out
@@ -91,18 +93,7 @@ def main() -> int:
     work = (REPO / args.work).resolve()
     shared = Path(args.shared).resolve()
     (work / "logs").mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
-    env.update(
-        OMP_NUM_THREADS="2",
-        HF_HUB_OFFLINE="1",
-        HF_DATASETS_OFFLINE="1",
-        TRANSFORMERS_OFFLINE="1",
-        AXOLOTL_DO_NOT_TRACK="1",
-        DO_NOT_TRACK="1",
-        WANDB_MODE="disabled",
-        TOKENIZERS_PARALLELISM="false",
-        PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""),
-    )
+    env = offline_cpu_env(pythonpath=REPO)
     py = sys.executable
     axolotl = str(Path(py).with_name("axolotl"))
     timings: dict[str, float] = {}

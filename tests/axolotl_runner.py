@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from axolotl_mistake.offline_env import offline_cpu_env
 
 CPU_SETTINGS: dict[str, Any] = {
     # From AXOLOTL_CPU_NOTES.md: each of these must be explicit on CPU.
@@ -62,14 +63,7 @@ def write_config(cfg: dict, path: Path) -> Path:
 
 def run_axolotl(args: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
     """Run `axolotl <args>` with the offline, 2-thread CPU environment the notes ask for."""
-    env = dict(os.environ)
-    env.update(
-        HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
-        AXOLOTL_DO_NOT_TRACK="1", DO_NOT_TRACK="1", WANDB_MODE="disabled",
-        OMP_NUM_THREADS="2", TOKENIZERS_PARALLELISM="false",
-        PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
-                                                 env.get("PYTHONPATH")])),
-    )
+    env = offline_cpu_env(pythonpath=Path(__file__).resolve().parents[1])
     exe = Path(sys.executable).with_name("axolotl")
     return subprocess.run(
         [str(exe), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout

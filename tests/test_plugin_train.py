@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+from axolotl_mistake.offline_env import offline_cpu_env
 
 pytest.importorskip("axolotl")
 
@@ -20,19 +21,7 @@ RECIPE = REPO / "recipes" / "smollm2_135m_mistake.yml"
 
 
 def cpu_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        OMP_NUM_THREADS="2",
-        HF_HUB_OFFLINE="1",
-        HF_DATASETS_OFFLINE="1",
-        TRANSFORMERS_OFFLINE="1",
-        AXOLOTL_DO_NOT_TRACK="1",
-        DO_NOT_TRACK="1",
-        WANDB_MODE="disabled",
-        TOKENIZERS_PARALLELISM="false",
-        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
-    )
-    return env
+    return offline_cpu_env(pythonpath=REPO)
 
 
 def recipe_for_test(recipe: Path, workdir: Path, base_model: Path, **overrides) -> Path:
