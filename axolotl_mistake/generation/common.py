@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
+from typing import Any
 
-from axolotl_mistake.generation.base import Completion
+from axolotl_mistake.generation.base import Completion, GenerationRequest
 from axolotl_mistake.templates import ChatMessage
 
 
@@ -51,3 +52,23 @@ def plain_chat_text(messages: Sequence[ChatMessage]) -> str:
     project's message bodies are complete instructions, so no role labels are added.
     """
     return "\n\n".join(m["content"] for m in messages)
+
+
+def render_request(request: GenerationRequest, tokenizer: Any, chat: str) -> tuple[str, bool]:
+    """The text a local model sees for `request`, and whether the chat template made it.
+
+    One rule for every local backend (BackendConfig.chat): `messages` go through the tokenizer's
+    chat template unless chat='never' or there is none; a raw `prompt` goes through it only
+    with chat='always'.
+    """
+    has_template = bool(getattr(tokenizer, "chat_template", None))
+    if request.messages is not None:
+        if chat == "never" or not has_template:
+            return plain_chat_text(request.messages), False
+        messages = [dict(m) for m in request.messages]
+    elif chat == "always":
+        messages = [{"role": "user", "content": request.prompt or ""}]
+    else:
+        return request.prompt or "", False
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return text, True

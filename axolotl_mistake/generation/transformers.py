@@ -24,7 +24,7 @@ from transformers import LogitsProcessor
 from axolotl_mistake.generation.base import Completion, GenerationRequest, SamplingParams
 from axolotl_mistake.generation.common import (
     collect,
-    plain_chat_text,
+    render_request,
     request_seed,
     truncate_at_stop,
 )
@@ -196,18 +196,7 @@ class TransformersBackend:
     # -- rendering ----------------------------------------------------------------------------
     def render(self, request: GenerationRequest) -> tuple[str, bool]:
         """The text the model sees, and whether it came from the chat template."""
-        if request.messages is not None:
-            messages = [dict(m) for m in request.messages]
-            if self.chat == "never" or not self._has_template:
-                return plain_chat_text(request.messages), False
-        elif self.chat == "always":
-            messages = [{"role": "user", "content": request.prompt or ""}]
-        else:
-            return request.prompt or "", False
-        text = self.tokenizer.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=True
-        )
-        return text, True
+        return render_request(request, self.tokenizer, self.chat)
 
     def encode(self, request: GenerationRequest) -> tuple[str, list[int]]:
         text, templated = self.render(request)

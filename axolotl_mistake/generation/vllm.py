@@ -14,7 +14,7 @@ from typing import Any
 from axolotl_mistake.generation.base import Completion, GenerationRequest, SamplingParams
 from axolotl_mistake.generation.common import (
     collect,
-    plain_chat_text,
+    render_request,
     request_seed,
     truncate_at_stop,
 )
@@ -114,18 +114,7 @@ class VLLMBackend:
 
     def render(self, request: GenerationRequest) -> tuple[str, bool]:
         """Same rules as the transformers backend (see BackendConfig.chat)."""
-        if request.messages is not None:
-            if self.chat == "never" or not self._has_template:
-                return plain_chat_text(request.messages), False
-            messages = [dict(m) for m in request.messages]
-        elif self.chat == "always":
-            messages = [{"role": "user", "content": request.prompt or ""}]
-        else:
-            return request.prompt or "", False
-        text = self.tokenizer.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=True
-        )
-        return text, True
+        return render_request(request, self.tokenizer, self.chat)
 
     def generate(
         self, requests: Sequence[GenerationRequest], params: SamplingParams
