@@ -7,6 +7,7 @@ Reads results dicts only; never recomputes metrics. Files are written atomically
 from __future__ import annotations
 
 import os
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -67,8 +68,9 @@ def _grouped_bars(ax, columns: list[str], series: list[tuple[str, dict]], rate: 
     for column in columns:  # name the judge behind a column when every series used the same one
         judges = {row[column]["judge"] for _, row in series if row.get(column)}
         suffix = f"\n({judges.pop()})" if len(judges) == 1 else ""
-        labels.append(METRIC_LABELS[column].replace(" %", "") + suffix)
-    ax.set_xticklabels(labels, rotation=20, ha="right")
+        name = textwrap.fill(METRIC_LABELS[column].replace(" %", ""), width=12, break_long_words=False)
+        labels.append(name + suffix)
+    ax.set_xticklabels(labels, fontsize=8)  # wrapped, not rotated: neighbours never overlap
     if rate:
         ax.set_ylim(0, 112)
         ax.set_ylabel("%")
