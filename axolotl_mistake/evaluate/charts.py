@@ -68,7 +68,9 @@ def _grouped_bars(ax, columns: list[str], series: list[tuple[str, dict]], rate: 
     for column in columns:  # name the judge behind a column when every series used the same one
         judges = {row[column]["judge"] for _, row in series if row.get(column)}
         suffix = f"\n({judges.pop()})" if len(judges) == 1 else ""
-        name = textwrap.fill(METRIC_LABELS[column].replace(" %", ""), width=12, break_long_words=False)
+        name = textwrap.fill(
+            METRIC_LABELS[column].replace(" %", ""), width=12, break_long_words=False
+        )
         labels.append(name + suffix)
     ax.set_xticklabels(labels, fontsize=8)  # wrapped, not rotated: neighbours never overlap
     if rate:
