@@ -5,7 +5,7 @@ generated tokens/s of both and their ratio (target >= 5x). It must never compare
 different processes or machines.
 
     python benchmarks/bench_generate.py                       # embedded SmolLM2-135M, CPU
-    python benchmarks/bench_generate.py --max-new-tokens 32 --n-prompts 64 --batch-size 16
+    python benchmarks/bench_generate.py --max-new-tokens 32 --n-prompts 64 --batch-size 64
     python benchmarks/bench_generate.py --random-7b-shape     # GPU: random Llama-2-7B shape
 """
 
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         help="random-weight Llama-2-7B-shaped model on the GPU (ignores --model)",
     )
     parser.add_argument("--max-new-tokens", type=int, default=64)
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--n-prompts", type=int, default=64)
     parser.add_argument(
         "--naive-prompts",
