@@ -269,8 +269,11 @@ class BuildConfig(Strict):
     )
     seed: int = Field(0, description="Seed of sampling, splits, mixing and generation.")
     model: BackendConfig = Field(
-        default_factory=BackendConfig,
-        description="The model being aligned ('self' everywhere): default the embedded SmolLM2.",
+        default_factory=lambda: BackendConfig(batch_size=64),
+        description=(
+            "The model being aligned ('self' everywhere): default the embedded SmolLM2, in "
+            "batches of 64 (on 2 CPU threads 2.4x faster than 16: decoding is compute-bound)."
+        ),
     )
     prompt_format: Literal["alpaca", "chat"] = Field(
         "alpaca",
