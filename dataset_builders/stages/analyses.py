@@ -16,9 +16,9 @@ from dataset_builders.stages.common import (
     Progress,
     StageResult,
     call_in_chunks,
+    k_requests,
     key_of,
     looks_like_refusal,
-    make_request,
     model_label,
     no_progress,
     overlap,
@@ -33,22 +33,11 @@ TEMPLATE = "guided_analysis"
 
 def analysis_requests(mistakes: Sequence[Mistake], cfg: AnalysesConfig, prompt_format: str) -> list:
     """(mistake, request) pairs of template (b), k per mistake."""
-    out = []
-    for m in mistakes:
-        for j in range(cfg.k):
-            out.append(
-                (
-                    m,
-                    make_request(
-                        prompt_format,
-                        templates.guided_analysis_prompt(m.instruction, m.bad, m.input),
-                        templates.guided_analysis_messages(m.instruction, m.bad, m.input),
-                        template=TEMPLATE,
-                        sample_index=j,
-                    ),
-                )
-            )
-    return out
+    return k_requests(
+        mistakes, cfg.k, prompt_format, TEMPLATE,
+        lambda m: templates.guided_analysis_prompt(m.instruction, m.bad, m.input),
+        lambda m: templates.guided_analysis_messages(m.instruction, m.bad, m.input),
+    )
 
 
 def gate(critique: str, bad: str, verdict: bool | None, cfg: AnalysesConfig) -> str | None:

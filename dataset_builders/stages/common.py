@@ -200,6 +200,15 @@ def sampling_params(cfg: object, seed: int) -> SamplingParams:
     )
 
 
+def k_requests(records, k: int, prompt_format: str, template: str, prompt, messages) -> list:
+    """(record, request) pairs, `k` samples per record: `prompt(r)` / `messages(r)` render it."""
+    return [
+        (r, make_request(prompt_format, prompt(r), messages(r), template=template, sample_index=j))
+        for r in records
+        for j in range(k)
+    ]
+
+
 def key_of(backend: Backend, request: GenerationRequest, params: SamplingParams) -> str:
     """The cache key of a call (recorded as provenance and in failure reports)."""
     return request_key(backend, request, params)

@@ -16,6 +16,7 @@ from dataset_builders.stages.common import (
     Progress,
     StageResult,
     call_in_chunks,
+    k_requests,
     key_of,
     looks_like_refusal,
     make_request,
@@ -40,22 +41,11 @@ def judge_params(seed: int) -> SamplingParams:
 
 def guided_requests(items: Sequence[Item], cfg: MistakesConfig, prompt_format: str) -> list:
     """(item, request) pairs of template (a), k samples each."""
-    out = []
-    for item in items:
-        for j in range(cfg.k):
-            out.append(
-                (
-                    item,
-                    make_request(
-                        prompt_format,
-                        templates.guided_response_prompt(item.instruction, item.input, cfg.hint),
-                        templates.guided_response_messages(item.instruction, item.input, cfg.hint),
-                        template=TEMPLATE,
-                        sample_index=j,
-                    ),
-                )
-            )
-    return out
+    return k_requests(
+        items, cfg.k, prompt_format, TEMPLATE,
+        lambda it: templates.guided_response_prompt(it.instruction, it.input, cfg.hint),
+        lambda it: templates.guided_response_messages(it.instruction, it.input, cfg.hint),
+    )
 
 
 def refusal_requests(mistakes: Sequence[Mistake], prompt_format: str) -> list:
