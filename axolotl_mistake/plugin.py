@@ -148,15 +148,42 @@ class DiscriminationProbeCallback(TrainerCallback):
         self.run(state, kwargs)
 
 
-class MistakeAnalysisPlugin(BasePlugin):
-    """Mistake-analysis alignment for Axolotl: config keys, safety checks, probe, model card."""
+def registered_instances() -> list[BasePlugin]:
+    """Every MistakeAnalysisPlugin in Axolotl's plugin manager, in registration order.
 
-    def get_input_args(self) -> str:
-        return "axolotl_mistake.args.MistakeAnalysisArgs"
+    Reads the manager singleton without creating it (creating it under 0.21+ registers every
+    entry point, a side effect a query must not have).
+    """
+    from axolotl.integrations.base import PluginManager
+
+    manager = getattr(PluginManager, "_instance", None)
+    if manager is None:
+        return []
+    return [p for p in manager.plugins.values() if isinstance(p, MistakeAnalysisPlugin)]
+
+
+class MistakeAnalysisPlugin(BasePlugin):
+    """Mistake-analysis alignment for Axolotl: config keys, safety checks, probe, model card.
+
+    Axolotl keys plugins by the name they were registered under. Axolotl 0.21+ also registers
+    every `axolotl.plugins` entry point for every config, so one config can hold two instances
+    of this class (`axolotl_mistake.plugin.MistakeAnalysisPlugin` from the entry point and
+    `axolotl_mistake.MistakeAnalysisPlugin` from `plugins:`). Only the first registered instance
+    acts (`primary`): one args class (merging it twice is a `duplicate base class` error), one
+    probe callback, one model-card section.
+    """
+
+    def primary(self) -> bool:
+        """True for the instance that acts: the first registered one, or one used standalone."""
+        twins = registered_instances()
+        return not twins or self not in twins or twins[0] is self
+
+    def get_input_args(self) -> str | None:
+        return "axolotl_mistake.args.MistakeAnalysisArgs" if self.primary() else None
 
     def active(self, cfg: Any) -> bool:
-        """Whether this config asks for the plugin at all (see `safety.plugin_active`)."""
-        return plugin_active(dict(cfg))
+        """Whether this instance should act on this config (see `safety.plugin_active`)."""
+        return self.primary() and plugin_active(dict(cfg))
 
     def build_probe_callback(self, cfg: Any, trainer: Any) -> DiscriminationProbeCallback:
         """The probe callback configured from the `mistake_probe_*` keys."""

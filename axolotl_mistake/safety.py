@@ -17,6 +17,8 @@ from pydantic import BaseModel
 PLUGIN_NAMES = (
     "axolotl_mistake.MistakeAnalysisPlugin",
     "axolotl_mistake.plugin.MistakeAnalysisPlugin",
+    "axolotl_mistake:MistakeAnalysisPlugin",
+    "axolotl_mistake.plugin:MistakeAnalysisPlugin",
 )
 """How `plugins:` can name this plugin."""
 
