@@ -12,10 +12,11 @@ from rich.console import Console
 from rich.table import Table
 
 from dataset_builders.config import BuildConfig, help_text, load_config
-from dataset_builders.errors import InputError
+from dataset_builders.errors import BuildFailed, InputError
 from dataset_builders.progress import StageBars
 
 EXIT_INPUT = 2
+EXIT_FAILED = 1
 
 
 def summary_table(counts: dict, timings: dict, calls: dict) -> Table:
@@ -75,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT
+    except BuildFailed as exc:
+        print(f"error: build failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("interrupted: rerun the same command to resume (finished calls are cached)", file=sys.stderr)
         return 130

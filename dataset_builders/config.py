@@ -314,6 +314,17 @@ class BuildConfig(Strict):
         description="Count instructions, calls and tokens per stage; generate and write nothing.",
     )
     progress: bool = Field(True, description="Show rich progress bars.")
+    max_failed_fraction: float = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Failure budget: when more than this share of the model calls made so far failed "
+            "(dead endpoint, timeouts, malformed replies), the build stops after the stage with "
+            "a non-zero exit and a summary, and writes no output files. Finished calls stay "
+            "cached: rerun the same command to resume. 0 tolerates no failure."
+        ),
+    )
 
     @field_validator("shard")
     @classmethod

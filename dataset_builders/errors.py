@@ -34,3 +34,8 @@ class InputError(ValueError):
             where.append(f"field '{self.field}'")
         prefix = ", ".join(where)
         return f"{prefix}: {self.message}" if prefix else self.message
+
+
+class BuildFailed(RuntimeError):
+    """The build ran but its result cannot be used: too many model calls failed, or nothing
+    trainable came out. Nothing is written as if it were a result; finished calls stay cached."""

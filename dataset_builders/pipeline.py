@@ -17,7 +17,7 @@ from axolotl_mistake.generation.base import Backend
 from axolotl_mistake.generation.config import BackendConfig
 from dataset_builders.card import render_card
 from dataset_builders.config import BuildConfig
-from dataset_builders.errors import InputError
+from dataset_builders.errors import BuildFailed, InputError
 from dataset_builders.fileio import write_atomic, write_json_atomic
 from dataset_builders.manifest import (
     HARMFUL_WARNING,
@@ -182,6 +182,29 @@ def label_of(bcfg: BackendConfig) -> str:
     return f"{model}@{bcfg.revision}" if bcfg.revision else model
 
 
+def failure_summary(failures: list[CallFailure], limit: int = 3) -> str:
+    """The most frequent error messages of the failed calls, with their counts."""
+    from collections import Counter
+
+    common = Counter(f.error.strip().splitlines()[0][:200] if f.error.strip() else "?"
+                     for f in failures).most_common(limit)
+    return "; ".join(f"{n} x {msg}" for msg, n in common)
+
+
+def check_failure_budget(
+    stage: str, failures: list[CallFailure], calls: dict[str, int], budget: float
+) -> None:
+    """Raise BuildFailed when more than `budget` of the calls made so far failed."""
+    requested = calls.get("hits", 0) + calls.get("misses", 0)
+    if not failures or len(failures) <= budget * max(requested, 1):
+        return
+    raise BuildFailed(
+        f"{len(failures)} of {requested} model calls failed by the end of stage '{stage}' "
+        f"(budget max_failed_fraction={budget}): {failure_summary(failures)}. No output was "
+        "written; finished calls are cached, so rerunning the same command resumes."
+    )
+
+
 def run_stages(
     items: list,
     cfg: BuildConfig,
@@ -197,6 +220,7 @@ def run_stages(
         counts[name] = dict(sorted(result.counts.items()))
         timings[name] = round(time.perf_counter() - started, 3)
         failures.extend(result.failures)
+        check_failure_budget(name, failures, backends.stats(), cfg.max_failed_fraction)
 
     seed, fmt = cfg.seed, cfg.prompt_format
     train_redteam = [it for it in items if it.role == "redteam" and it.split == "train"]
@@ -367,6 +391,14 @@ def run_build(cfg: BuildConfig, config_file: str | None = None, bars: StageBars 
     write_atomic(out / STATE_DIR / POOL_FILE, "".join(pool.to_lines()).encode("utf-8"))
     files, emitted = emit_stage.emit(pool, cfg.emit, seed=cfg.seed)
     counts["emit"] = dict(sorted(emitted.counts.items()))
+    empty = [name for name, spec in files.items() if spec.role == "mistake_analysis" and not spec.rows]
+    if empty:
+        stages = ", ".join(f"{k}: {v}" for k, v in counts.items() if k in ("mistakes", "verify", "analyses"))
+        raise BuildFailed(
+            f"no training rows: {', '.join(empty)} would be empty ({stages}"
+            + (f"; {len(failures)} failed calls: {failure_summary(failures)}" if failures else "")
+            + "). Nothing was written."
+        )
     failed = [f.to_dict() for f in failures]
     calls = {**calls, "failed": len(failed)}
     datasets_yaml = emit_stage.datasets_block(files, cfg.output.rstrip("/"))

@@ -135,7 +135,7 @@ def test_faults_are_retried_and_failures_recorded(shared_data, tiny_backend, tmp
                      timeout_sleep_s=3.0)
     out = tmp_path / "out"
     with start_openai_server(tiny_backend, plan, served_model_name=SERVED, max_batch_requests=1) as srv:
-        cfg = build_config(shared_data, srv.base_url, out)
+        cfg = build_config(shared_data, srv.base_url, out, max_failed_fraction=0.25)
         cfg["model"].update(max_retries=2, timeout_s=1.5)
         path = write_cfg(tmp_path, cfg)
         assert main(["--config", str(path)]) == 0
@@ -222,3 +222,41 @@ def test_sigkill_resume_is_byte_identical(shared_data, server, tmp_path):
     # each SIGKILL can lose at most the one call in flight (concurrency 1) and nothing finished
     print(f"kill test: unique calls {unique}, sent {sent}, kills {kills}")
     assert unique <= sent <= unique + kills, (sent, unique, kills)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_dead_endpoint_fails_loudly_and_writes_no_training_file(shared_data, tmp_path, capsys):
+    """Nothing listening: exit non-zero with a summary; no (empty) JSONL is left to train on."""
+    out = tmp_path / "out"
+    cfg = build_config(shared_data, f"http://127.0.0.1:{_free_port()}/v1", out)
+    cfg["model"].update(max_retries=1, retry_backoff_s=0.01, timeout_s=2)
+    assert main(["--config", str(write_cfg(tmp_path, cfg))]) == 1
+    err = capsys.readouterr().err
+    assert "model calls failed" in err and "connection" in err.lower()
+    assert "rerunning the same command resumes" in err
+    assert not any((out / name).exists() for name in ALL_FILES)
+    assert not (out / "manifest.json").exists() and not (out / "README.md").exists()
+
+
+def test_over_budget_failures_stop_then_resume(shared_data, tiny_backend, tmp_path, capsys):
+    """A failure over the budget stops the build; finished calls stay cached for the rerun."""
+    plan = FaultPlan({"500": [3, 4, 5]})  # one request fails on its try and both retries
+    out = tmp_path / "out"
+    with start_openai_server(tiny_backend, plan, served_model_name=SERVED, max_batch_requests=1) as srv:
+        cfg = build_config(shared_data, srv.base_url, out, max_failed_fraction=0.0)
+        cfg["model"].update(max_retries=2)
+        path = write_cfg(tmp_path, cfg)
+        assert main(["--config", str(path)]) == 1
+        assert "1 of" in capsys.readouterr().err
+        assert not (out / "mistake_analysis.jsonl").exists()
+        seen = srv.requests_seen
+        assert main(["--config", str(path)]) == 0  # the rerun makes only the failed call
+        assert srv.requests_seen - seen == 1
+        assert manifest(out)["calls"]["failed"] == 0
