@@ -8,7 +8,6 @@ e.g. discovered through the `axolotl.plugins` entry point) it must do nothing at
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from pathlib import Path
 from typing import Any
@@ -34,17 +33,8 @@ def _get(cfg: Any, key: str, default: Any = None) -> Any:
 
 
 def builtin_probe_pairs() -> Path:
-    """The project's shipped probe pairs (dataset_builders/data/probe_pairs.jsonl).
-
-    Located with `find_spec`, without importing `dataset_builders` (arrows point one way).
-    """
-    spec = importlib.util.find_spec("dataset_builders")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            "mistake_probe_pairs: builtin needs the `dataset_builders` package "
-            "(installed with axolotl-mistake); or give a path to a JSONL file of labelled pairs"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "probe_pairs.jsonl"
+    """The project's shipped probe pairs (axolotl_mistake/data/probe_pairs.jsonl)."""
+    path = Path(__file__).resolve().parent / "data" / "probe_pairs.jsonl"
     if not path.is_file():
         raise FileNotFoundError(f"builtin probe pairs not found at {path}")
     return path

@@ -43,7 +43,7 @@ def builtin_data(folder: Path) -> Path:
     question as the 'critique' text: the token counts are realistic, the content is not a
     critique. Use a real build (--data) for anything but timing.
     """
-    from dataset_builders.sources.builtin import DATA_DIR
+    from axolotl_mistake.sources.builtin import DATA_DIR
 
     folder.mkdir(parents=True, exist_ok=True)
     rows = [json.loads(x) for x in (DATA_DIR / "probe_pairs.jsonl").read_text().splitlines() if x]

@@ -284,8 +284,8 @@ def write_probe_pairs(heldout: Path, out: Path, n: int) -> None:
     if out.exists():
         return
     from axolotl_mistake.probe import balanced_subset
-    from dataset_builders.sources import iter_labelled_pairs
-    from dataset_builders.sources.pku_saferlhf import PkuSafeRlhfSource
+    from axolotl_mistake.sources import iter_labelled_pairs
+    from axolotl_mistake.sources.pku_saferlhf import PkuSafeRlhfSource
 
     pairs = balanced_subset(list(iter_labelled_pairs(PkuSafeRlhfSource(path=str(heldout)))), n)
     out.write_text("".join(p.model_dump_json() + "\n" for p in pairs))

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dataset_builders.config import BuildConfig, help_text, load_config
-from dataset_builders.errors import BuildFailed, InputError
+from axolotl_mistake.errors import BuildFailed, InputError
 from dataset_builders.progress import StageBars
 
 EXIT_INPUT = 2

@@ -19,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from axolotl_mistake.generation.config import BackendConfig
 from axolotl_mistake.templates import DEFAULT_HINT
-from dataset_builders.errors import InputError
-from dataset_builders.sources import BuiltinSource, SourceConfig
+from axolotl_mistake.errors import InputError
+from axolotl_mistake.sources import BuiltinSource, SourceConfig
 from dataset_builders.stages.common import DEFAULT_REFUSAL_PHRASES
 
 SelfOr = Union[Literal["self"], BackendConfig]
@@ -739,7 +739,7 @@ def help_text() -> str:
     out.append("")
     out.append("Source entries (redteam, helpful, select.decontaminate) are mappings with `kind`")
     out.append("plus that kind's keys, e.g. {kind: pku_saferlhf, path: test.jsonl, limit: 500}:")
-    from dataset_builders.sources import SOURCE_CLASSES
+    from axolotl_mistake.sources import SOURCE_CLASSES
 
     for cls in SOURCE_CLASSES:
         kind = typing.get_args(cls.model_fields["kind"].annotation)[0]

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from dataset_builders.config import BuildConfig
-from dataset_builders.errors import InputError
+from axolotl_mistake.errors import InputError
 from dataset_builders.manifest import MANIFEST, PRODUCED_BY, merge_counts
 from dataset_builders.pipeline import POOL_FILE, STATE_DIR, write_outputs
 from dataset_builders.fileio import write_atomic

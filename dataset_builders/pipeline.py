@@ -17,7 +17,7 @@ from axolotl_mistake.generation.base import Backend
 from axolotl_mistake.generation.config import BackendConfig
 from dataset_builders.card import render_card
 from dataset_builders.config import BuildConfig
-from dataset_builders.errors import BuildFailed, InputError
+from axolotl_mistake.errors import BuildFailed, InputError
 from dataset_builders.fileio import write_atomic, write_json_atomic
 from dataset_builders.manifest import (
     HARMFUL_WARNING,
@@ -27,7 +27,7 @@ from dataset_builders.manifest import (
     versions,
 )
 from dataset_builders.progress import StageBars
-from dataset_builders.sources import iter_rows
+from axolotl_mistake.sources import iter_rows
 from dataset_builders.stages import analyses as analyses_stage
 from dataset_builders.stages import emit as emit_stage
 from dataset_builders.stages import mistakes as mistakes_stage
@@ -57,7 +57,7 @@ class BuildOutcome:
 def source_info(src: Any, role: str) -> dict:
     """Provenance of one source: kind, tag, file sha256 or Hub revision (no absolute paths for
     the shipped data)."""
-    from dataset_builders.sources.provenance import describe_source
+    from axolotl_mistake.sources.provenance import describe_source
 
     info = {"role": role, **describe_source(src)}
     if info.get("kind") == "builtin":

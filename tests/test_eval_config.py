@@ -10,7 +10,7 @@ import pytest
 from axolotl_mistake.evaluate.__main__ import main
 from axolotl_mistake.evaluate.config import load_config
 from axolotl_mistake.evaluate.prompt_sets import load_prompt_sets
-from dataset_builders.errors import InputError
+from axolotl_mistake.errors import InputError
 
 
 def _write(tmp_path, text: str):

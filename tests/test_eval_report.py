@@ -186,7 +186,7 @@ def test_run_report_and_chart_render(tmp_path):
 
 def test_compare_writes_table_and_chart(tmp_path):
     from axolotl_mistake.evaluate.compare import compare
-    from dataset_builders.errors import InputError
+    from axolotl_mistake.errors import InputError
 
     runs = []
     for name in ("vanilla", "sft", "mistake-analysis"):

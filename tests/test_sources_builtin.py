@@ -1,4 +1,4 @@
-"""The project's own shipped data (dataset_builders/data): counts, schema and loader output."""
+"""The project's own shipped data (axolotl_mistake/data): counts, schema and loader output."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
-from dataset_builders.sources import BuiltinSource, iter_labelled_pairs, iter_rows
-from dataset_builders.sources.builtin import DATA_DIR
+from axolotl_mistake.sources import BuiltinSource, iter_labelled_pairs, iter_rows
+from axolotl_mistake.sources.builtin import DATA_DIR
 
 CATEGORIES = {
     "violence",

@@ -7,16 +7,16 @@ import hashlib
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from dataset_builders.sources import (
+from axolotl_mistake.sources import (
     KINDS,
     SOURCE_CLASSES,
     BuiltinSource,
     SourceConfig,
     parse_source_config,
 )
-from dataset_builders.sources.builtin import DATA_DIR
-from dataset_builders.sources.describe import kinds_and_keys, source_help_lines
-from dataset_builders.sources.provenance import describe_source
+from axolotl_mistake.sources.builtin import DATA_DIR
+from axolotl_mistake.sources.describe import kinds_and_keys, source_help_lines
+from axolotl_mistake.sources.provenance import describe_source
 
 
 def test_union_covers_every_kind():

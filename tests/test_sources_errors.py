@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from dataset_builders.errors import InputError
-from dataset_builders.sources import iter_labelled_pairs, iter_rows, parse_source_config
+from axolotl_mistake.errors import InputError
+from axolotl_mistake.sources import iter_labelled_pairs, iter_rows, parse_source_config
 
 
 def _j(**kw) -> str:

@@ -14,8 +14,8 @@ from collections import Counter
 import datasets
 import pytest
 
-from dataset_builders.errors import InputError
-from dataset_builders.sources import iter_labelled_pairs, iter_rows, parse_source_config
+from axolotl_mistake.errors import InputError
+from axolotl_mistake.sources import iter_labelled_pairs, iter_rows, parse_source_config
 
 
 @pytest.fixture()

@@ -11,7 +11,7 @@ import json
 import tracemalloc
 from pathlib import Path
 
-from dataset_builders.sources import iter_labelled_pairs, iter_rows, parse_source_config
+from axolotl_mistake.sources import iter_labelled_pairs, iter_rows, parse_source_config
 
 
 def _write_pku(path: Path, n: int) -> None:

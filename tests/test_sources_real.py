@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from dataset_builders.sources import iter_labelled_pairs, iter_rows, parse_source_config
+from axolotl_mistake.sources import iter_labelled_pairs, iter_rows, parse_source_config
 
 
 @pytest.fixture(scope="module")

@@ -48,7 +48,7 @@ def _compare_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from dataset_builders.errors import InputError
+    from axolotl_mistake.errors import InputError
 
     try:
         if argv and argv[0] == "compare":

@@ -18,7 +18,7 @@ from axolotl_mistake.evaluate.runner import RESULTS_FORMAT, write_atomic
 
 def load_results(path: str | Path) -> dict[str, Any]:
     """results.json of a run folder (or the file itself); InputError if missing or foreign."""
-    from dataset_builders.errors import InputError
+    from axolotl_mistake.errors import InputError
 
     path = Path(path)
     file = path / "results.json" if path.is_dir() else path
@@ -41,7 +41,7 @@ def compare(
     runs: Sequence[str | Path], output: str | Path, mode: str = "plain", judge: str | None = None
 ) -> dict[str, Any]:
     """Write compare.md / compare.json / compare.png for `runs` into `output`; return the table."""
-    from dataset_builders.errors import InputError
+    from axolotl_mistake.errors import InputError
 
     loaded = [load_results(r) for r in runs]
     for res, where in zip(loaded, runs):

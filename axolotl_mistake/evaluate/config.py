@@ -2,8 +2,7 @@
 
 `load_config(path)` returns a validated `EvalConfig` or raises `InputError` naming the file,
 the line of the offending key and the field path. It never starts a model or touches the
-output folder. Prompt-set sources are validated with the builder's `SourceConfig` (imported
-lazily: `axolotl_mistake` does not depend on `dataset_builders` at import time).
+output folder. Prompt-set sources are validated with the shared `axolotl_mistake.sources.SourceConfig`.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ def _validate_source(value: Any) -> dict:
     """Check a source mapping against the builder's SourceConfig; keep it as a plain dict."""
     from pydantic import TypeAdapter
 
-    from dataset_builders.sources import SourceConfig
+    from axolotl_mistake.sources import SourceConfig
 
     try:
         TypeAdapter(SourceConfig).validate_python(value)
@@ -41,7 +40,7 @@ class PromptSet(_Strict):
     """A prompt set read through one of the builder's source loaders."""
 
     source: dict = Field(
-        description="a dataset_builders SourceConfig mapping (kind: builtin|jsonl|xstest|...)"
+        description="a source mapping (axolotl_mistake.sources) (kind: builtin|jsonl|xstest|...)"
     )
     limit: int | None = Field(
         None, ge=1, description="use at most this many prompts (after the source's own limit)"
@@ -245,7 +244,7 @@ def _resolve_paths(data: dict, base: Path) -> None:
 
 def load_config(path: str | Path) -> EvalConfig:
     """Read and validate an eval.yml; raise InputError(file, line, field) on any problem."""
-    from dataset_builders.errors import InputError
+    from axolotl_mistake.errors import InputError
 
     path = Path(path)
     try:

@@ -3,7 +3,7 @@
 Harmful and helpful instructions, goal-hijacking attacks (Safety-Prompts from the Hub and the
 project's own templates over any instruction set), XSTest over-refusal prompts and labelled
 pairs for the discrimination probe. Reading only: no model calls, no writes. Imports
-`dataset_builders.sources` lazily so `axolotl_mistake` stays importable without it.
+`axolotl_mistake.sources` lazily so `axolotl_mistake` stays importable without it.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class LoadedSets:
 def _source_config(source: dict):
     from pydantic import TypeAdapter
 
-    from dataset_builders.sources import SourceConfig
+    from axolotl_mistake.sources import SourceConfig
 
     return TypeAdapter(SourceConfig).validate_python(source)
 
@@ -73,7 +73,7 @@ def _unique_rows(prompt_set: PromptSet):
     Some sources yield one row per labelled answer (PKU-SafeRLHF gives each prompt twice);
     the model should answer each prompt once.
     """
-    from dataset_builders.sources import iter_rows
+    from axolotl_mistake.sources import iter_rows
 
     seen: set[tuple[str, str]] = set()
     for row in iter_rows(_source_config(prompt_set.source)):
@@ -149,7 +149,7 @@ def load_hub_goal_hijacking(cfg: HubGoalHijacking) -> tuple[list[EvalItem], int]
             break
         prompt = row.get("prompt")
         if not isinstance(prompt, str) or not prompt.strip():
-            from dataset_builders.errors import InputError
+            from axolotl_mistake.errors import InputError
 
             raise InputError(
                 "expected a non-empty string", file=where, line=index + 1, field="prompt"
@@ -178,7 +178,7 @@ def load_goal_hijacking(cfg: GoalHijackingSet, notes: list[str]) -> list[EvalIte
         try:
             hub_items, skipped = load_hub_goal_hijacking(cfg.hub)
         except (ConnectionError, OSError, ValueError) as exc:
-            from dataset_builders.errors import InputError
+            from axolotl_mistake.errors import InputError
 
             if isinstance(exc, InputError) or cfg.hub.path:
                 raise
@@ -212,7 +212,7 @@ def load_goal_hijacking(cfg: GoalHijackingSet, notes: list[str]) -> list[EvalIte
 
 def load_pairs(prompt_set: PromptSet) -> list[LabelledPair]:
     """Labelled (question, answer, harmful) pairs for the discrimination probe."""
-    from dataset_builders.sources import iter_labelled_pairs
+    from axolotl_mistake.sources import iter_labelled_pairs
 
     return list(islice(iter_labelled_pairs(_source_config(prompt_set.source)), prompt_set.limit))
 

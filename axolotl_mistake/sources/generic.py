@@ -13,9 +13,9 @@ from typing import Literal, get_args
 from pydantic import Field, field_validator
 
 from axolotl_mistake.records import LabelledPair, PromptKind, SourceRow
-from dataset_builders.errors import InputError
-from dataset_builders.sources.base import Record, SourceBase, limited
-from dataset_builders.sources.stream import iter_records
+from axolotl_mistake.errors import InputError
+from axolotl_mistake.sources.base import Record, SourceBase, limited
+from axolotl_mistake.sources.stream import iter_records
 
 TARGETS = ("id", "instruction", "input", "context", "kind", "safe_answer", "unsafe_answer")
 """SourceRow fields a column may be mapped to."""

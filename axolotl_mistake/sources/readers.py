@@ -16,8 +16,8 @@ import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from dataset_builders.errors import InputError
-from dataset_builders.sources.base import BAD_UTF8, Record, first_bad_utf8_field
+from axolotl_mistake.errors import InputError
+from axolotl_mistake.sources.base import BAD_UTF8, Record, first_bad_utf8_field
 
 JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
 CSV_SUFFIXES = (".csv", ".tsv")

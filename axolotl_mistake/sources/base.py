@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from dataset_builders.errors import InputError
+from axolotl_mistake.errors import InputError
 
 BAD_UTF8 = re.compile("[\udc80-\udcff]")
 """Characters `errors="surrogateescape"` maps undecodable bytes to; one means bad UTF-8."""

@@ -17,8 +17,8 @@ from pydantic import Field, model_validator
 
 from axolotl_mistake.records import LabelledPair, PromptKind, SourceRow
 from axolotl_mistake.templates import ChatMessage
-from dataset_builders.sources.base import Record, SourceBase, limited
-from dataset_builders.sources.stream import iter_records
+from axolotl_mistake.sources.base import Record, SourceBase, limited
+from axolotl_mistake.sources.stream import iter_records
 
 HUB_ID = "Anthropic/hh-rlhf"
 DEFAULT_DATA_DIR = "harmless-base"

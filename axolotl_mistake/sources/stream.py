@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from dataset_builders.sources.base import Record, SourceBase
-from dataset_builders.sources.hub import iter_hub_records
-from dataset_builders.sources.readers import iter_file_records
+from axolotl_mistake.sources.base import Record, SourceBase
+from axolotl_mistake.sources.hub import iter_hub_records
+from axolotl_mistake.sources.readers import iter_file_records
 
 
 def iter_records(cfg: SourceBase, *, delimiter: str | None = None) -> Iterator[Record]:

@@ -1,4 +1,4 @@
-"""The project's own shipped instruction sets (dataset_builders/data/), written for this project.
+"""The project's own shipped instruction sets (axolotl_mistake/data/), written for this project.
 
 `redteam` (harmful instructions with harmless reference answers), `helpful` (ordinary instructions
 with reference answers) and `probe_pairs` (labelled question/answer pairs for the discrimination
@@ -14,8 +14,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from axolotl_mistake.records import LabelledPair, SourceRow
-from dataset_builders.sources.base import Record, limited
-from dataset_builders.sources.readers import iter_file_records
+from axolotl_mistake.sources.base import Record, limited
+from axolotl_mistake.sources.readers import iter_file_records
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 NAMES = ("redteam", "helpful", "probe_pairs")

@@ -1,6 +1,6 @@
 """Plain-text reference of every source kind and its keys, generated from the pydantic fields.
 
-For `--help` texts and docs (`python -m dataset_builders.sources.describe`). Never hand-written:
+For `--help` texts and docs (`python -m axolotl_mistake.sources.describe`). Never hand-written:
 the descriptions live on the config classes only.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import textwrap
 
-from dataset_builders.sources import SOURCE_CLASSES
+from axolotl_mistake.sources import SOURCE_CLASSES
 
 
 def _default(field) -> str:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from dataset_builders.errors import InputError
-from dataset_builders.sources.base import Record, SourceBase
+from axolotl_mistake.errors import InputError
+from axolotl_mistake.sources.base import Record, SourceBase
 
 
 def iter_hub_records(cfg: SourceBase) -> Iterator[Record]:

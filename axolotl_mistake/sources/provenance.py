@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from dataset_builders.sources.base import SourceBase
-from dataset_builders.sources.builtin import BuiltinSource
+from axolotl_mistake.sources.base import SourceBase
+from axolotl_mistake.sources.builtin import BuiltinSource
 
 
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:

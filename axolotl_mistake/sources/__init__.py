@@ -2,7 +2,7 @@
 
 `SourceConfig` is a pydantic union discriminated on `kind`; `iter_rows(cfg)` streams
 `SourceRow`s and `iter_labelled_pairs(cfg)` streams safety-labelled `LabelledPair`s. Loaders
-stream (memory flat) and raise `dataset_builders.errors.InputError` naming file, line and field.
+stream (memory flat) and raise `axolotl_mistake.errors.InputError` naming file, line and field.
 They never render prompts, call models or write files.
 
 Row ids are `<tag>:<line>` (1-based line or Hub row number; PKU rows that split a prompt's two
@@ -19,8 +19,8 @@ from typing import Annotated, Any
 from pydantic import Field, TypeAdapter, ValidationError
 
 from axolotl_mistake.records import LabelledPair, SourceRow
-from dataset_builders.errors import InputError
-from dataset_builders.sources import (
+from axolotl_mistake.errors import InputError
+from axolotl_mistake.sources import (
     alpaca,
     beavertails,
     builtin,
@@ -29,13 +29,13 @@ from dataset_builders.sources import (
     pku_saferlhf,
     xstest,
 )
-from dataset_builders.sources.alpaca import AlpacaSource
-from dataset_builders.sources.beavertails import BeaverTailsSource
-from dataset_builders.sources.builtin import BuiltinSource
-from dataset_builders.sources.generic import CsvSource, JsonlSource
-from dataset_builders.sources.hh_rlhf import HhRlhfSource
-from dataset_builders.sources.pku_saferlhf import PkuSafeRlhfSource
-from dataset_builders.sources.xstest import XSTestSource
+from axolotl_mistake.sources.alpaca import AlpacaSource
+from axolotl_mistake.sources.beavertails import BeaverTailsSource
+from axolotl_mistake.sources.builtin import BuiltinSource
+from axolotl_mistake.sources.generic import CsvSource, JsonlSource
+from axolotl_mistake.sources.hh_rlhf import HhRlhfSource
+from axolotl_mistake.sources.pku_saferlhf import PkuSafeRlhfSource
+from axolotl_mistake.sources.xstest import XSTestSource
 
 SourceConfig = Annotated[
     BuiltinSource

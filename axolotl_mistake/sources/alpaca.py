@@ -12,8 +12,8 @@ from typing import Literal
 from pydantic import Field
 
 from axolotl_mistake.records import LabelledPair, SourceRow
-from dataset_builders.sources.base import SourceBase, limited
-from dataset_builders.sources.stream import iter_records
+from axolotl_mistake.sources.base import SourceBase, limited
+from axolotl_mistake.sources.stream import iter_records
 
 HUB_ID = "tatsu-lab/alpaca"
 
