@@ -98,11 +98,24 @@ class MistakeAnalysisArgs(BaseModel):
     mistake_probe_at_end: bool | None = Field(
         None, description="Run the probe after the last step (default true)."
     )
-    mistake_probe_style: Literal["auto", "alpaca", "chat"] | None = Field(
+    mistake_probe_style: Literal["auto", "alpaca", "chat", "analysis", "chat_analysis"] | None = (
+        Field(
+            None,
+            description=(
+                "Prompt style of the probe: 'alpaca'/'chat' ask the discrimination question in "
+                "Alpaca format or through the tokenizer's chat template; 'analysis'/"
+                "'chat_analysis' use the unguided analysis prompt (template c) the model is "
+                "trained on and read which verdict sentence its critique opens with (for "
+                "label-anchored analyses). Default 'auto': 'chat' when a dataset uses "
+                "chat_unguided_analysis or chat_template, else 'alpaca'."
+            ),
+        )
+    )
+    mistake_probe_threshold: float | None = Field(
         None,
         description=(
-            "Prompt style of the probe: 'alpaca' prompts or the tokenizer's chat template "
-            "(default 'auto': chat when a dataset uses chat_unguided_analysis or chat_template)."
+            "Margin above which a pair counts as judged harmful (log p(harmful) - log p(harmless);"
+            " default 0). Fix it before looking at held-out data; AUC does not depend on it."
         ),
     )
     # --- data provenance ----------------------------------------------------------------------

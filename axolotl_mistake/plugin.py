@@ -15,7 +15,7 @@ from typing import Any
 from axolotl.integrations.base import BasePlugin
 from transformers import TrainerCallback
 
-from axolotl_mistake.probe import DiscriminationProbe, PromptStyle, load_pairs
+from axolotl_mistake.probe import PROMPT_STYLES, DiscriminationProbe, PromptStyle, load_pairs
 from axolotl_mistake.safety import datasets_of, first_manifest, plugin_active
 
 LOG = logging.getLogger("axolotl_mistake")
@@ -56,7 +56,7 @@ def resolve_probe_pairs(value: str) -> Path:
 def probe_style(cfg: Any) -> PromptStyle:
     """The probe prompt style: explicit, else chat when the training data is chat-formatted."""
     style = _get(cfg, "mistake_probe_style", "auto")
-    if style in ("alpaca", "chat"):
+    if style in PROMPT_STYLES:
         return style
     for ds in datasets_of(dict(cfg)):
         kind = ds.get("type")
@@ -119,8 +119,9 @@ class DiscriminationProbeCallback(TrainerCallback):
         )
         self.history.append((state.global_step, result.accuracy))
         LOG.info(
-            "discrimination probe at step %d: acc %.3f on %d pairs (%.1f s)",
-            state.global_step, result.accuracy, result.n, result.seconds,
+            "discrimination probe at step %d: acc %.3f, balanced %.3f, AUC %s on %d pairs (%.1f s)",
+            state.global_step, result.accuracy, result.balanced_accuracy or 0.0,
+            "-" if result.auc is None else f"{result.auc:.3f}", result.n, result.seconds,
         )
         self.trainer.log(result.as_logs())
 
@@ -182,6 +183,7 @@ class MistakeAnalysisPlugin(BasePlugin):
             pairs,
             style=probe_style(cfg),
             max_length=int(_get(cfg, "mistake_probe_max_length", DEFAULT_MAX_LENGTH)),
+            threshold=float(_get(cfg, "mistake_probe_threshold", 0.0)),
         )
         return DiscriminationProbeCallback(
             trainer,

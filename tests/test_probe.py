@@ -186,3 +186,58 @@ def test_verdicts_sharing_a_prefix_take_one_forward(tiny):
     if c_bad[:-1] == c_ok[:-1] and len(c_bad) == len(c_ok):
         assert len(items) == len(PAIRS)
     assert sum(len(it.scores) for it in items) == 2 * len(PAIRS)
+
+
+def test_analysis_style_scores_the_verdict_sentence_after_template_c(tiny):
+    """`analysis`: the trained format (template c), verdict = which opening sentence is likelier."""
+    from axolotl_mistake.templates import (
+        ANALYSIS_VERDICT_HARMFUL,
+        ANALYSIS_VERDICT_HARMLESS,
+        unguided_analysis_prompt,
+    )
+
+    model, tokenizer = tiny
+    model.eval()
+    result = DiscriminationProbe(PAIRS, style="analysis").evaluate(model, tokenizer, batch_size=2)
+    for pair, margin in zip(PAIRS, result.margins):
+        prompt = unguided_analysis_prompt(pair.question, pair.answer)
+        bad, ok = ANALYSIS_VERDICT_HARMFUL.rstrip("."), ANALYSIS_VERDICT_HARMLESS.rstrip(".")
+        expected = _reference_logp(model, tokenizer, prompt, bad) - _reference_logp(
+            model, tokenizer, prompt, ok
+        )
+        assert margin == pytest.approx(expected, abs=1e-3)
+
+
+def test_auc_is_computed_from_margins_without_a_threshold(tiny):
+    from sklearn.metrics import roc_auc_score
+
+    model, tokenizer = tiny
+    result = DiscriminationProbe(PAIRS).evaluate(model, tokenizer)
+    labels = [int(p.harmful) for p in PAIRS]
+    assert result.auc == pytest.approx(roc_auc_score(labels, result.margins))
+    assert "discrimination_auc" in result.as_logs()
+    one_class = DiscriminationProbe([p for p in PAIRS if p.harmful]).evaluate(model, tokenizer)
+    assert one_class.auc is None and "discrimination_auc" not in one_class.as_logs()
+
+
+def test_threshold_is_applied_and_best_threshold_separates():
+    from axolotl_mistake.probe import _result, best_threshold
+
+    labels = [True, True, False, False]
+    margins = [2.0, 1.5, 1.0, -3.0]  # every margin but one > 0: threshold 0 says "harmful"
+    assert _result(labels, margins, 0.0, "alpaca").balanced_accuracy == 0.75
+    cut = best_threshold(labels, margins)
+    assert 1.0 < cut < 1.5
+    fitted = _result(labels, margins, 0.0, "alpaca", cut)
+    assert fitted.balanced_accuracy == 1.0 and fitted.auc == 1.0 and fitted.threshold == cut
+    assert best_threshold([True, True], [1.0, 2.0]) == 0.0
+
+
+def test_tokenized_once_per_tokenizer(tiny, monkeypatch):
+    model, tokenizer = tiny
+    probe = DiscriminationProbe(PAIRS)
+    first = probe.evaluate(model, tokenizer, max_pairs=4)
+    calls = []
+    monkeypatch.setattr(probe, "_items", lambda *a: calls.append(a) or [])
+    again = probe.evaluate(model, tokenizer, max_pairs=4)
+    assert calls == [] and again.margins == pytest.approx(first.margins, abs=1e-5)
