@@ -445,9 +445,9 @@ def _make_handler(server: OpenAIServer):
 
 # -- CLI --------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    from axolotl_mistake.generation.config import BackendConfig
+    from axolotl_mistake.generation.config import backend_fields
 
-    fields = BackendConfig.model_fields
+    fields = backend_fields()
     p = argparse.ArgumentParser(
         prog="python -m axolotl_mistake.serve",
         description="Serve a model (default: the embedded SmolLM2-135M-Instruct) over an "
@@ -532,19 +532,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
+    keys = ("model", "revision", "adapter", "chat", "batch_size", "device", "dtype", "base_url")
+    keys += ("tensor_parallel_size",)
+    given = {k: getattr(args, k) for k in keys if getattr(args, k) != build_parser().get_default(k)}
     try:
-        cfg = BackendConfig(
-            kind=args.kind,
-            model=args.model,
-            revision=args.revision,
-            adapter=args.adapter,
-            chat=args.chat,
-            batch_size=args.batch_size,
-            device=args.device,
-            dtype=args.dtype,
-            base_url=args.base_url,
-            tensor_parallel_size=args.tensor_parallel_size,
-        )
+        cfg = BackendConfig(kind=args.kind, **given)
     except ValidationError as exc:
         print(f"error: invalid backend settings:\n{exc}", file=sys.stderr)
         return 2

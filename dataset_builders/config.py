@@ -17,7 +17,7 @@ from typing import Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from axolotl_mistake.generation.config import BackendConfig
+from axolotl_mistake.generation.config import BackendConfig, backend_fields
 from axolotl_mistake.templates import DEFAULT_HINT
 from axolotl_mistake.errors import InputError
 from axolotl_mistake.sources import BuiltinSource, SourceConfig
@@ -453,6 +453,11 @@ def _validation_error(exc: ValidationError, data: Any, node: Any, file: str) -> 
     return InputError(message, file=file, line=line, field=name or None)
 
 
+def _keys_of(model: type[BaseModel]) -> dict[str, Any]:
+    """A section's keys; a backend block takes the keys of every backend kind."""
+    return backend_fields() if model is BackendConfig else model.model_fields
+
+
 def _annotation_at(path: list[str]) -> Any:
     """The type annotation of a dotted key, or raise InputError for an unknown key."""
     model: Any = BuildConfig
@@ -464,13 +469,13 @@ def _annotation_at(path: list[str]) -> Any:
             # inside a free-form value (a source entry chosen by `kind`): pydantic validates it
             return None
         if isinstance(model, type) and issubclass(model, BaseModel):
-            if part not in model.model_fields:
+            if part not in _keys_of(model):
                 raise InputError(
                     f"unknown key '{'.'.join(walked)}' (see --help for the keys)",
                     file=COMMAND_LINE,
                     field=".".join(walked),
                 )
-            annotation = model.model_fields[part].annotation
+            annotation = _keys_of(model)[part].annotation
         elif model is list:
             if not part.isdigit():
                 raise InputError(
@@ -701,7 +706,7 @@ def _default_text(field: Any) -> str:
 def help_lines(model: type[BaseModel] = BuildConfig, prefix: str = "") -> list[tuple[str, str, str, str]]:
     """(key, type, default, description) for every key, sections expanded recursively."""
     rows: list[tuple[str, str, str, str]] = []
-    for name, field in model.model_fields.items():
+    for name, field in _keys_of(model).items():
         key = f"{prefix}{name}"
         annotation = field.annotation
         sub = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None

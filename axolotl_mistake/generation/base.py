@@ -1,17 +1,22 @@
-"""The one small interface every generation backend implements (transformers, openai, vllm).
+"""The one small interface every generation backend implements, and the helpers all share.
 
-Stages and evaluation call `Backend.generate(requests, params)`; batching, retries and
-concurrency live inside the backend. A backend never caches: `cache.CachedBackend` wraps one.
+Stages and evaluation call `Backend.generate(requests, params)` (or `generate_iter` to stream);
+batching, retries and concurrency live inside the backend. A backend never caches
+(`cache.CachedBackend` wraps one) and never raises for one bad request: it returns `failed(...)`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from axolotl_mistake.templates import ChatMessage
+
+CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
+"""`Completion.extra["error_code"]` of a request refused because it would not fit the model."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,18 @@ class Completion:
         return self.error is None
 
 
+def failed(message: str, *, code: str | None = None, prompt_tokens: int = 0) -> Completion:
+    """The completion of a request that could not be answered: `error` says why, text is empty.
+
+    `code` (e.g. CONTEXT_LENGTH_EXCEEDED) lands in `extra["error_code"]` so callers can count
+    failures by cause.
+    """
+    extra = {"error_code": code} if code else {}
+    return Completion(
+        text="", finish_reason="error", prompt_tokens=prompt_tokens, error=message, extra=extra
+    )
+
+
 @runtime_checkable
 class Backend(Protocol):
     """What stages and evaluation need from a model."""
@@ -85,6 +102,81 @@ class Backend(Protocol):
     ) -> list[Completion]:
         """Return one completion per request, in order. Must not raise for one bad request."""
         ...
+
+    def generate_iter(
+        self, requests: Sequence[GenerationRequest], params: SamplingParams
+    ) -> Iterator[tuple[int, Completion]]:
+        """Yield (request index, completion) as each finishes, in any order, once per request."""
+        ...
+
+
+def collect(pairs: Iterable[tuple[int, Completion]], n: int) -> list[Completion]:
+    """Order the (index, completion) pairs a backend's generate_iter yields into a list."""
+    out: list[Completion | None] = [None] * n
+    for i, completion in pairs:
+        out[i] = completion
+    missing = [i for i, c in enumerate(out) if c is None]
+    if missing:
+        raise RuntimeError(f"backend yielded no completion for request(s) {missing[:5]}")
+    return out  # type: ignore[return-value]
+
+
+class BaseBackend:
+    """Base class of the project's backends: `generate` from `generate_iter`, context limits.
+
+    Subclasses implement `generate_iter`; local ones also set `max_context` and override
+    `count_prompt_tokens`, so a prompt that cannot fit is refused before it is run.
+    """
+
+    name: str = ""
+    model_id: str = ""
+    revision: str | None = None
+    max_context: int | None = None
+    """Most tokens (prompt + new tokens) the model takes; None when the backend cannot know."""
+
+    def generate(
+        self, requests: Sequence[GenerationRequest], params: SamplingParams
+    ) -> list[Completion]:
+        return collect(self.generate_iter(requests, params), len(requests))
+
+    def generate_iter(
+        self, requests: Sequence[GenerationRequest], params: SamplingParams
+    ) -> Iterator[tuple[int, Completion]]:
+        raise NotImplementedError
+
+    def count_prompt_tokens(self, request: GenerationRequest) -> int | None:
+        """Tokens the model would see for `request` (rendered as it will be); None if unknown."""
+        return None
+
+    def context_error(self, request: GenerationRequest, max_new_tokens: int) -> str | None:
+        """Why `request` cannot run within `max_context`, or None when it fits (or is unknown)."""
+        if self.max_context is None:
+            return None
+        count = self.count_prompt_tokens(request)
+        if count is None:
+            return None
+        return context_error_message(count, max_new_tokens, self.max_context)
+
+
+def context_error_message(prompt_tokens: int, max_new_tokens: int, max_context: int) -> str | None:
+    """The error for a prompt that does not fit the model's context, or None when it fits."""
+    if prompt_tokens + max_new_tokens <= max_context:
+        return None
+    return (
+        f"prompt is {prompt_tokens} tokens; with max_new_tokens {max_new_tokens} that is "
+        f"{prompt_tokens + max_new_tokens} > the model's context of {max_context} tokens "
+        "(max_context)"
+    )
+
+
+def context_error(backend: Any, request: GenerationRequest, max_new_tokens: int) -> str | None:
+    """Check one request against any backend's context limit (None: fits, or cannot tell).
+
+    Works for every `Backend`, wrapped or not; those without a local tokenizer (openai) cannot
+    tell and return None (the server answers HTTP 400 instead).
+    """
+    check = getattr(backend, "context_error", None)
+    return check(request, max_new_tokens) if callable(check) else None
 
 
 def request_key(backend: Backend, request: GenerationRequest, params: SamplingParams) -> str:

@@ -19,6 +19,7 @@ from axolotl_mistake.generation.base import (
     Completion,
     GenerationRequest,
     SamplingParams,
+    context_error,
     request_key,
 )
 
@@ -186,6 +187,14 @@ class CachedBackend:
     @property
     def cache_salt(self) -> str | None:
         return getattr(self.backend, "cache_salt", None)
+
+    @property
+    def max_context(self) -> int | None:
+        return getattr(self.backend, "max_context", None)
+
+    def context_error(self, request: GenerationRequest, max_new_tokens: int) -> str | None:
+        """The wrapped backend's verdict on whether `request` fits (see base.context_error)."""
+        return context_error(self.backend, request, max_new_tokens)
 
     def key(self, request: GenerationRequest, params: SamplingParams) -> str:
         """The cache key of one request (delegates to `request_key`)."""

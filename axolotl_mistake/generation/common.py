@@ -1,28 +1,87 @@
-"""Small helpers every backend shares: per-request seeds, stop-string truncation, plain rendering.
+"""Helpers the backends share: per-request seeds, stop strings, prompt rendering, model limits.
 
 A request's seed depends only on `SamplingParams.seed`, its `sample_index` and its prompt text,
-never on batch size, neighbours or order. Must stay pure (no global RNG state, no I/O).
+never on batch size, neighbours or order. No global RNG state, and no engine imports at import.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from axolotl_mistake.generation.base import Completion, GenerationRequest
+from axolotl_mistake.generation.base import (
+    CONTEXT_LENGTH_EXCEEDED,
+    BaseBackend,
+    Completion,
+    GenerationRequest,
+    SamplingParams,
+    context_error_message,
+    failed,
+)
 from axolotl_mistake.templates import ChatMessage
 
+__all__ = [
+    "LocalBackend",
+    "adapter_fingerprint",
+    "model_context_limit",
+    "plain_chat_text",
+    "render_request",
+    "request_seed",
+    "resolve_model",
+    "truncate_at_stop",
+]
 
-def collect(pairs: Iterable[tuple[int, Completion]], n: int) -> list[Completion]:
-    """Order the (index, completion) pairs a backend's generate_iter yields into a list."""
-    out: list[Completion | None] = [None] * n
-    for i, completion in pairs:
-        out[i] = completion
-    missing = [i for i, c in enumerate(out) if c is None]
-    if missing:
-        raise RuntimeError(f"backend yielded no completion for request(s) {missing[:5]}")
-    return out  # type: ignore[return-value]
+_NO_LIMIT = 10**8
+"""Tokenizers without a known limit report a huge model_max_length (1e30); ignore those."""
+
+
+def resolve_model(model: str, revision: str | None) -> tuple[str, str, str | None]:
+    """(load path, model id for cache keys, revision) of a local backend's `model` key.
+
+    'embedded' is the bundled SmolLM2 folder (converted once); anything else is used as given.
+    """
+    if model == "embedded":
+        from axolotl_mistake.models import EMBEDDED_MODEL_ID, ensure_embedded_model
+
+        return str(ensure_embedded_model()), EMBEDDED_MODEL_ID, None
+    return model, model, revision
+
+
+def adapter_fingerprint(folder: str | Path) -> str:
+    """A short content hash of a LoRA adapter folder (config + weights), for cache keys."""
+    folder = Path(folder)
+    digest = hashlib.sha256()
+    names = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
+    found = False
+    for name in names:
+        path = folder / name
+        if path.is_file():
+            found = True
+            digest.update(name.encode())
+            with open(path, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+    if not found:
+        raise FileNotFoundError(
+            f"{folder}: not a LoRA adapter folder (no adapter_config.json / adapter_model.*)"
+        )
+    return digest.hexdigest()[:16]
+
+
+def model_context_limit(model_config: Any, tokenizer: Any = None) -> int | None:
+    """The most tokens a model takes: its position limit, capped by the tokenizer's, if known."""
+    limits = []
+    for attr in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        value = getattr(model_config, attr, None)
+        if isinstance(value, int) and 0 < value < _NO_LIMIT:
+            limits.append(value)
+            break
+    value = getattr(tokenizer, "model_max_length", None)
+    if isinstance(value, int) and 0 < value < _NO_LIMIT:
+        limits.append(value)
+    return min(limits) if limits else None
 
 
 def request_seed(seed: int, sample_index: int, prompt: str = "") -> int:
@@ -72,3 +131,59 @@ def render_request(request: GenerationRequest, tokenizer: Any, chat: str) -> tup
         return request.prompt or "", False
     text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     return text, True
+
+
+class LocalBackend(BaseBackend):
+    """A backend whose tokenizer is in this process (transformers, vllm): it renders prompts
+    with the shared chat rule and refuses, before running anything, what cannot fit."""
+
+    tokenizer: Any
+    chat: str = "auto"
+
+    def _check_chat(self, model: str) -> None:
+        """Refuse a chat mode this tokenizer cannot honour (at load, not at the first call)."""
+        if self.chat not in ("auto", "always", "never"):
+            raise ValueError(f"chat must be auto, always or never, not {self.chat!r}")
+        if self.chat == "always" and not getattr(self.tokenizer, "chat_template", None):
+            raise ValueError(f"chat='always' but the tokenizer of {model!r} has no chat template")
+
+    def render(self, request: GenerationRequest) -> tuple[str, bool]:
+        """The text the model sees, and whether it came from the chat template."""
+        return render_request(request, self.tokenizer, self.chat)
+
+    def encode(self, request: GenerationRequest) -> tuple[str, list[int]]:
+        """Rendered text and its token ids (a chat template's own BOS is not doubled)."""
+        text, templated = self.render(request)
+        return text, list(self.tokenizer(text, add_special_tokens=not templated)["input_ids"])
+
+    def count_prompt_tokens(self, request: GenerationRequest) -> int:
+        return len(self.encode(request)[1])
+
+    def encode_all(
+        self, requests: Sequence[GenerationRequest], params: SamplingParams
+    ) -> tuple[list[tuple[int, str, list[int]]], list[tuple[int, Completion]]]:
+        """(index, text, ids) of the requests that can run, and failures for those that cannot:
+        a template that rejects the turns, an empty prompt, a prompt beyond `max_context`."""
+        ready: list[tuple[int, str, list[int]]] = []
+        refused: list[tuple[int, Completion]] = []
+        for i, request in enumerate(requests):
+            try:
+                text, ids = self.encode(request)
+            except Exception as exc:  # e.g. a chat template that rejects the turns
+                refused.append(
+                    (i, failed(f"could not render the prompt: {type(exc).__name__}: {exc}"))
+                )
+                continue
+            if not ids:
+                refused.append((i, failed("empty prompt (no tokens to condition on)")))
+                continue
+            too_long = self.max_context and context_error_message(
+                len(ids), params.max_new_tokens, self.max_context
+            )
+            if too_long:
+                refused.append(
+                    (i, failed(too_long, code=CONTEXT_LENGTH_EXCEEDED, prompt_tokens=len(ids)))
+                )
+                continue
+            ready.append((i, text, ids))
+        return ready, refused

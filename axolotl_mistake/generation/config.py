@@ -1,28 +1,66 @@
-"""The one pydantic schema that selects and configures a generation backend.
+"""Backend configs: one pydantic class per kind, chosen by `kind`, and the kind registry.
 
-Builder, evaluation and `serve` all read a `BackendConfig`; `factory.load_backend` turns it into
-a `Backend`. It holds the *name* of the env var with an API key, never a key itself.
+`BackendConfig` is the base of every kind's config; used as a field type, called, or through
+`parse_backend_config`, it validates the union of the registered kinds (no `kind`: transformers).
+Configs hold the *name* of an env var with an API key, never a key; this module imports no engine.
+
+Adding a backend is one new module (a config class with `kind: Literal["name"]` and a `load()`
+that builds the backend) plus one line in `BACKENDS`.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import copy
+import importlib
+from collections.abc import Mapping
+from functools import cache
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+    WrapValidator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError, core_schema
+
+if TYPE_CHECKING:
+    from axolotl_mistake.generation.base import Backend
+
+BACKENDS: dict[str, str] = {
+    "transformers": "axolotl_mistake.generation.transformers:TransformersConfig",
+    "openai": "axolotl_mistake.generation.openai:OpenAIConfig",
+    "vllm": "axolotl_mistake.generation.vllm:VLLMConfig",
+}
+"""kind -> "module:ConfigClass"; modules are imported the first time a config is validated."""
+
+DEFAULT_KIND = "transformers"
+KINDS = tuple(BACKENDS)
+"""The registered kinds, in registration order."""
 
 
 class BackendConfig(BaseModel):
-    """Which model answers, through which engine, and how hard to push it."""
+    """Which model answers, through which engine (`kind`), and how hard to push it.
+
+    The keys every kind takes; each kind's class adds its own. `BackendConfig(**keys)` returns
+    the instance of the class `kind` names; an unknown key for that kind is an error naming it.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["transformers", "openai", "vllm"] = Field(
-        "transformers",
+    kind: str = Field(
+        DEFAULT_KIND,
         description=(
             "Engine: 'transformers' (local HF model, batched; the default), 'openai' (any "
             "OpenAI-compatible HTTP server: vLLM serve, llama.cpp server, Ollama, hosted APIs, "
             "`python -m axolotl_mistake.serve`), or 'vllm' (offline vllm.LLM; needs the "
-            "`axolotl-mistake[vllm]` extra)."
+            "`axolotl-mistake[vllm]` extra). Each kind takes its own keys: those only some "
+            "kinds take are marked [kind: ...]."
         ),
     )
     model: str = Field(
@@ -37,31 +75,60 @@ class BackendConfig(BaseModel):
         None,
         description="Hub revision (branch, tag or commit) of `model`; part of every cache key.",
     )
+    batch_size: int = Field(
+        16,
+        ge=1,
+        description=(
+            "Prompts per forward batch (transformers), per engine call chunk (vllm), or per "
+            "backend call of the evaluation (openai, where `concurrency` sets what is in flight)."
+        ),
+    )
+
+    def __new__(cls, *args: Any, **data: Any) -> BackendConfig:
+        target = cls
+        if cls is BackendConfig:  # dispatch on `kind` to the registered class
+            kind = data.get("kind", DEFAULT_KIND)
+            if not isinstance(kind, str) or kind not in BACKENDS:
+                _adapter().validate_python(data)  # raises the 'unknown backend kind' error
+            target = backend_classes()[kind]
+        return super().__new__(target)
+
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> Any:
+        if cls is BackendConfig:
+            return _adapter().validate_python(obj, **kwargs)
+        return super().model_validate(obj, **kwargs)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> core_schema.CoreSchema:
+        # The base itself is built before any kind exists; as a field type it is the union.
+        if "BackendConfig" not in globals() or cls is not BackendConfig:
+            return handler(source)
+        return handler.generate_schema(_root_type())
+
+    def load(self) -> Backend:
+        """Build the backend this config describes (loading weights for local kinds)."""
+        raise NotImplementedError(f"backend kind {self.kind!r} has no load()")
+
+
+class LocalBackendConfig(BackendConfig):
+    """Keys of the kinds that run the model in this process (transformers, vllm)."""
+
     adapter: str | None = Field(
         None,
         description=(
-            "Folder of a LoRA adapter (what `axolotl train` writes) applied on top of `model`; "
-            "transformers and vllm only."
+            "Folder of a LoRA adapter (what `axolotl train` writes) applied on top of `model`."
         ),
     )
     chat: Literal["auto", "always", "never"] = Field(
         "auto",
         description=(
-            "How `messages` requests are rendered (local backends): 'auto' applies the "
-            "tokenizer's chat template when it has one, else joins the turns as plain text; "
-            "'always' requires a chat template and also wraps raw `prompt` requests as one user "
-            "turn; 'never' joins the turns as plain text. The openai backend always sends "
-            "`messages` to /v1/chat/completions and lets the server render them."
+            "How `messages` requests are rendered: 'auto' applies the tokenizer's chat template "
+            "when it has one, else joins the turns as plain text; 'always' requires a chat "
+            "template and also wraps raw `prompt` requests as one user turn; 'never' joins the "
+            "turns as plain text. (The openai kind sends `messages` to /v1/chat/completions and "
+            "lets the server render them.)"
         ),
-    )
-    batch_size: int = Field(
-        16,
-        ge=1,
-        description="Prompts per forward batch (transformers) or per engine call chunk (vllm).",
-    )
-    device: str = Field(
-        "auto",
-        description="'auto' (cuda if available, else cpu), or a torch device such as 'cuda:1'.",
     )
     dtype: str = Field(
         "auto",
@@ -70,62 +137,133 @@ class BackendConfig(BaseModel):
             "'bfloat16', 'float16'."
         ),
     )
-    base_url: str | None = Field(
+    max_context: int | None = Field(
         None,
-        description="OpenAI-compatible endpoint including /v1, e.g. 'http://127.0.0.1:8000/v1'.",
-    )
-    api_key_env: str | None = Field(
-        None,
-        description=(
-            "NAME of the environment variable that holds the API key (sent as a Bearer token). "
-            "The key itself is never stored in configs, manifests, logs or reprs."
-        ),
-    )
-    concurrency: int = Field(8, ge=1, description="Requests in flight at once (openai).")
-    max_retries: int = Field(
-        4,
-        ge=0,
-        description=(
-            "Retries per request on 429, 5xx, timeouts, connection errors and malformed JSON "
-            "(openai); after them the completion is returned with `error` set."
-        ),
-    )
-    timeout_s: float = Field(
-        60.0, gt=0, description="Per-request HTTP timeout in seconds (openai)."
-    )
-    retry_backoff_s: float = Field(
-        0.5,
-        ge=0,
-        description=(
-            "First retry delay in seconds (openai); doubles each retry, with jitter, capped at "
-            "30 s; a server's Retry-After header is honoured when longer."
-        ),
-    )
-    tensor_parallel_size: int = Field(1, ge=1, description="vLLM tensor parallel GPUs per replica.")
-    data_parallel_size: int = Field(
-        1,
         ge=1,
         description=(
-            "vLLM data parallel replicas (passed to vllm.LLM where the installed vLLM supports "
-            "it; otherwise run one process per GPU with the builder's --shard i/n)."
-        ),
-    )
-    distributed_executor_backend: str | None = Field(
-        None,
-        description=(
-            "vLLM executor: 'ray' for multi-node, 'mp' for one node, None for vLLM's default."
+            "Most tokens (prompt + max new tokens) one request may take; a longer request comes "
+            "back failed ('context_length_exceeded') instead of being run. Default: the "
+            "model's own limit (max_position_embeddings / tokenizer model_max_length); set it "
+            "lower to bound the cost of one request."
         ),
     )
 
-    @model_validator(mode="after")
-    def _check_kind_fields(self) -> BackendConfig:
-        if self.kind == "openai" and not self.base_url:
-            raise ValueError(
-                "backend kind 'openai' needs `base_url` (e.g. http://127.0.0.1:8000/v1)"
+    local: ClassVar[bool] = True
+
+
+def _class_at(target: str) -> type[BackendConfig]:
+    module, _, name = target.partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    if not (isinstance(cls, type) and issubclass(cls, BackendConfig)):
+        raise TypeError(f"{target} is not a BackendConfig subclass")
+    return cls
+
+
+@cache
+def backend_classes() -> dict[str, type[BackendConfig]]:
+    """kind -> its config class (imports the registered modules, which stay engine-free)."""
+    classes = {kind: _class_at(target) for kind, target in BACKENDS.items()}
+    for kind, cls in classes.items():
+        declared = cls.model_fields["kind"].default
+        if declared != kind:
+            raise TypeError(f"{cls.__name__}.kind defaults to {declared!r}, registered as {kind!r}")
+    return classes
+
+
+def _kind_of(value: Any) -> str | None:
+    if isinstance(value, Mapping):
+        kind = value.get("kind", DEFAULT_KIND)
+        return kind if isinstance(kind, str) else None
+    return getattr(value, "kind", None)
+
+
+@cache
+def _union() -> Any:
+    members = tuple(Annotated[cls, Tag(kind)] for kind, cls in backend_classes().items())
+    return Annotated[Union[members], Discriminator(_kind_of)]  # type: ignore[valid-type]  # noqa: UP007
+
+
+@cache
+def _root_type() -> Any:
+    """The union with `kind` checked first and tag-free error locations (see _validate_kind)."""
+    return Annotated[_union(), WrapValidator(_validate_kind)]
+
+
+@cache
+def _adapter() -> TypeAdapter:
+    return TypeAdapter(_root_type())
+
+
+def _validate_kind(value: Any, handler: Any) -> Any:
+    """Check `kind` first (one clear error), then validate with the kind's class.
+
+    Errors keep the caller's field path: the union's tag ('openai', ...) is taken out of every
+    location, so a bad key reads `model.device`, as for any other section.
+    """
+    if isinstance(value, BackendConfig) and type(value) is not BackendConfig:
+        return value
+    if isinstance(value, Mapping):
+        kind = value.get("kind", DEFAULT_KIND)
+        if not isinstance(kind, str) or kind not in BACKENDS:
+            raise PydanticCustomError(
+                "backend_kind",
+                "unknown backend kind {given}; expected one of {kinds}",
+                {"given": repr(kind), "kinds": ", ".join(BACKENDS)},
             )
-        if self.kind == "openai" and self.adapter:
-            raise ValueError(
-                "`adapter` is applied locally; with kind 'openai' serve the adapter instead "
-                "(python -m axolotl_mistake.serve --adapter DIR) and point base_url at it"
-            )
-        return self
+    elif not isinstance(value, BackendConfig):
+        raise PydanticCustomError(
+            "backend_type", "a backend must be a mapping of keys (kind, model, ...)"
+        )
+    try:
+        return handler(value)
+    except ValidationError as exc:
+        raise ValidationError.from_exception_data(exc.title, _untagged(exc)) from None
+
+
+def _untagged(exc: ValidationError) -> list[Any]:
+    errors = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        if loc and loc[0] in BACKENDS:
+            loc = loc[1:]
+        errors.append(
+            {
+                "type": PydanticCustomError(err["type"], err["msg"]),
+                "loc": loc,
+                "input": err.get("input"),
+            }
+        )
+    return errors
+
+
+def parse_backend_config(data: Mapping[str, Any] | BackendConfig) -> BackendConfig:
+    """Validate a raw mapping (YAML, command line) into the config of its kind."""
+    if isinstance(data, BackendConfig) and type(data) is not BackendConfig:
+        return data
+    return _adapter().validate_python(data)
+
+
+@cache
+def backend_fields() -> dict[str, FieldInfo]:
+    """Every key a backend block may hold, over all kinds (for `--help` and command-line flags).
+
+    A key only some kinds take says which at the end of its description; a key a kind requires
+    shows the default None here (its description says it is required).
+    """
+    kinds_of: dict[str, list[str]] = {}
+    fields: dict[str, FieldInfo] = dict(BackendConfig.model_fields)
+    for kind, cls in backend_classes().items():
+        for name, info in cls.model_fields.items():
+            kinds_of.setdefault(name, []).append(kind)
+            fields.setdefault(name, info)
+    out: dict[str, FieldInfo] = {}
+    for name, info in fields.items():
+        kinds = kinds_of.get(name, [])
+        if len(kinds) < len(BACKENDS) or info.is_required():
+            info = copy.copy(info)
+            if len(kinds) < len(BACKENDS):
+                info.description = f"{info.description or ''} [kind: {', '.join(kinds)}]".strip()
+            if info.is_required():
+                info.default = None
+        out[name] = info
+    return out

@@ -1,27 +1,18 @@
-"""Turn a `BackendConfig` into a ready `Backend`; the one place that picks an engine.
+"""Turn a backend config into a ready `Backend`: the registry in `config.BACKENDS` picks the class.
 
-Engines are imported lazily so that, e.g., the openai backend never pulls in torch or vllm.
-It must never cache, retry or render prompts itself: those live in the backends and `cache`.
+Engines are imported only here, when a backend is built, so that e.g. the openai backend never
+pulls in torch or vllm. It must never cache, retry or render prompts itself.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from axolotl_mistake.generation.base import Backend
-from axolotl_mistake.generation.config import BackendConfig
+from axolotl_mistake.generation.config import BackendConfig, parse_backend_config
 
 
-def load_backend(cfg: BackendConfig) -> Backend:
+def load_backend(cfg: BackendConfig | Mapping[str, Any]) -> Backend:
     """Build the backend `cfg.kind` names (loading model weights for local kinds)."""
-    if cfg.kind == "transformers":
-        from axolotl_mistake.generation.transformers import TransformersBackend
-
-        return TransformersBackend.from_config(cfg)
-    if cfg.kind == "openai":
-        from axolotl_mistake.generation.openai import OpenAIBackend
-
-        return OpenAIBackend.from_config(cfg)
-    if cfg.kind == "vllm":
-        from axolotl_mistake.generation.vllm import VLLMBackend
-
-        return VLLMBackend.from_config(cfg)
-    raise ValueError(f"unknown backend kind {cfg.kind!r}")  # pragma: no cover (pydantic guards)
+    return parse_backend_config(cfg).load()

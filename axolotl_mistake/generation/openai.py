@@ -1,45 +1,119 @@
 """Backend for any OpenAI-compatible HTTP server (vLLM serve, llama.cpp, Ollama, hosted APIs).
 
-Async httpx with a concurrency limit; retries with exponential backoff and jitter on 429, 5xx,
-timeouts, connection errors and malformed bodies; a request that still fails comes back as a
-`Completion` with `error` set. It must never raise for one request, and never log, repr or
-return the API key (read from the env var the config names).
+The official `openai` client (`AsyncOpenAI`, imported when a call is made) does the HTTP work:
+timeouts, and retries with backoff on 429, 5xx, timeouts and connection errors, honouring
+Retry-After. This layer adds a concurrency limit, retries of malformed 200 replies, stats, and
+turns every failure into a `Completion` with `error` set: it never raises for one request, and
+never logs, reprs or returns the API key (read only from the env var `api_key_env` names).
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
+import contextvars
+import json
 import logging
 import os
 import queue
 import random
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
-import httpx
+from pydantic import Field, model_validator
 
-from axolotl_mistake.generation.base import Completion, GenerationRequest, SamplingParams
-from axolotl_mistake.generation.common import collect, request_seed, truncate_at_stop
+from axolotl_mistake.generation.base import (
+    BaseBackend,
+    Completion,
+    GenerationRequest,
+    SamplingParams,
+    failed,
+)
+from axolotl_mistake.generation.common import request_seed, truncate_at_stop
+from axolotl_mistake.generation.config import BackendConfig
 
 log = logging.getLogger(__name__)
 
 _MAX_BACKOFF_S = 30.0
-_MAX_RETRY_AFTER_S = 120.0
+_RETRIED_STATUSES = (408, 409, 429)  # and every 5xx: what the openai client retries
+
+_attempts: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
+    "axolotl_mistake_openai_attempts", default=None
+)
+"""HTTP attempts of the logical call running in this task (counted by an httpx event hook)."""
+
+
+class OpenAIConfig(BackendConfig):
+    """kind: openai -- any OpenAI-compatible endpoint, through the official `openai` client."""
+
+    kind: Literal["openai"] = "openai"
+    base_url: str = Field(
+        description=(
+            "OpenAI-compatible endpoint including /v1, e.g. 'http://127.0.0.1:8000/v1' (required)."
+        ),
+    )
+    api_key_env: str | None = Field(
+        None,
+        description=(
+            "NAME of the environment variable that holds the API key (sent as a Bearer token). "
+            "The key itself is never stored in configs, manifests, logs or reprs; OPENAI_API_KEY "
+            "is not read unless named here."
+        ),
+    )
+    concurrency: int = Field(8, ge=1, description="Requests in flight at once.")
+    max_retries: int = Field(
+        4,
+        ge=0,
+        description=(
+            "Retries per request on 429, 5xx, timeouts and connection errors (by the openai "
+            "client: exponential backoff from 0.5 s to 8 s with jitter, Retry-After honoured), "
+            "and on malformed 200 replies; after them the completion comes back with `error`."
+        ),
+    )
+    timeout_s: float = Field(60.0, gt=0, description="Per-request HTTP timeout in seconds.")
+    retry_backoff_s: float = Field(
+        0.5,
+        ge=0,
+        description=(
+            "First delay in seconds before re-asking after a malformed 200 reply; doubles each "
+            "retry, with jitter, capped at 30 s."
+        ),
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_local_adapter(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("adapter"):
+            raise ValueError(
+                "`adapter` is applied locally; with kind 'openai' serve the adapter instead "
+                "(python -m axolotl_mistake.serve --adapter DIR) and point base_url at it"
+            )
+        return data
+
+    def load(self) -> OpenAIBackend:
+        return OpenAIBackend(
+            self.base_url,
+            self.model,
+            api_key_env=self.api_key_env,
+            revision=self.revision,
+            concurrency=self.concurrency,
+            max_retries=self.max_retries,
+            timeout_s=self.timeout_s,
+            retry_backoff_s=self.retry_backoff_s,
+        )
 
 
 class MalformedResponse(Exception):
     """The server answered 200 but the body is not the JSON shape the API promises."""
 
 
-class OpenAIBackend:
+class OpenAIBackend(BaseBackend):
     """Talks to `{base_url}/completions` (prompt requests) and `/chat/completions` (messages).
 
     Seeds: the server gets `request_seed(params.seed, sample_index)`, so the k samples of one
     prompt differ and each is reproducible where the server honours `seed` (vLLM, llama.cpp,
-    this project's `serve`; hosted APIs only try to).
+    this project's `serve`; hosted APIs only try to). `stats` counts HTTP attempts
+    (`requests`), re-asks (`retries`) and requests that failed for good (`failures`).
     """
 
     name = "openai"
@@ -77,28 +151,14 @@ class OpenAIBackend:
         self._stats_lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, cfg) -> OpenAIBackend:
-        return cls(
-            cfg.base_url,
-            cfg.model,
-            api_key_env=cfg.api_key_env,
-            revision=cfg.revision,
-            concurrency=cfg.concurrency,
-            max_retries=cfg.max_retries,
-            timeout_s=cfg.timeout_s,
-            retry_backoff_s=cfg.retry_backoff_s,
-        )
+    def from_config(cls, cfg: OpenAIConfig) -> OpenAIBackend:
+        return cfg.load()
 
     def __repr__(self) -> str:
         key = f", api_key_env={self.api_key_env!r}" if self.api_key_env else ""
         return f"OpenAIBackend(base_url={self.base_url!r}, model={self.model_id!r}{key})"
 
     # -- public, synchronous ------------------------------------------------------------------
-    def generate(
-        self, requests: Sequence[GenerationRequest], params: SamplingParams
-    ) -> list[Completion]:
-        return collect(self.generate_iter(requests, params), len(requests))
-
     def generate_iter(
         self, requests: Sequence[GenerationRequest], params: SamplingParams
     ) -> Iterator[tuple[int, Completion]]:
@@ -143,10 +203,32 @@ class OpenAIBackend:
         return out  # type: ignore[return-value]
 
     # -- internals ----------------------------------------------------------------------------
-    def _headers(self) -> dict[str, str]:
-        headers = {"Content-Type": "application/json"}
-        if self.__api_key:
-            headers["Authorization"] = f"Bearer {self.__api_key}"
+    def _client(self) -> Any:
+        """An AsyncOpenAI client for one event loop; every HTTP attempt bumps `_attempts`."""
+        import openai
+
+        async def count_attempt(_request: Any) -> None:
+            counter = _attempts.get()
+            if counter is not None:
+                counter[0] += 1
+
+        return openai.AsyncOpenAI(
+            base_url=self.base_url,
+            # a placeholder keeps the client from reading OPENAI_API_KEY; its header is omitted
+            api_key=self.__api_key or "no-key",
+            max_retries=self.max_retries,
+            timeout=self.timeout_s,
+            http_client=openai.DefaultAsyncHttpxClient(event_hooks={"request": [count_attempt]}),
+        )
+
+    def _extra_headers(self) -> dict[str, Any]:
+        """Headers to drop: org/project ids the client takes from the environment, and the
+        Authorization header when no key is configured."""
+        from openai import Omit
+
+        headers: dict[str, Any] = {"OpenAI-Organization": Omit(), "OpenAI-Project": Omit()}
+        if not self.__api_key:
+            headers["Authorization"] = Omit()
         return headers
 
     async def _run_all(
@@ -156,12 +238,7 @@ class OpenAIBackend:
         emit: Callable[[int, Completion], None],
     ) -> None:
         semaphore = asyncio.Semaphore(self.concurrency)
-        limits = httpx.Limits(
-            max_connections=self.concurrency, max_keepalive_connections=self.concurrency
-        )
-        async with httpx.AsyncClient(
-            timeout=httpx.Timeout(self.timeout_s), headers=self._headers(), limits=limits
-        ) as client:
+        async with self._client() as client:
 
             async def one(i: int, request: GenerationRequest) -> None:
                 async with semaphore:
@@ -170,7 +247,7 @@ class OpenAIBackend:
 
             await asyncio.gather(*(one(i, r) for i, r in enumerate(requests)))
 
-    def _payload(self, request: GenerationRequest, params: SamplingParams) -> tuple[str, dict]:
+    def _body(self, request: GenerationRequest, params: SamplingParams) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.model_id,
             "max_tokens": params.max_new_tokens,
@@ -184,123 +261,108 @@ class OpenAIBackend:
         if params.stop:
             body["stop"] = list(params.stop)
         if request.messages is not None:
-            messages = [dict(m) for m in request.messages]
-            body["messages"] = messages
-            return "/chat/completions", body
-        body["prompt"] = request.prompt
-        return "/completions", body
+            body["messages"] = [dict(m) for m in request.messages]
+        else:
+            body["prompt"] = request.prompt
+        return body
 
     async def _call(
-        self, client: httpx.AsyncClient, request: GenerationRequest, params: SamplingParams
+        self, client: Any, request: GenerationRequest, params: SamplingParams
     ) -> Completion:
-        path, body = self._payload(request, params)
-        url = self.base_url + path
-        last_error = "no attempt made"
-        for attempt in range(self.max_retries + 1):
-            with self._stats_lock:
-                self.stats["requests"] += 1
-                if attempt:
-                    self.stats["retries"] += 1
-            retry_after: float | None = None
-            try:
-                response = await client.post(url, json=body)
-            except httpx.TimeoutException as exc:
-                last_error = f"timeout after {self.timeout_s:g}s ({type(exc).__name__})"
-            except httpx.TransportError as exc:
-                last_error = f"connection error ({type(exc).__name__}: {exc})"
-            else:
-                status = response.status_code
-                if status == 200:
-                    try:
-                        return self._parse(response, path, params)
-                    except MalformedResponse as exc:
-                        last_error = f"malformed response body: {exc}"
-                elif status == 429 or status >= 500:
-                    last_error = f"HTTP {status}: {_snippet(response)}"
-                    retry_after = _retry_after_s(response.headers.get("retry-after"))
-                else:  # 4xx other than 429: the request itself is wrong; retrying cannot help
-                    with self._stats_lock:
-                        self.stats["failures"] += 1
-                    return _failed(f"HTTP {status}: {_snippet(response)}")
-            if attempt < self.max_retries:
-                delay = self._backoff(attempt, retry_after)
-                log.debug("retrying %s in %.2fs after: %s", path, delay, last_error)
-                await asyncio.sleep(delay)
-        with self._stats_lock:
-            self.stats["failures"] += 1
-        return _failed(f"{last_error} (gave up after {self.max_retries + 1} attempts)")
+        import openai
 
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        delay = min(_MAX_BACKOFF_S, self.retry_backoff_s * (2**attempt))
-        delay *= 0.5 + random.random()  # jitter: spread retries of concurrent requests
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, _MAX_RETRY_AFTER_S))
-        return delay
-
-    @staticmethod
-    def _parse(response: httpx.Response, path: str, params: SamplingParams) -> Completion:
-        try:
-            data = response.json()
-        except ValueError as exc:
-            raise MalformedResponse(f"not JSON ({exc})") from None
-        try:
-            choice = data["choices"][0]
-            if path == "/chat/completions":
-                text = choice["message"]["content"]
-            else:
-                text = choice["text"]
-            if text is None:
-                text = ""
-            if not isinstance(text, str):
-                raise TypeError("text is not a string")
-            finish = choice.get("finish_reason") or "stop"
-            usage = data.get("usage") or {}
-            prompt_tokens = int(usage.get("prompt_tokens") or 0)
-            completion_tokens = int(usage.get("completion_tokens") or 0)
-        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
-            raise MalformedResponse(f"unexpected shape ({type(exc).__name__}: {exc})") from None
-        text, hit = truncate_at_stop(text, params.stop)
-        extra: dict = {"id": data["id"]} if isinstance(data.get("id"), str) else {}
-        if finish not in ("stop", "length"):  # e.g. "eos", "content_filter": keep it visible
-            extra["server_finish_reason"] = str(finish)
-            finish = "stop"
-        if hit:
-            finish = "stop"
-        return Completion(
-            text=text,
-            finish_reason=finish,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            extra=extra,
+        counter = [0]
+        _attempts.set(counter)  # this task's own context: gather() runs each call in a task
+        chat = request.messages is not None
+        create = (
+            client.chat.completions.with_raw_response.create
+            if chat
+            else client.completions.with_raw_response.create
         )
+        body = self._body(request, params)
+        headers = self._extra_headers()
+        error = "no attempt made"
+        for attempt in range(self.max_retries + 1):
+            try:
+                raw = await create(**body, extra_headers=headers)
+            except openai.APITimeoutError:
+                error = f"timeout after {self.timeout_s:g}s"
+            except openai.APIConnectionError as exc:
+                cause = exc.__cause__ or exc
+                error = f"connection error ({type(cause).__name__}: {cause})"
+            except openai.APIStatusError as exc:
+                error = f"HTTP {exc.status_code}: {_snippet(exc.response)}"
+                if not (exc.status_code in _RETRIED_STATUSES or exc.status_code >= 500):
+                    # the request itself is wrong (400, 401, 404, ...): re-asking cannot help
+                    return self._failure(counter, error)
+            else:
+                try:
+                    completion = _parse(raw.http_response.content, chat, params)
+                except MalformedResponse as exc:
+                    error = f"malformed response body: {exc}"
+                    if attempt < self.max_retries:
+                        await asyncio.sleep(self._backoff(attempt))
+                    continue
+                self._count(counter, gave_up=False)
+                return completion
+            break  # the client has already spent its retries on this one
+        return self._failure(counter, f"{error} (gave up after {max(counter[0], 1)} attempts)")
+
+    def _failure(self, counter: list[int], message: str) -> Completion:
+        self._count(counter, gave_up=True)
+        return failed(message)
+
+    def _count(self, counter: list[int], *, gave_up: bool) -> None:
+        attempts = max(counter[0], 1)
+        with self._stats_lock:
+            self.stats["requests"] += attempts
+            self.stats["retries"] += attempts - 1
+            self.stats["failures"] += int(gave_up)
+
+    def _backoff(self, attempt: int) -> float:
+        delay = min(_MAX_BACKOFF_S, self.retry_backoff_s * (2**attempt))
+        return delay * (0.5 + random.random())  # jitter: spread retries of concurrent requests
 
 
-def _failed(message: str) -> Completion:
-    return Completion(text="", finish_reason="error", error=message)
+def _parse(content: bytes, chat: bool, params: SamplingParams) -> Completion:
+    """A 200 body -> Completion, or MalformedResponse when it is not the promised shape."""
+    try:
+        data = json.loads(content)
+    except ValueError as exc:
+        raise MalformedResponse(f"not JSON ({exc})") from None
+    try:
+        choice = data["choices"][0]
+        text = choice["message"]["content"] if chat else choice["text"]
+        if text is None:
+            text = ""
+        if not isinstance(text, str):
+            raise TypeError("text is not a string")
+        finish = choice.get("finish_reason") or "stop"
+        usage = data.get("usage") or {}
+        prompt_tokens = int(usage.get("prompt_tokens") or 0)
+        completion_tokens = int(usage.get("completion_tokens") or 0)
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+        raise MalformedResponse(f"unexpected shape ({type(exc).__name__}: {exc})") from None
+    text, hit = truncate_at_stop(text, params.stop)
+    extra: dict = {"id": data["id"]} if isinstance(data.get("id"), str) else {}
+    if finish not in ("stop", "length"):  # e.g. "eos", "content_filter": keep it visible
+        extra["server_finish_reason"] = str(finish)
+        finish = "stop"
+    if hit:
+        finish = "stop"
+    return Completion(
+        text=text,
+        finish_reason=finish,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        extra=extra,
+    )
 
 
-def _snippet(response: httpx.Response, limit: int = 200) -> str:
+def _snippet(response: Any, limit: int = 200) -> str:
     try:
         text = response.text
     except Exception:  # undecodable body
         return "<unreadable body>"
     text = " ".join(text.split())
     return text[:limit] + ("…" if len(text) > limit else "")
-
-
-def _retry_after_s(value: str | None) -> float | None:
-    """Parse a Retry-After header (seconds or an HTTP date) into seconds from now."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - time.time())

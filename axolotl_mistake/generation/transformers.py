@@ -2,7 +2,8 @@
 
 Renders `messages` with the tokenizer's chat template (or plain text), decodes greedily or
 samples with a per-request seed, cuts at stop strings and counts tokens. It must never cache
-(wrap it in `cache.CachedBackend`) and never let one failing request raise for the whole batch.
+(wrap it in `cache.CachedBackend`), never run a prompt longer than the model's context, and
+never let one failing request raise for the whole batch. torch/transformers load on `load()`.
 
 Sampling guarantee: a request's sample depends only on the model, its rendered prompt and
 `SamplingParams` (incl. `seed`) and its `sample_index` -- not on batch size, neighbours or order.
@@ -13,23 +14,55 @@ still differ; results within one configuration are exactly repeatable.)
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from transformers import LogitsProcessor
+from pydantic import Field
 
-from axolotl_mistake.generation.base import Completion, GenerationRequest, SamplingParams
+from axolotl_mistake.generation.base import Completion, GenerationRequest, SamplingParams, failed
 from axolotl_mistake.generation.common import (
-    collect,
-    render_request,
+    LocalBackend,
+    adapter_fingerprint,
+    model_context_limit,
     request_seed,
+    resolve_model,
     truncate_at_stop,
 )
+from axolotl_mistake.generation.config import LocalBackendConfig
+
+__all__ = [
+    "TransformersBackend",
+    "TransformersConfig",
+    "adapter_fingerprint",
+    "resolve_device",
+    "resolve_dtype",
+]
 
 log = logging.getLogger(__name__)
+
+
+class TransformersConfig(LocalBackendConfig):
+    """kind: transformers -- a local Hugging Face model, batched in this process."""
+
+    kind: Literal["transformers"] = "transformers"
+    device: str = Field(
+        "auto",
+        description="'auto' (cuda if available, else cpu), or a torch device such as 'cuda:1'.",
+    )
+
+    def load(self) -> TransformersBackend:
+        return TransformersBackend.load(
+            self.model,
+            revision=self.revision,
+            adapter=self.adapter,
+            chat=self.chat,
+            batch_size=self.batch_size,
+            device=self.device,
+            dtype=self.dtype,
+            max_context=self.max_context,
+        )
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -62,32 +95,11 @@ def resolve_dtype(dtype: str, device: str):
     return names[dtype]
 
 
-def adapter_fingerprint(folder: str | Path) -> str:
-    """A short content hash of a LoRA adapter folder (config + weights), for cache keys."""
-    folder = Path(folder)
-    digest = hashlib.sha256()
-    names = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
-    found = False
-    for name in names:
-        path = folder / name
-        if path.is_file():
-            found = True
-            digest.update(name.encode())
-            with open(path, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(block)
-    if not found:
-        raise FileNotFoundError(
-            f"{folder}: not a LoRA adapter folder (no adapter_config.json / adapter_model.*)"
-        )
-    return digest.hexdigest()[:16]
-
-
-class TransformersBackend:
+class TransformersBackend(LocalBackend):
     """Batched generation with a loaded HF causal LM and tokenizer.
 
-    Build it with `TransformersBackend.load(...)` / `.from_config(cfg)`, or pass a model and
-    tokenizer you already hold (e.g. a benchmark's random-weight model).
+    Build it with `TransformersBackend.load(...)` / `TransformersConfig(...).load()`, or pass a
+    model and tokenizer you already hold (e.g. a benchmark's random-weight model).
     """
 
     name = "transformers"
@@ -101,9 +113,8 @@ class TransformersBackend:
         revision: str | None = None,
         chat: str = "auto",
         batch_size: int = 16,
+        max_context: int | None = None,
     ):
-        if chat not in ("auto", "always", "never"):
-            raise ValueError(f"chat must be auto, always or never, not {chat!r}")
         self.model = model
         self.tokenizer = tokenizer
         self.model_id = model_id
@@ -118,12 +129,11 @@ class TransformersBackend:
             eos = tokenizer.eos_token_id
         self.eos_ids: list[int] = list(eos) if isinstance(eos, (list, tuple)) else [eos]
         self.pad_id: int = tokenizer.pad_token_id
-        self._has_template = bool(getattr(tokenizer, "chat_template", None))
         self._stop_cache: dict[tuple[str, ...], Any] = {}
-        if chat == "always" and not self._has_template:
-            raise ValueError(
-                f"chat='always' but the tokenizer of {model_id!r} has no chat template"
-            )
+        self.max_context = max_context or model_context_limit(
+            getattr(model, "config", None), tokenizer
+        )
+        self._check_chat(model_id)
 
     @property
     def cache_salt(self) -> str:
@@ -142,16 +152,12 @@ class TransformersBackend:
         batch_size: int = 16,
         device: str = "auto",
         dtype: str = "auto",
+        max_context: int | None = None,
     ) -> TransformersBackend:
         """Load `model` (folder, Hub id or 'embedded') and an optional LoRA adapter (merged)."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        if model == "embedded":
-            from axolotl_mistake.models import EMBEDDED_MODEL_ID, ensure_embedded_model
-
-            path, model_id, revision = str(ensure_embedded_model()), EMBEDDED_MODEL_ID, None
-        else:
-            path, model_id = model, model
+        path, model_id, revision = resolve_model(model, revision)
         device = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, device)
         tok_source, tok_revision = path, revision
@@ -172,20 +178,18 @@ class TransformersBackend:
             lm.generation_config.pad_token_id = tokenizer.pad_token_id
         lm.to(device).eval()
         return cls(
-            lm, tokenizer, model_id=model_id, revision=revision, chat=chat, batch_size=batch_size
+            lm,
+            tokenizer,
+            model_id=model_id,
+            revision=revision,
+            chat=chat,
+            batch_size=batch_size,
+            max_context=max_context,
         )
 
     @classmethod
-    def from_config(cls, cfg) -> TransformersBackend:
-        return cls.load(
-            cfg.model,
-            revision=cfg.revision,
-            adapter=cfg.adapter,
-            chat=cfg.chat,
-            batch_size=cfg.batch_size,
-            device=cfg.device,
-            dtype=cfg.dtype,
-        )
+    def from_config(cls, cfg: TransformersConfig) -> TransformersBackend:
+        return cfg.load()
 
     def __repr__(self) -> str:
         return (
@@ -193,37 +197,13 @@ class TransformersBackend:
             f"batch_size={self.batch_size}, chat={self.chat!r})"
         )
 
-    # -- rendering ----------------------------------------------------------------------------
-    def render(self, request: GenerationRequest) -> tuple[str, bool]:
-        """The text the model sees, and whether it came from the chat template."""
-        return render_request(request, self.tokenizer, self.chat)
-
-    def encode(self, request: GenerationRequest) -> tuple[str, list[int]]:
-        text, templated = self.render(request)
-        ids = self.tokenizer(text, add_special_tokens=not templated)["input_ids"]
-        return text, list(ids)
-
     # -- generation ---------------------------------------------------------------------------
-    def generate(
-        self, requests: Sequence[GenerationRequest], params: SamplingParams
-    ) -> list[Completion]:
-        return collect(self.generate_iter(requests, params), len(requests))
-
     def generate_iter(
         self, requests: Sequence[GenerationRequest], params: SamplingParams
     ) -> Iterator[tuple[int, Completion]]:
         """Yield (index, completion) batch by batch, longest prompts first."""
-        encoded: list[tuple[int, str, list[int]]] = []
-        for i, request in enumerate(requests):
-            try:
-                text, ids = self.encode(request)
-            except Exception as exc:  # e.g. a chat template that rejects the turns
-                yield i, _failed(f"could not render the prompt: {type(exc).__name__}: {exc}")
-                continue
-            if not ids:
-                yield i, _failed("empty prompt (no tokens to condition on)")
-                continue
-            encoded.append((i, text, ids))
+        encoded, refused = self.encode_all(requests, params)
+        yield from refused
         encoded.sort(key=lambda item: -len(item[2]))  # stable: ties keep request order
         for start in range(0, len(encoded), self.batch_size):
             batch = encoded[start : start + self.batch_size]
@@ -236,7 +216,7 @@ class TransformersBackend:
             if len(batch) == 1:
                 log.warning("generation failed: %s", exc)
                 self._free_memory()
-                yield batch[0][0], _failed(f"generation failed: {type(exc).__name__}: {exc}")
+                yield batch[0][0], failed(f"generation failed: {type(exc).__name__}: {exc}")
                 return
             log.warning("batch of %d failed (%s); retrying one at a time", len(batch), exc)
             self._free_memory()
@@ -271,6 +251,8 @@ class TransformersBackend:
         )
         kwargs: dict[str, Any] = {}
         if not params.greedy:
+            from axolotl_mistake.generation.sampling import SeededSampler
+
             seeds = [
                 request_seed(params.seed, requests[i].sample_index, text) for i, text, _ in batch
             ]
@@ -318,49 +300,3 @@ class TransformersBackend:
         return Completion(
             text=text, finish_reason=finish, prompt_tokens=prompt_tokens, completion_tokens=count
         )
-
-
-class SeededSampler(LogitsProcessor):
-    """A logits processor that samples each row with its own generator (temperature, top-p).
-
-    Returns scores that are 0 at the drawn token and -inf elsewhere, so greedy decoding in
-    `generate()` picks exactly that token; rows never share random state.
-    """
-
-    def __init__(self, seeds: Sequence[int], temperature: float, top_p: float):
-        self.seeds = list(seeds)
-        self.temperature = temperature
-        self.top_p = top_p
-        self._generators: list[Any] | None = None
-
-    def __call__(self, input_ids, scores):
-        import torch
-
-        if self._generators is None:
-            self._generators = [
-                torch.Generator(device=scores.device).manual_seed(s) for s in self.seeds
-            ]
-        probs = (scores.float() / self.temperature).softmax(dim=-1)
-        order = None
-        if self.top_p < 1.0:  # nucleus: keep the most likely tokens until their mass >= top_p
-            vocab = probs.shape[-1]
-            top, order = probs.topk(min(vocab, 1024), dim=-1)  # cheap when the nucleus is small
-            if top.shape[-1] < vocab and not bool((top.sum(dim=-1) >= self.top_p).all()):
-                top, order = probs.sort(dim=-1, descending=True)
-            before = top.cumsum(dim=-1) - top
-            probs = top * (before < self.top_p)
-        cdf = probs.cumsum(dim=-1)
-        draws = torch.stack(
-            [torch.rand((), generator=g, device=scores.device) for g in self._generators]
-        )
-        targets = (draws * cdf[:, -1]).unsqueeze(1)  # inverse-CDF sampling, one draw per row
-        chosen = torch.searchsorted(cdf, targets, right=True).clamp_(max=cdf.shape[1] - 1)
-        if order is not None:
-            chosen = order.gather(1, chosen)
-        out = torch.full_like(scores, float("-inf"))
-        out.scatter_(1, chosen, 0.0)
-        return out
-
-
-def _failed(message: str) -> Completion:
-    return Completion(text="", finish_reason="error", error=message)

@@ -2,22 +2,62 @@
 
 vLLM is an optional extra (`pip install axolotl-mistake[vllm]`), imported only when this backend
 is built; prompts are rendered exactly like the transformers backend (same chat-template rules)
-and each request gets its own seed. It must never import vllm at module import time.
+and each request gets its own seed. It must never import vllm at module import time, and never
+hand vLLM a prompt longer than the model's context (it comes back failed instead).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
-from axolotl_mistake.generation.base import Completion, GenerationRequest, SamplingParams
+from pydantic import Field
+
+from axolotl_mistake.generation.base import Completion, GenerationRequest, SamplingParams, failed
 from axolotl_mistake.generation.common import (
-    collect,
-    render_request,
+    LocalBackend,
+    adapter_fingerprint,
     request_seed,
+    resolve_model,
     truncate_at_stop,
 )
+from axolotl_mistake.generation.config import LocalBackendConfig
+
+
+class VLLMConfig(LocalBackendConfig):
+    """kind: vllm -- an offline `vllm.LLM` engine (GPU; the `axolotl-mistake[vllm]` extra)."""
+
+    kind: Literal["vllm"] = "vllm"
+    tensor_parallel_size: int = Field(1, ge=1, description="vLLM tensor parallel GPUs per replica.")
+    data_parallel_size: int = Field(
+        1,
+        ge=1,
+        description=(
+            "vLLM data parallel replicas (passed to vllm.LLM where the installed vLLM supports "
+            "it; otherwise run one process per GPU with the builder's --shard i/n)."
+        ),
+    )
+    distributed_executor_backend: str | None = Field(
+        None,
+        description=(
+            "vLLM executor: 'ray' for multi-node, 'mp' for one node, None for vLLM's default."
+        ),
+    )
+
+    def load(self) -> VLLMBackend:
+        return VLLMBackend(
+            self.model,
+            revision=self.revision,
+            adapter=self.adapter,
+            chat=self.chat,
+            dtype=self.dtype,
+            batch_size=max(self.batch_size, 256),
+            tensor_parallel_size=self.tensor_parallel_size,
+            data_parallel_size=self.data_parallel_size,
+            distributed_executor_backend=self.distributed_executor_backend,
+            max_context=self.max_context,
+        )
 
 
 def import_vllm():
@@ -32,7 +72,7 @@ def import_vllm():
     return vllm
 
 
-class VLLMBackend:
+class VLLMBackend(LocalBackend):
     """Generation through one `vllm.LLM` engine (continuous batching inside vLLM)."""
 
     name = "vllm"
@@ -49,15 +89,11 @@ class VLLMBackend:
         tensor_parallel_size: int = 1,
         data_parallel_size: int = 1,
         distributed_executor_backend: str | None = None,
+        max_context: int | None = None,
         **engine_kwargs: Any,
     ):
         vllm = import_vllm()
-        if model == "embedded":
-            from axolotl_mistake.models import EMBEDDED_MODEL_ID, ensure_embedded_model
-
-            path, self.model_id, revision = str(ensure_embedded_model()), EMBEDDED_MODEL_ID, None
-        else:
-            path, self.model_id = model, model
+        path, self.model_id, revision = resolve_model(model, revision)
         self.revision = revision
         self.chat = chat
         self.cache_salt = f"chat={chat}"  # part of every cache key
@@ -69,6 +105,8 @@ class VLLMBackend:
             tensor_parallel_size=tensor_parallel_size,
             **engine_kwargs,
         )
+        if max_context:
+            kwargs.setdefault("max_model_len", max_context)
         if distributed_executor_backend:
             kwargs["distributed_executor_backend"] = distributed_executor_backend
         if data_parallel_size > 1:
@@ -83,86 +121,54 @@ class VLLMBackend:
         if adapter:
             from vllm.lora.request import LoRARequest
 
-            from axolotl_mistake.generation.transformers import adapter_fingerprint
-
             kwargs["enable_lora"] = True
             self.model_id = f"{self.model_id}+adapter@{adapter_fingerprint(adapter)}"
             self._lora = LoRARequest("adapter", 1, str(adapter))
         self._vllm = vllm
         self.llm = vllm.LLM(**kwargs)
         self.tokenizer = self.llm.get_tokenizer()
-        self._has_template = bool(getattr(self.tokenizer, "chat_template", None))
-        if chat == "always" and not self._has_template:
-            raise ValueError(f"chat='always' but the tokenizer of {model!r} has no chat template")
+        self.max_context = max_context or _engine_max_len(self.llm)
+        self._check_chat(model)
 
     @classmethod
-    def from_config(cls, cfg) -> VLLMBackend:
-        return cls(
-            cfg.model,
-            revision=cfg.revision,
-            adapter=cfg.adapter,
-            chat=cfg.chat,
-            dtype=cfg.dtype,
-            batch_size=max(cfg.batch_size, 256),
-            tensor_parallel_size=cfg.tensor_parallel_size,
-            data_parallel_size=cfg.data_parallel_size,
-            distributed_executor_backend=cfg.distributed_executor_backend,
-        )
+    def from_config(cls, cfg: VLLMConfig) -> VLLMBackend:
+        return cfg.load()
 
     def __repr__(self) -> str:
         return f"VLLMBackend(model_id={self.model_id!r})"
-
-    def render(self, request: GenerationRequest) -> tuple[str, bool]:
-        """Same rules as the transformers backend (see BackendConfig.chat)."""
-        return render_request(request, self.tokenizer, self.chat)
-
-    def generate(
-        self, requests: Sequence[GenerationRequest], params: SamplingParams
-    ) -> list[Completion]:
-        return collect(self.generate_iter(requests, params), len(requests))
 
     def generate_iter(
         self, requests: Sequence[GenerationRequest], params: SamplingParams
     ) -> Iterator[tuple[int, Completion]]:
         """Yield (index, completion) per engine call of `chunk_size` prompts."""
-        for start in range(0, len(requests), self.chunk_size):
-            chunk = list(enumerate(requests[start : start + self.chunk_size], start))
-            yield from self._run(chunk, params)
+        ready, refused = self.encode_all(requests, params)
+        yield from refused
+        for start in range(0, len(ready), self.chunk_size):
+            yield from self._run(ready[start : start + self.chunk_size], requests, params)
 
-    def _run(self, chunk, params: SamplingParams) -> Iterator[tuple[int, Completion]]:
-        prompts, sampling = [], []
-        for _, request in chunk:
-            text, templated = self.render(request)
-            # token ids, so a chat template's own BOS is not doubled by vLLM's tokenisation
-            ids = self.tokenizer(text, add_special_tokens=not templated)["input_ids"]
-            prompts.append({"prompt_token_ids": list(ids)})
-            sampling.append(
-                self._vllm.SamplingParams(
-                    n=1,
-                    temperature=params.temperature,
-                    top_p=params.top_p,
-                    max_tokens=params.max_new_tokens,
-                    stop=list(params.stop) or None,
-                    seed=request_seed(params.seed, request.sample_index, text),
-                )
+    def _run(self, chunk, requests, params: SamplingParams) -> Iterator[tuple[int, Completion]]:
+        prompts = [{"prompt_token_ids": ids} for _, _, ids in chunk]
+        sampling = [
+            self._vllm.SamplingParams(
+                n=1,
+                temperature=params.temperature,
+                top_p=params.top_p,
+                max_tokens=params.max_new_tokens,
+                stop=list(params.stop) or None,
+                seed=request_seed(params.seed, requests[i].sample_index, text),
             )
+            for i, text, _ in chunk
+        ]
         try:
             outputs = self.llm.generate(prompts, sampling, use_tqdm=False, lora_request=self._lora)
         except Exception as exc:
             if len(chunk) == 1:
-                yield (
-                    chunk[0][0],
-                    Completion(
-                        text="",
-                        finish_reason="error",
-                        error=f"vLLM failed: {type(exc).__name__}: {exc}",
-                    ),
-                )
+                yield chunk[0][0], failed(f"vLLM failed: {type(exc).__name__}: {exc}")
                 return
-            for item in chunk:
-                yield from self._run([item], params)
+            for item in chunk:  # find the one request that breaks the engine call
+                yield from self._run([item], requests, params)
             return
-        for (i, _), result in zip(chunk, outputs):
+        for (i, _, _), result in zip(chunk, outputs):
             best = result.outputs[0]
             text, hit = truncate_at_stop(best.text, params.stop)
             finish = "stop" if hit else (best.finish_reason or "stop")
@@ -175,6 +181,17 @@ class VLLMBackend:
                     completion_tokens=len(best.token_ids),
                 ),
             )
+
+
+def _engine_max_len(llm: Any) -> int | None:
+    """The engine's max_model_len (prompt + generated tokens), where this vLLM exposes it."""
+    for path in ("llm_engine.model_config.max_model_len", "model_config.max_model_len"):
+        obj: Any = llm
+        for part in path.split("."):
+            obj = getattr(obj, part, None)
+        if isinstance(obj, int) and obj > 0:
+            return obj
+    return None
 
 
 def _engine_arg_names(vllm) -> set[str]:
