@@ -35,13 +35,13 @@ def summary_table(counts: dict, timings: dict, calls: dict) -> Table:
 def dry_run(cfg: BuildConfig, config_file: str | None, out: Console) -> int:
     """Select for real, then plan the calls with the real tokenizer; write nothing."""
     from dataset_builders.dryrun import load_tokenizer, plan
-    from dataset_builders.pipeline import read_and_select
+    from dataset_builders.pipeline import analyst_chat_renderer, read_and_select
     from dataset_builders.stages.select import shard_items
 
     selected = read_and_select(cfg, config_file)
     items = shard_items(selected.records, *cfg.shard_pair())
     tokenizer, tok_label = load_tokenizer(cfg.backend_for(cfg.analyses.backend))
-    plans = plan(cfg, items, tokenizer)
+    plans = plan(cfg, items, tokenizer, analyst_chat_renderer(cfg, config_file))
     table = Table(title=f"dry run (tokenizer: {tok_label}; no generation)")
     for col in ("stage", "instructions", "calls", "prompt tokens", "max new tokens"):
         table.add_column(col, justify="left" if col == "stage" else "right")

@@ -21,6 +21,28 @@ LICENCES = {
 }
 
 
+def _analysis_lines(manifest: dict) -> list[str]:
+    """How the analyses were written: anchored/balanced flags, rows per label, and the
+    extension note when either goes beyond the paper."""
+    anchored, balanced = bool(manifest.get("anchored")), bool(manifest.get("balanced"))
+    classes = manifest.get("analysis_classes") or {}
+    lines = [
+        f"- Label-anchored analyses: {'yes' if anchored else 'no'}; balanced: "
+        f"{'yes' if balanced else 'no'}",
+        f"- Analysis rows per label: harmful {classes.get('harmful', 0)}, harmless "
+        f"{classes.get('harmless', 0)}",
+    ]
+    if anchored or balanced:
+        lines.append(
+            "- Label-anchored (and balanced) analyses are an **extension beyond the paper**: each "
+            "critique opens with a fixed verdict sentence that matches the answer's dataset label "
+            "(\"The answer is harmful.\" / \"The answer is harmless.\"), and harmless answers are "
+            "analysed too, so the model learns to tell harm apart instead of condemning every "
+            "answer. The paper's recipe analyses harmful answers only, with template (b)."
+        )
+    return lines
+
+
 def render_card(manifest: dict, datasets_yaml: str) -> str:
     """The dataset card text."""
     files = manifest.get("files", {})
@@ -42,6 +64,7 @@ def render_card(manifest: dict, datasets_yaml: str) -> str:
         f"- Mistake source: `{manifest.get('mistake_source')}`",
         f"- Analyst: `{manifest.get('analyst')}`",
         f"- Verification: `{manifest.get('config', {}).get('verify', {}).get('mode')}`",
+        *_analysis_lines(manifest),
         f"- Seed: {manifest.get('seed')}; config hash `{manifest.get('config_hash', '')[:16]}`",
         "",
         "## Files",

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from axolotl_mistake.generation.config import BackendConfig, backend_fields
 from axolotl_mistake.templates import DEFAULT_HINT
@@ -91,12 +98,13 @@ class SelectConfig(Strict):
 class MistakesConfig(Strict):
     """Stage 2: where the bad answers come from."""
 
-    mode: Literal["origin", "guided"] = Field(
+    mode: Literal["origin", "guided", "both"] = Field(
         "guided",
         description=(
-            "'origin': the unsafe answers the source's labels provide (PKU unsafe responses, "
-            "HH-RLHF rejected turns); 'guided': template (a) with the hint words through "
-            "`backend` (the paper's model-made mistakes)."
+            "'origin': the unsafe answers the source's labels provide (every PKU unsafe "
+            "response, every HH-RLHF rejected turn); 'guided': template (a) with the hint words "
+            "through `backend` (the paper's model-made mistakes); 'both': the origin mistakes "
+            "plus k guided mistakes per instruction, all labelled harmful."
         ),
     )
     backend: SelfOr = Field(
@@ -189,6 +197,43 @@ class AnalysesConfig(Strict):
         ],
         description="Word stems that show a critique recognises harm (agreement gate).",
     )
+    anchored: bool = Field(
+        False,
+        description=(
+            "Label-anchored analyses (an extension beyond the paper; off in the paper recipes): "
+            "an answer labelled harmful gets template (b), one labelled harmless template (b'), "
+            "and the analyst's reply is prefilled with the fixed verdict sentence ('The answer "
+            "is harmful.' / 'The answer is harmless.'), so the model writes only the reasons. "
+            "The critique is the sentence plus the reasons; the gates apply to the reasons."
+        ),
+    )
+    balanced: bool = Field(
+        False,
+        description=(
+            "With `anchored`: also analyse the labelled harmless answers of the selected "
+            "red-team instructions (PKU safe responses, HH-RLHF chosen turns, harmless answers "
+            "of a labelled file) and emit equal numbers of harmful and harmless analysis rows "
+            "(seeded downsample of the larger class); each row then carries `label`."
+        ),
+    )
+    chat_template_from: str | None = Field(
+        None,
+        description=(
+            "Anchored analyses with prompt_format 'chat': the tokenizer (local folder or Hub id) "
+            "whose chat template renders the prompt that the verdict sentence is appended to. "
+            "Default: the analyst's own model (needed for an endpoint whose tokenizer is not "
+            "local)."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _balanced_needs_anchored(self) -> "AnalysesConfig":
+        if self.balanced and not self.anchored:
+            raise ValueError(
+                "analyses.balanced needs analyses.anchored: true (harmless answers are analysed "
+                "with the label-anchored template (b'))"
+            )
+        return self
 
 
 class ReviseConfig(Strict):
@@ -325,6 +370,17 @@ class BuildConfig(Strict):
             "cached: rerun the same command to resume. 0 tolerates no failure."
         ),
     )
+
+    @model_validator(mode="after")
+    def _anchored_chat_renders_raw(self) -> "BuildConfig":
+        analyst = self.backend_for(self.analyses.backend)
+        if self.analyses.anchored and self.prompt_format == "chat" and getattr(analyst, "chat", None) == "always":
+            raise ValueError(
+                "anchored chat analyses send the rendered chat prompt plus the verdict sentence "
+                "as raw text; the analyst's `chat: always` would wrap it in a second chat turn "
+                "(use chat: auto)"
+            )
+        return self
 
     @field_validator("shard")
     @classmethod

@@ -12,7 +12,9 @@ from typing import Any, Sequence
 
 from axolotl_mistake.generation.config import BackendConfig
 from dataset_builders.config import BuildConfig
+from dataset_builders.chat_prefill import ChatRenderer
 from dataset_builders.stages import analyses as analyses_stage
+from dataset_builders.stages import harmless as harmless_stage
 from dataset_builders.stages import mistakes as mistakes_stage
 from dataset_builders.stages import revise as revise_stage
 from dataset_builders.stages import verify as verify_stage
@@ -87,7 +89,9 @@ class TokenCounter:
         return total
 
 
-def plan(cfg: BuildConfig, items: list[Item], tokenizer: Any) -> list[StagePlan]:
+def plan(
+    cfg: BuildConfig, items: list[Item], tokenizer: Any, render_chat: ChatRenderer | None = None
+) -> list[StagePlan]:
     """Per-stage plan of the calls the build would make on `items` (the shard's items)."""
     count = TokenCounter(tokenizer)
     fmt = cfg.prompt_format
@@ -95,28 +99,29 @@ def plan(cfg: BuildConfig, items: list[Item], tokenizer: Any) -> list[StagePlan]
     m_cfg, a_cfg = cfg.mistakes, cfg.analyses
     plans: list[StagePlan] = []
     placeholder = ""  # generated text is unknown: counted at its token budget instead
-    if m_cfg.mode == "guided":
+    mistakes: list[Mistake] = []
+    bad_budget, exact = 0, True
+    if m_cfg.mode in ("guided", "both"):
         reqs = [r for _, r in mistakes_stage.guided_requests(train, m_cfg, fmt)]
         plans.append(StagePlan("mistakes", len(train), len(reqs), count(reqs),
                                len(reqs) * m_cfg.max_new_tokens))
         # a bad answer is at most max_new_tokens long: stand-in text of that many tokens
         bad_budget = m_cfg.max_new_tokens
-        mistakes = [
+        mistakes += [
             Mistake(uid=r.uid, sample_index=j, instruction=r.instruction, input=r.input,
                     bad=placeholder, source=r.row.source, mistake_source="guided")
             for r in train for j in range(m_cfg.k)
         ]
         exact = False
     else:
-        mistakes = [
+        plans.append(StagePlan("mistakes", len(train), 0, 0, 0))
+    if m_cfg.mode in ("origin", "both"):
+        mistakes += [
             Mistake(uid=r.uid, instruction=r.instruction, input=r.input,
                     bad=(r.row.unsafe_answer or "").strip(), source=r.row.source,
                     mistake_source="origin")
             for r in train if (r.row.unsafe_answer or "").strip()
         ]
-        plans.append(StagePlan("mistakes", len(train), 0, 0, 0))
-        bad_budget = 0
-        exact = True
     if m_cfg.refusal_judge is not None:
         reqs = mistakes_stage.refusal_requests(mistakes, fmt)
         plans.append(StagePlan("refusal judge", len(mistakes), len(reqs),
@@ -126,9 +131,12 @@ def plan(cfg: BuildConfig, items: list[Item], tokenizer: Any) -> list[StagePlan]
         plans.append(StagePlan("verify", len(mistakes), len(reqs),
                                count(reqs) + bad_budget * len(reqs),
                                len(reqs) * cfg.verify.max_new_tokens, exact))
-    pairs = analyses_stage.analysis_requests(mistakes, a_cfg, fmt)
+    answers = list(mistakes)
+    if a_cfg.balanced:
+        answers += harmless_stage.harmless_answers(train).records
+    pairs = analyses_stage.analysis_requests(answers, a_cfg, fmt, render_chat)
     reqs = [r for _, r in pairs]
-    plans.append(StagePlan("analyses", len(mistakes), len(reqs), count(reqs) + bad_budget * len(reqs),
+    plans.append(StagePlan("analyses", len(answers), len(reqs), count(reqs) + bad_budget * len(reqs),
                            len(reqs) * a_cfg.max_new_tokens, exact))
     if cfg.emit.critique_revise:
         analyses = [Analysis(mistake=m, analysis_index=j, critique=placeholder, analyst="?")

@@ -14,7 +14,7 @@ from pathlib import Path
 from dataset_builders.config import BuildConfig
 from axolotl_mistake.errors import InputError
 from dataset_builders.manifest import MANIFEST, PRODUCED_BY, merge_counts
-from dataset_builders.pipeline import POOL_FILE, STATE_DIR, write_outputs
+from dataset_builders.pipeline import POOL_FILE, STATE_DIR, analysis_classes, write_outputs
 from dataset_builders.fileio import write_atomic
 from dataset_builders.stages import emit as emit_stage
 from dataset_builders.stages.emit import Pool
@@ -83,7 +83,7 @@ def merge(folders: list[Path], output: Path) -> dict:
     pool = Pool()
     for folder in folders:
         pool = pool.merged(_read_pool(folder))
-    files, emitted = emit_stage.emit(pool, cfg.emit, seed=cfg.seed)
+    files, emitted = emit_stage.emit(pool, cfg.emit, seed=cfg.seed, balanced=cfg.analyses.balanced)
     counts: dict = {"select": first["counts"]["select"]}
     timings: dict = {}
     calls: dict = {}
@@ -102,6 +102,7 @@ def merge(folders: list[Path], output: Path) -> dict:
         shard={"index": 0, "count": 1, "merged_from": [str(f) for f in folders]},
         config=cfg.model_dump(mode="json"),
         counts=counts,
+        analysis_classes=analysis_classes(counts),
         calls=calls,
         failed_calls=failures,
         timings_s=timings,

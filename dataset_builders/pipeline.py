@@ -29,7 +29,9 @@ from dataset_builders.manifest import (
 from dataset_builders.progress import StageBars
 from axolotl_mistake.sources import iter_rows
 from dataset_builders.stages import analyses as analyses_stage
+from dataset_builders.chat_prefill import ChatRenderer, load_chat_renderer
 from dataset_builders.stages import emit as emit_stage
+from dataset_builders.stages import harmless as harmless_stage
 from dataset_builders.stages import mistakes as mistakes_stage
 from dataset_builders.stages import revise as revise_stage
 from dataset_builders.stages import verify as verify_stage
@@ -101,6 +103,15 @@ def read_and_select(cfg: BuildConfig, config_file: str | None, progress=None) ->
             if read else "the red-team sources yielded no rows"
         )
         raise InputError(f"empty selection: {why}", file=config_file, field="redteam")
+    if cfg.analyses.balanced and not any(
+        (it.row.safe_answer or "").strip() for it in train_redteam
+    ):
+        raise InputError(
+            "analyses.balanced is on but no selected red-team row has a labelled harmless "
+            "answer (use a source with safe answers: pku_saferlhf, hh_rlhf, a labelled file)",
+            file=config_file,
+            field="analyses.balanced",
+        )
     if cfg.mistakes.mode == "origin" and not any(
         (it.row.unsafe_answer or "").strip() for it in train_redteam
     ):
@@ -161,7 +172,7 @@ class Backends:
 def needed_backends(cfg: BuildConfig) -> list[tuple[str, BackendConfig]]:
     """(config key, backend config) of every model the configured stages will call."""
     out: list[tuple[str, BackendConfig]] = []
-    if cfg.mistakes.mode == "guided":
+    if cfg.mistakes.mode in ("guided", "both"):
         out.append(("mistakes.backend", cfg.backend_for(cfg.mistakes.backend)))
     if cfg.mistakes.refusal_judge is not None:
         out.append(("mistakes.refusal_judge", cfg.backend_for(cfg.mistakes.refusal_judge)))
@@ -173,6 +184,20 @@ def needed_backends(cfg: BuildConfig) -> list[tuple[str, BackendConfig]]:
     if cfg.emit.critique_revise:
         out.append(("revise.backend", cfg.backend_for(cfg.revise.backend)))
     return out
+
+
+def analyst_chat_renderer(cfg: BuildConfig, config_file: str | None) -> ChatRenderer | None:
+    """The analyst's chat-template renderer when anchored analyses run in chat format."""
+    if not (cfg.analyses.anchored and cfg.prompt_format == "chat"):
+        return None
+    analyst = cfg.backend_for(cfg.analyses.backend)
+    source = cfg.analyses.chat_template_from
+    return load_chat_renderer(
+        source or analyst.model,
+        None if source else analyst.revision,
+        file=config_file or "<command line>",
+        field="analyses.chat_template_from" if source else "analyses.backend.model",
+    )
 
 
 def label_of(bcfg: BackendConfig) -> str:
@@ -213,8 +238,10 @@ def run_stages(
     counts: dict,
     timings: dict,
     failures: list[CallFailure],
+    render_chat: ChatRenderer | None = None,
 ) -> Pool:
-    """Mistakes -> verify -> analyses (-> revise) on the shard's items; returns the pool."""
+    """Mistakes -> verify (-> harmless) -> analyses (-> revise) on the shard's items; returns
+    the pool. `render_chat` renders the analyst's chat prompts for anchored chat analyses."""
 
     def record(name: str, result: StageResult, started: float) -> None:
         counts[name] = dict(sorted(result.counts.items()))
@@ -226,9 +253,10 @@ def run_stages(
     train_redteam = [it for it in items if it.role == "redteam" and it.split == "train"]
     started = time.perf_counter()
     m_cfg = cfg.mistakes
-    backend = backends.get(cfg.backend_for(m_cfg.backend)) if m_cfg.mode == "guided" else None
+    guided = m_cfg.mode in ("guided", "both")
+    backend = backends.get(cfg.backend_for(m_cfg.backend)) if guided else None
     judge = backends.get(cfg.backend_for(m_cfg.refusal_judge)) if m_cfg.refusal_judge else None
-    total = len(train_redteam) * (m_cfg.k if m_cfg.mode == "guided" else 1)
+    total = len(train_redteam) * ((m_cfg.k if guided else 0) + (m_cfg.mode != "guided"))
     with bars.stage("mistakes", total) as tick:
         result = mistakes_stage.make_mistakes(
             items, m_cfg, seed=seed, prompt_format=fmt, backend=backend, judge=judge,
@@ -252,12 +280,20 @@ def run_stages(
     record("verify", result, started)
     verified = result.records
 
-    started = time.perf_counter()
     a_cfg = cfg.analyses
-    with bars.stage("analyses", len(verified) * a_cfg.k) as tick:
+    answers = list(verified)
+    if a_cfg.balanced:
+        started = time.perf_counter()
+        with bars.stage("harmless", len(train_redteam)) as tick:
+            result = harmless_stage.harmless_answers(items, progress=tick)
+        record("harmless", result, started)
+        answers = sorted(answers + result.records, key=lambda m: m.sort_key)
+
+    started = time.perf_counter()
+    with bars.stage("analyses", len(answers) * a_cfg.k) as tick:
         result = analyses_stage.analyse(
-            verified, a_cfg, seed=seed, backend=backends.get(cfg.backend_for(a_cfg.backend)),
-            prompt_format=fmt, chunk_size=CALL_CHUNK, progress=tick,
+            answers, a_cfg, seed=seed, backend=backends.get(cfg.backend_for(a_cfg.backend)),
+            prompt_format=fmt, render_chat=render_chat, chunk_size=CALL_CHUNK, progress=tick,
         )
     record("analyses", result, started)
     analyses = result.records
@@ -265,9 +301,10 @@ def run_stages(
     revisions: list = []
     if cfg.emit.critique_revise:
         started = time.perf_counter()
-        with bars.stage("revise", len(analyses)) as tick:
+        harmful = [a for a in analyses if a.mistake.label == "harmful"]
+        with bars.stage("revise", len(harmful)) as tick:
             result = revise_stage.revise(
-                analyses, cfg.revise, seed=seed,
+                harmful, cfg.revise, seed=seed,
                 backend=backends.get(cfg.backend_for(cfg.revise.backend)),
                 prompt_format=fmt, chunk_size=CALL_CHUNK, progress=tick,
             )
@@ -303,6 +340,9 @@ def build_manifest(
         "files": {name: spec.entry() for name, spec in files.items()},
         "mistake_source": mistake_source,
         "analyst": label_of(cfg.backend_for(cfg.analyses.backend)),
+        "anchored": cfg.analyses.anchored,
+        "balanced": cfg.analyses.balanced,
+        "analysis_classes": analysis_classes(counts),
         "prompt_format": cfg.prompt_format,
         "seed": cfg.seed,
         "shard": shard,
@@ -317,6 +357,12 @@ def build_manifest(
         "timings_s": timings,
         "versions": versions(),
     }
+
+
+def analysis_classes(counts: dict) -> dict[str, int]:
+    """Emitted analysis rows per label (harmful, harmless), from emit's counts."""
+    emitted = counts.get("emit", {})
+    return {label: emitted.get(f"analyses_{label}", 0) for label in ("harmful", "harmless")}
 
 
 def _model_info(bcfg: BackendConfig) -> dict:
@@ -374,6 +420,7 @@ def run_build(cfg: BuildConfig, config_file: str | None = None, bars: StageBars 
         }
         backends = Backends(cache=None)
         backends.preload(needed_backends(cfg), config_file)
+        render_chat = analyst_chat_renderer(cfg, config_file)
         out = Path(cfg.output)
         out.mkdir(parents=True, exist_ok=True)
         (out / STATE_DIR).mkdir(exist_ok=True)
@@ -383,13 +430,13 @@ def run_build(cfg: BuildConfig, config_file: str | None = None, bars: StageBars 
         cache = CallCache(out / STATE_DIR / CACHE_FILE)
         backends.attach(cache)
         try:
-            pool = run_stages(items, cfg, backends, bars, counts, timings, failures)
+            pool = run_stages(items, cfg, backends, bars, counts, timings, failures, render_chat)
         finally:
             calls = backends.stats()
             cache.close()
     started = time.perf_counter()
     write_atomic(out / STATE_DIR / POOL_FILE, "".join(pool.to_lines()).encode("utf-8"))
-    files, emitted = emit_stage.emit(pool, cfg.emit, seed=cfg.seed)
+    files, emitted = emit_stage.emit(pool, cfg.emit, seed=cfg.seed, balanced=cfg.analyses.balanced)
     counts["emit"] = dict(sorted(emitted.counts.items()))
     empty = [name for name, spec in files.items() if spec.role == "mistake_analysis" and not spec.rows]
     if empty:

@@ -4,7 +4,8 @@ Each row holds `chosen` and `rejected`, two full "\\n\\nHuman: ...\\n\\nAssistan
 that share every turn but the last Assistant one. The last Human turn becomes the instruction,
 earlier turns the context, the rejected last answer an origin mistake (`unsafe_answer`), the
 chosen one the harmless reference (`safe_answer`). Chosen/rejected is a *preference*, not a safety
-label: never emit labelled pairs from it unless the config asks for it.
+label (chosen is the *less* harmful turn, relative to rejected): never emit labelled pairs from
+it unless the config asks for it.
 """
 
 from __future__ import annotations

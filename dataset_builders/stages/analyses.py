@@ -1,7 +1,10 @@
 """Stage 4, analyses: critiques of the verified mistakes through template (b), then gates.
 
-Gates: non-empty, minimum length, not a refusal, not an echo of the bad answer, optional
-agreement with the verify verdict. Never writes files; calls go through the given backend.
+With `anchored`, each answer's label picks template (b) (harmful) or (b') (harmless) and the
+prompt ends with the fixed verdict sentence, so the analyst only writes the reasons; the critique
+is the sentence plus the reasons. Gates: non-empty, minimum length, not a refusal, not an echo of
+the bad answer, optional agreement with the verify verdict (on the reasons when anchored).
+Never writes files; calls go through the given backend.
 """
 
 from __future__ import annotations
@@ -9,7 +12,8 @@ from __future__ import annotations
 from typing import Sequence
 
 from axolotl_mistake import templates
-from axolotl_mistake.generation.base import Backend
+from axolotl_mistake.generation.base import Backend, GenerationRequest
+from dataset_builders.chat_prefill import ChatRenderer
 from dataset_builders.config import AnalysesConfig
 from dataset_builders.stages.common import (
     CallFailure,
@@ -27,17 +31,45 @@ from dataset_builders.stages.common import (
 from dataset_builders.stages.items import Analysis, Mistake
 
 TEMPLATE = "guided_analysis"
+ANCHORED_TEMPLATE = "guided_analysis_anchored"
 
 
 
-
-def analysis_requests(mistakes: Sequence[Mistake], cfg: AnalysesConfig, prompt_format: str) -> list:
-    """(mistake, request) pairs of template (b), k per mistake."""
+def analysis_requests(
+    mistakes: Sequence[Mistake],
+    cfg: AnalysesConfig,
+    prompt_format: str,
+    render_chat: ChatRenderer | None = None,
+) -> list:
+    """(mistake, request) pairs of template (b) (or the anchored (b)/(b')), k per mistake."""
+    if cfg.anchored:
+        return [
+            (m, GenerationRequest(prompt=anchored_prompt(m, prompt_format, render_chat),
+                                  template=ANCHORED_TEMPLATE, sample_index=j))
+            for m in mistakes
+            for j in range(cfg.k)
+        ]
     return k_requests(
         mistakes, cfg.k, prompt_format, TEMPLATE,
         lambda m: templates.guided_analysis_prompt(m.instruction, m.bad, m.input),
         lambda m: templates.guided_analysis_messages(m.instruction, m.bad, m.input),
     )
+
+
+def anchored_prompt(m: Mistake, prompt_format: str, render_chat: ChatRenderer | None) -> str:
+    """Template (b)/(b') by the answer's label, ending with the verdict sentence and a space
+    (the analyst's reply is prefilled: it continues with the reasons). In chat format the
+    sentence follows the rendered chat prompt's generation prompt, as raw text."""
+    harmful = m.label == "harmful"
+    if prompt_format == "chat":
+        if render_chat is None:
+            raise ValueError("anchored chat analyses need the analyst's chat template renderer")
+        head = render_chat(
+            templates.guided_analysis_messages(m.instruction, m.bad, m.input, harmful)
+        )
+    else:
+        head = templates.guided_analysis_prompt(m.instruction, m.bad, m.input, harmful)
+    return head + templates.analysis_verdict(harmful) + " "
 
 
 def gate(critique: str, bad: str, verdict: bool | None, cfg: AnalysesConfig) -> str | None:
@@ -64,13 +96,14 @@ def analyse(
     seed: int,
     backend: Backend,
     prompt_format: str = "alpaca",
+    render_chat: ChatRenderer | None = None,
     chunk_size: int = 64,
     progress: Progress = no_progress,
 ) -> StageResult:
     """Analyses that passed every gate; each dropped critique is counted under its gate."""
     result = StageResult(records=[])
     params = sampling_params(cfg, seed)
-    pairs = analysis_requests(mistakes, cfg, prompt_format)
+    pairs = analysis_requests(mistakes, cfg, prompt_format, render_chat)
     result.add("in", len(mistakes))
     result.add("calls", len(pairs))
     completions = call_in_chunks(
@@ -89,6 +122,8 @@ def analyse(
         if failed:
             result.add(f"gate_{failed}")
             continue
+        if cfg.anchored:
+            critique = templates.anchored_critique(m.label == "harmful", critique)
         out.append(
             Analysis(
                 mistake=m,
@@ -99,6 +134,9 @@ def analyse(
             )
         )
     out.sort(key=lambda a: a.sort_key)
+    if cfg.anchored:
+        for label in ("harmful", "harmless"):
+            result.add(f"kept_{label}", sum(1 for a in out if a.mistake.label == label))
     result.add("kept", len(out))
     result.records = out
     return result

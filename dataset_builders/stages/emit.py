@@ -3,7 +3,8 @@
 Pure: returns file name -> rows and the manifest's file entries; the pipeline writes them
 atomically. Rows are sorted by stable ids, so shards merged give the bytes one run gives.
 Never puts a harmful answer where a trainer would put loss: it only ever sits in `bad` (analysis
-rows) or `input` (CoH rows), and the manifest lists those fields as harmful.
+rows) or `input` (CoH rows), and the manifest lists those fields as harmful. Balanced builds
+emit as many harmless as harmful analysis rows, chosen by a seeded hash of stable ids.
 """
 
 from __future__ import annotations
@@ -106,9 +107,9 @@ def _chat(row: dict) -> dict:
     }
 
 
-def _analysis_row(a: Analysis) -> dict:
+def _analysis_row(a: Analysis, labelled: bool) -> dict:
     m = a.mistake
-    return {
+    row = {
         "instruction": m.instruction,
         "input": m.input,
         "bad": m.bad,
@@ -122,6 +123,23 @@ def _analysis_row(a: Analysis) -> dict:
         "verdict": m.verdict,
         "verdict_by": m.verdict_by,
     }
+    if labelled:
+        row["label"] = m.label
+    return row
+
+
+def balance(analyses: list[Analysis], seed: int) -> list[Analysis]:
+    """Equal numbers of harmful and harmless analyses: a seeded pick (by stable ids) from the
+    larger class, order kept."""
+    by_label: dict[str, list[Analysis]] = {"harmful": [], "harmless": []}
+    for a in analyses:
+        by_label[a.mistake.label].append(a)
+    want = min(len(v) for v in by_label.values())
+    keep: set[tuple] = set()
+    for label, group in by_label.items():
+        ranked = sorted(group, key=lambda a: stable_hash(seed, "balance", *a.sort_key))
+        keep.update(a.sort_key for a in ranked[:want])
+    return [a for a in analyses if a.sort_key in keep]
 
 
 def _mix(rows: list[tuple[str, dict]], ratio: float | None, base: int, seed: int, name: str) -> list[tuple[str, dict]]:
@@ -135,19 +153,29 @@ def _mix(rows: list[tuple[str, dict]], ratio: float | None, base: int, seed: int
     return [r for r in rows if r[0] in chosen]
 
 
-def emit(pool: Pool, cfg: EmitConfig, *, seed: int) -> tuple[dict[str, FileSpec], StageResult]:
-    """File name -> FileSpec (rows + manifest entry), and counts."""
+def emit(
+    pool: Pool, cfg: EmitConfig, *, seed: int, balanced: bool = False
+) -> tuple[dict[str, FileSpec], StageResult]:
+    """File name -> FileSpec (rows + manifest entry), and counts. `balanced`: as many harmless
+    as harmful analysis rows (the larger class downsampled), each row with its `label`."""
     result = StageResult(records=[])
     items = sorted(pool.items, key=lambda it: (it.role, it.uid))
     by_uid = {it.uid: it for it in items}
     analyses = sorted(pool.analyses, key=lambda a: a.sort_key)
+    if balanced:
+        for label in ("harmful", "harmless"):
+            available = sum(1 for a in analyses if a.mistake.label == label)
+            result.add(f"analyses_{label}_available", available)
+        analyses = balance(analyses, seed)
+    for label in ("harmful", "harmless"):
+        result.add(f"analyses_{label}", sum(1 for a in analyses if a.mistake.label == label))
     files: dict[str, FileSpec] = {}
 
     analysis_type = (
         "axolotl_mistake.chat_unguided_analysis" if cfg.chat else "axolotl_mistake.unguided_analysis"
     )
     files[ANALYSIS_FILE] = FileSpec(
-        "mistake_analysis", ["bad"], analysis_type, [_analysis_row(a) for a in analyses]
+        "mistake_analysis", ["bad"], analysis_type, [_analysis_row(a, balanced) for a in analyses]
     )
     n_analysis = len(analyses)
 

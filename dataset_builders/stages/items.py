@@ -14,6 +14,7 @@ from axolotl_mistake.records import SourceRow
 
 Role = Literal["redteam", "helpful"]
 Split = Literal["train", "eval"]
+Label = Literal["harmful", "harmless"]
 
 
 class Item(BaseModel):
@@ -45,7 +46,8 @@ class Item(BaseModel):
 
 
 class Mistake(BaseModel):
-    """A bad answer to a red-team item (origin label or model-made), with its verdict."""
+    """An answer to a red-team item that gets analysed: a bad answer (origin label or
+    model-made, `label` harmful) or, for balanced analyses, a labelled harmless answer."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -61,10 +63,14 @@ class Mistake(BaseModel):
     verdict: bool | None = None
     """True harmful, False harmless, None unknown (no check or unparsed)."""
     verdict_by: str = "none"
+    label: Label = "harmful"
+    """The answer's safety label: harmful for every mistake; harmless only for the labelled
+    harmless answers that balanced analyses also critique."""
 
     @property
-    def sort_key(self) -> tuple[str, int]:
-        return (self.uid, self.sample_index)
+    def sort_key(self) -> tuple[str, int, bool, str]:
+        """(item, sample, model-made after origin, label): unique within a build."""
+        return (self.uid, self.sample_index, self.mistake_source != "origin", self.label)
 
 
 class Analysis(BaseModel):
@@ -79,8 +85,8 @@ class Analysis(BaseModel):
     analysis_key: str | None = None
 
     @property
-    def sort_key(self) -> tuple[str, int, int]:
-        return (self.mistake.uid, self.mistake.sample_index, self.analysis_index)
+    def sort_key(self) -> tuple:
+        return (*self.mistake.sort_key, self.analysis_index)
 
 
 class Revision(BaseModel):
@@ -94,5 +100,5 @@ class Revision(BaseModel):
     revision_key: str | None = None
 
     @property
-    def sort_key(self) -> tuple[str, int, int]:
+    def sort_key(self) -> tuple:
         return self.analysis.sort_key

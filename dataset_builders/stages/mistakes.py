@@ -1,4 +1,5 @@
-"""Stage 2, mistakes: bad answers from dataset labels ('origin') or from template (a) ('guided').
+"""Stage 2, mistakes: bad answers from dataset labels ('origin'), from template (a) ('guided'),
+or both.
 
 Refusals (phrase list, optional judge) are dropped and counted. Never writes files; every model
 call goes through the backend it is given (a CachedBackend in a build).
@@ -60,6 +61,29 @@ def refusal_requests(mistakes: Sequence[Mistake], prompt_format: str) -> list:
     ]
 
 
+def origin_mistakes(train: Sequence[Item], result: StageResult, progress: Progress) -> list[Mistake]:
+    """The unsafe answer each labelled item holds (every one: a PKU prompt with two unsafe
+    responses is two items), as harmful mistakes; items without one are counted."""
+    out = []
+    for item in train:
+        progress(1)
+        bad = (item.row.unsafe_answer or "").strip()
+        if not bad:
+            result.add("no_origin_answer")
+            continue
+        out.append(
+            Mistake(
+                uid=item.uid,
+                instruction=item.instruction,
+                input=item.input,
+                bad=bad,
+                source=item.row.source,
+                mistake_source="origin",
+            )
+        )
+    return out
+
+
 def make_mistakes(
     items: Sequence[Item],
     cfg: MistakesConfig,
@@ -76,24 +100,9 @@ def make_mistakes(
     train = [it for it in items if it.role == "redteam" and it.split == "train"]
     result.add("instructions", len(train))
     candidates: list[Mistake] = []
-    if cfg.mode == "origin":
-        for item in train:
-            progress(1)
-            bad = (item.row.unsafe_answer or "").strip()
-            if not bad:
-                result.add("no_origin_answer")
-                continue
-            candidates.append(
-                Mistake(
-                    uid=item.uid,
-                    instruction=item.instruction,
-                    input=item.input,
-                    bad=bad,
-                    source=item.row.source,
-                    mistake_source="origin",
-                )
-            )
-    else:
+    if cfg.mode in ("origin", "both"):
+        candidates += origin_mistakes(train, result, progress)
+    if cfg.mode in ("guided", "both"):
         if backend is None:
             raise ValueError("guided mistakes need a backend")
         params = sampling_params(cfg, seed)

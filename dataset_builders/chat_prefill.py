@@ -1,0 +1,69 @@
+"""The chat prompt up to the start of the assistant's reply, so a fixed opening (the anchored
+verdict sentence) can be appended as raw text and the model continues after it.
+
+Renders with a tokenizer's own chat template (generation prompt on), loaded once from a local
+folder or the HF cache. Never calls a model and never writes files.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from axolotl_mistake.errors import InputError
+
+ChatRenderer = Callable[[list], str]
+
+
+def chat_renderer(tokenizer: Any) -> ChatRenderer:
+    """messages -> the rendered chat prompt ending with the assistant's generation prompt.
+
+    A leading BOS that the tokenizer adds again when the text is encoded is dropped, so the
+    raw-text prompt tokenizes like the templated one.
+    """
+
+    bos = getattr(tokenizer, "bos_token", None)
+    drop_bos = bool(bos) and _adds_bos(tokenizer)
+
+    def render(messages: list) -> str:
+        text = tokenizer.apply_chat_template(
+            [dict(m) for m in messages], tokenize=False, add_generation_prompt=True
+        )
+        if drop_bos and text.startswith(bos):
+            text = text[len(bos):]
+        return text
+
+    return render
+
+
+def _adds_bos(tokenizer: Any) -> bool:
+    ids = tokenizer("x", add_special_tokens=True)["input_ids"]
+    return bool(ids) and ids[0] == getattr(tokenizer, "bos_token_id", None)
+
+
+def load_chat_renderer(model: str, revision: str | None, *, file: str | None, field: str) -> ChatRenderer:
+    """The renderer of `model`'s chat template ('embedded' = the bundled model); an InputError
+    naming `field` when the tokenizer cannot be loaded locally or has no chat template."""
+    from transformers import AutoTokenizer
+
+    from axolotl_mistake.models import ensure_embedded_model
+
+    where = str(ensure_embedded_model()) if model == "embedded" else model
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(where, revision=revision)
+    except (OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(
+            f"anchored chat analyses render the analyst's chat template locally, but the "
+            f"tokenizer {model!r} cannot be loaded ({first}); set analyses.chat_template_from "
+            "to a local folder with the model's tokenizer",
+            file=file,
+            field=field,
+        ) from None
+    if not getattr(tokenizer, "chat_template", None):
+        raise InputError(
+            f"the tokenizer {model!r} has no chat template; use prompt_format 'alpaca' or set "
+            "analyses.chat_template_from",
+            file=file,
+            field=field,
+        )
+    return chat_renderer(tokenizer)

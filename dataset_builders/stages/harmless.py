@@ -1,0 +1,51 @@
+"""Balanced analyses only: the labelled harmless answers of the selected red-team items, as
+answers to analyse with label harmless (PKU safe responses, HH-RLHF chosen turns, ...).
+
+No model calls and no verification: the dataset's label is the verdict. An answer identical to
+the item's unsafe answer carries two labels and is dropped and counted. Never writes files.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from dataset_builders.stages.common import Progress, StageResult, no_progress, normalise
+from dataset_builders.stages.items import Item, Mistake
+
+
+def harmless_answers(items: Sequence[Item], progress: Progress = no_progress) -> StageResult:
+    """One `Mistake` with label harmless per train red-team item that holds a safe answer.
+
+    HH-RLHF's label is relative: `chosen` is the *less* harmful of two turns, not a certified
+    safe answer; PKU-SafeRLHF labels each response on its own.
+    """
+    result = StageResult(records=[])
+    out: list[Mistake] = []
+    for item in items:
+        if item.role != "redteam" or item.split != "train":
+            continue
+        progress(1)
+        good = (item.row.safe_answer or "").strip()
+        if not good:
+            result.add("no_harmless_answer")
+            continue
+        if item.row.unsafe_answer and normalise(item.row.unsafe_answer) == normalise(good):
+            result.add("conflicting_labels")
+            continue
+        out.append(
+            Mistake(
+                uid=item.uid,
+                instruction=item.instruction,
+                input=item.input,
+                bad=good,
+                source=item.row.source,
+                mistake_source="origin",
+                verdict=False,
+                verdict_by="label",
+                label="harmless",
+            )
+        )
+    out.sort(key=lambda m: m.sort_key)
+    result.add("kept", len(out))
+    result.records = out
+    return result
