@@ -11,12 +11,41 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from dataset_builders.config import BuildConfig, help_text, load_config
+from axolotl_mistake import configio
+from dataset_builders.config import BuildConfig, load_config
 from axolotl_mistake.errors import BuildFailed, InputError
 from dataset_builders.progress import StageBars
 
 EXIT_INPUT = 2
 EXIT_FAILED = 1
+
+
+USAGE = "usage: python -m dataset_builders.build [--config build.yml] [--key value ...]"
+INTRO = [
+    "Builds mistake-analysis training data (Chen et al., ICLR 2024) for Axolotl.",
+    "With no arguments: the embedded default (builtin red-team + helpful instructions,",
+    "embedded SmolLM2-135M-Instruct on CPU, guided mistakes, self analyses) ->",
+    "outputs/smollm2_135m_mistake (what recipes/smollm2_135m_mistake.yml trains on).",
+    "",
+    "Every key below can be set in the YAML file or overridden as --key value; nested keys",
+    "use dots (--mistakes.k 2, --analyses.backend.model NAME). Values are parsed as YAML",
+    "(numbers, true/false, [lists], {mappings}); each option may be given once. A stage",
+    "'backend' is 'self' (the build's `model`) or a backend config whose keys are those of",
+    "`model.*`.",
+]
+
+
+def help_text() -> str:
+    """The full `--help` text, generated from the schema and the source kinds."""
+    from axolotl_mistake.sources.describe import source_help_lines
+
+    footer = [
+        "Source entries (redteam, helpful, select.decontaminate) are mappings with `kind`",
+        "plus that kind's keys, e.g. {kind: pku_saferlhf, path: test.jsonl, limit: 500}:",
+        "",
+        *source_help_lines(),
+    ]
+    return configio.help_text(BuildConfig, usage=USAGE, intro=INTRO, footer=footer)
 
 
 def summary_table(counts: dict, timings: dict, calls: dict) -> Table:

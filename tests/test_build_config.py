@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from dataset_builders.build import main
-from dataset_builders.config import BuildConfig, help_lines, help_text, load_config
+from axolotl_mistake.configio import fields_of, help_rows
+from dataset_builders.build import help_text, main
+from dataset_builders.config import BuildConfig, load_config
 
 
 def _all_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
     keys = []
-    for name, field in model.model_fields.items():
+    for name, field in fields_of(model).items():
         keys.append(prefix + name)
         ann = field.annotation
         if isinstance(ann, type) and issubclass(ann, BaseModel):
@@ -21,11 +22,12 @@ def _all_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
 def test_help_lists_every_key_with_description(capsys):
     assert main(["--help"]) == 0
     text = capsys.readouterr().out
-    documented = {key for key, _, _, desc in help_lines() if desc}
+    documented = {key for key, _, _, desc in help_rows(BuildConfig) if desc}
     for key in _all_keys(BuildConfig):
         assert key in documented, f"{key} has no description"
         assert (f"--{key} " in text) or (f"[{key}]" in text), key
     assert "kind: pku_saferlhf" in text and "hub_id" in text
+    assert "--model.base_url " in text and "--model.device " in text  # every backend kind's keys
     assert help_text() in text
 
 

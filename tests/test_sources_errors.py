@@ -344,7 +344,7 @@ def test_parquet_row_error(tmp_path):
     ("raw", "field", "text"),
     [
         ({"kind": "pku", "path": "x.jsonl"}, "kind", "unknown source kind 'pku'"),
-        ({"path": "x.jsonl"}, "kind", "unknown or missing source kind"),
+        ({"path": "x.jsonl"}, "kind", "missing source `kind`"),
         ({"kind": "alpaca", "paht": "x.jsonl"}, "paht", "unknown key"),
         (
             {"kind": "alpaca", "path": "x.jsonl", "hub_id": "tatsu-lab/alpaca"},

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, TypeAdapter, ValidationError
 
+from axolotl_mistake.configio import validation_error
 from axolotl_mistake.records import LabelledPair, SourceRow
 from axolotl_mistake.errors import InputError
 from axolotl_mistake.sources import (
@@ -88,33 +89,16 @@ def parse_source_config(
         try:
             return _ADAPTER.validate_python(data)
         except ValidationError as err:
-            raise validation_to_input_error(err, file=file, prefix=prefix) from err
+            raise validation_to_input_error(err, data, file=file, prefix=prefix) from err
     return data
 
 
 def validation_to_input_error(
-    err: ValidationError, *, file: str | None = None, prefix: str = ""
+    err: ValidationError, data: Any = None, *, file: str | None = None, prefix: str = ""
 ) -> InputError:
-    """Turn a pydantic error into one readable InputError naming the first bad field."""
-    first = err.errors()[0]
-    loc = [str(p) for p in first["loc"]]
-    if loc and loc[0] in KINDS:  # discriminated unions put the chosen tag first
-        loc = loc[1:]
-    if first["type"] in ("union_tag_invalid", "union_tag_not_found"):
-        loc = ["kind"]
-        msg = f"unknown or missing source kind; expected one of {', '.join(KINDS)}"
-        if first["type"] == "union_tag_invalid":
-            given = first["input"].get("kind") if isinstance(first["input"], dict) else None
-            msg = f"unknown source kind {given!r}; expected one of {', '.join(KINDS)}"
-    elif first["type"] == "extra_forbidden":
-        msg = "unknown key (misspelt?); see the source kind's documented fields"
-    else:
-        msg = first["msg"]
-    field = ".".join(p for p in [prefix, *loc] if p) or None
-    more = len(err.errors()) - 1
-    if more:
-        msg += f" (and {more} more problem{'s' if more > 1 else ''})"
-    return InputError(msg, file=file, field=field)
+    """Turn a pydantic error on source mapping `data` into one readable InputError naming the
+    first bad field (through the project's one config loader, `axolotl_mistake.configio`)."""
+    return validation_error(err, data, None, file, prefix=prefix, tag_noun="source")
 
 
 def iter_rows(cfg: SourceConfig) -> Iterator[SourceRow]:

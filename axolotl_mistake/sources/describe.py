@@ -6,17 +6,8 @@ the descriptions live on the config classes only.
 
 from __future__ import annotations
 
-import json
-import textwrap
-
+from axolotl_mistake.configio import describe_model
 from axolotl_mistake.sources import SOURCE_CLASSES
-
-
-def _default(field) -> str:
-    if field.is_required():
-        return "required"
-    value = field.default_factory() if field.default_factory is not None else field.default
-    return json.dumps(value)
 
 
 def source_help_lines(width: int = 96) -> list[str]:
@@ -26,18 +17,7 @@ def source_help_lines(width: int = 96) -> list[str]:
         kind = cls.model_fields["kind"].default
         doc = (cls.__doc__ or "").strip().splitlines()[0]
         out.append(f"kind: {kind} -- {doc}")
-        for name, field in cls.model_fields.items():
-            if name == "kind":
-                continue
-            out.append(f"    {name} ({_default(field)})")
-            out.extend(
-                textwrap.wrap(
-                    field.description or "",
-                    width,
-                    initial_indent=" " * 8,
-                    subsequent_indent=" " * 8,
-                )
-            )
+        out.extend(describe_model(cls, skip=("kind",), width=width))
         out.append("")
     return out
 

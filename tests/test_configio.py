@@ -1,0 +1,128 @@
+"""The one config loader (axolotl_mistake.configio) on small schemas of its own and on the
+build schema: located YAML errors, dotted overrides, refused repeats and conflicts, union tags
+left out of error keys, polymorphic sections, help generated from descriptions."""
+
+from __future__ import annotations
+
+from typing import Literal, Union
+
+import pytest
+from pydantic import BaseModel, ConfigDict, Field
+
+from axolotl_mistake import configio
+from axolotl_mistake.configio import COMMAND_LINE
+from axolotl_mistake.errors import InputError
+
+
+class Inner(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    k: int = Field(1, ge=1, description="How many.")
+    stop: list[str] = Field(default_factory=lambda: ["###"], description="Stop strings.")
+    name: str = Field("x", description="A name.")
+
+
+class Engine(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["a", "b"] = Field("a", description="Which engine.")
+
+
+class EngineB(Engine):
+    kind: Literal["b"] = Field("b", description="Engine b.")
+    url: str | None = Field(None, description="Where b lives.")
+
+
+class Schema(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    seed: int = Field(0, description="The seed.")
+    dry_run: bool = Field(False, description="Plan only.")
+    inner: Inner = Field(default_factory=Inner, description="A section.")
+    backend: Union[Literal["self"], Inner] = Field("self", description="self or a section.")
+    engine: Engine = Field(default_factory=Engine, description="A polymorphic section.")
+
+
+def err_of(fn, *args, **kwargs) -> InputError:
+    with pytest.raises(InputError) as info:
+        fn(*args, **kwargs)
+    return info.value
+
+
+def test_dotted_overrides_types_and_bool_flags(tmp_path):
+    path = tmp_path / "c.yml"
+    path.write_text("seed: 3\ninner:\n  k: 4\n")
+    loaded = configio.load(Schema, ["--config", str(path), "--inner.k", "2", "--dry-run",
+                                    "--inner.stop", "###", "--inner.name=007"])
+    cfg = loaded.config
+    assert (cfg.seed, cfg.inner.k, cfg.dry_run, loaded.config_file) == (3, 2, True, str(path))
+    assert cfg.inner.stop == ["###"] and cfg.inner.name == "007"  # strings never YAML-parsed
+    # a key below a scalar ('self') turns it into a section
+    cfg = configio.load(Schema, ["--backend.k", "5"]).config
+    assert isinstance(cfg.backend, Inner) and cfg.backend.k == 5
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["--seed", "1", "--seed", "2"], "seed"),
+        (["--dry-run", "--dry_run", "false"], "dry_run"),
+        (["--config", "a.yml", "--config", "b.yml"], "config"),
+        (["--inner.k=1", "--inner.k", "2"], "inner.k"),
+        (["--inner", "{k: 2}", "--inner.k", "3"], "inner"),
+    ],
+)
+def test_repeated_or_conflicting_flags_are_refused(argv, flag):
+    err = err_of(configio.parse_command_line, argv, Schema)
+    assert err.file == COMMAND_LINE and err.field == flag
+    assert "twice" in err.message
+
+
+def test_unknown_key_and_positional_are_refused():
+    err = err_of(configio.parse_command_line, ["--inner.kk", "2"], Schema)
+    assert err.field == "inner.kk" and "unknown key" in err.message
+    err = err_of(configio.parse_command_line, ["stray"], Schema)
+    assert "stray" in err.message
+    cli = configio.parse_command_line(["a", "b", "--seed", "1"], Schema, positionals=True)
+    assert cli.positionals == ["a", "b"] and cli.overrides == {"seed": 1}
+
+
+def test_polymorphic_section_takes_every_subclass_key():
+    cli = configio.parse_command_line(["--engine.kind", "b", "--engine.url", "http://x"], Schema)
+    assert cli.overrides == {"engine": {"kind": "b", "url": "http://x"}}
+    assert "engine.url" in {row[0] for row in configio.help_rows(Schema)}
+
+
+def test_yaml_errors_name_file_and_line(tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text("seed: 1\ninner:\n  k: [1, 2\nother: 3\n")
+    err = err_of(configio.read_yaml, bad)
+    assert (err.file, err.line) == (str(bad), 4) and "invalid YAML" in err.message
+    listy = tmp_path / "list.yml"
+    listy.write_text("- a\n")
+    assert "mapping" in err_of(configio.read_yaml, listy).message
+    binary = tmp_path / "bin.yml"
+    binary.write_bytes(b"seed: 1\nname: \xff\n")
+    err = err_of(configio.read_yaml, binary)
+    assert err.line == 2 and "UTF-8" in err.message
+    assert "not found" in err_of(configio.read_yaml, tmp_path / "none.yml").message
+
+
+def test_validation_errors_are_located(tmp_path):
+    path = tmp_path / "c.yml"
+    path.write_text("seed: 1\ninner:\n  name: n\n  kk: 2\n")
+    err = err_of(configio.load, Schema, ["--config", str(path)])
+    assert (err.file, err.line, err.field) == (str(path), 4, "inner.kk")
+    assert "unknown key 'kk'" in err.message
+    path.write_text("seed: 1\nbackend:\n  k: 0\n")
+    err = err_of(configio.load, Schema, ["--config", str(path)])
+    assert (err.line, err.field) == (3, "backend.k"), "union member tags are left out"
+    # the same mistake on the command line is reported against the command line
+    err = err_of(configio.load, Schema, ["--config", str(path), "--backend.k", "-1"])
+    assert (err.file, err.line, err.field) == (COMMAND_LINE, None, "backend.k")
+
+
+def test_help_is_generated_from_descriptions():
+    text = configio.help_text(Schema, usage="usage: x", intro=["Intro."], footer=["Footer."])
+    for key, _, _, desc in configio.help_rows(Schema):
+        assert desc, key
+        assert f"--{key} " in text or f"[{key}]" in text
+    assert text.startswith("usage: x") and "Intro." in text and text.endswith("Footer.")
+    assert "--inner.k  (int; default 1)" in text
