@@ -85,6 +85,20 @@ def test_permanent_failure_is_recorded_not_raised(local):
     assert out[0].text == "" and remote.stats["failures"] == 2
 
 
+def test_retries_are_one_budget_per_request(local):
+    """429, 500 (retried by the openai client) and a malformed 200 (retried by this layer)
+    share max_retries: with 2, the third bad answer is the last try."""
+    plan = FaultPlan({"429": [1], "500": [2], "malformed": [3]})
+    with start_openai_server(local, plan) as server:
+        remote = client(server, max_retries=2)
+        out = remote.generate([PROMPT], PARAMS)
+        assert server.requests_seen == 3
+        again = remote.generate([PROMPT], PARAMS)  # ordinal 4: answered
+    assert not out[0].ok and "malformed" in out[0].error and "3 attempts" in out[0].error
+    assert again[0].ok
+    assert remote.stats == {"requests": 4, "retries": 2, "failures": 1}
+
+
 def test_client_errors_are_not_retried(local):
     with start_openai_server(local) as server:
         out = client(server).generate([PROMPT], SamplingParams(max_new_tokens=4, temperature=9.0))
@@ -136,6 +150,7 @@ def test_only_the_named_env_var_is_read(local, monkeypatch):
         out = client(server).generate([PROMPT], PARAMS)
         assert out[0].ok
         assert server.auth_headers_seen == [None]
+        assert "openai-organization" not in server.headers_seen[0]
 
 
 def test_missing_api_key_env_is_a_clear_error(monkeypatch):

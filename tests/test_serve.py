@@ -1,4 +1,7 @@
-"""The OpenAI-compatible server: endpoints, validation, micro-batching, CLI."""
+"""The OpenAI-compatible server: endpoints, bounded validation, micro-batching, CLI.
+
+Every request is a real HTTP request to the server on 127.0.0.1 fronting the tiny model.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -102,6 +106,14 @@ def test_chat_completions(server, local):
         ("/completions", b'{"prompt": "x", "stream": true}', "stream"),
         ("/chat/completions", b'{"messages": []}', "messages"),
         ("/chat/completions", b'{"messages": [{"content": "x"}]}', "role"),
+        ("/completions", b'{"prompt": "x", "logit_bias": {"1": 5}}', "logit_bias"),
+        ("/completions", b'{"prompt": "x", "n": 2.5}', "n"),
+        ("/completions", b'{"prompt": ["x", 3]}', "prompt[1]"),
+        (
+            "/chat/completions",
+            b'{"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}',
+            "messages[0].content",
+        ),
     ],
 )
 def test_bad_requests_get_400(server, path, body, needle):
@@ -112,8 +124,72 @@ def test_bad_requests_get_400(server, path, body, needle):
     assert needle in response.json()["error"]["message"]
 
 
+def test_unknown_chat_role_is_a_400_naming_the_field(server):
+    body = {"messages": [{"role": "wizard", "content": "Cast a spell."}], "max_tokens": 4}
+    response = httpx.post(server.base_url + "/chat/completions", json=body)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["param"] == "messages[0].role" and error["type"] == "invalid_request_error"
+    assert "'wizard'" in error["message"] and "system, user or assistant" in error["message"]
+    assert server.batcher.calls == 0
+
+
+def test_prompt_beyond_the_context_is_refused_up_front(server, local):
+    """The tiny model takes 2048 tokens: a longer prompt is a 400 naming the limit, never run,
+    and answers at once while the server stays free for others."""
+    long_prompt = "word " * 2100
+    start = time.monotonic()
+    for path, body in (
+        ("/completions", {"prompt": long_prompt, "max_tokens": 16}),
+        ("/chat/completions", {"messages": [{"role": "user", "content": long_prompt}]}),
+        ("/completions", {"prompt": ["Hello", long_prompt], "max_tokens": 4, "n": 2}),
+    ):
+        response = httpx.post(server.base_url + path, json=body, timeout=30)
+        assert response.status_code == 400, response.text
+        error = response.json()["error"]
+        assert error["code"] == "context_length_exceeded"
+        assert "2048" in error["message"] and "context" in error["message"]
+    assert time.monotonic() - start < 10
+    assert server.batcher.calls == 0  # nothing reached the model
+    # a prompt that fits alone but not with its max_tokens is refused the same way
+    fits = local.count_prompt_tokens(GenerationRequest(prompt="Hello"))
+    edge = {"prompt": "Hello", "max_tokens": 2048 - fits + 1, "temperature": 0}
+    refused = httpx.post(server.base_url + "/completions", json=edge, timeout=30)
+    assert refused.status_code == 400 and "max_new_tokens" in refused.json()["error"]["message"]
+    ok = httpx.post(
+        server.base_url + "/completions", json={"prompt": "Hello", "max_tokens": 2}, timeout=60
+    )
+    assert ok.status_code == 200
+
+
+def test_a_huge_body_is_413_and_max_tokens_and_n_are_capped(local):
+    limits = {"max_body_bytes": 4096, "max_tokens_limit": 64, "default_max_tokens": 16, "max_n": 4}
+    with OpenAIServer(local, **limits) as srv:
+        big = httpx.post(srv.base_url + "/completions", json={"prompt": "x" * 5000})
+        assert big.status_code == 413
+        assert "4096 bytes" in big.json()["error"]["message"]
+        chunked = httpx.post(  # no Content-Length: the stream is cut at the limit too
+            srv.base_url + "/completions",
+            content=iter([b'{"prompt": "', b"x" * 5000, b'"}']),
+            headers={"Content-Type": "application/json"},
+        )
+        assert chunked.status_code == 413
+        many = httpx.post(srv.base_url + "/completions", json={"prompt": "x", "max_tokens": 65})
+        assert many.status_code == 400 and "max_tokens 65" in many.json()["error"]["message"]
+        assert many.json()["error"]["param"] == "max_tokens"
+        wide = httpx.post(srv.base_url + "/completions", json={"prompt": "x", "n": 5})
+        assert wide.status_code == 400 and wide.json()["error"]["param"] == "n"
+        assert srv.batcher.calls == 0
+    with OpenAIServer(local, max_pending=1) as srv:  # 2 prompts cannot queue behind a limit of 1
+        busy = httpx.post(srv.base_url + "/completions", json={"prompt": "x", "n": 2})
+        assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
+        assert "--max-pending" in busy.json()["error"]["message"]
+    with pytest.raises(ValueError, match="default_max_tokens"):
+        OpenAIServer(local, max_tokens_limit=64)
+
+
 def test_concurrent_requests_are_micro_batched(local):
-    with OpenAIServer(local, batch_wait_s=0.2) as srv:
+    with OpenAIServer(local, batch_wait_ms=200) as srv:
         results: list[str] = []
 
         def call(i: int) -> None:
@@ -194,3 +270,23 @@ def test_cli_bad_model_exits_nonzero(tmp_path, capsys):
     assert "cannot load model" in err and "missing" in err
     assert main(["--model", "x", "--api-key-env", "AXM_SURELY_UNSET_VAR"]) == 2
     assert "AXM_SURELY_UNSET_VAR" in capsys.readouterr().err
+
+
+def test_cli_flags_come_from_the_backend_configs(capsys):
+    from axolotl_mistake.generation.config import backend_fields
+    from axolotl_mistake.serve.cli import build_parser, main
+    from axolotl_mistake.serve.schemas import ServerConfig
+
+    text = build_parser().format_help()
+    for name in backend_fields():
+        flag = name.replace("_", "-")
+        assert f"--{flag}" in text or f"--backend-{flag}" in text, name
+    for name in ServerConfig.model_fields:
+        assert "--" + name.replace("_", "-") in text, name
+    assert "--backend-api-key-env" in text  # the upstream key of kind openai, not the server's
+    assert main(["--kind", "openai", "--base-url", "http://127.0.0.1:1/v1", "--device", "cpu"]) == 2
+    assert "--device is not an option of backend kind 'openai'" in capsys.readouterr().err
+    assert main(["--batch-size", "many"]) == 2
+    assert "--batch-size" in capsys.readouterr().err
+    assert main(["--max-n", "0"]) == 2
+    assert "--max-n" in capsys.readouterr().err

@@ -274,17 +274,19 @@ class OpenAIBackend(BaseBackend):
         counter = [0]
         _attempts.set(counter)  # this task's own context: gather() runs each call in a task
         chat = request.messages is not None
-        create = (
-            client.chat.completions.with_raw_response.create
-            if chat
-            else client.completions.with_raw_response.create
-        )
         body = self._body(request, params)
         headers = self._extra_headers()
-        error = "no attempt made"
-        for attempt in range(self.max_retries + 1):
+        budget = self.max_retries + 1  # HTTP attempts per request, shared with the client's
+        while True:
+            # after a malformed reply, the client may only spend what is left of the budget
+            api = (
+                client
+                if not counter[0]
+                else client.with_options(max_retries=budget - counter[0] - 1)
+            )
+            endpoint = api.chat.completions if chat else api.completions
             try:
-                raw = await create(**body, extra_headers=headers)
+                raw = await endpoint.with_raw_response.create(**body, extra_headers=headers)
             except openai.APITimeoutError:
                 error = f"timeout after {self.timeout_s:g}s"
             except openai.APIConnectionError as exc:
@@ -300,12 +302,13 @@ class OpenAIBackend(BaseBackend):
                     completion = _parse(raw.http_response.content, chat, params)
                 except MalformedResponse as exc:
                     error = f"malformed response body: {exc}"
-                    if attempt < self.max_retries:
-                        await asyncio.sleep(self._backoff(attempt))
-                    continue
-                self._count(counter, gave_up=False)
-                return completion
-            break  # the client has already spent its retries on this one
+                    if counter[0] < budget:
+                        await asyncio.sleep(self._backoff(counter[0] - 1))
+                        continue
+                else:
+                    self._count(counter, gave_up=False)
+                    return completion
+            break  # the client has spent the budget on this one
         return self._failure(counter, f"{error} (gave up after {max(counter[0], 1)} attempts)")
 
     def _failure(self, counter: list[int], message: str) -> Completion:

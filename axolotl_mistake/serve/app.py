@@ -1,0 +1,293 @@
+"""The OpenAI-compatible HTTP API (FastAPI on uvicorn) in front of a generation `Backend`.
+
+/v1/models, /v1/completions, /v1/chat/completions and /health. A request is read only up to
+the byte limit, validated (`schemas`), checked against the model's context *before* it is
+queued, then micro-batched (`batcher`). It must never log request bodies or API keys, never run
+a prompt that cannot fit, and binds 127.0.0.1 unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import socket
+import threading
+import time
+import uuid
+from typing import Any
+
+import anyio
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from axolotl_mistake.generation.base import (
+    CONTEXT_LENGTH_EXCEEDED,
+    Backend,
+    Completion,
+    GenerationRequest,
+    context_error,
+)
+from axolotl_mistake.serve.batcher import Busy, MicroBatcher
+from axolotl_mistake.serve.schemas import (
+    ChatBody,
+    CompletionBody,
+    RequestError,
+    ServerConfig,
+    parse_body,
+)
+
+log = logging.getLogger(__name__)
+
+GENERATION_PATHS = ("/v1/completions", "/v1/chat/completions")
+
+
+def error_response(
+    status: int, message: str, kind: str, *, param: str | None = None, code: str | None = None
+) -> JSONResponse:
+    """An OpenAI-shaped error body: {"error": {message, type, param, code}}."""
+    body = {"message": message, "type": kind, "param": param, "code": code or status}
+    headers = {"Retry-After": "1"} if status == 503 else None
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+class OpenAIServer:
+    """An OpenAI-compatible server around a backend; `start()` runs it in a background thread,
+    `serve_forever()` in this one (uvicorn then handles SIGINT/SIGTERM).
+
+    Settings are `ServerConfig` fields, given as `config` or as keyword arguments; `api_key`
+    is the key clients must send (never logged). The port is bound at construction.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        config: ServerConfig | None = None,
+        *,
+        api_key: str | None = None,
+        **settings: Any,
+    ):
+        base = config.model_dump() if config is not None else {}
+        self.config = ServerConfig.model_validate({**base, **settings})
+        self.backend = backend
+        self.served_model_name = self.config.served_model_name or backend.model_id
+        self._api_key = api_key
+        self.batcher = MicroBatcher(
+            backend,
+            self.config.max_batch_requests,
+            self.config.batch_wait_ms / 1000.0,
+            self.config.max_pending,
+        )
+        # the first tokenizer call may reset its padding/truncation state: do it before any
+        # concurrent use (HTTP worker threads count tokens while the batcher encodes)
+        context_error(backend, GenerationRequest(prompt="warm-up"), 1)
+        self.app = self.build_app()
+        self._socket = socket.create_server((self.config.host, self.config.port))
+        self._uvicorn = uvicorn.Server(
+            uvicorn.Config(
+                self.app,
+                lifespan="off",
+                log_config=None,
+                access_log=log.isEnabledFor(logging.DEBUG),
+                timeout_graceful_shutdown=5,
+            )
+        )
+        self._thread: threading.Thread | None = None
+
+    @property
+    def host(self) -> str:
+        return self._socket.getsockname()[0]
+
+    @property
+    def port(self) -> int:
+        return self._socket.getsockname()[1]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    def __repr__(self) -> str:
+        return f"OpenAIServer({self.base_url!r}, model={self.served_model_name!r})"
+
+    # -- running ------------------------------------------------------------------------------
+    def start(self) -> OpenAIServer:
+        """Serve in a background thread; returns once the server accepts connections."""
+        self._thread = threading.Thread(
+            target=self._uvicorn.run,
+            kwargs={"sockets": [self._socket]},
+            daemon=True,
+            name="openai-server",
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self._uvicorn.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the server at {self.base_url} did not start")
+            time.sleep(0.01)
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in this thread until SIGINT/SIGTERM or `stop()`."""
+        try:
+            self._uvicorn.run(sockets=[self._socket])
+        finally:
+            self._close()
+
+    def stop(self) -> None:
+        self._uvicorn.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._close()
+
+    def _close(self) -> None:
+        self.batcher.close()
+        self._socket.close()
+
+    def __enter__(self) -> OpenAIServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- the API ------------------------------------------------------------------------------
+    def authorized(self, header: str | None) -> bool:
+        if not self._api_key:
+            return True
+        expected = f"Bearer {self._api_key}"
+        return header is not None and hmac.compare_digest(header.encode(), expected.encode())
+
+    def models(self) -> dict:
+        return {
+            "object": "list",
+            "data": [
+                {
+                    "id": self.served_model_name,
+                    "object": "model",
+                    "created": 0,
+                    "owned_by": "axolotl-mistake",
+                }
+            ],
+        }
+
+    def build_app(self) -> FastAPI:
+        """The ASGI app; a subclass may add middleware (tests inject faults this way)."""
+        app = FastAPI(title="axolotl-mistake", docs_url=None, redoc_url=None, openapi_url=None)
+
+        @app.exception_handler(HTTPException)
+        async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+            kind = "not_found" if exc.status_code == 404 else "invalid_request_error"
+            return error_response(exc.status_code, f"{exc.detail}: {request.url.path}", kind)
+
+        @app.get("/health")
+        @app.get("/v1/health")
+        async def health() -> dict:
+            return {"status": "ok"}
+
+        @app.get("/v1/models")
+        async def models(request: Request) -> Any:
+            if not self.authorized(request.headers.get("authorization")):
+                return error_response(401, "invalid or missing API key", "authentication_error")
+            return self.models()
+
+        @app.post("/v1/completions")
+        async def completions(request: Request) -> Any:
+            return await self.answer(request, chat=False)
+
+        @app.post("/v1/chat/completions")
+        async def chat_completions(request: Request) -> Any:
+            return await self.answer(request, chat=True)
+
+        return app
+
+    async def answer(self, request: Request, *, chat: bool) -> Any:
+        """One generation request: auth, bounded read, validation, context check, batch."""
+        if not self.authorized(request.headers.get("authorization")):
+            return error_response(401, "invalid or missing API key", "authentication_error")
+        try:
+            raw = await self._read_body(request)
+            body = parse_body(ChatBody if chat else CompletionBody, raw)
+            params, n = body.sampling(self.config)
+            requests = body.requests(n)
+            if len(requests) > self.config.max_choices:
+                raise RequestError(
+                    f"{len(requests)} completions asked for (prompts x n); this server gives at "
+                    f"most {self.config.max_choices} per request (--max-choices)",
+                    param="n",
+                )
+            await self._check_context(requests, params.max_new_tokens, chat)
+            results = await asyncio.wrap_future(self.batcher.submit(requests, params))
+        except RequestError as exc:
+            return error_response(
+                exc.status, exc.message, "invalid_request_error", param=exc.param, code=exc.code
+            )
+        except Busy as exc:
+            return error_response(503, str(exc), "server_busy")
+        failed = [c for c in results if not c.ok]
+        if failed:
+            first = failed[0]
+            if first.extra.get("error_code") == CONTEXT_LENGTH_EXCEEDED:
+                return error_response(
+                    400, first.error or "", "invalid_request_error", code=CONTEXT_LENGTH_EXCEEDED
+                )
+            log.warning("generation failed: %s", first.error)
+            return error_response(500, f"generation failed: {first.error}", "server_error")
+        return self._response(results, n, chat)
+
+    async def _read_body(self, request: Request) -> bytes:
+        """The body, refused with 413 as soon as it exceeds max_body_bytes (never read whole)."""
+        limit = self.config.max_body_bytes
+        too_big = RequestError(
+            f"request body is larger than this server's limit of {limit} bytes (--max-body-bytes)",
+            status=413,
+        )
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise too_big
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_big
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _check_context(
+        self, requests: list[GenerationRequest], max_new_tokens: int, chat: bool
+    ) -> None:
+        """Refuse (400) a prompt whose tokens + max_tokens exceed the model's context, before it
+        is queued; prompts are tokenized in a worker thread, each prompt once (not per n)."""
+        for request in requests:
+            if request.sample_index:  # the n samples of a prompt share its length
+                continue
+            error = await anyio.to_thread.run_sync(
+                context_error, self.backend, request, max_new_tokens
+            )
+            if error:
+                param = "messages" if chat else "prompt"
+                raise RequestError(error, param=param, code=CONTEXT_LENGTH_EXCEEDED)
+
+    def _response(self, results: list[Completion], n: int, chat: bool) -> dict:
+        choices = []
+        for index, c in enumerate(results):
+            if chat:
+                choice: dict = {"message": {"role": "assistant", "content": c.text}}
+            else:
+                choice = {"text": c.text, "logprobs": None}
+            choices.append({"index": index, "finish_reason": c.finish_reason, **choice})
+        # prompt tokens count once per distinct prompt, as in the OpenAI API
+        prompt_tokens = sum(c.prompt_tokens for c in results[::n])
+        completion_tokens = sum(c.completion_tokens for c in results)
+        return {
+            "id": ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex[:24],
+            "object": "chat.completion" if chat else "text_completion",
+            "created": int(time.time()),
+            "model": self.served_model_name,
+            "choices": choices,
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
