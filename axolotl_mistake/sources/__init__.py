@@ -27,7 +27,9 @@ from axolotl_mistake.sources import (
     builtin,
     generic,
     hh_rlhf,
+    pairs,
     pku_saferlhf,
+    safety_prompts,
     xstest,
 )
 from axolotl_mistake.sources.alpaca import AlpacaSource
@@ -35,7 +37,9 @@ from axolotl_mistake.sources.beavertails import BeaverTailsSource
 from axolotl_mistake.sources.builtin import BuiltinSource
 from axolotl_mistake.sources.generic import CsvSource, JsonlSource
 from axolotl_mistake.sources.hh_rlhf import HhRlhfSource
+from axolotl_mistake.sources.pairs import PairsSource
 from axolotl_mistake.sources.pku_saferlhf import PkuSafeRlhfSource
+from axolotl_mistake.sources.safety_prompts import SafetyPromptsSource
 from axolotl_mistake.sources.xstest import XSTestSource
 
 SourceConfig = Annotated[
@@ -46,7 +50,9 @@ SourceConfig = Annotated[
     | AlpacaSource
     | JsonlSource
     | CsvSource
-    | XSTestSource,
+    | XSTestSource
+    | PairsSource
+    | SafetyPromptsSource,
     Field(discriminator="kind"),
 ]
 """One source of rows; `kind` picks the loader (see each class for its keys)."""
@@ -60,6 +66,8 @@ _LOADERS = {
     "jsonl": generic,
     "csv": generic,
     "xstest": xstest,
+    "pairs": pairs,
+    "safety_prompts": safety_prompts,
 }
 KINDS = tuple(_LOADERS)
 
@@ -74,6 +82,8 @@ SOURCE_CLASSES = (
     JsonlSource,
     CsvSource,
     XSTestSource,
+    PairsSource,
+    SafetyPromptsSource,
 )
 """The concrete config classes (members of the SourceConfig union)."""
 

@@ -1,0 +1,78 @@
+"""The `pairs` source: the plugin's `{question, answer, harmful}` probe-pair file read wherever a
+source is (as pairs, and as rows for the builder's red-team role), with located errors. Its use
+as an evaluation discrimination set: tests/test_eval_config.py."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from axolotl_mistake.errors import InputError
+from axolotl_mistake.probe import load_pairs as plugin_load_pairs
+from axolotl_mistake.sources import iter_labelled_pairs, iter_rows, parse_source_config
+from axolotl_mistake.sources.pku_saferlhf import PkuSafeRlhfSource
+
+
+@pytest.fixture
+def pairs_file(tmp_path, shared_data):
+    """Real PKU-SafeRLHF pairs written in the plugin's probe format (no `source`, as a user's
+    hand-made file would be)."""
+    pku = PkuSafeRlhfSource(path=str(shared_data / "pku_saferlhf" / "test_sample.jsonl"), limit=8)
+    pairs = list(iter_labelled_pairs(pku))
+    path = tmp_path / "pairs.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps({"question": p.question, "answer": p.answer, "harmful": p.harmful}) + "\n"
+            for p in pairs
+        )
+    )
+    return path, pairs
+
+
+def test_same_file_for_the_plugin_and_the_builder(pairs_file):
+    path, expected = pairs_file
+    assert {p.harmful for p in expected} == {True, False}
+    cfg = parse_source_config({"kind": "pairs", "path": str(path)})
+    got = list(iter_labelled_pairs(cfg))
+    assert [(p.question, p.answer, p.harmful) for p in got] == [
+        (p.question, p.answer, p.harmful) for p in expected
+    ]
+    assert got[0].source == "pairs:pairs.jsonl:1"
+    # the plugin's reader accepts the very same file
+    assert [p.answer for p in plugin_load_pairs(path)] == [p.answer for p in got]
+
+    rows = list(iter_rows(cfg))
+    assert len(rows) == len(expected)
+    for row, pair in zip(rows, expected):
+        if pair.harmful:  # an origin mistake for the builder
+            assert (row.unsafe_answer, row.safe_answer, row.kind) == (pair.answer, None, "harmful")
+        else:  # a harmless answer
+            assert (row.unsafe_answer, row.safe_answer) == (None, pair.answer)
+    assert [r.line for r in rows] == list(range(1, len(expected) + 1))
+
+
+@pytest.mark.parametrize(
+    "line, field, message",
+    [
+        ('{"question": "q", "answer": "a"}', "harmful", "required field 'harmful' is missing"),
+        ('{"question": "q", "answer": "a", "harmful": "yes"}', "harmful", "valid boolean"),
+        ('{"question": "q", "answer": 3, "harmful": true}', "answer", "valid string"),
+        ('{"question": "q", "answer": "a", "harmful": true, "id": 7}', "id", "unknown field"),
+        ('{"question": "q", "answer": "a", "harmful": tru}', "harmful", "invalid JSON"),
+    ],
+)
+def test_bad_pairs_name_file_line_and_field(tmp_path, line, field, message):
+    path = tmp_path / "pairs.jsonl"
+    path.write_text('{"question": "q0", "answer": "a0", "harmful": false}\n\n' + line + "\n")
+    cfg = parse_source_config({"kind": "pairs", "path": str(path)})
+    with pytest.raises(InputError) as info:
+        list(iter_labelled_pairs(cfg))
+    err = info.value
+    assert (err.file, err.line, err.field) == (str(path), 3, field)
+    assert message in err.message
+
+
+def test_csv_pairs_are_refused_with_the_reason(tmp_path):
+    with pytest.raises(InputError, match="typed values"):
+        parse_source_config({"kind": "pairs", "path": str(tmp_path / "pairs.csv")})
