@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from axolotl_mistake.generation import GenerationRequest, SamplingParams
+from axolotl_mistake.generation import CONTEXT_LENGTH_EXCEEDED, GenerationRequest, SamplingParams
 from axolotl_mistake.generation.config import BackendConfig
 from axolotl_mistake.generation.factory import load_backend
 from axolotl_mistake.generation.openai import OpenAIBackend
@@ -104,6 +104,18 @@ def test_client_errors_are_not_retried(local):
         out = client(server).generate([PROMPT], SamplingParams(max_new_tokens=4, temperature=9.0))
         assert server.requests_seen == 1
     assert not out[0].ok and "HTTP 400" in out[0].error and "temperature" in out[0].error
+
+
+def test_prompt_beyond_the_served_context_is_a_counted_failure(local):
+    """The server refuses it (400 context_length_exceeded): one try, a failure callers can count."""
+    long_prompt = GenerationRequest(prompt="word " * 2100)
+    with start_openai_server(local) as server:
+        remote = client(server)
+        out = remote.generate([long_prompt, PROMPT], PARAMS)
+        assert server.requests_seen == 2
+    assert not out[0].ok and out[0].extra["error_code"] == CONTEXT_LENGTH_EXCEEDED
+    assert "HTTP 400" in out[0].error and "2048" in out[0].error
+    assert out[1].ok and remote.stats["failures"] == 1
 
 
 def test_connection_refused_becomes_an_error():

@@ -155,7 +155,7 @@ def test_prompt_beyond_the_context_is_refused_up_front(server, local):
     fits = local.count_prompt_tokens(GenerationRequest(prompt="Hello"))
     edge = {"prompt": "Hello", "max_tokens": 2048 - fits + 1, "temperature": 0}
     refused = httpx.post(server.base_url + "/completions", json=edge, timeout=30)
-    assert refused.status_code == 400 and "max_new_tokens" in refused.json()["error"]["message"]
+    assert refused.status_code == 400 and "max_tokens" in refused.json()["error"]["message"]
     ok = httpx.post(
         server.base_url + "/completions", json={"prompt": "Hello", "max_tokens": 2}, timeout=60
     )

@@ -158,12 +158,17 @@ class BaseBackend:
         return context_error_message(count, max_new_tokens, self.max_context)
 
 
-def context_error_message(prompt_tokens: int, max_new_tokens: int, max_context: int) -> str | None:
-    """The error for a prompt that does not fit the model's context, or None when it fits."""
+def context_error_message(
+    prompt_tokens: int, max_new_tokens: int, max_context: int, *, name: str = "max_new_tokens"
+) -> str | None:
+    """The error for a prompt that does not fit the model's context, or None when it fits.
+
+    `name` is what the caller calls the new-token budget (the HTTP API says max_tokens).
+    """
     if prompt_tokens + max_new_tokens <= max_context:
         return None
     return (
-        f"prompt is {prompt_tokens} tokens; with max_new_tokens {max_new_tokens} that is "
+        f"prompt is {prompt_tokens} tokens; with {name} {max_new_tokens} that is "
         f"{prompt_tokens + max_new_tokens} > the model's context of {max_context} tokens "
         "(max_context)"
     )

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from axolotl_mistake.generation.base import (
+    CONTEXT_LENGTH_EXCEEDED,
     BaseBackend,
     Completion,
     GenerationRequest,
@@ -296,7 +297,7 @@ class OpenAIBackend(BaseBackend):
                 error = f"HTTP {exc.status_code}: {_snippet(exc.response)}"
                 if not (exc.status_code in _RETRIED_STATUSES or exc.status_code >= 500):
                     # the request itself is wrong (400, 401, 404, ...): re-asking cannot help
-                    return self._failure(counter, error)
+                    return self._failure(counter, error, code=_error_code(exc))
             else:
                 try:
                     completion = _parse(raw.http_response.content, chat, params)
@@ -311,9 +312,9 @@ class OpenAIBackend(BaseBackend):
             break  # the client has spent the budget on this one
         return self._failure(counter, f"{error} (gave up after {max(counter[0], 1)} attempts)")
 
-    def _failure(self, counter: list[int], message: str) -> Completion:
+    def _failure(self, counter: list[int], message: str, code: str | None = None) -> Completion:
         self._count(counter, gave_up=True)
-        return failed(message)
+        return failed(message, code=code)
 
     def _count(self, counter: list[int], *, gave_up: bool) -> None:
         attempts = max(counter[0], 1)
@@ -360,6 +361,15 @@ def _parse(content: bytes, chat: bool, params: SamplingParams) -> Completion:
         completion_tokens=completion_tokens,
         extra=extra,
     )
+
+
+def _error_code(exc: Any) -> str | None:
+    """CONTEXT_LENGTH_EXCEEDED when the server says the prompt does not fit (OpenAI and this
+    project's server send that code; vLLM says "maximum context length"), else None."""
+    text = f"{getattr(exc, 'code', '')} {_snippet(exc.response, 2000)}"
+    if CONTEXT_LENGTH_EXCEEDED in text or "maximum context length" in text.lower():
+        return CONTEXT_LENGTH_EXCEEDED
+    return None
 
 
 def _snippet(response: Any, limit: int = 200) -> str:

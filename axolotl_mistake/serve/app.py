@@ -28,7 +28,7 @@ from axolotl_mistake.generation.base import (
     Backend,
     Completion,
     GenerationRequest,
-    context_error,
+    context_error_message,
 )
 from axolotl_mistake.serve.batcher import Busy, MicroBatcher
 from axolotl_mistake.serve.schemas import (
@@ -82,7 +82,9 @@ class OpenAIServer:
         )
         # the first tokenizer call may reset its padding/truncation state: do it before any
         # concurrent use (HTTP worker threads count tokens while the batcher encodes)
-        context_error(backend, GenerationRequest(prompt="warm-up"), 1)
+        counter = getattr(backend, "count_prompt_tokens", None)
+        if callable(counter):
+            counter(GenerationRequest(prompt="warm-up"))
         self.app = self.build_app()
         self._socket = socket.create_server((self.config.host, self.config.port))
         self._uvicorn = uvicorn.Server(
@@ -254,15 +256,21 @@ class OpenAIServer:
         return b"".join(chunks)
 
     async def _check_context(
-        self, requests: list[GenerationRequest], max_new_tokens: int, chat: bool
+        self, requests: list[GenerationRequest], max_tokens: int, chat: bool
     ) -> None:
         """Refuse (400) a prompt whose tokens + max_tokens exceed the model's context, before it
-        is queued; prompts are tokenized in a worker thread, each prompt once (not per n)."""
+        is queued; prompts are tokenized in a worker thread, each prompt once (not per n).
+        Backends without a local tokenizer (kind openai) leave the check to their server."""
+        limit = getattr(self.backend, "max_context", None)
+        count = getattr(self.backend, "count_prompt_tokens", None)
+        if not limit or not callable(count):
+            return
         for request in requests:
             if request.sample_index:  # the n samples of a prompt share its length
                 continue
-            error = await anyio.to_thread.run_sync(
-                context_error, self.backend, request, max_new_tokens
+            tokens = await anyio.to_thread.run_sync(count, request)
+            error = tokens is not None and context_error_message(
+                tokens, max_tokens, limit, name="max_tokens"
             )
             if error:
                 param = "messages" if chat else "prompt"
