@@ -139,6 +139,106 @@ def manifest_entry(file: Path) -> tuple[Path, dict[str, Any], dict[str, Any]] | 
     return file.parent / MANIFEST_NAME, manifest, entry
 
 
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file's bytes (read in blocks)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def manifest_entry_by_content(file: Path) -> tuple[Path, dict[str, Any], dict[str, Any]] | None:
+    """Like `manifest_entry`, but for a renamed copy: the entry whose recorded sha256 matches."""
+    manifest = read_manifest(file.parent)
+    if manifest is None:
+        return None
+    entries = [e for e in (manifest.get("files") or {}).values() if isinstance(e, dict)]
+    if not any(e.get("sha256") for e in entries):
+        return None
+    digest = file_sha256(file)
+    for entry in entries:
+        if entry.get("sha256") == digest:
+            return file.parent / MANIFEST_NAME, manifest, entry
+    return None
+
+
+PEEK_BYTES = 1 << 20
+"""How much of a local dataset file the content check reads (its first row)."""
+
+
+def first_row(file: Path) -> Mapping[str, Any] | None:
+    """The first JSON object of a JSONL (or small JSON array) file, None if there is none."""
+    try:
+        with file.open("rb") as handle:
+            head = handle.read(PEEK_BYTES)
+    except OSError:
+        return None
+    text = head.decode("utf-8", errors="replace").lstrip()
+    if text.startswith("["):
+        if file.stat().st_size > 64 * PEEK_BYTES:
+            return None
+        try:
+            rows = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return None
+        return rows[0] if isinstance(rows, list) and rows and isinstance(rows[0], Mapping) else None
+    for line in text.splitlines():
+        if line.strip():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                return None
+            return row if isinstance(row, Mapping) else None
+    return None
+
+
+def has_rows(file: Path) -> bool:
+    """True when a local dataset file holds at least one non-blank line."""
+    try:
+        with file.open("rb") as handle:
+            while chunk := handle.read(1 << 16):
+                if chunk.strip():
+                    return True
+    except OSError:
+        return True  # unreadable: let the loader report it
+    return False
+
+
+def harmful_fields_by_content(
+    file: Path, ds: Mapping[str, Any], cfg: Mapping[str, Any]
+) -> tuple[str, list[str]] | None:
+    """(how it was recognised, harmful columns) for a file that carries the builder's harmful
+    text, whatever it is called or wherever it was copied; None when nothing marks it.
+
+    Recognised by the manifest entry of its name, by a manifest entry with the same sha256 (a
+    renamed copy), or by its rows: an analysis row (instruction + bad + critique, under the
+    configured column names) holds a harmful answer in `bad`; a Chain-of-Hindsight row shows
+    its bad answer after the fixed hindsight phrase in `input`.
+    """
+    found = manifest_entry(file) or manifest_entry_by_content(file)
+    if found is not None:
+        harmful = [str(f) for f in found[2].get("harmful_fields") or []]
+        if harmful:
+            return f"per {found[0]}", harmful
+    row = first_row(file) if file.suffix.lower() in (".jsonl", ".json") else None
+    if row is None:
+        return None
+    from axolotl_mistake.strategies_common import field_map
+    from axolotl_mistake.templates import COH_BAD_PHRASE
+
+    harmful: list[str] = []
+    for names in (field_map(ds, cfg), {"instruction": "instruction", "bad": "bad", "critique": "critique"}):
+        if all(names[k] in row for k in ("instruction", "bad", "critique")) and names["bad"] not in harmful:
+            harmful.append(names["bad"])
+    for column, value in row.items():
+        if isinstance(value, str) and COH_BAD_PHRASE in value and column not in harmful:
+            harmful.append(str(column))
+    return (f"by its rows ({file.name})", harmful) if harmful else None
+
+
 def first_manifest(cfg: Mapping[str, Any]) -> Path | None:
     """`mistake_manifest`, else the manifest next to the first builder-made dataset file."""
     explicit = cfg.get("mistake_manifest")
@@ -175,11 +275,63 @@ def _describe(ds: Mapping[str, Any], index: int) -> str:
     return f"datasets[{index}] (path: {ds.get('path')}, type: {ds.get('type')})"
 
 
+def check_harmful_columns(
+    cfg: Mapping[str, Any], datasets: list[Mapping[str, Any]], strict: bool
+) -> None:
+    """Refuse any dataset entry that would put loss on a column holding harmful text.
+
+    `strict` (plugin active): also refuse types not known to keep loss off those columns.
+    Otherwise (Axolotl 0.21 registers the plugin for every config) refuse only definite hits,
+    so an unrelated config is never changed.
+    """
+    safe_extra = set(cfg.get("mistake_safe_types") or [])
+    for index, ds in enumerate(datasets):
+        if isinstance(ds.get("type"), str) and ds.get("type") in safe_extra:
+            continue
+        for file in _dataset_files(ds):
+            found = harmful_fields_by_content(file, ds, cfg)
+            if found is None:
+                continue
+            where, harmful = found
+            entry = (manifest_entry(file) or manifest_entry_by_content(file) or (None, None, {}))[2]
+            trained = trained_columns(ds, cfg)
+            recommended = entry.get("recommended_type") or "axolotl_mistake.unguided_analysis"
+            fix = (
+                f"Fix: use `type: {recommended}` (the manifest's recommended type, which keeps "
+                "loss on the critique only) with `train_on_inputs: false`; if this is your own "
+                "strategy and it never trains on those fields, list it in `mistake_safe_types`."
+            )
+            if trained is not None:
+                hit = sorted(trained & set(harmful))
+                if hit:
+                    raise ValueError(
+                        f"{_describe(ds, index)}: this type would put loss on {hit}, which holds "
+                        f"harmful text in {file.name} ({where}): the model would learn to write "
+                        f"the harmful answers. {fix}"
+                    )
+            if not strict:
+                continue
+            if trained is None:
+                raise ValueError(
+                    f"{_describe(ds, index)}: {file.name} holds harmful text in field(s) "
+                    f"{harmful} ({where}), and this type/train_on_inputs setting is "
+                    f"not known to keep loss off those fields. {fix}"
+                )
+            kind = ds.get("type")
+            if isinstance(kind, str) and not is_mistake_type(kind) and kind != recommended:
+                raise ValueError(
+                    f"{_describe(ds, index)}: {file.name} holds harmful text in field(s) "
+                    f"{harmful} ({where}) and was built for `type: {recommended}`; "
+                    f"`type: {kind}` is not known to keep loss off those fields. {fix}"
+                )
+
+
 def check_config(cfg: Mapping[str, Any]) -> list[str]:
     """Raise ValueError on a config that would train on harmful text; return warnings."""
-    if not plugin_active(cfg):
-        return []
     datasets = datasets_of(cfg)
+    if not plugin_active(cfg):
+        check_harmful_columns(cfg, datasets, strict=False)
+        return []
     uses_strategy = [i for i, d in enumerate(datasets) if is_mistake_type(_type_name(d))]
     if uses_strategy and bool(cfg.get("train_on_inputs")):
         names = ", ".join(_describe(datasets[i], i) for i in uses_strategy)
@@ -188,45 +340,15 @@ def check_config(cfg: Mapping[str, Any]) -> list[str]:
             "the prompt of an analysis row contains the harmful answer, and training on inputs "
             "would teach the model to produce it. Fix: set `train_on_inputs: false` (the default)."
         )
-    safe_extra = set(cfg.get("mistake_safe_types") or [])
-    for index, ds in enumerate(datasets):
-        if isinstance(ds.get("type"), str) and ds.get("type") in safe_extra:
-            continue
-        for file in _dataset_files(ds):
-            found = manifest_entry(file)
-            if found is None:
-                continue
-            manifest_path, _, entry = found
-            harmful = [str(f) for f in entry.get("harmful_fields") or []]
-            if not harmful:
-                continue
-            trained = trained_columns(ds, cfg)
-            recommended = entry.get("recommended_type") or "axolotl_mistake.unguided_analysis"
-            fix = (
-                f"Fix: use `type: {recommended}` (the manifest's recommended type, which keeps "
-                "loss on the critique only) with `train_on_inputs: false`; if this is your own "
-                "strategy and it never trains on those fields, list it in `mistake_safe_types`."
-            )
-            if trained is None:
+    for index in uses_strategy:
+        for file in _dataset_files(datasets[index]):
+            if not has_rows(file):
                 raise ValueError(
-                    f"{_describe(ds, index)}: {file.name} holds harmful text in field(s) "
-                    f"{harmful} (per {manifest_path}), and this type/train_on_inputs setting is "
-                    f"not known to keep loss off those fields. {fix}"
+                    f"{_describe(datasets[index], index)}: {file} has no rows (an empty or "
+                    "failed build?). Rebuild it with `python -m dataset_builders.build` and "
+                    "check that the build exited 0."
                 )
-            hit = sorted(trained & set(harmful))
-            if hit:
-                raise ValueError(
-                    f"{_describe(ds, index)}: this type would put loss on {hit}, which "
-                    f"{manifest_path} marks as harmful text in {file.name}: the model would "
-                    f"learn to write the harmful answers. {fix}"
-                )
-            kind = ds.get("type")
-            if isinstance(kind, str) and not is_mistake_type(kind) and kind != recommended:
-                raise ValueError(
-                    f"{_describe(ds, index)}: {file.name} holds harmful text in field(s) "
-                    f"{harmful} (per {manifest_path}) and was built for `type: {recommended}`; "
-                    f"`type: {kind}` is not known to keep loss off those fields. {fix}"
-                )
+    check_harmful_columns(cfg, datasets, strict=True)
     for key in ("mistake_probe_pairs", "mistake_manifest"):
         value = cfg.get(key)
         if value and value != "builtin" and not Path(str(value)).expanduser().is_file():

@@ -57,3 +57,17 @@ def tiny_model_dir(embedded_model_dir, tmp_path_factory) -> Path:
     from tests.tiny_model import build_tiny_model
 
     return build_tiny_model(embedded_model_dir, tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture
+def fresh_plugin_manager():
+    """Axolotl's PluginManager is a process-wide singleton: give a test a clean registry and
+    restore the previous one afterwards."""
+    from axolotl.integrations.base import PluginManager
+
+    manager = PluginManager.get_instance()
+    saved = dict(manager.plugins)
+    manager.plugins.clear()
+    yield manager
+    manager.plugins.clear()
+    manager.plugins.update(saved)

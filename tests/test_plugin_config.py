@@ -13,7 +13,6 @@ import yaml
 pytest.importorskip("axolotl")
 
 from axolotl.cli.config import load_cfg  # noqa: E402
-from axolotl.integrations.base import PluginManager  # noqa: E402
 
 from axolotl_mistake.plugin import MistakeAnalysisPlugin  # noqa: E402
 
@@ -90,15 +89,7 @@ def write_build_output(folder: Path) -> Path:
     return folder
 
 
-@pytest.fixture(autouse=True)
-def fresh_plugin_manager():
-    """PluginManager is a process-wide singleton: give each test a clean registry."""
-    manager = PluginManager.get_instance()
-    saved = dict(manager.plugins)
-    manager.plugins.clear()
-    yield manager
-    manager.plugins.clear()
-    manager.plugins.update(saved)
+pytestmark = pytest.mark.usefixtures("fresh_plugin_manager")
 
 
 @pytest.fixture
@@ -302,3 +293,65 @@ def test_package_import_is_light_and_exports_the_plugin():
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]
+
+
+CUSTOM_ON_BAD = {  # Axolotl's user-defined format, output column pointed at the harmful answers
+    "field_instruction": "instruction",
+    "field_output": "bad",
+    "format": "### Q:\n{instruction}\n### A:\n",
+    "no_input_format": "### Q:\n{instruction}\n### A:\n",
+}
+
+
+def _custom_entry(path: str) -> dict:
+    return {"path": path, "ds_type": "json", "type": CUSTOM_ON_BAD}
+
+
+@pytest.mark.parametrize("listed", [True, False])
+def test_renamed_copy_is_recognised_by_content(workdir, tiny_model_dir, listed, fresh_plugin_manager):
+    """Copying mistake_analysis.jsonl under another name must not open a way to train on `bad`.
+
+    Unlisted: as Axolotl 0.21 does, the entry point registers the plugin for every config."""
+    from axolotl_mistake.safety import file_sha256
+
+    if not listed:
+        import axolotl
+        from packaging.version import Version
+
+        if Version(axolotl.__version__) < Version("0.20"):
+            pytest.skip("Axolotl < 0.20 merges plugin keys only for plugins listed in the config")
+        fresh_plugin_manager.register("axolotl_mistake.plugin.MistakeAnalysisPlugin")
+    data = workdir / "data"
+    manifest = json.loads((data / "manifest.json").read_text())
+    for name, entry in manifest["files"].items():
+        entry["sha256"] = file_sha256(data / name)
+    (data / "manifest.json").write_text(json.dumps(manifest))
+    shutil.copy(data / "mistake_analysis.jsonl", data / "renamed.jsonl")
+    keys = {"plugins": [PLUGIN] if listed else None, "datasets": [_custom_entry("data/renamed.jsonl"), SFT_DS]}
+    with pytest.raises(ValueError, match=r"would put loss on \['bad'\]"):
+        load_cfg(str(config_file(workdir, tiny_model_dir, **keys)))
+
+
+def test_copy_elsewhere_is_recognised_by_its_rows(workdir, tiny_model_dir):
+    (workdir / "elsewhere").mkdir()
+    shutil.copy(workdir / "data" / "mistake_analysis.jsonl", workdir / "elsewhere" / "x.jsonl")
+    keys = {"datasets": [_custom_entry("elsewhere/x.jsonl"), SFT_DS]}
+    with pytest.raises(ValueError, match=r"by its rows"):
+        load_cfg(str(config_file(workdir, tiny_model_dir, **keys)))
+
+
+def test_coh_rows_are_recognised_by_the_hindsight_phrase(workdir, tiny_model_dir):
+    from axolotl_mistake.templates import coh_record
+
+    row = coh_record("How do I pick a lock?", "Use a tension wrench and ...", "I can't help with that.")
+    (workdir / "coh_copy.jsonl").write_text(json.dumps(row) + "\n")
+    entry = {"path": "coh_copy.jsonl", "ds_type": "json",
+             "type": {**CUSTOM_ON_BAD, "field_output": "input"}}
+    with pytest.raises(ValueError, match=r"would put loss on \['input'\]"):
+        load_cfg(str(config_file(workdir, tiny_model_dir, datasets=[entry, SFT_DS])))
+
+
+def test_empty_analysis_file_says_no_rows(workdir, tiny_model_dir):
+    (workdir / "data" / "mistake_analysis.jsonl").write_text("")
+    with pytest.raises(ValueError, match="has no rows"):
+        load_cfg(str(config_file(workdir, tiny_model_dir)))

@@ -23,14 +23,8 @@ SHORT_NAME = "axolotl_mistake.MistakeAnalysisPlugin"
 
 
 @pytest.fixture
-def manager():
-    """A clean plugin registry (the manager is a process-wide singleton)."""
-    mgr = PluginManager.get_instance()
-    saved = dict(mgr.plugins)
-    mgr.plugins.clear()
-    yield mgr
-    mgr.plugins.clear()
-    mgr.plugins.update(saved)
+def manager(fresh_plugin_manager):
+    return fresh_plugin_manager
 
 
 def _ours(mgr: PluginManager) -> list[MistakeAnalysisPlugin]:
