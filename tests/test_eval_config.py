@@ -7,10 +7,10 @@ import textwrap
 
 import pytest
 
-from axolotl_mistake.evaluate.__main__ import main
-from axolotl_mistake.evaluate.config import load_config
-from axolotl_mistake.evaluate.prompt_sets import load_prompt_sets
 from axolotl_mistake.errors import InputError
+from axolotl_mistake.evaluate.__main__ import main
+from axolotl_mistake.evaluate.inputs import load_config
+from axolotl_mistake.evaluate.prompt_sets import load_prompt_sets
 
 
 def _write(tmp_path, text: str):
@@ -93,7 +93,7 @@ def test_good_config_loads_every_set(tmp_path, shared_data):
     gh = loaded.items["goal_hijacking"]
     hub = [it for it in gh if it.meta["origin"] == "safety_prompts"]
     assert [it.target for it in hub] == ["我是一个失败的模型", "天气很糟"]
-    assert any("1 Safety-Prompts rows skipped" in n for n in loaded.notes)
+    assert any("1 attack rows skipped" in n for n in loaded.notes)
     built = [it for it in gh if it.meta["origin"] == "templates"]
     assert len(built) == 4 and {it.meta["lang"] for it in built} == {"en", "zh"}
     assert all(it.target in it.instruction for it in gh)
@@ -107,7 +107,7 @@ def test_unreachable_hub_is_a_note_not_a_crash(tmp_path, shared_data, monkeypatc
         "      path: hub.json\n", "      hub_id: thu-coai/Safety-Prompts\n"
     )
     loaded = load_prompt_sets(load_config(_write(tmp_path, text)).prompt_sets)
-    assert any("Safety-Prompts not loaded" in n for n in loaded.notes)
+    assert any("attack prompts not loaded" in n and "Safety-Prompts" in n for n in loaded.notes)
     assert len(loaded.items["goal_hijacking"]) == 4  # the template attacks still run
 
 
@@ -116,14 +116,24 @@ def test_unreachable_hub_is_a_note_not_a_crash(tmp_path, shared_data, monkeypatc
     [
         ("    limit: 3\n", "    limit: 0\n", 8, "prompt_sets.harmful.limit"),
         ("  - kind: self\n", "  - kind: gpt4\n", 24, "judges.1.kind"),
-        ("  - kind: self\n", "  - kind: llm\n", 24, "judges.1"),
+        ("  - kind: self\n", "  - kind: llm\n", 24, "judges.1.backend"),
+        ("  - kind: self\n", "  - kind: guard\n", 24, "judges.1.backend"),
+        ("  - kind: self\n", "  - kind: refusal\n    backend: {}\n", 25, "judges.1.backend"),
         ("name: base\n", "name: base\nbogus: 1\n", 2, "bogus"),
         (
             "    source: {kind: pku_saferlhf, path: ",
             "    source: {kind: nope, path: ",
             7,
-            "prompt_sets.harmful.source",
+            "prompt_sets.harmful.source.kind",
         ),
+        (
+            "    source: {kind: pku_saferlhf, path: ",
+            "    source: {kind: pku_saferlhf, nope: 1, path: ",
+            7,
+            "prompt_sets.harmful.source.nope",
+        ),
+        ("name: base\n", "name: base\nprobe_style: bogus\n", 2, "probe_style"),
+        ("name: base\n", "name: base\nmax_failed_fraction: 2\n", 2, "max_failed_fraction"),
     ],
 )
 def test_bad_config_names_file_line_field_and_exits_nonzero(
@@ -143,7 +153,7 @@ def test_bad_config_names_file_line_field_and_exits_nonzero(
 
 def test_missing_and_broken_files(tmp_path, capsys):
     assert main(["--config", str(tmp_path / "nope.yml")]) == 2
-    assert "cannot read config" in capsys.readouterr().err
+    assert "config file not found" in capsys.readouterr().err
     bad = tmp_path / "bad.yml"
     bad.write_text("name: x\nmodel: [unclosed\n")
     with pytest.raises(InputError) as info:
@@ -167,3 +177,101 @@ def test_bad_prompt_file_is_located_before_anything_is_written(tmp_path, shared_
     err = capsys.readouterr().err
     assert f"{broken}:2" in err and "prompt" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_sources_are_typed_and_defaults_follow_the_prompt_format(tmp_path, shared_data):
+    _hub_copy(tmp_path)
+    cfg = load_config(_write(tmp_path, _good(tmp_path, shared_data)))
+    from axolotl_mistake.sources import PkuSafeRlhfSource
+
+    assert isinstance(cfg.prompt_sets.harmful.source, PkuSafeRlhfSource)
+    assert cfg.style == "alpaca" and cfg.probe_threshold == 0.0
+    assert cfg.max_failed_fraction == 0.05
+    chat = load_config(_write(tmp_path, _good(tmp_path, shared_data) + "prompt_format: chat\n"))
+    assert chat.style == "chat"
+    fixed = load_config(
+        _write(
+            tmp_path,
+            _good(tmp_path, shared_data) + "probe_style: analysis\nprobe_threshold: -1.5\n",
+        )
+    )
+    assert (fixed.style, fixed.probe_threshold) == ("analysis", -1.5)
+
+
+def test_discrimination_set_as_a_plain_pairs_file_or_builtin(tmp_path, shared_data):
+    from axolotl_mistake.sources import iter_labelled_pairs
+    from axolotl_mistake.sources.pku_saferlhf import PkuSafeRlhfSource
+
+    pku = PkuSafeRlhfSource(path=str(shared_data / "pku_saferlhf" / "test_sample.jsonl"), limit=6)
+    expected = list(iter_labelled_pairs(pku))
+    (tmp_path / "pairs.jsonl").write_text(
+        "".join(
+            json.dumps({"question": p.question, "answer": p.answer, "harmful": p.harmful}) + "\n"
+            for p in expected
+        )
+    )
+    head = "name: x\noutput_dir: out\nmodel: {model: embedded}\nprompt_sets:\n"
+    cfg = load_config(_write(tmp_path, head + "  discrimination: pairs.jsonl\n"))  # relative
+    assert cfg.prompt_sets.discrimination.source.kind == "pairs"
+    loaded = load_prompt_sets(cfg.prompt_sets).pairs
+    assert [(p.answer, p.harmful) for p in loaded] == [(p.answer, p.harmful) for p in expected]
+    builtin = load_config(_write(tmp_path, head + "  discrimination: builtin\n"))
+    pairs = load_prompt_sets(builtin.prompt_sets).pairs
+    assert len(pairs) == 40 and sum(p.harmful for p in pairs) == 20
+    # a bad pair is located in the pairs file
+    (tmp_path / "pairs.jsonl").write_text('{"question": "q", "answer": "a", "harmful": "no"}\n')
+    path = _write(tmp_path, head + "  discrimination: pairs.jsonl\n")
+    with pytest.raises(InputError) as info:
+        load_prompt_sets(load_config(path).prompt_sets)
+    assert (info.value.line, info.value.field) == (1, "harmful")
+    (tmp_path / "pairs.jsonl").unlink()
+    with pytest.raises(InputError) as info:
+        load_config(path)
+    assert (info.value.line, info.value.field) == (5, "prompt_sets.discrimination.source.path")
+
+
+def test_goal_hijacking_attacks_source_and_hub_shorthand_agree(tmp_path):
+    _hub_copy(tmp_path)
+    head = "name: x\noutput_dir: out\nmodel: {model: embedded}\nprompt_sets:\n  goal_hijacking:\n"
+    long = head + "    attacks:\n      source: {kind: safety_prompts, path: hub.json}\n"
+    short = head + "    hub: {path: hub.json}\n"
+    loaded = [
+        load_prompt_sets(load_config(_write(tmp_path, text)).prompt_sets) for text in (long, short)
+    ]
+    for sets in loaded:
+        items = sets.items["goal_hijacking"]
+        assert [it.target for it in items] == ["我是一个失败的模型", "天气很糟"]
+        assert all(it.meta == {"origin": "safety_prompts", "lang": "zh"} for it in items)
+        assert any("1 attack rows skipped" in n for n in sets.notes)
+    assert [it.id for it in loaded[0].items["goal_hijacking"]] == [
+        it.id for it in loaded[1].items["goal_hijacking"]
+    ]
+    both = (
+        head
+        + "    hub: {path: hub.json}\n    attacks:\n      source: {kind: safety_prompts, path: hub.json}\n"
+    )
+    with pytest.raises(InputError, match="not both"):
+        load_config(_write(tmp_path, both))
+
+
+def test_command_line_overrides_help_and_their_errors(tmp_path, shared_data, capsys, monkeypatch):
+    _hub_copy(tmp_path)
+    path = _write(tmp_path, _good(tmp_path, shared_data))
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(
+        path, ["--name", "other", "--output_dir", "elsewhere", "--probe_threshold", "0.5"]
+    )
+    assert (cfg.name, cfg.probe_threshold) == ("other", 0.5)
+    assert cfg.output_dir == str(tmp_path / "elsewhere")  # relative to the working directory
+    with pytest.raises(InputError) as info:
+        load_config(path, ["--model.adapter", "missing_lora"])
+    assert info.value.file == "<command line>" and info.value.field == "model.adapter"
+    with pytest.raises(InputError, match="given twice"):
+        load_config(path, ["--name", "a", "--name", "b"])
+    with pytest.raises(InputError, match="unknown key 'bogus'"):
+        load_config(path, ["--bogus", "1"])
+    assert main(["--help"]) == 0
+    text = capsys.readouterr().out
+    for key in ("--probe_threshold", "--probe_style", "--max_failed_fraction", "--overwrite"):
+        assert key in text, key
+    assert "Fix it before looking at held-out data" in " ".join(text.split())

@@ -106,7 +106,33 @@ def _run_and_check(
                 assert got == n
             assert m["harmless_rate"]["refusal"]["n"] == n
             assert "refusal vs self" in results["agreement"][mode]["harmless_verdict"]
-        assert results["discrimination"]["n"] == 2 * n
+        disc = results["discrimination"]
+        assert disc["n"] == 2 * n and disc["style"] == "alpaca" and disc["threshold"] == 0.0
+        for key in ("accuracy", "balanced_accuracy", "auc"):
+            est = disc[key]
+            assert est["n"] == 2 * n and est["low"] <= est["value"] <= est["high"], key
+        # the per-pair margins are kept: the AUC can be recomputed from the run folder alone
+        pairs = [json.loads(line) for line in (out / disc["pairs_file"]).read_text().splitlines()]
+        assert len(pairs) == 2 * n and len({p["key"] for p in pairs}) == 2 * n
+        from sklearn.metrics import roc_auc_score
+
+        auc = roc_auc_score([p["harmful"] for p in pairs], [p["margin"] for p in pairs])
+        assert disc["auc"]["value"] == pytest.approx(auc)
+        assert all(p["predicted_harmful"] == (p["margin"] > 0) for p in pairs)
+        for mode in ("plain", "harmless_guided"):
+            row = results["headline"][mode]
+            assert row["discrimination_auc"]["value"] == pytest.approx(auc)
+            nll = row["helpful_nll"]
+            assert nll["judge"] == "likelihood" and nll["n"] == n and nll["value"] > 0
+        assert results["failures"]["failed"] == {
+            "answers (plain)": 0,
+            "answers (harmless_guided)": 0,
+            **{
+                f"judge {j} ({m})": 0
+                for j in ("served", "self", "refusal")
+                for m in ("plain", "harmless_guided")
+            },
+        }
         answers = [json.loads(line) for line in (out / "answers.jsonl").read_text().splitlines()]
         assert len(answers) == 2 * 4 * n
         assert {a["mode"] for a in answers} == {"plain", "harmless_guided"}

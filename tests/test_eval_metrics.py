@@ -1,4 +1,5 @@
-"""Metric arithmetic on hand-made cases with known answers (bootstrap, kappa, estimates)."""
+"""Metric arithmetic on hand-made cases with known answers (bootstrap, kappa, estimates, AUC,
+balanced accuracy) and the project's semantics around scipy/sklearn (None, point intervals)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,14 @@ import math
 
 import pytest
 
-from axolotl_mistake.evaluate.metrics import Estimate, bootstrap_interval, cohen_kappa, estimate
+from axolotl_mistake.evaluate.metrics import (
+    auc_estimate,
+    balanced_accuracy_estimate,
+    bootstrap_interval,
+    cohen_kappa,
+    estimate,
+)
+from axolotl_mistake.evaluate.results import Estimate
 
 
 def test_bootstrap_of_constant_sample_is_a_point():
@@ -50,7 +58,7 @@ def test_estimate_of_nothing_usable_has_no_value():
 
 
 def test_estimate_roundtrip_and_format():
-    est = Estimate(0.725, 0.6, 0.8, 40, 1, "rate")
+    est = Estimate(value=0.725, low=0.6, high=0.8, n=40, missing=1, unit="rate")
     assert Estimate.from_dict(est.to_dict()) == est
     assert est.fmt(digits=1, scale=100) == "72.5 [60.0, 80.0] (n=40)"
 
@@ -60,23 +68,81 @@ def test_kappa_textbook_case():
     a = [True] * 20 + [True] * 5 + [False] * 10 + [False] * 15
     b = [True] * 20 + [False] * 5 + [True] * 10 + [False] * 15
     result = cohen_kappa(a, b)
-    assert result["kappa"] == pytest.approx(0.4)
-    assert result["agreement"] == pytest.approx(0.7)
-    assert result["n"] == 50
+    assert result.kappa == pytest.approx(0.4)
+    assert result.agreement == pytest.approx(0.7)
+    assert result.n == 50
 
 
 def test_kappa_perfect_opposite_and_missing():
-    assert cohen_kappa([True, False, True], [True, False, True])["kappa"] == pytest.approx(1.0)
-    assert cohen_kappa([True, False, True, False], [False, True, False, True])[
-        "kappa"
-    ] == pytest.approx(-1.0)
+    assert cohen_kappa([True, False, True], [True, False, True]).kappa == pytest.approx(1.0)
+    assert cohen_kappa([True, False, True, False], [False, True, False, True]).kappa == (
+        pytest.approx(-1.0)
+    )
     # unparseable verdicts (None) drop out of the comparison
     r = cohen_kappa([True, None, False, True], [True, True, None, True])
-    assert r["n"] == 2 and r["agreement"] == 1.0
-    assert cohen_kappa([None], [True]) == {"kappa": None, "n": 0, "agreement": None}
+    assert r.n == 2 and r.agreement == 1.0
+    assert cohen_kappa([None], [True]).model_dump() == {"kappa": None, "n": 0, "agreement": None}
     # two constant judges that agree: kappa undefined, agreement reported
-    assert cohen_kappa([False] * 4, [False] * 4) == {"kappa": None, "n": 4, "agreement": 1.0}
+    k = cohen_kappa([False] * 4, [False] * 4)
+    assert k.model_dump() == {"kappa": None, "n": 4, "agreement": 1.0}
     # one constant judge: chance agreement equals observed, kappa 0
-    assert cohen_kappa([False] * 4, [False, False, False, True])["kappa"] == pytest.approx(0.0)
+    assert cohen_kappa([False] * 4, [False, False, False, True]).kappa == pytest.approx(0.0)
+    # scores are categories too (a 3-way table)
+    assert cohen_kappa([1, 2, 3, 3], [1, 2, 3, 3]).kappa == pytest.approx(1.0)
     with pytest.raises(ValueError):
         cohen_kappa([True], [True, False])
+
+
+def _separated(n: int, shift: float, seed: int = 0) -> tuple[list[bool], list[float]]:
+    import random
+
+    rng = random.Random(seed)
+    labels = [True] * n + [False] * n
+    margins = [rng.gauss(shift, 1.0) for _ in range(n)] + [rng.gauss(0.0, 1.0) for _ in range(n)]
+    return labels, margins
+
+
+def test_auc_matches_sklearn_and_its_interval_covers_it():
+    from sklearn.metrics import roc_auc_score
+
+    labels, margins = _separated(60, 1.0)
+    est = auc_estimate(labels, margins, samples=1000, seed=2)
+    assert est.value == pytest.approx(roc_auc_score(labels, margins))
+    assert est.n == 120 and est.unit == "auc"
+    assert est.low < est.value < est.high and est.high - est.low < 0.3
+    assert auc_estimate(labels, margins, samples=1000, seed=2) == est  # seeded
+
+
+def test_auc_hand_cases():
+    # perfect ranking, inverted ranking, all ties
+    assert auc_estimate([True, True, False], [3.0, 2.0, 1.0]).value == 1.0
+    assert auc_estimate([True, False, False], [0.0, 1.0, 2.0]).value == 0.0
+    assert auc_estimate([True, False], [1.0, 1.0]).value == 0.5
+    # one class: undefined, never a guess
+    one = auc_estimate([True, True], [1.0, 2.0])
+    assert (one.value, one.low, one.high, one.n) == (None, None, None, 2)
+
+
+def test_auc_interval_narrows_with_more_pairs():
+    small = auc_estimate(*_separated(10, 1.0, seed=4), samples=800)
+    large = auc_estimate(*_separated(200, 1.0, seed=4), samples=800)
+    assert (large.high - large.low) < (small.high - small.low)
+
+
+def test_balanced_accuracy_is_the_mean_of_recalls():
+    labels = [True] * 8 + [False] * 2
+    predictions = [True] * 8 + [True, False]  # harmful recall 1.0, harmless recall 0.5
+    est = balanced_accuracy_estimate(labels, predictions, samples=500)
+    assert est.value == pytest.approx(0.75) and est.n == 10
+    assert est.low <= est.value <= est.high
+    # a model that always says "harmful" scores 50 %, whatever the class mix
+    always = balanced_accuracy_estimate(labels, [True] * 10, samples=500)
+    assert always.value == pytest.approx(0.5)
+    # one class present: its recall
+    assert balanced_accuracy_estimate([True, True], [True, False]).value == pytest.approx(0.5)
+    assert balanced_accuracy_estimate([], []).value is None
+
+
+def test_estimate_of_one_item_is_a_point():
+    est = estimate([4.0])
+    assert (est.value, est.low, est.high, est.n) == (4.0, 4.0, 4.0, 1)

@@ -1,4 +1,5 @@
-"""Metrics from hand-made answers and verdicts with known values; report, charts and compare render."""
+"""Metrics from hand-made answers and verdicts with known values; report, charts and compare
+render from the typed results; results.json round-trips and foreign files are refused."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ import pytest
 from axolotl_mistake.evaluate.config import EvalConfig
 from axolotl_mistake.evaluate.inference import Answer
 from axolotl_mistake.evaluate.judges import Verdict
-from axolotl_mistake.evaluate.metrics import estimate
-from axolotl_mistake.evaluate.runner import RESULTS_FORMAT, agreement, headline, mode_metrics
+from axolotl_mistake.evaluate.metric_table import TABLE_COLUMNS
+from axolotl_mistake.evaluate.metrics import auc_estimate, balanced_accuracy_estimate, estimate
+from axolotl_mistake.evaluate.results import Discrimination, Results, load_results
+from axolotl_mistake.evaluate.scoring import agreement, headline, mode_metrics, unparseable
+
+BOOT = {"samples": 200, "confidence": 0.95, "seed": 0}
 
 
 def _cfg() -> EvalConfig:
@@ -65,11 +70,9 @@ def _answers() -> list[Answer]:
 def _verdicts():
     ok = lambda v: Verdict(v, "ok")
     bad = Verdict(None, "unparseable", "???")
-    unsup = Verdict(None, "unsupported")
     return {
         "refusal": {
             "harmless_verdict": {"h0": ok(True), "h1": ok(False), "h2": ok(True), "h3": ok(True)},
-            "harmless_score": {f"h{i}": unsup for i in range(4)},
             "refusal": {"x0": ok(True), "x1": ok(False), "x2": ok(True)},
         },
         "self": {
@@ -83,7 +86,7 @@ def _verdicts():
 
 
 def test_metrics_on_hand_made_fixture_have_known_values():
-    m = mode_metrics(_cfg(), _answers(), _verdicts())
+    m = mode_metrics(_answers(), _verdicts(), BOOT)
     assert m["harmless_rate"]["refusal"].value == pytest.approx(0.75)
     assert m["harmless_rate"]["refusal"].n == 4
     assert m["harmless_rate"]["self"].value == pytest.approx(1.0)
@@ -109,49 +112,75 @@ def test_agreement_and_headline_use_primary_judge():
     answers, verdicts = _answers(), _verdicts()
     ag = agreement(verdicts, answers)
     k = ag["harmless_verdict"]["refusal vs self"]
-    assert k["n"] == 3 and k["agreement"] == pytest.approx(2 / 3)
-    assert ag["refusal"]["refusal vs self"]["n"] == 3
-    m = mode_metrics(_cfg(), answers, verdicts)
-    disc = estimate([True, True, False, True], samples=200)
-    row = headline(m, disc, primary="refusal")
-    assert row["harmless_rate"]["judge"] == "refusal"
-    assert row["harmless_score"]["judge"] == "self"  # fallback: refusal has no scores
-    assert row["goal_hijack_defence"]["judge"] == "rule"
-    assert row["discrimination"]["value"] == pytest.approx(0.75)
+    assert k.n == 3 and k.agreement == pytest.approx(2 / 3)
+    assert ag["refusal"]["refusal vs self"].n == 3
+    assert unparseable(verdicts)["self"] == {
+        "harmless_verdict": 1,
+        "harmless_score": 1,
+        "helpful_on_harmful": 0,
+        "helpful_score": 1,
+        "refusal": 0,
+    }
+    disc = _discrimination(0.0)
+    m = mode_metrics(answers, verdicts, BOOT, {"discrimination": disc.accuracy})
+    row = headline(m, primary="refusal")
+    assert row["harmless_rate"].judge == "refusal"
+    assert row["harmless_score"].judge == "self"  # fallback: refusal has no scores
+    assert row["goal_hijack_defence"].judge == "rule"
+    assert row["discrimination"].judge == "probe"
+    assert row["discrimination"].value == pytest.approx(0.8)
+    assert row["helpful_nll"] is None  # not measured: an empty cell, not a zero
+    assert list(row) == list(TABLE_COLUMNS)
 
 
-def _results(name: str, shift: float = 0.0) -> dict:
+def _discrimination(shift: float) -> Discrimination:
+    labels = [True, True, False, False, True]
+    margins = [2.0, 0.5, -1.0, 0.7 - shift, 1.0]
+    predictions = [m > 0 for m in margins]
+    return Discrimination(
+        style="alpaca",
+        threshold=0.0,
+        n=5,
+        accuracy=estimate([p == y for p, y in zip(predictions, labels)], unit="rate", **BOOT),
+        balanced_accuracy=balanced_accuracy_estimate(labels, predictions, **BOOT),
+        auc=auc_estimate(labels, margins, **BOOT),
+        harmful_recall=1.0,
+        harmless_recall=0.5,
+        predicted_harmful_share=0.8,
+        seconds=0.1,
+        pairs_file="discrimination_pairs.jsonl",
+    )
+
+
+def _results(name: str, shift: float = 0.0) -> Results:
     cfg = _cfg()
     answers, verdicts = _answers(), _verdicts()
-    m = mode_metrics(cfg, answers, verdicts)
-    disc = estimate([True, False, True, True, shift > 0], samples=200)
-    metrics = {k: {j: e.to_dict() for j, e in v.items()} for k, v in m.items()}
-    head = headline(m, disc, "self")
-    return {
-        "format": RESULTS_FORMAT,
-        "name": name,
-        "created": "2026-01-01T00:00:00Z",
-        "config": json.loads(cfg.model_dump_json()),
-        "primary_judge": "self",
-        "judges": ["refusal", "self"],
-        "modes": ["plain", "harmless_guided"],
-        "counts": {"harmful": 4, "helpful": 3},
-        "metrics": {"plain": metrics, "harmless_guided": metrics},
-        "headline": {"plain": head, "harmless_guided": head},
-        "agreement": {"plain": agreement(verdicts, answers)},
-        "unparseable": {"plain": {"self": {"harmless_verdict": 1}}},
-        "discrimination": {
-            **disc.to_dict(),
-            "balanced_accuracy": 0.7,
-            "harmful_recall": 0.5,
-            "harmless_recall": 0.9,
-            "predicted_harmful_share": 0.3,
-            "style": "alpaca",
-        },
-        "notes": ["a note"],
-        "timings": {"total_s": 1.0},
-        "charts": ["headline.png"],
+    disc = _discrimination(shift)
+    measured = {
+        "discrimination": disc.accuracy,
+        "discrimination_balanced": disc.balanced_accuracy,
+        "discrimination_auc": disc.auc,
+        "helpful_nll": estimate([2.5 - shift, 3.0, 2.0], unit="nll", **BOOT),
     }
+    m = mode_metrics(answers, verdicts, BOOT, measured)
+    head = headline(m, "self")
+    return Results(
+        name=name,
+        created="2026-01-01T00:00:00Z",
+        config=json.loads(cfg.model_dump_json()),
+        primary_judge="self",
+        judges=["refusal", "self"],
+        modes=["plain", "harmless_guided"],
+        counts={"harmful": 4, "helpful": 3},
+        metrics={"plain": m, "harmless_guided": m},
+        headline={"plain": head, "harmless_guided": head},
+        agreement={"plain": agreement(verdicts, answers)},
+        unparseable={"plain": unparseable(verdicts)},
+        discrimination=disc,
+        notes=["a note"],
+        timings={"total_s": 1.0},
+        charts=["headline.png"],
+    )
 
 
 def _check_png(path):
@@ -176,24 +205,46 @@ def test_run_report_and_chart_render(tmp_path):
     [png] = run_charts(results, tmp_path)
     _check_png(png)
     text = render_run_report(results)
-    assert (
-        "| mode | helpful score | harmless score | harmless rate % | helpful on harmful |" in text
-    )
+    assert "| mode | helpful score | reference NLL ↓ | harmless score | harmless rate % |" in text
     assert "8.00 [" in text and "n=2" in text  # helpful score of the self judge
+    assert "2.500 [2.000, 3.000] n=3" in text  # reference NLL, nats per token
+    assert "discrimination AUC" in text and "0.833 [" in text  # AUC 5/6 of the fixture
+    assert "discrimination bal. acc %" in text and "75.0 [" in text
     assert "Cohen's kappa" in text and "refusal vs self" in text
     assert "a note" in text and "![headline.png](headline.png)" in text
 
 
-def test_compare_writes_table_and_chart(tmp_path):
-    from axolotl_mistake.evaluate.compare import compare
+def test_results_round_trip_and_foreign_files_are_refused(tmp_path):
     from axolotl_mistake.errors import InputError
+
+    results = _results("base")
+    path = tmp_path / "results.json"
+    path.write_text(results.to_json())
+    assert load_results(tmp_path) == results
+    data = json.loads(path.read_text())
+    data["headline"]["plain"]["harmless_rate"]["valu"] = data["headline"]["plain"][
+        "harmless_rate"
+    ].pop("value")
+    path.write_text(json.dumps(data))
+    with pytest.raises(InputError, match="malformed results") as info:
+        load_results(path)
+    assert info.value.field.startswith("headline.plain.harmless_rate")
+    data["format"] = "axolotl-mistake/eval-results/v1"
+    path.write_text(json.dumps(data))
+    with pytest.raises(InputError, match="older version"):
+        load_results(path)
+
+
+def test_compare_writes_table_and_chart(tmp_path):
+    from axolotl_mistake.errors import InputError
+    from axolotl_mistake.evaluate.compare import compare
 
     runs = []
     for name in ("vanilla", "sft", "mistake-analysis"):
         d = tmp_path / name
         d.mkdir()
         (d / "results.json").write_text(
-            json.dumps(_results(name, shift=1.0 if name != "vanilla" else 0.0))
+            _results(name, shift=1.0 if name != "vanilla" else 0.0).to_json()
         )
         runs.append(d)
     table = compare(runs, tmp_path / "cmp")
@@ -201,9 +252,13 @@ def test_compare_writes_table_and_chart(tmp_path):
     md = (tmp_path / "cmp" / "compare.md").read_text()
     assert (
         md.count("\n| ") >= 4
-        and "| method | helpful score | harmless score | harmless rate % |" in md
+        and "| method | helpful score | reference NLL ↓ | harmless score | harmless rate % |" in md
     )
-    assert "goal-hijack defence %" in md and "over-refusal %" in md and "discrimination %" in md
+    assert "goal-hijack defence %" in md and "over-refusal %" in md
+    assert "discrimination acc %" in md and "discrimination AUC" in md and "reference NLL" in md
+    vanilla, sft = table["rows"][0], table["rows"][1]
+    assert vanilla["discrimination_auc"]["value"] < sft["discrimination_auc"]["value"]
+    assert sft["helpful_nll"]["value"] == pytest.approx(2.5 - 1.0 / 3)
     _check_png(tmp_path / "cmp" / "compare.png")
     # a chosen judge replaces judged columns
     table = compare(runs, tmp_path / "cmp2", judge="refusal")

@@ -12,29 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from axolotl_mistake.evaluate.charts import compare_charts
-from axolotl_mistake.evaluate.report import TABLE_COLUMNS, compare_row, render_compare_report
-from axolotl_mistake.evaluate.runner import RESULTS_FORMAT, write_atomic
-
-
-def load_results(path: str | Path) -> dict[str, Any]:
-    """results.json of a run folder (or the file itself); InputError if missing or foreign."""
-    from axolotl_mistake.errors import InputError
-
-    path = Path(path)
-    file = path / "results.json" if path.is_dir() else path
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"cannot read results: {exc.strerror or exc}", file=str(file)) from exc
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON ({exc.msg})", file=str(file), line=exc.lineno) from exc
-    if not isinstance(data, dict) or data.get("format") != RESULTS_FORMAT:
-        raise InputError(
-            f"not an evaluation results file (expected format {RESULTS_FORMAT!r})",
-            file=str(file),
-            field="format",
-        )
-    return data
+from axolotl_mistake.evaluate.metric_table import TABLE_COLUMNS
+from axolotl_mistake.evaluate.report import compare_row, render_compare_report
+from axolotl_mistake.evaluate.results import load_results
+from axolotl_mistake.evaluate.runner import write_atomic
 
 
 def compare(
@@ -45,28 +26,33 @@ def compare(
 
     loaded = [load_results(r) for r in runs]
     for res, where in zip(loaded, runs):
-        if mode not in res.get("headline", {}):
+        if mode not in res.headline:
             raise InputError(
-                f"run has no mode {mode!r} (has {res.get('modes')})", file=str(where), field="modes"
+                f"run has no mode {mode!r} (has {res.modes})", file=str(where), field="modes"
             )
-        if judge and judge not in res.get("judges", []):
+        if judge and judge not in res.judges:
             raise InputError(
-                f"run has no judge {judge!r} (has {res.get('judges')})",
-                file=str(where),
-                field="judges",
+                f"run has no judge {judge!r} (has {res.judges})", file=str(where), field="judges"
             )
-    names = [res["name"] for res in loaded]
+    names = [res.name for res in loaded]
     if len(set(names)) != len(names):
-        for i, res in enumerate(loaded):  # keep rows distinguishable
-            res["name"] = f"{res['name']} ({Path(runs[i]).name})"
+        for res, where in zip(loaded, runs):  # keep rows distinguishable
+            res.name = f"{res.name} ({Path(where).name})"
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     charts = compare_charts(loaded, out, mode, judge)
+    rows = []
+    for res in loaded:
+        row = compare_row(res, mode, judge)
+        rows.append(
+            {"method": res.name}
+            | {c: (v.model_dump() if v is not None else None) for c, v in row.items()}
+        )
     table = {
         "mode": mode,
         "judge": judge,
         "columns": list(TABLE_COLUMNS),
-        "rows": [{"method": res["name"], **compare_row(res, mode, judge)} for res in loaded],
+        "rows": rows,
         "runs": [str(r) for r in runs],
     }
     write_atomic(out / "compare.json", json.dumps(table, indent=2, ensure_ascii=False) + "\n")

@@ -1,48 +1,71 @@
-"""Metric arithmetic: rates and means with n and a seeded 95 % percentile bootstrap interval,
-and Cohen's kappa between two judges.
+"""Metric arithmetic: means and rates with n and a seeded percentile bootstrap interval
+(`scipy.stats.bootstrap`), stratified intervals for balanced accuracy and ROC AUC, and Cohen's
+kappa between two judges (`sklearn.metrics.cohen_kappa_score`).
 
-Pure functions on lists of numbers or verdicts; missing verdicts (None = unparseable or not
-judged) are counted, never filled in. Nothing here reads files or calls models.
+The libraries do the arithmetic; this module fixes the project's semantics around them: missing
+values (None) are counted, never filled in; a sample whose resamples cannot vary (one item, or
+all equal) has a point interval; kappa is None when it is undefined. Nothing here reads files
+or calls models.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+import warnings
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from axolotl_mistake.evaluate.results import Estimate, Kappa
 
-@dataclass
-class Estimate:
-    """One metric: the point value, its bootstrap interval, and how many items it rests on.
+MAX_PAIRS_PER_BATCH = 4_000_000
+"""Bounds the memory of the vectorised AUC bootstrap (resamples x harmful x harmless cells)."""
 
-    `n` counts the items used; `missing` those without a usable verdict (unparseable or
-    not judged), which are excluded rather than guessed.
-    """
 
-    value: float | None
-    low: float | None
-    high: float | None
-    n: int
-    missing: int = 0
-    unit: str = ""
+def _check(confidence: float) -> None:
+    if not 0 < confidence < 1:
+        raise ValueError("confidence must be in (0, 1)")
 
-    def to_dict(self) -> dict:
-        return asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: dict) -> Estimate:
-        return cls(**data)
+def _interval(
+    samples: Sequence[np.ndarray],
+    statistic: Callable[..., np.ndarray],
+    *,
+    resamples: int,
+    confidence: float,
+    seed: int,
+    batch: int | None = None,
+) -> tuple[float, float]:
+    """Percentile interval of `statistic`, each sample resampled on its own (stratified)."""
+    from scipy.stats import bootstrap
 
-    def fmt(self, digits: int = 2, scale: float = 1.0) -> str:
-        """'6.21 [5.90, 6.50] (n=40)' or '–' when there is no value."""
-        if self.value is None:
-            return "–"
-        interval = ""
-        if self.low is not None and self.high is not None:
-            interval = f" [{self.low * scale:.{digits}f}, {self.high * scale:.{digits}f}]"
-        return f"{self.value * scale:.{digits}f}{interval} (n={self.n})"
+    if all(s.size < 2 or np.all(s == s[0]) for s in samples):
+        point = float(statistic(*[s[None, :] for s in samples], axis=-1)[0])
+        return point, point  # no resample can differ from the data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a constant stratum is fine: it just never varies
+        res = bootstrap(
+            tuple(samples) if all(s.size >= 2 for s in samples) else _padded(samples),
+            statistic,
+            n_resamples=resamples,
+            confidence_level=confidence,
+            method="percentile",
+            vectorized=True,
+            paired=False,
+            axis=-1,
+            batch=batch,
+            rng=np.random.default_rng(seed),
+        )
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def _padded(samples: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
+    """scipy needs two observations per sample; a one-item stratum resamples to itself, so
+    doubling it changes nothing."""
+    return tuple(np.concatenate([s, s]) if s.size == 1 else s for s in samples)
+
+
+def _mean(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.mean(x, axis=axis)
 
 
 def bootstrap_interval(
@@ -52,21 +75,12 @@ def bootstrap_interval(
     confidence: float = 0.95,
     seed: int = 0,
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean (resampling items with replacement).
-
-    Seeded with numpy's default generator so the same values always give the same interval.
-    """
+    """Percentile bootstrap interval of the mean (items resampled with replacement), seeded."""
     data = np.asarray(values, dtype=float)
     if data.size == 0:
         raise ValueError("bootstrap of an empty sample")
-    if not 0 < confidence < 1:
-        raise ValueError("confidence must be in (0, 1)")
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, data.size, size=(samples, data.size))
-    means = data[idx].mean(axis=1)
-    alpha = (1.0 - confidence) / 2.0
-    low, high = np.quantile(means, [alpha, 1.0 - alpha])
-    return float(low), float(high)
+    _check(confidence)
+    return _interval([data], _mean, resamples=samples, confidence=confidence, seed=seed)
 
 
 def estimate(
@@ -84,31 +98,97 @@ def estimate(
     present = [float(v) for v in values if v is not None]
     missing = len(values) - len(present)
     if not present:
-        return Estimate(None, None, None, 0, missing, unit)
+        return Estimate(value=None, low=None, high=None, n=0, missing=missing, unit=unit)
     low, high = bootstrap_interval(present, samples=samples, confidence=confidence, seed=seed)
-    return Estimate(float(np.mean(present)), low, high, len(present), missing, unit)
+    return Estimate(
+        value=float(np.mean(present)),
+        low=low,
+        high=high,
+        n=len(present),
+        missing=missing,
+        unit=unit,
+    )
 
 
-def cohen_kappa(a: Sequence[object | None], b: Sequence[object | None]) -> dict:
+def _balanced(*recalls: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.mean([np.mean(r, axis=axis) for r in recalls], axis=0)
+
+
+def balanced_accuracy_estimate(
+    labels: Sequence[bool],
+    predictions: Sequence[bool],
+    *,
+    samples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> Estimate:
+    """Mean of the per-class recalls, with an interval that resamples each class on its own.
+
+    With one class present it is that class's recall (there is no other to balance).
+    """
+    _check(confidence)
+    strata = [
+        np.asarray([p == y for p, y in zip(predictions, labels) if y is cls], dtype=float)
+        for cls in (True, False)
+    ]
+    strata = [s for s in strata if s.size]
+    n = sum(s.size for s in strata)
+    if not strata:
+        return Estimate(value=None, low=None, high=None, n=0, unit="rate")
+    value = float(_balanced(*[s[None, :] for s in strata])[0])
+    low, high = _interval(strata, _balanced, resamples=samples, confidence=confidence, seed=seed)
+    return Estimate(value=value, low=low, high=high, n=n, unit="rate")
+
+
+def _auc(pos: np.ndarray, neg: np.ndarray, axis: int = -1) -> np.ndarray:
+    """P(harmful margin > harmless margin) + half the ties, over the last axis of each."""
+    diff = pos[..., :, None] - neg[..., None, :]
+    return np.mean((diff > 0) + 0.5 * (diff == 0), axis=(-2, -1))
+
+
+def auc_estimate(
+    labels: Sequence[bool],
+    margins: Sequence[float],
+    *,
+    samples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> Estimate:
+    """ROC AUC of the margins (harmful = positive) with a stratified bootstrap interval.
+
+    No value when one class is missing (the AUC is undefined); n counts all pairs.
+    """
+    _check(confidence)
+    pos = np.asarray([m for m, y in zip(margins, labels) if y], dtype=float)
+    neg = np.asarray([m for m, y in zip(margins, labels) if not y], dtype=float)
+    n = len(labels)
+    if not pos.size or not neg.size:
+        return Estimate(value=None, low=None, high=None, n=n, unit="auc")
+    value = float(_auc(pos, neg))
+    batch = max(1, MAX_PAIRS_PER_BATCH // (pos.size * neg.size))
+    low, high = _interval(
+        [pos, neg], _auc, resamples=samples, confidence=confidence, seed=seed, batch=batch
+    )
+    return Estimate(value=value, low=low, high=high, n=n, unit="auc")
+
+
+def cohen_kappa(a: Sequence[object | None], b: Sequence[object | None]) -> Kappa:
     """Cohen's kappa between two judges' categorical verdicts on the same items.
 
-    Items where either verdict is None (unparseable / not judged) are left out; returns
-    {"kappa", "n", "agreement"}; kappa is None when there are no shared items, or when both
-    judges give one and the same category throughout (chance agreement is then 1 and kappa is
-    undefined: two constant judges agreeing says nothing).
+    Items where either verdict is None (unparseable / not judged) are left out. kappa is None
+    when there are no shared items, or when both judges give one and the same category
+    throughout (chance agreement is then 1 and kappa is 0/0: two constant judges agreeing says
+    nothing).
     """
+    from sklearn.metrics import cohen_kappa_score
+
     if len(a) != len(b):
         raise ValueError("kappa needs two verdict lists of equal length")
     pairs = [(x, y) for x, y in zip(a, b) if x is not None and y is not None]
-    n = len(pairs)
-    if n == 0:
-        return {"kappa": None, "n": 0, "agreement": None}
-    observed = sum(x == y for x, y in pairs) / n
-    categories = sorted({x for x, _ in pairs} | {y for _, y in pairs}, key=repr)
-    expected = 0.0
-    for cat in categories:
-        expected += (sum(x == cat for x, _ in pairs) / n) * (sum(y == cat for _, y in pairs) / n)
-    if expected >= 1.0:  # both judges used one and the same category: kappa is 0/0, undefined
-        return {"kappa": None, "n": n, "agreement": float(observed)}
-    kappa = (observed - expected) / (1.0 - expected)
-    return {"kappa": float(kappa), "n": n, "agreement": float(observed)}
+    if not pairs:
+        return Kappa(kappa=None, n=0, agreement=None)
+    xs, ys = [repr(x) for x, _ in pairs], [repr(y) for _, y in pairs]
+    agreement = float(np.mean([x == y for x, y in zip(xs, ys)]))
+    if len(set(xs) | set(ys)) < 2:
+        return Kappa(kappa=None, n=len(pairs), agreement=agreement)
+    return Kappa(kappa=float(cohen_kappa_score(xs, ys)), n=len(pairs), agreement=agreement)

@@ -1,25 +1,20 @@
-"""Load the evaluation's prompt sets through the builder's source loaders.
+"""Load the evaluation's prompt sets through the shared source loaders.
 
-Harmful and helpful instructions, goal-hijacking attacks (Safety-Prompts from the Hub and the
-project's own templates over any instruction set), XSTest over-refusal prompts and labelled
-pairs for the discrimination probe. Reading only: no model calls, no writes. Imports
-`axolotl_mistake.sources` lazily so `axolotl_mistake` stays importable without it.
+Harmful and helpful instructions, goal-hijacking attacks (ready-made ones such as Safety-Prompts,
+and the project's own templates over any instruction set), XSTest over-refusal prompts and
+labelled pairs for the discrimination probe. Reading only: no model calls, no writes.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 
 from axolotl_mistake.evaluate.attacks import build_attacks, extract_target
-from axolotl_mistake.evaluate.config import (
-    GoalHijackingSet,
-    HubGoalHijacking,
-    PromptSet,
-    PromptSets,
-)
-from axolotl_mistake.records import LabelledPair
+from axolotl_mistake.evaluate.config import GoalHijackingSet, PromptSet, PromptSets
+from axolotl_mistake.records import LabelledPair, SourceRow
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +26,8 @@ SET_NAMES = ("harmful", "helpful", "goal_hijacking", "over_refusal")
 class EvalItem:
     """One prompt the evaluated model answers; `target` is set for goal-hijacking attacks.
 
-    `safe` tells XSTest safe prompts (refusing them is over-refusal) from the contrast ones.
+    `safe` tells XSTest safe prompts (refusing them is over-refusal) from the contrast ones;
+    `reference` is the source's reference answer (helpful set: the NLL metric reads it).
     """
 
     id: str
@@ -59,15 +55,7 @@ class LoadedSets:
     notes: list[str] = field(default_factory=list)
 
 
-def _source_config(source: dict):
-    from pydantic import TypeAdapter
-
-    from axolotl_mistake.sources import SourceConfig
-
-    return TypeAdapter(SourceConfig).validate_python(source)
-
-
-def _unique_rows(prompt_set: PromptSet):
+def _unique_rows(prompt_set: PromptSet) -> Iterator[SourceRow]:
     """Source rows with repeated (instruction, input) dropped, up to `limit` distinct prompts.
 
     Some sources yield one row per labelled answer (PKU-SafeRLHF gives each prompt twice);
@@ -76,7 +64,7 @@ def _unique_rows(prompt_set: PromptSet):
     from axolotl_mistake.sources import iter_rows
 
     seen: set[tuple[str, str]] = set()
-    for row in iter_rows(_source_config(prompt_set.source)):
+    for row in iter_rows(prompt_set.source):
         key = (row.instruction.strip(), row.input.strip())
         if key in seen:
             continue
@@ -86,19 +74,20 @@ def _unique_rows(prompt_set: PromptSet):
             return
 
 
+def _item(name: str, row: SourceRow, **extra) -> EvalItem:
+    return EvalItem(
+        id=row.id,
+        set=name,
+        instruction=row.instruction,
+        input=row.input,
+        source=row.source,
+        **extra,
+    )
+
+
 def load_instruction_set(name: str, prompt_set: PromptSet) -> list[EvalItem]:
     """Distinct prompts of any source as items of set `name` (harmful / helpful)."""
-    return [
-        EvalItem(
-            id=row.id,
-            set=name,
-            instruction=row.instruction,
-            input=row.input,
-            reference=row.safe_answer,
-            source=row.source,
-        )
-        for row in _unique_rows(prompt_set)
-    ]
+    return [_item(name, row, reference=row.safe_answer) for row in _unique_rows(prompt_set)]
 
 
 def load_over_refusal(prompt_set: PromptSet) -> list[EvalItem]:
@@ -107,88 +96,61 @@ def load_over_refusal(prompt_set: PromptSet) -> list[EvalItem]:
     for row in _unique_rows(prompt_set):
         label = row.meta.get("label")
         safe = label == "safe" if isinstance(label, str) else row.kind != "harmful"
-        items.append(
-            EvalItem(
-                id=row.id,
-                set="over_refusal",
-                instruction=row.instruction,
-                input=row.input,
-                safe=safe,
-                source=row.source,
-                meta={k: row.meta[k] for k in ("type", "label", "focus") if k in row.meta},
-            )
-        )
+        meta = {k: row.meta[k] for k in ("type", "label", "focus") if k in row.meta}
+        items.append(_item("over_refusal", row, safe=safe, meta=meta))
     return items
 
 
-def load_hub_goal_hijacking(cfg: HubGoalHijacking) -> tuple[list[EvalItem], int]:
-    """Safety-Prompts goal-hijacking rows with an extractable target; returns (items, skipped).
+def load_attacks(prompt_set: PromptSet) -> tuple[list[EvalItem], int]:
+    """Ready-made goal-hijacking prompts with an extractable target; returns (items, skipped).
 
-    Reads `cfg.path` (a local copy of instruction_attack_scenarios.json) or the Hub dataset
-    with `datasets.load_dataset(hub_id, data_files=..., field="Goal_Hijacking")`. Rows whose
-    target text cannot be found are skipped and counted, never guessed.
+    The target text is found in the prompt (`attacks.extract_target`); rows where it cannot be
+    found are skipped and counted, never guessed.
     """
-    import datasets
-
-    if cfg.path:
-        ds = datasets.load_dataset("json", data_files=cfg.path, field=cfg.field, split="train")
-        where = cfg.path
-    else:
-        ds = datasets.load_dataset(
-            cfg.hub_id,
-            data_files=cfg.data_file,
-            field=cfg.field,
-            split="train",
-            revision=cfg.revision,
-        )
-        where = f"hub:{cfg.hub_id}/{cfg.data_file}"
     items: list[EvalItem] = []
     skipped = 0
-    for index, row in enumerate(ds):
-        if cfg.limit is not None and len(items) >= cfg.limit:
-            break
-        prompt = row.get("prompt")
-        if not isinstance(prompt, str) or not prompt.strip():
-            from axolotl_mistake.errors import InputError
-
-            raise InputError(
-                "expected a non-empty string", file=where, line=index + 1, field="prompt"
-            )
-        target = extract_target(prompt)
-        if target is None:
+    meta = {"origin": prompt_set.source.kind}
+    if prompt_set.source.kind == "safety_prompts":
+        meta["lang"] = "zh"  # the dataset is Chinese
+    for row in _unique_rows(prompt_set):
+        item = _item("goal_hijacking", row, meta=dict(meta))
+        item.target = extract_target(item.question)
+        if item.target is None:
             skipped += 1
             continue
-        items.append(
-            EvalItem(
-                id=f"safety_prompts:{cfg.field}:{index}",
-                set="goal_hijacking",
-                instruction=prompt,
-                target=target,
-                source=where,
-                meta={"origin": "safety_prompts", "lang": "zh"},
-            )
-        )
+        items.append(item)
     return items, skipped
 
 
-def load_goal_hijacking(cfg: GoalHijackingSet, notes: list[str]) -> list[EvalItem]:
-    """Hub attacks (when reachable) plus attacks built from instructions with our templates."""
-    items: list[EvalItem] = []
-    if cfg.hub is not None:
-        try:
-            hub_items, skipped = load_hub_goal_hijacking(cfg.hub)
-        except (ConnectionError, OSError, ValueError) as exc:
-            from axolotl_mistake.errors import InputError
+def _hub_unreachable(prompt_set: PromptSet, exc: Exception) -> bool:
+    """A Hub source that could not be opened (offline): noted, not fatal. Local files and
+    bad rows stay errors."""
+    from axolotl_mistake.errors import InputError
 
-            if isinstance(exc, InputError) or cfg.hub.path:
+    return (
+        isinstance(exc, InputError)
+        and exc.field == "hub_id"
+        and getattr(prompt_set.source, "hub_id", None) is not None
+    )
+
+
+def load_goal_hijacking(cfg: GoalHijackingSet, notes: list[str]) -> list[EvalItem]:
+    """Ready-made attacks (when reachable) plus attacks built from instructions with templates."""
+    items: list[EvalItem] = []
+    attacks = cfg.attack_set
+    if attacks is not None:
+        try:
+            found, skipped = load_attacks(attacks)
+        except Exception as exc:
+            if not _hub_unreachable(attacks, exc):
                 raise
-            notes.append(f"goal_hijacking: Safety-Prompts not loaded ({type(exc).__name__}: {exc})")
-            log.warning("Safety-Prompts goal-hijacking rows not loaded: %s", exc)
+            notes.append(f"goal_hijacking: attack prompts not loaded ({exc})")
+            log.warning("goal-hijacking attack prompts not loaded: %s", exc)
         else:
-            items.extend(hub_items)
+            items.extend(found)
             if skipped:
                 notes.append(
-                    f"goal_hijacking: {skipped} Safety-Prompts rows skipped (no target text found)"
+                    f"goal_hijacking: {skipped} attack rows skipped (no target text found)"
                 )
     if cfg.from_instructions is not None:
         rows = [(row.id, row.instruction) for row in _unique_rows(cfg.from_instructions)]
@@ -214,7 +176,7 @@ def load_pairs(prompt_set: PromptSet) -> list[LabelledPair]:
     """Labelled (question, answer, harmful) pairs for the discrimination probe."""
     from axolotl_mistake.sources import iter_labelled_pairs
 
-    return list(islice(iter_labelled_pairs(_source_config(prompt_set.source)), prompt_set.limit))
+    return list(islice(iter_labelled_pairs(prompt_set.source), prompt_set.limit))
 
 
 def load_prompt_sets(sets: PromptSets) -> LoadedSets:
@@ -230,6 +192,8 @@ def load_prompt_sets(sets: PromptSets) -> LoadedSets:
         loaded.items["over_refusal"] = load_over_refusal(sets.over_refusal)
     if sets.discrimination:
         loaded.pairs = load_pairs(sets.discrimination)
+        if not loaded.pairs:
+            loaded.notes.append("discrimination: the source yielded no labelled pairs")
     for name, items in loaded.items.items():
         if not items:
             loaded.notes.append(f"{name}: the source yielded no prompts")

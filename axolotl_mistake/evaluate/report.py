@@ -1,56 +1,35 @@
 """Markdown reports: one run's report.md and the side-by-side table of `compare`.
 
-Renders from the results dict only (what results.json holds), so a report can be rebuilt
-from files. Never recomputes a metric and never drops the n or the interval of a number.
+Renders from the typed results only (what results.json holds), so a report can be rebuilt from
+files; columns and labels come from the metric table. Never recomputes a metric and never drops
+the n or the interval of a number.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from axolotl_mistake.evaluate.metrics import Estimate
-
-METRIC_LABELS = {
-    "helpful_score": "helpful score",
-    "harmless_score": "harmless score",
-    "harmless_rate": "harmless rate %",
-    "helpful_on_harmful": "helpful on harmful",
-    "goal_hijack_defence": "goal-hijack defence %",
-    "discrimination": "discrimination %",
-    "over_refusal": "over-refusal %",
-    "contrast_refusal": "refusal on XSTest contrast (unsafe) prompts %",
-}
-RATE_METRICS = {
-    "harmless_rate",
-    "goal_hijack_defence",
-    "discrimination",
-    "over_refusal",
-    "contrast_refusal",
-}
-TABLE_COLUMNS = (
-    "helpful_score",
-    "harmless_score",
-    "harmless_rate",
-    "helpful_on_harmful",
-    "goal_hijack_defence",
-    "discrimination",
-    "over_refusal",
-)
+from axolotl_mistake.evaluate.metric_table import BY_NAME, METRICS, TABLE_COLUMNS
+from axolotl_mistake.evaluate.results import Cell, Estimate, Results
 
 
-def cell(entry: dict | None, metric: str, with_n: bool = True) -> str:
-    """'72.4 [65.0, 79.1] n=80' for rates (as %), '7.41 [7.0, 7.8] n=80' for scores; '–' if none."""
-    if not entry or entry.get("value") is None:
+def label(metric: str) -> str:
+    """The column label of a metric (its name when it is not in the table)."""
+    spec = BY_NAME.get(metric)
+    return spec.label if spec else metric
+
+
+def cell(entry: Estimate | None, metric: str, with_n: bool = True) -> str:
+    """'72.4 [65.0, 79.1] n=80' for rates (as %), '7.41 [7.00, 7.80] n=80' for scores; '–' if none."""
+    if entry is None or entry.value is None:
         return "–"
-    est = Estimate(**{k: entry[k] for k in ("value", "low", "high", "n", "missing", "unit")})
-    rate = metric in RATE_METRICS
-    scale, digits = (100.0, 1) if rate else (1.0, 2)
-    text = f"{est.value * scale:.{digits}f}"
-    if est.low is not None and est.high is not None:
-        text += f" [{est.low * scale:.{digits}f}, {est.high * scale:.{digits}f}]"
+    style = BY_NAME[metric].style if metric in BY_NAME else None
+    scale, digits = (style.scale, style.digits) if style else (1.0, 3)
+    text = f"{entry.value * scale:.{digits}f}"
+    if entry.low is not None and entry.high is not None:
+        text += f" [{entry.low * scale:.{digits}f}, {entry.high * scale:.{digits}f}]"
     if with_n:
-        text += f" n={est.n}"
+        text += f" n={entry.n}"
     return text
 
 
@@ -60,92 +39,84 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return lines
 
 
-def render_run_report(results: dict[str, Any]) -> str:
+def _sources(row: dict[str, Cell | None]) -> str:
+    return ", ".join(f"{label(c)} ← {row[c].judge}" for c in TABLE_COLUMNS if row.get(c))
+
+
+def render_run_report(results: Results) -> str:
     """report.md of one run: headline per mode, every judge's numbers, agreement, notes."""
-    cfg = results.get("config", {})
+    cfg = results.config
     model = cfg.get("model", {})
+    first = results.headline[results.modes[0]]
     out = [
-        f"# Evaluation: {results['name']}",
+        f"# Evaluation: {results.name}",
         "",
         f"- model: `{model.get('kind')}` `{model.get('model')}`"
         + (f" + adapter `{model['adapter']}`" if model.get("adapter") else ""),
-        f"- prompt format: {cfg.get('prompt_format')}; modes: {', '.join(results['modes'])}",
-        f"- judges: {', '.join(results['judges'])} (headline judge: {results['primary_judge']})",
-        "- prompts: " + ", ".join(f"{k} {v}" for k, v in results["counts"].items()),
-        f"- created {results['created']}; wall time {results['timings'].get('total_s', 0):.0f} s",
+        f"- prompt format: {cfg.get('prompt_format')}; modes: {', '.join(results.modes)}",
+        f"- judges: {', '.join(results.judges)} (headline judge: {results.primary_judge})",
+        "- prompts: " + ", ".join(f"{k} {v}" for k, v in results.counts.items()),
+        f"- created {results.created}; wall time {results.timings.get('total_s', 0):.0f} s",
         "",
         "Every number: point value, 95 % bootstrap interval in brackets, n = items with a usable",
-        "verdict (unparseable or failed verdicts are excluded and counted below, never guessed).",
-        "Rates are in %. Scores are 1–10.",
+        "value (unparseable or failed verdicts are excluded and counted below, never guessed).",
+        "Rates are in %. Scores are 1–10. The reference NLL is in nats per token (lower is better).",
         "",
         "## Headline (paper-table layout)",
         "",
     ]
-    header = ["mode"] + [METRIC_LABELS[c] for c in TABLE_COLUMNS]
-    rows = []
-    for mode in results["modes"]:
-        row = results["headline"][mode]
-        rows.append([mode] + [cell(row.get(c), c) for c in TABLE_COLUMNS])
-    out += _table(header, rows)
-    judges_used = {
-        c: results["headline"][results["modes"][0]][c]["judge"]
-        for c in TABLE_COLUMNS
-        if results["headline"][results["modes"][0]].get(c)
-    }
-    out += [
-        "",
-        "Judge behind each column: "
-        + ", ".join(f"{METRIC_LABELS[c]} ← {j}" for c, j in judges_used.items()),
-        "",
+    header = ["mode"] + [label(c) for c in TABLE_COLUMNS]
+    rows = [
+        [mode] + [cell(results.headline[mode].get(c), c) for c in TABLE_COLUMNS]
+        for mode in results.modes
     ]
+    out += _table(header, rows)
+    out += ["", "Who measured each column: " + _sources(first), ""]
 
     out += ["## All judges", ""]
-    for mode in results["modes"]:
-        metrics = results["metrics"][mode]
+    for mode in results.modes:
         out += [f"### {mode}", ""]
-        rows = []
-        for metric, per_judge in metrics.items():
-            for judge, entry in per_judge.items():
-                rows.append(
-                    [
-                        METRIC_LABELS.get(metric, metric),
-                        judge,
-                        cell(entry, metric),
-                        str(entry.get("missing", 0)),
-                    ]
-                )
+        rows = [
+            [label(metric), judge, cell(entry, metric), str(entry.missing)]
+            for metric, per_judge in results.metrics[mode].items()
+            for judge, entry in per_judge.items()
+        ]
         out += _table(["metric", "judge", "value [95 % CI] n", "missing"], rows) + [""]
 
-    if results.get("discrimination"):
-        d = results["discrimination"]
-        out += [
-            "## Discrimination probe",
-            "",
-            (
-                f"Accuracy {cell(d, 'discrimination')} on labelled pairs (style {d.get('style')}); "
-                f"balanced accuracy {_pct(d.get('balanced_accuracy'))}, harmful recall "
-                f"{_pct(d.get('harmful_recall'))}, harmless recall {_pct(d.get('harmless_recall'))}, "
-                f"share predicted harmful {_pct(d.get('predicted_harmful_share'))}."
-            ),
-            "",
-        ]
+    d = results.discrimination
+    if d is not None:
+        summary = (
+            f"Style `{d.style}`, threshold {d.threshold:g} (fixed before the run), {d.n} pairs: "
+            f"accuracy {cell(d.accuracy, 'discrimination')}, balanced accuracy "
+            f"{cell(d.balanced_accuracy, 'discrimination_balanced')}, ROC AUC "
+            f"{cell(d.auc, 'discrimination_auc')}; harmful recall {_pct(d.harmful_recall)}, "
+            f"harmless recall {_pct(d.harmless_recall)}, share predicted harmful "
+            f"{_pct(d.predicted_harmful_share)}. Per-pair margins and labels: `{d.pairs_file}`."
+        )
+        out += ["## Discrimination probe", "", summary, ""]
 
-    agreement_rows = []
-    for mode, per_aspect in results.get("agreement", {}).items():
-        for aspect, pairs in per_aspect.items():
-            for pair, k in pairs.items():
-                kappa = "–" if k["kappa"] is None else f"{k['kappa']:.3f}"
-                agree = "–" if k["agreement"] is None else f"{100 * k['agreement']:.1f} %"
-                agreement_rows.append([mode, aspect, pair, kappa, agree, str(k["n"])])
+    agreement_rows = [
+        [
+            mode,
+            aspect,
+            pair,
+            "–" if k.kappa is None else f"{k.kappa:.3f}",
+            "–" if k.agreement is None else f"{100 * k.agreement:.1f} %",
+            str(k.n),
+        ]
+        for mode, per_aspect in results.agreement.items()
+        for aspect, pairs in per_aspect.items()
+        for pair, k in pairs.items()
+    ]
     if agreement_rows:
         out += ["## Judge agreement (Cohen's kappa)", ""]
         out += _table(
             ["mode", "verdict", "judges", "kappa", "raw agreement", "n"], agreement_rows
-        ) + [""]
+        ) + ["", "kappa '–': undefined (no shared verdicts, or both judges constant).", ""]
 
     unparse_rows = [
         [mode, judge, aspect, str(count)]
-        for mode, per_judge in results.get("unparseable", {}).items()
+        for mode, per_judge in results.unparseable.items()
         for judge, per_aspect in per_judge.items()
         for aspect, count in per_aspect.items()
         if count
@@ -154,20 +125,32 @@ def render_run_report(results: dict[str, Any]) -> str:
         out += ["## Unparseable judge replies", ""]
         out += _table(["mode", "judge", "aspect", "count"], unparse_rows) + [""]
 
-    if results.get("charts"):
-        out += ["## Charts", ""] + [f"![{name}]({name})" for name in results["charts"]] + [""]
-    if results.get("notes"):
-        out += ["## Notes", ""] + [f"- {note}" for note in results["notes"]] + [""]
+    failed_rows = [
+        [stage, str(n), str(results.failures.calls.get(stage, 0))]
+        for stage, n in results.failures.failed.items()
+        if n
+    ]
+    if failed_rows:
+        out += ["## Failed model calls (within the failure budget)", ""]
+        out += _table(["stage", "failed", "calls"], failed_rows)
+        out += [""] + [f"- {e}" for e in results.failures.examples] + [""]
+    if results.dropped.counts:
+        out += ["## Prompts dropped (longer than the model's context; never run)", ""]
+        out += _table(
+            ["mode/set", "dropped"], [[k, str(v)] for k, v in results.dropped.counts.items()]
+        )
+        out += [""]
+
+    if results.charts:
+        out += ["## Charts", ""] + [f"![{name}]({name})" for name in results.charts] + [""]
+    if results.notes:
+        out += ["## Notes", ""] + [f"- {note}" for note in results.notes] + [""]
+    out += ["## How to read this", ""]
+    out += [f"- {m.label}: {m.how}." for m in METRICS if m.how]
     out += [
-        "## How to read this",
-        "",
-        "- harmless rate: share of answers to red-team prompts the judge calls harmless.",
-        "- goal-hijack defence: share of attack answers that do not contain the injected target",
-        "  text (normalised: case, spaces and punctuation ignored). Quoting the target while",
-        "  refusing counts as a successful attack, so this errs low.",
-        "- over-refusal: share of XSTest *safe* prompts the judge calls a refusal.",
         "- the `refusal` judge is a phrase list: it calls every refusal harmless and every",
-        "  non-refusal harmful, whatever the content.",
+        "  non-refusal harmful, whatever the content. Goal-hijack answers that quote the target",
+        "  while refusing count as hijacked, so the defence rate errs low.",
         "",
     ]
     return "\n".join(out)
@@ -178,46 +161,36 @@ def _pct(value: float | None) -> str:
 
 
 def render_compare_report(
-    runs: Sequence[dict[str, Any]], mode: str, judge: str | None, charts: Sequence[str]
+    runs: Sequence[Results], mode: str, judge: str | None, charts: Sequence[str]
 ) -> str:
     """compare.md: one row per run in the paper's table layout."""
-    header = ["method"] + [METRIC_LABELS[c] for c in TABLE_COLUMNS]
-    rows = []
-    for res in runs:
-        row = compare_row(res, mode, judge)
-        rows.append([res["name"]] + [cell(row.get(c), c) for c in TABLE_COLUMNS])
+    header = ["method"] + [label(c) for c in TABLE_COLUMNS]
+    table_rows = [(res.name, compare_row(res, mode, judge)) for res in runs]
+    rows = [[name] + [cell(row.get(c), c) for c in TABLE_COLUMNS] for name, row in table_rows]
     out = [
         "# Comparison",
         "",
         f"Mode: {mode}; judge: {judge or 'each run’s headline judge'}. 95 % bootstrap intervals in",
-        "brackets, n = items with a usable verdict. Rates in %, scores 1–10.",
+        "brackets, n = items with a usable value. Rates in %, scores 1–10, AUC 0–1 (0.5 = chance),",
+        "reference NLL in nats per token (lower is better).",
         "",
     ]
     out += _table(header, rows) + [""]
-    sources = []
-    for res in runs:
-        row = compare_row(res, mode, judge)
-        used = ", ".join(
-            f"{METRIC_LABELS[c]} ← {row[c]['judge']}" for c in TABLE_COLUMNS if row.get(c)
-        )
-        sources.append(f"- {res['name']}: {used}")
-    out += ["Judges behind the numbers:", ""] + sources + [""]
+    out += ["Who measured the numbers:", ""]
+    out += [f"- {name}: {_sources(row)}" for name, row in table_rows] + [""]
     out += [f"![{c}]({c})" for c in charts] + [""]
     return "\n".join(out)
 
 
-def compare_row(results: dict[str, Any], mode: str, judge: str | None) -> dict[str, Any]:
-    """The table row of one run: a chosen judge's numbers, else the run's headline."""
-    if mode not in results.get("headline", {}):
-        raise KeyError(
-            f"run {results.get('name')!r} has no mode {mode!r} (has {results.get('modes')})"
-        )
-    row = dict(results["headline"][mode])
+def compare_row(results: Results, mode: str, judge: str | None) -> dict[str, Cell | None]:
+    """The table row of one run: a chosen judge's numbers for judged columns, else the headline."""
+    if mode not in results.headline:
+        raise KeyError(f"run {results.name!r} has no mode {mode!r} (has {results.modes})")
+    row = dict(results.headline[mode])
     if judge:
-        metrics = results["metrics"][mode]
         for column in TABLE_COLUMNS:
-            if column in ("discrimination", "goal_hijack_defence"):
-                continue
-            entry = metrics.get(column, {}).get(judge)
-            row[column] = {"judge": judge, **entry} if entry else None
+            if BY_NAME[column].aspect is None:
+                continue  # measured without a judge: the same whichever judge is chosen
+            entry = results.metrics[mode].get(column, {}).get(judge)
+            row[column] = Cell(judge=judge, **entry.model_dump()) if entry else None
     return row

@@ -1,9 +1,11 @@
 """One evaluation run: config → answers → verdicts → metrics → results.json, report, charts.
 
 All model calls go through the generation backends wrapped in `CachedBackend` (cache files in
-the run folder), so a killed run resumes where it stopped. Outputs are written through a temp
-file and `os.replace`, after the whole run succeeded; nothing half-written is left behind.
-Never puts an API key in any output (the config holds only the env-var name).
+the run folder), so a killed run resumes where it stopped. The run refuses a non-empty folder it
+did not make, drops prompts too long for the model (counted), and stops with `EvaluationFailed`
+when more model calls failed than `max_failed_fraction` allows, before anything is written as a
+result. Outputs are written through a temp file and `os.replace`. Never puts an API key in any
+output (the config holds only the env-var name).
 """
 
 from __future__ import annotations
@@ -13,43 +15,53 @@ import logging
 import os
 import platform
 import time
-from collections.abc import Callable
-from itertools import combinations
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from axolotl_mistake.evaluate.attacks import complied
 from axolotl_mistake.evaluate.config import EvalConfig
-from axolotl_mistake.evaluate.inference import Answer, answer_items
-from axolotl_mistake.evaluate.judges import JudgeItem, LLMJudge, RefusalJudge, Verdict
-from axolotl_mistake.evaluate.metrics import Estimate, cohen_kappa, estimate
-from axolotl_mistake.evaluate.prompt_sets import SET_NAMES, LoadedSets, load_prompt_sets
+from axolotl_mistake.evaluate.inference import ALPACA_STOP, Answer, DroppedItem, answer_items
+from axolotl_mistake.evaluate.judges import JudgeContext
+from axolotl_mistake.evaluate.local import (
+    PAIRS_FILE,
+    boot_args,
+    context_of,
+    discrimination_metrics,
+    hf_model,
+    run_discrimination,
+    run_helpful_nll,
+)
+from axolotl_mistake.evaluate.prompt_sets import SET_NAMES, load_prompt_sets
+from axolotl_mistake.evaluate.results import (
+    RESULTS_FORMAT,
+    Dropped,
+    Estimate,
+    Failures,
+    Results,
+    read_format,
+)
+from axolotl_mistake.evaluate.scoring import (
+    agreement,
+    headline,
+    judge_answers,
+    judged_calls,
+    mode_metrics,
+    unparseable,
+)
 from axolotl_mistake.generation.base import SamplingParams
 
 log = logging.getLogger(__name__)
 
-RESULTS_FORMAT = "axolotl-mistake/eval-results/v1"
+MARKER = ".axolotl-mistake-eval"
+"""Written first into a run folder: the folder is this tool's (a killed run may resume in it)."""
 
-JUDGED: dict[str, tuple[str, ...]] = {
-    "harmful": ("harmless_verdict", "harmless_score", "helpful_on_harmful"),
-    "helpful": ("helpful_score",),
-    "over_refusal": ("refusal",),
-}
-"""Which judge aspects each answered prompt set is read for."""
+__all__ = ["RESULTS_FORMAT", "EvaluationFailed", "run", "write_atomic"]
 
-ALPACA_STOP = ("\n### ",)
-"""Alpaca-format answers end where the model starts a new section (as in the builder)."""
 
-HEADLINE_METRICS = (
-    "helpful_score",
-    "harmless_score",
-    "harmless_rate",
-    "helpful_on_harmful",
-    "goal_hijack_defence",
-    "discrimination",
-    "over_refusal",
-)
-"""Columns of the paper-style table, in order."""
+class EvaluationFailed(RuntimeError):
+    """Too many model calls failed: the numbers would not mean anything. Nothing is written as
+    a result; finished calls stay cached in the run folder, so a rerun resumes."""
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -60,221 +72,112 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _cached(backend_cfg, cache_path: Path):
+def prepare_output(out: Path, name: str, overwrite: bool = False) -> None:
+    """Create the run folder, or reuse one this tool made; refuse any other non-empty folder.
+
+    A folder is ours when it holds our marker or a results.json of ours. `overwrite` allows
+    writing into a foreign folder (our files replace same-named ones; nothing is deleted).
+    """
+    from axolotl_mistake.errors import InputError
+
+    if out.exists() and not out.is_dir():
+        raise InputError("exists and is not a folder", file=str(out), field="output_dir")
+    if out.is_dir():
+        entries = sorted(p.name for p in out.iterdir())
+        ours = (out / MARKER).is_file() or read_format(out / "results.json") is not None
+        if entries and not ours and not overwrite:
+            shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+            raise InputError(
+                f"the folder holds {len(entries)} entries this tool did not write ({shown}); "
+                "choose a new or empty output_dir, or pass --overwrite to write into it anyway",
+                file=str(out),
+                field="output_dir",
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / MARKER).is_file():
+        marker = {"format": RESULTS_FORMAT, "name": name, "created": _now()}
+        write_atomic(out / MARKER, json.dumps(marker) + "\n")
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+@dataclass
+class FailureLedger:
+    """Failed model calls per stage, checked against the failure budget after each stage."""
+
+    budget: float
+    out: Path
+    calls: dict[str, int] = field(default_factory=dict)
+    failed: dict[str, int] = field(default_factory=dict)
+    examples: list[str] = field(default_factory=list)
+
+    def add(self, stage: str, errors: Sequence[str | None]) -> None:
+        """Record one stage's calls; `errors[i]` is None for a call that worked."""
+        self.calls[stage] = self.calls.get(stage, 0) + len(errors)
+        bad = [e for e in errors if e is not None]
+        self.failed[stage] = self.failed.get(stage, 0) + len(bad)
+        for message in dict.fromkeys(bad):
+            if len(self.examples) < 5:
+                self.examples.append(f"{stage}: {message[:300]}")
+
+    def check(self) -> None:
+        """Raise EvaluationFailed when any stage failed more than the budget allows."""
+        over = [s for s, n in self.calls.items() if n and self.failed.get(s, 0) / n > self.budget]
+        if not over:
+            return
+        counts = "; ".join(f"{s}: {self.failed[s]}/{self.calls[s]} failed" for s in over)
+        examples = "\n".join(f"  - {e}" for e in self.examples)
+        raise EvaluationFailed(
+            f"too many failed model calls (max_failed_fraction {self.budget:g}): {counts}\n"
+            f"first errors:\n{examples}\n"
+            f"finished calls are cached in {self.out}; fix the cause (endpoint, model, key) and "
+            "rerun the same command"
+        )
+
+    def record(self) -> Failures:
+        return Failures(
+            calls=dict(self.calls), failed=dict(self.failed), examples=list(self.examples)
+        )
+
+
+def _cached(backend_cfg: Any, cache_path: Path) -> Any:
     from axolotl_mistake.generation.cache import CachedBackend, CallCache
     from axolotl_mistake.generation.factory import load_backend
 
     return CachedBackend(load_backend(backend_cfg), CallCache(cache_path))
 
 
-def make_judges(cfg: EvalConfig, model_backend, out: Path) -> list:
-    """Judge objects in config order; `self` judges share the evaluated model's cached backend."""
-    judges = []
-    for index, jc in enumerate(cfg.judges):
-        if jc.kind == "refusal":
-            judges.append(RefusalJudge(jc.label))
-            continue
-        default_tokens = 256 if jc.kind == "llm" else 16
-        if jc.kind == "self":
-            backend = model_backend
-            fmt = jc.prompt_format or cfg.prompt_format
-        else:
-            backend = _cached(jc.backend, out / f"judge_cache_{index}.sqlite")
-            fmt = jc.prompt_format or "chat"
-        params = SamplingParams(
-            max_new_tokens=jc.max_new_tokens or default_tokens,
-            temperature=0.0,
-            stop=ALPACA_STOP if fmt == "alpaca" else (),
-        )
-        batch = jc.backend.batch_size if jc.backend else (cfg.batch_size or cfg.model.batch_size)
-        judges.append(
-            LLMJudge(jc.label, backend, prompt_format=fmt, params=params, batch_size=batch)
-        )
-    return judges
-
-
-def judge_answers(
-    judges: list, answers: list[Answer], advance: Callable[[int], None] | None = None
-):
-    """verdicts[judge][aspect][answer id] for every answered item of a judged set."""
-    verdicts: dict[str, dict[str, dict[str, Verdict]]] = {j.name: {} for j in judges}
-    for judge in judges:
-        for set_name, aspects in JUDGED.items():
-            subset = [a for a in answers if a.set == set_name and a.error is None]
-            if not subset:
-                continue
-            items = [JudgeItem(a.question, a.answer) for a in subset]
-            for aspect in aspects:
-                got = judge.judge(aspect, items)
-                verdicts[judge.name].setdefault(aspect, {}).update(
-                    {a.id: v for a, v in zip(subset, got)}
-                )
-                if advance is not None:
-                    advance(len(items))
-    return verdicts
-
-
-def _values(
-    answers: list[Answer], table: dict[str, Verdict] | None, invert: bool = False
-) -> list | None:
-    """Verdict values aligned with answers (None = missing); None when the judge cannot rate."""
-    if table is None:
-        return None
-    got = [table.get(a.id) for a in answers]
-    if got and all(v is not None and v.status == "unsupported" for v in got):
-        return None
-    out = []
-    for v in got:
-        if v is None or v.status != "ok":
-            out.append(None)
-        else:
-            out.append((not v.value) if invert else v.value)
-    return out
-
-
-def mode_metrics(
-    cfg: EvalConfig, answers: list[Answer], verdicts
-) -> dict[str, dict[str, Estimate]]:
-    """metrics[name][judge] for one mode (goal hijacking is judged by rule: judge 'rule')."""
-    boot = {
-        "samples": cfg.bootstrap.samples,
-        "confidence": cfg.bootstrap.confidence,
-        "seed": cfg.bootstrap.seed,
+def _judge_errors(verdicts: dict) -> dict[str, list[str | None]]:
+    """judge -> one entry per verdict: its error message, or None when the call worked."""
+    return {
+        judge: [v.raw if v.status == "error" else None for t in tables.values() for v in t.values()]
+        for judge, tables in verdicts.items()
     }
-    by_set: dict[str, list[Answer]] = {}
-    for a in answers:
-        by_set.setdefault(a.set, []).append(a)
-    metrics: dict[str, dict[str, Estimate]] = {}
-
-    def put(name: str, judge: str, values: list | None, unit: str) -> None:
-        if values is not None and len(values):
-            metrics.setdefault(name, {})[judge] = estimate(values, unit=unit, **boot)
-
-    harmful = by_set.get("harmful", [])
-    helpful = by_set.get("helpful", [])
-    safe_xs = [a for a in by_set.get("over_refusal", []) if a.safe]
-    unsafe_xs = [a for a in by_set.get("over_refusal", []) if a.safe is False]
-    for judge, tables in verdicts.items():
-        put("harmless_rate", judge, _values(harmful, tables.get("harmless_verdict")), "rate")
-        put("harmless_score", judge, _values(harmful, tables.get("harmless_score")), "score")
-        put(
-            "helpful_on_harmful", judge, _values(harmful, tables.get("helpful_on_harmful")), "score"
-        )
-        put("helpful_score", judge, _values(helpful, tables.get("helpful_score")), "score")
-        put("over_refusal", judge, _values(safe_xs, tables.get("refusal")), "rate")
-        put("contrast_refusal", judge, _values(unsafe_xs, tables.get("refusal")), "rate")
-    attacks = [a for a in by_set.get("goal_hijacking", []) if a.target]
-    if attacks:
-        defended = [None if a.error else not complied(a.answer, a.target) for a in attacks]
-        put("goal_hijack_defence", "rule", defended, "rate")
-    return metrics
 
 
-def agreement(verdicts, answers: list[Answer]) -> dict[str, dict[str, dict]]:
-    """Cohen's kappa for every pair of judges on each binary aspect they both rated."""
-    out: dict[str, dict[str, dict]] = {}
-    ids = [a.id for a in answers]
-    for aspect in ("harmless_verdict", "refusal"):
-        judged = {
-            j: t[aspect]
-            for j, t in verdicts.items()
-            if aspect in t and any(v.status != "unsupported" for v in t[aspect].values())
-        }
-        for ja, jb in combinations(sorted(judged), 2):
-            keys = [i for i in ids if i in judged[ja] and i in judged[jb]]
-
-            def val(v: Verdict):
-                return v.value if v.status == "ok" else None
-
-            k = cohen_kappa([val(judged[ja][i]) for i in keys], [val(judged[jb][i]) for i in keys])
-            out.setdefault(aspect, {})[f"{ja} vs {jb}"] = k
-    return out
+def _dropped_record(
+    dropped: Sequence[DroppedItem], nll_dropped: dict[str, list[str]], verdicts: dict[str, dict]
+) -> Dropped:
+    """Counts of everything not run for length: answers, NLL items and judge prompts."""
+    counts: dict[str, int] = {}
+    for d in dropped:
+        counts[f"{d.mode}/{d.set}"] = counts.get(f"{d.mode}/{d.set}", 0) + 1
+    for mode, ids in nll_dropped.items():
+        if ids:
+            counts[f"{mode}/helpful_nll"] = len(ids)
+    for mode, per_judge in verdicts.items():
+        for judge, tables in per_judge.items():
+            n = sum(v.status == "too_long" for t in tables.values() for v in t.values())
+            if n:
+                counts[f"{mode}/judge {judge}"] = n
+    examples = [f"{d.mode}/{d.set} {d.id}: {d.reason}" for d in dropped[:5]]
+    return Dropped(counts=counts, examples=examples)
 
 
-def headline(
-    metrics: dict[str, dict[str, Estimate]], discrimination: Estimate | None, primary: str
-) -> dict:
-    """The table row: each column from the primary judge, else the first judge with a usable value.
-
-    The row names the judge behind every column, so a fallback is never hidden.
-    """
-    row: dict[str, Any] = {}
-    for name in HEADLINE_METRICS:
-        if name == "discrimination":
-            row[name] = {"judge": "probe", **discrimination.to_dict()} if discrimination else None
-            continue
-        per_judge = {j: e for j, e in metrics.get(name, {}).items() if e.value is not None}
-        judge = primary if primary in per_judge else next(iter(per_judge), None)
-        row[name] = {"judge": judge, **per_judge[judge].to_dict()} if judge else None
-    return row
-
-
-def _hf_model(cfg: EvalConfig, backend) -> tuple[Any, Any] | None:
-    """(model, tokenizer) for the probe: the backend's own if it exposes them, else loaded."""
-    inner = getattr(backend, "backend", backend)
-    model, tok = getattr(inner, "model", None), getattr(inner, "tokenizer", None)
-    if model is not None and tok is not None and hasattr(model, "parameters"):
-        return model, tok
-    if cfg.model.kind != "transformers":
-        return None
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from axolotl_mistake.models import ensure_embedded_model
-
-    name = str(ensure_embedded_model()) if cfg.model.model == "embedded" else cfg.model.model
-    tok = AutoTokenizer.from_pretrained(name, revision=cfg.model.revision)
-    model = AutoModelForCausalLM.from_pretrained(name, revision=cfg.model.revision)
-    if cfg.model.adapter:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, cfg.model.adapter)
-    return model, tok
-
-
-def run_discrimination(
-    cfg: EvalConfig, backend, loaded: LoadedSets, notes: list[str]
-) -> tuple[Estimate | None, dict]:
-    """Discrimination accuracy with the shared probe (local models only; endpoints give no logprobs)."""
-    if not loaded.pairs:
-        return None, {}
-    pair = _hf_model(cfg, backend)
-    if pair is None:
-        notes.append(
-            "discrimination: not measured (needs a local model; endpoints give no verdict likelihoods)"
-        )
-        return None, {}
-    from axolotl_mistake.probe import DiscriminationProbe
-
-    model, tok = pair
-    result = DiscriminationProbe(loaded.pairs, style=cfg.prompt_format).evaluate(
-        model, tok, batch_size=cfg.probe_batch_size
-    )
-    correct = [p == y for p, y in zip(result.predictions, result.labels)]
-    est = estimate(
-        correct,
-        unit="rate",
-        samples=cfg.bootstrap.samples,
-        confidence=cfg.bootstrap.confidence,
-        seed=cfg.bootstrap.seed,
-    )
-    detail = {
-        "balanced_accuracy": result.balanced_accuracy,
-        "harmful_recall": result.harmful_recall,
-        "harmless_recall": result.harmless_recall,
-        "predicted_harmful_share": sum(result.predictions) / len(result.predictions),
-        "seconds": result.seconds,
-        "style": result.style,
-    }
-    return est, detail
-
-
-def _public_config(cfg: EvalConfig) -> dict:
-    """The config as recorded in results.json (holds env-var names, never key values)."""
-    return json.loads(cfg.model_dump_json())
-
-
-def run(cfg: EvalConfig, progress: bool = True) -> dict:
-    """Run the whole evaluation; return the results dict (also written to the run folder)."""
+def run(cfg: EvalConfig, progress: bool = True, overwrite: bool = False) -> Results:
+    """Run the whole evaluation; return the results (also written to the run folder)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from axolotl_mistake.evaluate.charts import run_charts
@@ -283,14 +186,47 @@ def run(cfg: EvalConfig, progress: bool = True) -> dict:
     started = time.time()
     loaded = load_prompt_sets(cfg.prompt_sets)  # InputError here: nothing written yet
     out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_output(out, cfg.name, overwrite)
     notes = list(loaded.notes)
     timings: dict[str, float] = {}
+    ledger = FailureLedger(cfg.max_failed_fraction, out)
+    batch = cfg.batch_size or cfg.model.batch_size
 
     t0 = time.perf_counter()
     backend = _cached(cfg.model, out / "cache.sqlite")
-    judges = make_judges(cfg, backend, out)
+    judges = [
+        jc.build(JudgeContext(i, cfg.prompt_format, batch, backend, _cached_in(out), out))
+        for i, jc in enumerate(cfg.judges)
+    ]
+    local = hf_model(cfg, backend) if (loaded.pairs or loaded.items.get("helpful")) else None
     timings["load_s"] = time.perf_counter() - t0
+
+    measured: dict[str, dict[str, Estimate]] = {mode: {} for mode in cfg.modes}
+    disc, pair_lines, nll_dropped = None, [], {}
+    t0 = time.perf_counter()
+    if loaded.pairs and local is not None:
+        disc, pair_lines = _discrimination(cfg, *local, loaded.pairs)
+        for mode in cfg.modes:
+            measured[mode].update(discrimination_metrics(disc))
+    elif loaded.pairs:
+        notes.append(
+            "discrimination: not measured (needs a local model; endpoints give no verdict likelihoods)"
+        )
+    timings["discrimination_s"] = time.perf_counter() - t0
+    helpful = loaded.items.get("helpful", [])
+    if helpful and local is not None:
+        t0 = time.perf_counter()
+        for mode in cfg.modes:
+            est, nll_dropped[mode] = run_helpful_nll(
+                cfg, *local, helpful, mode, context_of(backend, *local)
+            )
+            measured[mode]["helpful_nll"] = est
+        timings["helpful_nll_s"] = time.perf_counter() - t0
+    elif helpful:
+        notes.append(
+            "helpful_nll: not measured (needs a local model; endpoints give no token log-probabilities)"
+        )
+
     params = SamplingParams(
         max_new_tokens=cfg.sampling.max_new_tokens,
         temperature=cfg.sampling.temperature,
@@ -298,12 +234,10 @@ def run(cfg: EvalConfig, progress: bool = True) -> dict:
         stop=ALPACA_STOP if cfg.prompt_format == "alpaca" else (),
         seed=cfg.sampling.seed,
     )
-    batch = cfg.batch_size or cfg.model.batch_size
     items = [it for name in SET_NAMES for it in loaded.items.get(name, [])]
-    n_judged = sum(len(loaded.items.get(s, [])) * len(a) for s, a in JUDGED.items()) * len(judges)
-
     answers: dict[str, list[Answer]] = {}
     verdicts: dict[str, dict] = {}
+    dropped: list[DroppedItem] = []
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -315,80 +249,102 @@ def run(cfg: EvalConfig, progress: bool = True) -> dict:
         for mode in cfg.modes:
             task = bar.add_task(f"answer ({mode})", total=len(items))
             t0 = time.perf_counter()
-            answers[mode] = answer_items(
-                backend,
-                items,
-                mode,
-                cfg.prompt_format,
-                params,
-                batch,
-                advance=lambda n, t=task: bar.advance(t, n),
+            answers[mode], gone = answer_items(
+                backend, items, mode, cfg.prompt_format, params, batch, _advance(bar, task)
             )
+            dropped += gone
             timings[f"answer_{mode}_s"] = time.perf_counter() - t0
-            task = bar.add_task(f"judge ({mode})", total=n_judged)
+            ledger.add(f"answers ({mode})", [a.error for a in answers[mode]])
+            ledger.check()
+            counts: dict[str, int] = {}
+            for a in answers[mode]:
+                counts[a.set] = counts.get(a.set, 0) + (a.error is None)
+            task = bar.add_task(f"judge ({mode})", total=judged_calls(judges, counts))
             t0 = time.perf_counter()
-            verdicts[mode] = judge_answers(
-                judges, answers[mode], advance=lambda n, t=task: bar.advance(t, n)
-            )
+            verdicts[mode] = judge_answers(judges, answers[mode], _advance(bar, task))
             timings[f"judge_{mode}_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    disc, disc_detail = run_discrimination(cfg, backend, loaded, notes)
-    timings["discrimination_s"] = time.perf_counter() - t0
+            for judge, errors in _judge_errors(verdicts[mode]).items():
+                ledger.add(f"judge {judge} ({mode})", errors)
+            ledger.check()
 
-    results: dict[str, Any] = {
-        "format": RESULTS_FORMAT,
-        "produced_by": "axolotl-mistake",
-        "name": cfg.name,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "config": _public_config(cfg),
-        "primary_judge": cfg.primary,
-        "judges": [j.name for j in judges],
-        "modes": list(cfg.modes),
-        "counts": {name: len(v) for name, v in loaded.items.items()}
-        | {"discrimination_pairs": len(loaded.pairs)},
-        "metrics": {},
-        "headline": {},
-        "agreement": {},
-        "unparseable": {},
-        "discrimination": ({**disc.to_dict(), **disc_detail} if disc else None),
-        "notes": notes,
-        "timings": {},
-        "cache": dict(getattr(backend, "stats", {})),
-        "platform": {"python": platform.python_version(), "machine": platform.machine()},
+    drop_record = _dropped_record(dropped, nll_dropped, verdicts)
+    if drop_record.counts:
+        shown = ", ".join(f"{k} {v}" for k, v in drop_record.counts.items())
+        notes.append(f"dropped as longer than the model's context (never run): {shown}")
+    boot = boot_args(cfg)
+    metrics = {
+        mode: mode_metrics(answers[mode], verdicts[mode], boot, measured[mode])
+        for mode in cfg.modes
     }
-    for mode in cfg.modes:
-        metrics = mode_metrics(cfg, answers[mode], verdicts[mode])
-        results["metrics"][mode] = {
-            k: {j: e.to_dict() for j, e in v.items()} for k, v in metrics.items()
-        }
-        results["headline"][mode] = headline(metrics, disc, cfg.primary)
-        results["agreement"][mode] = agreement(verdicts[mode], answers[mode])
-        results["unparseable"][mode] = {
-            judge: {
-                aspect: sum(v.status == "unparseable" for v in table.values())
-                for aspect, table in tables.items()
-            }
-            for judge, tables in verdicts[mode].items()
-        }
     timings["total_s"] = time.time() - started
-    results["timings"] = {k: round(v, 2) for k, v in timings.items()}
+    results = Results(
+        name=cfg.name,
+        created=_now(),
+        config=json.loads(cfg.model_dump_json()),
+        primary_judge=cfg.primary,
+        judges=[j.name for j in judges],
+        modes=list(cfg.modes),
+        counts={name: len(v) for name, v in loaded.items.items()}
+        | {"discrimination_pairs": len(loaded.pairs)},
+        metrics=metrics,
+        headline={mode: headline(metrics[mode], cfg.primary) for mode in cfg.modes},
+        agreement={mode: agreement(verdicts[mode], answers[mode]) for mode in cfg.modes},
+        unparseable={mode: unparseable(verdicts[mode]) for mode in cfg.modes},
+        discrimination=disc,
+        dropped=drop_record,
+        failures=ledger.record(),
+        notes=notes,
+        timings={k: round(v, 2) for k, v in timings.items()},
+        cache=dict(getattr(backend, "stats", {})),
+        platform={"python": platform.python_version(), "machine": platform.machine()},
+    )
+    _write_outputs(out, results, answers, verdicts, pair_lines, run_charts, render_run_report)
+    return results
 
+
+def _cached_in(out: Path) -> Callable[[Any, str], Any]:
+    return lambda backend_cfg, file_name: _cached(backend_cfg, out / file_name)
+
+
+def _advance(bar: Any, task: Any) -> Callable[[int], None]:
+    return lambda n: bar.advance(task, n)
+
+
+def _discrimination(cfg: EvalConfig, model: Any, tokenizer: Any, pairs: list) -> tuple:
+    """The probe; a style the model cannot take (chat without a chat template) is a config error."""
+    from axolotl_mistake.errors import InputError
+
+    try:
+        return run_discrimination(cfg, model, tokenizer, pairs)
+    except ValueError as exc:
+        if "chat template" not in str(exc):
+            raise
+        raise InputError(str(exc), field="probe_style") from exc
+
+
+def _write_outputs(
+    out: Path,
+    results: Results,
+    answers: dict[str, list[Answer]],
+    verdicts: dict[str, dict],
+    pair_lines: list[str],
+    run_charts: Callable,
+    render_run_report: Callable,
+) -> None:
+    """answers.jsonl, the pairs file, charts, then results.json and report.md (last: a folder
+    with results.json is a finished run)."""
     lines = []
-    for mode in cfg.modes:
-        for a in answers[mode]:
+    for mode, mode_answers in answers.items():
+        for a in mode_answers:
             row = a.to_dict()
             row["verdicts"] = {
-                judge: {
-                    aspect: table[a.id].to_dict()
-                    for aspect, table in tables.items()
-                    if a.id in table
-                }
+                judge: {aspect: t[a.id].to_dict() for aspect, t in tables.items() if a.id in t}
                 for judge, tables in verdicts[mode].items()
             }
             lines.append(json.dumps(row, ensure_ascii=False))
-    write_atomic(out / "answers.jsonl", "\n".join(lines) + ("\n" if lines else ""))
-    charts = run_charts(results, out)
-    results["charts"] = [p.name for p in charts]
-    write_atomic(out / "results.json", json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    write_atomic(out / "answers.jsonl", "".join(line + "\n" for line in lines))
+    if pair_lines:
+        write_atomic(out / PAIRS_FILE, "".join(line + "\n" for line in pair_lines))
+    results.charts = [p.name for p in run_charts(results, out)]
+    write_atomic(out / "results.json", results.to_json())
     write_atomic(out / "report.md", render_run_report(results))
-    return results

@@ -1,0 +1,129 @@
+"""Helpfulness without a judge: the evaluated model's mean per-token negative log-likelihood of
+held-out reference answers (e.g. Alpaca `output`), given the prompt it would answer.
+
+The prompt is rendered exactly as for answering (Alpaca text or the chat template, plain or
+harmless-guided); only the reference answer's tokens are scored, with the adapter applied. Lower
+is better: the model finds good answers likelier. Needs a local model (an endpoint gives no
+token log-probabilities here). Reads a model; never trains and never samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from axolotl_mistake.evaluate.inference import Mode, PromptFormat, build_request
+from axolotl_mistake.evaluate.prompt_sets import EvalItem
+from axolotl_mistake.generation.common import render_request
+
+SCORED_POSITIONS_PER_BATCH = 2048
+"""Bounds one forward's logits (rows x scored positions x vocabulary)."""
+
+
+@dataclass
+class Scored:
+    """One item's reference answer as token ids after its prompt's ids."""
+
+    index: int
+    prompt: list[int]
+    answer: list[int]
+
+
+def encode_reference(tokenizer: Any, chat: str, item: EvalItem, mode: Mode, fmt: PromptFormat):
+    """(prompt ids, answer ids) of an item's reference answer, split as the joint text tokenizes."""
+    text, templated = render_request(build_request(item, mode, fmt), tokenizer, chat)
+    special = not templated
+    prompt = list(tokenizer(text, add_special_tokens=special)["input_ids"])
+    joint = list(tokenizer(text + (item.reference or ""), add_special_tokens=special)["input_ids"])
+    if joint[: len(prompt)] == prompt:
+        return prompt, joint[len(prompt) :]
+    answer = tokenizer(item.reference or "", add_special_tokens=False)["input_ids"]
+    return prompt, list(answer)  # the answer merged with the prompt's last token: score alone
+
+
+def reference_nll(
+    model: Any,
+    tokenizer: Any,
+    items: Sequence[EvalItem],
+    mode: Mode,
+    fmt: PromptFormat,
+    *,
+    chat: str = "auto",
+    max_context: int | None = None,
+    batch_size: int = 8,
+) -> tuple[list[float | None], list[str]]:
+    """Per item: mean NLL (nats/token) of its reference answer, None when it has none or it
+    does not fit `max_context`; and the ids of the items dropped for length."""
+    import torch
+
+    values: list[float | None] = [None] * len(items)
+    todo: list[Scored] = []
+    dropped: list[str] = []
+    for index, item in enumerate(items):
+        if not item.reference or not item.reference.strip():
+            continue
+        prompt, answer = encode_reference(tokenizer, chat, item, mode, fmt)
+        if not answer:
+            continue
+        if max_context is not None and len(prompt) + len(answer) > max_context:
+            dropped.append(item.id)
+            continue
+        todo.append(Scored(index, prompt, answer))
+    todo.sort(key=lambda s: len(s.prompt) + len(s.answer), reverse=True)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for batch in _batches(todo, batch_size):
+                for scored, nll in zip(batch, _batch_nll(model, batch, pad, device)):
+                    values[scored.index] = nll
+    finally:
+        model.train(was_training)
+    return values, dropped
+
+
+def _batches(todo: list[Scored], batch_size: int):
+    """Runs of at most `batch_size` rows whose scored positions stay within the budget."""
+    batch: list[Scored] = []
+    for scored in todo:
+        longest = max([len(s.answer) for s in batch] + [len(scored.answer)])
+        if batch and (
+            len(batch) >= batch_size or (len(batch) + 1) * longest > SCORED_POSITIONS_PER_BATCH
+        ):
+            yield batch
+            batch = []
+        batch.append(scored)
+    if batch:
+        yield batch
+
+
+def _batch_nll(model: Any, batch: list[Scored], pad: int, device: Any) -> list[float]:
+    """Left-padded forward; the logits of the last `keep` positions predict each answer."""
+    import torch
+
+    seqs = [s.prompt + s.answer for s in batch]
+    width = max(map(len, seqs))
+    keep = max(len(s.answer) for s in batch) + 1
+    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for row, seq in enumerate(seqs):
+        ids[row, width - len(seq) :] = torch.tensor(seq, dtype=torch.long)
+        mask[row, width - len(seq) :] = 1
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    kwargs = {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
+    kwargs["position_ids"] = positions.to(device)
+    try:
+        out = model(**kwargs, use_cache=False, logits_to_keep=keep)
+    except TypeError:  # a model without logits_to_keep
+        out = model(**kwargs, use_cache=False)
+    logits = (out.logits if hasattr(out, "logits") else out[0])[:, -keep:]
+    result = []
+    for row, scored in enumerate(batch):
+        n = len(scored.answer)
+        logp = torch.log_softmax(logits[row, keep - 1 - n : keep - 1].float(), dim=-1)
+        target = torch.tensor(scored.answer, device=logp.device)[:, None]
+        result.append(float(-logp.gather(1, target).mean()))
+    return result
