@@ -278,12 +278,15 @@ class OpenAIBackend(BaseBackend):
         body = self._body(request, params)
         headers = self._extra_headers()
         budget = self.max_retries + 1  # HTTP attempts per request, shared with the client's
+        calls = 0
         while True:
             # after a malformed reply, the client may only spend what is left of the budget
+            calls += 1
+            counter[0] = max(counter[0], calls - 1)  # a floor, should the hook not see a try
             api = (
                 client
-                if not counter[0]
-                else client.with_options(max_retries=budget - counter[0] - 1)
+                if calls == 1
+                else client.with_options(max_retries=max(0, budget - counter[0] - 1))
             )
             endpoint = api.chat.completions if chat else api.completions
             try:
@@ -298,13 +301,15 @@ class OpenAIBackend(BaseBackend):
                 if not (exc.status_code in _RETRIED_STATUSES or exc.status_code >= 500):
                     # the request itself is wrong (400, 401, 404, ...): re-asking cannot help
                     return self._failure(counter, error, code=_error_code(exc))
+            except openai.OpenAIError as exc:  # anything else the client reports
+                error = f"{type(exc).__name__}: {exc}"
             else:
                 try:
                     completion = _parse(raw.http_response.content, chat, params)
                 except MalformedResponse as exc:
                     error = f"malformed response body: {exc}"
-                    if counter[0] < budget:
-                        await asyncio.sleep(self._backoff(counter[0] - 1))
+                    if max(counter[0], calls) < budget:
+                        await asyncio.sleep(self._backoff(calls - 1))
                         continue
                 else:
                     self._count(counter, gave_up=False)
