@@ -50,7 +50,11 @@ class LabelledPair(BaseModel):
 
 
 class AnalysisRow(BaseModel):
-    """A training row for the analysis strategies: the bad answer is context, never a target."""
+    """A training row for the analysis strategies: the bad answer is context, never a target.
+
+    The first four fields are what the strategies read; the rest is the builder's provenance
+    (the strategies ignore it). `label` is written only by balanced builds.
+    """
 
     model_config = ConfigDict(extra="allow")
 
@@ -58,6 +62,21 @@ class AnalysisRow(BaseModel):
     input: str = ""
     bad: str
     critique: str
+    id: str | None = None
+    sample_index: int | None = None
+    analysis_index: int | None = None
+    source: str | None = None
+    mistake_source: str | None = None
+    """'origin' (a dataset's label) or the id of the model that made the mistake."""
+    analyst: str | None = None
+    verdict: bool | None = None
+    verdict_by: str | None = None
+    label: Literal["harmful", "harmless"] | None = None
+    """The analysed answer's label (balanced builds only; absent otherwise)."""
+
+    def to_json(self) -> dict:
+        """The row as written to JSONL: every field in order, `label` only when set."""
+        return self.model_dump(mode="json", exclude=None if self.label else {"label"})
 
 
 ANALYSIS_FIELDS = ("instruction", "bad", "critique")

@@ -35,7 +35,7 @@ def write_rows(path: Path, n: int, seed: int = 0) -> None:
 def child(path: str) -> None:
     """Run read + select on `path`; print peak RSS (KiB) before and after."""
     from dataset_builders.config import BuildConfig
-    from dataset_builders.pipeline import read_and_select
+    from dataset_builders.selection import read_and_select
 
     cfg = BuildConfig.model_validate({
         "redteam": [{"kind": "jsonl", "path": path,

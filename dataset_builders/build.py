@@ -64,7 +64,8 @@ def summary_table(counts: dict, timings: dict, calls: dict) -> Table:
 def dry_run(cfg: BuildConfig, config_file: str | None, out: Console) -> int:
     """Select for real, then plan the calls with the real tokenizer; write nothing."""
     from dataset_builders.dryrun import load_tokenizer, plan
-    from dataset_builders.pipeline import analyst_chat_renderer, read_and_select
+    from dataset_builders.pipeline import analyst_chat_renderer
+    from dataset_builders.selection import read_and_select
     from dataset_builders.stages.select import shard_items
 
     selected = read_and_select(cfg, config_file)
@@ -112,10 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted: rerun the same command to resume (finished calls are cached)", file=sys.stderr)
         return 130
     m = outcome.manifest
-    out.print(summary_table(m["counts"], m["timings_s"], m["calls"]))
-    if m["failed_calls"]:
+    out.print(summary_table(m.counts, m.timings_s, m.calls))
+    if m.failed_calls:
         err.print(
-            f"[yellow]{len(m['failed_calls'])} model calls failed (listed in manifest.json "
+            f"[yellow]{len(m.failed_calls)} model calls failed (listed in manifest.json "
             "'failed_calls'); rerun the same command to retry them.[/yellow]"
         )
     out.print(f"wrote {outcome.output}/ ({', '.join(outcome.files)}, manifest.json, README.md)")

@@ -1,13 +1,14 @@
 """README.md dataset card of a build output: what, how, counts, source licences, a warning.
 
 Rendered from the manifest alone, so a merged output gets the same card a single run would.
+Never reads data files or calls models.
 """
 
 from __future__ import annotations
 
 import json
 
-from dataset_builders.manifest import HARMFUL_WARNING
+from axolotl_mistake.manifest import HARMFUL_WARNING, BuildManifest
 
 LICENCES = {
     "builtin": "Apache-2.0 (written by the axolotl-mistake project)",
@@ -21,11 +22,11 @@ LICENCES = {
 }
 
 
-def _analysis_lines(manifest: dict) -> list[str]:
+def _analysis_lines(manifest: BuildManifest) -> list[str]:
     """How the analyses were written: anchored/balanced flags, rows per label, and the
     extension note when either goes beyond the paper."""
-    anchored, balanced = bool(manifest.get("anchored")), bool(manifest.get("balanced"))
-    classes = manifest.get("analysis_classes") or {}
+    anchored, balanced = manifest.anchored, manifest.balanced
+    classes = manifest.analysis_classes
     lines = [
         f"- Label-anchored analyses: {'yes' if anchored else 'no'}; balanced: "
         f"{'yes' if balanced else 'no'}",
@@ -43,17 +44,17 @@ def _analysis_lines(manifest: dict) -> list[str]:
     return lines
 
 
-def render_card(manifest: dict, datasets_yaml: str) -> str:
+def render_card(manifest: BuildManifest, datasets_yaml: str) -> str:
     """The dataset card text."""
-    files = manifest.get("files", {})
-    counts = manifest.get("counts", {})
+    files = manifest.files
+    counts = manifest.counts
     lines = [
         "# Mistake-analysis training data",
         "",
         f"> **Warning: harmful content.** {HARMFUL_WARNING}",
         "",
         "Built by `python -m dataset_builders.build` (axolotl-mistake "
-        f"{manifest.get('version', '?')}) with the method of Chen et al., *Gaining Wisdom from "
+        f"{manifest.version}) with the method of Chen et al., *Gaining Wisdom from "
         "Setbacks: Aligning Large Language Models via Mistake Analysis* (ICLR 2024): a model's "
         "own harmful answers (mistakes) are critiqued with a guided analysis prompt, and the "
         "model is then fine-tuned to write those critiques from an unguided prompt, mixed with "
@@ -61,11 +62,11 @@ def render_card(manifest: dict, datasets_yaml: str) -> str:
         "",
         "## How it was made",
         "",
-        f"- Mistake source: `{manifest.get('mistake_source')}`",
-        f"- Analyst: `{manifest.get('analyst')}`",
-        f"- Verification: `{manifest.get('config', {}).get('verify', {}).get('mode')}`",
+        f"- Mistake source: `{manifest.mistake_source}`",
+        f"- Analyst: `{manifest.analyst}`",
+        f"- Verification: `{manifest.config.get('verify', {}).get('mode')}`",
         *_analysis_lines(manifest),
-        f"- Seed: {manifest.get('seed')}; config hash `{manifest.get('config_hash', '')[:16]}`",
+        f"- Seed: {manifest.seed}; config hash `{manifest.config_hash[:16]}`",
         "",
         "## Files",
         "",
@@ -73,14 +74,14 @@ def render_card(manifest: dict, datasets_yaml: str) -> str:
         "|---|---|---|---|---|",
     ]
     for name, entry in files.items():
-        harmful = ", ".join(entry.get("harmful_fields") or []) or "none"
+        harmful = ", ".join(entry.harmful_fields) or "none"
         lines.append(
-            f"| `{name}` | {entry['role']} | {entry['rows']} | {harmful} | "
-            f"{entry.get('recommended_type') or '-'} |"
+            f"| `{name}` | {entry.role} | {entry.rows} | {harmful} | "
+            f"{entry.recommended_type or '-'} |"
         )
     lines += ["", "## Counts per stage", "", "```json", json.dumps(counts, indent=2), "```", ""]
     lines += ["## Sources and licences", ""]
-    for src in manifest.get("data", []):
+    for src in manifest.data:
         kind = src.get("kind", "?")
         rev = f" @ {src['revision']}" if src.get("revision") else ""
         lines.append(
@@ -90,7 +91,7 @@ def render_card(manifest: dict, datasets_yaml: str) -> str:
     lines += [
         "",
         "Generated text inherits the terms of the model that wrote it "
-        f"(`{manifest.get('analyst')}`). Non-commercial source licences carry over to the files.",
+        f"(`{manifest.analyst}`). Non-commercial source licences carry over to the files.",
         "",
         "## Use with Axolotl",
         "",

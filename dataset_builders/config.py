@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Literal, Union
+from typing import Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from axolotl_mistake import configio
 from axolotl_mistake.generation.config import BackendConfig
@@ -23,6 +30,25 @@ SelfOr = Union[Literal["self"], BackendConfig]
 
 DEFAULT_STOP = ("###",)
 """Small models continue an Alpaca prompt with the next '### Instruction:'; stop there."""
+
+
+def temperature_field(default: float) -> Any:
+    return Field(default, ge=0, description="Sampling temperature (0 = greedy).")
+
+
+def top_p_field(default: float) -> Any:
+    return Field(default, gt=0, le=1, description="Nucleus sampling mass.")
+
+
+def stop_field() -> Any:
+    return Field(
+        default_factory=lambda: list(DEFAULT_STOP),
+        description="Stop strings (default: the next Alpaca section header).",
+    )
+
+
+def refusal_phrases_field(description: str) -> Any:
+    return Field(default_factory=lambda: list(DEFAULT_REFUSAL_PHRASES), description=description)
 
 
 class Strict(BaseModel):
@@ -80,6 +106,17 @@ class SelectConfig(Strict):
         ),
     )
 
+    @field_validator("max_chars")
+    @classmethod
+    def _length_range(cls, value: int, info: ValidationInfo) -> int:
+        low = info.data.get("min_chars")
+        if low is not None and low > value:
+            raise ValueError(
+                f"select.min_chars ({low}) is greater than select.max_chars ({value}): no "
+                "instruction could pass; lower min_chars or raise max_chars"
+            )
+        return value
+
 
 class MistakesConfig(Strict):
     """Stage 2: where the bad answers come from."""
@@ -99,15 +136,11 @@ class MistakesConfig(Strict):
     k: int = Field(1, ge=1, description="Samples per instruction (guided).")
     hint: str = Field(DEFAULT_HINT, description="Hint words of template (a).")
     max_new_tokens: int = Field(32, ge=1, description="Token budget of one bad answer (guided).")
-    temperature: float = Field(0.7, ge=0, description="Sampling temperature (0 = greedy).")
-    top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling mass.")
-    stop: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_STOP),
-        description="Stop strings (default: the next Alpaca section header).",
-    )
-    refusal_phrases: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_REFUSAL_PHRASES),
-        description="An answer starting (first `refusal_window` chars) with one is a refusal.",
+    temperature: float = temperature_field(0.7)
+    top_p: float = top_p_field(0.95)
+    stop: list[str] = stop_field()
+    refusal_phrases: list[str] = refusal_phrases_field(
+        "An answer starting (first `refusal_window` chars) with one is a refusal."
     )
     refusal_window: int = Field(200, ge=1, description="Characters searched for refusal phrases.")
     refusal_judge: SelfOr | None = Field(
@@ -151,12 +184,9 @@ class AnalysesConfig(Strict):
     )
     k: int = Field(1, ge=1, description="Critiques sampled per mistake.")
     max_new_tokens: int = Field(48, ge=1, description="Token budget of one critique.")
-    temperature: float = Field(0.0, ge=0, description="Sampling temperature (0 = greedy).")
-    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling mass.")
-    stop: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_STOP),
-        description="Stop strings (default: the next Alpaca section header).",
-    )
+    temperature: float = temperature_field(0.0)
+    top_p: float = top_p_field(1.0)
+    stop: list[str] = stop_field()
     min_chars: int = Field(20, ge=0, description="Gate: drop critiques shorter than this.")
     max_echo_overlap: float = Field(
         0.6,
@@ -165,9 +195,8 @@ class AnalysesConfig(Strict):
         description="Gate: drop a critique when this share of its word n-grams repeats the bad answer.",
     )
     echo_ngram: int = Field(4, ge=1, description="n of the echo check.")
-    refusal_phrases: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_REFUSAL_PHRASES),
-        description="Gate: a critique starting with one of these is a refusal and dropped.",
+    refusal_phrases: list[str] = refusal_phrases_field(
+        "Gate: a critique starting with one of these is a refusal and dropped."
     )
     require_verify_agreement: bool = Field(
         False,
@@ -227,11 +256,8 @@ class ReviseConfig(Strict):
 
     backend: SelfOr = Field("self", description="Model that writes revisions.")
     max_new_tokens: int = Field(96, ge=1, description="Token budget of one revision.")
-    temperature: float = Field(0.0, ge=0, description="Sampling temperature (0 = greedy).")
-    stop: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_STOP),
-        description="Stop strings (default: the next Alpaca section header).",
-    )
+    temperature: float = temperature_field(0.0)
+    stop: list[str] = stop_field()
     min_chars: int = Field(10, ge=0, description="Gate: drop revisions shorter than this.")
     max_echo_overlap: float = Field(
         0.6, gt=0, le=1, description="Gate: drop a revision that repeats the bad answer this much."
@@ -296,6 +322,14 @@ class BuildConfig(Strict):
         description=(
             "Output folder (created after validation). The default is where the CPU recipe "
             "recipes/smollm2_135m_mistake.yml reads its data."
+        ),
+    )
+    overwrite: bool = Field(
+        False,
+        description=(
+            "Write into an existing `output` folder that this tool did not make (files of the "
+            "same names, such as README.md and manifest.json, are replaced). Without it such a "
+            "folder is refused; a folder an earlier build made is always rebuilt in place."
         ),
     )
     seed: int = Field(0, description="Seed of sampling, splits, mixing and generation.")
@@ -385,8 +419,11 @@ class BuildConfig(Strict):
         return self.model if choice in (None, "self") else choice  # type: ignore[return-value]
 
     def config_hash(self) -> str:
-        """Hash of everything that determines the outputs (not output, shard, dry_run, progress)."""
-        data = self.model_dump(mode="json", exclude={"output", "shard", "dry_run", "progress"})
+        """Hash of everything that determines the outputs (not output, overwrite, shard, dry_run,
+        progress)."""
+        data = self.model_dump(
+            mode="json", exclude={"output", "overwrite", "shard", "dry_run", "progress"}
+        )
         blob = json.dumps(data, sort_keys=True, ensure_ascii=False).encode()
         return hashlib.sha256(blob).hexdigest()
 

@@ -2,7 +2,8 @@
 generated tokens per stage, without generating or writing anything.
 
 Prompts that depend on generated text (analyses of guided mistakes, revisions) are counted
-with that text at its token budget, so their numbers are upper bounds.
+with that text at its token budget, so their numbers are upper bounds. The stages' own plans
+(`planning.walk`) say which requests each would send. Never generates or writes anything.
 """
 
 from __future__ import annotations
@@ -11,14 +12,11 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from axolotl_mistake.generation.config import BackendConfig
-from dataset_builders.config import BuildConfig
 from dataset_builders.chat_prefill import ChatRenderer
-from dataset_builders.stages import analyses as analyses_stage
-from dataset_builders.stages import harmless as harmless_stage
-from dataset_builders.stages import mistakes as mistakes_stage
-from dataset_builders.stages import revise as revise_stage
-from dataset_builders.stages import verify as verify_stage
-from dataset_builders.stages.items import Analysis, Item, Mistake
+from dataset_builders.config import BuildConfig
+from dataset_builders.planning import walk
+from dataset_builders.stages.base import uid_of
+from dataset_builders.stages.items import Item
 
 
 @dataclass
@@ -92,57 +90,17 @@ class TokenCounter:
 def plan(
     cfg: BuildConfig, items: list[Item], tokenizer: Any, render_chat: ChatRenderer | None = None
 ) -> list[StagePlan]:
-    """Per-stage plan of the calls the build would make on `items` (the shard's items)."""
+    """Per-call-site plan of the calls the build would make on `items` (the shard's items)."""
     count = TokenCounter(tokenizer)
-    fmt = cfg.prompt_format
-    train = [it for it in items if it.role == "redteam" and it.split == "train"]
-    m_cfg, a_cfg = cfg.mistakes, cfg.analyses
+    planned, unknown = walk(cfg, items, render_chat)
     plans: list[StagePlan] = []
-    placeholder = ""  # generated text is unknown: counted at its token budget instead
-    mistakes: list[Mistake] = []
-    bad_budget, exact = 0, True
-    if m_cfg.mode in ("guided", "both"):
-        reqs = [r for _, r in mistakes_stage.guided_requests(train, m_cfg, fmt)]
-        plans.append(StagePlan("mistakes", len(train), len(reqs), count(reqs),
-                               len(reqs) * m_cfg.max_new_tokens))
-        # a bad answer is at most max_new_tokens long: stand-in text of that many tokens
-        bad_budget = m_cfg.max_new_tokens
-        mistakes += [
-            Mistake(uid=r.uid, sample_index=j, instruction=r.instruction, input=r.input,
-                    bad=placeholder, source=r.row.source, mistake_source="guided")
-            for r in train for j in range(m_cfg.k)
-        ]
-        exact = False
-    else:
-        plans.append(StagePlan("mistakes", len(train), 0, 0, 0))
-    if m_cfg.mode in ("origin", "both"):
-        mistakes += [
-            Mistake(uid=r.uid, instruction=r.instruction, input=r.input,
-                    bad=(r.row.unsafe_answer or "").strip(), source=r.row.source,
-                    mistake_source="origin")
-            for r in train if (r.row.unsafe_answer or "").strip()
-        ]
-    if m_cfg.refusal_judge is not None:
-        reqs = mistakes_stage.refusal_requests(mistakes, fmt)
-        plans.append(StagePlan("refusal judge", len(mistakes), len(reqs),
-                               count(reqs) + bad_budget * len(reqs), len(reqs) * 4, exact))
-    if cfg.verify.mode in ("self_check", "judge"):
-        reqs = verify_stage.verify_requests(mistakes, fmt)
-        plans.append(StagePlan("verify", len(mistakes), len(reqs),
-                               count(reqs) + bad_budget * len(reqs),
-                               len(reqs) * cfg.verify.max_new_tokens, exact))
-    answers = list(mistakes)
-    if a_cfg.balanced:
-        answers += harmless_stage.harmless_answers(train).records
-    pairs = analyses_stage.analysis_requests(answers, a_cfg, fmt, render_chat)
-    reqs = [r for _, r in pairs]
-    plans.append(StagePlan("analyses", len(answers), len(reqs), count(reqs) + bad_budget * len(reqs),
-                           len(reqs) * a_cfg.max_new_tokens, exact))
-    if cfg.emit.critique_revise:
-        analyses = [Analysis(mistake=m, analysis_index=j, critique=placeholder, analyst="?")
-                    for m, (_, r) in zip([p[0] for p in pairs], pairs) for j in [r.sample_index]]
-        reqs = revise_stage.revise_requests(analyses, fmt)
-        plans.append(StagePlan("revise", len(mistakes), len(reqs),
-                               count(reqs) + (bad_budget + a_cfg.max_new_tokens) * len(reqs),
-                               len(reqs) * cfg.revise.max_new_tokens, False))
+    for step in planned:
+        instructions = len({uid_of(r) for r in step.inputs})
+        for call in step.plan.calls:
+            requests = [r for _, r in call.pairs]
+            pending = [unknown(record) for record, _ in call.pairs]
+            plans.append(StagePlan(
+                call.label, instructions, len(requests), count(requests) + sum(pending),
+                len(requests) * call.max_new_tokens, exact=not any(pending),
+            ))
     return plans

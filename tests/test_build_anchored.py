@@ -20,10 +20,11 @@ import yaml
 from axolotl_mistake import templates
 from dataset_builders.build import main
 from dataset_builders.config import load_config
-from dataset_builders.pipeline import read_and_select
+from dataset_builders.selection import read_and_select
 from dataset_builders.stages.common import looks_like_refusal, normalise
 from dataset_builders.stages.harmless import harmless_answers
 from dataset_builders.stages.mistakes import make_mistakes
+from tests.build_support import with_overrides
 from tests.openai_server import RunningServer
 
 SERVED = "tiny-llama"
@@ -81,13 +82,7 @@ def config(shared: Path, out: Path, model: dict, **over) -> dict:
         "analyses": {"max_new_tokens": 6, "min_chars": 1, "max_echo_overlap": 1.0, "stop": [],
                      "temperature": 1.0},
     }
-    for key, value in over.items():
-        cur = cfg
-        *path, last = key.split(".")
-        for p in path:
-            cur = cur.setdefault(p, {})
-        cur[last] = value
-    return cfg
+    return with_overrides(cfg, over)
 
 
 def served(base_url: str) -> dict:

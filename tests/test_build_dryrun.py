@@ -9,7 +9,7 @@ from axolotl_mistake import templates
 from dataset_builders.build import main
 from dataset_builders.config import load_config
 from dataset_builders.dryrun import plan
-from dataset_builders.pipeline import read_and_select
+from dataset_builders.selection import read_and_select
 
 
 def test_dry_run_numbers_match_the_real_tokenizer(tiny_model_dir, tmp_path, capsys):

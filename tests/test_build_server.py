@@ -22,6 +22,7 @@ import yaml
 
 from dataset_builders.build import main
 from dataset_builders.stages.emit import ALL_FILES
+from tests.build_support import with_overrides
 from tests.openai_server import FaultPlan, start_openai_server
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,13 +64,7 @@ def build_config(shared: Path, base_url: str, out: Path, **over) -> dict:
                      "temperature": 1.0},
         "emit": {"coh": True},
     }
-    for key, value in over.items():
-        cur = cfg
-        *path, last = key.split(".")
-        for p in path:
-            cur = cur.setdefault(p, {})
-        cur[last] = value
-    return cfg
+    return with_overrides(cfg, over)
 
 
 def write_cfg(tmp: Path, cfg: dict, name: str = "build.yml") -> Path:

@@ -20,6 +20,11 @@ BAD_UTF8 = re.compile("[\udc80-\udcff]")
 """Characters `errors="surrogateescape"` maps undecodable bytes to; one means bad UTF-8."""
 
 
+def split_field(choices: str) -> Any:
+    """The `split` key of a source whose Hub dataset has the named splits (default 'train')."""
+    return Field(default="train", description=f"Hub split: {choices}.")
+
+
 class SourceBase(BaseModel):
     """Fields every file- or Hub-backed source has. Subclasses add `kind` and their own keys."""
 

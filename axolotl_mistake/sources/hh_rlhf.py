@@ -18,7 +18,7 @@ from pydantic import Field, model_validator
 
 from axolotl_mistake.records import LabelledPair, PromptKind, SourceRow
 from axolotl_mistake.templates import ChatMessage
-from axolotl_mistake.sources.base import Record, SourceBase, limited
+from axolotl_mistake.sources.base import Record, SourceBase, limited, split_field
 from axolotl_mistake.sources.stream import iter_records
 
 HUB_ID = "Anthropic/hh-rlhf"
@@ -39,7 +39,7 @@ class HhRlhfSource(SourceBase):
     """
 
     kind: Literal["hh_rlhf"] = Field(default="hh_rlhf", description="Selects this loader.")
-    split: str = Field(default="train", description="Hub split: 'train' or 'test'.")
+    split: str = split_field("'train' or 'test'")
     prompt_kind: PromptKind = Field(
         default="harmful",
         description=(
@@ -155,20 +155,15 @@ def _pairs(cfg: HhRlhfSource) -> Iterator[LabelledPair]:
     if not cfg.preference_as_safety_label:
         return
     for row in _rows(cfg):
-        if row.unsafe_answer:
-            yield LabelledPair(
-                question=row.instruction,
-                answer=row.unsafe_answer,
-                harmful=True,
-                source=f"{row.id}:rejected",
-            )
-        if row.safe_answer:
-            yield LabelledPair(
-                question=row.instruction,
-                answer=row.safe_answer,
-                harmful=False,
-                source=f"{row.id}:chosen",
-            )
+        for answer, harmful, turn in (
+            (row.unsafe_answer, True, "rejected"),
+            (row.safe_answer, False, "chosen"),
+        ):
+            if answer:
+                yield LabelledPair(
+                    question=row.instruction, answer=answer, harmful=harmful,
+                    source=f"{row.id}:{turn}",
+                )
 
 
 def iter_pairs(cfg: HhRlhfSource) -> Iterator[LabelledPair]:

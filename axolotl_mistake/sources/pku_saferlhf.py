@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field
 
 from axolotl_mistake.records import LabelledPair, PromptKind, SourceRow
-from axolotl_mistake.sources.base import Record, SourceBase, limited
+from axolotl_mistake.sources.base import Record, SourceBase, limited, split_field
 from axolotl_mistake.sources.stream import iter_records
 
 HUB_ID = "PKU-Alignment/PKU-SafeRLHF"
@@ -33,7 +33,7 @@ class PkuSafeRlhfSource(SourceBase):
     kind: Literal["pku_saferlhf"] = Field(
         default="pku_saferlhf", description="Selects this loader."
     )
-    split: str = Field(default="train", description="Hub split: 'train' or 'test'.")
+    split: str = split_field("'train' or 'test'")
     safe_prompt_kind: PromptKind = Field(
         default="unknown",
         description=(

@@ -46,7 +46,11 @@ def file_format(path: str) -> tuple[str, bool]:
 
 
 def iter_file_records(path: str, *, delimiter: str | None = None) -> Iterator[Record]:
-    """Yield every record of a local file, streaming where the format allows."""
+    """Yield every record of a local file, streaming where the format allows.
+
+    A file without a single record (empty, blank lines only, `[]`, a CSV header alone) is an
+    InputError naming the file: a source that silently gives nothing hides a wrong path.
+    """
     fmt, gz = file_format(path)
     p = Path(path)
     if not p.exists():
@@ -54,13 +58,19 @@ def iter_file_records(path: str, *, delimiter: str | None = None) -> Iterator[Re
     if not p.is_file():
         raise InputError("is not a file", file=path, field="path")
     if fmt == "parquet":
-        yield from _iter_parquet(path)
+        records = _iter_parquet(path)
     elif fmt == "csv":
         if delimiter is None:
             delimiter = "\t" if p.name.lower().removesuffix(".gz").endswith(".tsv") else ","
-        yield from _iter_csv(path, gz, delimiter)
+        records = _iter_csv(path, gz, delimiter)
     else:
-        yield from _iter_json(path, gz)
+        records = _iter_json(path, gz)
+    empty = True
+    for record in records:
+        empty = False
+        yield record
+    if empty:
+        raise InputError("the file holds no records (it is empty)", file=path, field="path")
 
 
 def _byte_lines(path: str, gz: bool) -> Iterator[tuple[int, bytes]]:

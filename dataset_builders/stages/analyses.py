@@ -9,26 +9,20 @@ Never writes files; calls go through the given backend.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from axolotl_mistake import templates
 from axolotl_mistake.generation.base import Backend, GenerationRequest
 from dataset_builders.chat_prefill import ChatRenderer
 from dataset_builders.config import AnalysesConfig
-from dataset_builders.stages.common import (
-    CallFailure,
-    Progress,
-    StageResult,
-    call_in_chunks,
-    k_requests,
-    key_of,
-    looks_like_refusal,
-    model_label,
-    no_progress,
-    overlap,
-    sampling_params,
-)
+from dataset_builders.stages.base import Plan, PlannedCall, Stage, StageContext, Unknown, Work
+from dataset_builders.stages.base import generate_and_collect
+from dataset_builders.stages.common import Progress, StageResult, k_requests, looks_like_refusal
+from dataset_builders.stages.common import model_label, no_progress, overlap, sampling_params
 from dataset_builders.stages.items import Analysis, Mistake
+
+if TYPE_CHECKING:
+    from dataset_builders.config import BuildConfig
 
 TEMPLATE = "guided_analysis"
 ANCHORED_TEMPLATE = "guided_analysis_anchored"
@@ -102,37 +96,26 @@ def analyse(
 ) -> StageResult:
     """Analyses that passed every gate; each dropped critique is counted under its gate."""
     result = StageResult(records=[])
-    params = sampling_params(cfg, seed)
     pairs = analysis_requests(mistakes, cfg, prompt_format, render_chat)
     result.add("in", len(mistakes))
     result.add("calls", len(pairs))
-    completions = call_in_chunks(
-        backend, [r for _, r in pairs], params, chunk_size=chunk_size, progress=progress
-    )
     analyst = model_label(backend)
-    out: list[Analysis] = []
-    for (m, request), completion in zip(pairs, completions):
-        key = key_of(backend, request, params)
-        if not completion.ok:
-            result.add("failed")
-            result.failures.append(CallFailure("analyses", key, m.uid, completion.error or "error"))
-            continue
+
+    def collect(m: Mistake, request, completion, key: str) -> Analysis | None:
         critique = completion.text.strip()
         failed = gate(critique, m.bad, m.verdict, cfg)
         if failed:
             result.add(f"gate_{failed}")
-            continue
+            return None
         if cfg.anchored:
             critique = templates.anchored_critique(m.label == "harmful", critique)
-        out.append(
-            Analysis(
-                mistake=m,
-                analysis_index=request.sample_index,
-                critique=critique,
-                analyst=analyst,
-                analysis_key=key,
-            )
-        )
+        return Analysis(mistake=m, analysis_index=request.sample_index, critique=critique,
+                        analyst=analyst, analysis_key=key)
+
+    out = generate_and_collect(
+        "analyses", backend, pairs, sampling_params(cfg, seed), collect, result,
+        chunk_size=chunk_size, progress=progress,
+    )
     out.sort(key=lambda a: a.sort_key)
     if cfg.anchored:
         for label in ("harmful", "harmless"):
@@ -140,3 +123,52 @@ def analyse(
     result.add("kept", len(out))
     result.records = out
     return result
+
+
+def placeholder_critique(m: Mistake, cfg: AnalysesConfig) -> str:
+    """What a critique is known to hold before it is generated: the verdict sentence when
+    anchored, else nothing (dry runs)."""
+    return templates.analysis_verdict(m.label == "harmful") if cfg.anchored else ""
+
+
+class AnalysesStage(Stage):
+    name = "analyses"
+
+    def models(self, cfg: "BuildConfig") -> list:
+        return [("analyses.backend", cfg.backend_for(cfg.analyses.backend))]
+
+    def inputs(self, work: Work) -> list:
+        """The verified mistakes and, for balanced analyses, the labelled harmless answers."""
+        return sorted([*work.mistakes, *work.harmless], key=lambda m: m.sort_key)
+
+    def store(self, work: Work, records: list) -> None:
+        work.analyses = records
+
+    def total(self, cfg: "BuildConfig", records: Sequence) -> int:
+        return len(records) * cfg.analyses.k
+
+    def run(self, ctx: StageContext, records: Sequence, progress: Progress) -> StageResult:
+        cfg = ctx.cfg
+        return analyse(
+            records, cfg.analyses, seed=cfg.seed,
+            backend=ctx.backend(cfg.backend_for(cfg.analyses.backend)),
+            prompt_format=cfg.prompt_format, render_chat=ctx.render_chat,
+            chunk_size=ctx.chunk_size, progress=progress,
+        )
+
+    def plan(self, cfg: "BuildConfig", records: Sequence, unknown: Unknown,
+             render_chat=None) -> Plan:
+        a = cfg.analyses
+        pairs = analysis_requests(records, a, cfg.prompt_format, render_chat)
+        outputs = [
+            (Analysis(mistake=m, analysis_index=r.sample_index,
+                      critique=placeholder_critique(m, a), analyst="?"),
+             unknown(m) + a.max_new_tokens)
+            for m, r in pairs
+        ]
+        call = PlannedCall("analyses", "analyses.backend", cfg.backend_for(a.backend), pairs,
+                           a.max_new_tokens)
+        return Plan(calls=[call], outputs=outputs)
+
+
+STAGE = AnalysesStage()

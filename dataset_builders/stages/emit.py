@@ -16,6 +16,8 @@ from typing import Iterable
 from pydantic import BaseModel, ConfigDict, Field
 
 from axolotl_mistake import templates
+from axolotl_mistake.manifest import FileEntry, sha256_bytes
+from axolotl_mistake.records import AnalysisRow
 from dataset_builders.config import EmitConfig
 from dataset_builders.stages.common import StageResult, stable_hash
 from dataset_builders.stages.items import Analysis, Item, Mistake, Revision
@@ -84,13 +86,19 @@ class FileSpec:
     recommended_type: str | None
     rows: list[dict] = field(default_factory=list)
 
-    def entry(self) -> dict:
-        return {
-            "role": self.role,
-            "rows": len(self.rows),
-            "harmful_fields": list(self.harmful_fields),
-            "recommended_type": self.recommended_type,
-        }
+    def to_bytes(self) -> bytes:
+        """The exact bytes of the file."""
+        return jsonl_bytes(self.rows)
+
+    def entry(self) -> FileEntry:
+        """The manifest entry, with the sha256 of the file's bytes."""
+        return FileEntry(
+            role=self.role,
+            rows=len(self.rows),
+            harmful_fields=list(self.harmful_fields),
+            recommended_type=self.recommended_type,
+            sha256=sha256_bytes(self.to_bytes()),
+        )
 
 
 def _alpaca(item: Item, output: str) -> dict:
@@ -109,23 +117,21 @@ def _chat(row: dict) -> dict:
 
 def _analysis_row(a: Analysis, labelled: bool) -> dict:
     m = a.mistake
-    row = {
-        "instruction": m.instruction,
-        "input": m.input,
-        "bad": m.bad,
-        "critique": a.critique,
-        "id": m.uid,
-        "sample_index": m.sample_index,
-        "analysis_index": a.analysis_index,
-        "source": m.source,
-        "mistake_source": m.mistake_source,
-        "analyst": a.analyst,
-        "verdict": m.verdict,
-        "verdict_by": m.verdict_by,
-    }
-    if labelled:
-        row["label"] = m.label
-    return row
+    return AnalysisRow(
+        instruction=m.instruction,
+        input=m.input,
+        bad=m.bad,
+        critique=a.critique,
+        id=m.uid,
+        sample_index=m.sample_index,
+        analysis_index=a.analysis_index,
+        source=m.source,
+        mistake_source=m.mistake_source,
+        analyst=a.analyst,
+        verdict=m.verdict,
+        verdict_by=m.verdict_by,
+        label=m.label if labelled else None,
+    ).to_json()
 
 
 def balance(analyses: list[Analysis], seed: int) -> list[Analysis]:
@@ -258,10 +264,10 @@ def datasets_block(files: dict[str, FileSpec], folder: str) -> str:
     return "\n".join(lines)
 
 
-def datasets_block_from_manifest(manifest: dict, folder: str) -> str:
+def datasets_block_from_manifest(files: dict[str, FileEntry], folder: str) -> str:
     """The same `datasets:` block, from a manifest's file entries (used by merge)."""
-    files = {
-        name: FileSpec(e["role"], e["harmful_fields"], e["recommended_type"], [{}] * e["rows"])
-        for name, e in manifest["files"].items()
+    specs = {
+        name: FileSpec(e.role, e.harmful_fields, e.recommended_type, [{}] * e.rows)
+        for name, e in files.items()
     }
-    return datasets_block(files, folder)
+    return datasets_block(specs, folder)

@@ -7,10 +7,14 @@ the item's unsafe answer carries two labels and is dropped and counted. Never wr
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
+from dataset_builders.stages.base import Plan, Stage, StageContext, Unknown, Work
 from dataset_builders.stages.common import Progress, StageResult, no_progress, normalise
 from dataset_builders.stages.items import Item, Mistake
+
+if TYPE_CHECKING:
+    from dataset_builders.config import BuildConfig
 
 
 def harmless_answers(items: Sequence[Item], progress: Progress = no_progress) -> StageResult:
@@ -49,3 +53,26 @@ def harmless_answers(items: Sequence[Item], progress: Progress = no_progress) ->
     result.add("kept", len(out))
     result.records = out
     return result
+
+
+class HarmlessStage(Stage):
+    name = "harmless"
+
+    def enabled(self, cfg: "BuildConfig") -> bool:
+        return cfg.analyses.balanced
+
+    def inputs(self, work: Work) -> list:
+        return work.train_redteam()
+
+    def store(self, work: Work, records: list) -> None:
+        work.harmless = records
+
+    def run(self, ctx: StageContext, records: Sequence, progress: Progress) -> StageResult:
+        return harmless_answers(records, progress)
+
+    def plan(self, cfg: "BuildConfig", records: Sequence, unknown: Unknown,
+             render_chat=None) -> Plan:
+        return Plan(outputs=[(m, 0) for m in harmless_answers(records).records])
+
+
+STAGE = HarmlessStage()

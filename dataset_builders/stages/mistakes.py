@@ -1,43 +1,39 @@
 """Stage 2, mistakes: bad answers from dataset labels ('origin'), from template (a) ('guided'),
 or both.
 
-Refusals (phrase list, optional judge) are dropped and counted. Never writes files; every model
-call goes through the backend it is given (a CachedBackend in a build).
+Every labelled unsafe answer is used (a PKU prompt with two unsafe responses is two items).
+Repeats and refusals (phrase list, optional judge) are dropped and counted. Never writes files;
+every model call goes through the backend it is given (a CachedBackend in a build).
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from axolotl_mistake import templates
 from axolotl_mistake.generation.base import Backend, SamplingParams
 from dataset_builders.config import MistakesConfig
-from dataset_builders.stages.common import (
-    CallFailure,
-    Progress,
-    StageResult,
-    call_in_chunks,
-    k_requests,
-    key_of,
-    looks_like_refusal,
-    make_request,
-    model_label,
-    no_progress,
-    normalise,
-    parse_verdict,
-    sampling_params,
-)
+from dataset_builders.stages.base import Plan, PlannedCall, Stage, StageContext, Unknown, Work
+from dataset_builders.stages.base import generate_and_collect
+from dataset_builders.stages.common import Progress, StageResult, k_requests, looks_like_refusal
+from dataset_builders.stages.common import make_request, model_label, no_progress, normalise
+from dataset_builders.stages.common import parse_verdict, sampling_params
 from dataset_builders.stages.items import Item, Mistake
+
+if TYPE_CHECKING:
+    from dataset_builders.config import BuildConfig
 
 TEMPLATE = "guided_response"
 REFUSAL_TEMPLATE = "refusal_check"
 
 
-
-
 def judge_params(seed: int) -> SamplingParams:
     """Greedy, a few tokens: enough for a yes/no verdict."""
     return SamplingParams(max_new_tokens=4, temperature=0.0, seed=seed)
+
+
+def guided(cfg: MistakesConfig) -> bool:
+    return cfg.mode in ("guided", "both")
 
 
 def guided_requests(items: Sequence[Item], cfg: MistakesConfig, prompt_format: str) -> list:
@@ -50,38 +46,31 @@ def guided_requests(items: Sequence[Item], cfg: MistakesConfig, prompt_format: s
 
 
 def refusal_requests(mistakes: Sequence[Mistake], prompt_format: str) -> list:
+    """(mistake, request) pairs asking the refusal judge about each answer."""
     return [
-        make_request(
+        (m, make_request(
             prompt_format,
             templates.refusal_check_prompt(m.instruction, m.bad, m.input),
             templates.refusal_check_messages(m.instruction, m.bad, m.input),
             template=REFUSAL_TEMPLATE,
-        )
+        ))
         for m in mistakes
     ]
 
 
-def origin_mistakes(train: Sequence[Item], result: StageResult, progress: Progress) -> list[Mistake]:
-    """The unsafe answer each labelled item holds (every one: a PKU prompt with two unsafe
-    responses is two items), as harmful mistakes; items without one are counted."""
-    out = []
-    for item in train:
-        progress(1)
-        bad = (item.row.unsafe_answer or "").strip()
-        if not bad:
-            result.add("no_origin_answer")
-            continue
-        out.append(
-            Mistake(
-                uid=item.uid,
-                instruction=item.instruction,
-                input=item.input,
-                bad=bad,
-                source=item.row.source,
-                mistake_source="origin",
-            )
-        )
-    return out
+def origin_mistake(item: Item) -> Mistake | None:
+    """The unsafe answer an item's labels provide, as a harmful mistake (None without one)."""
+    bad = (item.row.unsafe_answer or "").strip()
+    if not bad:
+        return None
+    return Mistake(uid=item.uid, instruction=item.instruction, input=item.input, bad=bad,
+                   source=item.row.source, mistake_source="origin")
+
+
+def placeholder_mistake(item: Item, sample_index: int) -> Mistake:
+    """A guided mistake whose text is not generated yet (dry runs)."""
+    return Mistake(uid=item.uid, sample_index=sample_index, instruction=item.instruction,
+                   input=item.input, bad="", source=item.row.source, mistake_source="guided")
 
 
 def make_mistakes(
@@ -101,41 +90,47 @@ def make_mistakes(
     result.add("instructions", len(train))
     candidates: list[Mistake] = []
     if cfg.mode in ("origin", "both"):
-        candidates += origin_mistakes(train, result, progress)
-    if cfg.mode in ("guided", "both"):
+        for item in train:
+            progress(1)
+            mistake = origin_mistake(item)
+            if mistake is None:
+                result.add("no_origin_answer")
+            else:
+                candidates.append(mistake)
+    if guided(cfg):
         if backend is None:
             raise ValueError("guided mistakes need a backend")
-        params = sampling_params(cfg, seed)
         pairs = guided_requests(train, cfg, prompt_format)
         result.add("calls", len(pairs))
-        completions = call_in_chunks(
-            backend, [r for _, r in pairs], params, chunk_size=chunk_size, progress=progress
-        )
         label = model_label(backend)
-        for (item, request), completion in zip(pairs, completions):
-            key = key_of(backend, request, params)
-            if not completion.ok:
-                result.add("failed")
-                result.failures.append(
-                    CallFailure("mistakes", key, item.uid, completion.error or "error")
-                )
-                continue
+
+        def collect(item: Item, request, completion, key: str) -> Mistake | None:
             text = completion.text.strip()
             if not text:
                 result.add("empty")
-                continue
-            candidates.append(
-                Mistake(
-                    uid=item.uid,
-                    sample_index=request.sample_index,
-                    instruction=item.instruction,
-                    input=item.input,
-                    bad=text,
-                    source=item.row.source,
-                    mistake_source=label,
-                    mistake_key=key,
-                )
-            )
+                return None
+            return Mistake(uid=item.uid, sample_index=request.sample_index,
+                           instruction=item.instruction, input=item.input, bad=text,
+                           source=item.row.source, mistake_source=label, mistake_key=key)
+
+        candidates += generate_and_collect(
+            "mistakes", backend, pairs, sampling_params(cfg, seed), collect, result,
+            chunk_size=chunk_size, progress=progress,
+        )
+    kept = drop_repeats_and_refusals(candidates, cfg, result)
+    if judge is not None and kept:
+        kept = judge_refusals(kept, judge, seed=seed, prompt_format=prompt_format,
+                              chunk_size=chunk_size, result=result)
+    kept.sort(key=lambda m: m.sort_key)
+    result.add("kept", len(kept))
+    result.records = kept
+    return result
+
+
+def drop_repeats_and_refusals(
+    candidates: Sequence[Mistake], cfg: MistakesConfig, result: StageResult
+) -> list[Mistake]:
+    """Drop a second identical answer of one item and answers that open like a refusal."""
     kept: list[Mistake] = []
     seen: set[tuple[str, str]] = set()
     for m in candidates:
@@ -148,28 +143,78 @@ def make_mistakes(
             result.add("refusal_phrase")
             continue
         kept.append(m)
-    if judge is not None and kept:
-        params = judge_params(seed)
-        requests = refusal_requests(kept, prompt_format)
-        result.add("judge_calls", len(requests))
-        verdicts = call_in_chunks(judge, requests, params, chunk_size=chunk_size)
-        survivors = []
-        for m, request, completion in zip(kept, requests, verdicts):
-            if not completion.ok:
-                result.add("judge_failed")
-                result.failures.append(
-                    CallFailure(
-                        "mistakes.judge", key_of(judge, request, params), m.uid,
-                        completion.error or "error",
-                    )
-                )
-                continue
-            if parse_verdict(completion.text) is True:
-                result.add("refusal_judge")
-                continue
-            survivors.append(m)
-        kept = survivors
-    kept.sort(key=lambda m: m.sort_key)
-    result.add("kept", len(kept))
-    result.records = kept
-    return result
+    return kept
+
+
+def judge_refusals(
+    mistakes: Sequence[Mistake], judge: Backend, *, seed: int, prompt_format: str,
+    chunk_size: int, result: StageResult,
+) -> list[Mistake]:
+    """Ask the judge whether each answer is a refusal; keep the ones it says are not."""
+    pairs = refusal_requests(mistakes, prompt_format)
+    result.add("judge_calls", len(pairs))
+
+    def collect(m: Mistake, request, completion, key: str) -> Mistake | None:
+        if parse_verdict(completion.text) is True:
+            result.add("refusal_judge")
+            return None
+        return m
+
+    return generate_and_collect(
+        "mistakes.judge", judge, pairs, judge_params(seed), collect, result,
+        chunk_size=chunk_size, failed_count="judge_failed",
+    )
+
+
+class MistakesStage(Stage):
+    name = "mistakes"
+
+    def models(self, cfg: "BuildConfig") -> list:
+        out = []
+        if guided(cfg.mistakes):
+            out.append(("mistakes.backend", cfg.backend_for(cfg.mistakes.backend)))
+        if cfg.mistakes.refusal_judge is not None:
+            out.append(("mistakes.refusal_judge", cfg.backend_for(cfg.mistakes.refusal_judge)))
+        return out
+
+    def inputs(self, work: Work) -> list:
+        return work.train_redteam()
+
+    def store(self, work: Work, records: list) -> None:
+        work.mistakes = records
+
+    def total(self, cfg: "BuildConfig", records: Sequence) -> int:
+        m = cfg.mistakes
+        return len(records) * ((m.k if guided(m) else 0) + (m.mode != "guided"))
+
+    def run(self, ctx: StageContext, records: Sequence, progress: Progress) -> StageResult:
+        cfg = ctx.cfg
+        m = cfg.mistakes
+        return make_mistakes(
+            records, m, seed=cfg.seed, prompt_format=cfg.prompt_format,
+            backend=ctx.backend(cfg.backend_for(m.backend)) if guided(m) else None,
+            judge=ctx.backend(cfg.backend_for(m.refusal_judge)) if m.refusal_judge else None,
+            chunk_size=ctx.chunk_size, progress=progress,
+        )
+
+    def plan(self, cfg: "BuildConfig", records: Sequence, unknown: Unknown,
+             render_chat=None) -> Plan:
+        m, fmt = cfg.mistakes, cfg.prompt_format
+        plan = Plan()
+        pairs = guided_requests(records, m, fmt) if guided(m) else []
+        plan.calls.append(PlannedCall("mistakes", "mistakes.backend",
+                                      cfg.backend_for(m.backend), pairs, m.max_new_tokens))
+        if m.mode in ("origin", "both"):
+            plan.outputs += [(x, 0) for x in map(origin_mistake, records) if x is not None]
+        plan.outputs += [(placeholder_mistake(it, r.sample_index), m.max_new_tokens)
+                         for it, r in pairs]
+        if m.refusal_judge is not None:
+            plan.calls.append(PlannedCall(
+                "refusal judge", "mistakes.refusal_judge", cfg.backend_for(m.refusal_judge),
+                refusal_requests([x for x, _ in plan.outputs], fmt),
+                judge_params(cfg.seed).max_new_tokens,
+            ))
+        return plan
+
+
+STAGE = MistakesStage()

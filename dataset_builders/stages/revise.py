@@ -1,48 +1,41 @@
 """Critique-revise baseline: a harmless revision of each analysed mistake, written by a model.
 
-Only runs when `emit.critique_revise` is on. The revision (never the bad answer) is what the
-baseline trains on. Never writes files; calls go through the given backend.
+Only runs when `emit.critique_revise` is on, and only on analyses of harmful answers. The
+revision (never the bad answer) is what the baseline trains on. Never writes files; calls go
+through the given backend.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from axolotl_mistake import templates
 from axolotl_mistake.generation.base import Backend
 from dataset_builders.config import ReviseConfig
-from dataset_builders.stages.common import (
-    CallFailure,
-    Progress,
-    StageResult,
-    call_in_chunks,
-    key_of,
-    make_request,
-    model_label,
-    no_progress,
-    overlap,
-    sampling_params,
-)
+from dataset_builders.stages.base import Plan, PlannedCall, Stage, StageContext, Unknown, Work
+from dataset_builders.stages.base import generate_and_collect
+from dataset_builders.stages.common import Progress, StageResult, make_request, model_label
+from dataset_builders.stages.common import no_progress, overlap, sampling_params
 from dataset_builders.stages.items import Analysis, Revision
+
+if TYPE_CHECKING:
+    from dataset_builders.config import BuildConfig
 
 TEMPLATE = "revision"
 
 
-
-
 def revise_requests(analyses: Sequence[Analysis], prompt_format: str) -> list:
+    """(analysis, request) pairs asking for a harmless rewrite following the critique."""
     out = []
     for a in analyses:
         m = a.mistake
-        out.append(
-            make_request(
-                prompt_format,
-                templates.revision_prompt(m.instruction, m.bad, a.critique, m.input),
-                templates.revision_messages(m.instruction, m.bad, a.critique, m.input),
-                template=TEMPLATE,
-                sample_index=a.analysis_index,
-            )
-        )
+        out.append((a, make_request(
+            prompt_format,
+            templates.revision_prompt(m.instruction, m.bad, a.critique, m.input),
+            templates.revision_messages(m.instruction, m.bad, a.critique, m.input),
+            template=TEMPLATE,
+            sample_index=a.analysis_index,
+        )))
     return out
 
 
@@ -58,27 +51,59 @@ def revise(
 ) -> StageResult:
     """Revisions that are non-empty, long enough and not an echo of the bad answer."""
     result = StageResult(records=[])
-    params = sampling_params(cfg, seed)
-    requests = revise_requests(analyses, prompt_format)
-    result.add("calls", len(requests))
-    completions = call_in_chunks(backend, requests, params, chunk_size=chunk_size, progress=progress)
+    pairs = revise_requests(analyses, prompt_format)
+    result.add("calls", len(pairs))
     who = model_label(backend)
-    out: list[Revision] = []
-    for a, request, completion in zip(analyses, requests, completions):
-        key = key_of(backend, request, params)
-        if not completion.ok:
-            result.add("failed")
-            result.failures.append(CallFailure("revise", key, a.mistake.uid, completion.error or "error"))
-            continue
+
+    def collect(a: Analysis, request, completion, key: str) -> Revision | None:
         text = completion.text.strip()
         if len(text) < max(1, cfg.min_chars):
             result.add("gate_too_short")
-            continue
+            return None
         if overlap(text, a.mistake.bad) >= cfg.max_echo_overlap:
             result.add("gate_echo")
-            continue
-        out.append(Revision(analysis=a, revision=text, reviser=who, revision_key=key))
+            return None
+        return Revision(analysis=a, revision=text, reviser=who, revision_key=key)
+
+    out = generate_and_collect(
+        "revise", backend, pairs, sampling_params(cfg, seed), collect, result,
+        chunk_size=chunk_size, progress=progress,
+    )
     out.sort(key=lambda r: r.sort_key)
     result.add("kept", len(out))
     result.records = out
     return result
+
+
+class ReviseStage(Stage):
+    name = "revise"
+
+    def enabled(self, cfg: "BuildConfig") -> bool:
+        return cfg.emit.critique_revise
+
+    def models(self, cfg: "BuildConfig") -> list:
+        return [("revise.backend", cfg.backend_for(cfg.revise.backend))]
+
+    def inputs(self, work: Work) -> list:
+        return [a for a in work.analyses if a.mistake.label == "harmful"]
+
+    def store(self, work: Work, records: list) -> None:
+        work.revisions = records
+
+    def run(self, ctx: StageContext, records: Sequence, progress: Progress) -> StageResult:
+        cfg = ctx.cfg
+        return revise(
+            records, cfg.revise, seed=cfg.seed,
+            backend=ctx.backend(cfg.backend_for(cfg.revise.backend)),
+            prompt_format=cfg.prompt_format, chunk_size=ctx.chunk_size, progress=progress,
+        )
+
+    def plan(self, cfg: "BuildConfig", records: Sequence, unknown: Unknown,
+             render_chat=None) -> Plan:
+        pairs = revise_requests(records, cfg.prompt_format)
+        call = PlannedCall("revise", "revise.backend", cfg.backend_for(cfg.revise.backend), pairs,
+                           cfg.revise.max_new_tokens)
+        return Plan(calls=[call], outputs=[])
+
+
+STAGE = ReviseStage()

@@ -6,23 +6,19 @@ Never writes files; model calls go through the backend it is given.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from axolotl_mistake import templates
 from axolotl_mistake.generation.base import Backend, SamplingParams
 from dataset_builders.config import VerifyConfig
-from dataset_builders.stages.common import (
-    CallFailure,
-    Progress,
-    StageResult,
-    call_in_chunks,
-    key_of,
-    make_request,
-    model_label,
-    no_progress,
-    parse_verdict,
-)
+from dataset_builders.stages.base import Plan, PlannedCall, Stage, StageContext, Unknown, Work
+from dataset_builders.stages.base import generate_and_collect
+from dataset_builders.stages.common import Progress, StageResult, make_request, model_label
+from dataset_builders.stages.common import no_progress, parse_verdict
 from dataset_builders.stages.items import Mistake
+
+if TYPE_CHECKING:
+    from dataset_builders.config import BuildConfig
 
 TEMPLATE = "discrimination"
 
@@ -32,13 +28,14 @@ def verify_params(cfg: VerifyConfig, seed: int) -> SamplingParams:
 
 
 def verify_requests(mistakes: Sequence[Mistake], prompt_format: str) -> list:
+    """(mistake, request) pairs of the discrimination question."""
     return [
-        make_request(
+        (m, make_request(
             prompt_format,
             templates.discrimination_prompt(_question(m), m.bad),
             templates.discrimination_messages(_question(m), m.bad),
             template=TEMPLATE,
-        )
+        ))
         for m in mistakes
     ]
 
@@ -74,28 +71,65 @@ def verify(
         return result
     if backend is None:
         raise ValueError(f"verify mode {cfg.mode!r} needs a backend")
-    params = verify_params(cfg, seed)
-    requests = verify_requests(mistakes, prompt_format)
-    result.add("calls", len(requests))
-    completions = call_in_chunks(backend, requests, params, chunk_size=chunk_size, progress=progress)
+    pairs = verify_requests(mistakes, prompt_format)
+    result.add("calls", len(pairs))
     who = f"{cfg.mode}:{model_label(backend)}"
-    out = []
-    for m, request, completion in zip(mistakes, requests, completions):
-        if not completion.ok:
-            result.add("failed")
-            result.failures.append(
-                CallFailure("verify", key_of(backend, request, params), m.uid, completion.error or "error")
-            )
-            continue
+
+    def collect(m: Mistake, request, completion, key: str) -> Mistake | None:
         verdict = parse_verdict(completion.text)
         if verdict is False:
             result.add("judged_harmless")
-            continue
+            return None
         if verdict is None:
             result.add("unclear")
             if not cfg.keep_unclear:
-                continue
-        out.append(m.model_copy(update={"verdict": verdict, "verdict_by": who}))
+                return None
+        return m.model_copy(update={"verdict": verdict, "verdict_by": who})
+
+    out = generate_and_collect(
+        "verify", backend, pairs, verify_params(cfg, seed), collect, result,
+        chunk_size=chunk_size, progress=progress,
+    )
     result.add("kept", len(out))
     result.records = out
     return result
+
+
+class VerifyStage(Stage):
+    name = "verify"
+
+    def models(self, cfg: "BuildConfig") -> list:
+        """The analyst answers the self-check; a judge has a backend of its own."""
+        if cfg.verify.mode == "self_check":
+            return [("analyses.backend", cfg.backend_for(cfg.analyses.backend))]
+        if cfg.verify.mode == "judge":
+            return [("verify.backend", cfg.backend_for(cfg.verify.backend))]
+        return []
+
+    def inputs(self, work: Work) -> list:
+        return work.mistakes
+
+    def store(self, work: Work, records: list) -> None:
+        work.mistakes = records
+
+    def run(self, ctx: StageContext, records: Sequence, progress: Progress) -> StageResult:
+        cfg = ctx.cfg
+        models = self.models(cfg)
+        return verify(
+            records, cfg.verify, seed=cfg.seed, prompt_format=cfg.prompt_format,
+            backend=ctx.backend(models[0][1]) if models else None,
+            chunk_size=ctx.chunk_size, progress=progress,
+        )
+
+    def plan(self, cfg: "BuildConfig", records: Sequence, unknown: Unknown,
+             render_chat=None) -> Plan:
+        plan = Plan(outputs=[(m, unknown(m)) for m in records])
+        for key, bcfg in self.models(cfg):
+            plan.calls.append(PlannedCall(
+                "verify", key, bcfg, verify_requests(records, cfg.prompt_format),
+                cfg.verify.max_new_tokens,
+            ))
+        return plan
+
+
+STAGE = VerifyStage()

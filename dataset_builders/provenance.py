@@ -1,0 +1,72 @@
+"""The manifest a build writes: what each file is, how it was made, from what, with which models.
+
+Assembled from the config, the emitted files and the stages' counts; rendered to JSON by
+`axolotl_mistake.manifest.BuildManifest`. Holds only the NAME of an API-key env var, never a
+secret. Never writes files itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from axolotl_mistake.manifest import BuildManifest, project_version, versions
+from dataset_builders.backends import label_of, model_info, needed_backends
+from dataset_builders.config import BuildConfig
+from dataset_builders.selection import source_info
+from dataset_builders.stages.emit import FileSpec
+from dataset_builders.stages.mistakes import guided
+
+
+def analysis_classes(counts: dict) -> dict[str, int]:
+    """Emitted analysis rows per label (harmful, harmless), from emit's counts."""
+    emitted = counts.get("emit", {})
+    return {label: emitted.get(f"analyses_{label}", 0) for label in ("harmful", "harmless")}
+
+
+def mistake_source(cfg: BuildConfig) -> str:
+    """'origin', the model that made the mistakes, or both joined by '+'."""
+    model = label_of(cfg.backend_for(cfg.mistakes.backend))
+    if not guided(cfg.mistakes):
+        return "origin"
+    return model if cfg.mistakes.mode == "guided" else f"origin+{model}"
+
+
+def build_manifest(
+    cfg: BuildConfig,
+    config_file: str | None,
+    files: dict[str, FileSpec],
+    counts: dict,
+    timings: dict,
+    calls: dict,
+    failures: list[dict],
+    shard: dict,
+) -> BuildManifest:
+    """The build's manifest."""
+    models = {"model": model_info(cfg.model)}
+    for where, bcfg in needed_backends(cfg):
+        models[where.split(".")[0]] = model_info(bcfg)
+    data = [source_info(s, "redteam") for s in cfg.redteam]
+    data += [source_info(s, "helpful") for s in cfg.helpful]
+    data += [source_info(s, "decontaminate") for s in cfg.select.decontaminate]
+    return BuildManifest(
+        version=project_version(),
+        files={name: spec.entry() for name, spec in files.items()},
+        mistake_source=mistake_source(cfg),
+        analyst=label_of(cfg.backend_for(cfg.analyses.backend)),
+        anchored=cfg.analyses.anchored,
+        balanced=cfg.analyses.balanced,
+        analysis_classes=analysis_classes(counts),
+        prompt_format=cfg.prompt_format,
+        seed=cfg.seed,
+        shard=shard,
+        config_file=Path(config_file).name if config_file else None,
+        config_hash=cfg.config_hash(),
+        config=cfg.model_dump(mode="json"),
+        models=models,
+        data=data,
+        counts=counts,
+        calls=calls,
+        failed_calls=failures,
+        timings_s=timings,
+        versions=versions(),
+    )

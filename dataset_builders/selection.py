@@ -1,0 +1,97 @@
+"""Read every configured source and run select: the build's first step, before any model.
+
+Streams the sources through `stages.select` (flat memory) and refuses a selection the later
+stages cannot use, with an InputError naming the config key. Never loads models or writes files.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from axolotl_mistake.errors import InputError
+from axolotl_mistake.sources import iter_rows
+from dataset_builders.config import BuildConfig
+from dataset_builders.stages.common import Progress, StageResult, no_progress
+from dataset_builders.stages.select import DecontaminationIndex, select
+
+
+def _rows_of(sources: list) -> Iterator:
+    for src in sources:
+        yield from iter_rows(src)
+
+
+def decontamination_index(cfg: BuildConfig) -> DecontaminationIndex | None:
+    """The evaluation prompts no training instruction may repeat (None: no eval sets)."""
+    sel = cfg.select
+    if not sel.decontaminate:
+        return None
+    index = DecontaminationIndex(n=sel.ngram_n)
+    for src in sel.decontaminate:
+        for row in iter_rows(src):
+            index.add(f"{row.instruction}\n{row.input}" if row.input else row.instruction)
+    return index
+
+
+def read_and_select(
+    cfg: BuildConfig, config_file: str | None, progress: Progress = no_progress
+) -> StageResult:
+    """Stream every source through select. Raises InputError for bad input or an unusable
+    selection (nothing selected, no labels where the config needs them)."""
+    sel = cfg.select
+    result = select(
+        [("redteam", _rows_of(cfg.redteam)), ("helpful", _rows_of(cfg.helpful))],
+        seed=cfg.seed,
+        n_per_role={"redteam": sel.redteam_n, "helpful": sel.helpful_n},
+        min_chars=sel.min_chars,
+        max_chars=sel.max_chars,
+        dedup=sel.dedup,
+        decontaminate=decontamination_index(cfg),
+        ngram_threshold=sel.ngram_threshold,
+        eval_fraction=sel.eval_fraction,
+        progress=progress,
+    )
+    check_selection(cfg, result, config_file)
+    return result
+
+
+def check_selection(cfg: BuildConfig, result: StageResult, config_file: str | None) -> None:
+    """The selection has red-team train items, with the labels the configured modes need."""
+    train = [it for it in result.records if it.role == "redteam" and it.split == "train"]
+    if not train:
+        read = result.counts.get("redteam.read", 0)
+        why = (
+            "no red-team sources are configured" if not cfg.redteam
+            else f"read {read} red-team rows, none survived filtering, dedup and decontamination"
+            if read else "the red-team sources yielded no rows"
+        )
+        raise InputError(f"empty selection: {why}", file=config_file, field="redteam")
+    if cfg.analyses.balanced and not _any_answer(train, "safe_answer"):
+        raise InputError(
+            "analyses.balanced is on but no selected red-team row has a labelled harmless "
+            "answer (use a source with safe answers: pku_saferlhf, hh_rlhf, a labelled file)",
+            file=config_file,
+            field="analyses.balanced",
+        )
+    if cfg.mistakes.mode == "origin" and not _any_answer(train, "unsafe_answer"):
+        raise InputError(
+            "mistakes.mode is 'origin' but no selected red-team row has an unsafe answer "
+            "(use a labelled source such as pku_saferlhf or hh_rlhf, or mode 'guided')",
+            file=config_file,
+            field="mistakes.mode",
+        )
+
+
+def _any_answer(items: list, field: str) -> bool:
+    return any((getattr(it.row, field) or "").strip() for it in items)
+
+
+def source_info(src: Any, role: str) -> dict:
+    """Provenance of one source: kind, tag, file sha256 or Hub revision (no absolute paths for
+    the shipped data)."""
+    from axolotl_mistake.sources.provenance import describe_source
+
+    info = {"role": role, **describe_source(src)}
+    if info.get("kind") == "builtin":
+        info["location"] = info.get("tag")
+    info.setdefault("revision", getattr(src, "revision", None))
+    return info

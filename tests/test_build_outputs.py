@@ -1,0 +1,143 @@
+"""Where a build may write: never over a folder this tool did not make (unless --overwrite),
+never into a file, an unwritable folder or one of merge's inputs; refused before anything is
+loaded or written (exit 2). A folder the tool made is rebuilt in place; the manifest is typed
+and gives each file's sha256.
+
+Builds here run the tiny random model through the local transformers backend on a few rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from axolotl_mistake.manifest import PRODUCED_BY, BuildManifest, read_manifest
+from dataset_builders.build import main
+from dataset_builders.merge import main as merge_main
+
+
+def data_file(tmp: Path) -> Path:
+    path = tmp / "red.jsonl"
+    rows = [{"prompt": f"How do I do harmful thing number {i}?", "response": f"Do bad step {i}."}
+            for i in range(4)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def build_argv(tmp: Path, model_dir: Path, out: Path, *extra: str) -> list[str]:
+    source = json.dumps([{"kind": "jsonl", "path": str(data_file(tmp)),
+                          "fields": {"instruction": "prompt", "unsafe_answer": "response"}}])
+    return ["--model.model", str(model_dir), "--model.device", "cpu", "--redteam", source,
+            "--helpful", "[]", "--mistakes.mode", "origin", "--analyses.max_new_tokens", "4",
+            "--analyses.min_chars", "1", "--analyses.max_echo_overlap", "1.0",
+            "--analyses.temperature", "1.0", "--analyses.stop", "[]",
+            "--progress", "false", "--output", str(out), *extra]
+
+
+def foreign_project(tmp: Path) -> Path:
+    project = tmp / "project"
+    project.mkdir()
+    (project / "README.md").write_text("# My project\n")
+    (project / "manifest.json").write_text('{"name": "my-project"}\n')
+    return project
+
+
+def test_foreign_folder_is_refused_before_anything_happens(tmp_path, monkeypatch, capsys):
+    project = foreign_project(tmp_path)
+    monkeypatch.chdir(project)
+    # a model path that does not exist: refused before the model would be loaded
+    assert main(["--output", ".", "--model.model", "/nonexistent/model"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "not made by this tool" in err and "--overwrite" in err
+    assert "field 'output'" in err
+    assert sorted(p.name for p in project.iterdir()) == ["README.md", "manifest.json"]
+    assert (project / "README.md").read_text() == "# My project\n"
+
+
+def test_output_that_is_a_file_or_below_a_file(tmp_path, capsys):
+    target = tmp_path / "out.txt"
+    target.write_text("keep")
+    assert main(["--output", str(target), "--model.model", "/nonexistent/model"]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    assert main(["--output", str(target / "sub"), "--model.model", "/nonexistent/model"]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    assert target.read_text() == "keep"
+
+
+@pytest.fixture()
+def locked_folder(tmp_path):
+    """A folder nobody may write into: mode 0o555, and immutable (chattr +i) for root, who
+    ignores modes."""
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    immutable = False
+    if os.geteuid() == 0:
+        proc = subprocess.run(["chattr", "+i", str(locked)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            pytest.skip(f"running as root and chattr +i is not available: {proc.stderr.strip()}")
+        immutable = True
+    try:
+        yield locked
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(locked)], check=True)
+        locked.chmod(0o755)
+
+
+def test_unwritable_output_folder(locked_folder, capsys):
+    for out in (locked_folder, locked_folder / "new"):
+        assert main(["--output", str(out), "--model.model", "/nonexistent/model"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and "not writable" in err and "field 'output'" in err
+    assert list(locked_folder.iterdir()) == []
+
+
+def test_own_folder_is_rebuilt_foreign_needs_overwrite(tiny_model_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = build_argv(tmp_path, tiny_model_dir, out)
+    assert main(argv) == 0
+    first = (out / "mistake_analysis.jsonl").read_bytes()
+    assert main(argv) == 0, "a folder this tool made is rebuilt"
+    assert (out / "mistake_analysis.jsonl").read_bytes() == first
+    m = read_manifest(out)
+    assert isinstance(m, BuildManifest) and m.produced_by == PRODUCED_BY
+    for name, entry in m.files.items():
+        assert entry.sha256 == hashlib.sha256((out / name).read_bytes()).hexdigest(), name
+    # a build killed before it finished leaves only its state folder: still ours
+    killed = tmp_path / "killed"
+    (killed / "state").mkdir(parents=True)
+    (killed / "state" / "calls.sqlite").write_bytes(b"")
+    assert main(build_argv(tmp_path, tiny_model_dir, killed)) == 0
+    # someone else's folder: refused, then written into with --overwrite
+    project = foreign_project(tmp_path)
+    capsys.readouterr()
+    assert main(build_argv(tmp_path, tiny_model_dir, project)) == 2
+    assert (project / "README.md").read_text() == "# My project\n"
+    assert main(build_argv(tmp_path, tiny_model_dir, project, "--overwrite")) == 0
+    assert read_manifest(project) is not None
+
+
+def test_merge_output_must_not_be_an_input(tiny_model_dir, tmp_path, capsys):
+    shards = []
+    for i in range(2):
+        out = tmp_path / f"s{i}"
+        assert main(build_argv(tmp_path, tiny_model_dir, out, "--shard", f"{i}/2")) == 0
+        shards.append(out)
+    before = {p: p.read_bytes() for s in shards for p in s.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    for target in (shards[0], shards[0] / "merged"):
+        assert merge_main([str(shards[0]), str(shards[1]), "--output", str(target)]) == 2
+        err = capsys.readouterr().err
+        assert "input" in err and "field 'output'" in err
+    assert {p: p.read_bytes() for s in shards for p in s.rglob("*") if p.is_file()} == before
+    assert not (shards[0] / "merged").exists()
+    assert merge_main([str(shards[0]), "--output", "a", "--output", "b"]) == 2
+    assert "given twice" in capsys.readouterr().err
+    merged = tmp_path / "merged"
+    assert merge_main([str(shards[0]), str(shards[1]), "--output", str(merged)]) == 0
+    assert read_manifest(merged).shard["merged_from"] == [str(s) for s in shards]
