@@ -193,13 +193,16 @@ def test_endpoint_model_over_http(tmp_path, shared_data, tiny_model_dir):
             sampling: {{max_new_tokens: 4}}
             prompt_sets:
               harmful: {{source: {{kind: pku_saferlhf, path: {shared_data / "pku_saferlhf" / "test_sample.jsonl"}}}, limit: 2}}
+              helpful: {{source: {{kind: alpaca, path: {shared_data / "alpaca" / "alpaca_5000_pr152.jsonl"}}}, limit: 1}}
               discrimination: {{source: {{kind: pku_saferlhf, path: {shared_data / "pku_saferlhf" / "test_sample.jsonl"}}}, limit: 4}}
             judges: [{{kind: refusal}}]
             """)
         )
         assert main(["--config", str(cfg), "--quiet"]) == 0
-        assert server.requests_seen == 2
+        assert server.requests_seen == 3
     results = json.loads((tmp_path / "ep" / "results.json").read_text())
     assert results["discrimination"] is None
     assert any("discrimination: not measured" in n for n in results["notes"])
+    assert any("helpful_nll: not measured" in n for n in results["notes"])
+    assert results["headline"]["plain"]["helpful_nll"] is None
     assert results["headline"]["plain"]["harmless_rate"]["n"] == 2
