@@ -290,3 +290,21 @@ def test_cli_flags_come_from_the_backend_configs(capsys):
     assert "--batch-size" in capsys.readouterr().err
     assert main(["--max-n", "0"]) == 2
     assert "--max-n" in capsys.readouterr().err
+
+
+def test_serving_an_openai_backend_passes_refusals_through(server):
+    """`--kind openai` fronts another server: answers pass through, and the upstream's context
+    refusal stays a 400 (the proxy has no tokenizer of its own to check with)."""
+    from axolotl_mistake.generation import BackendConfig
+
+    upstream = BackendConfig(kind="openai", base_url=server.base_url, model="tiny").load()
+    with OpenAIServer(upstream, served_model_name="proxy") as proxy:
+        body = {"prompt": "Hello", "max_tokens": 3, "temperature": 0}
+        direct = httpx.post(server.base_url + "/completions", json=body, timeout=60).json()
+        relayed = httpx.post(proxy.base_url + "/completions", json=body, timeout=60).json()
+        assert relayed["model"] == "proxy"
+        assert relayed["choices"][0]["text"] == direct["choices"][0]["text"]
+        too_long = {"prompt": "word " * 2100, "max_tokens": 3}
+        refused = httpx.post(proxy.base_url + "/completions", json=too_long, timeout=60)
+        assert refused.status_code == 400
+        assert refused.json()["error"]["code"] == "context_length_exceeded"

@@ -57,8 +57,9 @@ class OpenAIServer:
     """An OpenAI-compatible server around a backend; `start()` runs it in a background thread,
     `serve_forever()` in this one (uvicorn then handles SIGINT/SIGTERM).
 
-    Settings are `ServerConfig` fields, given as `config` or as keyword arguments; `api_key`
-    is the key clients must send (never logged). The port is bound at construction.
+    Settings are `ServerConfig` fields, given as `config` or as keyword arguments (without a
+    `config` the port defaults to 0: a free one); `api_key` is the key clients must send
+    (never logged). The port is bound at construction.
     """
 
     def __init__(
@@ -69,7 +70,7 @@ class OpenAIServer:
         api_key: str | None = None,
         **settings: Any,
     ):
-        base = config.model_dump() if config is not None else {}
+        base = config.model_dump() if config is not None else {"port": 0}  # a free port
         self.config = ServerConfig.model_validate({**base, **settings})
         self.backend = backend
         self.served_model_name = self.config.served_model_name or backend.model_id
