@@ -76,3 +76,22 @@ def test_bad_pairs_name_file_line_and_field(tmp_path, line, field, message):
 def test_csv_pairs_are_refused_with_the_reason(tmp_path):
     with pytest.raises(InputError, match="typed values"):
         parse_source_config({"kind": "pairs", "path": str(tmp_path / "pairs.csv")})
+
+
+def test_pairs_as_the_builders_red_team_source(tiny_model_dir, pairs_file, tmp_path):
+    """Through the builder's own config and selection: harmful pairs arrive as origin mistakes."""
+    from dataset_builders.config import load_config
+    from dataset_builders.selection import read_and_select
+
+    path, expected = pairs_file
+    (tmp_path / "build.yml").write_text(
+        f"redteam:\n  - {{kind: pairs, path: {path}}}\nhelpful: []\n"
+    )
+    argv = ["--config", str(tmp_path / "build.yml"), "--model.model", str(tiny_model_dir)]
+    argv += ["--mistakes.mode", "origin", "--output", str(tmp_path / "out")]
+    cfg, _, _ = load_config(argv)
+    red = [it for it in read_and_select(cfg, None).records if it.role == "redteam"]
+    harmful = {p.answer for p in expected if p.harmful}
+    assert {it.row.unsafe_answer for it in red if it.row.unsafe_answer} <= harmful
+    assert any(it.row.unsafe_answer for it in red)
+    assert all(it.row.source == "pairs:pairs.jsonl" for it in red)
