@@ -50,7 +50,9 @@ def probe_steps(recipe: dict, max_steps: int) -> list[int]:
 def _common(log: str) -> list[str]:
     problems = [why for marker, why in FATAL if marker in log]
     if not PLUGIN_LOADED.search(log):
-        problems.append("no 'Plugin loaded successfully: axolotl_mistake...' line: plugin not loaded")
+        problems.append(
+            "no 'Plugin loaded successfully: axolotl_mistake...' line: plugin not loaded"
+        )
     return problems
 
 

@@ -59,7 +59,10 @@ def test_probe_steps_follow_the_recipe_keys(recipe):
     assert check.probe_steps(recipe, 60) == [0, 25, 50, 60]
     assert check.probe_steps({**recipe, "mistake_probe_at_start": False}, 2) == [2]
     assert check.probe_steps({**recipe, "mistake_probe": False}, 2) == []
-    assert check.probe_steps({"mistake_probe_pairs": "builtin", "mistake_probe_at_end": False}, 9) == []
+    assert (
+        check.probe_steps({"mistake_probe_pairs": "builtin", "mistake_probe_at_end": False}, 9)
+        == []
+    )
 
 
 def test_a_good_train_log_passes(recipe, adapter):
@@ -84,7 +87,11 @@ def test_no_probe_no_plugin_no_adapter_fail(recipe, tmp_path):
 
 
 def test_plugin_failures_are_caught(recipe, adapter):
-    log = LOADED + "[WARNING] Failed to load plugin axolotl_mistake.MistakeAnalysisPlugin\n" + PROBE * 2
+    log = (
+        LOADED
+        + "[WARNING] Failed to load plugin axolotl_mistake.MistakeAnalysisPlugin\n"
+        + PROBE * 2
+    )
     assert any("failed to load" in p for p in check.check_train(log, recipe, 2, adapter))
     log = LOADED + "TypeError: duplicate base class MistakeAnalysisArgs\n" + PROBE * 2
     assert any("duplicate base class" in p for p in check.check_train(log, recipe, 2, adapter))
@@ -115,9 +122,15 @@ def test_ci_runs_the_step_after_the_readme_test_command():
     script = CI / "axolotl_latest.sh"
     assert os.access(script, os.X_OK), "the compat step must be executable"
     text = script.read_text()
-    for needle in ("set -euo pipefail", "--no-deps --ignore-requires-python", "site.addsitedir",
-                   "axolotl_log_check.py train", "axolotl_log_check.py preprocess",
-                   "dataset_builders.build", "--max-steps"):
+    for needle in (
+        "set -euo pipefail",
+        "--no-deps --ignore-requires-python",
+        "site.addsitedir",
+        "axolotl_log_check.py train",
+        "axolotl_log_check.py preprocess",
+        "dataset_builders.build",
+        "--max-steps",
+    ):
         assert needle in text, needle
 
 
@@ -128,8 +141,9 @@ def test_bash_syntax_of_the_ci_scripts():
 
 
 def test_one_axolotl_version_for_ci_and_the_gpu_check():
-    ci = re.search(r'AXOLOTL_LATEST="\$\{AXOLOTL_LATEST:-([0-9.]+)\}"',
-                   (CI / "axolotl_latest.sh").read_text())
+    ci = re.search(
+        r'AXOLOTL_LATEST="\$\{AXOLOTL_LATEST:-([0-9.]+)\}"', (CI / "axolotl_latest.sh").read_text()
+    )
     gpu = re.search(r"^axolotl==([0-9.]+)", (REPO / "benchmarks/gpu/wheels.txt").read_text(), re.M)
     assert ci and gpu, "version pins not found"
     assert ci.group(1) == gpu.group(1)
@@ -138,10 +152,14 @@ def test_one_axolotl_version_for_ci_and_the_gpu_check():
 def _simulated(allow: list[str], code: str, tmp_path: Path) -> subprocess.CompletedProcess:
     allowed = tmp_path / "allowed.txt"
     allowed.write_text("\n".join(allow) + "\n")
-    env = {**os.environ, "GPU_IMAGE_SIM_ALLOW": str(allowed),
-           "PYTHONPATH": str(REPO / "benchmarks" / "gpu" / "sim")}
-    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                          timeout=120)
+    env = {
+        **os.environ,
+        "GPU_IMAGE_SIM_ALLOW": str(allowed),
+        "PYTHONPATH": str(REPO / "benchmarks" / "gpu" / "sim"),
+    }
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_the_gpu_image_simulation_hides_what_is_not_listed(tmp_path):

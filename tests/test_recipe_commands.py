@@ -132,9 +132,7 @@ def resolve(name: str) -> Path:
     return REPO / name if "/" in name else RECIPES / name
 
 
-@pytest.mark.parametrize(
-    "doc", [*recipe_files(), RECIPES / "README.md"], ids=lambda p: p.name
-)
+@pytest.mark.parametrize("doc", [*recipe_files(), RECIPES / "README.md"], ids=lambda p: p.name)
 def test_every_named_file_exists(doc):
     names = named_files(doc)
     missing = sorted(n for n in names if not resolve(n).is_file())
@@ -224,9 +222,23 @@ def _allowed_missing(problem_field: str, message: str) -> bool:
     return not SHARED_DATA.is_dir() and Path(path).is_relative_to(SHARED_DATA)
 
 
-def check_eval_config(config: str, monkeypatch) -> None:
-    from axolotl_mistake.evaluate import config as eval_config
+def _eval_loader():
+    """The module with the evaluation's public `load_config` (it moved from `config` to `inputs`
+    in a refactor; whichever has it)."""
+    import importlib
 
+    for name in ("axolotl_mistake.evaluate.inputs", "axolotl_mistake.evaluate.config"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        if hasattr(module, "load_config"):
+            return module
+    pytest.fail("no axolotl_mistake.evaluate module exposes load_config")
+
+
+def check_eval_config(config: str, monkeypatch) -> None:
+    eval_config = _eval_loader()
     if hasattr(eval_config, "missing_inputs"):  # checks local inputs exist; see _allowed_missing
         real = eval_config.missing_inputs
 
@@ -361,9 +373,7 @@ def test_commands_were_found():
     assert len(COMMANDS) >= 40
 
 
-@pytest.mark.parametrize(
-    "where,cmd", COMMANDS, ids=[f"{w}:{c[:60]}" for w, c in COMMANDS]
-)
+@pytest.mark.parametrize("where,cmd", COMMANDS, ids=[f"{w}:{c[:60]}" for w, c in COMMANDS])
 def test_command_parses(where, cmd, tiny_model_dir, clean_process, monkeypatch, tmp_path):
     check_command(cmd, tiny_model_dir, monkeypatch, tmp_path)
 
@@ -385,12 +395,16 @@ def test_a_bad_command_is_caught(tiny_model_dir, clean_process, monkeypatch, tmp
         check_command(
             "python -m dataset_builders.build --config recipes/alpaca7b_mistake.build.yml "
             "--no_such.key 1",
-            tiny_model_dir, monkeypatch, tmp_path,
+            tiny_model_dir,
+            monkeypatch,
+            tmp_path,
         )
     with pytest.raises(AssertionError, match="does not know"):
         check_command(
             "axolotl train recipes/smollm2_135m_mistake.yml --lancher python",
-            tiny_model_dir, monkeypatch, tmp_path,
+            tiny_model_dir,
+            monkeypatch,
+            tmp_path,
         )
     import click
 
@@ -399,5 +413,7 @@ def test_a_bad_command_is_caught(tiny_model_dir, clean_process, monkeypatch, tmp
     with pytest.raises(InputError):
         check_command(
             "python -m axolotl_mistake.evaluate --config recipes/nope.eval.yml",
-            tiny_model_dir, monkeypatch, tmp_path,
+            tiny_model_dir,
+            monkeypatch,
+            tmp_path,
         )
