@@ -184,9 +184,12 @@ def test_a_folder_the_tool_did_not_make_is_refused_unless_overwrite(
     assert sorted(p.name for p in run.iterdir()) == ["thesis.tex"]
     assert main(["--config", str(cfg), "--quiet", "--overwrite"]) == 0
     assert (run / "thesis.tex").read_text() == "precious" and (run / "results.json").exists()
-    # a folder the tool made (our results.json) is reused without asking, e.g. to resume
+    # a folder the tool made (our results.json) is reused without asking, e.g. to resume;
+    # what a killed atomic write left behind is cleared
     (run / "thesis.tex").unlink()
+    (run / ".results.json.x1y2.tmp").write_text("half a file")
     assert main(["--config", str(cfg), "--quiet"]) == 0
+    assert not (run / ".results.json.x1y2.tmp").exists()
     # an empty folder is fine too
     shutil.rmtree(run)
     run.mkdir()

@@ -7,7 +7,7 @@ atomically.
 
 from __future__ import annotations
 
-import os
+import io
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,15 +21,17 @@ import numpy as np
 from axolotl_mistake.evaluate.metric_table import BY_NAME, TABLE_COLUMNS, UNITS
 from axolotl_mistake.evaluate.report import compare_row
 from axolotl_mistake.evaluate.results import Cell, Results
+from axolotl_mistake.fileio import write_atomic
 
 Row = dict[str, Cell | None]
 
 
 def _save(fig, path: Path) -> Path:
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.png")
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    """Render the figure to PNG bytes and write them atomically."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
     plt.close(fig)
-    os.replace(tmp, path)
+    write_atomic(path, buffer.getvalue())
     return path
 
 

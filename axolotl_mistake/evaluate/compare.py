@@ -6,7 +6,6 @@ never re-runs or re-judges anything. Outputs compare.md, compare.json and compar
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from axolotl_mistake.evaluate.charts import compare_charts
 from axolotl_mistake.evaluate.metric_table import TABLE_COLUMNS
 from axolotl_mistake.evaluate.report import compare_row, render_compare_report
 from axolotl_mistake.evaluate.results import load_results
-from axolotl_mistake.evaluate.runner import write_atomic
+from axolotl_mistake.fileio import write_atomic, write_json_atomic
 
 
 def compare(
@@ -55,7 +54,7 @@ def compare(
         "rows": rows,
         "runs": [str(r) for r in runs],
     }
-    write_atomic(out / "compare.json", json.dumps(table, indent=2, ensure_ascii=False) + "\n")
+    write_json_atomic(out / "compare.json", table)
     write_atomic(
         out / "compare.md", render_compare_report(loaded, mode, judge, [c.name for c in charts])
     )

@@ -4,7 +4,7 @@ All model calls go through the generation backends wrapped in `CachedBackend` (c
 the run folder), so a killed run resumes where it stopped. The run refuses a non-empty folder it
 did not make, drops prompts too long for the model (counted), and stops with `EvaluationFailed`
 when more model calls failed than `max_failed_fraction` allows, before anything is written as a
-result. Outputs are written through a temp file and `os.replace`. Never puts an API key in any
+result. Outputs are written atomically (`axolotl_mistake.fileio`). Never puts an API key in any
 output (the config holds only the env-var name).
 """
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import platform
 import time
 from collections.abc import Callable, Sequence
@@ -49,6 +48,7 @@ from axolotl_mistake.evaluate.scoring import (
     mode_metrics,
     unparseable,
 )
+from axolotl_mistake.fileio import remove_stale_temps, write_atomic, write_json_atomic
 from axolotl_mistake.generation.base import SamplingParams
 
 log = logging.getLogger(__name__)
@@ -56,20 +56,12 @@ log = logging.getLogger(__name__)
 MARKER = ".axolotl-mistake-eval"
 """Written first into a run folder: the folder is this tool's (a killed run may resume in it)."""
 
-__all__ = ["RESULTS_FORMAT", "EvaluationFailed", "run", "write_atomic"]
+__all__ = ["RESULTS_FORMAT", "EvaluationFailed", "run"]
 
 
 class EvaluationFailed(RuntimeError):
     """Too many model calls failed: the numbers would not mean anything. Nothing is written as
     a result; finished calls stay cached in the run folder, so a rerun resumes."""
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temp file in the same folder and os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def prepare_output(out: Path, name: str, overwrite: bool = False) -> None:
@@ -94,9 +86,10 @@ def prepare_output(out: Path, name: str, overwrite: bool = False) -> None:
                 field="output_dir",
             )
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(out)  # left by a killed write of an earlier run
     if not (out / MARKER).is_file():
         marker = {"format": RESULTS_FORMAT, "name": name, "created": _now()}
-        write_atomic(out / MARKER, json.dumps(marker) + "\n")
+        write_json_atomic(out / MARKER, marker)
 
 
 def _now() -> str:
