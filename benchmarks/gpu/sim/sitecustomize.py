@@ -101,7 +101,9 @@ def _install() -> None:
                 return None
             return self.inner.find_spec(fullname, path, target)
 
-        def find_distributions(self, context=_md.DistributionFinder.Context()):
+        def find_distributions(self, context=None):
+            if context is None:
+                context = _md.DistributionFinder.Context()
             for dist in self.inner.find_distributions(context):
                 if _canon(dist.metadata["Name"] or "") not in blocked_dists:
                     yield dist
