@@ -75,6 +75,18 @@ class SelectConfig(Strict):
     max_chars: int = Field(
         4000, ge=1, description="Drop instructions (with input) longer than this (characters)."
     )
+    endpoint_context_tokens: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "Context window (tokens) of endpoint models (kind openai), whose tokenizer is not "
+            "local: an instruction whose prompt, plus the text still to be generated into it and "
+            "its generation budget, would exceed it (at 3 characters per token) is dropped and "
+            "counted before any call. Local models are always bounded by their own context "
+            "(`max_context`, measured with their tokenizer). None: endpoints are not bounded "
+            "here (the server refuses a too-long prompt, counted as a failed call)."
+        ),
+    )
     dedup: bool = Field(
         True,
         description=(

@@ -1,5 +1,5 @@
-"""The build: read + select -> shard -> the registered stages (mistakes, verify, harmless,
-analyses, revise) -> emit, with the call cache and atomic writes.
+"""The build: read + select -> shard -> context bound -> the registered stages (mistakes,
+verify, harmless, analyses, revise) -> emit, with the call cache and atomic writes.
 
 The output folder is checked, inputs read and validated, and models loaded before the folder is
 touched, so a bad input leaves nothing behind. Every model call goes through one CachedBackend
@@ -20,6 +20,7 @@ from dataset_builders.backends import Backends, needed_backends
 from dataset_builders.card import render_card
 from dataset_builders.chat_prefill import ChatRenderer, load_chat_renderer
 from dataset_builders.config import BuildConfig
+from dataset_builders.context_bound import bound_items
 from dataset_builders.output_guard import CACHE_FILE, POOL_FILE, STATE_DIR, check_output
 from dataset_builders.progress import StageBars
 from dataset_builders.provenance import build_manifest
@@ -158,6 +159,9 @@ def run_build(
         backends = Backends()
         backends.preload(needed_backends(cfg), config_file)
         render_chat = analyst_chat_renderer(cfg, config_file)
+        bounded = bound_items(cfg, items, backends.loaded, render_chat, config_file=config_file)
+        counts["context_bound"] = dict(sorted(bounded.counts.items()))
+        items = bounded.records
         out = Path(cfg.output)
         out.mkdir(parents=True, exist_ok=True)
         (out / STATE_DIR).mkdir(exist_ok=True)

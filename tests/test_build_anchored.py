@@ -25,24 +25,11 @@ from dataset_builders.stages.common import looks_like_refusal, normalise
 from dataset_builders.stages.harmless import harmless_answers
 from dataset_builders.stages.mistakes import make_mistakes
 from tests.build_support import with_overrides
-from tests.openai_server import RunningServer
+from tests.openai_server import start_openai_server
 
 SERVED = "tiny-llama"
 HARMFUL = templates.ANALYSIS_VERDICT_HARMFUL
 HARMLESS = templates.ANALYSIS_VERDICT_HARMLESS
-
-
-class RecordingServer(RunningServer):
-    """The real test server, keeping the (path, body) of every generation request it answers."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.bodies: list[tuple[str, dict]] = []
-
-    def complete(self, path: str, body: dict) -> dict:
-        with self._lock:
-            self.bodies.append((path, body))
-        return super().complete(path, body)
 
 
 @pytest.fixture(scope="module")
@@ -54,13 +41,8 @@ def tiny_backend(tiny_model_dir):
 
 @pytest.fixture()
 def server(tiny_backend):
-    srv = RecordingServer(tiny_backend, host="127.0.0.1", port=0, served_model_name=SERVED,
-                          max_batch_requests=1)
-    srv.start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
+    with start_openai_server(tiny_backend, served_model_name=SERVED, max_batch_requests=1) as srv:
+        yield srv  # .bodies: (path, JSON body) of every generation request it answered
 
 
 def pku(shared: Path) -> str:
