@@ -7,7 +7,6 @@ and including its end-of-turn token, receives loss; never the bad answer in the 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,8 +17,6 @@ from axolotl_mistake.strategies_common import (
     refuse_train_on_inputs,
 )
 from axolotl_mistake.templates import unguided_analysis_messages
-
-LOG = logging.getLogger("axolotl_mistake")
 
 
 class ChatTemplateMismatchError(ValueError):
@@ -46,12 +43,15 @@ class ChatUnguidedAnalysisStrategy(MistakeAnalysisTokenizingStrategy):
             for conv in conversations
         ]
 
-    def _tokenize_rows(self, raw_rows: list[dict[str, Any]]) -> dict[str, list]:
-        # Chat templates wrap the assistant turn themselves (end-of-turn token, trailing
-        # newline), so the split into prompt / trained span is done on rendered text.
-        from axolotl_mistake.strategies_common import IGNORE_INDEX, validate_row
+    def token_spans(
+        self, rows: Sequence[dict[str, str]]
+    ) -> list[tuple[list[int], list[int], list[int]]]:
+        """Split each rendered conversation into user prompt / assistant turn / what follows.
 
-        rows = [validate_row(r, self.fields) for r in raw_rows]
+        Chat templates wrap the assistant turn themselves (end-of-turn token, trailing newline),
+        so the split is done on rendered text: the trained span runs up to and including the
+        end-of-turn (EOS) token, anything the template adds after it is context.
+        """
         users = [
             [dict(m) for m in unguided_analysis_messages(r["instruction"], r["bad"], r["input"])]
             for r in rows
@@ -73,34 +73,11 @@ class ChatUnguidedAnalysisStrategy(MistakeAnalysisTokenizingStrategy):
         p_ids = self.tokenizer(prompts, add_special_tokens=False)["input_ids"]
         t_ids = self.tokenizer(tails, add_special_tokens=False)["input_ids"]
         eos = self.tokenizer.eos_token_id
-        result: dict[str, list] = {"input_ids": [], "attention_mask": [], "labels": []}
-        dropped = 0
+        spans = []
         for prompt_ids, tail_ids in zip(p_ids, t_ids):
-            # Train up to and including the end-of-turn (EOS) token; mask what follows it.
             end = tail_ids.index(eos) + 1 if eos in tail_ids else len(tail_ids)
-            trained, after = tail_ids[:end], tail_ids[end:]
-            if len(prompt_ids) + len(trained) > self.sequence_len:
-                room = self.sequence_len - len(prompt_ids)
-                if not self.truncate or room <= 0:
-                    dropped += 1
-                    continue
-                trained, after = trained[:room], []
-            ids = list(prompt_ids) + list(trained) + list(after)
-            ids = ids[: self.sequence_len]
-            labels = [IGNORE_INDEX] * len(prompt_ids) + list(trained) + [IGNORE_INDEX] * len(after)
-            result["input_ids"].append(ids)
-            result["attention_mask"].append([1] * len(ids))
-            result["labels"].append(labels[: len(ids)])
-        if dropped:
-            self.dropped += dropped
-            LOG.warning(
-                "%s: dropped %d row(s) whose critique does not fit in sequence_len=%d",
-                self.strategy_name, dropped, self.sequence_len,
-            )
-        return result
-
-    def prompt_ids_batch(self, rows: Sequence[dict[str, str]]) -> list[list[int]]:
-        raise NotImplementedError("chat rows are split on rendered text in _tokenize_rows")
+            spans.append((list(prompt_ids), list(tail_ids[:end]), list(tail_ids[end:])))
+        return spans
 
 
 def _resolve_chat_template(tokenizer: Any, cfg: Any, ds_cfg: Any) -> str | None:

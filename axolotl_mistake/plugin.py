@@ -218,7 +218,6 @@ class MistakeAnalysisPlugin(BasePlugin):
 
     def _write_card(self, cfg: Any, manifest: Path) -> None:
         from axolotl_mistake.model_card import write_card_section
-
         from axolotl_mistake.templates import DEFAULT_HARMLESS_HINT, DEFAULT_HINT
 
         training = {

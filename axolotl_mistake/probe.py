@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Sequence
+from itertools import pairwise
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -101,7 +102,7 @@ def load_pairs(path: str | Path, limit: int | None = None) -> list[LabelledPair]
             try:
                 pairs.append(LabelledPair.model_validate(raw))
             except Exception as err:  # pydantic ValidationError: name the field
-                fields = getattr(err, "errors", lambda: [])()
+                fields = getattr(err, "errors", list)()
                 names = ", ".join(".".join(map(str, e["loc"])) for e in fields) or "?"
                 raise ValueError(
                     f"{path}:{line_no}: field(s) {names}: not a labelled pair "
@@ -302,7 +303,7 @@ def best_threshold(labels: Sequence[bool], margins: Sequence[float]) -> float:
     pos = [m for m, y in zip(margins, labels) if y]
     neg = [m for m, y in zip(margins, labels) if not y]
     values = sorted(set(margins))
-    candidates = [values[0] - 1.0] + [(a + b) / 2 for a, b in zip(values, values[1:])]
+    candidates = [values[0] - 1.0] + [(a + b) / 2 for a, b in pairwise(values)]
     best, best_score = 0.0, -1.0
     for cut in candidates:
         score = (sum(m > cut for m in pos) / len(pos) + sum(m <= cut for m in neg) / len(neg)) / 2

@@ -163,23 +163,34 @@ class MistakeAnalysisTokenizingStrategy(PromptTokenizingStrategy):
         rows = [{k: prompt[k][i] for k in keys} for i in range(n)]
         return self._tokenize_rows(rows)
 
-    def _tokenize_rows(self, raw_rows: list[dict[str, Any]]) -> dict[str, list]:
-        rows = [validate_row(r, self.fields) for r in raw_rows]
+    def token_spans(
+        self, rows: Sequence[dict[str, str]]
+    ) -> list[tuple[list[int], list[int], list[int]]]:
+        """(prompt ids, trained ids, untrained tail ids) of each validated row.
+
+        The hook a subclass overrides when its prompt and response cannot be tokenized apart
+        (chat templates); the fitting, truncating, dropping and labelling stay shared.
+        """
         prompts = self.prompt_ids_batch(rows)
         responses = self.response_ids_batch([r["critique"] for r in rows])
+        return [(list(p), list(r), []) for p, r in zip(prompts, responses)]
+
+    def _tokenize_rows(self, raw_rows: list[dict[str, Any]]) -> dict[str, list]:
+        rows = [validate_row(r, self.fields) for r in raw_rows]
         result: dict[str, list] = {"input_ids": [], "attention_mask": [], "labels": []}
         dropped = 0
-        for p_ids, r_ids in zip(prompts, responses):
+        for p_ids, r_ids, after in self.token_spans(rows):
             if len(p_ids) + len(r_ids) > self.sequence_len:
                 room = self.sequence_len - len(p_ids)
                 if not self.truncate or room <= 0:
                     dropped += 1
                     continue
-                r_ids = r_ids[:room]
-            ids = list(p_ids) + list(r_ids)
+                r_ids, after = r_ids[:room], []
+            ids = (p_ids + r_ids + after)[: self.sequence_len]
+            labels = [IGNORE_INDEX] * len(p_ids) + r_ids + [IGNORE_INDEX] * len(after)
             result["input_ids"].append(ids)
             result["attention_mask"].append([1] * len(ids))
-            result["labels"].append([IGNORE_INDEX] * len(p_ids) + list(r_ids))
+            result["labels"].append(labels[: len(ids)])
         if dropped:
             self.dropped += dropped
             LOG.warning(
