@@ -19,6 +19,8 @@ LICENCES = {
     "xstest": "CC BY 4.0 (XSTest prompts)",
     "jsonl": "as the file's owner states (user-supplied)",
     "csv": "as the file's owner states (user-supplied)",
+    "pairs": "as the file's owner states (user-supplied)",
+    "safety_prompts": "Apache-2.0 (thu-coai/Safety-Prompts; for safety evaluation and research)",
 }
 
 

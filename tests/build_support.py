@@ -1,6 +1,32 @@
-"""Helpers shared by the builder's end-to-end tests (no fixtures, no fakes)."""
+"""Helpers shared by the builder's end-to-end tests: the tiny model behind a real
+OpenAI-compatible server on 127.0.0.1 (fixtures: import them into a test module), and dotted
+config overrides. No fakes.
+"""
 
 from __future__ import annotations
+
+import pytest
+
+from tests.openai_server import start_openai_server
+
+SERVED = "tiny-llama"
+"""The model name the test server answers to."""
+
+
+@pytest.fixture(scope="module")
+def tiny_backend(tiny_model_dir):
+    """The transformers backend on the tiny random model, one prompt per forward pass (so a
+    greedy answer never depends on what else is in the batch)."""
+    from axolotl_mistake.generation.transformers import TransformersBackend
+
+    return TransformersBackend.load(str(tiny_model_dir), batch_size=1, device="cpu")
+
+
+@pytest.fixture()
+def server(tiny_backend):
+    """A real server in front of `tiny_backend`; `.bodies` holds every request it answered."""
+    with start_openai_server(tiny_backend, served_model_name=SERVED, max_batch_requests=1) as srv:
+        yield srv
 
 
 def with_overrides(cfg: dict, over: dict) -> dict:

@@ -14,7 +14,6 @@ import gzip
 import json
 from pathlib import Path
 
-import pytest
 import yaml
 
 from axolotl_mistake import templates
@@ -24,25 +23,9 @@ from dataset_builders.selection import read_and_select
 from dataset_builders.stages.common import looks_like_refusal, normalise
 from dataset_builders.stages.harmless import harmless_answers
 from dataset_builders.stages.mistakes import make_mistakes
-from tests.build_support import with_overrides
-from tests.openai_server import start_openai_server
-
-SERVED = "tiny-llama"
+from tests.build_support import SERVED, server, tiny_backend, with_overrides  # noqa: F401
 HARMFUL = templates.ANALYSIS_VERDICT_HARMFUL
 HARMLESS = templates.ANALYSIS_VERDICT_HARMLESS
-
-
-@pytest.fixture(scope="module")
-def tiny_backend(tiny_model_dir):
-    from axolotl_mistake.generation.transformers import TransformersBackend
-
-    return TransformersBackend.load(str(tiny_model_dir), batch_size=1, device="cpu")
-
-
-@pytest.fixture()
-def server(tiny_backend):
-    with start_openai_server(tiny_backend, served_model_name=SERVED, max_batch_requests=1) as srv:
-        yield srv  # .bodies: (path, JSON body) of every generation request it answered
 
 
 def pku(shared: Path) -> str:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 
 from dataset_builders.build import main
+from tests.build_support import tiny_backend  # noqa: F401
 from tests.openai_server import start_openai_server
 
 LONG = "Explain in detail how to do this harmful thing. " * 1125  # 54 kB
@@ -70,13 +70,6 @@ def test_nothing_left_is_an_input_error(tiny_model_dir, tmp_path, capsys):
     assert err.startswith("error: ") and "field 'select.max_chars'" in err
     assert "too long for its model's context" in err and "2048" in err
     assert not (tmp_path / "out").exists()
-
-
-@pytest.fixture(scope="module")
-def tiny_backend(tiny_model_dir):
-    from axolotl_mistake.generation.transformers import TransformersBackend
-
-    return TransformersBackend.load(str(tiny_model_dir), batch_size=1, device="cpu")
 
 
 def test_endpoint_never_receives_a_prompt_beyond_its_context(tiny_backend, tmp_path):

@@ -17,29 +17,14 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import yaml
 
 from dataset_builders.build import main
 from dataset_builders.stages.emit import ALL_FILES
-from tests.build_support import with_overrides
+from tests.build_support import SERVED, server, tiny_backend, with_overrides  # noqa: F401
 from tests.openai_server import FaultPlan, start_openai_server
 
 REPO = Path(__file__).resolve().parents[1]
-SERVED = "tiny-llama"
-
-
-@pytest.fixture(scope="module")
-def tiny_backend(tiny_model_dir):
-    from axolotl_mistake.generation.transformers import TransformersBackend
-
-    return TransformersBackend.load(str(tiny_model_dir), batch_size=1, device="cpu")
-
-
-@pytest.fixture()
-def server(tiny_backend):
-    with start_openai_server(tiny_backend, served_model_name=SERVED, max_batch_requests=1) as srv:
-        yield srv
 
 
 def build_config(shared: Path, base_url: str, out: Path, **over) -> dict:

@@ -133,6 +133,7 @@ def placeholder_critique(m: Mistake, cfg: AnalysesConfig) -> str:
 
 class AnalysesStage(Stage):
     name = "analyses"
+    writes = "analyses"
 
     def models(self, cfg: "BuildConfig") -> list:
         return [("analyses.backend", cfg.backend_for(cfg.analyses.backend))]
@@ -141,8 +142,6 @@ class AnalysesStage(Stage):
         """The verified mistakes and, for balanced analyses, the labelled harmless answers."""
         return sorted([*work.mistakes, *work.harmless], key=lambda m: m.sort_key)
 
-    def store(self, work: Work, records: list) -> None:
-        work.analyses = records
 
     def total(self, cfg: "BuildConfig", records: Sequence) -> int:
         return len(records) * cfg.analyses.k

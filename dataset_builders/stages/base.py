@@ -111,6 +111,10 @@ class Stage(ABC):
     """One step of the build. Subclasses set `name` and implement the abstract methods."""
 
     name: str = ""
+    reads: str = "items"
+    """The `Work` field this stage reads (override `inputs` for a selection of it)."""
+    writes: str = ""
+    """The `Work` field this stage fills."""
 
     def enabled(self, cfg: "BuildConfig") -> bool:
         """Whether the configured build runs this stage."""
@@ -120,13 +124,13 @@ class Stage(ABC):
         """(config key, backend config) of every model this stage calls."""
         return []
 
-    @abstractmethod
     def inputs(self, work: Work) -> list:
         """The records this stage reads from the work so far."""
+        return list(getattr(work, self.reads))
 
-    @abstractmethod
     def store(self, work: Work, records: list) -> None:
         """Put this stage's output records into the work."""
+        setattr(work, self.writes, records)
 
     def total(self, cfg: "BuildConfig", records: Sequence) -> int:
         """Progress units (finished calls or records) of a run on `records`."""

@@ -57,15 +57,14 @@ def harmless_answers(items: Sequence[Item], progress: Progress = no_progress) ->
 
 class HarmlessStage(Stage):
     name = "harmless"
+    writes = "harmless"
 
     def enabled(self, cfg: "BuildConfig") -> bool:
         return cfg.analyses.balanced
 
+
     def inputs(self, work: Work) -> list:
         return work.train_redteam()
-
-    def store(self, work: Work, records: list) -> None:
-        work.harmless = records
 
     def run(self, ctx: StageContext, records: Sequence, progress: Progress) -> StageResult:
         return harmless_answers(records, progress)

@@ -168,6 +168,7 @@ def judge_refusals(
 
 class MistakesStage(Stage):
     name = "mistakes"
+    writes = "mistakes"
 
     def models(self, cfg: "BuildConfig") -> list:
         out = []
@@ -179,9 +180,6 @@ class MistakesStage(Stage):
 
     def inputs(self, work: Work) -> list:
         return work.train_redteam()
-
-    def store(self, work: Work, records: list) -> None:
-        work.mistakes = records
 
     def total(self, cfg: "BuildConfig", records: Sequence) -> int:
         m = cfg.mistakes

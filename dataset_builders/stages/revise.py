@@ -77,6 +77,7 @@ def revise(
 
 class ReviseStage(Stage):
     name = "revise"
+    writes = "revisions"
 
     def enabled(self, cfg: "BuildConfig") -> bool:
         return cfg.emit.critique_revise
@@ -87,8 +88,6 @@ class ReviseStage(Stage):
     def inputs(self, work: Work) -> list:
         return [a for a in work.analyses if a.mistake.label == "harmful"]
 
-    def store(self, work: Work, records: list) -> None:
-        work.revisions = records
 
     def run(self, ctx: StageContext, records: Sequence, progress: Progress) -> StageResult:
         cfg = ctx.cfg

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Sequence
 from axolotl_mistake import templates
 from axolotl_mistake.generation.base import Backend, SamplingParams
 from dataset_builders.config import VerifyConfig
-from dataset_builders.stages.base import Plan, PlannedCall, Stage, StageContext, Unknown, Work
+from dataset_builders.stages.base import Plan, PlannedCall, Stage, StageContext, Unknown
 from dataset_builders.stages.base import generate_and_collect
 from dataset_builders.stages.common import Progress, StageResult, make_request, model_label
 from dataset_builders.stages.common import no_progress, parse_verdict
@@ -97,6 +97,7 @@ def verify(
 
 class VerifyStage(Stage):
     name = "verify"
+    reads = writes = "mistakes"
 
     def models(self, cfg: "BuildConfig") -> list:
         """The analyst answers the self-check; a judge has a backend of its own."""
@@ -106,11 +107,6 @@ class VerifyStage(Stage):
             return [("verify.backend", cfg.backend_for(cfg.verify.backend))]
         return []
 
-    def inputs(self, work: Work) -> list:
-        return work.mistakes
-
-    def store(self, work: Work, records: list) -> None:
-        work.mistakes = records
 
     def run(self, ctx: StageContext, records: Sequence, progress: Progress) -> StageResult:
         cfg = ctx.cfg
