@@ -217,3 +217,28 @@ def test_balanced_needs_anchored(capsys, tmp_path):
     assert main(["--analyses.balanced", "true", "--output", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "analyses" in err and "anchored" in err
+
+
+def test_anchored_chat_through_local_transformers(shared_data, tiny_model_dir, tmp_path):
+    """The local backend gets the rendered chat prompt + verdict as a raw prompt (chat: auto
+    leaves raw prompts alone), and the dry run plans the same requests."""
+    from transformers import AutoTokenizer
+
+    from dataset_builders.dryrun import plan
+    from dataset_builders.pipeline import analyst_chat_renderer
+
+    model = {"kind": "transformers", "model": str(tiny_model_dir), "batch_size": 8, "device": "cpu"}
+    cfg = config(shared_data, tmp_path / "out", model,
+                 **{"prompt_format": "chat", "analyses.anchored": True,
+                    "analyses.balanced": True, "select.redteam_n": 4})
+    out = run(tmp_path, cfg)
+    rows = rows_of(out)
+    assert rows and all(r["critique"].startswith(templates.analysis_verdict(r["label"] == "harmful"))
+                        for r in rows)
+    loaded, _, _ = load_config(["--config", str(tmp_path / "build.yml")])
+    items = read_and_select(loaded, None).records
+    plans = {p.stage: p for p in plan(loaded, items, AutoTokenizer.from_pretrained(tiny_model_dir),
+                                      analyst_chat_renderer(loaded, None))}
+    m = json.loads((out / "manifest.json").read_text())
+    assert plans["analyses"].calls == m["counts"]["analyses"]["calls"]
+    assert plans["analyses"].exact, "origin answers are known text: the plan is exact"
