@@ -199,8 +199,10 @@ def test_endpoint_model_over_http(tmp_path, shared_data, tiny_model_dir):
             """)
         )
         assert main(["--config", str(cfg), "--quiet"]) == 0
-        assert server.requests_seen == 3
+        # the helpful answer is not generated: no configured judge reads it (NLL needs none)
+        assert server.requests_seen == 2
     results = json.loads((tmp_path / "ep" / "results.json").read_text())
+    assert any("not answered" in n and "helpful" in n for n in results["notes"])
     assert results["discrimination"] is None
     assert any("discrimination: not measured" in n for n in results["notes"])
     assert any("helpful_nll: not measured" in n for n in results["notes"])

@@ -204,7 +204,8 @@ def test_prompts_longer_than_the_context_are_dropped_and_counted(
     config = json.loads((short / "config.json").read_text())
     config["max_position_embeddings"] = 80  # the first Alpaca prompt needs 83 tokens
     (short / "config.json").write_text(json.dumps(config))
-    cfg = _config(tmp_path, shared_data, str(short), judges="- kind: refusal\n", n=6)
+    # the `self` judge rates helpfulness, so the helpful prompts are answered (and dropped)
+    cfg = _config(tmp_path, shared_data, str(short), judges="- kind: refusal\n- kind: self\n", n=6)
     text = (
         cfg.read_text()
         .replace("  harmful:", "  helpful:")

@@ -175,6 +175,19 @@ def judged_aspects() -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in out.items()}
 
 
+def answered_sets(judge_aspects: set[str]) -> set[str]:
+    """Prompt sets whose generated answers some metric reads, given the judges' aspects.
+
+    A set read only by likelihood (the helpful set's NLL with no judge that rates
+    helpfulness) is not answered: generating answers nobody reads is the costliest waste.
+    """
+    return {
+        m.prompt_set
+        for m in METRICS
+        if m.by == "rule" or (m.aspect is not None and m.aspect in judge_aspects)
+    }
+
+
 def aspects() -> tuple[str, ...]:
     """Every judge aspect a metric reads."""
     return tuple(dict.fromkeys(m.aspect for m in METRICS if m.aspect))

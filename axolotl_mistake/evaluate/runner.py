@@ -31,6 +31,7 @@ from axolotl_mistake.evaluate.local import (
     run_discrimination,
     run_helpful_nll,
 )
+from axolotl_mistake.evaluate.metric_table import answered_sets
 from axolotl_mistake.evaluate.prompt_sets import SET_NAMES, load_prompt_sets
 from axolotl_mistake.evaluate.results import (
     RESULTS_FORMAT,
@@ -227,7 +228,13 @@ def run(cfg: EvalConfig, progress: bool = True, overwrite: bool = False) -> Resu
         stop=ALPACA_STOP if cfg.prompt_format == "alpaca" else (),
         seed=cfg.sampling.seed,
     )
-    items = [it for name in SET_NAMES for it in loaded.items.get(name, [])]
+    wanted = answered_sets({a for j in judges for a in j.aspects})
+    skipped = [n for n in SET_NAMES if loaded.items.get(n) and n not in wanted]
+    if skipped:
+        notes.append(
+            f"not answered (no configured judge reads these answers): {', '.join(skipped)}"
+        )
+    items = [it for name in SET_NAMES if name in wanted for it in loaded.items.get(name, [])]
     answers: dict[str, list[Answer]] = {}
     verdicts: dict[str, dict] = {}
     dropped: list[DroppedItem] = []
