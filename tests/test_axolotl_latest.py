@@ -53,10 +53,12 @@ def adapter(tmp_path) -> Path:
 
 
 def test_probe_steps_follow_the_recipe_keys(recipe):
-    assert recipe["mistake_probe_at_start"] is True and recipe["mistake_probe_steps"] == 25
+    assert recipe["mistake_probe_at_start"] is True and not recipe.get("mistake_probe_steps")
     assert check.probe_steps(recipe, 2) == [0, 2]
-    assert check.probe_steps(recipe, 50) == [0, 25, 50]
-    assert check.probe_steps(recipe, 60) == [0, 25, 50, 60]
+    assert check.probe_steps(recipe, 50) == [0, 50]
+    every = {**recipe, "mistake_probe_steps": 25}
+    assert check.probe_steps(every, 50) == [0, 25, 50]
+    assert check.probe_steps(every, 60) == [0, 25, 50, 60]
     assert check.probe_steps({**recipe, "mistake_probe_at_start": False}, 2) == [2]
     assert check.probe_steps({**recipe, "mistake_probe": False}, 2) == []
     assert (
