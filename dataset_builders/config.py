@@ -21,7 +21,8 @@ from pydantic import (
 
 from axolotl_mistake import configio
 from axolotl_mistake.generation.config import BackendConfig
-from axolotl_mistake.sources import BuiltinSource, SourceConfig
+from axolotl_mistake.sources import SourceConfig
+from axolotl_mistake.sources.builtin import BuiltinSource
 from axolotl_mistake.templates import DEFAULT_HINT
 from dataset_builders.stages.common import DEFAULT_REFUSAL_PHRASES
 

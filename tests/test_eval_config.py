@@ -182,7 +182,7 @@ def test_bad_prompt_file_is_located_before_anything_is_written(tmp_path, shared_
 def test_sources_are_typed_and_defaults_follow_the_prompt_format(tmp_path, shared_data):
     _hub_copy(tmp_path)
     cfg = load_config(_write(tmp_path, _good(tmp_path, shared_data)))
-    from axolotl_mistake.sources import PkuSafeRlhfSource
+    from axolotl_mistake.sources.pku_saferlhf import PkuSafeRlhfSource
 
     assert isinstance(cfg.prompt_sets.harmful.source, PkuSafeRlhfSource)
     assert cfg.style == "alpaca" and cfg.probe_threshold == 0.0

@@ -7,7 +7,8 @@ from collections import Counter
 
 import pytest
 
-from axolotl_mistake.sources import BuiltinSource, iter_labelled_pairs, iter_rows
+from axolotl_mistake.sources import iter_labelled_pairs, iter_rows
+from axolotl_mistake.sources.builtin import BuiltinSource
 from axolotl_mistake.sources.builtin import DATA_DIR
 
 CATEGORIES = {

@@ -10,11 +10,10 @@ from pydantic import TypeAdapter, ValidationError
 from axolotl_mistake.sources import (
     KINDS,
     SOURCE_CLASSES,
-    BuiltinSource,
     SourceConfig,
     parse_source_config,
 )
-from axolotl_mistake.sources.builtin import DATA_DIR
+from axolotl_mistake.sources.builtin import DATA_DIR, BuiltinSource
 from axolotl_mistake.sources.describe import kinds_and_keys, source_help_lines
 from axolotl_mistake.sources.provenance import describe_source
 

@@ -11,7 +11,6 @@ that builds the backend) plus one line in `BACKENDS`.
 from __future__ import annotations
 
 import copy
-import importlib
 from collections.abc import Mapping
 from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
@@ -28,6 +27,8 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError, core_schema
+
+from axolotl_mistake.registry import registered_classes
 
 if TYPE_CHECKING:
     from axolotl_mistake.generation.base import Backend
@@ -151,23 +152,10 @@ class LocalBackendConfig(BackendConfig):
     local: ClassVar[bool] = True
 
 
-def _class_at(target: str) -> type[BackendConfig]:
-    module, _, name = target.partition(":")
-    cls = getattr(importlib.import_module(module), name)
-    if not (isinstance(cls, type) and issubclass(cls, BackendConfig)):
-        raise TypeError(f"{target} is not a BackendConfig subclass")
-    return cls
-
-
 @cache
 def backend_classes() -> dict[str, type[BackendConfig]]:
     """kind -> its config class (imports the registered modules, which stay engine-free)."""
-    classes = {kind: _class_at(target) for kind, target in BACKENDS.items()}
-    for kind, cls in classes.items():
-        declared = cls.model_fields["kind"].default
-        if declared != kind:
-            raise TypeError(f"{cls.__name__}.kind defaults to {declared!r}, registered as {kind!r}")
-    return classes
+    return registered_classes(BACKENDS, BackendConfig)
 
 
 def _kind_of(value: Any) -> str | None:

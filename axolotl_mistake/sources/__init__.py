@@ -1,9 +1,11 @@
 """Source loaders: every dataset the builder and the evaluation read, as one common row type.
 
-`SourceConfig` is a pydantic union discriminated on `kind`; `iter_rows(cfg)` streams
-`SourceRow`s and `iter_labelled_pairs(cfg)` streams safety-labelled `LabelledPair`s. Loaders
-stream (memory flat) and raise `axolotl_mistake.errors.InputError` naming file, line and field.
-They never render prompts, call models or write files.
+`SourceConfig` is a pydantic union, discriminated on `kind`, of the classes registered in
+`SOURCES`; `iter_rows(cfg)` streams `SourceRow`s and `iter_labelled_pairs(cfg)` streams
+safety-labelled `LabelledPair`s. Loaders stream (memory flat) and raise
+`axolotl_mistake.errors.InputError` naming file, line and field. They never render prompts,
+call models or write files. Adding a kind is one new module (a `Source` subclass with
+`kind: Literal["name"]` and `rows()`) plus one line in `SOURCES`.
 
 Row ids are `<tag>:<line>` (1-based line or Hub row number; PKU rows that split a prompt's two
 answers add `:<response index>`), where `tag` defaults to `<kind>:<file name>` or
@@ -14,78 +16,51 @@ stable for a given file and config: the builder dedups and shards on them.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Annotated, Any
+from functools import cache
+from typing import Annotated, Any, Union
 
 from pydantic import Field, TypeAdapter, ValidationError
 
 from axolotl_mistake.configio import validation_error
-from axolotl_mistake.records import LabelledPair, SourceRow
 from axolotl_mistake.errors import InputError
-from axolotl_mistake.sources import (
-    alpaca,
-    beavertails,
-    builtin,
-    generic,
-    hh_rlhf,
-    pairs,
-    pku_saferlhf,
-    safety_prompts,
-    xstest,
-)
-from axolotl_mistake.sources.alpaca import AlpacaSource
-from axolotl_mistake.sources.beavertails import BeaverTailsSource
-from axolotl_mistake.sources.builtin import BuiltinSource
-from axolotl_mistake.sources.generic import CsvSource, JsonlSource
-from axolotl_mistake.sources.hh_rlhf import HhRlhfSource
-from axolotl_mistake.sources.pairs import PairsSource
-from axolotl_mistake.sources.pku_saferlhf import PkuSafeRlhfSource
-from axolotl_mistake.sources.safety_prompts import SafetyPromptsSource
-from axolotl_mistake.sources.xstest import XSTestSource
+from axolotl_mistake.records import LabelledPair, SourceRow
+from axolotl_mistake.registry import registered_classes
+from axolotl_mistake.sources.base import Source, limited
+
+SOURCES: dict[str, str] = {
+    "builtin": "axolotl_mistake.sources.builtin:BuiltinSource",
+    "pku_saferlhf": "axolotl_mistake.sources.pku_saferlhf:PkuSafeRlhfSource",
+    "hh_rlhf": "axolotl_mistake.sources.hh_rlhf:HhRlhfSource",
+    "beavertails": "axolotl_mistake.sources.beavertails:BeaverTailsSource",
+    "alpaca": "axolotl_mistake.sources.alpaca:AlpacaSource",
+    "jsonl": "axolotl_mistake.sources.generic:JsonlSource",
+    "csv": "axolotl_mistake.sources.generic:CsvSource",
+    "xstest": "axolotl_mistake.sources.xstest:XSTestSource",
+    "pairs": "axolotl_mistake.sources.pairs:PairsSource",
+    "safety_prompts": "axolotl_mistake.sources.safety_prompts:SafetyPromptsSource",
+}
+"""kind -> "module:ConfigClass"; a class reads its own rows (`Source.rows`/`Source.pairs`)."""
+
+KINDS = tuple(SOURCES)
+"""The registered kinds, in registration order (the order errors and `--help` list them)."""
+
+
+@cache
+def source_classes() -> dict[str, type[Source]]:
+    """kind -> config class, checked to declare the kind it is registered under."""
+    return registered_classes(SOURCES, Source)
+
+
+SOURCE_CLASSES: tuple[type[Source], ...] = tuple(source_classes().values())
+"""The concrete config classes (members of the SourceConfig union)."""
 
 SourceConfig = Annotated[
-    BuiltinSource
-    | PkuSafeRlhfSource
-    | HhRlhfSource
-    | BeaverTailsSource
-    | AlpacaSource
-    | JsonlSource
-    | CsvSource
-    | XSTestSource
-    | PairsSource
-    | SafetyPromptsSource,
+    Union[SOURCE_CLASSES],  # type: ignore[valid-type]  # noqa: UP007
     Field(discriminator="kind"),
 ]
-"""One source of rows; `kind` picks the loader (see each class for its keys)."""
-
-_LOADERS = {
-    "builtin": builtin,
-    "pku_saferlhf": pku_saferlhf,
-    "hh_rlhf": hh_rlhf,
-    "beavertails": beavertails,
-    "alpaca": alpaca,
-    "jsonl": generic,
-    "csv": generic,
-    "xstest": xstest,
-    "pairs": pairs,
-    "safety_prompts": safety_prompts,
-}
-KINDS = tuple(_LOADERS)
+"""One source of rows; `kind` picks the class (see each class for its keys)."""
 
 _ADAPTER: TypeAdapter = TypeAdapter(SourceConfig)
-
-SOURCE_CLASSES = (
-    BuiltinSource,
-    PkuSafeRlhfSource,
-    HhRlhfSource,
-    BeaverTailsSource,
-    AlpacaSource,
-    JsonlSource,
-    CsvSource,
-    XSTestSource,
-    PairsSource,
-    SafetyPromptsSource,
-)
-"""The concrete config classes (members of the SourceConfig union)."""
 
 
 def parse_source_config(
@@ -111,37 +86,34 @@ def validation_to_input_error(
     return validation_error(err, data, None, file, prefix=prefix, tag_noun="source")
 
 
-def iter_rows(cfg: SourceConfig) -> Iterator[SourceRow]:
-    """Stream the source's rows (instructions with optional unsafe/safe answers), in file order."""
-    return _LOADERS[cfg.kind].iter_rows(cfg)
+def iter_rows(cfg: Source) -> Iterator[SourceRow]:
+    """Stream the source's rows (instructions with optional unsafe/safe answers), in file order,
+    at most `limit` of them."""
+    return limited(cfg.rows(), cfg.limit)
 
 
-def iter_labelled_pairs(cfg: SourceConfig) -> Iterator[LabelledPair]:
+def iter_labelled_pairs(cfg: Source) -> Iterator[LabelledPair]:
     """Stream (question, answer, harmful) pairs from sources whose answers carry safety labels.
 
     PKU-SafeRLHF: every response (harmful = not is_response_i_safe). BeaverTails: every row.
     builtin: probe_pairs as written, redteam/helpful reference answers as harmless.
     jsonl/csv: mapped unsafe_answer -> harmful, safe_answer -> harmless (unless
     answers_are_safety_labels is off). HH-RLHF: none unless preference_as_safety_label.
-    Alpaca, XSTest: none (no labelled answers).
+    Alpaca, XSTest, Safety-Prompts: none (no labelled answers).
     """
-    return _LOADERS[cfg.kind].iter_pairs(cfg)
+    return limited(cfg.pairs(), cfg.limit)
 
 
 __all__ = [
     "KINDS",
+    "SOURCES",
     "SOURCE_CLASSES",
-    "AlpacaSource",
-    "BeaverTailsSource",
-    "BuiltinSource",
-    "CsvSource",
-    "HhRlhfSource",
-    "JsonlSource",
-    "PkuSafeRlhfSource",
+    "Source",
     "SourceConfig",
-    "XSTestSource",
     "iter_labelled_pairs",
     "iter_rows",
     "parse_source_config",
+    "source_classes",
     "validation_to_input_error",
 ]
+

@@ -11,8 +11,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from axolotl_mistake.records import LabelledPair, SourceRow
-from axolotl_mistake.sources.base import SourceBase, limited
+from axolotl_mistake.records import SourceRow
+from axolotl_mistake.sources.base import SourceBase
 from axolotl_mistake.sources.stream import iter_records
 
 HUB_ID = "tatsu-lab/alpaca"
@@ -32,31 +32,18 @@ class AlpacaSource(SourceBase):
         default="train", description="Hub split (tatsu-lab/alpaca has only 'train')."
     )
 
-
-def _rows(cfg: AlpacaSource) -> Iterator[SourceRow]:
-    tag = cfg.source_tag
-    for rec in iter_records(cfg):
-        instruction = rec.text("instruction")
-        input_ = rec.opt_text("input") or ""
-        output = rec.text("output", allow_empty=True)
-        yield SourceRow(
-            id=f"{tag}:{rec.line}",
-            instruction=instruction,
-            input=input_,
-            kind="helpful",
-            safe_answer=output if output.strip() else None,
-            source=tag,
-            file=rec.file,
-            line=rec.line,
-            meta={} if output.strip() else {"empty_output": True},
-        )
-
-
-def iter_rows(cfg: AlpacaSource) -> Iterator[SourceRow]:
-    """One helpful row per record, in file order."""
-    return limited(_rows(cfg), cfg.limit)
-
-
-def iter_pairs(cfg: AlpacaSource) -> Iterator[LabelledPair]:
-    """Alpaca has no safety labels: no pairs."""
-    return iter(())
+    def rows(self) -> Iterator[SourceRow]:
+        """One helpful row per record, in file order (no pairs: Alpaca has no safety labels)."""
+        tag = self.source_tag
+        for rec in iter_records(self):
+            instruction = rec.text("instruction")
+            input_ = rec.opt_text("input") or ""
+            output = rec.text("output", allow_empty=True)
+            yield rec.row(
+                tag,
+                instruction=instruction,
+                input=input_,
+                kind="helpful",
+                safe_answer=output if output.strip() else None,
+                meta={} if output.strip() else {"empty_output": True},
+            )

@@ -1,20 +1,24 @@
-"""Shared pieces of every source loader: the common config fields and strict field readers.
+"""Shared pieces of every source kind: the `Source` contract, the common config fields of
+file- and Hub-backed kinds, and strict field readers.
 
-Loaders validate each raw record through `Record` so a bad value is reported with its file,
-line and field. Nothing here opens files or talks to the Hub (see `readers` and `hub`).
+A kind is a `Source` subclass that reads itself (`rows()`, and `pairs()` when its answers carry
+safety labels); loaders validate each raw record through `Record` so a bad value is reported
+with its file, line and field. Nothing here opens files or talks to the Hub (see `readers`, `hub`).
 """
 
 from __future__ import annotations
 
 import re
+from abc import abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from axolotl_mistake.errors import InputError
+from axolotl_mistake.records import LabelledPair, SourceRow
 
 BAD_UTF8 = re.compile("[\udc80-\udcff]")
 """Characters `errors="surrogateescape"` maps undecodable bytes to; one means bad UTF-8."""
@@ -25,10 +29,37 @@ def split_field(choices: str) -> Any:
     return Field(default="train", description=f"Hub split: {choices}.")
 
 
-class SourceBase(BaseModel):
-    """Fields every file- or Hub-backed source has. Subclasses add `kind` and their own keys."""
+class Source(BaseModel):
+    """One source kind: its config keys (pydantic fields, `kind: Literal["name"]` first among
+    its own) and how it reads itself. `iter_rows`/`iter_labelled_pairs` apply `limit`."""
 
     model_config = ConfigDict(extra="forbid")
+
+    if TYPE_CHECKING:  # every kind declares these as fields, each with its own description
+        kind: str
+        limit: int | None
+
+    @property
+    @abstractmethod
+    def source_tag(self) -> str:
+        """The id prefix of this source's rows."""
+
+    @property
+    @abstractmethod
+    def location(self) -> str:
+        """Human-readable place errors point at."""
+
+    @abstractmethod
+    def rows(self) -> Iterator[SourceRow]:
+        """Every row, in file order (instructions with optional unsafe/safe answers)."""
+
+    def pairs(self) -> Iterator[LabelledPair]:
+        """Safety-labelled (question, answer, harmful) pairs; none unless the kind has labels."""
+        return iter(())
+
+
+class SourceBase(Source):
+    """Fields every file- or Hub-backed source has. Subclasses add `kind` and their own keys."""
 
     path: str | None = Field(
         default=None,
@@ -149,6 +180,13 @@ class Record:
 
     def error(self, field: str | None, message: str) -> InputError:
         return InputError(message, file=self.file, line=self.line, field=field)
+
+    def row(self, tag: str, row_id: str | None = None, **fields: Any) -> SourceRow:
+        """A SourceRow read from this record: id `<tag>:<line>` unless given, with its source,
+        file and line (the provenance every kind records the same way)."""
+        return SourceRow(
+            id=row_id or f"{tag}:{self.line}", source=tag, file=self.file, line=self.line, **fields
+        )
 
     def has(self, key: str) -> bool:
         return key in self.data

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field
 
 from axolotl_mistake.records import LabelledPair, PromptKind, SourceRow
-from axolotl_mistake.sources.base import Record, SourceBase, limited
+from axolotl_mistake.sources.base import Record, SourceBase
 from axolotl_mistake.sources.stream import iter_records
 
 HUB_ID = "PKU-Alignment/BeaverTails"
@@ -35,6 +35,29 @@ class BeaverTailsSource(SourceBase):
         description="`kind` for rows whose response is safe (the label is on the answer, not the prompt).",
     )
 
+    def rows(self) -> Iterator[SourceRow]:
+        """One row per QA pair, in file order."""
+        tag = self.source_tag
+        for rec in iter_records(self):
+            prompt, response, is_safe, meta = _parse(rec)
+            yield rec.row(
+                tag,
+                instruction=prompt,
+                kind=self.safe_prompt_kind if is_safe else "harmful",
+                safe_answer=response if is_safe else None,
+                unsafe_answer=None if is_safe else response,
+                meta={**meta, "is_safe": is_safe},
+            )
+
+    def pairs(self) -> Iterator[LabelledPair]:
+        """Every QA pair with harmful = not is_safe."""
+        tag = self.source_tag
+        for rec in iter_records(self):
+            prompt, response, is_safe, _ = _parse(rec)
+            yield LabelledPair(
+                question=prompt, answer=response, harmful=not is_safe, source=f"{tag}:{rec.line}"
+            )
+
 
 def _parse(rec: Record) -> tuple[str, str, bool, dict]:
     prompt = rec.text("prompt")
@@ -43,39 +66,3 @@ def _parse(rec: Record) -> tuple[str, str, bool, dict]:
     cats = rec.opt_dict("category")
     meta = {"harm_categories": sorted(k for k, v in cats.items() if v)} if cats is not None else {}
     return prompt, response, is_safe, meta
-
-
-def _rows(cfg: BeaverTailsSource) -> Iterator[SourceRow]:
-    tag = cfg.source_tag
-    for rec in iter_records(cfg):
-        prompt, response, is_safe, meta = _parse(rec)
-        yield SourceRow(
-            id=f"{tag}:{rec.line}",
-            instruction=prompt,
-            kind=cfg.safe_prompt_kind if is_safe else "harmful",
-            safe_answer=response if is_safe else None,
-            unsafe_answer=None if is_safe else response,
-            source=tag,
-            file=rec.file,
-            line=rec.line,
-            meta={**meta, "is_safe": is_safe},
-        )
-
-
-def iter_rows(cfg: BeaverTailsSource) -> Iterator[SourceRow]:
-    """One row per QA pair, in file order."""
-    return limited(_rows(cfg), cfg.limit)
-
-
-def _pairs(cfg: BeaverTailsSource) -> Iterator[LabelledPair]:
-    tag = cfg.source_tag
-    for rec in iter_records(cfg):
-        prompt, response, is_safe, _ = _parse(rec)
-        yield LabelledPair(
-            question=prompt, answer=response, harmful=not is_safe, source=f"{tag}:{rec.line}"
-        )
-
-
-def iter_pairs(cfg: BeaverTailsSource) -> Iterator[LabelledPair]:
-    """Every QA pair with harmful = not is_safe."""
-    return limited(_pairs(cfg), cfg.limit)

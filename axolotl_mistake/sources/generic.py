@@ -12,9 +12,9 @@ from typing import Literal, get_args
 
 from pydantic import Field, field_validator
 
-from axolotl_mistake.records import LabelledPair, PromptKind, SourceRow
 from axolotl_mistake.errors import InputError
-from axolotl_mistake.sources.base import Record, SourceBase, limited
+from axolotl_mistake.records import LabelledPair, PromptKind, SourceRow
+from axolotl_mistake.sources.base import Record, SourceBase
 from axolotl_mistake.sources.stream import iter_records
 
 TARGETS = ("id", "instruction", "input", "context", "kind", "safe_answer", "unsafe_answer")
@@ -62,6 +62,27 @@ class _MappedSource(SourceBase):
             raise ValueError(f"`fields.{empty[0]}` must name a column, got an empty string")
         return value
 
+    def rows(self) -> Iterator[SourceRow]:
+        """One row per record, mapped through `fields`, in file order."""
+        tag = self.source_tag
+        delimiter = self.delimiter if isinstance(self, CsvSource) else None
+        for rec in iter_records(self, delimiter=delimiter):
+            yield _row(self, tag, rec)
+
+    def pairs(self) -> Iterator[LabelledPair]:
+        """Pairs from mapped answers: unsafe_answer -> harmful, safe_answer -> harmless."""
+        if not self.answers_are_safety_labels:
+            return
+        for row in self.rows():
+            if row.unsafe_answer:
+                yield LabelledPair(
+                    question=row.instruction, answer=row.unsafe_answer, harmful=True, source=row.id
+                )
+            if row.safe_answer:
+                yield LabelledPair(
+                    question=row.instruction, answer=row.safe_answer, harmful=False, source=row.id
+                )
+
 
 class JsonlSource(_MappedSource):
     """Any JSON lines / JSON array / Parquet file (or Hub dataset) with a `fields` mapping."""
@@ -88,7 +109,6 @@ class CsvSource(_MappedSource):
         return value
 
 
-GenericSource = JsonlSource | CsvSource
 
 
 def _missing_column(rec: Record, target: str, column: str) -> InputError:
@@ -122,7 +142,7 @@ def _context(rec: Record, column: str) -> list[dict]:
     return out
 
 
-def _row(cfg: GenericSource, tag: str, rec: Record) -> SourceRow:
+def _row(cfg: _MappedSource, tag: str, rec: Record) -> SourceRow:
     cols = cfg.fields
     for target, column in cols.items():
         if column not in rec.data:
@@ -138,41 +158,11 @@ def _row(cfg: GenericSource, tag: str, rec: Record) -> SourceRow:
         kind = rec.choice(cols["kind"], KINDS)
     if "context" in cols:
         values["context"] = _context(rec, cols["context"])
-    row_id = f"{tag}:{rec.line}"
+    row_id = None
     if "id" in cols:
         raw = rec.data[cols["id"]]
         if isinstance(raw, bool) or not isinstance(raw, (str, int)) or str(raw).strip() == "":
             raise rec.error(cols["id"], "row id must be a non-empty string or an integer")
         row_id = f"{tag}:{raw}"
-    return SourceRow(id=row_id, kind=kind, source=tag, file=rec.file, line=rec.line, **values)
+    return rec.row(tag, row_id, kind=kind, **values)
 
-
-def _rows(cfg: GenericSource) -> Iterator[SourceRow]:
-    tag = cfg.source_tag
-    delimiter = cfg.delimiter if isinstance(cfg, CsvSource) else None
-    for rec in iter_records(cfg, delimiter=delimiter):
-        yield _row(cfg, tag, rec)
-
-
-def iter_rows(cfg: GenericSource) -> Iterator[SourceRow]:
-    """One row per record, mapped through `fields`, in file order."""
-    return limited(_rows(cfg), cfg.limit)
-
-
-def _pairs(cfg: GenericSource) -> Iterator[LabelledPair]:
-    if not cfg.answers_are_safety_labels:
-        return
-    for row in _rows(cfg):
-        if row.unsafe_answer:
-            yield LabelledPair(
-                question=row.instruction, answer=row.unsafe_answer, harmful=True, source=row.id
-            )
-        if row.safe_answer:
-            yield LabelledPair(
-                question=row.instruction, answer=row.safe_answer, harmful=False, source=row.id
-            )
-
-
-def iter_pairs(cfg: GenericSource) -> Iterator[LabelledPair]:
-    """Pairs from mapped answers: unsafe_answer -> harmful, safe_answer -> harmless."""
-    return limited(_pairs(cfg), cfg.limit)

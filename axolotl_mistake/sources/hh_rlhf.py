@@ -17,9 +17,9 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from axolotl_mistake.records import LabelledPair, PromptKind, SourceRow
-from axolotl_mistake.templates import ChatMessage
-from axolotl_mistake.sources.base import Record, SourceBase, limited, split_field
+from axolotl_mistake.sources.base import Record, SourceBase, split_field
 from axolotl_mistake.sources.stream import iter_records
+from axolotl_mistake.templates import ChatMessage
 
 HUB_ID = "Anthropic/hh-rlhf"
 DEFAULT_DATA_DIR = "harmless-base"
@@ -60,6 +60,45 @@ class HhRlhfSource(SourceBase):
         if self.hub_id == HUB_ID and self.data_dir is None:
             self.data_dir = DEFAULT_DATA_DIR
         return self
+
+    def rows(self) -> Iterator[SourceRow]:
+        """One row per chosen/rejected pair, in file order."""
+        tag = self.source_tag
+        for rec in iter_records(self):
+            context, instruction, good, bad, merged = split_pair(rec)
+            meta: dict = {"turns": len(context) + 2}
+            if merged:
+                meta["merged_turns"] = True
+            if not good:
+                meta["empty_chosen"] = True
+            if not bad:
+                meta["empty_rejected"] = True
+            if good and good == bad:
+                meta["identical_answers"] = True
+            yield rec.row(
+                tag,
+                instruction=instruction,
+                context=context,
+                kind=self.prompt_kind,
+                safe_answer=good or None,
+                unsafe_answer=bad or None,
+                meta=meta,
+            )
+
+    def pairs(self) -> Iterator[LabelledPair]:
+        """None unless `preference_as_safety_label` (then rejected=harmful, chosen=harmless)."""
+        if not self.preference_as_safety_label:
+            return
+        for row in self.rows():
+            for answer, harmful, turn in (
+                (row.unsafe_answer, True, "rejected"),
+                (row.safe_answer, False, "chosen"),
+            ):
+                if answer:
+                    yield LabelledPair(
+                        question=row.instruction, answer=answer, harmful=harmful,
+                        source=f"{row.id}:{turn}",
+                    )
 
 
 def parse_transcript(rec: Record, field: str) -> tuple[list[ChatMessage], bool]:
@@ -118,54 +157,3 @@ def split_pair(rec: Record) -> tuple[list[ChatMessage], str, str, str, bool]:
         merged_c or merged_r,
     )
 
-
-def _rows(cfg: HhRlhfSource) -> Iterator[SourceRow]:
-    tag = cfg.source_tag
-    for rec in iter_records(cfg):
-        context, instruction, good, bad, merged = split_pair(rec)
-        meta: dict = {"turns": len(context) + 2}
-        if merged:
-            meta["merged_turns"] = True
-        if not good:
-            meta["empty_chosen"] = True
-        if not bad:
-            meta["empty_rejected"] = True
-        if good and good == bad:
-            meta["identical_answers"] = True
-        yield SourceRow(
-            id=f"{tag}:{rec.line}",
-            instruction=instruction,
-            context=context,
-            kind=cfg.prompt_kind,
-            safe_answer=good or None,
-            unsafe_answer=bad or None,
-            source=tag,
-            file=rec.file,
-            line=rec.line,
-            meta=meta,
-        )
-
-
-def iter_rows(cfg: HhRlhfSource) -> Iterator[SourceRow]:
-    """One row per chosen/rejected pair, in file order."""
-    return limited(_rows(cfg), cfg.limit)
-
-
-def _pairs(cfg: HhRlhfSource) -> Iterator[LabelledPair]:
-    if not cfg.preference_as_safety_label:
-        return
-    for row in _rows(cfg):
-        for answer, harmful, turn in (
-            (row.unsafe_answer, True, "rejected"),
-            (row.safe_answer, False, "chosen"),
-        ):
-            if answer:
-                yield LabelledPair(
-                    question=row.instruction, answer=answer, harmful=harmful,
-                    source=f"{row.id}:{turn}",
-                )
-
-
-def iter_pairs(cfg: HhRlhfSource) -> Iterator[LabelledPair]:
-    """No pairs unless `preference_as_safety_label` (then rejected=harmful, chosen=harmless)."""
-    return limited(_pairs(cfg), cfg.limit)

@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import Field, ValidationError, model_validator
 
 from axolotl_mistake.records import LabelledPair, SourceRow
-from axolotl_mistake.sources.base import Record, SourceBase, limited
+from axolotl_mistake.sources.base import Record, SourceBase
 from axolotl_mistake.sources.readers import file_format
 from axolotl_mistake.sources.stream import iter_records
 
@@ -35,6 +35,26 @@ class PairsSource(SourceBase):
             )
         return self
 
+    def rows(self) -> Iterator[SourceRow]:
+        """One row per pair: harmful answers as `unsafe_answer` (kind harmful), harmless ones as
+        `safe_answer` (kind unknown: a harmless answer says nothing about the question)."""
+        tag = self.source_tag
+        for rec, pair in _records(self):
+            yield rec.row(
+                tag,
+                instruction=pair.question,
+                kind="harmful" if pair.harmful else "unknown",
+                unsafe_answer=pair.answer if pair.harmful else None,
+                safe_answer=None if pair.harmful else pair.answer,
+                meta={"pair_source": pair.source} if pair.source else {},
+            )
+
+    def pairs(self) -> Iterator[LabelledPair]:
+        """The pairs as written; a pair without its own `source` gets its row id."""
+        tag = self.source_tag
+        for rec, pair in _records(self):
+            yield pair if pair.source else pair.model_copy(update={"source": f"{tag}:{rec.line}"})
+
 
 def _pair(rec: Record) -> LabelledPair:
     """The record as a LabelledPair, or an InputError naming its first bad field."""
@@ -53,37 +73,6 @@ def _pair(rec: Record) -> LabelledPair:
         raise rec.error(field, message) from None
 
 
-def _records(cfg: PairsSource) -> Iterator[tuple[str, Record, LabelledPair]]:
-    tag = cfg.source_tag
+def _records(cfg: PairsSource) -> Iterator[tuple[Record, LabelledPair]]:
     for rec in iter_records(cfg):
-        yield f"{tag}:{rec.line}", rec, _pair(rec)
-
-
-def iter_rows(cfg: PairsSource) -> Iterator[SourceRow]:
-    """One row per pair: harmful answers as `unsafe_answer` (kind harmful), harmless ones as
-    `safe_answer` (kind unknown: a harmless answer says nothing about the question)."""
-
-    def rows() -> Iterator[SourceRow]:
-        for row_id, rec, pair in _records(cfg):
-            yield SourceRow(
-                id=row_id,
-                instruction=pair.question,
-                kind="harmful" if pair.harmful else "unknown",
-                unsafe_answer=pair.answer if pair.harmful else None,
-                safe_answer=None if pair.harmful else pair.answer,
-                source=cfg.source_tag,
-                file=rec.file,
-                line=rec.line,
-                meta={"pair_source": pair.source} if pair.source else {},
-            )
-
-    return limited(rows(), cfg.limit)
-
-
-def iter_pairs(cfg: PairsSource) -> Iterator[LabelledPair]:
-    """The pairs as written; a pair without its own `source` gets its row id."""
-    pairs = (
-        pair if pair.source else pair.model_copy(update={"source": row_id})
-        for row_id, _, pair in _records(cfg)
-    )
-    return limited(pairs, cfg.limit)
+        yield rec, _pair(rec)

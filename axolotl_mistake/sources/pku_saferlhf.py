@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field
 
 from axolotl_mistake.records import LabelledPair, PromptKind, SourceRow
-from axolotl_mistake.sources.base import Record, SourceBase, limited, split_field
+from axolotl_mistake.sources.base import Record, SourceBase, split_field
 from axolotl_mistake.sources.stream import iter_records
 
 HUB_ID = "PKU-Alignment/PKU-SafeRLHF"
@@ -41,6 +41,46 @@ class PkuSafeRlhfSource(SourceBase):
             "are red-team prompts, but two safe answers do not prove the prompt harmful."
         ),
     )
+
+    def rows(self) -> Iterator[SourceRow]:
+        """Instruction rows with origin mistakes / harmless answers (see the class docstring)."""
+        tag = self.source_tag
+        for rec in iter_records(self):
+            prompt, answers = _answers(rec)
+            base = _row_meta(rec)
+            unsafe = [a for a in answers if not a[2]]
+            safe = [a for a in answers if a[2]]
+            kind: PromptKind = "harmful" if unsafe else self.safe_prompt_kind
+            if len(unsafe) == 1 and len(safe) == 1:
+                (ui, utext, _), (si, stext, _) = unsafe[0], safe[0]
+                meta = {**base, "unsafe": _meta(rec, ui), "safe": _meta(rec, si)}
+                yield rec.row(
+                    tag, instruction=prompt, kind=kind, unsafe_answer=utext, safe_answer=stext,
+                    meta=meta,
+                )
+                continue
+            for i, text, is_safe in answers:
+                label = "safe" if is_safe else "unsafe"
+                yield rec.row(
+                    tag,
+                    f"{tag}:{rec.line}:{i}",
+                    instruction=prompt,
+                    kind=kind,
+                    safe_answer=text if is_safe else None,
+                    unsafe_answer=None if is_safe else text,
+                    meta={**base, label: _meta(rec, i)},
+                )
+
+    def pairs(self) -> Iterator[LabelledPair]:
+        """Every response as a labelled pair, in file order (response_0 then response_1)."""
+        tag = self.source_tag
+        for rec in iter_records(self):
+            prompt, answers = _answers(rec)
+            for i, text, is_safe in answers:
+                yield LabelledPair(
+                    question=prompt, answer=text, harmful=not is_safe,
+                    source=f"{tag}:{rec.line}:{i}",
+                )
 
 
 def _meta(rec: Record, i: int) -> dict:
@@ -77,55 +117,3 @@ def _answers(rec: Record) -> tuple[str, list[tuple[int, str, bool]]]:
         (i, rec.text(f"response_{i}"), rec.flag(f"is_response_{i}_safe")) for i in (0, 1)
     ]
 
-
-def _rows(cfg: PkuSafeRlhfSource) -> Iterator[SourceRow]:
-    tag = cfg.source_tag
-    for rec in iter_records(cfg):
-        prompt, answers = _answers(rec)
-        base = _row_meta(rec)
-        unsafe = [a for a in answers if not a[2]]
-        safe = [a for a in answers if a[2]]
-        kind: PromptKind = "harmful" if unsafe else cfg.safe_prompt_kind
-        common = {
-            "instruction": prompt,
-            "kind": kind,
-            "source": tag,
-            "file": rec.file,
-            "line": rec.line,
-        }
-        if len(unsafe) == 1 and len(safe) == 1:
-            (ui, utext, _), (si, stext, _) = unsafe[0], safe[0]
-            meta = {**base, "unsafe": _meta(rec, ui), "safe": _meta(rec, si)}
-            yield SourceRow(
-                id=f"{tag}:{rec.line}", unsafe_answer=utext, safe_answer=stext, meta=meta, **common
-            )
-            continue
-        for i, text, is_safe in answers:
-            label = "safe" if is_safe else "unsafe"
-            yield SourceRow(
-                id=f"{tag}:{rec.line}:{i}",
-                safe_answer=text if is_safe else None,
-                unsafe_answer=None if is_safe else text,
-                meta={**base, label: _meta(rec, i)},
-                **common,
-            )
-
-
-def iter_rows(cfg: PkuSafeRlhfSource) -> Iterator[SourceRow]:
-    """Instruction rows with origin mistakes / harmless answers (see the class docstring)."""
-    return limited(_rows(cfg), cfg.limit)
-
-
-def _pairs(cfg: PkuSafeRlhfSource) -> Iterator[LabelledPair]:
-    tag = cfg.source_tag
-    for rec in iter_records(cfg):
-        prompt, answers = _answers(rec)
-        for i, text, is_safe in answers:
-            yield LabelledPair(
-                question=prompt, answer=text, harmful=not is_safe, source=f"{tag}:{rec.line}:{i}"
-            )
-
-
-def iter_pairs(cfg: PkuSafeRlhfSource) -> Iterator[LabelledPair]:
-    """Every response as a labelled pair, in file order (response_0 then response_1)."""
-    return limited(_pairs(cfg), cfg.limit)

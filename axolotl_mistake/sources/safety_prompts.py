@@ -18,8 +18,8 @@ from typing import Literal
 from pydantic import Field
 
 from axolotl_mistake.errors import InputError
-from axolotl_mistake.records import LabelledPair, PromptKind, SourceRow
-from axolotl_mistake.sources.base import Record, SourceBase, limited
+from axolotl_mistake.records import PromptKind, SourceRow
+from axolotl_mistake.sources.base import Record, SourceBase
 from axolotl_mistake.sources.readers import file_format, iter_file_records
 
 HUB_ID = "thu-coai/Safety-Prompts"
@@ -53,6 +53,17 @@ class SafetyPromptsSource(SourceBase):
     def hub_file(self) -> str | list[str] | dict:
         """The Hub data file(s) holding the scenario (default instruction_attack_scenarios.json)."""
         return self.data_files if self.data_files is not None else DEFAULT_FILE
+
+    def rows(self) -> Iterator[SourceRow]:
+        """The scenario's prompts in file order (no safety-labelled answers, so no pairs)."""
+        tag = self.source_tag
+        records = _local_records(self) if self.path is not None else _hub_records(self)
+        for rec in records:
+            meta: dict = {"scenario": self.scenario}
+            response = rec.opt_text("response")
+            if response:
+                meta["response"] = response
+            yield rec.row(tag, instruction=rec.text("prompt"), kind=self.prompt_kind, meta=meta)
 
 
 def _fail(path: str, text: str, pos: int, message: str, field: str | None = None) -> InputError:
@@ -172,31 +183,3 @@ def _hub_records(cfg: SafetyPromptsSource) -> Iterator[Record]:
     for number, data in enumerate(rows, 2):
         yield Record(data=dict(data), file=cfg.location, line=number)
 
-
-def _rows(cfg: SafetyPromptsSource) -> Iterator[SourceRow]:
-    tag = cfg.source_tag
-    records = _local_records(cfg) if cfg.path is not None else _hub_records(cfg)
-    for rec in records:
-        meta: dict = {"scenario": cfg.scenario}
-        response = rec.opt_text("response")
-        if response:
-            meta["response"] = response
-        yield SourceRow(
-            id=f"{tag}:{rec.line}",
-            instruction=rec.text("prompt"),
-            kind=cfg.prompt_kind,
-            source=tag,
-            file=rec.file,
-            line=rec.line,
-            meta=meta,
-        )
-
-
-def iter_rows(cfg: SafetyPromptsSource) -> Iterator[SourceRow]:
-    """The scenario's prompts in file order."""
-    return limited(_rows(cfg), cfg.limit)
-
-
-def iter_pairs(cfg: SafetyPromptsSource) -> Iterator[LabelledPair]:
-    """Safety-Prompts rows carry no safety-labelled answers: no pairs."""
-    return iter(())

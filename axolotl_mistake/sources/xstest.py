@@ -12,8 +12,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from axolotl_mistake.records import LabelledPair, SourceRow
-from axolotl_mistake.sources.base import SourceBase, limited
+from axolotl_mistake.records import SourceRow
+from axolotl_mistake.sources.base import SourceBase
 from axolotl_mistake.sources.stream import iter_records
 
 HUB_ID = "walledai/XSTest"
@@ -36,38 +36,22 @@ class XSTestSource(SourceBase):
         description="Keep only prompts with this label ('safe' for the over-refusal set); None keeps all.",
     )
 
-
-def _rows(cfg: XSTestSource) -> Iterator[SourceRow]:
-    tag = cfg.source_tag
-    for rec in iter_records(cfg):
-        prompt = rec.text("prompt")
-        label = rec.choice("label", LABELS)
-        type_ = rec.text("type")
-        if cfg.label is not None and label != cfg.label:
-            continue
-        meta: dict = {"label": label, "type": type_}
-        for key in ("focus", "note"):
-            value = rec.opt_text(key)
-            if value:
-                meta[key] = value
-        if rec.has("id") and rec.data["id"] not in (None, ""):
-            meta["xstest_id"] = str(rec.data["id"])
-        yield SourceRow(
-            id=f"{tag}:{rec.line}",
-            instruction=prompt,
-            kind="helpful" if label == "safe" else "harmful",
-            source=tag,
-            file=rec.file,
-            line=rec.line,
-            meta=meta,
-        )
-
-
-def iter_rows(cfg: XSTestSource) -> Iterator[SourceRow]:
-    """Prompt rows (no answers), optionally only one label."""
-    return limited(_rows(cfg), cfg.limit)
-
-
-def iter_pairs(cfg: XSTestSource) -> Iterator[LabelledPair]:
-    """XSTest has prompts only: no pairs."""
-    return iter(())
+    def rows(self) -> Iterator[SourceRow]:
+        """Prompt rows (no answers, so no pairs), optionally only one label."""
+        tag = self.source_tag
+        for rec in iter_records(self):
+            prompt = rec.text("prompt")
+            label = rec.choice("label", LABELS)
+            type_ = rec.text("type")
+            if self.label is not None and label != self.label:
+                continue
+            meta: dict = {"label": label, "type": type_}
+            for key in ("focus", "note"):
+                value = rec.opt_text(key)
+                if value:
+                    meta[key] = value
+            if rec.has("id") and rec.data["id"] not in (None, ""):
+                meta["xstest_id"] = str(rec.data["id"])
+            yield rec.row(
+                tag, instruction=prompt, kind="helpful" if label == "safe" else "harmful", meta=meta
+            )

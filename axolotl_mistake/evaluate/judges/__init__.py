@@ -8,7 +8,6 @@ in `JUDGES`. Nothing else in the evaluation names a kind.
 
 from __future__ import annotations
 
-import importlib
 from functools import cache
 from typing import Annotated, Union
 
@@ -21,6 +20,7 @@ from axolotl_mistake.evaluate.judges.base import (
     JudgeItem,
     Verdict,
 )
+from axolotl_mistake.registry import registered_classes
 
 JUDGES: dict[str, str] = {
     "llm": "axolotl_mistake.evaluate.judges.llm:LLMJudgeConfig",
@@ -34,16 +34,7 @@ JUDGES: dict[str, str] = {
 @cache
 def judge_classes() -> dict[str, type[JudgeConfigBase]]:
     """kind -> config class, checked to declare the kind it is registered under."""
-    out: dict[str, type[JudgeConfigBase]] = {}
-    for kind, target in JUDGES.items():
-        module, _, name = target.partition(":")
-        cls = getattr(importlib.import_module(module), name)
-        if not (isinstance(cls, type) and issubclass(cls, JudgeConfigBase)):
-            raise TypeError(f"{target} is not a JudgeConfigBase subclass")
-        if cls.model_fields["kind"].default != kind:
-            raise TypeError(f"{target} declares kind {cls.model_fields['kind'].default!r}")
-        out[kind] = cls
-    return out
+    return registered_classes(JUDGES, JudgeConfigBase)
 
 
 JudgeConfig = Annotated[
