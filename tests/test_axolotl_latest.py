@@ -4,7 +4,6 @@ it runs. The step itself (a venv, a build, preprocess and train) runs in CI, not
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -15,19 +14,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.scripts import load_script
+
 REPO = Path(__file__).resolve().parents[1]
 CI = REPO / ".ci"
 RECIPE = REPO / "recipes" / "smollm2_135m_mistake.yml"
 
 
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-check = _load("axolotl_log_check", CI / "axolotl_log_check.py")
+check = load_script("axolotl_log_check", CI / "axolotl_log_check.py")
 
 LOADED = (
     "[2026-12-01 11:12:30,189] [INFO] [axolotl.integrations.base] Plugin loaded successfully: "

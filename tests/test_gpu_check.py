@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.scripts import load_script
+
 REPO = Path(__file__).resolve().parents[1]
 GPU = REPO / "benchmarks" / "gpu"
 sys.path.insert(0, str(GPU))
@@ -23,16 +25,7 @@ sys.path.insert(0, str(GPU))
 import gpu_check  # noqa: E402  (prepare.py imports it by this name)
 
 
-def _load(name: str, path: Path):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-prepare = _load("gpu_prepare", GPU / "prepare.py")
+prepare = load_script("gpu_prepare", GPU / "prepare.py")
 
 
 def _wheel(path: Path, files: dict[str, bytes]) -> Path:
@@ -94,36 +87,37 @@ def test_dry_run_is_ready_with_a_complete_carry(tmp_path):
     assert "MiB of 64 MiB" in out
 
 
-def test_dry_run_catches_a_missing_or_doubled_wheel(tmp_path):
-    carry = fake_carry(tmp_path)
+def _swap_trl_for_a_second_dill(carry: Path) -> None:
     (carry / "wheels" / "trl-1.9.0-py3-none-any.whl").unlink()
     _wheel(carry / "wheels" / "dill-0.3.0-py3-none-any.whl", {"dill/__init__.py": b""})
-    write_manifest(carry)
-    proc = dry_run(carry)
-    assert proc.returncode == 1
-    assert "missing wheel for trl==1.9.0" in proc.stderr
-    assert "2 wheels for dill" in proc.stderr
-    assert "NOT ready" in proc.stderr
 
 
-def test_dry_run_catches_a_wheel_python_3_12_cannot_install(tmp_path):
-    carry = fake_carry(tmp_path)
+def _tag_a_wheel_for_cpython_3_11(carry: Path) -> None:
     old = carry / "wheels" / "pydantic_core-2.41.5-py3-none-any.whl"
     old.rename(carry / "wheels" / "pydantic_core-2.41.5-cp311-cp311-manylinux_2_17_x86_64.whl")
-    write_manifest(carry)
-    proc = dry_run(carry)
-    assert proc.returncode == 1
-    assert "no tag for CPython 3.12" in proc.stderr
 
 
-def test_dry_run_catches_more_than_64_mib(tmp_path):
-    carry = fake_carry(tmp_path)
+def _grow_a_wheel_to_70_mib(carry: Path) -> None:
     with open(carry / "wheels" / "wandb-0.31.0-py3-none-any.whl", "r+b") as fh:
         fh.truncate(70 * 2**20)  # sparse: no real disk use
+
+
+@pytest.mark.parametrize(
+    "spoil, messages",
+    [
+        (_swap_trl_for_a_second_dill, ("missing wheel for trl==1.9.0", "2 wheels for dill")),
+        (_tag_a_wheel_for_cpython_3_11, ("no tag for CPython 3.12",)),
+        (_grow_a_wheel_to_70_mib, ("over the 64 MiB",)),
+    ],
+)
+def test_dry_run_catches_a_carry_the_gpu_machine_cannot_use(tmp_path, spoil, messages):
+    carry = fake_carry(tmp_path)
+    spoil(carry)
     write_manifest(carry)
     proc = dry_run(carry)
     assert proc.returncode == 1
-    assert "over the 64 MiB" in proc.stderr
+    for message in (*messages, "NOT ready"):
+        assert message in proc.stderr
 
 
 def test_dry_run_catches_a_changed_file_and_a_changed_pyproject(tmp_path):

@@ -12,8 +12,6 @@ import yaml
 
 pytest.importorskip("axolotl")
 
-from axolotl.integrations.base import PluginManager  # noqa: E402
-
 from axolotl_mistake.plugin import MistakeAnalysisPlugin  # noqa: E402
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
@@ -51,16 +49,6 @@ GPU_CAPABILITIES = (
     {"bf16": True, "fp8": False, "tf32": True, "n_gpu": 1, "compute_capability": "sm_80"},
     {"torch_version": "2.8.0"},
 )
-
-
-@pytest.fixture
-def fresh_plugin_manager():
-    manager = PluginManager.get_instance()
-    saved = dict(manager.plugins)
-    manager.plugins.clear()
-    yield manager
-    manager.plugins.clear()
-    manager.plugins.update(saved)
 
 
 def test_recipes_exist():

@@ -16,9 +16,20 @@ def _j(**kw) -> str:
     return json.dumps(kw, ensure_ascii=False)
 
 
-PKU_OK = _j(
-    prompt="p?", response_0="a", response_1="b", is_response_0_safe=True, is_response_1_safe=False
-)
+def _pku(*, drop: tuple[str, ...] = (), **changes) -> str:
+    """A PKU-SafeRLHF row (one safe, one unsafe answer) with `changes` applied, `drop` removed."""
+    row = {
+        "prompt": "p?",
+        "response_0": "a",
+        "response_1": "b",
+        "is_response_0_safe": True,
+        "is_response_1_safe": False,
+        **changes,
+    }
+    return _j(**{k: v for k, v in row.items() if k not in drop})
+
+
+PKU_OK = _pku()
 HH_OK = _j(
     chosen="\n\nHuman: hi\n\nAssistant: hello", rejected="\n\nHuman: hi\n\nAssistant: go away"
 )
@@ -42,7 +53,7 @@ CASES = [
     (
         "missing-field",
         "pku.jsonl",
-        _lines(PKU_OK, _j(prompt="p?", response_0="a", response_1="b", is_response_0_safe=True)),
+        _lines(PKU_OK, _pku(drop=("is_response_1_safe",))),
         {"kind": "pku_saferlhf"},
         2,
         "is_response_1_safe",
@@ -50,15 +61,7 @@ CASES = [
     (
         "wrong-type-bool",
         "pku.jsonl",
-        _lines(
-            _j(
-                prompt="p?",
-                response_0="a",
-                response_1="b",
-                is_response_0_safe="yes",
-                is_response_1_safe=True,
-            )
-        ),
+        _lines(_pku(is_response_0_safe="yes", is_response_1_safe=True)),
         {"kind": "pku_saferlhf"},
         1,
         "is_response_0_safe",
@@ -66,18 +69,7 @@ CASES = [
     (
         "empty-string",
         "pku.jsonl",
-        _lines(
-            PKU_OK,
-            PKU_OK,
-            PKU_OK,
-            _j(
-                prompt="   ",
-                response_0="a",
-                response_1="b",
-                is_response_0_safe=True,
-                is_response_1_safe=True,
-            ),
-        ),
+        _lines(PKU_OK, PKU_OK, PKU_OK, _pku(prompt="   ", is_response_1_safe=True)),
         {"kind": "pku_saferlhf"},
         4,
         "prompt",
@@ -105,16 +97,7 @@ CASES = [
     (
         "wrong-type-severity",
         "pku.jsonl",
-        _lines(
-            _j(
-                prompt="p?",
-                response_0="a",
-                response_1="b",
-                is_response_0_safe=True,
-                is_response_1_safe=True,
-                response_1_severity_level="high",
-            )
-        ),
+        _lines(_pku(is_response_1_safe=True, response_1_severity_level="high")),
         {"kind": "pku_saferlhf"},
         1,
         "response_1_severity_level",
@@ -276,16 +259,7 @@ def test_case_count():
 def test_pairs_hit_the_same_errors(tmp_path):
     path = tmp_path / "pku.jsonl"
     path.write_bytes(
-        _lines(
-            PKU_OK,
-            _j(
-                prompt="p",
-                response_0="a",
-                response_1=3,
-                is_response_0_safe=True,
-                is_response_1_safe=True,
-            ),
-        )
+        _lines(PKU_OK, _pku(prompt="p", response_1=3, is_response_1_safe=True))
     )
     with pytest.raises(
         InputError, match=r"pku\.jsonl:2, field 'response_1': expected a string, got a number"
