@@ -1,15 +1,23 @@
-"""Atomic file writing, the project's one copy: a temp file in the target's folder, fsync, rename.
+"""Atomic writes, the project's one copy (a file, a whole folder, a symlink: each made under a
+temp name in the target's folder, then renamed into place), and the one streamed file hash.
 
 A reader (or a resumed run) sees either the old file or the complete new one, never half of it;
 on any error the temp file is removed. Never writes anywhere but the target's own folder.
+Standard library only (the GPU check imports it before anything is installed).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+
+BLOCK = 1 << 20
+"""Bytes read at a time when hashing (big files cost no memory)."""
 
 TEMP_GLOB = ".*.tmp"
 """Names of the temp files a write leaves behind only when the process is killed mid-write."""
@@ -42,6 +50,48 @@ def write_atomic(path: str | Path, data: bytes | str) -> None:
 def write_json_atomic(path: str | Path, data: object, *, indent: int | None = 2) -> None:
     """`data` as pretty UTF-8 JSON with a final newline, written atomically."""
     write_atomic(path, json.dumps(data, indent=indent, ensure_ascii=False) + "\n")
+
+
+def write_dir_atomic(path: str | Path, fill: Callable[[Path], None]) -> Path:
+    """Make the folder `path` by `fill(temp folder)` and a rename, replacing an older folder:
+    a crash never leaves a half-written folder under that name for a later run to trust."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        fill(tmp)
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+def symlink_atomic(link: str | Path, target: str | Path) -> Path:
+    """Point `link` at the folder `target`, replacing an older link in one rename."""
+    link = Path(link)
+    link.parent.mkdir(parents=True, exist_ok=True)
+    tmp = link.with_name(f".{link.name}.tmp")
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    tmp.symlink_to(target, target_is_directory=True)
+    os.replace(tmp, link)
+    return link
+
+
+def hash_file(digest: hashlib._Hash, path: str | Path) -> hashlib._Hash:
+    """Feed a file's bytes into `digest` in blocks; returns `digest`."""
+    with open(path, "rb") as fh:
+        while block := fh.read(BLOCK):
+            digest.update(block)
+    return digest
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    return hash_file(hashlib.sha256(), path).hexdigest()
 
 
 def remove_stale_temps(folder: str | Path) -> None:

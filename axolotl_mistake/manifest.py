@@ -24,6 +24,9 @@ PRODUCED_BY = "axolotl-mistake"
 
 MANIFEST_NAME = "manifest.json"
 
+REBUILD = "rebuild the dataset with `python -m dataset_builders.build` or remove the broken file"
+"""The fix an unreadable manifest's error names."""
+
 HARMFUL_WARNING = (
     "This folder contains harmful, unethical and offensive text by design: red-team "
     "instructions and the bad answers in the `bad` field of mistake_analysis.jsonl (and the "
@@ -94,7 +97,8 @@ def read_manifest(folder: str | Path) -> BuildManifest | None:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         line = getattr(exc, "lineno", None)
-        raise InputError(f"not a readable manifest ({exc})", file=str(path), line=line) from None
+        raise InputError(f"not a readable manifest ({exc}); {REBUILD}", file=str(path),
+                         line=line) from None
     if not isinstance(data, dict) or data.get("produced_by") != PRODUCED_BY:
         return None
     try:
@@ -102,8 +106,8 @@ def read_manifest(folder: str | Path) -> BuildManifest | None:
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         field = ".".join(str(p) for p in err["loc"])
-        raise InputError(f"not a valid build manifest: {err['msg']}", file=str(path),
-                         field=field or None) from None
+        raise InputError(f"not a valid build manifest: {err['msg']}; {REBUILD}",
+                         file=str(path), field=field or None) from None
 
 
 def package_version(name: str) -> str | None:

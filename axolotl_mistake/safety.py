@@ -14,6 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from axolotl_mistake.fileio import file_sha256
+from axolotl_mistake.manifest import MANIFEST_NAME, FileEntry, read_manifest
+
 PLUGIN_NAMES = (
     "axolotl_mistake.MistakeAnalysisPlugin",
     "axolotl_mistake.plugin.MistakeAnalysisPlugin",
@@ -21,9 +24,6 @@ PLUGIN_NAMES = (
     "axolotl_mistake.plugin:MistakeAnalysisPlugin",
 )
 """How `plugins:` can name this plugin."""
-
-MANIFEST_NAME = "manifest.json"
-PRODUCED_BY = "axolotl-mistake"
 
 ALPACA_LIKE_TYPES = ("alpaca",)
 """Axolotl types that, with train_on_inputs false, train only on the output column."""
@@ -111,58 +111,33 @@ def _dataset_files(ds: Mapping[str, Any]) -> Iterator[Path]:
                 yield Path(str(name))
 
 
-def read_manifest(folder: Path) -> dict[str, Any] | None:
-    """The builder's manifest in `folder`, or None (missing or not ours)."""
-    path = folder / MANIFEST_NAME
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(
-            f"{path}: not a readable manifest ({err}); rebuild the dataset with "
-            "`python -m dataset_builders.build` or remove the broken file"
-        ) from err
-    if not isinstance(data, dict) or data.get("produced_by") != PRODUCED_BY:
-        return None
-    return data
+ManifestHit = tuple[Path, FileEntry]
+"""(the manifest's path, the entry that describes a dataset file)."""
 
 
-def manifest_entry(file: Path) -> tuple[Path, dict[str, Any], dict[str, Any]] | None:
-    """(manifest path, manifest, the file's entry) when the builder produced `file`."""
+def manifest_entry(file: Path) -> ManifestHit | None:
+    """The builder's manifest entry of `file`, by its name, when the builder produced it."""
     manifest = read_manifest(file.parent)
-    if manifest is None:
+    if manifest is None or file.name not in manifest.files:
         return None
-    entry = (manifest.get("files") or {}).get(file.name)
-    if not isinstance(entry, dict):
-        return None
-    return file.parent / MANIFEST_NAME, manifest, entry
+    return file.parent / MANIFEST_NAME, manifest.files[file.name]
 
 
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file's bytes (read in blocks)."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def manifest_entry_by_content(file: Path) -> tuple[Path, dict[str, Any], dict[str, Any]] | None:
+def manifest_entry_by_content(file: Path) -> ManifestHit | None:
     """Like `manifest_entry`, but for a renamed copy: the entry whose recorded sha256 matches."""
     manifest = read_manifest(file.parent)
-    if manifest is None:
-        return None
-    entries = [e for e in (manifest.get("files") or {}).values() if isinstance(e, dict)]
-    if not any(e.get("sha256") for e in entries):
+    if manifest is None or not any(e.sha256 for e in manifest.files.values()):
         return None
     digest = file_sha256(file)
-    for entry in entries:
-        if entry.get("sha256") == digest:
-            return file.parent / MANIFEST_NAME, manifest, entry
+    for entry in manifest.files.values():
+        if entry.sha256 == digest:
+            return file.parent / MANIFEST_NAME, entry
     return None
+
+
+def find_entry(file: Path) -> ManifestHit | None:
+    """The manifest entry of `file` by name, else by content."""
+    return manifest_entry(file) or manifest_entry_by_content(file)
 
 
 PEEK_BYTES = 1 << 20
@@ -218,11 +193,9 @@ def harmful_fields_by_content(
     configured column names) holds a harmful answer in `bad`; a Chain-of-Hindsight row shows
     its bad answer after the fixed hindsight phrase in `input`.
     """
-    found = manifest_entry(file) or manifest_entry_by_content(file)
-    if found is not None:
-        harmful = [str(f) for f in found[2].get("harmful_fields") or []]
-        if harmful:
-            return f"per {found[0]}", harmful
+    found = find_entry(file)
+    if found is not None and found[1].harmful_fields:
+        return f"per {found[0]}", list(found[1].harmful_fields)
     row = first_row(file) if file.suffix.lower() in (".jsonl", ".json") else None
     if row is None:
         return None
@@ -293,9 +266,11 @@ def check_harmful_columns(
             if found is None:
                 continue
             where, harmful = found
-            entry = (manifest_entry(file) or manifest_entry_by_content(file) or (None, None, {}))[2]
+            hit = find_entry(file)
             trained = trained_columns(ds, cfg)
-            recommended = entry.get("recommended_type") or "axolotl_mistake.unguided_analysis"
+            recommended = (
+                hit[1].recommended_type if hit else None
+            ) or "axolotl_mistake.unguided_analysis"
             fix = (
                 f"Fix: use `type: {recommended}` (the manifest's recommended type, which keeps "
                 "loss on the critique only) with `train_on_inputs: false`; if this is your own "

@@ -14,6 +14,8 @@ pytest.importorskip("axolotl")
 
 from axolotl.cli.config import load_cfg  # noqa: E402
 
+from axolotl_mistake.fileio import file_sha256  # noqa: E402
+from axolotl_mistake.manifest import BuildManifest  # noqa: E402
 from axolotl_mistake.plugin import MistakeAnalysisPlugin  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -42,7 +44,8 @@ CPU_KEYS = {
 
 
 def write_build_output(folder: Path) -> Path:
-    """A folder laid out like the builder's output: rows + manifest.json (INTERFACES.md)."""
+    """A folder laid out like the builder's output: rows + a manifest.json of the builder's own
+    schema (`BuildManifest`)."""
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copy(FIXTURES / "analysis_rows.jsonl", folder / "mistake_analysis.jsonl")
     shutil.copy(FIXTURES / "sft_rows.jsonl", folder / "sft_helpful.jsonl")
@@ -52,13 +55,15 @@ def write_build_output(folder: Path) -> Path:
         for r in map(json.loads, (FIXTURES / "analysis_rows.jsonl").read_text().splitlines())
     ]
     (folder / "coh.jsonl").write_text("\n".join(json.dumps(r) for r in coh) + "\n")
-    manifest = {
-        "produced_by": "axolotl-mistake",
-        "version": "0.1.0",
-        "mistake_source": "guided",
-        "analyst": {"kind": "transformers", "model": "embedded"},
-        "counts": {"select": {"redteam": 6, "helpful": 6}, "analyses": {"kept": 6}},
-        "files": {
+    manifest = BuildManifest(
+        version="0.1.0",
+        mistake_source="embedded",
+        analyst="embedded",
+        prompt_format="alpaca",
+        seed=0,
+        config_hash="0" * 16,
+        counts={"select": {"redteam": 6, "helpful": 6}, "analyses": {"kept": 6}},
+        files={
             "mistake_analysis.jsonl": {
                 "role": "mistake_analysis",
                 "rows": 6,
@@ -84,8 +89,8 @@ def write_build_output(folder: Path) -> Path:
                 "recommended_type": "alpaca",
             },
         },
-    }
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    )
+    (folder / "manifest.json").write_text(json.dumps(manifest.to_json(), indent=2))
     return folder
 
 
@@ -312,8 +317,6 @@ def test_renamed_copy_is_recognised_by_content(workdir, tiny_model_dir, listed, 
     """Copying mistake_analysis.jsonl under another name must not open a way to train on `bad`.
 
     Unlisted: as Axolotl 0.21 does, the entry point registers the plugin for every config."""
-    from axolotl_mistake.safety import file_sha256
-
     if not listed:
         import axolotl
         from packaging.version import Version

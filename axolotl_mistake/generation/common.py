@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from axolotl_mistake.fileio import hash_file
 from axolotl_mistake.generation.base import (
     CONTEXT_LENGTH_EXCEEDED,
     BaseBackend,
@@ -60,9 +61,7 @@ def adapter_fingerprint(folder: str | Path) -> str:
         if path.is_file():
             found = True
             digest.update(name.encode())
-            with open(path, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(block)
+            hash_file(digest, path)
     if not found:
         raise FileNotFoundError(
             f"{folder}: not a LoRA adapter folder (no adapter_config.json / adapter_model.*)"

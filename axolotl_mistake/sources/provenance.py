@@ -6,20 +6,11 @@ id, config, data_dir, split and revision. Never reads rows and never touches the
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
+from axolotl_mistake.fileio import file_sha256
 from axolotl_mistake.sources.base import SourceBase
 from axolotl_mistake.sources.builtin import BuiltinSource
-
-
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    """sha256 of a file's bytes, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def describe_source(cfg: SourceBase | BuiltinSource) -> dict:
