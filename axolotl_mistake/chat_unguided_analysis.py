@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from axolotl_mistake.axolotl_cfg import cfg_get
 from axolotl_mistake.strategies_common import (
     MistakeAnalysisTokenizingStrategy,
-    _cfg_get,
     build_strategy,
     refuse_train_on_inputs,
 )
@@ -82,7 +82,7 @@ class ChatUnguidedAnalysisStrategy(MistakeAnalysisTokenizingStrategy):
 
 def _resolve_chat_template(tokenizer: Any, cfg: Any, ds_cfg: Any) -> str | None:
     """The config's `chat_template` (Axolotl's resolver), else the tokenizer's own."""
-    if _cfg_get(ds_cfg, "chat_template") or _cfg_get(cfg, "chat_template"):
+    if cfg_get(ds_cfg, "chat_template") or cfg_get(cfg, "chat_template"):
         from axolotl.utils.chat_templates import get_chat_template_from_config
 
         return get_chat_template_from_config(cfg, ds_cfg=ds_cfg, tokenizer=tokenizer)

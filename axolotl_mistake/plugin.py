@@ -15,6 +15,7 @@ from typing import Any
 from axolotl.integrations.base import BasePlugin
 from transformers import TrainerCallback
 
+from axolotl_mistake.axolotl_cfg import cfg_get
 from axolotl_mistake.probe import PROMPT_STYLES, DiscriminationProbe, PromptStyle, load_pairs
 from axolotl_mistake.safety import datasets_of, first_manifest, plugin_active
 
@@ -24,12 +25,6 @@ DEFAULT_MAX_PAIRS = 32
 DEFAULT_BATCH_SIZE = 8
 DEFAULT_MAX_LENGTH = 1024
 BUILTIN = "builtin"
-
-
-def _get(cfg: Any, key: str, default: Any = None) -> Any:
-    """cfg[key] for Axolotl's DictDefault or a plain dict, `default` when unset/None."""
-    value = cfg.get(key) if hasattr(cfg, "get") else getattr(cfg, key, None)
-    return default if value is None else value
 
 
 def builtin_probe_pairs() -> Path:
@@ -55,7 +50,7 @@ def resolve_probe_pairs(value: str) -> Path:
 
 def probe_style(cfg: Any) -> PromptStyle:
     """The probe prompt style: explicit, else chat when the training data is chat-formatted."""
-    style = _get(cfg, "mistake_probe_style", "auto")
+    style = cfg_get(cfg, "mistake_probe_style", "auto")
     if style in PROMPT_STYLES:
         return style
     for ds in datasets_of(dict(cfg)):
@@ -67,9 +62,9 @@ def probe_style(cfg: Any) -> PromptStyle:
 
 def probe_enabled(cfg: Any) -> bool:
     """The probe runs when pairs are given, unless `mistake_probe: false`."""
-    if _get(cfg, "mistake_probe") is False:
+    if cfg_get(cfg, "mistake_probe") is False:
         return False
-    return bool(_get(cfg, "mistake_probe_pairs"))
+    return bool(cfg_get(cfg, "mistake_probe_pairs"))
 
 
 class DiscriminationProbeCallback(TrainerCallback):
@@ -178,21 +173,21 @@ class MistakeAnalysisPlugin(BasePlugin):
 
     def build_probe_callback(self, cfg: Any, trainer: Any) -> DiscriminationProbeCallback:
         """The probe callback configured from the `mistake_probe_*` keys."""
-        pairs = load_pairs(resolve_probe_pairs(str(_get(cfg, "mistake_probe_pairs"))))
+        pairs = load_pairs(resolve_probe_pairs(str(cfg_get(cfg, "mistake_probe_pairs"))))
         probe = DiscriminationProbe(
             pairs,
             style=probe_style(cfg),
-            max_length=int(_get(cfg, "mistake_probe_max_length", DEFAULT_MAX_LENGTH)),
-            threshold=float(_get(cfg, "mistake_probe_threshold", 0.0)),
+            max_length=int(cfg_get(cfg, "mistake_probe_max_length", DEFAULT_MAX_LENGTH)),
+            threshold=float(cfg_get(cfg, "mistake_probe_threshold", 0.0)),
         )
         return DiscriminationProbeCallback(
             trainer,
             probe,
-            max_pairs=int(_get(cfg, "mistake_probe_max_pairs", DEFAULT_MAX_PAIRS)),
-            batch_size=int(_get(cfg, "mistake_probe_batch_size", DEFAULT_BATCH_SIZE)),
-            every_steps=_get(cfg, "mistake_probe_steps"),
-            at_start=bool(_get(cfg, "mistake_probe_at_start", False)),
-            at_end=bool(_get(cfg, "mistake_probe_at_end", True)),
+            max_pairs=int(cfg_get(cfg, "mistake_probe_max_pairs", DEFAULT_MAX_PAIRS)),
+            batch_size=int(cfg_get(cfg, "mistake_probe_batch_size", DEFAULT_BATCH_SIZE)),
+            every_steps=cfg_get(cfg, "mistake_probe_steps"),
+            at_start=bool(cfg_get(cfg, "mistake_probe_at_start", False)),
+            at_end=bool(cfg_get(cfg, "mistake_probe_at_end", True)),
         )
 
     def add_callbacks_post_trainer(self, cfg: Any, trainer: Any) -> list:
@@ -224,18 +219,18 @@ class MistakeAnalysisPlugin(BasePlugin):
             "Dataset types": ", ".join(
                 sorted({str(d.get("type")) for d in datasets_of(dict(cfg)) if d.get("type")})
             ),
-            "Hint words (template a)": _get(cfg, "mistake_hint", DEFAULT_HINT),
-            "Harmless-guided inference hint": _get(
+            "Hint words (template a)": cfg_get(cfg, "mistake_hint", DEFAULT_HINT),
+            "Harmless-guided inference hint": cfg_get(
                 cfg, "mistake_inference_hint", DEFAULT_HARMLESS_HINT
             ),
         }
-        card = write_card_section(_get(cfg, "output_dir"), manifest, training)
+        card = write_card_section(cfg_get(cfg, "output_dir"), manifest, training)
         LOG.info("mistake analysis: model card section written to %s", card)
 
     def post_trainer_create(self, cfg: Any, trainer: Any) -> None:
         """Wrap `trainer.create_model_card` so the card (also the one pushed to the Hub) has
         the manifest section right after transformers writes it."""
-        if not self.active(cfg) or not _get(cfg, "output_dir"):
+        if not self.active(cfg) or not cfg_get(cfg, "output_dir"):
             return
         manifest = self._manifest(cfg)
         if manifest is None or not hasattr(trainer, "create_model_card"):
@@ -257,7 +252,7 @@ class MistakeAnalysisPlugin(BasePlugin):
         Axolotl calls this twice (after training, and after saving and writing the card);
         the second call keeps the section when no card was written through the trainer.
         """
-        if not self.active(cfg) or not _get(cfg, "output_dir"):
+        if not self.active(cfg) or not cfg_get(cfg, "output_dir"):
             return
         manifest = self._manifest(cfg)
         if manifest is None:

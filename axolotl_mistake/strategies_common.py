@@ -13,6 +13,7 @@ from typing import Any
 
 from axolotl.prompt_tokenizers import PromptTokenizingStrategy
 
+from axolotl_mistake.axolotl_cfg import cfg_get
 from axolotl_mistake.templates import ChatMessage
 
 LOG = logging.getLogger("axolotl_mistake")
@@ -43,21 +44,12 @@ class TrainOnInputsError(ValueError):
 
 def refuse_train_on_inputs(cfg: Any, strategy: str) -> None:
     """Raise if the config asks to train on the prompt (which contains the harmful answer)."""
-    if _cfg_get(cfg, "train_on_inputs", False):
+    if cfg_get(cfg, "train_on_inputs", False):
         raise TrainOnInputsError(
             f"`train_on_inputs: true` is not allowed with `type: {strategy}`: the prompt holds "
             "the harmful answer being analysed, and its tokens must never receive loss. "
             "Set `train_on_inputs: false` (the default)."
         )
-
-
-def _cfg_get(cfg: Any, key: str, default: Any = None) -> Any:
-    if cfg is None:
-        return default
-    if isinstance(cfg, Mapping):
-        return cfg.get(key, default)
-    value = getattr(cfg, key, default)
-    return default if value is None else value
 
 
 def field_map(ds_cfg: Any = None, cfg: Any = None) -> dict[str, str]:
@@ -68,7 +60,7 @@ def field_map(ds_cfg: Any = None, cfg: Any = None) -> dict[str, str]:
     """
     mapping = {name: name for name in (*REQUIRED_FIELDS, *OPTIONAL_FIELDS)}
     for name in mapping:
-        override = _cfg_get(ds_cfg, f"field_{name}") or _cfg_get(cfg, f"mistake_field_{name}")
+        override = cfg_get(ds_cfg, f"field_{name}") or cfg_get(cfg, f"mistake_field_{name}")
         if override:
             mapping[name] = override
     return mapping
@@ -214,9 +206,9 @@ def build_strategy(
         None,
         tokenizer,
         train_on_inputs=False,
-        sequence_len=int(_cfg_get(cfg, "sequence_len", 2048)),
+        sequence_len=int(cfg_get(cfg, "sequence_len", 2048)),
         fields=field_map(ds_cfg, cfg),
-        excess_length_strategy=_cfg_get(cfg, "excess_length_strategy"),
+        excess_length_strategy=cfg_get(cfg, "excess_length_strategy"),
         **kwargs,
     )
 
