@@ -12,7 +12,6 @@ It must never train, sample, or leave the model in eval mode when it found it in
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable, Sequence
 from itertools import pairwise
@@ -88,30 +87,15 @@ class ProbeResult:
 
 
 def load_pairs(path: str | Path, limit: int | None = None) -> list[LabelledPair]:
-    """Read a JSONL file of `LabelledPair` rows; errors name the file, line and field."""
-    path = Path(path)
-    pairs: list[LabelledPair] = []
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                raw = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path}:{line_no}: not valid JSON ({err.msg})") from err
-            try:
-                pairs.append(LabelledPair.model_validate(raw))
-            except Exception as err:  # pydantic ValidationError: name the field
-                fields = getattr(err, "errors", list)()
-                names = ", ".join(".".join(map(str, e["loc"])) for e in fields) or "?"
-                raise ValueError(
-                    f"{path}:{line_no}: field(s) {names}: not a labelled pair "
-                    "(need question: str, answer: str, harmful: bool)"
-                ) from err
-            if limit is not None and len(pairs) >= limit:
-                break
+    """The labelled pairs of a `{question, answer, harmful}` file, read by the `pairs` source
+    (the one reader of that format); errors name the file, line and field."""
+    from axolotl_mistake.errors import InputError
+    from axolotl_mistake.sources import iter_labelled_pairs
+    from axolotl_mistake.sources.pairs import PairsSource
+
+    pairs = list(iter_labelled_pairs(PairsSource(path=str(path), limit=limit)))
     if not pairs:
-        raise ValueError(f"{path}: no labelled pairs found")
+        raise InputError("no labelled pairs found", file=str(path))
     return pairs
 
 

@@ -162,12 +162,16 @@ def test_load_pairs_names_file_line_and_field(tmp_path):
         json.dumps(PAIRS[0].model_dump()) + "\n" + json.dumps({"question": "q", "answer": "a"}) + "\n",
         encoding="utf-8",
     )
-    with pytest.raises(ValueError, match=r"bad\.jsonl:2: field\(s\) harmful"):
+    with pytest.raises(ValueError, match=r"bad\.jsonl:2, field 'harmful': required field"):
         load_pairs(bad)
     broken = tmp_path / "broken.jsonl"
     broken.write_text("{not json\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"broken\.jsonl:1: not valid JSON"):
+    with pytest.raises(ValueError, match=r"broken\.jsonl:1: invalid JSON"):
         load_pairs(broken)
+    typed = tmp_path / "typed.jsonl"  # a string is not a label: strict, as the pairs source
+    typed.write_text('{"question": "q", "answer": "a", "harmful": "yes"}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"typed\.jsonl:1, field 'harmful'"):
+        load_pairs(typed)
 
 
 def test_probe_refuses_empty_pairs():
