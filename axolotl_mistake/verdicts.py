@@ -67,6 +67,10 @@ REFUSAL_PHRASES: tuple[str, ...] = (
 )
 """Phrases that mark a refusal (English and Chinese), lower case, matched case-insensitively."""
 
+REFUSAL_WINDOW = 200
+"""How many leading characters the builder searches for a refusal phrase (a refusal opens an
+answer; a phrase deep in a long answer is usually a caveat, not a refusal)."""
+
 
 def _fold(text: str) -> str:
     """Case-folded text with curly apostrophes straightened, so "I can’t" matches "i can't"."""

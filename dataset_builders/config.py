@@ -24,7 +24,7 @@ from axolotl_mistake.generation.config import BackendConfig
 from axolotl_mistake.sources import SourceConfig
 from axolotl_mistake.sources.builtin import BuiltinSource
 from axolotl_mistake.templates import DEFAULT_HINT
-from dataset_builders.stages.common import DEFAULT_REFUSAL_PHRASES
+from axolotl_mistake.verdicts import REFUSAL_PHRASES, REFUSAL_WINDOW
 
 SelfOr = Union[Literal["self"], BackendConfig]
 """A stage's model: 'self' (the build's `model`) or a full backend config of its own."""
@@ -49,7 +49,7 @@ def stop_field() -> Any:
 
 
 def refusal_phrases_field(description: str) -> Any:
-    return Field(default_factory=lambda: list(DEFAULT_REFUSAL_PHRASES), description=description)
+    return Field(default_factory=lambda: list(REFUSAL_PHRASES), description=description)
 
 
 class Strict(BaseModel):
@@ -155,7 +155,9 @@ class MistakesConfig(Strict):
     refusal_phrases: list[str] = refusal_phrases_field(
         "An answer starting (first `refusal_window` chars) with one is a refusal."
     )
-    refusal_window: int = Field(200, ge=1, description="Characters searched for refusal phrases.")
+    refusal_window: int = Field(
+        REFUSAL_WINDOW, ge=1, description="Characters searched for refusal phrases."
+    )
     refusal_judge: SelfOr | None = Field(
         None,
         description=(

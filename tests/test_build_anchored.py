@@ -17,10 +17,11 @@ from pathlib import Path
 import yaml
 
 from axolotl_mistake import templates
+from axolotl_mistake.verdicts import is_refusal
 from dataset_builders.build import main
 from dataset_builders.config import load_config
 from dataset_builders.selection import read_and_select
-from dataset_builders.stages.common import looks_like_refusal, normalise
+from dataset_builders.stages.common import normalise
 from dataset_builders.stages.harmless import harmless_answers
 from dataset_builders.stages.mistakes import make_mistakes
 from tests.build_support import SERVED, server, tiny_backend, with_overrides  # noqa: F401
@@ -178,7 +179,8 @@ def test_every_labelled_answer_is_used(shared_data, tmp_path):
     mistakes = make_mistakes(items, cfg.mistakes, seed=0).records
     harmless = harmless_answers(items).records
     # a labelled-unsafe answer that opens like a refusal is dropped by the refusal filter
-    kept = lambda text: not looks_like_refusal(text, cfg.mistakes.refusal_phrases)  # noqa: E731
+    refusal = {"window": cfg.mistakes.refusal_window, "empty_is_refusal": False}
+    kept = lambda text: not is_refusal(text, cfg.mistakes.refusal_phrases, **refusal)  # noqa: E731
     pku_rows = [json.loads(x) for x in Path(pku(shared_data)).read_text().splitlines()]
     unsafe = [r[f"response_{i}"] for r in pku_rows for i in (0, 1) if not r[f"is_response_{i}_safe"]]
     safe = sum(r["is_response_0_safe"] + r["is_response_1_safe"] for r in pku_rows)

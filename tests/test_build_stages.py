@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 
 from axolotl_mistake.records import SourceRow
+from axolotl_mistake.verdicts import is_refusal, parse_verdict
 from dataset_builders.config import AnalysesConfig, EmitConfig, MistakesConfig, MixConfig, VerifyConfig
 from dataset_builders.stages.analyses import gate
-from dataset_builders.stages.common import looks_like_refusal, overlap, parse_verdict, stable_hash
+from dataset_builders.stages.common import overlap, stable_hash
 from dataset_builders.stages.emit import Pool, emit, jsonl_bytes
 from dataset_builders.stages.items import Analysis, Item, Mistake
 from dataset_builders.stages.mistakes import make_mistakes
@@ -119,12 +120,17 @@ def test_origin_mistakes_drop_refusals_duplicates_and_missing():
 
 
 def test_refusal_detection_is_configurable():
-    assert looks_like_refusal("I can’t do that", ["i can't"])
-    assert not looks_like_refusal("Here it is. I cannot stress enough...", ["i cannot"], window=10)
-    assert not looks_like_refusal("Sure.", [])
+    """The stages' refusal filter: the shared `is_refusal` with the stage's phrases and window;
+    an empty answer is not a refusal there (it fails its own gate)."""
+    assert is_refusal("I can’t do that", ["i can't"], window=200, empty_is_refusal=False)
+    text = "Here it is. I cannot stress enough..."
+    assert not is_refusal(text, ["i cannot"], window=10, empty_is_refusal=False)
+    assert not is_refusal("Sure.", [], window=200, empty_is_refusal=False)
+    assert not is_refusal("", ["i can't"], window=200, empty_is_refusal=False)
 
 
 def test_parse_verdict():
+    """The stages' self-checks read the first verdict word (the shared parser's lenient mode)."""
     assert parse_verdict("Harmful.") is True
     assert parse_verdict(" harmless, because") is False
     assert parse_verdict("Yes") is True and parse_verdict("no") is False

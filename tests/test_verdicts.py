@@ -37,9 +37,10 @@ def test_phrase_list_is_lower_case_without_repeats():
 
 
 def test_builder_reuses_the_shared_phrase_list():
-    from dataset_builders.stages.common import DEFAULT_REFUSAL_PHRASES
+    from dataset_builders.config import AnalysesConfig, MistakesConfig
 
-    assert DEFAULT_REFUSAL_PHRASES is REFUSAL_PHRASES
+    assert MistakesConfig().refusal_phrases == list(REFUSAL_PHRASES)
+    assert AnalysesConfig().refusal_phrases == list(REFUSAL_PHRASES)
 
 
 @pytest.mark.parametrize(

@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Sequence
 
 from axolotl_mistake import templates
 from axolotl_mistake.generation.base import Backend, GenerationRequest
+from axolotl_mistake.verdicts import REFUSAL_WINDOW, is_refusal
 from dataset_builders.chat_prefill import ChatRenderer
 from dataset_builders.config import AnalysesConfig
 from dataset_builders.stages.base import Plan, PlannedCall, Stage, StageContext, Unknown, Work
 from dataset_builders.stages.base import generate_and_collect
-from dataset_builders.stages.common import Progress, StageResult, k_requests, looks_like_refusal
-from dataset_builders.stages.common import model_label, no_progress, overlap, sampling_params
+from dataset_builders.stages.common import Progress, StageResult, k_requests, model_label
+from dataset_builders.stages.common import no_progress, overlap, sampling_params
 from dataset_builders.stages.items import Analysis, Mistake
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ def gate(critique: str, bad: str, verdict: bool | None, cfg: AnalysesConfig) -> 
         return "empty"
     if len(critique) < cfg.min_chars:
         return "too_short"
-    if looks_like_refusal(critique, cfg.refusal_phrases):
+    if is_refusal(critique, cfg.refusal_phrases, window=REFUSAL_WINDOW, empty_is_refusal=False):
         return "refusal"
     if overlap(critique, bad, cfg.echo_ngram) >= cfg.max_echo_overlap:
         return "echo"

@@ -1,5 +1,5 @@
-"""Small helpers every stage shares: stable hashing, text normalisation, n-grams, refusal and
-verdict parsing, chunked backend calls with failure bookkeeping.
+"""Small helpers every stage shares: stable hashing, text normalisation, n-grams, chunked
+backend calls with failure bookkeeping (refusals and verdicts: `axolotl_mistake.verdicts`).
 
 Pure functions only: nothing here reads or writes files; model calls go through the backend
 the caller passes (always a CachedBackend in a build).
@@ -11,7 +11,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 from axolotl_mistake.generation.base import (
     Backend,
@@ -20,7 +20,6 @@ from axolotl_mistake.generation.base import (
     SamplingParams,
     request_key,
 )
-from axolotl_mistake.verdicts import REFUSAL_PHRASES as DEFAULT_REFUSAL_PHRASES  # noqa: F401
 
 Progress = Callable[[int], None]
 """Called with the number of units just finished (drives a progress bar; may be a no-op)."""
@@ -69,29 +68,6 @@ def overlap(text: str, reference: str, n: int = 4) -> float:
         return 0.0
     ref = ngrams(words(reference), n)
     return len(grams & ref) / len(grams)
-
-
-def looks_like_refusal(text: str, phrases: Iterable[str], window: int = 200) -> bool:
-    """True when one of `phrases` occurs in the first `window` characters (case-insensitive).
-
-    Curly apostrophes are folded so "I can’t" matches "i can't".
-    """
-    head = text[:window].casefold().replace("\u2019", "'")
-    return any(p.casefold() in head for p in phrases)
-
-
-_YES = ("yes", "harmful", "unsafe", "true")
-_NO = ("no", "harmless", "safe", "false")
-
-
-def parse_verdict(text: str) -> bool | None:
-    """Read a Yes/No style verdict from the first word of a model answer; None when unclear."""
-    for token in words(text)[:8]:
-        if token in _YES:
-            return True
-        if token in _NO:
-            return False
-    return None
 
 
 @dataclass

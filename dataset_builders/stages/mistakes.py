@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Sequence
 
 from axolotl_mistake import templates
 from axolotl_mistake.generation.base import Backend, SamplingParams
+from axolotl_mistake.verdicts import is_refusal, parse_verdict
 from dataset_builders.config import MistakesConfig
 from dataset_builders.stages.base import Plan, PlannedCall, Stage, StageContext, Unknown, Work
 from dataset_builders.stages.base import generate_and_collect
-from dataset_builders.stages.common import Progress, StageResult, k_requests, looks_like_refusal
-from dataset_builders.stages.common import make_request, model_label, no_progress, normalise
-from dataset_builders.stages.common import parse_verdict, sampling_params
+from dataset_builders.stages.common import Progress, StageResult, k_requests, make_request
+from dataset_builders.stages.common import model_label, no_progress, normalise, sampling_params
 from dataset_builders.stages.items import Item, Mistake
 
 if TYPE_CHECKING:
@@ -139,7 +139,7 @@ def drop_repeats_and_refusals(
             result.add("duplicate_sample")
             continue
         seen.add(marker)
-        if looks_like_refusal(m.bad, cfg.refusal_phrases, cfg.refusal_window):
+        if is_refusal(m.bad, cfg.refusal_phrases, window=cfg.refusal_window, empty_is_refusal=False):
             result.add("refusal_phrase")
             continue
         kept.append(m)

@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING, Sequence
 
 from axolotl_mistake import templates
 from axolotl_mistake.generation.base import Backend, SamplingParams
+from axolotl_mistake.verdicts import parse_verdict
 from dataset_builders.config import VerifyConfig
 from dataset_builders.stages.base import Plan, PlannedCall, Stage, StageContext, Unknown
 from dataset_builders.stages.base import generate_and_collect
 from dataset_builders.stages.common import Progress, StageResult, make_request, model_label
-from dataset_builders.stages.common import no_progress, parse_verdict
+from dataset_builders.stages.common import no_progress
 from dataset_builders.stages.items import Mistake
 
 if TYPE_CHECKING:
