@@ -7,6 +7,7 @@ different processes or machines.
     python benchmarks/bench_generate.py                       # embedded SmolLM2-135M, CPU
     python benchmarks/bench_generate.py --max-new-tokens 32 --n-prompts 64 --batch-size 64
     python benchmarks/bench_generate.py --random-7b-shape     # GPU: random Llama-2-7B shape
+    python benchmarks/bench_generate.py --random-7b-shape --tokenizer DIR  # any tokenizer folder
 """
 
 from __future__ import annotations
@@ -59,28 +60,23 @@ def make_prompts(n: int) -> list[str]:
     return prompts[:n]
 
 
-def random_7b_backend(batch_size: int):
-    """A random-weight Llama-2-7B-shaped model on the GPU, with the embedded model's tokenizer."""
+def random_7b_backend(batch_size: int, tokenizer_dir: Path | None = None):
+    """A random-weight Llama-2-7B-shaped model on the GPU, with the tokenizer in `tokenizer_dir`
+    (default: the embedded model's, converted once; a tokenizer-only folder is enough)."""
     import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoTokenizer, LlamaForCausalLM
 
     from axolotl_mistake.generation.transformers import TransformersBackend
-    from axolotl_mistake.models import ensure_embedded_model
+    from benchmarks.shapes import LLAMA2_7B, llama_config
 
     if not torch.cuda.is_available():
         raise SystemExit("--random-7b-shape needs a CUDA GPU")
-    tokenizer = AutoTokenizer.from_pretrained(ensure_embedded_model())
-    config = LlamaConfig(
-        hidden_size=4096,
-        intermediate_size=11008,
-        num_hidden_layers=32,
-        num_attention_heads=32,
-        num_key_value_heads=32,
-        vocab_size=len(tokenizer),
-        max_position_embeddings=4096,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
+    if tokenizer_dir is None:
+        from axolotl_mistake.models import ensure_embedded_model
+
+        tokenizer_dir = ensure_embedded_model()
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    config = llama_config(LLAMA2_7B, tokenizer)
     config._attn_implementation = "sdpa"
     torch.manual_seed(0)
     torch.set_default_dtype(torch.bfloat16)
@@ -133,6 +129,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="random-weight Llama-2-7B-shaped model on the GPU (ignores --model)",
     )
+    parser.add_argument(
+        "--tokenizer",
+        type=Path,
+        default=None,
+        help="with --random-7b-shape: folder of the tokenizer to use (default: the embedded "
+        "model's; no weights needed)",
+    )
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--n-prompts", type=int, default=64)
@@ -146,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     args = parser.parse_args(argv)
+    if args.tokenizer is not None and not args.random_7b_shape:
+        parser.error("--tokenizer goes with --random-7b-shape (--model brings its own tokenizer)")
 
     import torch
 
@@ -153,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     from axolotl_mistake.generation.transformers import TransformersBackend
 
     if args.random_7b_shape:
-        backend = random_7b_backend(args.batch_size)
+        backend = random_7b_backend(args.batch_size, args.tokenizer)
     else:
         backend = TransformersBackend.load(
             args.model, batch_size=args.batch_size, device=args.device

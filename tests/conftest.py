@@ -54,7 +54,7 @@ def embedded_tokenizer(embedded_model_dir):
 @pytest.fixture(scope="session")
 def tiny_model_dir(embedded_model_dir, tmp_path_factory) -> Path:
     """A 2-layer random-weight Llama with the embedded model's tokenizer (fast tests)."""
-    from tests.tiny_model import build_tiny_model
+    from benchmarks.shapes import build_tiny_model
 
     return build_tiny_model(embedded_model_dir, tmp_path_factory.mktemp("tiny-model"))
 

@@ -81,7 +81,9 @@ def test_dry_run_is_ready_with_a_complete_carry(tmp_path):
     # the commands of the three parts, as they would run there
     assert "-m axolotl.cli.main train $REPO/recipes/smollm2_135m_mistake.yml" in out
     assert "--launcher python" in out and "--max-steps 10" in out
-    assert "bench_generate.py --random-7b-shape" in out
+    # part (c) reads the carried tokenizer itself: no tokenizer-only cache posing as a model
+    assert "bench_generate.py --random-7b-shape --tokenizer $CARRY/smollm2" in out
+    assert "AXOLOTL_MISTAKE_CACHE" not in out and "--tokenizer-cache" not in out
     assert "qlora_7b.py --recipe $REPO/recipes/alpaca7b_mistake.yml --steps 20" in out
     assert "pip install -q --no-index --no-deps" in out
     assert "MiB of 64 MiB" in out

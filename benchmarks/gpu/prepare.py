@@ -58,6 +58,16 @@ def run(cmd: list[str], **kw) -> None:
         )
 
 
+def pip(*args: str, **kw) -> None:
+    """Run this interpreter's pip with `args`; stop with its output when it fails."""
+    run([sys.executable, "-m", "pip", *args], **kw)
+
+
+def build_wheel(source: Path, dest: Path) -> None:
+    """Build the project or sdist at `source` into a wheel in `dest` (no deps, no isolation)."""
+    pip("wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(dest), str(source))
+
+
 def download(req: gpu_check.Req, dest: Path) -> Path:
     """The CPython 3.12 manylinux wheel from PyPI; for a pure-Python package published only as
     an sdist (axolotl-contribs-lgpl), the sdist built here into a py3-none-any wheel."""
@@ -92,35 +102,9 @@ def download(req: gpu_check.Req, dest: Path) -> Path:
             raise SystemExit(f"prepare: failed: {' '.join(cmd)}\n{proc.stderr[-3000:]}")
         sdists = dest / f"sdist-{req.name}"
         sdists.mkdir()
-        run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "-q",
-                "--no-deps",
-                "--no-binary=:all:",
-                "-d",
-                str(sdists),
-                spec,
-            ]
-        )
+        pip("download", "-q", "--no-deps", "--no-binary=:all:", "-d", str(sdists), spec)
         sdist = next(sdists.iterdir())
-        run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "wheel",
-                "-q",
-                "--no-deps",
-                "--no-build-isolation",
-                "-w",
-                str(dest),
-                str(sdist),
-            ]
-        )
+        build_wheel(sdist, dest)
         log(f"{spec}: no wheel on PyPI, built {sdist.name} here")
     new = sorted(set(dest.glob("*.whl")) - before)
     if len(new) != 1:
@@ -188,20 +172,7 @@ def project_wheel(dest: Path) -> tuple[Path, str]:
                 shutil.copy2(p, copy / part)
         if gpu_check.source_hash(copy) != src_hash:
             raise SystemExit("prepare: the tree changed while it was copied; run again")
-        run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "wheel",
-                "-q",
-                "--no-deps",
-                "--no-build-isolation",
-                "-w",
-                str(dest),
-                str(copy),
-            ]
-        )
+        build_wheel(copy, dest)
     wheels = [
         p for p in dest.glob("*.whl") if gpu_check.parse_wheel_name(p).name == gpu_check.PROJECT
     ]

@@ -21,41 +21,16 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-LLAMA2_7B = dict(
-    hidden_size=4096,
-    intermediate_size=11008,
-    num_hidden_layers=32,
-    num_attention_heads=32,
-    num_key_value_heads=32,
-    vocab_size=32000,
-    max_position_embeddings=4096,
-)
-# --smoke-cpu: the same code path on a tiny shape on CPU (bitsandbytes' 4-bit works there), to
-# check the script before spending GPU time; its numbers mean nothing
-TINY = dict(
-    hidden_size=64,
-    intermediate_size=128,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    num_key_value_heads=4,
-    vocab_size=32000,
-    max_position_embeddings=256,
-)
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2)
-        fh.write("\n")
-    os.replace(tmp, path)
-
+from axolotl_mistake.fileio import write_json_atomic  # noqa: E402
+from benchmarks.shapes import LLAMA2_7B, TINY, llama_config  # noqa: E402
 
 def scratch_dir() -> Path:
     """A RAM-backed folder for the 13 GB checkpoint when there is room, else the temp dir."""
@@ -209,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     import peft
     import transformers
     from peft import prepare_model_for_kbit_training
-    from transformers import AutoModelForCausalLM, BitsAndBytesConfig, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig, LlamaForCausalLM
 
     out: dict = {
         "recipe": args.recipe.name,
@@ -222,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         "model": "tiny random Llama (smoke)" if args.smoke_cpu else "random Llama-2-7B shape",
     }
     t = time.time()
-    cfg = LlamaConfig(**(TINY if args.smoke_cpu else LLAMA2_7B))
+    cfg = llama_config(TINY if args.smoke_cpu else LLAMA2_7B)
     torch.manual_seed(0)
     torch.set_default_dtype(torch.bfloat16)
     with torch.device(device):
