@@ -1,0 +1,1 @@
+"""Test-only Axolotl strategies (ablations for the positive control); never shipped."""
