@@ -4,27 +4,28 @@ written. Builds configs (and, for the tests, a saved tiny model); never loads or
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 
 @dataclass(frozen=True)
 class Shape:
-    """The sizes that make a Llama architecture (vocabulary and special ids come separately)."""
+    """The sizes that make a Llama architecture, named as `LlamaConfig` names them (vocabulary
+    and special token ids come separately)."""
 
-    hidden: int
-    intermediate: int
-    layers: int
-    heads: int
-    kv_heads: int
-    positions: int
+    hidden_size: int
+    intermediate_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    num_key_value_heads: int
+    max_position_embeddings: int
 
 
-LLAMA2_7B = Shape(hidden=4096, intermediate=11008, layers=32, heads=32, kv_heads=32, positions=4096)
+LLAMA2_7B = Shape(4096, 11008, 32, 32, 32, 4096)
 """Llama-2-7B (and Alpaca-7B): the paper's model size, for GPU speed and memory checks."""
 
-TINY = Shape(hidden=64, intermediate=128, layers=2, heads=4, kv_heads=2, positions=2048)
+TINY = Shape(64, 128, 2, 4, 2, 2048)
 """Two small layers: fast CPU tests and smoke runs whose numbers mean nothing."""
 
 
@@ -41,15 +42,7 @@ def llama_config(shape: Shape, tokenizer: Any = None, **extra: Any) -> Any:
             "eos_token_id": tokenizer.eos_token_id,
             "pad_token_id": tokenizer.pad_token_id,
         }
-    return LlamaConfig(
-        hidden_size=shape.hidden,
-        intermediate_size=shape.intermediate,
-        num_hidden_layers=shape.layers,
-        num_attention_heads=shape.heads,
-        num_key_value_heads=shape.kv_heads,
-        max_position_embeddings=shape.positions,
-        **{**ids, **extra},
-    )
+    return LlamaConfig(**asdict(shape), **{**ids, **extra})
 
 
 def build_tiny_model(tokenizer_dir: Path, out: Path, seed: int = 0) -> Path:

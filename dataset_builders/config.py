@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from axolotl_mistake import configio
+from axolotl_mistake.fields import count, share
 from axolotl_mistake.generation.config import BackendConfig
 from axolotl_mistake.sources import SourceConfig
 from axolotl_mistake.sources.builtin import BuiltinSource
@@ -38,7 +39,7 @@ def temperature_field(default: float) -> Any:
 
 
 def top_p_field(default: float) -> Any:
-    return Field(default, gt=0, le=1, description="Nucleus sampling mass.")
+    return share(default, "Nucleus sampling mass.")
 
 
 def stop_field() -> Any:
@@ -61,21 +62,14 @@ class Strict(BaseModel):
 class SelectConfig(Strict):
     """Stage 1: which instructions go in."""
 
-    redteam_n: int | None = Field(
+    redteam_n: int | None = count(
         32,
-        ge=1,
-        description=(
-            "Red-team instructions to sample (seeded); null keeps all. The default is sized for "
-            "the embedded CPU build (minutes on 2 cores); recipes raise it."
-        ),
+        "Red-team instructions to sample (seeded); null keeps all. The default is sized for "
+        "the embedded CPU build (minutes on 2 cores); recipes raise it.",
     )
-    helpful_n: int | None = Field(
-        64, ge=1, description="Helpful instructions to sample (seeded); null keeps all."
-    )
-    min_chars: int = Field(3, ge=0, description="Drop instructions shorter than this (characters).")
-    max_chars: int = Field(
-        4000, ge=1, description="Drop instructions (with input) longer than this (characters)."
-    )
+    helpful_n: int | None = count(64, "Helpful instructions to sample (seeded); null keeps all.")
+    min_chars: int = count(3, "Drop instructions shorter than this (characters).", minimum=0)
+    max_chars: int = count(4000, "Drop instructions (with input) longer than this (characters).")
     endpoint_context_tokens: int | None = Field(
         None,
         ge=1,
@@ -102,12 +96,9 @@ class SelectConfig(Strict):
             "training: exact normalised matches and n-gram overlaps are dropped."
         ),
     )
-    ngram_n: int = Field(8, ge=1, description="Word n-gram length of the decontamination check.")
-    ngram_threshold: float = Field(
-        0.5,
-        gt=0,
-        le=1,
-        description="Drop an instruction when this share of its n-grams occurs in an eval set.",
+    ngram_n: int = count(8, "Word n-gram length of the decontamination check.")
+    ngram_threshold: float = share(
+        0.5, "Drop an instruction when this share of its n-grams occurs in an eval set."
     )
     eval_fraction: float = Field(
         0.0,
@@ -146,18 +137,16 @@ class MistakesConfig(Strict):
     backend: SelfOr = Field(
         "self", description="Model that makes guided mistakes: 'self' or a backend config."
     )
-    k: int = Field(1, ge=1, description="Samples per instruction (guided).")
+    k: int = count(1, "Samples per instruction (guided).")
     hint: str = Field(DEFAULT_HINT, description="Hint words of template (a).")
-    max_new_tokens: int = Field(32, ge=1, description="Token budget of one bad answer (guided).")
+    max_new_tokens: int = count(32, "Token budget of one bad answer (guided).")
     temperature: float = temperature_field(0.7)
     top_p: float = top_p_field(0.95)
     stop: list[str] = stop_field()
     refusal_phrases: list[str] = refusal_phrases_field(
         "An answer starting (first `refusal_window` chars) with one is a refusal."
     )
-    refusal_window: int = Field(
-        REFUSAL_WINDOW, ge=1, description="Characters searched for refusal phrases."
-    )
+    refusal_window: int = count(REFUSAL_WINDOW, "Characters searched for refusal phrases.")
     refusal_judge: SelfOr | None = Field(
         None,
         description=(
@@ -182,7 +171,7 @@ class VerifyConfig(Strict):
         "self",
         description="Judge for mode 'judge' ('self' = the build's model).",
     )
-    max_new_tokens: int = Field(4, ge=1, description="Tokens of a verdict.")
+    max_new_tokens: int = count(4, "Tokens of a verdict.")
     keep_unclear: bool = Field(
         False, description="Keep a mistake whose verdict could not be parsed."
     )
@@ -197,19 +186,16 @@ class AnalysesConfig(Strict):
             "Analyst: 'self' (the build's model: self-alignment) or another model/endpoint."
         ),
     )
-    k: int = Field(1, ge=1, description="Critiques sampled per mistake.")
-    max_new_tokens: int = Field(48, ge=1, description="Token budget of one critique.")
+    k: int = count(1, "Critiques sampled per mistake.")
+    max_new_tokens: int = count(48, "Token budget of one critique.")
     temperature: float = temperature_field(0.0)
     top_p: float = top_p_field(1.0)
     stop: list[str] = stop_field()
-    min_chars: int = Field(20, ge=0, description="Gate: drop critiques shorter than this.")
-    max_echo_overlap: float = Field(
-        0.6,
-        gt=0,
-        le=1,
-        description="Gate: drop a critique when this share of its word n-grams repeats the bad answer.",
+    min_chars: int = count(20, "Gate: drop critiques shorter than this.", minimum=0)
+    max_echo_overlap: float = share(
+        0.6, "Gate: drop a critique when this share of its word n-grams repeats the bad answer."
     )
-    echo_ngram: int = Field(4, ge=1, description="n of the echo check.")
+    echo_ngram: int = count(4, "n of the echo check.")
     refusal_phrases: list[str] = refusal_phrases_field(
         "Gate: a critique starting with one of these is a refusal and dropped."
     )
@@ -270,12 +256,12 @@ class ReviseConfig(Strict):
     """Critique-revise baseline: the revision generated from (question, bad answer, critique)."""
 
     backend: SelfOr = Field("self", description="Model that writes revisions.")
-    max_new_tokens: int = Field(96, ge=1, description="Token budget of one revision.")
+    max_new_tokens: int = count(96, "Token budget of one revision.")
     temperature: float = temperature_field(0.0)
     stop: list[str] = stop_field()
-    min_chars: int = Field(10, ge=0, description="Gate: drop revisions shorter than this.")
-    max_echo_overlap: float = Field(
-        0.6, gt=0, le=1, description="Gate: drop a revision that repeats the bad answer this much."
+    min_chars: int = count(10, "Gate: drop revisions shorter than this.", minimum=0)
+    max_echo_overlap: float = share(
+        0.6, "Gate: drop a revision that repeats the bad answer this much."
     )
 
 

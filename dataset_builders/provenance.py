@@ -31,6 +31,24 @@ def mistake_source(cfg: BuildConfig) -> str:
     return model if cfg.mistakes.mode == "guided" else f"origin+{model}"
 
 
+def models_used(cfg: BuildConfig) -> dict[str, dict]:
+    """The build's model and each stage's own backend (config key's section -> model info)."""
+    models = {"model": model_info(cfg.model)}
+    for where, bcfg in needed_backends(cfg):
+        models[where.split(".")[0]] = model_info(bcfg)
+    return models
+
+
+def sources_read(cfg: BuildConfig) -> list[dict]:
+    """Provenance of every source the build read, with the role it was read for."""
+    roles = (
+        ("redteam", cfg.redteam),
+        ("helpful", cfg.helpful),
+        ("decontaminate", cfg.select.decontaminate),
+    )
+    return [source_info(source, role) for role, sources in roles for source in sources]
+
+
 def build_manifest(
     cfg: BuildConfig,
     config_file: str | None,
@@ -42,12 +60,6 @@ def build_manifest(
     shard: dict,
 ) -> BuildManifest:
     """The build's manifest."""
-    models = {"model": model_info(cfg.model)}
-    for where, bcfg in needed_backends(cfg):
-        models[where.split(".")[0]] = model_info(bcfg)
-    data = [source_info(s, "redteam") for s in cfg.redteam]
-    data += [source_info(s, "helpful") for s in cfg.helpful]
-    data += [source_info(s, "decontaminate") for s in cfg.select.decontaminate]
     return BuildManifest(
         version=project_version(),
         files={name: spec.entry() for name, spec in files.items()},
@@ -62,8 +74,8 @@ def build_manifest(
         config_file=Path(config_file).name if config_file else None,
         config_hash=cfg.config_hash(),
         config=cfg.model_dump(mode="json"),
-        models=models,
-        data=data,
+        models=models_used(cfg),
+        data=sources_read(cfg),
         counts=counts,
         calls=calls,
         failed_calls=failures,

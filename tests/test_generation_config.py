@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 import textwrap
@@ -11,15 +12,8 @@ import pytest
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from axolotl_mistake.generation import (
-    BACKENDS,
-    KINDS,
-    BackendConfig,
-    LocalBackendConfig,
-    backend_classes,
-    parse_backend_config,
-)
-from axolotl_mistake.generation.config import backend_fields
+from axolotl_mistake.generation.config import BACKENDS, KINDS, BackendConfig, LocalBackendConfig
+from axolotl_mistake.generation.config import backend_classes, backend_fields, parse_backend_config
 from axolotl_mistake.generation.openai import OpenAIConfig
 from axolotl_mistake.generation.transformers import TransformersConfig
 from axolotl_mistake.generation.vllm import VLLMConfig
@@ -119,6 +113,27 @@ def test_backend_fields_cover_every_kind_and_say_which():
     assert fields["adapter"].description.endswith("[kind: transformers, vllm]")
     assert "[kind:" not in fields["model"].description
     assert all((f.description or "").strip() for f in fields.values())
+
+
+def test_a_kinds_keys_reach_its_backend_by_name(monkeypatch):
+    """load() hands every key of a kind to its backend as the keyword argument of that name, so
+    a new key is one field on the config class (and that argument), nothing else."""
+    from axolotl_mistake.generation import openai, transformers, vllm
+
+    targets = {
+        "transformers": (transformers.TransformersBackend, "load"),
+        "openai": (openai, "OpenAIBackend"),
+        "vllm": (vllm, "VLLMBackend"),
+    }
+    assert set(targets) == set(KINDS)
+    for kind, (owner, attr) in targets.items():
+        params = inspect.signature(getattr(owner, attr)).parameters.values()
+        named = {p.name for p in params if p.kind is not p.VAR_KEYWORD}
+        seen: dict = {}
+        monkeypatch.setattr(owner, attr, lambda *args, _seen=seen, **kw: _seen.update(kw))
+        block = {"kind": kind, "base_url": "http://x/v1"} if kind == "openai" else {"kind": kind}
+        parse_backend_config(block).load()
+        assert seen and set(seen) <= named, (kind, set(seen) - named)
 
 
 def test_configs_import_no_engine_and_a_backend_is_one_file_plus_one_line(tmp_path):

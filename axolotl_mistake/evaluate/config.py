@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from axolotl_mistake.evaluate.judges import JudgeConfig, judge_classes
+from axolotl_mistake.fields import count
 from axolotl_mistake.generation.config import BackendConfig
 from axolotl_mistake.sources import SourceConfig
 
@@ -138,7 +139,7 @@ class SamplingConfig(_Strict):
 class BootstrapConfig(_Strict):
     """The percentile bootstrap behind every interval (items resampled with replacement)."""
 
-    samples: int = Field(2000, ge=100, description="bootstrap resamples")
+    samples: int = count(2000, "bootstrap resamples", minimum=100)
     confidence: float = Field(0.95, gt=0.0, lt=1.0, description="interval coverage")
     seed: int = Field(0, description="resampling seed (same data, same interval)")
 
@@ -179,9 +180,7 @@ class EvalConfig(_Strict):
     batch_size: int | None = Field(
         None, ge=1, description="requests per backend call (default: model.batch_size)"
     )
-    probe_batch_size: int = Field(
-        8, ge=1, description="pairs (probe) and reference answers (NLL) per forward pass"
-    )
+    probe_batch_size: int = count(8, "pairs (probe) and reference answers (NLL) per forward pass")
     probe_style: ProbeStyle | None = Field(
         None,
         description="discrimination probe prompt: alpaca/chat ask the discrimination question, "

@@ -11,7 +11,7 @@ that builds the backend) plus one line in `BACKENDS`.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
@@ -28,6 +28,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError, core_schema
 
+from axolotl_mistake.fields import count
 from axolotl_mistake.registry import registered_classes
 
 if TYPE_CHECKING:
@@ -76,13 +77,10 @@ class BackendConfig(BaseModel):
         None,
         description="Hub revision (branch, tag or commit) of `model`; part of every cache key.",
     )
-    batch_size: int = Field(
+    batch_size: int = count(
         16,
-        ge=1,
-        description=(
-            "Prompts per forward batch (transformers), per engine call chunk (vllm), or per "
-            "backend call of the evaluation (openai, where `concurrency` sets what is in flight)."
-        ),
+        "Prompts per forward batch (transformers), per engine call chunk (vllm), or per "
+        "backend call of the evaluation (openai, where `concurrency` sets what is in flight).",
     )
 
     def __new__(cls, *args: Any, **data: Any) -> BackendConfig:
@@ -110,6 +108,15 @@ class BackendConfig(BaseModel):
     def load(self) -> Backend:
         """Build the backend this config describes (loading weights for local kinds)."""
         raise NotImplementedError(f"backend kind {self.kind!r} has no load()")
+
+    def backend_kwargs(self, exclude: Collection[str] = ()) -> dict[str, Any]:
+        """Every key but `kind` (and `exclude`) as keyword arguments of the backend: a kind's
+        constructor takes its keys by their names, so a new key reaches it with no more code."""
+        return {
+            name: getattr(self, name)
+            for name in type(self).model_fields
+            if name != "kind" and name not in exclude
+        }
 
 
 class LocalBackendConfig(BackendConfig):

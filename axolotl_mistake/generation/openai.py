@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from axolotl_mistake.fields import count
 from axolotl_mistake.generation.base import (
     CONTEXT_LENGTH_EXCEEDED,
     BaseBackend,
@@ -61,15 +62,13 @@ class OpenAIConfig(BackendConfig):
             "is not read unless named here."
         ),
     )
-    concurrency: int = Field(8, ge=1, description="Requests in flight at once.")
-    max_retries: int = Field(
+    concurrency: int = count(8, "Requests in flight at once.")
+    max_retries: int = count(
         4,
-        ge=0,
-        description=(
-            "Retries per request on 429, 5xx, timeouts and connection errors (by the openai "
-            "client: exponential backoff from 0.5 s to 8 s with jitter, Retry-After honoured), "
-            "and on malformed 200 replies; after them the completion comes back with `error`."
-        ),
+        "Retries per request on 429, 5xx, timeouts and connection errors (by the openai client: "
+        "exponential backoff from 0.5 s to 8 s with jitter, Retry-After honoured), and on "
+        "malformed 200 replies; after them the completion comes back with `error`.",
+        minimum=0,
     )
     timeout_s: float = Field(60.0, gt=0, description="Per-request HTTP timeout in seconds.")
     retry_backoff_s: float = Field(
@@ -92,16 +91,7 @@ class OpenAIConfig(BackendConfig):
         return data
 
     def load(self) -> OpenAIBackend:
-        return OpenAIBackend(
-            self.base_url,
-            self.model,
-            api_key_env=self.api_key_env,
-            revision=self.revision,
-            concurrency=self.concurrency,
-            max_retries=self.max_retries,
-            timeout_s=self.timeout_s,
-            retry_backoff_s=self.retry_backoff_s,
-        )
+        return OpenAIBackend(**self.backend_kwargs(exclude={"batch_size"}))
 
 
 class MalformedResponse(Exception):

@@ -53,16 +53,7 @@ class TransformersConfig(LocalBackendConfig):
     )
 
     def load(self) -> TransformersBackend:
-        return TransformersBackend.load(
-            self.model,
-            revision=self.revision,
-            adapter=self.adapter,
-            chat=self.chat,
-            batch_size=self.batch_size,
-            device=self.device,
-            dtype=self.dtype,
-            max_context=self.max_context,
-        )
+        return TransformersBackend.load(**self.backend_kwargs())
 
 
 def resolve_device(device: str = "auto") -> str:

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from axolotl_mistake.fields import count
 from axolotl_mistake.generation.base import Completion, GenerationRequest, SamplingParams, failed
 from axolotl_mistake.generation.common import (
     LocalBackend,
@@ -29,14 +30,11 @@ class VLLMConfig(LocalBackendConfig):
     """kind: vllm -- an offline `vllm.LLM` engine (GPU; the `axolotl-mistake[vllm]` extra)."""
 
     kind: Literal["vllm"] = "vllm"
-    tensor_parallel_size: int = Field(1, ge=1, description="vLLM tensor parallel GPUs per replica.")
-    data_parallel_size: int = Field(
+    tensor_parallel_size: int = count(1, "vLLM tensor parallel GPUs per replica.")
+    data_parallel_size: int = count(
         1,
-        ge=1,
-        description=(
-            "vLLM data parallel replicas (passed to vllm.LLM where the installed vLLM supports "
-            "it; otherwise run one process per GPU with the builder's --shard i/n)."
-        ),
+        "vLLM data parallel replicas (passed to vllm.LLM where the installed vLLM supports it; "
+        "otherwise run one process per GPU with the builder's --shard i/n).",
     )
     distributed_executor_backend: str | None = Field(
         None,
@@ -46,18 +44,7 @@ class VLLMConfig(LocalBackendConfig):
     )
 
     def load(self) -> VLLMBackend:
-        return VLLMBackend(
-            self.model,
-            revision=self.revision,
-            adapter=self.adapter,
-            chat=self.chat,
-            dtype=self.dtype,
-            batch_size=max(self.batch_size, 256),
-            tensor_parallel_size=self.tensor_parallel_size,
-            data_parallel_size=self.data_parallel_size,
-            distributed_executor_backend=self.distributed_executor_backend,
-            max_context=self.max_context,
-        )
+        return VLLMBackend(**{**self.backend_kwargs(), "batch_size": max(self.batch_size, 256)})
 
 
 def import_vllm():

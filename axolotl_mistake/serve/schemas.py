@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from axolotl_mistake.fields import count
 from axolotl_mistake.generation.base import GenerationRequest, SamplingParams
 
 
@@ -38,41 +39,28 @@ class ServerConfig(BaseModel):
             "no key; the server binds 127.0.0.1)."
         ),
     )
-    default_max_tokens: int = Field(
-        256, ge=1, description="max_tokens of a request that gives none."
-    )
-    max_tokens_limit: int = Field(
+    default_max_tokens: int = count(256, "max_tokens of a request that gives none.")
+    max_tokens_limit: int = count(
         4096,
-        ge=1,
-        description=(
-            "Largest max_tokens (or max_completion_tokens) a request may ask for; more is HTTP "
-            "400. Prompt tokens + max_tokens must also fit the model's context."
-        ),
+        "Largest max_tokens (or max_completion_tokens) a request may ask for; more is HTTP 400. "
+        "Prompt tokens + max_tokens must also fit the model's context.",
     )
-    max_n: int = Field(
-        16, ge=1, description="Largest `n` (samples per prompt) a request may ask for."
+    max_n: int = count(16, "Largest `n` (samples per prompt) a request may ask for.")
+    max_choices: int = count(
+        64, "Most completions one request may ask for (prompts in the list x n)."
     )
-    max_choices: int = Field(
-        64,
-        ge=1,
-        description="Most completions one request may ask for (prompts in the list x n).",
-    )
-    max_stop: int = Field(16, ge=0, description="Most stop strings one request may give.")
-    max_body_bytes: int = Field(
+    max_stop: int = count(16, "Most stop strings one request may give.", minimum=0)
+    max_body_bytes: int = count(
         2 * 1024 * 1024,
-        ge=1024,
-        description="Largest request body in bytes; a larger one is HTTP 413, unread.",
+        "Largest request body in bytes; a larger one is HTTP 413, unread.",
+        minimum=1024,
     )
-    max_batch_requests: int = Field(
-        64, ge=1, description="Most prompts merged into one backend call."
-    )
+    max_batch_requests: int = count(64, "Most prompts merged into one backend call.")
     batch_wait_ms: float = Field(
         5.0, ge=0, description="How long to wait for concurrent requests to batch together."
     )
-    max_pending: int = Field(
-        512,
-        ge=1,
-        description="Most prompts waiting for the model; beyond it requests get HTTP 503.",
+    max_pending: int = count(
+        512, "Most prompts waiting for the model; beyond it requests get HTTP 503."
     )
 
     @model_validator(mode="after")
