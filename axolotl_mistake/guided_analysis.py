@@ -6,21 +6,15 @@ why. Only the critique and its EOS receive loss; never the bad answer.
 
 from __future__ import annotations
 
-from typing import Any
-
-from axolotl_mistake.strategies_common import MistakeAnalysisTokenizingStrategy, build_strategy
+from axolotl_mistake.strategies_common import AlpacaAnalysisStrategy
 from axolotl_mistake.templates import guided_analysis_prompt
 
 
-class GuidedAnalysisStrategy(MistakeAnalysisTokenizingStrategy):
+class GuidedAnalysisStrategy(AlpacaAnalysisStrategy):
     """(instruction, bad answer) -> critique, with the guided prompt (b)."""
 
     strategy_name = "axolotl_mistake.guided_analysis"
-
-    def render_prompt(self, row: dict[str, str]) -> str:
-        return guided_analysis_prompt(row["instruction"], row["bad"], row["input"])
+    template = staticmethod(guided_analysis_prompt)
 
 
-def load(tokenizer: Any, cfg: Any, ds_cfg: Any = None, processor: Any = None):
-    """Entry point Axolotl calls for `type: axolotl_mistake.guided_analysis`."""
-    return build_strategy(GuidedAnalysisStrategy, tokenizer, cfg, ds_cfg)
+load = GuidedAnalysisStrategy.load

@@ -127,12 +127,11 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m axolotl_mistake.models",
         description="Materialise the embedded SmolLM2-135M-Instruct model as an HF folder.",
     )
-    parser.add_argument("--target", type=Path, default=None, help="folder to write (default: cache)")
+    parser.add_argument("--target", type=Path, help="folder to write (default: cache)")
     parser.add_argument("--force", action="store_true", help="convert again even if present")
     parser.add_argument(
         "--link",
         type=Path,
-        default=None,
         help="also make this path a symlink to the folder (recipes use models/<name>)",
     )
     args = parser.parse_args(argv)

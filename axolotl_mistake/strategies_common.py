@@ -213,4 +213,21 @@ def build_strategy(
     )
 
 
+class AlpacaAnalysisStrategy(MistakeAnalysisTokenizingStrategy):
+    """A strategy whose prompt is one Alpaca-style template of (instruction, bad answer,
+    input): a subclass sets `strategy_name` and `template`, and its module exports its `load`."""
+
+    template: Callable[[str, str, str], str]
+
+    def render_prompt(self, row: dict[str, str]) -> str:
+        return self.template(row["instruction"], row["bad"], row["input"])
+
+    @classmethod
+    def load(
+        cls, tokenizer: Any, cfg: Any, ds_cfg: Any = None, processor: Any = None
+    ) -> MistakeAnalysisTokenizingStrategy:
+        """The `load()` Axolotl calls for `type: <strategy_name>`."""
+        return build_strategy(cls, tokenizer, cfg, ds_cfg)
+
+
 MessagesRenderer = Callable[[str, str, str], list[ChatMessage]]

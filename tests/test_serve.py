@@ -5,6 +5,7 @@ Every request is a real HTTP request to the server on 127.0.0.1 fronting the tin
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -95,30 +96,32 @@ def test_chat_completions(server, local):
 
 
 @pytest.mark.parametrize(
-    "path,body,needle",
+    "path, body, needle",
     [
         ("/completions", b"{not json", "not JSON"),
         ("/completions", b"[1, 2]", "JSON object"),
-        ("/completions", b'{"max_tokens": 3}', "prompt"),
-        ("/completions", b'{"prompt": "x", "max_tokens": 0}', "max_tokens"),
-        ("/completions", b'{"prompt": "x", "temperature": "hot"}', "temperature"),
-        ("/completions", b'{"prompt": "x", "stop": [1]}', "stop"),
-        ("/completions", b'{"prompt": "x", "stream": true}', "stream"),
-        ("/chat/completions", b'{"messages": []}', "messages"),
-        ("/chat/completions", b'{"messages": [{"content": "x"}]}', "role"),
-        ("/completions", b'{"prompt": "x", "logit_bias": {"1": 5}}', "logit_bias"),
-        ("/completions", b'{"prompt": "x", "n": 2.5}', "n"),
-        ("/completions", b'{"prompt": ["x", 3]}', "prompt[1]"),
+        ("/completions", {"max_tokens": 3}, "prompt"),
+        ("/completions", {"prompt": "x", "max_tokens": 0}, "max_tokens"),
+        ("/completions", {"prompt": "x", "temperature": "hot"}, "temperature"),
+        ("/completions", {"prompt": "x", "stop": [1]}, "stop"),
+        ("/completions", {"prompt": "x", "stream": True}, "stream"),
+        ("/chat/completions", {"messages": []}, "messages"),
+        ("/chat/completions", {"messages": [{"content": "x"}]}, "role"),
+        ("/completions", {"prompt": "x", "logit_bias": {"1": 5}}, "logit_bias"),
+        ("/completions", {"prompt": "x", "n": 2.5}, "n"),
+        ("/completions", {"prompt": ["x", 3]}, "prompt[1]"),
         (
             "/chat/completions",
-            b'{"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}',
+            {"messages": [{"role": "user", "content": [{"type": "image_url"}]}]},
             "messages[0].content",
         ),
     ],
 )
 def test_bad_requests_get_400(server, path, body, needle):
+    """Raw bytes where the body is not JSON at all, else the JSON of `body`."""
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
     response = httpx.post(
-        server.base_url + path, content=body, headers={"Content-Type": "application/json"}
+        server.base_url + path, content=content, headers={"Content-Type": "application/json"}
     )
     assert response.status_code == 400
     assert needle in response.json()["error"]["message"]

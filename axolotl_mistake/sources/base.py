@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from abc import abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -207,14 +207,18 @@ class Record:
             raise self.error(key, "must not be empty")
         return value
 
+    def _optional(self, key: str, expected: str, fits: Callable[[Any], bool]) -> Any:
+        """`data[key]`, None when absent or null; a present value must `fit` the type."""
+        value = self.data.get(key)
+        if value is not None and not fits(value):
+            raise self.error(key, f"expected {expected} or null, got {_type_name(value)}")
+        return value
+
     def opt_text(self, key: str) -> str | None:
         """An optional string: absent or null -> None; present must be a string."""
-        value = self.data.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            raise self.error(key, f"expected a string or null, got {_type_name(value)}")
-        _check_utf8(self, key, value)
+        value = self._optional(key, "a string", lambda v: isinstance(v, str))
+        if value is not None:
+            _check_utf8(self, key, value)
         return value
 
     def flag(self, key: str) -> bool:
@@ -224,20 +228,12 @@ class Record:
         return value
 
     def opt_int(self, key: str) -> int | None:
-        value = self.data.get(key)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.error(key, f"expected an integer or null, got {_type_name(value)}")
-        return value
+        """An optional whole number (a boolean is not one)."""
+        return self._optional(key, "an integer", lambda v: type(v) is int)
 
     def opt_dict(self, key: str) -> dict | None:
-        value = self.data.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, dict):
-            raise self.error(key, f"expected an object or null, got {_type_name(value)}")
-        return value
+        """An optional JSON object."""
+        return self._optional(key, "an object", lambda v: isinstance(v, dict))
 
     def choice(self, key: str, allowed: tuple[str, ...]) -> str:
         value = self.text(key)

@@ -115,21 +115,19 @@ def _chat(row: dict) -> dict:
     }
 
 
+FROM_MISTAKE = (set(AnalysisRow.model_fields) & set(Mistake.model_fields)) - {"label"}
+"""Fields an analysis row takes from its mistake under the same name (the text, where it came
+from, the verdict); `label` only in balanced builds."""
+
+
 def _analysis_row(a: Analysis, labelled: bool) -> dict:
     m = a.mistake
     return AnalysisRow(
-        instruction=m.instruction,
-        input=m.input,
-        bad=m.bad,
+        **m.model_dump(include=FROM_MISTAKE),
         critique=a.critique,
         id=m.uid,
-        sample_index=m.sample_index,
         analysis_index=a.analysis_index,
-        source=m.source,
-        mistake_source=m.mistake_source,
         analyst=a.analyst,
-        verdict=m.verdict,
-        verdict_by=m.verdict_by,
         label=m.label if labelled else None,
     ).to_json()
 
