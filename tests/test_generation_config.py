@@ -115,25 +115,32 @@ def test_backend_fields_cover_every_kind_and_say_which():
     assert all((f.description or "").strip() for f in fields.values())
 
 
-def test_a_kinds_keys_reach_its_backend_by_name(monkeypatch):
-    """load() hands every key of a kind to its backend as the keyword argument of that name, so
-    a new key is one field on the config class (and that argument), nothing else."""
-    from axolotl_mistake.generation import openai, transformers, vllm
+def test_a_kinds_keys_reach_its_backend(monkeypatch):
+    """A backend is built from every key of its config: vllm takes them as keyword arguments
+    of the same names, transformers and openai take the config itself (transformers'
+    `load(**keys)` checks them through TransformersConfig). So a new key is one field on the
+    config class, defaults in one place."""
+    from axolotl_mistake.generation import transformers, vllm
 
-    targets = {
-        "transformers": (transformers.TransformersBackend, "load"),
-        "openai": (openai, "OpenAIBackend"),
-        "vllm": (vllm, "VLLMBackend"),
-    }
-    assert set(targets) == set(KINDS)
-    for kind, (owner, attr) in targets.items():
-        params = inspect.signature(getattr(owner, attr)).parameters.values()
-        named = {p.name for p in params if p.kind is not p.VAR_KEYWORD}
-        seen: dict = {}
-        monkeypatch.setattr(owner, attr, lambda *args, _seen=seen, **kw: _seen.update(kw))
-        block = {"kind": kind, "base_url": "http://x/v1"} if kind == "openai" else {"kind": kind}
-        parse_backend_config(block).load()
-        assert seen and set(seen) <= named, (kind, set(seen) - named)
+    params = inspect.signature(vllm.VLLMBackend).parameters.values()
+    named = {p.name for p in params if p.kind is not p.VAR_KEYWORD}
+    seen: dict = {}
+    monkeypatch.setattr(vllm, "VLLMBackend", lambda **kw: seen.update(kw))
+    parse_backend_config({"kind": "vllm"}).load()
+    assert seen and set(seen) <= named, set(seen) - named
+
+    openai = parse_backend_config({"kind": "openai", "base_url": "http://x/v1/", "model": "m"})
+    remote = openai.load()
+    assert remote.cfg is openai and remote.base_url == "http://x/v1" and remote.model_id == "m"
+
+    built: list = []
+    backend = transformers.TransformersBackend
+    monkeypatch.setattr(backend, "from_config", classmethod(lambda cls, cfg: built.append(cfg)))
+    parse_backend_config({"kind": "transformers", "model": "m", "device": "cpu"}).load()
+    backend.load("m", device="cpu")
+    assert built == [TransformersConfig(model="m", device="cpu")] * 2
+    with pytest.raises(ValidationError, match="devise"):
+        backend.load("m", devise="cpu")
 
 
 def test_configs_import_no_engine_and_a_backend_is_one_file_plus_one_line(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 from axolotl_mistake.generation import CONTEXT_LENGTH_EXCEEDED, GenerationRequest, SamplingParams
 from axolotl_mistake.generation.config import BackendConfig
 from axolotl_mistake.generation.factory import load_backend
-from axolotl_mistake.generation.openai import OpenAIBackend
+from axolotl_mistake.generation.openai import OpenAIBackend, OpenAIConfig
 from axolotl_mistake.generation.transformers import TransformersBackend
 from tests.openai_server import FaultPlan, start_openai_server
 
@@ -29,7 +29,7 @@ def client(server, **kw) -> OpenAIBackend:
     kw.setdefault("max_retries", 3)
     kw.setdefault("timeout_s", 5.0)
     kw.setdefault("retry_backoff_s", 0.01)
-    return OpenAIBackend(server.base_url, "tiny", **kw)
+    return OpenAIConfig(base_url=server.base_url, model="tiny", **kw).load()
 
 
 def test_completions_and_chat_match_the_local_backend(local):
@@ -119,9 +119,8 @@ def test_prompt_beyond_the_served_context_is_a_counted_failure(local):
 
 
 def test_connection_refused_becomes_an_error():
-    remote = OpenAIBackend(
-        "http://127.0.0.1:9/v1", "none", max_retries=1, retry_backoff_s=0.01, timeout_s=2.0
-    )
+    cfg = {"max_retries": 1, "retry_backoff_s": 0.01, "timeout_s": 2.0}
+    remote = OpenAIConfig(base_url="http://127.0.0.1:9/v1", model="none", **cfg).load()
     out = remote.generate([PROMPT], PARAMS)
     assert not out[0].ok and "connection error" in out[0].error
 
@@ -168,7 +167,9 @@ def test_only_the_named_env_var_is_read(local, monkeypatch):
 def test_missing_api_key_env_is_a_clear_error(monkeypatch):
     monkeypatch.delenv("AXM_MISSING_KEY", raising=False)
     with pytest.raises(ValueError, match="AXM_MISSING_KEY"):
-        OpenAIBackend("http://127.0.0.1:1/v1", "m", api_key_env="AXM_MISSING_KEY")
+        OpenAIConfig(
+            base_url="http://127.0.0.1:1/v1", model="m", api_key_env="AXM_MISSING_KEY"
+        ).load()
 
 
 def test_concurrency_limit_is_respected(local):

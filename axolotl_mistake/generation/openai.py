@@ -91,7 +91,7 @@ class OpenAIConfig(BackendConfig):
         return data
 
     def load(self) -> OpenAIBackend:
-        return OpenAIBackend(**self.backend_kwargs(exclude={"batch_size"}))
+        return OpenAIBackend(self)
 
 
 class MalformedResponse(Exception):
@@ -109,33 +109,19 @@ class OpenAIBackend(BaseBackend):
 
     name = "openai"
 
-    def __init__(
-        self,
-        base_url: str,
-        model: str,
-        *,
-        api_key_env: str | None = None,
-        revision: str | None = None,
-        concurrency: int = 8,
-        max_retries: int = 4,
-        timeout_s: float = 60.0,
-        retry_backoff_s: float = 0.5,
-    ):
-        self.base_url = base_url.rstrip("/")
-        self.model_id = model
-        self.revision = revision
-        self.concurrency = max(1, concurrency)
-        self.max_retries = max(0, max_retries)
-        self.timeout_s = timeout_s
-        self.retry_backoff_s = retry_backoff_s
-        self.api_key_env = api_key_env
+    def __init__(self, cfg: OpenAIConfig) -> None:
+        """The endpoint, limits and retries of `cfg` (which holds only the NAME of the key's
+        env var; the key is read here, once, and kept out of every repr)."""
+        self.cfg = cfg
+        self.base_url = cfg.base_url.rstrip("/")
+        self.model_id, self.revision = cfg.model, cfg.revision
         self.__api_key: str | None = None
-        if api_key_env:
-            value = os.environ.get(api_key_env)
+        if cfg.api_key_env:
+            value = os.environ.get(cfg.api_key_env)
             if not value:
                 raise ValueError(
-                    f"environment variable {api_key_env!r} (backend.api_key_env) is not set or "
-                    "empty; export the API key there"
+                    f"environment variable {cfg.api_key_env!r} (backend.api_key_env) is not set "
+                    "or empty; export the API key there"
                 )
             self.__api_key = value
         self.stats = {"requests": 0, "retries": 0, "failures": 0}
@@ -143,10 +129,10 @@ class OpenAIBackend(BaseBackend):
 
     @classmethod
     def from_config(cls, cfg: OpenAIConfig) -> OpenAIBackend:
-        return cfg.load()
+        return cls(cfg)
 
     def __repr__(self) -> str:
-        key = f", api_key_env={self.api_key_env!r}" if self.api_key_env else ""
+        key = f", api_key_env={self.cfg.api_key_env!r}" if self.cfg.api_key_env else ""
         return f"OpenAIBackend(base_url={self.base_url!r}, model={self.model_id!r}{key})"
 
     # -- public, synchronous ------------------------------------------------------------------
@@ -207,8 +193,8 @@ class OpenAIBackend(BaseBackend):
             base_url=self.base_url,
             # a placeholder keeps the client from reading OPENAI_API_KEY; its header is omitted
             api_key=self.__api_key or "no-key",
-            max_retries=self.max_retries,
-            timeout=self.timeout_s,
+            max_retries=self.cfg.max_retries,
+            timeout=self.cfg.timeout_s,
             http_client=openai.DefaultAsyncHttpxClient(event_hooks={"request": [count_attempt]}),
         )
 
@@ -228,7 +214,7 @@ class OpenAIBackend(BaseBackend):
         params: SamplingParams,
         emit: Callable[[int, Completion], None],
     ) -> None:
-        semaphore = asyncio.Semaphore(self.concurrency)
+        semaphore = asyncio.Semaphore(self.cfg.concurrency)
         async with self._client() as client:
 
             async def one(i: int, request: GenerationRequest) -> None:
@@ -267,7 +253,7 @@ class OpenAIBackend(BaseBackend):
         chat = request.messages is not None
         body = self._body(request, params)
         headers = self._extra_headers()
-        budget = self.max_retries + 1  # HTTP attempts per request, shared with the client's
+        budget = self.cfg.max_retries + 1  # HTTP attempts per request, shared with the client's
         calls = 0
         while True:
             # after a malformed reply, the client may only spend what is left of the budget
@@ -282,7 +268,7 @@ class OpenAIBackend(BaseBackend):
             try:
                 raw = await endpoint.with_raw_response.create(**body, extra_headers=headers)
             except openai.APITimeoutError:
-                error = f"timeout after {self.timeout_s:g}s"
+                error = f"timeout after {self.cfg.timeout_s:g}s"
             except openai.APIConnectionError as exc:
                 cause = exc.__cause__ or exc
                 error = f"connection error ({type(cause).__name__}: {cause})"
@@ -319,7 +305,7 @@ class OpenAIBackend(BaseBackend):
             self.stats["failures"] += int(gave_up)
 
     def _backoff(self, attempt: int) -> float:
-        delay = min(_MAX_BACKOFF_S, self.retry_backoff_s * (2**attempt))
+        delay = min(_MAX_BACKOFF_S, self.cfg.retry_backoff_s * (2**attempt))
         return delay * (0.5 + random.random())  # jitter: spread retries of concurrent requests
 
 

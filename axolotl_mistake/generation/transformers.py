@@ -53,7 +53,7 @@ class TransformersConfig(LocalBackendConfig):
     )
 
     def load(self) -> TransformersBackend:
-        return TransformersBackend.load(**self.backend_kwargs())
+        return TransformersBackend.from_config(self)
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -133,24 +133,20 @@ class TransformersBackend(LocalBackend):
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
-    def load(
-        cls,
-        model: str = "embedded",
-        *,
-        revision: str | None = None,
-        adapter: str | None = None,
-        chat: str = "auto",
-        batch_size: int = 16,
-        device: str = "auto",
-        dtype: str = "auto",
-        max_context: int | None = None,
-    ) -> TransformersBackend:
-        """Load `model` (folder, Hub id or 'embedded') and an optional LoRA adapter (merged)."""
+    def load(cls, model: str = "embedded", **keys: Any) -> TransformersBackend:
+        """Load `model` (folder, Hub id or 'embedded') with any other `transformers` key
+        (adapter, chat, batch_size, device, dtype, max_context), checked by its config class."""
+        return cls.from_config(TransformersConfig(model=model, **keys))
+
+    @classmethod
+    def from_config(cls, cfg: TransformersConfig) -> TransformersBackend:
+        """Load the model the config names and its optional LoRA adapter (merged)."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        path, model_id, revision = resolve_model(model, revision)
-        device = resolve_device(device)
-        torch_dtype = resolve_dtype(dtype, device)
+        path, model_id, revision = resolve_model(cfg.model, cfg.revision)
+        device = resolve_device(cfg.device)
+        torch_dtype = resolve_dtype(cfg.dtype, device)
+        adapter = cfg.adapter
         tok_source, tok_revision = path, revision
         if adapter and (Path(adapter) / "tokenizer_config.json").is_file():
             tok_source, tok_revision = adapter, None  # axolotl saves the trained tokenizer there
@@ -173,14 +169,10 @@ class TransformersBackend(LocalBackend):
             tokenizer,
             model_id=model_id,
             revision=revision,
-            chat=chat,
-            batch_size=batch_size,
-            max_context=max_context,
+            chat=cfg.chat,
+            batch_size=cfg.batch_size,
+            max_context=cfg.max_context,
         )
-
-    @classmethod
-    def from_config(cls, cfg: TransformersConfig) -> TransformersBackend:
-        return cfg.load()
 
     def __repr__(self) -> str:
         return (
