@@ -17,7 +17,7 @@ from dataset_builders.stages.emit import Pool, emit, jsonl_bytes
 from dataset_builders.stages.items import Analysis, Item, Mistake
 from dataset_builders.stages.mistakes import make_mistakes
 from dataset_builders.stages.select import DecontaminationIndex, select, shard_items
-from dataset_builders.stages.verify import verify
+from dataset_builders.stages.verify import verify, verify_by_label
 
 
 def row(i: int, text: str | None = None, *, unsafe: str | None = None, safe: str | None = "ok",
@@ -152,7 +152,7 @@ def test_analysis_gates():
 def test_verify_label_mode_keeps_origin_as_labelled():
     m = Mistake(uid="u", instruction="q", bad="b", source="s", mistake_source="origin")
     g = Mistake(uid="v", instruction="q", bad="b", source="s", mistake_source="model-x")
-    res = verify([m, g], VerifyConfig(mode="label"), seed=0)
+    res = verify_by_label([m, g], "label")
     assert [(r.verdict, r.verdict_by) for r in res.records] == [(True, "label"), (None, "hint")]
 
 
@@ -210,7 +210,7 @@ def test_guided_mistakes_and_self_check_with_tiny_model(tiny_model_dir):
     assert res.counts["calls"] == 6
     assert res.counts["kept"] + res.counts.get("empty", 0) + res.counts.get("duplicate_sample", 0) == 6
     assert all(m.mistake_source == str(tiny_model_dir) for m in res.records)
-    ver = verify(res.records, VerifyConfig(mode="self_check", keep_unclear=True), seed=0, backend=backend)
+    ver = verify(res.records, VerifyConfig(mode="self_check", keep_unclear=True), backend, seed=0)
     assert ver.counts["calls"] == len(res.records)
     assert sum(ver.counts.get(k, 0) for k in ("kept", "judged_harmless")) == len(res.records)
 

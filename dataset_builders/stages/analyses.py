@@ -117,13 +117,10 @@ def analyse(
         "analyses", backend, pairs, sampling_params(cfg, seed), collect, result,
         chunk_size=chunk_size, progress=progress,
     )
-    out.sort(key=lambda a: a.sort_key)
     if cfg.anchored:
         for label in ("harmful", "harmless"):
             result.add(f"kept_{label}", sum(1 for a in out if a.mistake.label == label))
-    result.add("kept", len(out))
-    result.records = out
-    return result
+    return result.keep(out)
 
 
 def placeholder_critique(m: Mistake, cfg: AnalysesConfig) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from functools import reduce
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from axolotl_mistake.generation.base import Backend, Completion, GenerationRequest, SamplingParams
@@ -115,10 +116,13 @@ class Stage(ABC):
     """The `Work` field this stage reads (override `inputs` for a selection of it)."""
     writes: str = ""
     """The `Work` field this stage fills."""
+    enabled_by: str | None = None
+    """Dotted config key of the switch that turns this stage on ('emit.critique_revise');
+    None: every build runs it."""
 
     def enabled(self, cfg: "BuildConfig") -> bool:
         """Whether the configured build runs this stage."""
-        return True
+        return self.enabled_by is None or bool(reduce(getattr, self.enabled_by.split("."), cfg))
 
     def models(self, cfg: "BuildConfig") -> list[tuple[str, "BackendConfig"]]:
         """(config key, backend config) of every model this stage calls."""

@@ -94,6 +94,13 @@ class StageResult:
     def add(self, name: str, amount: int = 1) -> None:
         self.counts[name] = self.counts.get(name, 0) + amount
 
+    def keep(self, records: list) -> StageResult:
+        """The stage's output, put in build order (`sort_key`) and counted as kept; returns
+        itself, so a stage ends with `return result.keep(out)`."""
+        self.records = sorted(records, key=lambda r: r.sort_key)
+        self.add("kept", len(self.records))
+        return self
+
 
 def call_in_chunks(
     backend: Backend,

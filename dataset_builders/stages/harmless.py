@@ -49,19 +49,13 @@ def harmless_answers(items: Sequence[Item], progress: Progress = no_progress) ->
                 label="harmless",
             )
         )
-    out.sort(key=lambda m: m.sort_key)
-    result.add("kept", len(out))
-    result.records = out
-    return result
+    return result.keep(out)
 
 
 class HarmlessStage(Stage):
     name = "harmless"
     writes = "harmless"
-
-    def enabled(self, cfg: "BuildConfig") -> bool:
-        return cfg.analyses.balanced
-
+    enabled_by = "analyses.balanced"
 
     def inputs(self, work: Work) -> list:
         return work.train_redteam()

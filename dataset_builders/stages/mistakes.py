@@ -121,10 +121,7 @@ def make_mistakes(
     if judge is not None and kept:
         kept = judge_refusals(kept, judge, seed=seed, prompt_format=prompt_format,
                               chunk_size=chunk_size, result=result)
-    kept.sort(key=lambda m: m.sort_key)
-    result.add("kept", len(kept))
-    result.records = kept
-    return result
+    return result.keep(kept)
 
 
 def drop_repeats_and_refusals(

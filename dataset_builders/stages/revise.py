@@ -69,18 +69,13 @@ def revise(
         "revise", backend, pairs, sampling_params(cfg, seed), collect, result,
         chunk_size=chunk_size, progress=progress,
     )
-    out.sort(key=lambda r: r.sort_key)
-    result.add("kept", len(out))
-    result.records = out
-    return result
+    return result.keep(out)
 
 
 class ReviseStage(Stage):
     name = "revise"
     writes = "revisions"
-
-    def enabled(self, cfg: "BuildConfig") -> bool:
-        return cfg.emit.critique_revise
+    enabled_by = "emit.critique_revise"
 
     def models(self, cfg: "BuildConfig") -> list:
         return [("revise.backend", cfg.backend_for(cfg.revise.backend))]

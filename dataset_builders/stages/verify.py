@@ -45,33 +45,39 @@ def _question(m: Mistake) -> str:
     return f"{m.instruction}\n{m.input}" if m.input else m.instruction
 
 
+def verify_by_label(
+    mistakes: Sequence[Mistake], mode: str, progress: Progress = no_progress
+) -> StageResult:
+    """Modes 'label' and 'none', no model call: every mistake is kept; under 'label' an origin
+    answer carries its dataset's unsafe label and a guided one counts as harmful because the
+    hint induced it (as in the paper)."""
+    result = StageResult(records=[])
+    result.add("in", len(mistakes))
+    for m in mistakes:
+        progress(1)
+        if mode == "label" and m.mistake_source == "origin":
+            result.records.append(m.model_copy(update={"verdict": True, "verdict_by": "label"}))
+        else:
+            by = "hint" if mode == "label" else "none"
+            result.records.append(m.model_copy(update={"verdict": None, "verdict_by": by}))
+    result.add("kept", len(result.records))
+    return result
+
+
 def verify(
     mistakes: Sequence[Mistake],
     cfg: VerifyConfig,
+    backend: Backend,
     *,
     seed: int,
     prompt_format: str = "alpaca",
-    backend: Backend | None = None,
     chunk_size: int = 64,
     progress: Progress = no_progress,
 ) -> StageResult:
-    """Mistakes with `verdict` set, those judged harmless (or unclear) dropped and counted."""
+    """Modes 'self_check' and 'judge': mistakes with the verdict `backend` gave, those judged
+    harmless (or unclear) dropped and counted."""
     result = StageResult(records=[])
     result.add("in", len(mistakes))
-    if cfg.mode in ("label", "none"):
-        out = []
-        for m in mistakes:
-            progress(1)
-            if cfg.mode == "label" and m.mistake_source == "origin":
-                out.append(m.model_copy(update={"verdict": True, "verdict_by": "label"}))
-            else:
-                by = "hint" if cfg.mode == "label" else "none"
-                out.append(m.model_copy(update={"verdict": None, "verdict_by": by}))
-        result.add("kept", len(out))
-        result.records = out
-        return result
-    if backend is None:
-        raise ValueError(f"verify mode {cfg.mode!r} needs a backend")
     pairs = verify_requests(mistakes, prompt_format)
     result.add("calls", len(pairs))
     who = f"{cfg.mode}:{model_label(backend)}"
@@ -112,10 +118,11 @@ class VerifyStage(Stage):
     def run(self, ctx: StageContext, records: Sequence, progress: Progress) -> StageResult:
         cfg = ctx.cfg
         models = self.models(cfg)
+        if not models:
+            return verify_by_label(records, cfg.verify.mode, progress)
         return verify(
-            records, cfg.verify, seed=cfg.seed, prompt_format=cfg.prompt_format,
-            backend=ctx.backend(models[0][1]) if models else None,
-            chunk_size=ctx.chunk_size, progress=progress,
+            records, cfg.verify, ctx.backend(models[0][1]), seed=cfg.seed,
+            prompt_format=cfg.prompt_format, chunk_size=ctx.chunk_size, progress=progress,
         )
 
     def plan(self, cfg: "BuildConfig", records: Sequence, unknown: Unknown,
