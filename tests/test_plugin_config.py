@@ -17,30 +17,24 @@ from axolotl.cli.config import load_cfg  # noqa: E402
 from axolotl_mistake.fileio import file_sha256  # noqa: E402
 from axolotl_mistake.manifest import BuildManifest  # noqa: E402
 from axolotl_mistake.plugin import MistakeAnalysisPlugin  # noqa: E402
+from tests.axolotl_runner import CPU_SETTINGS  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PLUGIN = "axolotl_mistake.MistakeAnalysisPlugin"
 
 CPU_KEYS = {
+    **CPU_SETTINGS,
     "adapter": "lora",
     "lora_r": 8,
     "lora_alpha": 16,
     "lora_target_linear": True,
-    "lora_mlp_kernel": False,
-    "lora_qkv_kernel": False,
-    "lora_o_kernel": False,
-    "lora_embedding_kernel": False,
     "sequence_len": 256,
-    "bf16": False,
-    "fp16": False,
-    "tf32": False,
-    "attn_implementation": "sdpa",
-    "optimizer": "adamw_torch",
     "learning_rate": 0.0002,
     "micro_batch_size": 2,
     "num_epochs": 1,
     "val_set_size": 0,
 }
+"""A small CPU LoRA config around the dataset entries each test writes."""
 
 
 def write_build_output(folder: Path) -> Path:
