@@ -154,6 +154,14 @@ class MistakesConfig(Strict):
             "('self' or a backend config); null uses the phrase list only."
         ),
     )
+    max_answer_chars: int | None = count(
+        None,
+        "Labelled answers taken from the data (origin mistakes; with analyses.balanced also the "
+        "harmless answers) longer than this are cut at a word boundary and end with '…': the "
+        "analyst reads and the analysis row holds the cut answer, so prompts and training rows "
+        "stay short on CPU. SFT answers are never cut. null: no cut.",
+        minimum=40,
+    )
 
 
 class VerifyConfig(Strict):

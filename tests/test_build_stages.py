@@ -119,6 +119,21 @@ def test_origin_mistakes_drop_refusals_duplicates_and_missing():
     assert res.counts["no_origin_answer"] == 2
 
 
+def test_origin_and_harmless_answers_are_cut_to_max_answer_chars():
+    from dataset_builders.stages.harmless import harmless_answers
+
+    long_bad = "Sure, here is how: " + "step and step again " * 40
+    long_good = "No, please do not do that; " + "talk to someone you trust " * 40
+    items = _items([row(1, unsafe=long_bad, safe=long_good)])
+    res = make_mistakes(items, MistakesConfig(mode="origin", max_answer_chars=120), seed=0)
+    (mistake,) = res.records
+    assert len(mistake.bad) <= 120 and mistake.bad.endswith("…")
+    (harmless,) = harmless_answers(items, max_chars=120).records
+    assert len(harmless.bad) <= 120 and harmless.bad.endswith("…")
+    uncut = make_mistakes(items, MistakesConfig(mode="origin"), seed=0).records[0]
+    assert uncut.bad == long_bad.strip()
+
+
 def test_refusal_detection_is_configurable():
     """The stages' refusal filter: the shared `is_refusal` with the stage's phrases and window;
     an empty answer is not a refusal there (it fails its own gate)."""
@@ -239,3 +254,14 @@ def test_refusal_judge_is_asked_about_every_surviving_answer(tiny_model_dir):
     res = make_mistakes(_items(rows), MistakesConfig(mode="origin"), seed=0, judge=judge)
     assert res.counts["refusal_phrase"] == 1 and res.counts["judge_calls"] == 3
     assert res.counts["kept"] + res.counts.get("refusal_judge", 0) == 3
+
+
+def test_clip_answer_cuts_at_a_word_boundary():
+    from dataset_builders.stages.common import clip_answer
+
+    text = "First, gather the tools you need. Then follow the steps one by one until done."
+    assert clip_answer(text, None) == text
+    assert clip_answer(text, len(text)) == text
+    cut = clip_answer(text, 40)
+    assert len(cut) <= 40 and cut.endswith("…") and text.startswith(cut[:-1])
+    assert cut[:-1].split()[-1] in text.split()  # whole words only

@@ -181,3 +181,15 @@ def model_label(backend: Backend) -> str:
     """How provenance names a model: its id, plus the revision when pinned."""
     rev = getattr(backend, "revision", None)
     return f"{backend.model_id}@{rev}" if rev else backend.model_id
+
+
+def clip_answer(text: str, max_chars: int | None) -> str:
+    """`text` cut to at most `max_chars` characters at a word boundary, ending with '…'."""
+    text = text.strip()
+    if max_chars is None or len(text) <= max_chars:
+        return text
+    cut = text[: max_chars - 1]
+    space = cut.rfind(" ")
+    if space >= max_chars // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:") + "…"

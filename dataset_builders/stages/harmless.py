@@ -10,15 +10,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Sequence
 
 from dataset_builders.stages.base import Plan, Stage, StageContext, Unknown, Work
-from dataset_builders.stages.common import Progress, StageResult, no_progress, normalise
+from dataset_builders.stages.common import Progress, StageResult, clip_answer, no_progress
+from dataset_builders.stages.common import normalise
 from dataset_builders.stages.items import Item, Mistake
 
 if TYPE_CHECKING:
     from dataset_builders.config import BuildConfig
 
 
-def harmless_answers(items: Sequence[Item], progress: Progress = no_progress) -> StageResult:
-    """One `Mistake` with label harmless per train red-team item that holds a safe answer.
+def harmless_answers(
+    items: Sequence[Item], progress: Progress = no_progress, max_chars: int | None = None
+) -> StageResult:
+    """One `Mistake` with label harmless per train red-team item that holds a safe answer
+    (cut to `max_chars`, as the harmful ones are).
 
     HH-RLHF's label is relative: `chosen` is the *less* harmful of two turns, not a certified
     safe answer; PKU-SafeRLHF labels each response on its own.
@@ -29,11 +33,12 @@ def harmless_answers(items: Sequence[Item], progress: Progress = no_progress) ->
         if item.role != "redteam" or item.split != "train":
             continue
         progress(1)
-        good = (item.row.safe_answer or "").strip()
+        good = clip_answer(item.row.safe_answer or "", max_chars)
         if not good:
             result.add("no_harmless_answer")
             continue
-        if item.row.unsafe_answer and normalise(item.row.unsafe_answer) == normalise(good):
+        raw = item.row.safe_answer or ""
+        if item.row.unsafe_answer and normalise(item.row.unsafe_answer) == normalise(raw):
             result.add("conflicting_labels")
             continue
         out.append(
@@ -61,11 +66,12 @@ class HarmlessStage(Stage):
         return work.train_redteam()
 
     def run(self, ctx: StageContext, records: Sequence, progress: Progress) -> StageResult:
-        return harmless_answers(records, progress)
+        return harmless_answers(records, progress, ctx.cfg.mistakes.max_answer_chars)
 
     def plan(self, cfg: "BuildConfig", records: Sequence, unknown: Unknown,
              render_chat=None) -> Plan:
-        return Plan(outputs=[(m, 0) for m in harmless_answers(records).records])
+        found = harmless_answers(records, max_chars=cfg.mistakes.max_answer_chars)
+        return Plan(outputs=[(m, 0) for m in found.records])
 
 
 STAGE = HarmlessStage()

@@ -16,7 +16,8 @@ from axolotl_mistake.verdicts import is_refusal, parse_verdict
 from dataset_builders.config import MistakesConfig
 from dataset_builders.stages.base import Plan, PlannedCall, Stage, StageContext, Unknown, Work
 from dataset_builders.stages.base import generate_and_collect
-from dataset_builders.stages.common import Progress, StageResult, k_requests, make_request
+from dataset_builders.stages.common import Progress, StageResult, clip_answer, k_requests
+from dataset_builders.stages.common import make_request
 from dataset_builders.stages.common import model_label, no_progress, normalise, sampling_params
 from dataset_builders.stages.items import Item, Mistake
 
@@ -58,9 +59,10 @@ def refusal_requests(mistakes: Sequence[Mistake], prompt_format: str) -> list:
     ]
 
 
-def origin_mistake(item: Item) -> Mistake | None:
-    """The unsafe answer an item's labels provide, as a harmful mistake (None without one)."""
-    bad = (item.row.unsafe_answer or "").strip()
+def origin_mistake(item: Item, max_chars: int | None = None) -> Mistake | None:
+    """The unsafe answer an item's labels provide, as a harmful mistake (None without one),
+    cut to `max_chars` (`mistakes.max_answer_chars`)."""
+    bad = clip_answer(item.row.unsafe_answer or "", max_chars)
     if not bad:
         return None
     return Mistake(uid=item.uid, instruction=item.instruction, input=item.input, bad=bad,
@@ -92,7 +94,7 @@ def make_mistakes(
     if cfg.mode in ("origin", "both"):
         for item in train:
             progress(1)
-            mistake = origin_mistake(item)
+            mistake = origin_mistake(item, cfg.max_answer_chars)
             if mistake is None:
                 result.add("no_origin_answer")
             else:
@@ -200,7 +202,8 @@ class MistakesStage(Stage):
         plan.calls.append(PlannedCall("mistakes", "mistakes.backend",
                                       cfg.backend_for(m.backend), pairs, m.max_new_tokens))
         if m.mode in ("origin", "both"):
-            plan.outputs += [(x, 0) for x in map(origin_mistake, records) if x is not None]
+            origin = (origin_mistake(it, m.max_answer_chars) for it in records)
+            plan.outputs += [(x, 0) for x in origin if x is not None]
         plan.outputs += [(placeholder_mistake(it, r.sample_index), m.max_new_tokens)
                          for it, r in pairs]
         if m.refusal_judge is not None:
