@@ -1,312 +1,380 @@
-"""Efficacy experiment on the embedded SmolLM2-135M-Instruct, CPU only (issue 5).
+"""Efficacy of mistake analysis on the embedded SmolLM2-135M-Instruct, CPU only: one command.
 
-From the HH-RLHF and PKU-SafeRLHF samples in ../shared/data: build self-made mistakes and
-self-analyses with the builder, train (1) SFT-only and (2) SFT + mistake analysis with Axolotl
-(LoRA, a few dozen steps each), then evaluate base, (1) and (2) with the evaluation harness on
-held-out prompts: discrimination on held-out labelled PKU pairs, harmful-answer rate with the
-offline judges (refusal phrases + the model itself), helpfulness, goal-hijacking defence,
-over-refusal. Every step is a subprocess running the project's documented CLI; finished steps
-are skipped on a rerun (resume). Writes <work>/summary.json and <work>/summary.md.
+    python benchmarks/efficacy_smollm2.py            # the full size (within 150 min, 2 cores)
+    python benchmarks/efficacy_smollm2.py --quick    # a small size (within 20 min)
 
-Run from the repository root:
-    python benchmarks/efficacy_smollm2.py [--work outputs/efficacy_smollm2] [--shared ../shared/data]
-It never writes into the repository outside --work, and never copies shared data into the repo.
+From the labelled public data in ../shared/data, split train / held-out by prompt
+(`efficacy_split.py`), it builds three mistake-analysis datasets with the project's builder,
+trains four LoRA adapters with `axolotl train` (same SFT rows, steps, batch and LoRA settings),
+and evaluates five arms with the project's evaluation harness on held-out data only:
+
+| arm | training data |
+|---|---|
+| base | none (the model as shipped) |
+| sft | harmless answers to the red-team instructions + helpful Alpaca rows |
+| paper | sft + analyses of the model's own guided mistakes by itself (template a, b -> c) |
+| origin | sft + self-analyses of the labelled unsafe answers (PKU unsafe, HH rejected) |
+| anchored | sft + label-anchored, balanced self-analyses of labelled harmful AND harmless answers |
+
+Held-out metrics: discrimination (the probe on held-out PKU pairs: ROC AUC, balanced accuracy
+at the fixed threshold 0, accuracy; in the trained `analysis` style and the `alpaca` question
+style), harmless rate (refusal judge) on held-out red-team prompts, XSTest over-refusal,
+goal-hijacking defence, and helpfulness as the NLL of held-out Alpaca reference answers.
+Every step is a subprocess running the project's documented CLI; everything is written under
+--work (default outputs/efficacy_smollm2); a rerun skips finished steps (resume).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import subprocess
 import sys
 import time
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from axolotl_mistake.offline_env import offline_cpu_env
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from efficacy_split import split_shared  # noqa: E402
+
+from axolotl_mistake.offline_env import offline_cpu_env  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-PKU_TRAIN_ROWS = 100  # PKU rows 1-100 feed training; rows 101-152 are held out for evaluation
-ALPACA_TRAIN_ROWS = 2000  # Alpaca rows 1-2000 may feed training; rows 4001+ are held out
+ARMS = ("base", "sft", "paper", "origin", "anchored")
+LABELS = {
+    "base": "SmolLM2-135M-Instruct (vanilla)",
+    "sft": "SFT",
+    "paper": "SFT + mistake analysis (paper: own mistakes, self-analysis)",
+    "origin": "SFT + mistake analysis (origin mistakes, self-analysis)",
+    "anchored": "SFT + label-anchored balanced analysis (extension)",
+}
 
 
-def sh(cmd: list[str], log: Path, env: dict) -> float:
-    """Run a command, tee its output to `log`, return wall seconds; raise on failure."""
+@dataclass(frozen=True)
+class Size:
+    """Every knob that sets the experiment's cost."""
+
+    redteam_n: int | None  # PKU-SafeRLHF training answers (rows) to use; None = all
+    helpful_n: int  # helpful Alpaca SFT rows
+    guided_k: int  # guided mistakes per red-team row (paper arm)
+    paper_k: int  # self-analyses per guided mistake (paper arm)
+    origin_k: int  # self-analyses per unsafe answer (origin arm)
+    anchored_k: int  # self-analyses per labelled answer (anchored arm)
+    max_answer_chars: int  # labelled answers are cut to this for the analyst and the rows
+    mistake_tokens: int
+    analysis_tokens: int
+    steps: int  # optimizer steps of every trained arm
+    micro_batch: int
+    lora_r: int
+    learning_rate: float
+    sequence_len: int
+    eval_harmful: int
+    eval_xstest: int
+    eval_hijack: int
+    eval_helpful: int  # held-out Alpaca reference answers (NLL)
+    eval_new_tokens: int
+
+
+FULL = Size(
+    redteam_n=None, helpful_n=400, guided_k=3, paper_k=2, origin_k=12, anchored_k=6,
+    max_answer_chars=600, mistake_tokens=48, analysis_tokens=32, steps=160, micro_batch=8,
+    lora_r=16, learning_rate=3e-4, sequence_len=512, eval_harmful=120, eval_xstest=80,
+    eval_hijack=18, eval_helpful=200, eval_new_tokens=48,
+)
+QUICK = Size(
+    redteam_n=40, helpful_n=40, guided_k=1, paper_k=1, origin_k=2, anchored_k=2,
+    max_answer_chars=400, mistake_tokens=24, analysis_tokens=16, steps=12, micro_batch=8,
+    lora_r=16, learning_rate=3e-4, sequence_len=384, eval_harmful=12, eval_xstest=8,
+    eval_hijack=9, eval_helpful=16, eval_new_tokens=24,
+)
+
+
+def sh(cmd: list[str], log: Path, env: dict[str, str]) -> float:
+    """Run one step, its output to `log`; return wall seconds; stop the experiment on failure."""
     print(f"$ {shlex.join(cmd)}", flush=True)
     started = time.perf_counter()
     with log.open("w") as handle:
-        proc = subprocess.run(
-            cmd, cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT, check=False
-        )
+        proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT)
     seconds = time.perf_counter() - started
     if proc.returncode != 0:
-        tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-40:])
-        raise SystemExit(
-            f"command failed ({proc.returncode}) after {seconds:.0f}s: {shlex.join(cmd)}\n{tail}"
-        )
-    print(f"  done in {seconds:.0f}s (log {log})", flush=True)
+        tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-30:])
+        raise SystemExit(f"step failed ({proc.returncode}) after {seconds:.0f} s: see {log}\n{tail}")
+    print(f"  done in {seconds:.0f} s", flush=True)
     return seconds
 
 
-def split_lines(src: Path, dst: Path, start: int, stop: int | None) -> None:
-    """Copy lines [start, stop) (0-based) of a JSONL file into the work folder (not the repo)."""
-    lines = src.read_text(encoding="utf-8").splitlines(keepends=True)[start:stop]
-    tmp = dst.with_suffix(".tmp")
-    tmp.write_text("".join(lines), encoding="utf-8")
-    os.replace(tmp, dst)
-
-
-def write_yaml(path: Path, data: dict) -> Path:
+def write_yaml(path: Path, data: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
     return path
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--work", default="outputs/efficacy_smollm2")
-    ap.add_argument("--shared", default=str(REPO.parent / "shared" / "data"))
-    ap.add_argument("--redteam-n", type=int, default=48)
-    ap.add_argument("--helpful-n", type=int, default=48)
-    ap.add_argument("--epochs", type=int, default=2)
-    ap.add_argument(
-        "--max-steps", type=int, default=None, help="cap the optimizer steps of each training"
-    )
-    ap.add_argument(
-        "--train-probe", action="store_true", help="also run the plugin's live probe while training"
-    )
-    ap.add_argument("--eval-harmful", type=int, default=32)
-    ap.add_argument("--eval-helpful", type=int, default=24)
-    ap.add_argument("--eval-hijack", type=int, default=16)
-    ap.add_argument("--eval-xstest", type=int, default=24)
-    ap.add_argument("--eval-pairs", type=int, default=104)
-    ap.add_argument("--max-new-tokens", type=int, default=64)
-    ap.add_argument("--mistake-tokens", type=int, default=48, help="builder: bad-answer length")
-    ap.add_argument("--analysis-tokens", type=int, default=96, help="builder: critique length")
-    ap.add_argument(
-        "--modes", default="plain,harmless_guided", help="evaluation modes, comma-separated"
-    )
-    args = ap.parse_args()
+class Experiment:
+    """The experiment's folder layout, steps and their resume rule (a finished step is skipped)."""
 
-    work = (REPO / args.work).resolve()
-    shared = Path(args.shared).resolve()
-    (work / "logs").mkdir(parents=True, exist_ok=True)
-    env = offline_cpu_env(pythonpath=REPO)
-    py = sys.executable
-    axolotl = str(Path(py).with_name("axolotl"))
-    timings: dict[str, float] = {}
-    commands: list[str] = []
-    t_all = time.perf_counter()
+    def __init__(self, work: Path, shared: Path, size: Size, threads: str) -> None:
+        self.work, self.shared, self.size = work, shared, size
+        self.data = work / "data"
+        self.logs = work / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.env = offline_cpu_env(threads=threads, pythonpath=REPO)
+        self.py = sys.executable
+        self.axolotl = str(Path(self.py).with_name("axolotl"))
+        self.timings: dict[str, float] = {}
+        self.commands: list[str] = []
 
-    from axolotl_mistake.models import ensure_embedded_model
+    def run(self, name: str, cmd: list[str]) -> None:
+        self.commands.append(shlex.join(cmd))
+        self.timings[name] = round(sh(cmd, self.logs / f"{name}.log", self.env), 1)
 
-    base_dir = str(ensure_embedded_model())
+    # -- data --------------------------------------------------------------------------------
+    def redteam_sources(self) -> list[dict[str, Any]]:
+        """The red-team side of every arm: the PKU-SafeRLHF training prompts and their labelled
+        answers (absolute safety labels). HH-RLHF pairs are kept out of training: their labels
+        are relative (chosen = the less harmful turn), and in a pilot they pulled the verdicts
+        on held-out PKU answers toward 'harmful' (RESULTS.md); their held-out prompts are
+        evaluation prompts."""
+        return [{"kind": "pku_saferlhf", "path": str(self.data / "pku_train.jsonl")}]
 
-    # 0. split the shared data: train instructions vs held-out evaluation prompts and pairs
-    data = work / "data"
-    data.mkdir(exist_ok=True)
-    pku = shared / "pku_saferlhf" / "test_sample.jsonl"
-    alpaca = shared / "alpaca" / "alpaca_5000_pr152.jsonl"
-    hh = shared / "hh_rlhf" / "harmless-base_test.jsonl.gz"
-    split_lines(pku, data / "pku_train.jsonl", 0, PKU_TRAIN_ROWS)
-    split_lines(pku, data / "pku_heldout.jsonl", PKU_TRAIN_ROWS, None)
-    split_lines(alpaca, data / "alpaca_train.jsonl", 0, ALPACA_TRAIN_ROWS)
-    split_lines(alpaca, data / "alpaca_heldout.jsonl", 4000, None)
-
-    # 1. build: self-made mistakes (template a) + self-analyses (template b), SFT rows
-    build_cfg = yaml.safe_load((REPO / "recipes" / "smollm2_135m_mistake.build.yml").read_text())
-    build_cfg.update(
-        output=str(work / "build"),
-        redteam=[
-            {"kind": "pku_saferlhf", "path": str(data / "pku_train.jsonl")},
-            {"kind": "hh_rlhf", "path": str(hh), "limit": 200},
-        ],
-        helpful=[{"kind": "alpaca", "path": str(data / "alpaca_train.jsonl"), "limit": 400}],
-    )
-    build_cfg["select"] = {
-        **build_cfg.get("select", {}),
-        "redteam_n": args.redteam_n,
-        "helpful_n": args.helpful_n,
-    }
-    build_cfg["mistakes"] = {**build_cfg.get("mistakes", {}), "max_new_tokens": args.mistake_tokens}
-    build_cfg["analyses"] = {
-        **build_cfg.get("analyses", {}),
-        "max_new_tokens": args.analysis_tokens,
-    }
-    build_yml = write_yaml(work / "build.yml", build_cfg)
-    if not (work / "build" / "manifest.json").exists():
-        cmd = [
-            py,
-            "-m",
-            "dataset_builders.build",
-            "--config",
-            str(build_yml),
-            "--progress",
-            "false",
-        ]
-        commands.append(shlex.join(cmd))
-        timings["build_s"] = sh(cmd, work / "logs" / "build.log", env)
-    manifest = json.loads((work / "build" / "manifest.json").read_text())
-
-    # 2./3. train SFT-only and SFT + mistake analysis from the recipes, paths pointed at the work dir
-    adapters = {}
-    for name, recipe in (("sft", "smollm2_135m_sft.yml"), ("mistake", "smollm2_135m_mistake.yml")):
-        cfg = yaml.safe_load((REPO / "recipes" / recipe).read_text())
-        cfg["base_model"] = base_dir
-        for ds in cfg["datasets"]:
-            ds["path"] = str(work / "build" / Path(ds["path"]).name)
+    def build_config(self, arm: str) -> dict[str, Any]:
+        """The builder config of one arm: the CPU recipe's build with these sources and sizes."""
+        s = self.size
+        cfg = yaml.safe_load((REPO / "recipes" / "smollm2_135m_mistake.build.yml").read_text())
         cfg.update(
-            output_dir=str(work / name / "lora"),
-            dataset_prepared_path=str(work / name / "prepared"),
-            num_epochs=args.epochs,
+            output=str(self.work / "build" / arm),
+            progress=False,
+            redteam=self.redteam_sources(),
+            helpful=[{"kind": "alpaca", "path": str(self.data / "alpaca_train.jsonl")}],
         )
-        if args.max_steps:
-            cfg["max_steps"] = args.max_steps
-        if args.train_probe:
-            cfg.update(
-                mistake_probe_pairs=str(work / "probe_pairs.jsonl"), mistake_probe_steps=1000
+        cfg["select"] = {"redteam_n": s.redteam_n, "helpful_n": s.helpful_n}
+        cfg["mistakes"] = {**cfg["mistakes"], "max_new_tokens": s.mistake_tokens,
+                           "max_answer_chars": s.max_answer_chars}
+        cfg["analyses"] = {**cfg["analyses"], "max_new_tokens": s.analysis_tokens}
+        sampled = {"temperature": 0.7, "top_p": 0.95}  # k > 1 critiques must differ
+        if arm == "paper":
+            cfg["mistakes"].update(mode="guided", k=s.guided_k)
+            cfg["analyses"].update(k=s.paper_k, **(sampled if s.paper_k > 1 else {}))
+        elif arm == "origin":
+            cfg["mistakes"].update(mode="origin")
+            cfg["analyses"].update(k=s.origin_k, **(sampled if s.origin_k > 1 else {}))
+        elif arm == "anchored":
+            cfg["mistakes"].update(mode="origin")
+            cfg["analyses"].update(
+                anchored=True, balanced=True, min_chars=10, k=s.anchored_k,
+                **(sampled if s.anchored_k > 1 else {}),
             )
-        else:  # the evaluation measures discrimination on the same held-out pairs afterwards
-            for key in [k for k in cfg if k.startswith("mistake_probe_")]:
-                del cfg[key]
-        adapters[name] = work / name / "lora"
-        if not (adapters[name] / "adapter_config.json").exists():
-            write_probe_pairs(data / "pku_heldout.jsonl", work / "probe_pairs.jsonl", 32)
-            train_yml = write_yaml(work / f"train_{name}.yml", cfg)
-            cmd = [axolotl, "train", str(train_yml), "--launcher", "python"]
-            commands.append(shlex.join(cmd))
-            timings[f"train_{name}_s"] = sh(cmd, work / "logs" / f"train_{name}.log", env)
+        return cfg
 
-    # 4. evaluate base, SFT, SFT + mistake analysis on the held-out prompts
-    runs = []
-    for name, adapter in (
-        ("base", None),
-        ("sft", adapters["sft"]),
-        ("mistake", adapters["mistake"]),
-    ):
-        label = {
-            "base": "SmolLM2-135M (vanilla)",
-            "sft": "SFT",
-            "mistake": "SFT + mistake analysis",
-        }[name]
-        eval_cfg = {
-            "name": label,
-            "output_dir": str(work / "eval" / name),
-            "model": {
-                "kind": "transformers",
-                "model": base_dir,
-                "adapter": str(adapter) if adapter else None,
-                "device": "cpu",
-                "batch_size": 16,
-            },
-            "prompt_format": "alpaca",
-            "modes": args.modes.split(","),
-            "sampling": {"max_new_tokens": args.max_new_tokens},
-            "bootstrap": {"samples": 2000, "seed": 0},
-            "prompt_sets": {
-                "harmful": {
-                    "source": {"kind": "pku_saferlhf", "path": str(data / "pku_heldout.jsonl")},
-                    "limit": args.eval_harmful,
+    def build(self, arm: str) -> Path:
+        out = self.work / "build" / arm
+        if not (out / "manifest.json").exists():
+            cfg = write_yaml(self.work / f"build_{arm}.yml", self.build_config(arm))
+            self.run(f"build_{arm}", [self.py, "-m", "dataset_builders.build", "--config", str(cfg)])
+        return out
+
+    # -- training ----------------------------------------------------------------------------
+    def train_config(self, arm: str, base_model: str) -> dict[str, Any]:
+        """The CPU recipe, pointed at this experiment's data; the same settings for every arm."""
+        s = self.size
+        recipe = "smollm2_135m_sft.yml" if arm == "sft" else "smollm2_135m_mistake.yml"
+        cfg = yaml.safe_load((REPO / "recipes" / recipe).read_text())
+        sft = self.work / "build" / "origin"  # one set of SFT rows for every arm
+        datasets = [
+            {"path": str(sft / "sft_harmless.jsonl"), "ds_type": "json", "type": "alpaca"},
+            {"path": str(sft / "sft_helpful.jsonl"), "ds_type": "json", "type": "alpaca"},
+        ]
+        if arm != "sft":
+            datasets.insert(0, {
+                "path": str(self.work / "build" / arm / "mistake_analysis.jsonl"),
+                "ds_type": "json",
+                "type": "axolotl_mistake.unguided_analysis",
+            })
+        for key in [k for k in cfg if k.startswith("mistake_probe")]:
+            del cfg[key]  # the evaluation measures discrimination on held-out pairs afterwards
+        cfg.update(
+            base_model=base_model,
+            datasets=datasets,
+            dataset_prepared_path=str(self.work / "train" / arm / "prepared"),
+            output_dir=str(self.work / "train" / arm / "lora"),
+            max_steps=s.steps,
+            num_epochs=100,  # max_steps decides
+            micro_batch_size=s.micro_batch,
+            lora_r=s.lora_r,
+            lora_alpha=2 * s.lora_r,
+            learning_rate=s.learning_rate,
+            sequence_len=s.sequence_len,
+            warmup_steps=max(2, s.steps // 20),
+            logging_steps=10,
+        )
+        return cfg
+
+    def train(self, arm: str, base_model: str) -> Path:
+        lora = self.work / "train" / arm / "lora"
+        if not (lora / "adapter_config.json").exists():
+            cfg = write_yaml(self.work / f"train_{arm}.yml", self.train_config(arm, base_model))
+            self.run(f"train_{arm}", [self.axolotl, "train", str(cfg), "--launcher", "python"])
+        return lora
+
+    # -- evaluation --------------------------------------------------------------------------
+    def eval_config(self, arm: str, base_model: str, adapter: Path | None, style: str) -> dict:
+        s = self.size
+        data = self.data
+        sets: dict[str, Any] = {
+            "discrimination": {
+                "source": {"kind": "pku_saferlhf", "path": str(data / "pku_heldout.jsonl")}
+            }
+        }
+        if style == "analysis":  # the full run; the alpaca-style run only re-probes
+            sets.update(
+                harmful={
+                    "source": {"kind": "jsonl", "path": str(data / "redteam_heldout.jsonl"),
+                               "fields": {"instruction": "instruction"},
+                               "prompt_kind": "harmful"},
+                    "limit": s.eval_harmful,
                 },
-                "helpful": {
+                helpful={
                     "source": {"kind": "alpaca", "path": str(data / "alpaca_heldout.jsonl")},
-                    "limit": args.eval_helpful,
+                    "limit": s.eval_helpful,
                 },
-                "goal_hijacking": {
+                goal_hijacking={
                     "from_instructions": {
                         "source": {"kind": "alpaca", "path": str(data / "alpaca_heldout.jsonl")},
-                        "limit": args.eval_hijack,
+                        "limit": s.eval_hijack,
                     }
                 },
-                "over_refusal": {
+                over_refusal={
                     "source": {
                         "kind": "xstest",
-                        "path": str(shared / "xstest" / "xstest_prompts.csv"),
+                        "path": str(self.shared / "xstest" / "xstest_prompts.csv"),
                         "label": "safe",
                     },
-                    "limit": args.eval_xstest,
+                    "limit": s.eval_xstest,
                 },
-                "discrimination": {
-                    "source": {"kind": "pku_saferlhf", "path": str(data / "pku_heldout.jsonl")},
-                    "limit": args.eval_pairs,
-                },
+            )
+        return {
+            "name": LABELS[arm],
+            "output_dir": str(self.work / "eval" / style / arm),
+            "model": {
+                "kind": "transformers",
+                "model": base_model,
+                "adapter": str(adapter) if adapter else None,
+                "device": "cpu",
+                "batch_size": 32,
             },
-            "judges": [{"kind": "refusal"}, {"kind": "self"}],
+            "prompt_format": "alpaca",
+            "modes": ["plain", "harmless_guided"] if style == "analysis" else ["plain"],
+            "sampling": {"max_new_tokens": s.eval_new_tokens, "temperature": 0.0},
+            "bootstrap": {"samples": 2000, "confidence": 0.95, "seed": 0},
+            "probe_style": style,
+            "probe_threshold": 0.0,  # fixed before any held-out data was seen
+            "prompt_sets": sets,
+            "judges": [{"kind": "refusal"}],
             "primary_judge": "refusal",
         }
-        eval_yml = write_yaml(work / f"eval_{name}.yml", eval_cfg)
-        if not (work / "eval" / name / "results.json").exists():
-            cmd = [py, "-m", "axolotl_mistake.evaluate", "--config", str(eval_yml), "--quiet"]
-            commands.append(shlex.join(cmd))
-            timings[f"eval_{name}_s"] = sh(cmd, work / "logs" / f"eval_{name}.log", env)
-        runs.append(work / "eval" / name)
 
-    # 5. compare
-    cmd = [
-        py,
-        "-m",
-        "axolotl_mistake.evaluate",
-        "compare",
-        *map(str, runs),
-        "--output",
-        str(work / "compare"),
-    ]
-    commands.append(shlex.join(cmd))
-    sh(cmd, work / "logs" / "compare.log", env)
-    if "harmless_guided" in args.modes.split(","):
-        cmd = cmd[:-2] + ["--output", str(work / "compare_guided"), "--mode", "harmless_guided"]
-        sh(cmd, work / "logs" / "compare_guided.log", env)
-    timings["total_s"] = time.perf_counter() - t_all
+    def evaluate(self, arm: str, base_model: str, adapter: Path | None, style: str) -> Path:
+        out = self.work / "eval" / style / arm
+        if not (out / "results.json").exists():
+            cfg = write_yaml(
+                self.work / f"eval_{style}_{arm}.yml",
+                self.eval_config(arm, base_model, adapter, style),
+            )
+            cmd = [self.py, "-m", "axolotl_mistake.evaluate", "--config", str(cfg), "--quiet",
+                   "--overwrite"]
+            self.run(f"eval_{style}_{arm}", cmd)
+        return out
+
+    def compare(self, style: str, mode: str = "plain") -> Path:
+        out = self.work / "compare" / f"{style}_{mode}"
+        runs = [str(self.work / "eval" / style / arm) for arm in ARMS]
+        cmd = [self.py, "-m", "axolotl_mistake.evaluate", "compare", *runs, "--output", str(out),
+               "--mode", mode]
+        self.run(f"compare_{style}_{mode}", cmd)
+        return out
+
+
+def summary_rows(work: Path) -> dict[str, Any]:
+    """Per arm: the headline metrics (value, interval, n) of every evaluation, read back."""
+    rows: dict[str, Any] = {}
+    for arm in ARMS:
+        entry: dict[str, Any] = {}
+        for style in ("analysis", "alpaca"):
+            path = work / "eval" / style / arm / "results.json"
+            if not path.exists():
+                continue
+            results = json.loads(path.read_text())
+            entry[f"discrimination_{style}"] = results.get("discrimination")
+            if style == "analysis":
+                entry["headline"] = results.get("headline")
+        rows[arm] = entry
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="the small size (about 20 minutes)")
+    ap.add_argument("--work", default=None, help="output folder (default outputs/efficacy_smollm2"
+                    "[_quick])")
+    ap.add_argument("--shared", default=str(REPO.parent / "shared" / "data"),
+                    help="the shared public data folder (read only)")
+    ap.add_argument("--threads", default="2", help="OMP_NUM_THREADS of every step")
+    ap.add_argument("--steps", type=int, default=None, help="override the optimizer steps")
+    ap.add_argument("--arms", default=",".join(ARMS), help="comma-separated subset of the arms")
+    args = ap.parse_args(argv)
+    size = QUICK if args.quick else FULL
+    if args.steps:
+        size = replace(size, steps=args.steps)
+    work = (REPO / (args.work or ("outputs/efficacy_smollm2" + ("_quick" if args.quick else ""))))
+    work = work.resolve()
+    arms = [a for a in args.arms.split(",") if a]
+    unknown = sorted(set(arms) - set(ARMS))
+    if unknown:
+        ap.error(f"unknown arm(s) {unknown}; choose from {', '.join(ARMS)}")
+    shared = Path(args.shared).resolve()
+    exp = Experiment(work, shared, size, args.threads)
+    started = time.perf_counter()
+
+    split = split_shared(shared, exp.data)
+    from axolotl_mistake.models import ensure_embedded_model
+
+    base_model = str(ensure_embedded_model())
+    builds = {arm: exp.build(arm) for arm in ("origin", "paper", "anchored") if arm in arms or arm == "origin"}
+    adapters: dict[str, Path | None] = {"base": None}
+    for arm in ("sft", "paper", "origin", "anchored"):
+        if arm in arms:
+            adapters[arm] = exp.train(arm, base_model)
+    for arm in arms:
+        for style in ("analysis", "alpaca"):
+            exp.evaluate(arm, base_model, adapters[arm], style)
+    if set(arms) == set(ARMS):
+        for style, mode in (("analysis", "plain"), ("analysis", "harmless_guided"),
+                            ("alpaca", "plain")):
+            exp.compare(style, mode)
+    exp.timings["total"] = round(time.perf_counter() - started, 1)
 
     summary = {
-        "args": vars(args),
-        "timings_s": {k: round(v, 1) for k, v in timings.items()},
-        "commands": commands,
-        "build_counts": {k: v.get("rows") for k, v in manifest.get("files", {}).items()},
-        "train_logs": {
-            name: training_numbers(work / "logs" / f"train_{name}.log") for name in adapters
+        "size": "quick" if args.quick else "full",
+        "settings": asdict(size),
+        "split": split,
+        "builds": {
+            arm: json.loads((path / "manifest.json").read_text()).get("files")
+            for arm, path in builds.items()
         },
-        "results": {r.name: json.loads((r / "results.json").read_text())["headline"] for r in runs},
-        "discrimination": {
-            r.name: json.loads((r / "results.json").read_text())["discrimination"] for r in runs
-        },
+        "timings_s": exp.timings,
+        "commands": exp.commands,
+        "arms": summary_rows(work),
     }
     (work / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
-    print((work / "compare" / "compare.md").read_text())
-    print(json.dumps(summary["timings_s"], indent=2))
+    compare_md = work / "compare" / "analysis_plain" / "compare.md"
+    if compare_md.exists():
+        print(compare_md.read_text())
+    print(json.dumps(exp.timings, indent=2))
+    print(f"summary: {work / 'summary.json'}")
     return 0
-
-
-def write_probe_pairs(heldout: Path, out: Path, n: int) -> None:
-    """The trainer's live probe reads held-out PKU pairs too (via the builder's loader)."""
-    if out.exists():
-        return
-    from axolotl_mistake.probe import balanced_subset
-    from axolotl_mistake.sources import iter_labelled_pairs
-    from axolotl_mistake.sources.pku_saferlhf import PkuSafeRlhfSource
-
-    pairs = balanced_subset(list(iter_labelled_pairs(PkuSafeRlhfSource(path=str(heldout)))), n)
-    out.write_text("".join(p.model_dump_json() + "\n" for p in pairs))
-
-
-def training_numbers(log: Path) -> dict:
-    """Steps, first/last loss and discrimination_acc lines from an axolotl train log (best effort)."""
-    if not log.exists():
-        return {}
-    import re
-
-    text = log.read_text(errors="replace")
-    losses = [float(m) for m in re.findall(r"'loss': '?([0-9.]+)", text)]
-    disc = [float(m) for m in re.findall(r"'discrimination_acc': '?([0-9.]+)", text)]
-    steps = re.findall(r"(\d+)/(\d+) \[", text)
-    return {
-        "first_loss": losses[0] if losses else None,
-        "last_loss": losses[-1] if losses else None,
-        "discrimination_acc_logged": disc,
-        "steps": int(steps[-1][1]) if steps else None,
-    }
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from axolotl_mistake.offline_env import offline_cpu_env
 from axolotl_mistake.plugin import builtin_probe_pairs
 from axolotl_mistake.probe import load_pairs
 from axolotl_mistake.templates import anchored_critique
-from tests.axolotl_runner import CPU_SETTINGS
+from tests.axolotl_runner import lora_config
 
 pytest.importorskip("axolotl")
 
@@ -74,40 +74,27 @@ def test_critique_loss_raises_discrimination_auc(tmp_path, embedded_model_dir):
         "axolotl_mistake.unguided_analysis" if critique_loss_on()
         else "tests.control.no_critique_loss"
     )
-    cfg = {
-        "base_model": str(embedded_model_dir),
-        "plugins": ["axolotl_mistake.MistakeAnalysisPlugin"],
-        "datasets": [{"path": str(tmp_path / "analyses.jsonl"), "ds_type": "json",
-                      "type": strategy}],
-        "dataset_prepared_path": str(tmp_path / "prepared"),
-        "val_set_size": 0,
-        "output_dir": str(tmp_path / "out"),
-        "adapter": "lora",
-        "lora_r": 16,
-        "lora_alpha": 32,
-        "lora_dropout": 0.0,
-        "lora_target_linear": True,
-        "sequence_len": 256,
-        "sample_packing": False,
-        "micro_batch_size": 8,
-        "gradient_accumulation_steps": 1,
-        "max_steps": 16,
-        "num_epochs": 10,
-        "learning_rate": 0.001,
-        "lr_scheduler": "constant",
-        "warmup_steps": 2,
-        "logging_steps": 4,
-        "save_strategy": "no",
-        "seed": 0,
-        "dataset_num_proc": 1,
-        "mistake_probe_pairs": str(pairs),
-        "mistake_probe_style": "analysis",
-        "mistake_probe_max_pairs": n,
-        "mistake_probe_batch_size": 20,
-        "mistake_probe_at_start": True,
-        "mistake_safe_types": ["tests.control.no_critique_loss"],  # it trains no 'bad' token
-        **CPU_SETTINGS,
-    }
+    cfg = lora_config(
+        embedded_model_dir,
+        [{"path": str(tmp_path / "analyses.jsonl"), "ds_type": "json", "type": strategy}],
+        tmp_path,
+        plugins=["axolotl_mistake.MistakeAnalysisPlugin"],
+        lora_r=16,
+        lora_alpha=32,
+        sequence_len=256,
+        micro_batch_size=8,
+        max_steps=16,
+        num_epochs=10,
+        learning_rate=0.001,
+        warmup_steps=2,
+        logging_steps=4,
+        mistake_probe_pairs=str(pairs),
+        mistake_probe_style="analysis",
+        mistake_probe_max_pairs=n,
+        mistake_probe_batch_size=20,
+        mistake_probe_at_start=True,
+        mistake_safe_types=["tests.control.no_critique_loss"],  # it trains no 'bad' token
+    )
     config = tmp_path / "control.yml"
     config.write_text(yaml.safe_dump(cfg, sort_keys=False))
     env = offline_cpu_env(pythonpath=REPO)

@@ -1,0 +1,123 @@
+"""The efficacy experiment's train / held-out split of the shared data, by prompt.
+
+Every prompt goes to exactly one side, decided by a stable hash of its normalised text, so no
+prompt (PKU-SafeRLHF, HH-RLHF, Alpaca) is trained on and evaluated. Files are copied in their
+source's own row format into the experiment's work folder (never into the repository), where
+the builder's and the evaluation's source loaders read them. Never used by the library itself.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from dataset_builders.stages.common import normalise, stable_hash
+
+HH_HUMAN = re.compile(r"\n\nHuman:(.*?)(?=\n\nAssistant:|$)", re.S)
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """One shared file, how to find each row's prompt, and the share held out."""
+
+    name: str
+    relative: str
+    heldout_share: float
+
+
+SPECS = (
+    SplitSpec("pku", "pku_saferlhf/test_sample.jsonl", 1 / 3),
+    SplitSpec("hh", "hh_rlhf/harmless-base_test.jsonl.gz", 0.2),
+    SplitSpec("alpaca", "alpaca/alpaca_5000_pr152.jsonl", 0.2),
+)
+SALT = "axolotl-mistake efficacy split v1"
+
+
+def prompt_of(spec: SplitSpec, row: dict) -> str:
+    """The text a row is split by: the prompt, the first human turn, the instruction."""
+    if spec.name == "pku":
+        return str(row["prompt"])
+    if spec.name == "hh":
+        match = HH_HUMAN.search(str(row["chosen"]))
+        return match.group(1) if match else str(row["chosen"])
+    return f"{row['instruction']}\n{row.get('input') or ''}"
+
+
+def is_heldout(text: str, share: float) -> bool:
+    """Stable, platform-independent side of a prompt (same on every machine and run)."""
+    return stable_hash(SALT, normalise(text)) % 10_000 < share * 10_000
+
+
+def _lines(path: Path) -> Iterator[str]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as handle:
+        yield from (line for line in handle if line.strip())
+
+
+def _write(path: Path, lines: list[str]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(line if line.endswith("\n") else line + "\n" for line in lines),
+                   encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def split_shared(shared: Path, out: Path) -> dict[str, dict[str, int]]:
+    """Write <name>_train.jsonl / <name>_heldout.jsonl under `out`; return the row counts.
+
+    Resumable: an existing split (split.json) is kept as it is.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    summary = out / "split.json"
+    if summary.exists():
+        return json.loads(summary.read_text())["rows"]
+    counts: dict[str, dict[str, int]] = {}
+    for spec in SPECS:
+        source = shared / spec.relative
+        if not source.is_file():
+            raise SystemExit(f"error: shared data file not found: {source}")
+        sides: dict[str, list[str]] = {"train": [], "heldout": []}
+        prompts: dict[str, set[str]] = {"train": set(), "heldout": set()}
+        for line in _lines(source):
+            row = json.loads(line)
+            text = prompt_of(spec, row)
+            side = "heldout" if is_heldout(text, spec.heldout_share) else "train"
+            sides[side].append(line)
+            prompts[side].add(normalise(text))
+        assert not prompts["train"] & prompts["heldout"], "a prompt landed on both sides"
+        for side, lines in sides.items():
+            _write(out / f"{spec.name}_{side}.jsonl", lines)
+        counts[spec.name] = {
+            "train_rows": len(sides["train"]),
+            "heldout_rows": len(sides["heldout"]),
+            "train_prompts": len(prompts["train"]),
+            "heldout_prompts": len(prompts["heldout"]),
+        }
+    counts["redteam_heldout"] = write_redteam_heldout(out)
+    summary.write_text(json.dumps({"salt": SALT, "rows": counts}, indent=2) + "\n")
+    return counts
+
+
+def write_redteam_heldout(out: Path) -> dict[str, int]:
+    """Held-out red-team prompts of both sources in one file (`instruction`, `origin`), PKU
+    first: what the harmless rate is measured on. HH contributes its last human turn."""
+    rows: list[str] = []
+    seen: set[str] = set()
+    for line in _lines(out / "pku_heldout.jsonl"):
+        prompt = str(json.loads(line)["prompt"])
+        if normalise(prompt) not in seen:
+            seen.add(normalise(prompt))
+            rows.append(json.dumps({"instruction": prompt, "origin": "pku_saferlhf"}))
+    n_pku = len(rows)
+    for line in _lines(out / "hh_heldout.jsonl"):
+        turns = HH_HUMAN.findall(str(json.loads(line)["chosen"]))
+        prompt = turns[-1].strip() if turns else ""
+        if prompt and normalise(prompt) not in seen:
+            seen.add(normalise(prompt))
+            rows.append(json.dumps({"instruction": prompt, "origin": "hh_rlhf"}))
+    _write(out / "redteam_heldout.jsonl", rows)
+    return {"pku_prompts": n_pku, "hh_prompts": len(rows) - n_pku}
