@@ -270,9 +270,19 @@ def test_cli_bad_model_exits_nonzero(tmp_path, capsys):
 
     assert main(["--model", str(tmp_path / "missing"), "--port", "0"]) == 2
     err = capsys.readouterr().err
-    assert "cannot load model" in err and "missing" in err
+    assert "cannot load model" in err and "model folder not found" in err and "missing" in err
     assert main(["--model", "x", "--api-key-env", "AXM_SURELY_UNSET_VAR"]) == 2
     assert "AXM_SURELY_UNSET_VAR" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["--port", "0", "--port", "1"], ["--model", "a", "--model", "b"]])
+def test_cli_refuses_a_repeated_flag(argv, capsys):
+    from axolotl_mistake.serve import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert f"{argv[0]} given twice" in capsys.readouterr().err
 
 
 def test_cli_flags_come_from_the_backend_configs(capsys):

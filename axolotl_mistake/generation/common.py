@@ -47,7 +47,22 @@ def resolve_model(model: str, revision: str | None) -> tuple[str, str, str | Non
         from axolotl_mistake.models import EMBEDDED_MODEL_ID, ensure_embedded_model
 
         return str(ensure_embedded_model()), EMBEDDED_MODEL_ID, None
+    if looks_like_path(model) and not Path(model).expanduser().exists():
+        raise FileNotFoundError(
+            f"model folder not found: {model} (give an existing folder, a Hub id such as "
+            "'org/name', or 'embedded')"
+        )
     return model, model, revision
+
+
+def looks_like_path(model: str) -> bool:
+    """True for a `model` value that can only be a local path, never a Hub id ('org/name')."""
+    return (
+        model.startswith(("/", "./", "../", "~"))
+        or model.endswith("/")
+        or model.count("/") > 1
+        or "\\" in model
+    )
 
 
 def adapter_fingerprint(folder: str | Path) -> str:

@@ -36,6 +36,15 @@ def _flag(name: str, taken: Collection[str] = ()) -> str:
     return f"--backend-{stem}" if name in taken else f"--{stem}"
 
 
+class _Once(argparse.Action):
+    """Store a flag's value, refusing the flag a second time (the last one would silently win)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):  # noqa: ANN001
+        if hasattr(namespace, self.dest):
+            parser.error(f"{option_string} given twice: give each flag once")
+        setattr(namespace, self.dest, values)
+
+
 def _add(group: Any, flag: str, dest: str, info: FieldInfo) -> None:
     choices = None
     if typing.get_origin(info.annotation) is typing.Literal:
@@ -46,6 +55,7 @@ def _add(group: Any, flag: str, dest: str, info: FieldInfo) -> None:
     group.add_argument(
         flag,
         dest=dest,
+        action=_Once,
         default=argparse.SUPPRESS,
         choices=choices,
         metavar=None if choices else dest.split("__", 1)[1].upper(),
