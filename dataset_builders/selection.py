@@ -15,20 +15,46 @@ from dataset_builders.stages.common import Progress, StageResult, no_progress
 from dataset_builders.stages.select import DecontaminationIndex, select
 
 
-def _rows_of(sources: list) -> Iterator:
-    for src in sources:
-        yield from iter_rows(src)
+def _rows_of(sources: list, role: str, config_file: str | None = None) -> Iterator:
+    for index, src in enumerate(sources):
+        try:
+            yield from iter_rows(src)
+        except InputError as exc:
+            raise located(exc, (*role.split("."), index, "path"), config_file) from None
 
 
-def decontamination_index(cfg: BuildConfig) -> DecontaminationIndex | None:
+def located(exc: InputError, key: tuple, config_file: str | None) -> InputError:
+    """A source's missing or unreadable file, named by the config key that gave its path.
+
+    The loader only knows the data file; the user needs the config line to fix it."""
+    if exc.field != "path" or exc.line is not None or not exc.file:
+        return exc
+    line = None
+    if config_file:
+        from axolotl_mistake.configio import line_of, read_yaml
+
+        try:
+            line = line_of(read_yaml(config_file).node, key)
+        except InputError:
+            line = None
+    return InputError(
+        f"{exc.message}: {exc.file}",
+        file=config_file or "<command line>",
+        line=line,
+        field=".".join(map(str, key)),
+    )
+
+
+def decontamination_index(
+    cfg: BuildConfig, config_file: str | None = None
+) -> DecontaminationIndex | None:
     """The evaluation prompts no training instruction may repeat (None: no eval sets)."""
     sel = cfg.select
     if not sel.decontaminate:
         return None
     index = DecontaminationIndex(n=sel.ngram_n)
-    for src in sel.decontaminate:
-        for row in iter_rows(src):
-            index.add(f"{row.instruction}\n{row.input}" if row.input else row.instruction)
+    for row in _rows_of(sel.decontaminate, "select.decontaminate", config_file):
+        index.add(f"{row.instruction}\n{row.input}" if row.input else row.instruction)
     return index
 
 
@@ -39,13 +65,14 @@ def read_and_select(
     selection (nothing selected, no labels where the config needs them)."""
     sel = cfg.select
     result = select(
-        [("redteam", _rows_of(cfg.redteam)), ("helpful", _rows_of(cfg.helpful))],
+        [("redteam", _rows_of(cfg.redteam, "redteam", config_file)),
+         ("helpful", _rows_of(cfg.helpful, "helpful", config_file))],
         seed=cfg.seed,
         n_per_role={"redteam": sel.redteam_n, "helpful": sel.helpful_n},
         min_chars=sel.min_chars,
         max_chars=sel.max_chars,
         dedup=sel.dedup,
-        decontaminate=decontamination_index(cfg),
+        decontaminate=decontamination_index(cfg, config_file),
         ngram_threshold=sel.ngram_threshold,
         eval_fraction=sel.eval_fraction,
         progress=progress,

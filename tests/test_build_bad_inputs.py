@@ -73,13 +73,13 @@ CASES = [
     Case("empty_selection", {"data.jsonl": jl(GOOD), "b.yml": cfg_with(extra="select:\n  min_chars: 500\n")},
          ["--config", "b.yml"], "b.yml", None, "redteam", "empty selection"),
     Case("empty_data_file", {"data.jsonl": b"", "b.yml": cfg_with()},
-         ["--config", "b.yml"], "data.jsonl", None, "path", "no records"),
+         ["--config", "b.yml"], "data.jsonl", None, "redteam.0.path", "no records"),
     Case("blank_lines_data_file", {"data.jsonl": b"\n  \n", "b.yml": cfg_with()},
-         ["--config", "b.yml"], "data.jsonl", None, "path", "no records"),
+         ["--config", "b.yml"], "data.jsonl", None, "redteam.0.path", "no records"),
     Case("csv_header_only",
          {"d.csv": "prompt,response\n",
           "b.yml": cfg_with("{kind: csv, path: CSV, fields: {instruction: prompt}}")},
-         ["--config", "b.yml"], "d.csv", None, "path", "no records"),
+         ["--config", "b.yml"], "d.csv", None, "redteam.0.path", "no records"),
     Case("min_chars_over_max_chars", {}, ["--select.min_chars", "50", "--select.max_chars", "10"],
          "<command line>", None, "select.max_chars", "select.min_chars"),
     Case("min_chars_over_max_chars_yaml",
@@ -178,3 +178,20 @@ def test_bad_input_real_subprocess(tmp_path):
     assert f"{tmp_path / 'b.yml'}:3" in proc.stderr and "field 'analyses.k'" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not out.exists()
+
+
+def test_missing_source_file_names_the_config_line_and_key(tmp_path, capsys):
+    """The loader knows only the data file; the error points at the config key that named it."""
+    from dataset_builders.build import main
+
+    cfg = tmp_path / "build.yml"
+    cfg.write_text(
+        "output: out\n"
+        "redteam:\n"
+        "  - kind: pku_saferlhf\n"
+        f"    path: {tmp_path / 'missing.jsonl'}\n"
+    )
+    assert main(["--config", str(cfg), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert f"{cfg}:4, field 'redteam.0.path': file not found: {tmp_path / 'missing.jsonl'}" in err
+    assert not (tmp_path / "out").exists()
