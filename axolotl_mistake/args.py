@@ -9,9 +9,10 @@ in `plugins:`, no dataset using a mistake-analysis strategy).
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from axolotl_mistake.safety import check_config
 
@@ -105,6 +106,14 @@ class MistakeAnalysisArgs(BaseModel):
         "Extra dataset `type`s you vouch never put loss on a manifest's harmful fields "
         "(for your own strategies); the built-in list is conservative."
     )
+
+    @field_validator("mistake_probe_threshold")
+    @classmethod
+    def _finite_threshold(cls, value: float | None) -> float | None:
+        """NaN would judge every pair harmless, inf every pair one way: refuse both."""
+        if value is not None and not math.isfinite(value):
+            raise ValueError("mistake_probe_threshold must be a finite number")
+        return value
 
     @model_validator(mode="before")
     @classmethod

@@ -21,3 +21,12 @@ def count(default: int | None, description: str, *, minimum: int = 1) -> Any:
 def share(default: float, description: str) -> Any:
     """A fraction in (0, 1] (thresholds and overlaps)."""
     return Field(default, gt=0, le=1, description=description)
+
+
+MAX_SEED = 2**32 - 1
+"""Seeds reach numpy (Hugging Face's set_seed), which takes 0 .. 2**32 - 1."""
+
+
+def seed(default: int, description: str) -> Any:
+    """A random seed: a whole number numpy, torch and Python's random all accept."""
+    return Field(default, ge=0, le=MAX_SEED, description=description)

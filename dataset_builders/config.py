@@ -21,6 +21,7 @@ from pydantic import (
 
 from axolotl_mistake import configio
 from axolotl_mistake.fields import count, share
+from axolotl_mistake.fields import seed as seed_field
 from axolotl_mistake.generation.config import BackendConfig
 from axolotl_mistake.sources import SourceConfig
 from axolotl_mistake.sources.builtin import BuiltinSource
@@ -56,7 +57,7 @@ def refusal_phrases_field(description: str) -> Any:
 class Strict(BaseModel):
     """Base of every config section: unknown keys are errors, not silently ignored."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class SelectConfig(Strict):
@@ -341,7 +342,7 @@ class BuildConfig(Strict):
             "folder is refused; a folder an earlier build made is always rebuilt in place."
         ),
     )
-    seed: int = Field(0, description="Seed of sampling, splits, mixing and generation.")
+    seed: int = seed_field(0, "Seed of sampling, splits, mixing and generation.")
     model: BackendConfig = Field(
         default_factory=lambda: BackendConfig(batch_size=64),
         description=(

@@ -195,3 +195,19 @@ def test_missing_source_file_names_the_config_line_and_key(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"{cfg}:4, field 'redteam.0.path': file not found: {tmp_path / 'missing.jsonl'}" in err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, field",
+    [
+        (["--analyses.temperature", ".inf"], "analyses.temperature"),
+        (["--select.ngram_threshold", ".nan"], "select.ngram_threshold"),
+        (["--seed", "99999999999999999999999"], "seed"),
+        (["--seed", "-1"], "seed"),
+    ],
+)
+def test_non_finite_numbers_and_out_of_range_seeds_are_refused(argv, field, tmp_path, capsys):
+    from dataset_builders.build import main
+
+    assert main([*argv, "--output", str(tmp_path / "out"), "--dry-run"]) == 2
+    assert f"field '{field}'" in capsys.readouterr().err

@@ -275,3 +275,18 @@ def test_command_line_overrides_help_and_their_errors(tmp_path, shared_data, cap
     for key in ("--probe_threshold", "--probe_style", "--max_failed_fraction", "--overwrite"):
         assert key in text, key
     assert "Fix it before looking at held-out data" in " ".join(text.split())
+
+
+def test_non_finite_threshold_and_bad_seeds_are_refused(tmp_path):
+    from axolotl_mistake.errors import InputError
+    from axolotl_mistake.evaluate.inputs import load_config
+
+    base = ("name: x\noutput_dir: runs/x\nmodel: {kind: transformers, model: embedded}\n"
+            "prompt_sets:\n  discrimination: builtin\n")
+    for extra, field in (("probe_threshold: .nan\n", "probe_threshold"),
+                         ("sampling: {seed: -3}\n", "sampling.seed"),
+                         ("bootstrap: {seed: 99999999999}\n", "bootstrap.seed")):
+        path = tmp_path / "e.yml"
+        path.write_text(base + extra)
+        with pytest.raises(InputError, match=field.replace(".", r"\.")):
+            load_config(path)

@@ -352,3 +352,11 @@ def test_empty_analysis_file_says_no_rows(workdir, tiny_model_dir):
     (workdir / "data" / "mistake_analysis.jsonl").write_text("")
     with pytest.raises(ValueError, match="has no rows"):
         load_cfg(str(config_file(workdir, tiny_model_dir)))
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf"])
+def test_probe_threshold_must_be_finite(workdir, tiny_model_dir, value):
+    path = config_file(workdir, tiny_model_dir, mistake_probe_pairs="builtin")
+    path.write_text(path.read_text() + f"mistake_probe_threshold: {value}\n")
+    with pytest.raises(ValueError, match="mistake_probe_threshold must be a finite number"):
+        load_cfg(str(path))

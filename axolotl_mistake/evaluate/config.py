@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from axolotl_mistake.evaluate.judges import JudgeConfig, judge_classes
 from axolotl_mistake.fields import count
+from axolotl_mistake.fields import seed as seed_field
 from axolotl_mistake.generation.config import BackendConfig
 from axolotl_mistake.sources import SourceConfig
 
@@ -20,7 +21,7 @@ ProbeStyle = Literal["alpaca", "chat", "analysis", "chat_analysis"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class PromptSet(_Strict):
@@ -133,7 +134,7 @@ class SamplingConfig(_Strict):
     max_new_tokens: int = Field(256, ge=1, le=8192, description="answer length in tokens")
     temperature: float = Field(0.0, ge=0.0, description="0 = greedy")
     top_p: float = Field(1.0, gt=0.0, le=1.0, description="nucleus sampling mass")
-    seed: int = Field(0, description="sampling seed (with temperature > 0)")
+    seed: int = seed_field(0, "sampling seed (with temperature > 0)")
 
 
 class BootstrapConfig(_Strict):
@@ -141,7 +142,7 @@ class BootstrapConfig(_Strict):
 
     samples: int = count(2000, "bootstrap resamples", minimum=100)
     confidence: float = Field(0.95, gt=0.0, lt=1.0, description="interval coverage")
-    seed: int = Field(0, description="resampling seed (same data, same interval)")
+    seed: int = seed_field(0, "resampling seed (same data, same interval)")
 
 
 class EvalConfig(_Strict):

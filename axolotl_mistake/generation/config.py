@@ -53,7 +53,7 @@ class BackendConfig(BaseModel):
     the instance of the class `kind` names; an unknown key for that kind is an error naming it.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     kind: str = Field(
         DEFAULT_KIND,

@@ -18,14 +18,14 @@ from pydantic import (
     model_validator,
 )
 
-from axolotl_mistake.fields import count
+from axolotl_mistake.fields import MAX_SEED, count
 from axolotl_mistake.generation.base import GenerationRequest, SamplingParams
 
 
 class ServerConfig(BaseModel):
     """How the server listens and how much one request may ask for (the CLI's server flags)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     host: str = Field("127.0.0.1", description="Interface to bind (127.0.0.1: this machine only).")
     port: int = Field(8000, ge=0, le=65535, description="Port (0 picks a free one).")
@@ -89,7 +89,7 @@ class RequestError(ValueError):
 class _Body(BaseModel):
     """Fields both generation endpoints take; anything else is refused by name."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     model: str | None = None  # one model is served; any name is accepted
     max_tokens: int | None = Field(None, ge=1)
@@ -97,7 +97,7 @@ class _Body(BaseModel):
     temperature: float | None = Field(None, ge=0.0, le=2.0)
     top_p: float | None = Field(None, gt=0.0, le=1.0)
     n: int | None = Field(None, ge=1)
-    seed: int | None = None
+    seed: int | None = Field(None, ge=0, le=MAX_SEED)
     stop: str | list[str] | None = None
     stream: bool | None = None
     user: str | None = None
@@ -154,7 +154,7 @@ class CompletionBody(_Body):
 class Message(BaseModel):
     """One chat turn; `content` is a string or a list of text parts."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     role: Literal["system", "user", "assistant"]
     content: str

@@ -33,7 +33,7 @@ class Source(BaseModel):
     """One source kind: its config keys (pydantic fields, `kind: Literal["name"]` first among
     its own) and how it reads itself. `iter_rows`/`iter_labelled_pairs` apply `limit`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     if TYPE_CHECKING:  # every kind declares these as fields, each with its own description
         kind: str

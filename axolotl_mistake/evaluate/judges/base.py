@@ -82,7 +82,7 @@ class JudgeConfigBase(BaseModel):
     """Keys every judge kind takes. A kind subclasses it with `kind: Literal["name"]`, its own
     keys and `build()`, and is registered by one line in `judges/__init__.py`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     kind: str
     name: str | None = Field(None, description="label in reports (default: the kind)")
