@@ -336,6 +336,14 @@ def check_config(cfg: Mapping[str, Any]) -> list[str]:
                 f"{key}: {value} is not a file (relative paths are read from the directory "
                 f"`axolotl train` runs in). Give {what}."
             )
+    pairs = cfg.get("mistake_probe_pairs")
+    if pairs and pairs != "builtin" and cfg.get("mistake_probe") is not False:
+        from axolotl_mistake.probe import load_pairs
+
+        try:  # now, not at the first probe run after the model has loaded
+            load_pairs(Path(str(pairs)).expanduser())
+        except Exception as err:  # InputError/ValueError naming file:line and field
+            raise ValueError(f"mistake_probe_pairs: {err}") from None
     warnings: list[str] = []
     if datasets and len(uses_strategy) == len(datasets):
         warnings.append(

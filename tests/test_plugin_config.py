@@ -360,3 +360,10 @@ def test_probe_threshold_must_be_finite(workdir, tiny_model_dir, value):
     path.write_text(path.read_text() + f"mistake_probe_threshold: {value}\n")
     with pytest.raises(ValueError, match="mistake_probe_threshold must be a finite number"):
         load_cfg(str(path))
+
+
+def test_probe_pairs_file_is_validated_at_config_load(workdir, tiny_model_dir):
+    (workdir / "pairs.jsonl").write_text('{"question": "q", "answer": "a", "harmful": "yes"}\n')
+    path = config_file(workdir, tiny_model_dir, mistake_probe_pairs="pairs.jsonl")
+    with pytest.raises(ValueError, match=r"mistake_probe_pairs: .*pairs.jsonl:1, field 'harmful'"):
+        load_cfg(str(path))
