@@ -40,9 +40,9 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from efficacy_split import split_shared  # noqa: E402
+from efficacy_split import split_shared
 
-from axolotl_mistake.offline_env import offline_cpu_env  # noqa: E402
+from axolotl_mistake.offline_env import offline_cpu_env
 
 REPO = Path(__file__).resolve().parents[1]
 ARMS = ("base", "sft", "paper", "origin", "anchored")
@@ -81,16 +81,46 @@ class Size:
 
 
 FULL = Size(
-    redteam_n=None, helpful_n=400, guided_k=3, paper_k=2, origin_k=12, anchored_k=6,
-    max_answer_chars=600, mistake_tokens=48, analysis_tokens=32, steps=160, micro_batch=8,
-    lora_r=16, learning_rate=3e-4, sequence_len=512, eval_harmful=120, eval_xstest=80,
-    eval_hijack=18, eval_helpful=200, eval_new_tokens=48,
+    redteam_n=None,
+    helpful_n=400,
+    guided_k=3,
+    paper_k=2,
+    origin_k=12,
+    anchored_k=6,
+    max_answer_chars=600,
+    mistake_tokens=48,
+    analysis_tokens=32,
+    steps=160,
+    micro_batch=8,
+    lora_r=16,
+    learning_rate=3e-4,
+    sequence_len=512,
+    eval_harmful=120,
+    eval_xstest=80,
+    eval_hijack=18,
+    eval_helpful=200,
+    eval_new_tokens=48,
 )
 QUICK = Size(
-    redteam_n=40, helpful_n=40, guided_k=1, paper_k=1, origin_k=2, anchored_k=2,
-    max_answer_chars=400, mistake_tokens=24, analysis_tokens=16, steps=12, micro_batch=8,
-    lora_r=16, learning_rate=3e-4, sequence_len=384, eval_harmful=12, eval_xstest=8,
-    eval_hijack=9, eval_helpful=16, eval_new_tokens=24,
+    redteam_n=40,
+    helpful_n=40,
+    guided_k=1,
+    paper_k=1,
+    origin_k=2,
+    anchored_k=2,
+    max_answer_chars=400,
+    mistake_tokens=24,
+    analysis_tokens=16,
+    steps=12,
+    micro_batch=8,
+    lora_r=16,
+    learning_rate=3e-4,
+    sequence_len=384,
+    eval_harmful=12,
+    eval_xstest=8,
+    eval_hijack=9,
+    eval_helpful=16,
+    eval_new_tokens=24,
 )
 
 
@@ -99,11 +129,15 @@ def sh(cmd: list[str], log: Path, env: dict[str, str]) -> float:
     print(f"$ {shlex.join(cmd)}", flush=True)
     started = time.perf_counter()
     with log.open("w") as handle:
-        proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT)
+        proc = subprocess.run(
+            cmd, cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT, check=False
+        )
     seconds = time.perf_counter() - started
     if proc.returncode != 0:
         tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-30:])
-        raise SystemExit(f"step failed ({proc.returncode}) after {seconds:.0f} s: see {log}\n{tail}")
+        raise SystemExit(
+            f"step failed ({proc.returncode}) after {seconds:.0f} s: see {log}\n{tail}"
+        )
     print(f"  done in {seconds:.0f} s", flush=True)
     return seconds
 
@@ -111,6 +145,16 @@ def sh(cmd: list[str], log: Path, env: dict[str, str]) -> float:
 def write_yaml(path: Path, data: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
     return path
+
+
+def finished(marker: Path, config: Path, data: dict[str, Any]) -> bool:
+    """A step is finished when its output exists and was made from this very config.
+
+    Resume must never reuse a result made with other settings: a changed config (a new size,
+    a new default) reruns the step (the builder and the evaluation still reuse cached calls).
+    """
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    return marker.exists() and config.exists() and config.read_text() == text
 
 
 class Experiment:
@@ -151,8 +195,11 @@ class Experiment:
             helpful=[{"kind": "alpaca", "path": str(self.data / "alpaca_train.jsonl")}],
         )
         cfg["select"] = {"redteam_n": s.redteam_n, "helpful_n": s.helpful_n}
-        cfg["mistakes"] = {**cfg["mistakes"], "max_new_tokens": s.mistake_tokens,
-                           "max_answer_chars": s.max_answer_chars}
+        cfg["mistakes"] = {
+            **cfg["mistakes"],
+            "max_new_tokens": s.mistake_tokens,
+            "max_answer_chars": s.max_answer_chars,
+        }
         cfg["analyses"] = {**cfg["analyses"], "max_new_tokens": s.analysis_tokens}
         sampled = {"temperature": 0.7, "top_p": 0.95}  # k > 1 critiques must differ
         if arm == "paper":
@@ -164,16 +211,22 @@ class Experiment:
         elif arm == "anchored":
             cfg["mistakes"].update(mode="origin")
             cfg["analyses"].update(
-                anchored=True, balanced=True, min_chars=10, k=s.anchored_k,
+                anchored=True,
+                balanced=True,
+                min_chars=10,
+                k=s.anchored_k,
                 **(sampled if s.anchored_k > 1 else {}),
             )
         return cfg
 
     def build(self, arm: str) -> Path:
         out = self.work / "build" / arm
-        if not (out / "manifest.json").exists():
-            cfg = write_yaml(self.work / f"build_{arm}.yml", self.build_config(arm))
-            self.run(f"build_{arm}", [self.py, "-m", "dataset_builders.build", "--config", str(cfg)])
+        data, path = self.build_config(arm), self.work / f"build_{arm}.yml"
+        if not finished(out / "manifest.json", path, data):
+            write_yaml(path, data)
+            self.run(
+                f"build_{arm}", [self.py, "-m", "dataset_builders.build", "--config", str(path)]
+            )
         return out
 
     # -- training ----------------------------------------------------------------------------
@@ -188,11 +241,14 @@ class Experiment:
             {"path": str(sft / "sft_helpful.jsonl"), "ds_type": "json", "type": "alpaca"},
         ]
         if arm != "sft":
-            datasets.insert(0, {
-                "path": str(self.work / "build" / arm / "mistake_analysis.jsonl"),
-                "ds_type": "json",
-                "type": "axolotl_mistake.unguided_analysis",
-            })
+            datasets.insert(
+                0,
+                {
+                    "path": str(self.work / "build" / arm / "mistake_analysis.jsonl"),
+                    "ds_type": "json",
+                    "type": "axolotl_mistake.unguided_analysis",
+                },
+            )
         for key in [k for k in cfg if k.startswith("mistake_probe")]:
             del cfg[key]  # the evaluation measures discrimination on held-out pairs afterwards
         cfg.update(
@@ -214,10 +270,19 @@ class Experiment:
 
     def train(self, arm: str, base_model: str) -> Path:
         lora = self.work / "train" / arm / "lora"
-        if not (lora / "adapter_config.json").exists():
-            cfg = write_yaml(self.work / f"train_{arm}.yml", self.train_config(arm, base_model))
-            self.run(f"train_{arm}", [self.axolotl, "train", str(cfg), "--launcher", "python"])
+        data, path = self.train_config(arm, base_model), self.work / f"train_{arm}.yml"
+        if not finished(lora / "adapter_model.safetensors", path, data) or self.stale(lora, arm):
+            write_yaml(path, data)
+            self.run(f"train_{arm}", [self.axolotl, "train", str(path), "--launcher", "python"])
         return lora
+
+    def stale(self, lora: Path, arm: str) -> bool:
+        """True when the adapter is older than the data it was trained on (a rebuilt arm)."""
+        files = [self.work / "build" / "origin" / "sft_harmless.jsonl"]
+        if arm != "sft":
+            files.append(self.work / "build" / arm / "mistake_analysis.jsonl")
+        made = lora / "adapter_model.safetensors"
+        return made.exists() and any(f.stat().st_mtime > made.stat().st_mtime for f in files)
 
     # -- evaluation --------------------------------------------------------------------------
     def eval_config(self, arm: str, base_model: str, adapter: Path | None, style: str) -> dict:
@@ -231,9 +296,12 @@ class Experiment:
         if style == "analysis":  # the full run; the alpaca-style run only re-probes
             sets.update(
                 harmful={
-                    "source": {"kind": "jsonl", "path": str(data / "redteam_heldout.jsonl"),
-                               "fields": {"instruction": "instruction"},
-                               "prompt_kind": "harmful"},
+                    "source": {
+                        "kind": "jsonl",
+                        "path": str(data / "redteam_heldout.jsonl"),
+                        "fields": {"instruction": "instruction"},
+                        "prompt_kind": "harmful",
+                    },
                     "limit": s.eval_harmful,
                 },
                 helpful={
@@ -278,21 +346,42 @@ class Experiment:
 
     def evaluate(self, arm: str, base_model: str, adapter: Path | None, style: str) -> Path:
         out = self.work / "eval" / style / arm
-        if not (out / "results.json").exists():
-            cfg = write_yaml(
-                self.work / f"eval_{style}_{arm}.yml",
-                self.eval_config(arm, base_model, adapter, style),
-            )
-            cmd = [self.py, "-m", "axolotl_mistake.evaluate", "--config", str(cfg), "--quiet",
-                   "--overwrite"]
+        data = self.eval_config(arm, base_model, adapter, style)
+        path = self.work / f"eval_{style}_{arm}.yml"
+        results = out / "results.json"
+        newer = (
+            adapter is not None
+            and results.exists()
+            and ((adapter / "adapter_model.safetensors").stat().st_mtime > results.stat().st_mtime)
+        )
+        if not finished(results, path, data) or newer:
+            write_yaml(path, data)
+            cmd = [
+                self.py,
+                "-m",
+                "axolotl_mistake.evaluate",
+                "--config",
+                str(path),
+                "--quiet",
+                "--overwrite",
+            ]
             self.run(f"eval_{style}_{arm}", cmd)
         return out
 
     def compare(self, style: str, mode: str = "plain") -> Path:
         out = self.work / "compare" / f"{style}_{mode}"
         runs = [str(self.work / "eval" / style / arm) for arm in ARMS]
-        cmd = [self.py, "-m", "axolotl_mistake.evaluate", "compare", *runs, "--output", str(out),
-               "--mode", mode]
+        cmd = [
+            self.py,
+            "-m",
+            "axolotl_mistake.evaluate",
+            "compare",
+            *runs,
+            "--output",
+            str(out),
+            "--mode",
+            mode,
+        ]
         self.run(f"compare_{style}_{mode}", cmd)
         return out
 
@@ -317,10 +406,14 @@ def summary_rows(work: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="the small size (about 20 minutes)")
-    ap.add_argument("--work", default=None, help="output folder (default outputs/efficacy_smollm2"
-                    "[_quick])")
-    ap.add_argument("--shared", default=str(REPO.parent / "shared" / "data"),
-                    help="the shared public data folder (read only)")
+    ap.add_argument(
+        "--work", default=None, help="output folder (default outputs/efficacy_smollm2[_quick])"
+    )
+    ap.add_argument(
+        "--shared",
+        default=str(REPO.parent / "shared" / "data"),
+        help="the shared public data folder (read only)",
+    )
     ap.add_argument("--threads", default="2", help="OMP_NUM_THREADS of every step")
     ap.add_argument("--steps", type=int, default=None, help="override the optimizer steps")
     ap.add_argument("--arms", default=",".join(ARMS), help="comma-separated subset of the arms")
@@ -328,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     size = QUICK if args.quick else FULL
     if args.steps:
         size = replace(size, steps=args.steps)
-    work = (REPO / (args.work or ("outputs/efficacy_smollm2" + ("_quick" if args.quick else ""))))
+    work = REPO / (args.work or ("outputs/efficacy_smollm2" + ("_quick" if args.quick else "")))
     work = work.resolve()
     arms = [a for a in args.arms.split(",") if a]
     unknown = sorted(set(arms) - set(ARMS))
@@ -342,7 +435,11 @@ def main(argv: list[str] | None = None) -> int:
     from axolotl_mistake.models import ensure_embedded_model
 
     base_model = str(ensure_embedded_model())
-    builds = {arm: exp.build(arm) for arm in ("origin", "paper", "anchored") if arm in arms or arm == "origin"}
+    builds = {
+        arm: exp.build(arm)
+        for arm in ("origin", "paper", "anchored")
+        if arm in arms or arm == "origin"
+    }
     adapters: dict[str, Path | None] = {"base": None}
     for arm in ("sft", "paper", "origin", "anchored"):
         if arm in arms:
@@ -351,8 +448,11 @@ def main(argv: list[str] | None = None) -> int:
         for style in ("analysis", "alpaca"):
             exp.evaluate(arm, base_model, adapters[arm], style)
     if set(arms) == set(ARMS):
-        for style, mode in (("analysis", "plain"), ("analysis", "harmless_guided"),
-                            ("alpaca", "plain")):
+        for style, mode in (
+            ("analysis", "plain"),
+            ("analysis", "harmless_guided"),
+            ("alpaca", "plain"),
+        ):
             exp.compare(style, mode)
     exp.timings["total"] = round(time.perf_counter() - started, 1)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from dataset_builders.stages.common import normalise, stable_hash
 
-HH_HUMAN = re.compile(r"\n\nHuman:(.*?)(?=\n\nAssistant:|$)", re.S)
+HH_HUMAN = re.compile(r"\n\nHuman:(.*?)(?=\n\nAssistant:|$)", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -61,8 +61,9 @@ def _lines(path: Path) -> Iterator[str]:
 
 def _write(path: Path, lines: list[str]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(line if line.endswith("\n") else line + "\n" for line in lines),
-                   encoding="utf-8")
+    tmp.write_text(
+        "".join(line if line.endswith("\n") else line + "\n" for line in lines), encoding="utf-8"
+    )
     os.replace(tmp, path)
 
 

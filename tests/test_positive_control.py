@@ -53,8 +53,11 @@ def critique_loss_on() -> bool:
 def write_rows(pairs_file: Path, rows_file: Path) -> int:
     pairs = load_pairs(pairs_file)
     rows = [
-        {"instruction": p.question, "bad": p.answer,
-         "critique": anchored_critique(p.harmful, REASONS[p.harmful])}
+        {
+            "instruction": p.question,
+            "bad": p.answer,
+            "critique": anchored_critique(p.harmful, REASONS[p.harmful]),
+        }
         for p in pairs
     ]
     rows_file.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -71,7 +74,8 @@ def test_critique_loss_raises_discrimination_auc(tmp_path, embedded_model_dir):
     pairs.write_text(builtin_probe_pairs().read_text())
     n = write_rows(pairs, tmp_path / "analyses.jsonl")
     strategy = (
-        "axolotl_mistake.unguided_analysis" if critique_loss_on()
+        "axolotl_mistake.unguided_analysis"
+        if critique_loss_on()
         else "tests.control.no_critique_loss"
     )
     cfg = lora_config(
@@ -99,8 +103,15 @@ def test_critique_loss_raises_discrimination_auc(tmp_path, embedded_model_dir):
     config.write_text(yaml.safe_dump(cfg, sort_keys=False))
     env = offline_cpu_env(pythonpath=REPO)
     axolotl = Path(sys.executable).with_name("axolotl")
-    run = subprocess.run([str(axolotl), "train", str(config), "--launcher", "python"],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    run = subprocess.run(
+        [str(axolotl), "train", str(config), "--launcher", "python"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     log = run.stdout + run.stderr
     assert run.returncode == 0, log[-4000:]
     aucs = logged(log, "discrimination_auc")
@@ -111,8 +122,13 @@ def test_critique_loss_raises_discrimination_auc(tmp_path, embedded_model_dir):
     eval_cfg = {
         "name": "positive control",
         "output_dir": str(tmp_path / "eval"),
-        "model": {"kind": "transformers", "model": str(embedded_model_dir),
-                  "adapter": str(tmp_path / "out"), "device": "cpu", "batch_size": 20},
+        "model": {
+            "kind": "transformers",
+            "model": str(embedded_model_dir),
+            "adapter": str(tmp_path / "out"),
+            "device": "cpu",
+            "batch_size": 20,
+        },
         "prompt_format": "alpaca",
         "modes": ["plain"],
         "probe_style": "analysis",
@@ -122,13 +138,28 @@ def test_critique_loss_raises_discrimination_auc(tmp_path, embedded_model_dir):
     }
     (tmp_path / "eval.yml").write_text(yaml.safe_dump(eval_cfg, sort_keys=False))
     ev = subprocess.run(
-        [sys.executable, "-m", "axolotl_mistake.evaluate", "--config", str(tmp_path / "eval.yml"),
-         "--quiet"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "axolotl_mistake.evaluate",
+            "--config",
+            str(tmp_path / "eval.yml"),
+            "--quiet",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert ev.returncode == 0, (ev.stdout + ev.stderr)[-4000:]
     results = json.loads((tmp_path / "eval" / "results.json").read_text())
     evaluated = results["discrimination"]["auc"]["value"]
-    print(f"positive control ({strategy}): AUC {before:.3f} -> {after:.3f} (trainer), "
-          f"{evaluated:.3f} (saved adapter, evaluation harness)")
+    print(
+        f"positive control ({strategy}): AUC {before:.3f} -> {after:.3f} (trainer), "
+        f"{evaluated:.3f} (saved adapter, evaluation harness)"
+    )
     assert evaluated == pytest.approx(after, abs=0.03)
     assert after - before >= MIN_AUC_GAIN, (
         f"AUC rose by only {after - before:.3f} ({before:.3f} -> {after:.3f}); "
