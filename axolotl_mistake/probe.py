@@ -237,18 +237,11 @@ class DiscriminationProbe:
         step = max(1, batch_size)
         try:
             with torch.inference_mode():
+                shared = _shared_prefix(model, items, device)
                 for start in range(0, len(items), step):
                     batch = items[start : start + step]
-                    width = max(len(it.ids) for it in batch)
                     keep = max(len(cont) for it in batch for _, _, cont in it.scores)
-                    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-                    mask = torch.zeros((len(batch), width), dtype=torch.long)
-                    for row, it in enumerate(batch):  # left padding: scored tokens at the end
-                        ids[row, width - len(it.ids) :] = torch.tensor(it.ids, dtype=torch.long)
-                        mask[row, width - len(it.ids) :] = 1
-                    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-                    logits = _last_logits(model, ids.to(device), mask.to(device),
-                                          positions.to(device), keep)
+                    logits = _batch_logits(model, batch, pad_id, keep, device, shared)
                     for row, it in enumerate(batch):
                         for pair_index, is_bad, cont in it.scores:
                             cols = torch.arange(keep - len(cont), keep, device=logits.device)
@@ -264,14 +257,84 @@ class DiscriminationProbe:
         )
 
 
-def _last_logits(model: Any, ids: Any, mask: Any, positions: Any, keep: int) -> Any:
-    """Logits of the last `keep` positions (only those go through the LM head when the model
-    supports `logits_to_keep`, as transformers' causal LMs do)."""
+MIN_SHARED_PREFIX = 16
+"""Shorter common prefixes are not worth a separate forward and a cache copy per batch."""
+
+
+@dataclass
+class _Shared:
+    """The KV cache of the token prefix every item starts with (the template's preamble)."""
+
+    length: int
+    cache: Any
+
+
+def _shared_prefix(model: Any, items: Sequence[_Item], device: Any) -> _Shared | None:
+    """Run the prefix all probe sequences share once, so each batch only runs what differs.
+
+    Every item keeps at least its scored tokens after the prefix. None when the prefix is
+    short, or the model does not return a cache (then every batch runs whole sequences).
+    """
+    import torch
+
+    first = items[0].ids
+    length = min(len(it.ids) - max(len(c) for _, _, c in it.scores) for it in items)
+    for it in items[1:]:
+        same = 0
+        for a, b in zip(first[:length], it.ids[:length]):
+            if a != b:
+                break
+            same += 1
+        length = same
+    if length < MIN_SHARED_PREFIX:
+        return None
+    ids = torch.tensor([first[:length]], dtype=torch.long, device=device)
     try:
-        out = model(input_ids=ids, attention_mask=mask, position_ids=positions,
-                    use_cache=False, logits_to_keep=keep)
+        out = model(input_ids=ids, use_cache=True)
+    except TypeError:
+        return None
+    cache = getattr(out, "past_key_values", None)
+    if cache is None or not hasattr(cache, "batch_repeat_interleave"):
+        return None
+    return _Shared(length, cache)
+
+
+def _batch_logits(
+    model: Any, batch: Sequence[_Item], pad_id: int, keep: int, device: Any, shared: _Shared | None
+) -> Any:
+    """Logits of the last `keep` positions of each item in `batch`.
+
+    Left padding puts every scored token at the end of its row; with a shared prefix the
+    padding sits between the cached prefix and each row's own tokens (masked, and positions
+    continue from the prefix), so only the part that differs is run.
+    """
+    import copy
+
+    import torch
+
+    skip = shared.length if shared is not None else 0
+    width = max(len(it.ids) - skip for it in batch)
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, it in enumerate(batch):
+        own = it.ids[skip:]
+        ids[row, width - len(own) :] = torch.tensor(own, dtype=torch.long)
+        mask[row, width - len(own) :] = 1
+    positions = (mask.cumsum(-1) - 1).clamp(min=0) + skip
+    kwargs: dict[str, Any] = {}
+    if shared is not None:
+        cache = copy.deepcopy(shared.cache)
+        cache.batch_repeat_interleave(len(batch))
+        mask = torch.cat([torch.ones((len(batch), skip), dtype=torch.long), mask], dim=1)
+        kwargs = {"past_key_values": cache, "use_cache": True}
+    else:
+        kwargs = {"use_cache": False}
+    args = {"input_ids": ids.to(device), "attention_mask": mask.to(device),
+            "position_ids": positions.to(device), **kwargs}
+    try:
+        out = model(**args, logits_to_keep=keep)
     except TypeError:  # an older or custom model without logits_to_keep
-        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False)
+        out = model(**args)
     logits = out.logits if hasattr(out, "logits") else out[0]
     return logits[:, -keep:]
 

@@ -245,3 +245,24 @@ def test_tokenized_once_per_tokenizer(tiny, monkeypatch):
     monkeypatch.setattr(probe, "_items", lambda *a: calls.append(a) or [])
     again = probe.evaluate(model, tokenizer, max_pairs=4)
     assert calls == [] and again.margins == pytest.approx(first.margins, abs=1e-5)
+
+
+@pytest.mark.parametrize("style", ["alpaca", "analysis", "chat"])
+def test_shared_prefix_cache_changes_no_score(tiny, monkeypatch, style):
+    """The template's common prefix is run once and its cache reused: same margins as running
+    every sequence whole."""
+    import axolotl_mistake.probe as probe_module
+
+    model, tokenizer = tiny
+    if style == "chat" and not getattr(tokenizer, "chat_template", None):
+        pytest.skip("tiny tokenizer has no chat template")
+    calls = []
+    real = probe_module._shared_prefix
+    monkeypatch.setattr(
+        probe_module, "_shared_prefix", lambda *a: calls.append(real(*a)) or calls[-1]
+    )
+    shared = DiscriminationProbe(PAIRS, style=style).evaluate(model, tokenizer, batch_size=2)
+    assert calls and calls[0] is not None and calls[0].length >= 16
+    monkeypatch.setattr(probe_module, "_shared_prefix", lambda *a: None)
+    whole = DiscriminationProbe(PAIRS, style=style).evaluate(model, tokenizer, batch_size=2)
+    assert shared.margins == pytest.approx(whole.margins, abs=1e-3)
