@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from efficacy_split import split_shared
 
+from axolotl_mistake.fileio import file_sha256
 from axolotl_mistake.offline_env import offline_cpu_env
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,10 +84,10 @@ class Size:
 FULL = Size(
     redteam_n=None,
     helpful_n=400,
-    guided_k=3,
+    guided_k=4,
     paper_k=2,
-    origin_k=12,
-    anchored_k=6,
+    origin_k=13,
+    anchored_k=7,
     max_answer_chars=600,
     mistake_tokens=48,
     analysis_tokens=32,
@@ -274,15 +275,37 @@ class Experiment:
         if not finished(lora / "adapter_model.safetensors", path, data) or self.stale(lora, arm):
             write_yaml(path, data)
             self.run(f"train_{arm}", [self.axolotl, "train", str(path), "--launcher", "python"])
+            self.inputs_record(arm).write_text(json.dumps(self.inputs_digest(arm), indent=1))
         return lora
 
-    def stale(self, lora: Path, arm: str) -> bool:
-        """True when the adapter is older than the data it was trained on (a rebuilt arm)."""
-        files = [self.work / "build" / "origin" / "sft_harmless.jsonl"]
+    def train_inputs(self, arm: str) -> list[Path]:
+        sft = self.work / "build" / "origin"
+        files = [sft / "sft_harmless.jsonl", sft / "sft_helpful.jsonl"]
         if arm != "sft":
             files.append(self.work / "build" / arm / "mistake_analysis.jsonl")
+        return files
+
+    def inputs_digest(self, arm: str) -> dict[str, str]:
+        return {str(f): file_sha256(f) for f in self.train_inputs(arm)}
+
+    def inputs_record(self, arm: str) -> Path:
+        return self.work / "train" / arm / "inputs.sha256.json"
+
+    def stale(self, lora: Path, arm: str) -> bool:
+        """True when the adapter was trained on other data than its inputs hold now.
+
+        Compared by content (sha256 recorded after training), so a rebuild that reproduces the
+        same rows (the SFT rows when only analysis k changed) keeps the adapter; an adapter
+        without a record falls back to file times.
+        """
         made = lora / "adapter_model.safetensors"
-        return made.exists() and any(f.stat().st_mtime > made.stat().st_mtime for f in files)
+        if not made.exists():
+            return False
+        record = self.inputs_record(arm)
+        if record.exists():
+            return json.loads(record.read_text()) != self.inputs_digest(arm)
+        files = self.train_inputs(arm)
+        return any(f.stat().st_mtime > made.stat().st_mtime for f in files)
 
     # -- evaluation --------------------------------------------------------------------------
     def eval_config(self, arm: str, base_model: str, adapter: Path | None, style: str) -> dict:
