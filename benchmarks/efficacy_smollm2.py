@@ -13,7 +13,7 @@ and evaluates five arms with the project's evaluation harness on held-out data o
 | base | none (the model as shipped) |
 | sft | harmless answers to the red-team instructions + helpful Alpaca rows |
 | paper | sft + analyses of the model's own guided mistakes by itself (template a, b -> c) |
-| origin | sft + self-analyses of the labelled unsafe answers (PKU unsafe, HH rejected) |
+| origin | sft + self-analyses of the labelled unsafe answers (PKU-SafeRLHF training prompts) |
 | anchored | sft + label-anchored, balanced self-analyses of labelled harmful AND harmless answers |
 
 Held-out metrics: discrimination (the probe on held-out PKU pairs: ROC AUC, balanced accuracy
