@@ -40,6 +40,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from efficacy_goals import check, render
 from efficacy_split import split_shared
 
 from axolotl_mistake.fileio import file_sha256
@@ -492,6 +493,10 @@ def main(argv: list[str] | None = None) -> int:
         "arms": summary_rows(work),
     }
     (work / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    if set(arms) == set(ARMS):
+        goals = render(check(summary["arms"]))
+        (work / "goals.md").write_text(goals)
+        print(goals)
     compare_md = work / "compare" / "analysis_plain" / "compare.md"
     if compare_md.exists():
         print(compare_md.read_text())
