@@ -71,6 +71,15 @@ done
 [ "${#cpu_recipes[@]}" -ge 2 ] || fail "expected at least 2 CPU recipes, found: ${cpu_recipes[*]-none}"
 for recipe in "${cpu_recipes[@]}"; do
   name="$(basename "$recipe" .yml)"
+  # A CPU recipe whose data needs the Hub (smollm2_135m_anchored: PKU-SafeRLHF) is preprocessed on
+  # the default build's rows copied to its data folder: the same row format and manifest, so the
+  # recipe's own config is what the newest Axolotl checks.
+  for folder in $("$BASE_VENV/bin/python" -c 'import sys, yaml, os; print(" ".join(sorted({os.path.dirname(d["path"]) for d in yaml.safe_load(open(sys.argv[1]))["datasets"]})))' "$recipe"); do
+    if [ ! -d "$WORK/$folder" ]; then
+      step "$recipe: data folder $folder not built offline; using the default build's rows"
+      cp -r "$WORK/outputs/smollm2_135m_mistake" "$WORK/$folder"
+    fi
+  done
   step "axolotl preprocess $recipe"
   log="$WORK/preprocess_$name.log"
   (cd "$WORK" && "$V/bin/axolotl" preprocess "$REPO/$recipe" --base-model "$MODEL" > "$log" 2>&1) \
