@@ -410,6 +410,15 @@ class Experiment:
         return out
 
 
+def previous_timings(work: Path) -> dict[str, float]:
+    """Step timings of earlier runs, so a resumed run's summary still says what each step cost
+    (a rerun step's new time replaces its old one; `total` is this run's own wall time)."""
+    try:
+        return json.loads((work / "summary.json").read_text()).get("timings_s", {})
+    except (OSError, ValueError):
+        return {}
+
+
 def summary_rows(work: Path) -> dict[str, Any]:
     """Per arm: the headline metrics (value, interval, n) of every evaluation, read back."""
     rows: dict[str, Any] = {}
@@ -488,7 +497,7 @@ def main(argv: list[str] | None = None) -> int:
             arm: json.loads((path / "manifest.json").read_text()).get("files")
             for arm, path in builds.items()
         },
-        "timings_s": exp.timings,
+        "timings_s": {**previous_timings(work), **exp.timings},
         "commands": exp.commands,
         "arms": summary_rows(work),
     }
