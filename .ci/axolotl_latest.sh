@@ -13,7 +13,8 @@
 #      callback) and the adapter saved (.ci/axolotl_log_check.py);
 #   4. runs that train again (1 step) seeing only the packages the GPU machine will have (its
 #      image + benchmarks/gpu/wheels.txt), so the GPU check's wheel list cannot go stale.
-# Exits non-zero on any failure. Measured: 8.5 min on the 2-core machine at load average 4.
+# Exits non-zero on any failure. Measured on the 2-core machine: 103 s idle (2026-12-01), 8.5 min at
+# load average 4.
 #
 # Bump: set AXOLOTL_LATEST below and the axolotl pin in benchmarks/gpu/wheels.txt to the new
 # release (tests/test_axolotl_latest.py keeps them equal; `AXOLOTL_LATEST=X.Y.Z .ci/axolotl_latest.sh`
