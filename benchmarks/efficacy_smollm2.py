@@ -232,11 +232,8 @@ class Experiment:
         return out
 
     # -- training ----------------------------------------------------------------------------
-    def train_config(self, arm: str, base_model: str) -> dict[str, Any]:
-        """The CPU recipe, pointed at this experiment's data; the same settings for every arm."""
-        s = self.size
-        recipe = "smollm2_135m_sft.yml" if arm == "sft" else "smollm2_135m_mistake.yml"
-        cfg = yaml.safe_load((REPO / "recipes" / recipe).read_text())
+    def train_datasets(self, arm: str) -> list[dict[str, str]]:
+        """The arm's Axolotl `datasets`: its analyses (if any), then the SFT rows every arm shares."""
         sft = self.work / "build" / "origin"  # one set of SFT rows for every arm
         datasets = [
             {"path": str(sft / "sft_harmless.jsonl"), "ds_type": "json", "type": "alpaca"},
@@ -251,11 +248,18 @@ class Experiment:
                     "type": "axolotl_mistake.unguided_analysis",
                 },
             )
+        return datasets
+
+    def train_config(self, arm: str, base_model: str) -> dict[str, Any]:
+        """The CPU recipe, pointed at this experiment's data; the same settings for every arm."""
+        s = self.size
+        recipe = "smollm2_135m_sft.yml" if arm == "sft" else "smollm2_135m_mistake.yml"
+        cfg = yaml.safe_load((REPO / "recipes" / recipe).read_text())
         for key in [k for k in cfg if k.startswith("mistake_probe")]:
             del cfg[key]  # the evaluation measures discrimination on held-out pairs afterwards
         cfg.update(
             base_model=base_model,
-            datasets=datasets,
+            datasets=self.train_datasets(arm),
             dataset_prepared_path=str(self.work / "train" / arm / "prepared"),
             output_dir=str(self.work / "train" / arm / "lora"),
             max_steps=s.steps,
@@ -280,11 +284,7 @@ class Experiment:
         return lora
 
     def train_inputs(self, arm: str) -> list[Path]:
-        sft = self.work / "build" / "origin"
-        files = [sft / "sft_harmless.jsonl", sft / "sft_helpful.jsonl"]
-        if arm != "sft":
-            files.append(self.work / "build" / arm / "mistake_analysis.jsonl")
-        return files
+        return [Path(d["path"]) for d in self.train_datasets(arm)]
 
     def inputs_digest(self, arm: str) -> dict[str, str]:
         return {str(f): file_sha256(f) for f in self.train_inputs(arm)}

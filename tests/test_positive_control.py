@@ -23,13 +23,12 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from axolotl_mistake.offline_env import offline_cpu_env
 from axolotl_mistake.plugin import builtin_probe_pairs
 from axolotl_mistake.probe import load_pairs
 from axolotl_mistake.templates import anchored_critique
-from tests.axolotl_runner import lora_config
+from tests.axolotl_runner import lora_config, run_axolotl, write_config
 
 pytest.importorskip("axolotl")
 
@@ -99,19 +98,8 @@ def test_critique_loss_raises_discrimination_auc(tmp_path, embedded_model_dir):
         mistake_probe_at_start=True,
         mistake_safe_types=["tests.control.no_critique_loss"],  # it trains no 'bad' token
     )
-    config = tmp_path / "control.yml"
-    config.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    env = offline_cpu_env(pythonpath=REPO)
-    axolotl = Path(sys.executable).with_name("axolotl")
-    run = subprocess.run(
-        [str(axolotl), "train", str(config), "--launcher", "python"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+    config = write_config(cfg, tmp_path / "control.yml")
+    run = run_axolotl(["train", str(config), "--launcher", "python"], cwd=tmp_path)
     log = run.stdout + run.stderr
     assert run.returncode == 0, log[-4000:]
     aucs = logged(log, "discrimination_auc")
@@ -136,7 +124,7 @@ def test_critique_loss_raises_discrimination_auc(tmp_path, embedded_model_dir):
         "prompt_sets": {"discrimination": str(pairs)},
         "judges": [{"kind": "refusal"}],
     }
-    (tmp_path / "eval.yml").write_text(yaml.safe_dump(eval_cfg, sort_keys=False))
+    write_config(eval_cfg, tmp_path / "eval.yml")
     ev = subprocess.run(
         [
             sys.executable,
@@ -147,7 +135,7 @@ def test_critique_loss_raises_discrimination_auc(tmp_path, embedded_model_dir):
             "--quiet",
         ],
         cwd=tmp_path,
-        env=env,
+        env=offline_cpu_env(pythonpath=REPO),
         capture_output=True,
         text=True,
         timeout=600,
