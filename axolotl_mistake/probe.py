@@ -321,12 +321,11 @@ def _batch_logits(
         ids[row, width - len(own) :] = torch.tensor(own, dtype=torch.long)
         mask[row, width - len(own) :] = 1
     positions = (mask.cumsum(-1) - 1).clamp(min=0) + skip
-    kwargs: dict[str, Any] = {}
     if shared is not None:
         cache = copy.deepcopy(shared.cache)
         cache.batch_repeat_interleave(len(batch))
         mask = torch.cat([torch.ones((len(batch), skip), dtype=torch.long), mask], dim=1)
-        kwargs = {"past_key_values": cache, "use_cache": True}
+        kwargs: dict[str, Any] = {"past_key_values": cache, "use_cache": True}
     else:
         kwargs = {"use_cache": False}
     args = {"input_ids": ids.to(device), "attention_mask": mask.to(device),
