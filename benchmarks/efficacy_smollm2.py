@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from efficacy_goals import check, render
 from efficacy_split import split_shared
 
-from axolotl_mistake.fileio import file_sha256
+from axolotl_mistake.fileio import file_sha256, write_atomic, write_json_atomic
 from axolotl_mistake.offline_env import offline_cpu_env
 
 REPO = Path(__file__).resolve().parents[1]
@@ -145,7 +145,7 @@ def sh(cmd: list[str], log: Path, env: dict[str, str]) -> float:
 
 
 def write_yaml(path: Path, data: dict[str, Any]) -> Path:
-    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    write_atomic(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
     return path
 
 
@@ -280,7 +280,7 @@ class Experiment:
         if not finished(lora / "adapter_model.safetensors", path, data) or self.stale(lora, arm):
             write_yaml(path, data)
             self.run(f"train_{arm}", [self.axolotl, "train", str(path), "--launcher", "python"])
-            self.inputs_record(arm).write_text(json.dumps(self.inputs_digest(arm), indent=1))
+            write_json_atomic(self.inputs_record(arm), self.inputs_digest(arm), indent=1)
         return lora
 
     def train_inputs(self, arm: str) -> list[Path]:
@@ -501,10 +501,10 @@ def main(argv: list[str] | None = None) -> int:
         "commands": exp.commands,
         "arms": summary_rows(work),
     }
-    (work / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    write_json_atomic(work / "summary.json", summary)
     if set(arms) == set(ARMS):
         goals = render(check(summary["arms"]))
-        (work / "goals.md").write_text(goals)
+        write_atomic(work / "goals.md", goals)
         print(goals)
     compare_md = work / "compare" / "analysis_plain" / "compare.md"
     if compare_md.exists():

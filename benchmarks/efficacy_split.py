@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from axolotl_mistake.fileio import write_atomic, write_json_atomic
 from dataset_builders.stages.common import normalise, stable_hash
 
 HH_HUMAN = re.compile(r"\n\nHuman:(.*?)(?=\n\nAssistant:|$)", re.DOTALL)
@@ -60,11 +60,7 @@ def _lines(path: Path) -> Iterator[str]:
 
 
 def _write(path: Path, lines: list[str]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(
-        "".join(line if line.endswith("\n") else line + "\n" for line in lines), encoding="utf-8"
-    )
-    os.replace(tmp, path)
+    write_atomic(path, "".join(line if line.endswith("\n") else line + "\n" for line in lines))
 
 
 def split_shared(shared: Path, out: Path) -> dict[str, dict[str, int]]:
@@ -99,7 +95,7 @@ def split_shared(shared: Path, out: Path) -> dict[str, dict[str, int]]:
             "heldout_prompts": len(prompts["heldout"]),
         }
     counts["redteam_heldout"] = write_redteam_heldout(out)
-    summary.write_text(json.dumps({"salt": SALT, "rows": counts}, indent=2) + "\n")
+    write_json_atomic(summary, {"salt": SALT, "rows": counts})  # last: it marks the split done
     return counts
 
 
