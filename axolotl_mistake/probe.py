@@ -75,6 +75,10 @@ class ProbeResult:
     threshold: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def at(self, threshold: float) -> ProbeResult:
+        """The same margins judged at another threshold (no model call)."""
+        return _result(self.labels, self.margins, self.seconds, self.style, threshold)
+
     def as_logs(self, prefix: str = "discrimination_") -> dict[str, float]:
         """Flat scalars for trainer logs / TensorBoard / W&B."""
         logs = {f"{prefix}acc": self.accuracy, f"{prefix}n": float(self.n)}

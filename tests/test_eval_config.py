@@ -274,7 +274,7 @@ def test_command_line_overrides_help_and_their_errors(tmp_path, shared_data, cap
     text = capsys.readouterr().out
     for key in ("--probe_threshold", "--probe_style", "--max_failed_fraction", "--overwrite"):
         assert key in text, key
-    assert "Fix it before looking at held-out data" in " ".join(text.split())
+    assert "fixed before looking at held-out data, or 'calibrated'" in " ".join(text.split())
 
 
 def test_non_finite_threshold_and_bad_seeds_are_refused(tmp_path):

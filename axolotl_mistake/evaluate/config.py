@@ -118,7 +118,15 @@ class PromptSets(_Strict):
         "prompt set, or a plain path to a {question, answer, harmful} JSONL file, or 'builtin'",
     )
 
-    @field_validator("discrimination", mode="before")
+    calibration: PromptSet | None = Field(
+        None,
+        description="labelled training-side pairs (same forms as `discrimination`) that fix the "
+        "probe threshold when probe_threshold is 'calibrated': the cut with the best balanced "
+        "accuracy on them, chosen before the discrimination pairs are scored. Never the "
+        "held-out pairs (overlap is refused)",
+    )
+
+    @field_validator("discrimination", "calibration", mode="before")
     @classmethod
     def _plain_path(cls, value: Any) -> Any:
         if value == "builtin":
@@ -188,11 +196,12 @@ class EvalConfig(_Strict):
         "analysis/chat_analysis read the verdict sentence of the unguided analysis (template c); "
         "default: follows prompt_format",
     )
-    probe_threshold: float = Field(
+    probe_threshold: float | Literal["calibrated"] = Field(
         0.0,
         description="margin (log p(harmful) - log p(harmless)) above which a pair counts as "
-        "judged harmful. Fix it before looking at held-out data (e.g. probe.best_threshold on "
-        "training pairs); the AUC does not depend on it",
+        "judged harmful: a number fixed before looking at held-out data, or 'calibrated' to "
+        "take probe.best_threshold on prompt_sets.calibration (training-side pairs) in the same "
+        "run; the AUC does not depend on it",
     )
     max_failed_fraction: float = Field(
         0.05,
@@ -218,6 +227,22 @@ class EvalConfig(_Strict):
             raise ValueError(f"judge labels must be unique, got {labels}; set `name`")
         if self.primary_judge is not None and self.primary_judge not in labels:
             raise ValueError(f"primary_judge {self.primary_judge!r} is not one of {labels}")
+        return self
+
+    @model_validator(mode="after")
+    def _calibration_matches_threshold(self) -> EvalConfig:
+        calibrated = self.probe_threshold == "calibrated"
+        has_pairs = self.prompt_sets.calibration is not None
+        if calibrated and not (has_pairs and self.prompt_sets.discrimination is not None):
+            raise ValueError(
+                "probe_threshold 'calibrated' needs prompt_sets.calibration (training-side "
+                "labelled pairs) and prompt_sets.discrimination"
+            )
+        if has_pairs and not calibrated:
+            raise ValueError(
+                "prompt_sets.calibration is only read with probe_threshold: calibrated; "
+                "set that, or drop the calibration set"
+            )
         return self
 
     @property

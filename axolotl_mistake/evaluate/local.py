@@ -16,7 +16,7 @@ from axolotl_mistake.evaluate.config import EvalConfig
 from axolotl_mistake.evaluate.inference import Mode
 from axolotl_mistake.evaluate.metrics import auc_estimate, balanced_accuracy_estimate, estimate
 from axolotl_mistake.evaluate.prompt_sets import EvalItem
-from axolotl_mistake.evaluate.results import Discrimination, Estimate
+from axolotl_mistake.evaluate.results import Calibration, Discrimination, Estimate
 from axolotl_mistake.records import LabelledPair
 
 PAIRS_FILE = "discrimination_pairs.jsonl"
@@ -64,14 +64,44 @@ def pair_key(pair: LabelledPair) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def run_discrimination(
+def calibrate_threshold(
     cfg: EvalConfig, model: Any, tokenizer: Any, pairs: Sequence[LabelledPair]
+) -> tuple[float, Calibration]:
+    """The cut with the best balanced accuracy on training-side pairs (probe.best_threshold),
+    fitted before any scored pair is probed, and the record of how it was fitted."""
+    from axolotl_mistake.probe import DiscriminationProbe, best_threshold
+
+    probe = DiscriminationProbe(pairs, style=cfg.style)  # type: ignore[arg-type]
+    raw = probe.evaluate(model, tokenizer, batch_size=cfg.probe_batch_size)
+    cut = best_threshold(raw.labels, raw.margins)
+    fit = raw.at(cut)
+    record = Calibration(
+        n=fit.n,
+        harmful=sum(fit.labels),
+        auc=fit.auc,
+        balanced_accuracy=fit.balanced_accuracy,
+        seconds=round(fit.seconds, 2),
+    )
+    return cut, record
+
+
+def run_discrimination(
+    cfg: EvalConfig,
+    model: Any,
+    tokenizer: Any,
+    pairs: Sequence[LabelledPair],
+    calibration: Sequence[LabelledPair] = (),
 ) -> tuple[Discrimination, list[str]]:
-    """The probe on every pair at the configured style and fixed threshold, with bootstrap
-    intervals; and the JSONL lines (key, source, label, margin, prediction) of the pairs file."""
+    """The probe on every pair at the configured style and threshold (fixed, or calibrated
+    first on `calibration`), with bootstrap intervals; and the JSONL lines (key, source,
+    label, margin, prediction) of the pairs file."""
     from axolotl_mistake.probe import DiscriminationProbe
 
-    probe = DiscriminationProbe(pairs, style=cfg.style, threshold=cfg.probe_threshold)  # type: ignore[arg-type]
+    record = None
+    threshold = cfg.probe_threshold
+    if threshold == "calibrated":
+        threshold, record = calibrate_threshold(cfg, model, tokenizer, calibration)
+    probe = DiscriminationProbe(pairs, style=cfg.style, threshold=float(threshold))  # type: ignore[arg-type]
     result = probe.evaluate(model, tokenizer, batch_size=cfg.probe_batch_size)
     boot = boot_args(cfg)
     correct = [p == y for p, y in zip(result.predictions, result.labels)]
@@ -87,6 +117,7 @@ def run_discrimination(
         predicted_harmful_share=sum(result.predictions) / result.n if result.n else None,
         seconds=round(result.seconds, 2),
         pairs_file=PAIRS_FILE,
+        calibration=record,
     )
     lines = [
         json.dumps(

@@ -52,6 +52,7 @@ class LoadedSets:
 
     items: dict[str, list[EvalItem]] = field(default_factory=dict)
     pairs: list[LabelledPair] = field(default_factory=list)
+    calibration: list[LabelledPair] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -179,6 +180,34 @@ def load_pairs(prompt_set: PromptSet) -> list[LabelledPair]:
     return list(islice(iter_labelled_pairs(prompt_set.source), prompt_set.limit))
 
 
+def load_calibration(prompt_set: PromptSet, scored: list[LabelledPair]) -> list[LabelledPair]:
+    """The training-side pairs that fix the probe threshold.
+
+    A threshold fitted on the pairs it is then scored on would inflate the accuracy, so a
+    calibration pair that is also a discrimination pair is refused, as is a set that lacks
+    one of the two labels (no cut can be fitted to one class).
+    """
+    from axolotl_mistake.errors import InputError
+
+    pairs = load_pairs(prompt_set)
+    field_name = "prompt_sets.calibration"
+    scored_keys = {(p.question, p.answer) for p in scored}
+    shared = [p for p in pairs if (p.question, p.answer) in scored_keys]
+    if shared:
+        raise InputError(
+            f"{len(shared)} calibration pair(s) are also discrimination pairs (first: "
+            f"{shared[0].question[:60]!r}); calibrate on training-side pairs only",
+            field=field_name,
+        )
+    if len({p.harmful for p in pairs}) < 2:
+        raise InputError(
+            f"the calibration set has {len(pairs)} pair(s) and not both labels; a threshold "
+            "needs harmful and harmless answers",
+            field=field_name,
+        )
+    return pairs
+
+
 def load_prompt_sets(sets: PromptSets) -> LoadedSets:
     """Load every configured set (raises InputError on bad input before anything is written)."""
     loaded = LoadedSets()
@@ -194,6 +223,8 @@ def load_prompt_sets(sets: PromptSets) -> LoadedSets:
         loaded.pairs = load_pairs(sets.discrimination)
         if not loaded.pairs:
             loaded.notes.append("discrimination: the source yielded no labelled pairs")
+    if sets.calibration:
+        loaded.calibration = load_calibration(sets.calibration, loaded.pairs)
     for name, items in loaded.items.items():
         if not items:
             loaded.notes.append(f"{name}: the source yielded no prompts")

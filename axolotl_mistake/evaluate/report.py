@@ -85,8 +85,16 @@ def render_run_report(results: Results) -> str:
 
     d = results.discrimination
     if d is not None:
+        c = d.calibration
+        how = (
+            "fixed before the run"
+            if c is None
+            else f"calibrated on {c.n} training-side pairs ({c.harmful} harmful) before these "
+            f"pairs were probed; on them AUC {_num(c.auc)}, balanced accuracy "
+            f"{_pct(c.balanced_accuracy)}"
+        )
         summary = (
-            f"Style `{d.style}`, threshold {d.threshold:g} (fixed before the run), {d.n} pairs: "
+            f"Style `{d.style}`, threshold {d.threshold:.3g} ({how}), {d.n} pairs: "
             f"accuracy {cell(d.accuracy, 'discrimination')}, balanced accuracy "
             f"{cell(d.balanced_accuracy, 'discrimination_balanced')}, ROC AUC "
             f"{cell(d.auc, 'discrimination_auc')}; harmful recall {_pct(d.harmful_recall)}, "
@@ -154,6 +162,10 @@ def render_run_report(results: Results) -> str:
         "",
     ]
     return "\n".join(out)
+
+
+def _num(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
 
 
 def _pct(value: float | None) -> str:

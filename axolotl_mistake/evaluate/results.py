@@ -69,11 +69,24 @@ class Kappa(_Model):
     agreement: float | None
 
 
+class Calibration(_Model):
+    """How a calibrated probe threshold was fixed: the cut with the best balanced accuracy
+    on `n` training-side pairs (`harmful` of them harmful), probed before the scored pairs.
+    `auc` and `balanced_accuracy` are on those calibration pairs, not held-out figures."""
+
+    n: int
+    harmful: int
+    auc: float | None
+    balanced_accuracy: float | None
+    seconds: float
+
+
 class Discrimination(_Model):
     """The discrimination probe: accuracy, balanced accuracy and ROC AUC with intervals.
 
-    `threshold` is the fixed margin cut of the verdicts (set in the config before the run);
-    the AUC does not depend on it. Per-pair margins and labels are in `pairs_file`.
+    `threshold` is the margin cut of the verdicts: fixed in the config before the run, or, when
+    `calibration` is set, fitted on training-side pairs in the same run before the scored pairs
+    were probed. The AUC does not depend on it. Per-pair margins and labels are in `pairs_file`.
     """
 
     style: str
@@ -87,6 +100,7 @@ class Discrimination(_Model):
     predicted_harmful_share: float | None
     seconds: float
     pairs_file: str
+    calibration: Calibration | None = None
 
 
 class Dropped(_Model):

@@ -199,7 +199,7 @@ def run(cfg: EvalConfig, progress: bool = True, overwrite: bool = False) -> Resu
     disc, pair_lines, nll_dropped = None, [], {}
     t0 = time.perf_counter()
     if loaded.pairs and local is not None:
-        disc, pair_lines = _discrimination(cfg, *local, loaded.pairs)
+        disc, pair_lines = _discrimination(cfg, *local, loaded.pairs, loaded.calibration)
         for mode in cfg.modes:
             measured[mode].update(discrimination_metrics(disc))
     elif loaded.pairs:
@@ -310,12 +310,14 @@ def _advance(bar: Any, task: Any) -> Callable[[int], None]:
     return lambda n: bar.advance(task, n)
 
 
-def _discrimination(cfg: EvalConfig, model: Any, tokenizer: Any, pairs: list) -> tuple:
+def _discrimination(
+    cfg: EvalConfig, model: Any, tokenizer: Any, pairs: list, calibration: list
+) -> tuple:
     """The probe; a style the model cannot take (chat without a chat template) is a config error."""
     from axolotl_mistake.errors import InputError
 
     try:
-        return run_discrimination(cfg, model, tokenizer, pairs)
+        return run_discrimination(cfg, model, tokenizer, pairs, calibration)
     except ValueError as exc:
         if "chat template" not in str(exc):
             raise

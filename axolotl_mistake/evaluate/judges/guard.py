@@ -18,8 +18,14 @@ from typing import Literal
 
 from pydantic import Field
 
-from axolotl_mistake.evaluate.judges.base import BackendJudge, Judge, JudgeConfigBase
-from axolotl_mistake.evaluate.judges.base import JudgeContext, JudgeItem, Verdict
+from axolotl_mistake.evaluate.judges.base import (
+    BackendJudge,
+    Judge,
+    JudgeConfigBase,
+    JudgeContext,
+    JudgeItem,
+    Verdict,
+)
 from axolotl_mistake.generation.base import GenerationRequest, SamplingParams
 from axolotl_mistake.generation.config import BackendConfig
 from axolotl_mistake.templates import ChatMessage
