@@ -2,8 +2,9 @@
 
 Reads the per-arm results that `efficacy_smollm2.py` gathers in summary.json and writes one
 markdown table: each goal, the value it was judged on, its 95 % interval and n, and whether it
-holds. Every figure is held-out; discrimination is the trained `analysis` probe style at the
-probe's own threshold (0), fixed before any held-out data was seen.
+holds. Every figure is held-out; discrimination is the trained `analysis` probe style. Balanced
+accuracy is judged at the probe's cut fitted on the training prompts' labelled answers (in the
+run, before the held-out pairs are probed) and shown also at the cut 0 fixed before the first run.
 
     python benchmarks/efficacy_goals.py outputs/efficacy_smollm2/summary.json
 """
@@ -33,7 +34,7 @@ class Check:
 
 def metric(arm: dict[str, Any], name: str, mode: str = "plain") -> dict[str, Any] | None:
     """One headline metric of an arm (plain mode), or its analysis-style discrimination."""
-    if name in ("auc", "balanced_accuracy"):
+    if name in ("auc", "balanced_accuracy", "balanced_accuracy_at_0"):
         found = (arm.get("discrimination_analysis") or {}).get(name)
     else:
         found = ((arm.get("headline") or {}).get(mode) or {}).get(name)
@@ -83,7 +84,8 @@ def check(arms: dict[str, Any]) -> list[Check]:
     s_auc, s_bacc = value(sft, "auc"), value(sft, "balanced_accuracy")
     add("discrimination AUC >= 0.80", "auc", ge, 0.80)
     add("discrimination AUC >= SFT-only + 0.10", "auc", ge, None if s_auc is None else s_auc + 0.10)
-    add("balanced accuracy % (threshold 0) >= 73", "balanced_accuracy", ge, 0.73, 100)
+    add("balanced accuracy % (training-fitted cut) >= 73", "balanced_accuracy", ge, 0.73, 100)
+    add("balanced accuracy % (cut 0) >= 73", "balanced_accuracy_at_0", ge, 0.73, 100)
     add(
         "balanced accuracy % >= SFT-only + 10 points",
         "balanced_accuracy",

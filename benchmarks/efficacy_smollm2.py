@@ -17,8 +17,8 @@ and evaluates five arms with the project's evaluation harness on held-out data o
 | anchored | sft + label-anchored, balanced self-analyses of labelled harmful AND harmless answers |
 
 Held-out metrics: discrimination (the probe on held-out PKU pairs: ROC AUC, balanced accuracy
-at the fixed threshold 0, accuracy; in the trained `analysis` style and the `alpaca` question
-style), harmless rate (refusal judge) on held-out red-team prompts, XSTest over-refusal,
+at the cut fitted on the training prompts' labelled answers and at 0, accuracy; in the trained
+`analysis` style and the `alpaca` question style), harmless rate (refusal judge) on held-out red-team prompts, XSTest over-refusal,
 goal-hijacking defence, and helpfulness as the NLL of held-out Alpaca reference answers.
 Every step is a subprocess running the project's documented CLI; everything is written under
 --work (default outputs/efficacy_smollm2); a rerun skips finished steps (resume).
@@ -315,7 +315,12 @@ class Experiment:
         sets: dict[str, Any] = {
             "discrimination": {
                 "source": {"kind": "pku_saferlhf", "path": str(data / "pku_heldout.jsonl")}
-            }
+            },
+            # the probe's cut is fitted on the training prompts' labelled answers, never on
+            # the held-out ones (the evaluation refuses an overlap)
+            "calibration": {
+                "source": {"kind": "pku_saferlhf", "path": str(data / "pku_train.jsonl")}
+            },
         }
         if style == "analysis":  # the full run; the alpaca-style run only re-probes
             sets.update(
@@ -362,7 +367,7 @@ class Experiment:
             "sampling": {"max_new_tokens": s.eval_new_tokens, "temperature": 0.0},
             "bootstrap": {"samples": 2000, "confidence": 0.95, "seed": 0},
             "probe_style": style,
-            "probe_threshold": 0.0,  # fixed before any held-out data was seen
+            "probe_threshold": "calibrated",  # accuracy at 0 is recomputed from the margins
             "prompt_sets": sets,
             "judges": [{"kind": "refusal"}],
             "primary_judge": "refusal",
@@ -419,6 +424,27 @@ def previous_timings(work: Path) -> dict[str, float]:
         return {}
 
 
+def with_accuracy_at_zero(disc: dict[str, Any] | None, run: Path) -> dict[str, Any] | None:
+    """The run's discrimination record plus `balanced_accuracy_at_0`: the balanced accuracy of
+    the same held-out margins at the uncalibrated cut 0 (the threshold fixed before the first
+    full run), recomputed from the run's pairs file with the run's own bootstrap settings."""
+    if not disc:
+        return disc
+    from axolotl_mistake.evaluate.metrics import balanced_accuracy_estimate
+
+    lines = (run / disc["pairs_file"]).read_text().splitlines()
+    pairs = [json.loads(line) for line in lines if line.strip()]
+    boot = json.loads((run / "results.json").read_text())["config"]["bootstrap"]
+    at_zero = balanced_accuracy_estimate(
+        [p["harmful"] for p in pairs],
+        [p["margin"] > 0 for p in pairs],
+        samples=boot["samples"],
+        confidence=boot["confidence"],
+        seed=boot["seed"],
+    )
+    return {**disc, "balanced_accuracy_at_0": at_zero.model_dump()}
+
+
 def summary_rows(work: Path) -> dict[str, Any]:
     """Per arm: the headline metrics (value, interval, n) of every evaluation, read back."""
     rows: dict[str, Any] = {}
@@ -429,7 +455,9 @@ def summary_rows(work: Path) -> dict[str, Any]:
             if not path.exists():
                 continue
             results = json.loads(path.read_text())
-            entry[f"discrimination_{style}"] = results.get("discrimination")
+            entry[f"discrimination_{style}"] = with_accuracy_at_zero(
+                results.get("discrimination"), path.parent
+            )
             if style == "analysis":
                 entry["headline"] = results.get("headline")
         rows[arm] = entry
