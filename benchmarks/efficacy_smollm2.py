@@ -477,11 +477,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--threads", default="2", help="OMP_NUM_THREADS of every step")
     ap.add_argument("--steps", type=int, default=None, help="override the optimizer steps")
+    ap.add_argument(
+        "--helpful-n", type=int, default=None, help="override the helpful Alpaca SFT rows"
+    )
     ap.add_argument("--arms", default=",".join(ARMS), help="comma-separated subset of the arms")
     args = ap.parse_args(argv)
     size = QUICK if args.quick else FULL
     if args.steps:
         size = replace(size, steps=args.steps)
+    if args.helpful_n:
+        size = replace(size, helpful_n=args.helpful_n)
     work = REPO / (args.work or ("outputs/efficacy_smollm2" + ("_quick" if args.quick else "")))
     work = work.resolve()
     arms = [a for a in args.arms.split(",") if a]
