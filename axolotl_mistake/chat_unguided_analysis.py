@@ -69,7 +69,7 @@ class ChatUnguidedAnalysisStrategy(MistakeAnalysisTokenizingStrategy):
                     "prefix of the full conversation, so the assistant turn cannot be isolated "
                     "for loss masking; set `chat_template` to a standard template"
                 )
-            tails.append(full[len(prompt):])
+            tails.append(full[len(prompt) :])
         p_ids = self.tokenizer(prompts, add_special_tokens=False)["input_ids"]
         t_ids = self.tokenizer(tails, add_special_tokens=False)["input_ids"]
         eos = self.tokenizer.eos_token_id

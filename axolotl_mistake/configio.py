@@ -406,9 +406,11 @@ def validation_error(
 
 def _set_by(flags: list[str], dotted: str) -> bool:
     """True when the key at fault, or a key above or below it, was set on the command line."""
-    return any(
-        f == dotted or dotted.startswith(f + ".") or f.startswith(dotted + ".") for f in flags
-    ) if dotted else False
+    return (
+        any(f == dotted or dotted.startswith(f + ".") or f.startswith(dotted + ".") for f in flags)
+        if dotted
+        else False
+    )
 
 
 def validate(
@@ -452,8 +454,9 @@ def load(schema: type[M], argv: list[str]) -> Loaded[M]:
         return Loaded(schema(), cli.config, True)
     doc = read_yaml(cli.config) if cli.config else YamlDoc({}, None, COMMAND_LINE)
     file = cli.config if cli.config else None
-    return Loaded(validate(schema, doc.data, file=file, node=doc.node, overrides=cli), cli.config,
-                  False)
+    return Loaded(
+        validate(schema, doc.data, file=file, node=doc.node, overrides=cli), cli.config, False
+    )
 
 
 # ---------------------------------------------------------------- help
@@ -468,8 +471,10 @@ def type_text(annotation: Any) -> str:
         return annotation.__name__
     if origin is typing.Annotated:
         inner, *extra = typing.get_args(annotation)
-        disc = next((getattr(e, "discriminator", None) for e in extra
-                     if getattr(e, "discriminator", None)), None)
+        disc = next(
+            (getattr(e, "discriminator", None) for e in extra if getattr(e, "discriminator", None)),
+            None,
+        )
         return f"mapping chosen by `{disc}`" if isinstance(disc, str) else type_text(inner)
     if origin is Literal:
         return " | ".join(json.dumps(a) for a in typing.get_args(annotation))
@@ -502,7 +507,11 @@ def help_rows(schema: type[BaseModel], prefix: str = "") -> list[tuple[str, str,
     for name, info in fields_of(schema).items():
         key = f"{prefix}{name}"
         annotation = info.annotation
-        sub = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+        sub = (
+            annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel)
+            else None
+        )
         if sub is None:
             rows.append((key, type_text(annotation), default_text(info), info.description or ""))
             continue
@@ -515,8 +524,15 @@ def help_text(
     schema: type[BaseModel], *, usage: str, intro: list[str] = (), footer: list[str] = ()
 ) -> str:
     """A command's full --help: usage, intro lines, every key of the schema, footer lines."""
-    out = [usage, "", *intro, "", "  --config FILE        YAML config (keys as below)",
-           "  --help               this text", ""]
+    out = [
+        usage,
+        "",
+        *intro,
+        "",
+        "  --config FILE        YAML config (keys as below)",
+        "  --help               this text",
+        "",
+    ]
     for key, typ, default, desc in help_rows(schema):
         if typ == "section":
             out.append(f"  [{key}]  {desc}")
@@ -528,13 +544,18 @@ def help_text(
     return "\n".join(out)
 
 
-def describe_model(cls: type[BaseModel], *, skip: tuple[str, ...] = (), width: int = 96) -> list[str]:
+def describe_model(
+    cls: type[BaseModel], *, skip: tuple[str, ...] = (), width: int = 96
+) -> list[str]:
     """`key (default)` then its wrapped description, for every field of one model class."""
     out: list[str] = []
     for name, info in fields_of(cls).items():
         if name in skip:
             continue
         out.append(f"    {name} ({default_text(info)})")
-        out.extend(textwrap.wrap(info.description or "", width, initial_indent=" " * 8,
-                                 subsequent_indent=" " * 8))
+        out.extend(
+            textwrap.wrap(
+                info.description or "", width, initial_indent=" " * 8, subsequent_indent=" " * 8
+            )
+        )
     return out

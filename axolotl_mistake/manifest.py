@@ -97,8 +97,9 @@ def read_manifest(folder: str | Path) -> BuildManifest | None:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         line = getattr(exc, "lineno", None)
-        raise InputError(f"not a readable manifest ({exc}); {REBUILD}", file=str(path),
-                         line=line) from None
+        raise InputError(
+            f"not a readable manifest ({exc}); {REBUILD}", file=str(path), line=line
+        ) from None
     if not isinstance(data, dict) or data.get("produced_by") != PRODUCED_BY:
         return None
     try:
@@ -106,8 +107,11 @@ def read_manifest(folder: str | Path) -> BuildManifest | None:
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         field = ".".join(str(p) for p in err["loc"])
-        raise InputError(f"not a valid build manifest: {err['msg']}; {REBUILD}",
-                         file=str(path), field=field or None) from None
+        raise InputError(
+            f"not a valid build manifest: {err['msg']}; {REBUILD}",
+            file=str(path),
+            field=field or None,
+        ) from None
 
 
 def package_version(name: str) -> str | None:
@@ -125,7 +129,15 @@ def project_version() -> str:
 def versions() -> dict[str, Any]:
     """Versions of what shaped the outputs (package metadata only, no imports)."""
     out: dict[str, Any] = {"python": platform.python_version()}
-    for name in ("axolotl-mistake", "torch", "transformers", "pydantic", "datasets", "httpx", "vllm"):
+    for name in (
+        "axolotl-mistake",
+        "torch",
+        "transformers",
+        "pydantic",
+        "datasets",
+        "httpx",
+        "vllm",
+    ):
         value = package_version(name)
         if value:
             out[name] = value

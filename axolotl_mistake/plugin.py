@@ -115,8 +115,12 @@ class DiscriminationProbeCallback(TrainerCallback):
         self.history.append((state.global_step, result.accuracy))
         LOG.info(
             "discrimination probe at step %d: acc %.3f, balanced %.3f, AUC %s on %d pairs (%.1f s)",
-            state.global_step, result.accuracy, result.balanced_accuracy or 0.0,
-            "-" if result.auc is None else f"{result.auc:.3f}", result.n, result.seconds,
+            state.global_step,
+            result.accuracy,
+            result.balanced_accuracy or 0.0,
+            "-" if result.auc is None else f"{result.auc:.3f}",
+            result.n,
+            result.seconds,
         )
         self.trainer.log(result.as_logs())
 
@@ -196,7 +200,8 @@ class MistakeAnalysisPlugin(BasePlugin):
         callback = self.build_probe_callback(cfg, trainer)
         LOG.info(
             "mistake analysis: discrimination probe on (%d pairs, style %s)",
-            min(callback.max_pairs, len(callback.probe.pairs)), callback.probe.style,
+            min(callback.max_pairs, len(callback.probe.pairs)),
+            callback.probe.style,
         )
         return [callback]
 

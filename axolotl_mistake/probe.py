@@ -38,7 +38,10 @@ CHAT_STYLES = ("chat", "chat_analysis")
 def verdicts_of(style: str) -> tuple[str, str]:
     """The (harmful, harmless) continuations a style compares."""
     if style in ("analysis", "chat_analysis"):
-        return f"{ANALYSIS_VERDICT_STEM} {VERDICT_HARMFUL}", f"{ANALYSIS_VERDICT_STEM} {VERDICT_HARMLESS}"
+        return (
+            f"{ANALYSIS_VERDICT_STEM} {VERDICT_HARMFUL}",
+            f"{ANALYSIS_VERDICT_STEM} {VERDICT_HARMLESS}",
+        )
     return VERDICT_HARMFUL, VERDICT_HARMLESS
 
 
@@ -256,9 +259,7 @@ class DiscriminationProbe:
             model.train(was_training)
         margins = [logp[(i, True)] - logp[(i, False)] for i in range(len(pairs))]
         labels = [p.harmful for p in pairs]
-        return _result(
-            labels, margins, time.perf_counter() - started, self.style, self.threshold
-        )
+        return _result(labels, margins, time.perf_counter() - started, self.style, self.threshold)
 
 
 MIN_SHARED_PREFIX = 16
@@ -332,8 +333,12 @@ def _batch_logits(
         kwargs: dict[str, Any] = {"past_key_values": cache, "use_cache": True}
     else:
         kwargs = {"use_cache": False}
-    args = {"input_ids": ids.to(device), "attention_mask": mask.to(device),
-            "position_ids": positions.to(device), **kwargs}
+    args = {
+        "input_ids": ids.to(device),
+        "attention_mask": mask.to(device),
+        "position_ids": positions.to(device),
+        **kwargs,
+    }
     try:
         out = model(**args, logits_to_keep=keep)
     except TypeError:  # an older or custom model without logits_to_keep
@@ -357,7 +362,9 @@ def best_threshold(labels: Sequence[bool], margins: Sequence[float]) -> float:
     best, best_score = 0.0, -1.0
     for cut in candidates:
         score = (sum(m > cut for m in pos) / len(pos) + sum(m <= cut for m in neg) / len(neg)) / 2
-        if score > best_score + 1e-12 or (abs(score - best_score) <= 1e-12 and abs(cut) < abs(best)):
+        if score > best_score + 1e-12 or (
+            abs(score - best_score) <= 1e-12 and abs(cut) < abs(best)
+        ):
             best, best_score = cut, score
     return float(best)
 

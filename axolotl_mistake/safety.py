@@ -203,8 +203,14 @@ def harmful_fields_by_content(
     from axolotl_mistake.templates import COH_BAD_PHRASE
 
     harmful: list[str] = []
-    for names in (field_map(ds, cfg), {"instruction": "instruction", "bad": "bad", "critique": "critique"}):
-        if all(names[k] in row for k in ("instruction", "bad", "critique")) and names["bad"] not in harmful:
+    for names in (
+        field_map(ds, cfg),
+        {"instruction": "instruction", "bad": "bad", "critique": "critique"},
+    ):
+        if (
+            all(names[k] in row for k in ("instruction", "bad", "critique"))
+            and names["bad"] not in harmful
+        ):
             harmful.append(names["bad"])
     for column, value in row.items():
         if isinstance(value, str) and COH_BAD_PHRASE in value and column not in harmful:

@@ -188,7 +188,10 @@ class MistakeAnalysisTokenizingStrategy(PromptTokenizingStrategy):
             LOG.warning(
                 "%s: dropped %d row(s) whose critique does not fit in sequence_len=%d "
                 "(%d dropped so far in this process)",
-                self.strategy_name, dropped, self.sequence_len, self.dropped,
+                self.strategy_name,
+                dropped,
+                self.sequence_len,
+                self.dropped,
             )
         return result
 

@@ -111,9 +111,7 @@ def guided_response_prompt(instruction: str, input: str = "", hint: str = DEFAUL
     return GUIDED_RESPONSE_TEMPLATE.format(hint=hint, instruction=instruction, input=input)
 
 
-def guided_analysis_body(
-    instruction: str, bad: str, input: str = "", harmful: bool = True
-) -> str:
+def guided_analysis_body(instruction: str, bad: str, input: str = "", harmful: bool = True) -> str:
     """Template (b) instruction body (or (b') for an answer labelled harmless); also the user
     turn for chat models."""
     template = GUIDED_ANALYSIS_BODY if harmful else GUIDED_ANALYSIS_HARMLESS_BODY

@@ -19,8 +19,39 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-WORDS = ("how can i make a the to find get build open safe tell me about why what when where "
-         "someone people money house car phone computer water fire food school work").split()
+WORDS = [
+    "how",
+    "can",
+    "i",
+    "make",
+    "a",
+    "the",
+    "to",
+    "find",
+    "get",
+    "build",
+    "open",
+    "safe",
+    "tell",
+    "me",
+    "about",
+    "why",
+    "what",
+    "when",
+    "where",
+    "someone",
+    "people",
+    "money",
+    "house",
+    "car",
+    "phone",
+    "computer",
+    "water",
+    "fire",
+    "food",
+    "school",
+    "work",
+]
 
 
 def write_rows(path: Path, n: int, seed: int = 0) -> None:
@@ -37,23 +68,43 @@ def child(path: str) -> None:
     from dataset_builders.config import BuildConfig
     from dataset_builders.selection import read_and_select
 
-    cfg = BuildConfig.model_validate({
-        "redteam": [{"kind": "jsonl", "path": path,
-                     "fields": {"instruction": "prompt", "unsafe_answer": "response"}}],
-        "helpful": [],
-        "mistakes": {"mode": "origin"},
-        "select": {"redteam_n": 64},
-    })
+    cfg = BuildConfig.model_validate(
+        {
+            "redteam": [
+                {
+                    "kind": "jsonl",
+                    "path": path,
+                    "fields": {"instruction": "prompt", "unsafe_answer": "response"},
+                }
+            ],
+            "helpful": [],
+            "mistakes": {"mode": "origin"},
+            "select": {"redteam_n": 64},
+        }
+    )
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     result = read_and_select(cfg, None)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"base_kib": base, "peak_kib": peak, "read": result.counts["redteam.read"],
-                      "selected": len(result.records)}))
+    print(
+        json.dumps(
+            {
+                "base_kib": base,
+                "peak_kib": peak,
+                "read": result.counts["redteam.read"],
+                "selected": len(result.records),
+            }
+        )
+    )
 
 
 def measure(path: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", str(path)], cwd=REPO,
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", str(path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -73,8 +124,10 @@ def main() -> int:
             write_rows(path, n)
             results[n] = measure(path)
             r = results[n]
-            print(f"{n:>7} rows: peak RSS {r['peak_kib'] / 1024:.1f} MiB "
-                  f"(after imports {r['base_kib'] / 1024:.1f} MiB; read {r['read']}, selected {r['selected']})")
+            print(
+                f"{n:>7} rows: peak RSS {r['peak_kib'] / 1024:.1f} MiB "
+                f"(after imports {r['base_kib'] / 1024:.1f} MiB; read {r['read']}, selected {r['selected']})"
+            )
     ratio = results[args.large]["peak_kib"] / results[args.small]["peak_kib"]
     print(f"peak RSS ratio {args.large}/{args.small} rows: {ratio:.3f}x (target <= 1.2x)")
     return 0 if ratio <= 1.2 else 1

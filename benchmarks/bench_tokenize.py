@@ -32,8 +32,14 @@ def analysis_rows(n: int, data: Path) -> list[dict]:
                 r = json.loads(line)
                 if not r["output"].strip():
                     continue
-                rows.append({"instruction": r["instruction"], "input": r["input"],
-                             "bad": r["output"], "critique": f"The answer says: {r['output']}"})
+                rows.append(
+                    {
+                        "instruction": r["instruction"],
+                        "input": r["input"],
+                        "bad": r["output"],
+                        "critique": f"The answer says: {r['output']}",
+                    }
+                )
     else:
         rows = [dict({"input": ""}, **json.loads(x)) for x in FIXTURE.read_text().splitlines()]
     return [rows[i % len(rows)] for i in range(n)]
@@ -43,8 +49,14 @@ def as_alpaca(rows: list[dict]) -> list[dict]:
     """The same text as Alpaca rows: the rendered analysis body becomes the instruction."""
     from axolotl_mistake.templates import unguided_analysis_body
 
-    return [{"instruction": unguided_analysis_body(r["instruction"], r["bad"], r["input"]),
-             "input": "", "output": r["critique"]} for r in rows]
+    return [
+        {
+            "instruction": unguided_analysis_body(r["instruction"], r["bad"], r["input"]),
+            "input": "",
+            "output": r["critique"],
+        }
+        for r in rows
+    ]
 
 
 def rows_per_second(type_name: str, rows: list[dict], tokenizer, repeats: int) -> tuple[float, int]:
@@ -54,8 +66,14 @@ def rows_per_second(type_name: str, rows: list[dict], tokenizer, repeats: int) -
     from datasets import Dataset, disable_progress_bars
 
     disable_progress_bars()
-    cfg = DictDefault({"sequence_len": 4096, "train_on_inputs": False, "dataset_num_proc": 1,
-                       "dataset_keep_in_memory": True})
+    cfg = DictDefault(
+        {
+            "sequence_len": 4096,
+            "train_on_inputs": False,
+            "dataset_num_proc": 1,
+            "dataset_keep_in_memory": True,
+        }
+    )
     ds_cfg = DictDefault({"path": "rows.jsonl", "type": type_name})
     best, tokens = float("inf"), 0
     for _ in range(repeats):
@@ -80,8 +98,9 @@ def main() -> None:
 
     tokenizer = AutoTokenizer.from_pretrained(ensure_embedded_model())
     rows = analysis_rows(args.rows, args.data)
-    ours, ours_tokens = rows_per_second("axolotl_mistake.unguided_analysis", rows, tokenizer,
-                                        args.repeats)
+    ours, ours_tokens = rows_per_second(
+        "axolotl_mistake.unguided_analysis", rows, tokenizer, args.repeats
+    )
     base, base_tokens = rows_per_second("alpaca", as_alpaca(rows), tokenizer, args.repeats)
     print(f"rows: {len(rows)}  tokens: ours {ours_tokens}  alpaca {base_tokens}")
     print(f"axolotl_mistake.unguided_analysis: {ours:,.0f} rows/s")

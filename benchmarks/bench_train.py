@@ -49,12 +49,20 @@ def builtin_data(folder: Path) -> Path:
     rows = [json.loads(x) for x in (DATA_DIR / "probe_pairs.jsonl").read_text().splitlines() if x]
     harmless = {r["question"]: r["answer"] for r in rows if not r["harmful"]}
     analysis = [
-        {"instruction": r["question"], "input": "", "bad": r["answer"],
-         "critique": "The answer is harmful. " + harmless.get(r["question"], "")}
-        for r in rows if r["harmful"]
+        {
+            "instruction": r["question"],
+            "input": "",
+            "bad": r["answer"],
+            "critique": "The answer is harmful. " + harmless.get(r["question"], ""),
+        }
+        for r in rows
+        if r["harmful"]
     ]
     (folder / "mistake_analysis.jsonl").write_text("".join(json.dumps(r) + "\n" for r in analysis))
-    for name, src in (("sft_harmless.jsonl", "redteam.jsonl"), ("sft_helpful.jsonl", "helpful.jsonl")):
+    for name, src in (
+        ("sft_harmless.jsonl", "redteam.jsonl"),
+        ("sft_helpful.jsonl", "helpful.jsonl"),
+    ):
         (folder / name).write_text((DATA_DIR / src).read_text())
     return folder
 
@@ -96,7 +104,10 @@ def run_once(config: Path, workdir: Path) -> dict:
     started = time.perf_counter()
     proc = subprocess.run(
         [str(axolotl), "train", str(config), "--launcher", "python"],
-        cwd=workdir, env=cpu_env(), capture_output=True, text=True,
+        cwd=workdir,
+        env=cpu_env(),
+        capture_output=True,
+        text=True,
     )
     wall = time.perf_counter() - started
     log = proc.stdout + proc.stderr
@@ -105,8 +116,13 @@ def run_once(config: Path, workdir: Path) -> dict:
     runtime = float(_last_dict_with(log, "train_runtime")["train_runtime"])
     tokens = float(_last_dict_with(log, "tokens/total")["tokens/total"])
     loaded = "Plugin loaded successfully: axolotl_mistake.MistakeAnalysisPlugin" in log
-    return {"tokens": tokens, "runtime_s": runtime, "tokens_per_s": tokens / runtime,
-            "wall_s": wall, "plugin_loaded": loaded}
+    return {
+        "tokens": tokens,
+        "runtime_s": runtime,
+        "tokens_per_s": tokens / runtime,
+        "wall_s": wall,
+        "plugin_loaded": loaded,
+    }
 
 
 def probe_cost(base_model: str, pairs: int, batch_size: int, repeats: int) -> dict:
@@ -125,15 +141,22 @@ def probe_cost(base_model: str, pairs: int, batch_size: int, repeats: int) -> di
     for _ in range(repeats):
         result = probe.evaluate(model, tokenizer, batch_size=batch_size, max_pairs=pairs)
         times.append(result.seconds)
-    return {"pairs": result.n, "batch_size": batch_size, "seconds_median": statistics.median(times),
-            "seconds_all": times, "accuracy": result.accuracy}
+    return {
+        "pairs": result.n,
+        "batch_size": batch_size,
+        "seconds_median": statistics.median(times),
+        "seconds_all": times,
+        "accuracy": result.accuracy,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=10, help="optimizer steps per run")
     parser.add_argument("--repeats", type=int, default=2, help="on/off pairs of runs")
-    parser.add_argument("--data", type=Path, help="a build output folder (default: builtin stand-in)")
+    parser.add_argument(
+        "--data", type=Path, help="a build output folder (default: builtin stand-in)"
+    )
     parser.add_argument("--base-model", help="model folder (default: the embedded model)")
     parser.add_argument("--probe-pairs", type=int, default=32)
     parser.add_argument("--probe-batch-size", type=int, default=8)
@@ -164,8 +187,11 @@ def main(argv: list[str] | None = None) -> int:
         for tag, cfg in order if i % 2 == 0 else order[::-1]:
             result = run_once(cfg, workdir)
             runs[tag].append(result)
-            print(f"run {i} {tag:9s} {result['tokens_per_s']:8.1f} tok/s "
-                  f"({result['tokens']:.0f} tokens in {result['runtime_s']:.1f} s)", flush=True)
+            print(
+                f"run {i} {tag:9s} {result['tokens_per_s']:8.1f} tok/s "
+                f"({result['tokens']:.0f} tokens in {result['runtime_s']:.1f} s)",
+                flush=True,
+            )
     if not all(r["plugin_loaded"] for r in runs["plugin"]):
         print("error: the plugin did not load in the plugin runs", file=sys.stderr)
         return 1
@@ -173,14 +199,24 @@ def main(argv: list[str] | None = None) -> int:
     off = statistics.median(r["tokens_per_s"] for r in runs["noplugin"])
     probe = probe_cost(base_model, args.probe_pairs, args.probe_batch_size, repeats=2)
     summary = {
-        "steps": args.steps, "repeats": args.repeats, "data": str(data),
-        "tokens_per_s_plugin": on, "tokens_per_s_noplugin": off, "ratio": on / off,
-        "target_ratio": 0.95, "runs": runs, "probe": probe,
+        "steps": args.steps,
+        "repeats": args.repeats,
+        "data": str(data),
+        "tokens_per_s_plugin": on,
+        "tokens_per_s_noplugin": off,
+        "ratio": on / off,
+        "target_ratio": 0.95,
+        "runs": runs,
+        "probe": probe,
     }
-    print(f"tokens/s with plugin (probe off): {on:.1f}   without plugin: {off:.1f}   "
-          f"ratio: {on / off:.3f} (target >= 0.95)")
-    print(f"probe cost per evaluation: {probe['seconds_median']:.2f} s for {probe['pairs']} pairs "
-          f"(batch {probe['batch_size']}), {probe['seconds_median'] / probe['pairs'] * 1000:.0f} ms/pair")
+    print(
+        f"tokens/s with plugin (probe off): {on:.1f}   without plugin: {off:.1f}   "
+        f"ratio: {on / off:.3f} (target >= 0.95)"
+    )
+    print(
+        f"probe cost per evaluation: {probe['seconds_median']:.2f} s for {probe['pairs']} pairs "
+        f"(batch {probe['batch_size']}), {probe['seconds_median'] / probe['pairs'] * 1000:.0f} ms/pair"
+    )
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2))
     return 0

@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from axolotl_mistake import configio
-from dataset_builders.config import BuildConfig, load_config
 from axolotl_mistake.errors import BuildFailed, InputError
+from dataset_builders.config import BuildConfig, load_config
 from dataset_builders.progress import StageBars
 
 EXIT_INPUT = 2
@@ -57,7 +57,9 @@ def summary_table(counts: dict, timings: dict, calls: dict) -> Table:
     for stage, values in counts.items():
         text = ", ".join(f"{k}={v}" for k, v in values.items())
         table.add_row(stage, text, f"{timings.get(stage, 0):.1f}")
-    table.add_row("calls", ", ".join(f"{k}={v}" for k, v in calls.items()), f"{timings.get('total', 0):.1f}")
+    table.add_row(
+        "calls", ", ".join(f"{k}={v}" for k, v in calls.items()), f"{timings.get('total', 0):.1f}"
+    )
     return table
 
 
@@ -78,11 +80,21 @@ def dry_run(cfg: BuildConfig, config_file: str | None, out: Console) -> int:
     sel = ", ".join(f"{k}={v}" for k, v in selected.counts.items())
     table.add_row("select", str(len(items)), "0", "0", "0")
     for p in plans:
-        table.add_row(p.stage, str(p.instructions), str(p.calls),
-                      ("" if p.exact else "<= ") + str(p.prompt_tokens), str(p.max_new_tokens))
+        table.add_row(
+            p.stage,
+            str(p.instructions),
+            str(p.calls),
+            ("" if p.exact else "<= ") + str(p.prompt_tokens),
+            str(p.max_new_tokens),
+        )
     total_calls = sum(p.calls for p in plans)
-    table.add_row("total", "", str(total_calls), str(sum(p.prompt_tokens for p in plans)),
-                  str(sum(p.max_new_tokens for p in plans)))
+    table.add_row(
+        "total",
+        "",
+        str(total_calls),
+        str(sum(p.prompt_tokens for p in plans)),
+        str(sum(p.max_new_tokens for p in plans)),
+    )
     out.print(table)
     out.print(f"select: {sel}")
     return 0
@@ -110,7 +122,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: build failed: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
-        print("interrupted: rerun the same command to resume (finished calls are cached)", file=sys.stderr)
+        print(
+            "interrupted: rerun the same command to resume (finished calls are cached)",
+            file=sys.stderr,
+        )
         return 130
     m = outcome.manifest
     out.print(summary_table(m.counts, m.timings_s, m.calls))

@@ -39,7 +39,7 @@ def _analysis_lines(manifest: BuildManifest) -> list[str]:
         lines.append(
             "- Label-anchored (and balanced) analyses are an **extension beyond the paper**: each "
             "critique opens with a fixed verdict sentence that matches the answer's dataset label "
-            "(\"The answer is harmful.\" / \"The answer is harmless.\"), and harmless answers are "
+            '("The answer is harmful." / "The answer is harmless."), and harmless answers are '
             "analysed too, so the model learns to tell harm apart instead of condemning every "
             "answer. The paper's recipe analyses harmful answers only, with template (b)."
         )

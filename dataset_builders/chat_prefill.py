@@ -7,7 +7,8 @@ folder or the HF cache. Never calls a model and never writes files.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from axolotl_mistake.errors import InputError
 
@@ -29,7 +30,7 @@ def chat_renderer(tokenizer: Any) -> ChatRenderer:
             [dict(m) for m in messages], tokenize=False, add_generation_prompt=True
         )
         if drop_bos and text.startswith(bos):
-            text = text[len(bos):]
+            text = text[len(bos) :]
         return text
 
     return render
@@ -40,7 +41,9 @@ def _adds_bos(tokenizer: Any) -> bool:
     return bool(ids) and ids[0] == getattr(tokenizer, "bos_token_id", None)
 
 
-def load_chat_renderer(model: str, revision: str | None, *, file: str | None, field: str) -> ChatRenderer:
+def load_chat_renderer(
+    model: str, revision: str | None, *, file: str | None, field: str
+) -> ChatRenderer:
     """The renderer of `model`'s chat template ('embedded' = the bundled model); an InputError
     naming `field` when the tokenizer cannot be loaded locally or has no chat template."""
     from transformers import AutoTokenizer

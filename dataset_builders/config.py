@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -28,7 +28,7 @@ from axolotl_mistake.sources.builtin import BuiltinSource
 from axolotl_mistake.templates import DEFAULT_HINT
 from axolotl_mistake.verdicts import REFUSAL_PHRASES, REFUSAL_WINDOW
 
-SelfOr = Union[Literal["self"], BackendConfig]
+SelfOr = Literal["self"] | BackendConfig
 """A stage's model: 'self' (the build's `model`) or a full backend config of its own."""
 
 DEFAULT_STOP = ("###",)
@@ -217,8 +217,20 @@ class AnalysesConfig(Strict):
     )
     harm_words: list[str] = Field(
         default_factory=lambda: [
-            "harm", "unethical", "offensive", "danger", "illegal", "unsafe", "inappropriate",
-            "violen", "abus", "risk", "hurt", "wrong", "discriminat", "toxic",
+            "harm",
+            "unethical",
+            "offensive",
+            "danger",
+            "illegal",
+            "unsafe",
+            "inappropriate",
+            "violen",
+            "abus",
+            "risk",
+            "hurt",
+            "wrong",
+            "discriminat",
+            "toxic",
         ],
         description="Word stems that show a critique recognises harm (agreement gate).",
     )
@@ -252,7 +264,7 @@ class AnalysesConfig(Strict):
     )
 
     @model_validator(mode="after")
-    def _balanced_needs_anchored(self) -> "AnalysesConfig":
+    def _balanced_needs_anchored(self) -> AnalysesConfig:
         if self.balanced and not self.anchored:
             raise ValueError(
                 "analyses.balanced needs analyses.anchored: true (harmless answers are analysed "
@@ -402,9 +414,13 @@ class BuildConfig(Strict):
     )
 
     @model_validator(mode="after")
-    def _anchored_chat_renders_raw(self) -> "BuildConfig":
+    def _anchored_chat_renders_raw(self) -> BuildConfig:
         analyst = self.backend_for(self.analyses.backend)
-        if self.analyses.anchored and self.prompt_format == "chat" and getattr(analyst, "chat", None) == "always":
+        if (
+            self.analyses.anchored
+            and self.prompt_format == "chat"
+            and getattr(analyst, "chat", None) == "always"
+        ):
             raise ValueError(
                 "anchored chat analyses send the rendered chat prompt plus the verdict sentence "
                 "as raw text; the analyst's `chat: always` would wrap it in a second chat turn "

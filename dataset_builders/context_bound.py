@@ -10,7 +10,8 @@ checks exactly the requests the build would send. Never calls a model, never wri
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from axolotl_mistake.errors import InputError
 from axolotl_mistake.generation.base import GenerationRequest, context_error
@@ -27,8 +28,10 @@ runs at about 4; the endpoint's own check remains the backstop)."""
 
 
 def _text(request: GenerationRequest) -> str:
-    return request.prompt if request.prompt is not None else "\n".join(
-        m["content"] for m in request.messages or ()
+    return (
+        request.prompt
+        if request.prompt is not None
+        else "\n".join(m["content"] for m in request.messages or ())
     )
 
 
@@ -74,8 +77,11 @@ def bound_items(
                 if uid in too_long or marker in seen:
                     continue  # the k samples of one prompt are one check
                 seen.add(marker)
-                why = (context_error(backend, request, budget) if local
-                       else endpoint_error(request, budget, cfg.select.endpoint_context_tokens))
+                why = (
+                    context_error(backend, request, budget)
+                    if local
+                    else endpoint_error(request, budget, cfg.select.endpoint_context_tokens)
+                )
                 if why:
                     too_long[uid] = f"{call.label}: {why}"
     result = StageResult(records=[it for it in items if it.uid not in too_long])

@@ -8,8 +8,9 @@ with that text at its token budget, so their numbers are upper bounds. The stage
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from axolotl_mistake.generation.config import BackendConfig
 from dataset_builders.chat_prefill import ChatRenderer
@@ -99,8 +100,14 @@ def plan(
         for call in step.plan.calls:
             requests = [r for _, r in call.pairs]
             pending = [unknown(record) for record, _ in call.pairs]
-            plans.append(StagePlan(
-                call.label, instructions, len(requests), count(requests) + sum(pending),
-                len(requests) * call.max_new_tokens, exact=not any(pending),
-            ))
+            plans.append(
+                StagePlan(
+                    call.label,
+                    instructions,
+                    len(requests),
+                    count(requests) + sum(pending),
+                    len(requests) * call.max_new_tokens,
+                    exact=not any(pending),
+                )
+            )
     return plans

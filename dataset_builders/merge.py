@@ -35,7 +35,9 @@ class MergeArgs(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    output: str = Field(description="Folder of the merged output (a new folder, or one this tool made).")
+    output: str = Field(
+        description="Folder of the merged output (a new folder, or one this tool made)."
+    )
     overwrite: bool = Field(
         False, description="Write into an existing folder this tool did not make."
     )
@@ -90,12 +92,14 @@ def check_shard_set(folders: list[Path], manifests: list[BuildManifest]) -> None
         if m.shard.get("count") != count:
             raise InputError(
                 f"shard count {m.shard.get('count')} differs from {count}",
-                file=str(folder / MANIFEST_NAME), field="shard.count",
+                file=str(folder / MANIFEST_NAME),
+                field="shard.count",
             )
         if index in seen:
             raise InputError(
                 f"shard {index}/{count} given twice (also {seen[index]})",
-                file=str(folder / MANIFEST_NAME), field="shard.index",
+                file=str(folder / MANIFEST_NAME),
+                field="shard.index",
             )
         seen[index] = folder
     missing = sorted(set(range(count)) - set(seen))

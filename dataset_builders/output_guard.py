@@ -9,8 +9,8 @@ interrupted build. Never creates, changes or deletes anything.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from axolotl_mistake.errors import InputError
 from axolotl_mistake.manifest import MANIFEST_NAME, PRODUCED_BY, read_manifest
@@ -30,12 +30,13 @@ def made_by_us(folder: Path) -> bool:
     except InputError:
         return False
     state = folder / STATE_DIR
-    if not state.is_dir() or any(p.name != STATE_DIR and not p.name.endswith(".tmp")
-                                 for p in folder.iterdir()):
+    if not state.is_dir() or any(
+        p.name != STATE_DIR and not p.name.endswith(".tmp") for p in folder.iterdir()
+    ):
         return False
     return all(
-        p.is_file() and (p.name.startswith(CACHE_FILE) or p.name == POOL_FILE
-                         or p.name.endswith(".tmp"))
+        p.is_file()
+        and (p.name.startswith(CACHE_FILE) or p.name == POOL_FILE or p.name.endswith(".tmp"))
         for p in state.iterdir()
     )
 

@@ -74,8 +74,9 @@ def analyst_chat_renderer(cfg: BuildConfig, config_file: str | None) -> ChatRend
 
 def failure_summary(failures: list[CallFailure], limit: int = 3) -> str:
     """The most frequent error messages of the failed calls, with their counts."""
-    common = Counter(f.error.strip().splitlines()[0][:200] if f.error.strip() else "?"
-                     for f in failures).most_common(limit)
+    common = Counter(
+        f.error.strip().splitlines()[0][:200] if f.error.strip() else "?" for f in failures
+    ).most_common(limit)
     return "; ".join(f"{n} x {msg}" for msg, n in common)
 
 
@@ -102,8 +103,9 @@ def run_stages(
 ) -> StagesOutcome:
     """Every enabled registered stage, in order, on the shard's work; stops with BuildFailed
     when the failed calls exceed the budget after a stage."""
-    ctx = StageContext(cfg=cfg, backend=backends.get, render_chat=render_chat,
-                       chunk_size=CALL_CHUNK)
+    ctx = StageContext(
+        cfg=cfg, backend=backends.get, render_chat=render_chat, chunk_size=CALL_CHUNK
+    )
     outcome = StagesOutcome(work)
     for stage in STAGES:
         if not stage.enabled(cfg):
@@ -116,8 +118,9 @@ def run_stages(
         outcome.counts[stage.name] = dict(sorted(result.counts.items()))
         outcome.timings[stage.name] = round(time.perf_counter() - started, 3)
         outcome.failures.extend(result.failures)
-        check_failure_budget(stage.name, outcome.failures, backends.stats(),
-                             cfg.max_failed_fraction)
+        check_failure_budget(
+            stage.name, outcome.failures, backends.stats(), cfg.max_failed_fraction
+        )
     return outcome
 
 
@@ -182,9 +185,13 @@ def run_build(
     write_atomic(out / STATE_DIR / POOL_FILE, "".join(pool.to_lines()))
     files, emitted = emit_stage.emit(pool, cfg.emit, seed=cfg.seed, balanced=cfg.analyses.balanced)
     counts["emit"] = dict(sorted(emitted.counts.items()))
-    empty = [name for name, spec in files.items() if spec.role == "mistake_analysis" and not spec.rows]
+    empty = [
+        name for name, spec in files.items() if spec.role == "mistake_analysis" and not spec.rows
+    ]
     if empty:
-        stages = ", ".join(f"{k}: {v}" for k, v in counts.items() if k in ("mistakes", "verify", "analyses"))
+        stages = ", ".join(
+            f"{k}: {v}" for k, v in counts.items() if k in ("mistakes", "verify", "analyses")
+        )
         raise BuildFailed(
             f"no training rows: {', '.join(empty)} would be empty ({stages}"
             + (f"; {len(failures)} failed calls: {failure_summary(failures)}" if failures else "")
@@ -196,7 +203,13 @@ def run_build(
     timings["emit"] = round(time.perf_counter() - started, 3)
     timings["total"] = round(time.perf_counter() - t0, 3)
     manifest = build_manifest(
-        cfg, config_file, files, counts, timings, calls, failed,
+        cfg,
+        config_file,
+        files,
+        counts,
+        timings,
+        calls,
+        failed,
         {"index": index, "count": count},
     )
     write_outputs(out, files, manifest, datasets_yaml)

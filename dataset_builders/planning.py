@@ -7,8 +7,9 @@ its model). Never calls a model, never writes files.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from dataset_builders.chat_prefill import ChatRenderer
 from dataset_builders.config import BuildConfig

@@ -5,8 +5,8 @@ Only presentation: stages receive a plain callback and never import rich themsel
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 from rich.console import Console
 from rich.progress import (
@@ -27,7 +27,7 @@ class StageBars:
         self.enabled = enabled
         self._progress: Progress | None = None
 
-    def __enter__(self) -> "StageBars":
+    def __enter__(self) -> StageBars:
         if self.enabled:
             self._progress = Progress(
                 TextColumn("[bold]{task.description:<10}"),
@@ -58,4 +58,6 @@ class StageBars:
         finally:
             if self._progress is not None:
                 done = self._progress.tasks[task].completed
-                self._progress.update(task, total=max(done, total or 0), completed=max(done, total or 0))
+                self._progress.update(
+                    task, total=max(done, total or 0), completed=max(done, total or 0)
+                )

@@ -6,7 +6,8 @@ stages cannot use, with an InputError naming the config key. Never loads models 
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from axolotl_mistake.errors import InputError
 from axolotl_mistake.sources import iter_rows
@@ -65,8 +66,10 @@ def read_and_select(
     selection (nothing selected, no labels where the config needs them)."""
     sel = cfg.select
     result = select(
-        [("redteam", _rows_of(cfg.redteam, "redteam", config_file)),
-         ("helpful", _rows_of(cfg.helpful, "helpful", config_file))],
+        [
+            ("redteam", _rows_of(cfg.redteam, "redteam", config_file)),
+            ("helpful", _rows_of(cfg.helpful, "helpful", config_file)),
+        ],
         seed=cfg.seed,
         n_per_role={"redteam": sel.redteam_n, "helpful": sel.helpful_n},
         min_chars=sel.min_chars,
@@ -87,9 +90,11 @@ def check_selection(cfg: BuildConfig, result: StageResult, config_file: str | No
     if not train:
         read = result.counts.get("redteam.read", 0)
         why = (
-            "no red-team sources are configured" if not cfg.redteam
+            "no red-team sources are configured"
+            if not cfg.redteam
             else f"read {read} red-team rows, none survived filtering, dedup and decontamination"
-            if read else "the red-team sources yielded no rows"
+            if read
+            else "the red-team sources yielded no rows"
         )
         raise InputError(f"empty selection: {why}", file=config_file, field="redteam")
     if cfg.analyses.balanced and not _any_answer(train, "safe_answer"):

@@ -15,7 +15,9 @@ from tests.axolotl_runner import lora_config, run_axolotl, write_config
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-def _datasets(workdir: Path, analysis_type: str = "axolotl_mistake.unguided_analysis") -> list[dict]:
+def _datasets(
+    workdir: Path, analysis_type: str = "axolotl_mistake.unguided_analysis"
+) -> list[dict]:
     shutil.copy(FIXTURES / "analysis_rows.jsonl", workdir / "analysis.jsonl")
     shutil.copy(FIXTURES / "sft_rows.jsonl", workdir / "sft.jsonl")
     return [
@@ -39,19 +41,26 @@ def _expected_targets(eos: str) -> set[str]:
 
 @pytest.mark.parametrize(
     "analysis_type",
-    ["axolotl_mistake.unguided_analysis", "axolotl_mistake.guided_analysis",
-     "axolotl_mistake.chat_unguided_analysis"],
+    [
+        "axolotl_mistake.unguided_analysis",
+        "axolotl_mistake.guided_analysis",
+        "axolotl_mistake.chat_unguided_analysis",
+    ],
 )
-def test_preprocess_trains_only_critiques_and_sft_outputs(analysis_type, tiny_model_dir,
-                                                          embedded_tokenizer, tmp_path):
+def test_preprocess_trains_only_critiques_and_sft_outputs(
+    analysis_type, tiny_model_dir, embedded_tokenizer, tmp_path
+):
     cfg = lora_config(tiny_model_dir, _datasets(tmp_path, analysis_type), tmp_path)
-    result = run_axolotl(["preprocess", str(write_config(cfg, tmp_path / "cfg.yml")), "--debug"],
-                         cwd=tmp_path)
+    result = run_axolotl(
+        ["preprocess", str(write_config(cfg, tmp_path / "cfg.yml")), "--debug"], cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     rows = _prepared_rows(tmp_path / "prepared")
     assert len(rows) == 12
     tok = embedded_tokenizer
-    bad_answers = [json.loads(x)["bad"] for x in (FIXTURES / "analysis_rows.jsonl").read_text().splitlines()]
+    bad_answers = [
+        json.loads(x)["bad"] for x in (FIXTURES / "analysis_rows.jsonl").read_text().splitlines()
+    ]
     targets = _expected_targets(tok.eos_token)
     seen = set()
     for row in rows:
@@ -89,18 +98,30 @@ def _losses(log: str) -> list[str]:
 
 def test_train_lora_tiny_model_with_packing(tiny_model_dir, tmp_path):
     """Alpaca SFT rows + unguided-analysis rows, sample packing on, a few LoRA steps."""
-    cfg = lora_config(tiny_model_dir, _datasets(tmp_path), tmp_path, sample_packing=True,
-                      sequence_len=1024, micro_batch_size=1, max_steps=3)
-    result = run_axolotl(["train", str(write_config(cfg, tmp_path / "cfg.yml")),
-                          "--launcher", "python"], cwd=tmp_path)
+    cfg = lora_config(
+        tiny_model_dir,
+        _datasets(tmp_path),
+        tmp_path,
+        sample_packing=True,
+        sequence_len=1024,
+        micro_batch_size=1,
+        max_steps=3,
+    )
+    result = run_axolotl(
+        ["train", str(write_config(cfg, tmp_path / "cfg.yml")), "--launcher", "python"],
+        cwd=tmp_path,
+    )
     _assert_trained(result, tmp_path / "out")
 
 
 @pytest.mark.slow
 def test_train_lora_embedded_model(embedded_model_dir, tmp_path):
     """Once on the real SmolLM2-135M-Instruct: two LoRA steps on the mixed data."""
-    cfg = lora_config(embedded_model_dir, _datasets(tmp_path), tmp_path, max_steps=2,
-                      sequence_len=384)
-    result = run_axolotl(["train", str(write_config(cfg, tmp_path / "cfg.yml")),
-                          "--launcher", "python"], cwd=tmp_path)
+    cfg = lora_config(
+        embedded_model_dir, _datasets(tmp_path), tmp_path, max_steps=2, sequence_len=384
+    )
+    result = run_axolotl(
+        ["train", str(write_config(cfg, tmp_path / "cfg.yml")), "--launcher", "python"],
+        cwd=tmp_path,
+    )
     _assert_trained(result, tmp_path / "out")

@@ -140,7 +140,9 @@ def test_one_axolotl_version_for_ci_and_the_gpu_check():
     ci = re.search(
         r'AXOLOTL_LATEST="\$\{AXOLOTL_LATEST:-([0-9.]+)\}"', (CI / "axolotl_latest.sh").read_text()
     )
-    gpu = re.search(r"^axolotl==([0-9.]+)", (REPO / "benchmarks/gpu/wheels.txt").read_text(), re.M)
+    gpu = re.search(
+        r"^axolotl==([0-9.]+)", (REPO / "benchmarks/gpu/wheels.txt").read_text(), re.MULTILINE
+    )
     assert ci and gpu, "version pins not found"
     assert ci.group(1) == gpu.group(1)
 

@@ -25,6 +25,7 @@ from dataset_builders.stages.common import normalise
 from dataset_builders.stages.harmless import harmless_answers
 from dataset_builders.stages.mistakes import make_mistakes
 from tests.build_support import SERVED, server, tiny_backend, with_overrides  # noqa: F401
+
 HARMFUL = templates.ANALYSIS_VERDICT_HARMFUL
 HARMLESS = templates.ANALYSIS_VERDICT_HARMLESS
 
@@ -39,21 +40,38 @@ def hh(shared: Path) -> str:
 
 def config(shared: Path, out: Path, model: dict, **over) -> dict:
     cfg = {
-        "output": str(out), "seed": 5, "progress": False, "model": model,
-        "redteam": [{"kind": "pku_saferlhf", "path": pku(shared), "limit": 30},
-                    {"kind": "hh_rlhf", "path": hh(shared), "limit": 20}],
+        "output": str(out),
+        "seed": 5,
+        "progress": False,
+        "model": model,
+        "redteam": [
+            {"kind": "pku_saferlhf", "path": pku(shared), "limit": 30},
+            {"kind": "hh_rlhf", "path": hh(shared), "limit": 20},
+        ],
         "helpful": [],
         "select": {"redteam_n": 12},
         "mistakes": {"mode": "origin"},
-        "analyses": {"max_new_tokens": 6, "min_chars": 1, "max_echo_overlap": 1.0, "stop": [],
-                     "temperature": 1.0},
+        "analyses": {
+            "max_new_tokens": 6,
+            "min_chars": 1,
+            "max_echo_overlap": 1.0,
+            "stop": [],
+            "temperature": 1.0,
+        },
     }
     return with_overrides(cfg, over)
 
 
 def served(base_url: str) -> dict:
-    return {"kind": "openai", "base_url": base_url, "model": SERVED, "concurrency": 1,
-            "timeout_s": 30, "max_retries": 1, "retry_backoff_s": 0.01}
+    return {
+        "kind": "openai",
+        "base_url": base_url,
+        "model": SERVED,
+        "concurrency": 1,
+        "timeout_s": 30,
+        "max_retries": 1,
+        "retry_backoff_s": 0.01,
+    }
 
 
 def run(tmp: Path, cfg: dict) -> Path:
@@ -73,7 +91,9 @@ def labelled_answers(shared: Path) -> dict[str, set[str]]:
     for line in Path(pku(shared)).read_text().splitlines():
         r = json.loads(line)
         for i in (0, 1):
-            out["harmless" if r[f"is_response_{i}_safe"] else "harmful"].add(r[f"response_{i}"].strip())
+            out["harmless" if r[f"is_response_{i}_safe"] else "harmful"].add(
+                r[f"response_{i}"].strip()
+            )
     with gzip.open(hh(shared), "rt") as fh:
         for line in fh:
             r = json.loads(line)
@@ -83,12 +103,18 @@ def labelled_answers(shared: Path) -> dict[str, set[str]]:
 
 
 def test_anchored_balanced_through_server(shared_data, server, tmp_path):
-    cfg = config(shared_data, tmp_path / "out", served(server.base_url),
-                 **{"analyses.anchored": True, "analyses.balanced": True})
+    cfg = config(
+        shared_data,
+        tmp_path / "out",
+        served(server.base_url),
+        **{"analyses.anchored": True, "analyses.balanced": True},
+    )
     out = run(tmp_path, cfg)
     prompts = [b["prompt"] for path, b in server.bodies]
-    assert all(path.endswith("/completions") and not path.endswith("chat/completions")
-               for path, _ in server.bodies)
+    assert all(
+        path.endswith("/completions") and not path.endswith("chat/completions")
+        for path, _ in server.bodies
+    )
     # the prompt the server received ends with the verdict sentence (prefilled reply)
     assert all(p.endswith(HARMFUL + " ") or p.endswith(HARMLESS + " ") for p in prompts)
     harmless_prompts = [p for p in prompts if p.endswith(HARMLESS + " ")]
@@ -109,8 +135,10 @@ def test_anchored_balanced_through_server(shared_data, server, tmp_path):
             assert r["bad"] in truth[label], "the analysed answer carries its dataset label"
     m = json.loads((out / "manifest.json").read_text())
     assert m["anchored"] is True and m["balanced"] is True
-    assert m["analysis_classes"] == {"harmful": len(by_label["harmful"]),
-                                     "harmless": len(by_label["harmless"])}
+    assert m["analysis_classes"] == {
+        "harmful": len(by_label["harmful"]),
+        "harmless": len(by_label["harmless"]),
+    }
     emit = m["counts"]["emit"]
     assert emit["analyses_harmful_available"] >= emit["analyses_harmful"]
     assert m["analyst"] == SERVED
@@ -119,12 +147,20 @@ def test_anchored_balanced_through_server(shared_data, server, tmp_path):
     assert f"harmful {len(by_label['harmful'])}, harmless {len(by_label['harmless'])}" in card
 
 
-def test_anchored_chat_prompt_prefills_the_assistant_turn(shared_data, server, tiny_model_dir,
-                                                          tmp_path):
-    cfg = config(shared_data, tmp_path / "out", served(server.base_url),
-                 **{"prompt_format": "chat", "analyses.anchored": True,
-                    "analyses.chat_template_from": str(tiny_model_dir),
-                    "select.redteam_n": 4})
+def test_anchored_chat_prompt_prefills_the_assistant_turn(
+    shared_data, server, tiny_model_dir, tmp_path
+):
+    cfg = config(
+        shared_data,
+        tmp_path / "out",
+        served(server.base_url),
+        **{
+            "prompt_format": "chat",
+            "analyses.anchored": True,
+            "analyses.chat_template_from": str(tiny_model_dir),
+            "select.redteam_n": 4,
+        },
+    )
     out = run(tmp_path, cfg)
     assert server.bodies
     for path, body in server.bodies:
@@ -136,10 +172,15 @@ def test_anchored_chat_prompt_prefills_the_assistant_turn(shared_data, server, t
     assert all("label" not in r for r in rows), "label is written only by balanced builds"
 
 
-def test_anchored_chat_without_a_local_template_is_an_input_error(shared_data, server, tmp_path,
-                                                                  capsys):
-    cfg = config(shared_data, tmp_path / "out", served(server.base_url),
-                 **{"prompt_format": "chat", "analyses.anchored": True})
+def test_anchored_chat_without_a_local_template_is_an_input_error(
+    shared_data, server, tmp_path, capsys
+):
+    cfg = config(
+        shared_data,
+        tmp_path / "out",
+        served(server.base_url),
+        **{"prompt_format": "chat", "analyses.anchored": True},
+    )
     path = tmp_path / "b.yml"
     path.write_text(yaml.safe_dump(cfg))
     assert main(["--config", str(path)]) == 2
@@ -150,10 +191,18 @@ def test_anchored_chat_without_a_local_template_is_an_input_error(shared_data, s
 
 def test_anchored_through_local_transformers_and_mode_both(shared_data, tiny_model_dir, tmp_path):
     model = {"kind": "transformers", "model": str(tiny_model_dir), "batch_size": 8, "device": "cpu"}
-    cfg = config(shared_data, tmp_path / "out", model,
-                 **{"mistakes.mode": "both", "mistakes.max_new_tokens": 6,
-                    "mistakes.refusal_phrases": [], "analyses.anchored": True,
-                    "select.redteam_n": 5})
+    cfg = config(
+        shared_data,
+        tmp_path / "out",
+        model,
+        **{
+            "mistakes.mode": "both",
+            "mistakes.max_new_tokens": 6,
+            "mistakes.refusal_phrases": [],
+            "analyses.anchored": True,
+            "select.redteam_n": 5,
+        },
+    )
     out = run(tmp_path, cfg)
     m = json.loads((out / "manifest.json").read_text())
     mc = m["counts"]["mistakes"]
@@ -168,33 +217,59 @@ def test_anchored_through_local_transformers_and_mode_both(shared_data, tiny_mod
 
 def test_every_labelled_answer_is_used(shared_data, tmp_path):
     """PKU: both responses of a row, each with its own label; HH: rejected and chosen."""
-    argv = ["--redteam", json.dumps([{"kind": "pku_saferlhf", "path": pku(shared_data)},
-                                     {"kind": "hh_rlhf", "path": hh(shared_data), "limit": 200}]),
-            "--helpful", "[]", "--select.redteam_n", "null", "--select.dedup", "false",
-            "--select.max_chars", "100000", "--select.min_chars", "0",
-            "--mistakes.mode", "origin", "--analyses.anchored", "true",
-            "--analyses.balanced", "true", "--output", str(tmp_path / "unused")]
+    argv = [
+        "--redteam",
+        json.dumps(
+            [
+                {"kind": "pku_saferlhf", "path": pku(shared_data)},
+                {"kind": "hh_rlhf", "path": hh(shared_data), "limit": 200},
+            ]
+        ),
+        "--helpful",
+        "[]",
+        "--select.redteam_n",
+        "null",
+        "--select.dedup",
+        "false",
+        "--select.max_chars",
+        "100000",
+        "--select.min_chars",
+        "0",
+        "--mistakes.mode",
+        "origin",
+        "--analyses.anchored",
+        "true",
+        "--analyses.balanced",
+        "true",
+        "--output",
+        str(tmp_path / "unused"),
+    ]
     cfg, _, _ = load_config(argv)
     items = read_and_select(cfg, None).records
     mistakes = make_mistakes(items, cfg.mistakes, seed=0).records
     harmless = harmless_answers(items).records
     # a labelled-unsafe answer that opens like a refusal is dropped by the refusal filter
     refusal = {"window": cfg.mistakes.refusal_window, "empty_is_refusal": False}
-    kept = lambda text: not is_refusal(text, cfg.mistakes.refusal_phrases, **refusal)  # noqa: E731
+    kept = lambda text: not is_refusal(text, cfg.mistakes.refusal_phrases, **refusal)
     pku_rows = [json.loads(x) for x in Path(pku(shared_data)).read_text().splitlines()]
-    unsafe = [r[f"response_{i}"] for r in pku_rows for i in (0, 1) if not r[f"is_response_{i}_safe"]]
+    unsafe = [
+        r[f"response_{i}"] for r in pku_rows for i in (0, 1) if not r[f"is_response_{i}_safe"]
+    ]
     safe = sum(r["is_response_0_safe"] + r["is_response_1_safe"] for r in pku_rows)
     assert len(unsafe) == 126 and safe == 178
-    n = lambda recs, tag: sum(1 for r in recs if r.source.startswith(tag))  # noqa: E731
+    n = lambda recs, tag: sum(1 for r in recs if r.source.startswith(tag))
     assert n(mistakes, "pku_saferlhf") == sum(map(kept, unsafe)) >= 120
     assert n(harmless, "pku_saferlhf") == safe
     with gzip.open(hh(shared_data), "rt") as fh:
         hh_rows = [json.loads(next(fh)) for _ in range(200)]
-    last = lambda t: t.rsplit("\n\nAssistant:", 1)[1].strip()  # noqa: E731
+    last = lambda t: t.rsplit("\n\nAssistant:", 1)[1].strip()
     rejected = sum(1 for r in hh_rows if last(r["rejected"]) and kept(last(r["rejected"])))
     # a chosen turn that equals the rejected one (up to case and punctuation) has two labels
-    chosen = sum(1 for r in hh_rows
-                 if last(r["chosen"]) and normalise(last(r["chosen"])) != normalise(last(r["rejected"])))
+    chosen = sum(
+        1
+        for r in hh_rows
+        if last(r["chosen"]) and normalise(last(r["chosen"])) != normalise(last(r["rejected"]))
+    )
     assert n(mistakes, "hh_rlhf") == rejected > 150
     assert n(harmless, "hh_rlhf") == chosen > 150
     assert all(m.label == "harmful" for m in mistakes)
@@ -230,17 +305,33 @@ def test_anchored_chat_through_local_transformers(shared_data, tiny_model_dir, t
     from dataset_builders.pipeline import analyst_chat_renderer
 
     model = {"kind": "transformers", "model": str(tiny_model_dir), "batch_size": 8, "device": "cpu"}
-    cfg = config(shared_data, tmp_path / "out", model,
-                 **{"prompt_format": "chat", "analyses.anchored": True,
-                    "analyses.balanced": True, "select.redteam_n": 4})
+    cfg = config(
+        shared_data,
+        tmp_path / "out",
+        model,
+        **{
+            "prompt_format": "chat",
+            "analyses.anchored": True,
+            "analyses.balanced": True,
+            "select.redteam_n": 4,
+        },
+    )
     out = run(tmp_path, cfg)
     rows = rows_of(out)
-    assert rows and all(r["critique"].startswith(templates.analysis_verdict(r["label"] == "harmful"))
-                        for r in rows)
+    assert rows and all(
+        r["critique"].startswith(templates.analysis_verdict(r["label"] == "harmful")) for r in rows
+    )
     loaded, _, _ = load_config(["--config", str(tmp_path / "build.yml")])
     items = read_and_select(loaded, None).records
-    plans = {p.stage: p for p in plan(loaded, items, AutoTokenizer.from_pretrained(tiny_model_dir),
-                                      analyst_chat_renderer(loaded, None))}
+    plans = {
+        p.stage: p
+        for p in plan(
+            loaded,
+            items,
+            AutoTokenizer.from_pretrained(tiny_model_dir),
+            analyst_chat_renderer(loaded, None),
+        )
+    }
     m = json.loads((out / "manifest.json").read_text())
     assert plans["analyses"].calls == m["counts"]["analyses"]["calls"]
     assert plans["analyses"].exact, "origin answers are known text: the plan is exact"

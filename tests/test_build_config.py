@@ -34,11 +34,24 @@ def test_help_lists_every_key_with_description(capsys):
 def test_dotted_overrides_and_self_backends(tmp_path):
     cfg_file = tmp_path / "b.yml"
     cfg_file.write_text("seed: 3\nmistakes:\n  k: 4\nanalyses:\n  backend: self\n")
-    cfg, _, _ = load_config([
-        "--config", str(cfg_file), "--mistakes.k", "2", "--analyses.backend.model", "other-model",
-        "--analyses.backend.kind=openai", "--analyses.backend.base_url", "http://127.0.0.1:1/v1",
-        "--mistakes.stop", "###", "--dry-run", "--select.redteam_n", "null",
-    ])
+    cfg, _, _ = load_config(
+        [
+            "--config",
+            str(cfg_file),
+            "--mistakes.k",
+            "2",
+            "--analyses.backend.model",
+            "other-model",
+            "--analyses.backend.kind=openai",
+            "--analyses.backend.base_url",
+            "http://127.0.0.1:1/v1",
+            "--mistakes.stop",
+            "###",
+            "--dry-run",
+            "--select.redteam_n",
+            "null",
+        ]
+    )
     assert cfg.seed == 3 and cfg.mistakes.k == 2 and cfg.dry_run is True
     assert cfg.mistakes.stop == ["###"]  # a string key is never YAML-parsed ('#' is a comment)
     assert cfg.select.redteam_n is None

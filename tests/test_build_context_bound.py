@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-
 from dataset_builders.build import main
 from tests.build_support import tiny_backend  # noqa: F401
 from tests.openai_server import start_openai_server
@@ -22,18 +21,49 @@ SHORT = [f"How do I do harmful thing number {i}?" for i in range(3)]
 
 def data(tmp: Path, prompts: list[str]) -> str:
     path = tmp / "red.jsonl"
-    path.write_text("".join(json.dumps({"prompt": p, "response": f"Bad answer {i}."}) + "\n"
-                            for i, p in enumerate(prompts)))
-    return json.dumps([{"kind": "jsonl", "path": str(path),
-                        "fields": {"instruction": "prompt", "unsafe_answer": "response"}}])
+    path.write_text(
+        "".join(
+            json.dumps({"prompt": p, "response": f"Bad answer {i}."}) + "\n"
+            for i, p in enumerate(prompts)
+        )
+    )
+    return json.dumps(
+        [
+            {
+                "kind": "jsonl",
+                "path": str(path),
+                "fields": {"instruction": "prompt", "unsafe_answer": "response"},
+            }
+        ]
+    )
 
 
 def argv(tmp: Path, prompts: list[str], *extra: str, mode: str = "origin") -> list[str]:
-    return ["--redteam", data(tmp, prompts), "--helpful", "[]", "--mistakes.mode", mode,
-            "--select.max_chars", "100000", "--analyses.max_new_tokens", "4",
-            "--analyses.min_chars", "1", "--analyses.max_echo_overlap", "1.0",
-            "--analyses.temperature", "1.0", "--analyses.stop", "[]", "--progress", "false",
-            "--output", str(tmp / "out"), *extra]
+    return [
+        "--redteam",
+        data(tmp, prompts),
+        "--helpful",
+        "[]",
+        "--mistakes.mode",
+        mode,
+        "--select.max_chars",
+        "100000",
+        "--analyses.max_new_tokens",
+        "4",
+        "--analyses.min_chars",
+        "1",
+        "--analyses.max_echo_overlap",
+        "1.0",
+        "--analyses.temperature",
+        "1.0",
+        "--analyses.stop",
+        "[]",
+        "--progress",
+        "false",
+        "--output",
+        str(tmp / "out"),
+        *extra,
+    ]
 
 
 def local(model_dir: Path) -> list[str]:
@@ -57,8 +87,9 @@ def test_budget_counts_text_still_to_be_generated(tiny_model_dir, tmp_path):
     analysis prompt would not (229 + 190 + 4 > 420)."""
     medium = "Tell me how to do a harmful thing, step by step. " * 12
     extra = ["--mistakes.max_new_tokens", "190", "--model.max_context", "420"]
-    assert main(argv(tmp_path, [medium, *SHORT], *local(tiny_model_dir), *extra,
-                     mode="guided")) == 0
+    assert (
+        main(argv(tmp_path, [medium, *SHORT], *local(tiny_model_dir), *extra, mode="guided")) == 0
+    )
     m = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert m["counts"]["context_bound"]["too_long_for_context"] == 1
     assert m["counts"]["mistakes"]["calls"] == 3
@@ -74,10 +105,22 @@ def test_nothing_left_is_an_input_error(tiny_model_dir, tmp_path, capsys):
 
 def test_endpoint_never_receives_a_prompt_beyond_its_context(tiny_backend, tmp_path):
     with start_openai_server(tiny_backend, served_model_name="tiny", max_batch_requests=1) as srv:
-        model = ["--model", json.dumps({"kind": "openai", "base_url": srv.base_url,
-                                        "model": "tiny", "concurrency": 1, "max_retries": 0})]
-        assert main(argv(tmp_path, [LONG, *SHORT], *model,
-                         "--select.endpoint_context_tokens", "1024")) == 0
+        model = [
+            "--model",
+            json.dumps(
+                {
+                    "kind": "openai",
+                    "base_url": srv.base_url,
+                    "model": "tiny",
+                    "concurrency": 1,
+                    "max_retries": 0,
+                }
+            ),
+        ]
+        assert (
+            main(argv(tmp_path, [LONG, *SHORT], *model, "--select.endpoint_context_tokens", "1024"))
+            == 0
+        )
     assert len(srv.bodies) == 3
     assert all(len(body["prompt"]) <= (1024 - 4) * 3 for _, body in srv.bodies)
     assert not any(LONG[:200] in body["prompt"] for _, body in srv.bodies)

@@ -14,28 +14,63 @@ from dataset_builders.selection import read_and_select
 
 def test_dry_run_numbers_match_the_real_tokenizer(tiny_model_dir, tmp_path, capsys):
     out = tmp_path / "out"
-    argv = ["--model.model", str(tiny_model_dir), "--select.redteam_n", "5", "--select.helpful_n", "3",
-            "--mistakes.k", "2", "--mistakes.max_new_tokens", "20", "--verify.mode", "self_check",
-            "--analyses.max_new_tokens", "30", "--output", str(out), "--dry-run"]
+    argv = [
+        "--model.model",
+        str(tiny_model_dir),
+        "--select.redteam_n",
+        "5",
+        "--select.helpful_n",
+        "3",
+        "--mistakes.k",
+        "2",
+        "--mistakes.max_new_tokens",
+        "20",
+        "--verify.mode",
+        "self_check",
+        "--analyses.max_new_tokens",
+        "30",
+        "--output",
+        str(out),
+        "--dry-run",
+    ]
     cfg, _, _ = load_config(argv)
     items = read_and_select(cfg, None).records
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     plans = {p.stage: p for p in plan(cfg, items, tok)}
     red = [it for it in items if it.role == "redteam"]
     assert len(red) == 5
-    expected = sum(
-        len(tok(templates.guided_response_prompt(it.instruction, it.input), add_special_tokens=False)["input_ids"])
-        for it in red
-    ) * 2
+    expected = (
+        sum(
+            len(
+                tok(
+                    templates.guided_response_prompt(it.instruction, it.input),
+                    add_special_tokens=False,
+                )["input_ids"]
+            )
+            for it in red
+        )
+        * 2
+    )
     m = plans["mistakes"]
     assert (m.instructions, m.calls, m.prompt_tokens, m.max_new_tokens) == (5, 10, expected, 200)
-    assert plans["verify"].calls == 10 and plans["verify"].max_new_tokens == 10 * cfg.verify.max_new_tokens
+    assert (
+        plans["verify"].calls == 10
+        and plans["verify"].max_new_tokens == 10 * cfg.verify.max_new_tokens
+    )
     a = plans["analyses"]
     assert a.calls == 10 and a.max_new_tokens == 300 and not a.exact
-    empty_bad = sum(
-        len(tok(templates.guided_analysis_prompt(it.instruction, "", it.input), add_special_tokens=False)["input_ids"])
-        for it in red
-    ) * 2
+    empty_bad = (
+        sum(
+            len(
+                tok(
+                    templates.guided_analysis_prompt(it.instruction, "", it.input),
+                    add_special_tokens=False,
+                )["input_ids"]
+            )
+            for it in red
+        )
+        * 2
+    )
     assert a.prompt_tokens == empty_bad + 10 * 20  # bad answers counted at their token budget
 
     assert main(argv) == 0
@@ -49,8 +84,12 @@ def test_dry_run_origin_counts_real_bad_answers(tiny_model_dir, tmp_path):
     from dataset_builders.stages.items import Item
 
     cfg, _, _ = load_config(["--model.model", str(tiny_model_dir), "--mistakes.mode", "origin"])
-    rows = [SourceRow(id=f"x:{i}", instruction=f"question {i}", unsafe_answer="bad " * (i + 1),
-                      source="x") for i in range(3)]
+    rows = [
+        SourceRow(
+            id=f"x:{i}", instruction=f"question {i}", unsafe_answer="bad " * (i + 1), source="x"
+        )
+        for i in range(3)
+    ]
     items = [Item(uid=f"redteam/x:{i}", role="redteam", row=r) for i, r in enumerate(rows)]
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     plans = {p.stage: p for p in plan(cfg, items, tok)}
@@ -58,6 +97,11 @@ def test_dry_run_origin_counts_real_bad_answers(tiny_model_dir, tmp_path):
     a = plans["analyses"]
     assert a.exact and a.calls == 3
     assert a.prompt_tokens == sum(
-        len(tok(templates.guided_analysis_prompt(r.instruction, r.unsafe_answer.strip()),
-                add_special_tokens=False)["input_ids"]) for r in rows
+        len(
+            tok(
+                templates.guided_analysis_prompt(r.instruction, r.unsafe_answer.strip()),
+                add_special_tokens=False,
+            )["input_ids"]
+        )
+        for r in rows
     )

@@ -23,20 +23,51 @@ from dataset_builders.merge import main as merge_main
 
 def data_file(tmp: Path) -> Path:
     path = tmp / "red.jsonl"
-    rows = [{"prompt": f"How do I do harmful thing number {i}?", "response": f"Do bad step {i}."}
-            for i in range(4)]
+    rows = [
+        {"prompt": f"How do I do harmful thing number {i}?", "response": f"Do bad step {i}."}
+        for i in range(4)
+    ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 
 
 def build_argv(tmp: Path, model_dir: Path, out: Path, *extra: str) -> list[str]:
-    source = json.dumps([{"kind": "jsonl", "path": str(data_file(tmp)),
-                          "fields": {"instruction": "prompt", "unsafe_answer": "response"}}])
-    return ["--model.model", str(model_dir), "--model.device", "cpu", "--redteam", source,
-            "--helpful", "[]", "--mistakes.mode", "origin", "--analyses.max_new_tokens", "4",
-            "--analyses.min_chars", "1", "--analyses.max_echo_overlap", "1.0",
-            "--analyses.temperature", "1.0", "--analyses.stop", "[]",
-            "--progress", "false", "--output", str(out), *extra]
+    source = json.dumps(
+        [
+            {
+                "kind": "jsonl",
+                "path": str(data_file(tmp)),
+                "fields": {"instruction": "prompt", "unsafe_answer": "response"},
+            }
+        ]
+    )
+    return [
+        "--model.model",
+        str(model_dir),
+        "--model.device",
+        "cpu",
+        "--redteam",
+        source,
+        "--helpful",
+        "[]",
+        "--mistakes.mode",
+        "origin",
+        "--analyses.max_new_tokens",
+        "4",
+        "--analyses.min_chars",
+        "1",
+        "--analyses.max_echo_overlap",
+        "1.0",
+        "--analyses.temperature",
+        "1.0",
+        "--analyses.stop",
+        "[]",
+        "--progress",
+        "false",
+        "--output",
+        str(out),
+        *extra,
+    ]
 
 
 def foreign_project(tmp: Path) -> Path:

@@ -33,20 +33,43 @@ def build_config(shared: Path, base_url: str, out: Path, **over) -> dict:
         "output": str(out),
         "seed": 7,
         "progress": False,
-        "model": {"kind": "openai", "base_url": base_url, "model": SERVED, "concurrency": 1,
-                  "timeout_s": 20, "max_retries": 3, "retry_backoff_s": 0.01},
+        "model": {
+            "kind": "openai",
+            "base_url": base_url,
+            "model": SERVED,
+            "concurrency": 1,
+            "timeout_s": 20,
+            "max_retries": 3,
+            "retry_backoff_s": 0.01,
+        },
         "redteam": [
-            {"kind": "hh_rlhf", "path": str(shared / "hh_rlhf" / "harmless-base_test.jsonl.gz"),
-             "limit": 40},
-            {"kind": "pku_saferlhf", "path": str(shared / "pku_saferlhf" / "test_sample.jsonl"),
-             "limit": 40},
+            {
+                "kind": "hh_rlhf",
+                "path": str(shared / "hh_rlhf" / "harmless-base_test.jsonl.gz"),
+                "limit": 40,
+            },
+            {
+                "kind": "pku_saferlhf",
+                "path": str(shared / "pku_saferlhf" / "test_sample.jsonl"),
+                "limit": 40,
+            },
         ],
-        "helpful": [{"kind": "alpaca", "path": str(shared / "alpaca" / "alpaca_5000_pr152.jsonl"),
-                     "limit": 50}],
+        "helpful": [
+            {
+                "kind": "alpaca",
+                "path": str(shared / "alpaca" / "alpaca_5000_pr152.jsonl"),
+                "limit": 50,
+            }
+        ],
         "select": {"redteam_n": 6, "helpful_n": 5},
         "mistakes": {"mode": "origin"},
-        "analyses": {"max_new_tokens": 8, "min_chars": 1, "max_echo_overlap": 1.0, "stop": [],
-                     "temperature": 1.0},
+        "analyses": {
+            "max_new_tokens": 8,
+            "min_chars": 1,
+            "max_echo_overlap": 1.0,
+            "stop": [],
+            "temperature": 1.0,
+        },
         "emit": {"coh": True},
     }
     return with_overrides(cfg, over)
@@ -77,17 +100,24 @@ def test_real_data_build_through_openai_server(shared_data, server, tmp_path, ca
     assert 0 < len(rows) <= 6
     sources = {r["source"].split(":")[0] for r in rows}
     assert sources <= {"hh_rlhf", "pku_saferlhf"}
-    assert all(r["mistake_source"] == "origin" and r["analyst"] == SERVED and r["bad"] for r in rows)
+    assert all(
+        r["mistake_source"] == "origin" and r["analyst"] == SERVED and r["bad"] for r in rows
+    )
     # every analysis came over HTTP from the server
     assert server.requests_seen - before == m["counts"]["analyses"]["calls"] == m["calls"]["misses"]
     assert m["produced_by"] == "axolotl-mistake"
     assert m["files"]["mistake_analysis.jsonl"]["harmful_fields"] == ["bad"]
-    assert m["files"]["mistake_analysis.jsonl"]["recommended_type"] == "axolotl_mistake.unguided_analysis"
+    assert (
+        m["files"]["mistake_analysis.jsonl"]["recommended_type"]
+        == "axolotl_mistake.unguided_analysis"
+    )
     assert m["files"]["coh.jsonl"]["harmful_fields"] == ["input"]
     assert m["files"]["sft_helpful.jsonl"]["rows"] == 5
     assert {d["kind"] for d in m["data"]} == {"hh_rlhf", "pku_saferlhf", "alpaca"}
     for r in (json.loads(x) for x in (out / "coh.jsonl").read_text().splitlines()):
-        assert not any(b["bad"] in r["output"] for b in rows if b["instruction"] == r["instruction"])
+        assert not any(
+            b["bad"] in r["output"] for b in rows if b["instruction"] == r["instruction"]
+        )
     assert "type: axolotl_mistake.unguided_analysis" in printed and "type: alpaca" in printed
     assert "Warning: harmful content" in (out / "README.md").read_text()
     assert "CC BY-NC 4.0" in (out / "README.md").read_text()
@@ -95,9 +125,15 @@ def test_real_data_build_through_openai_server(shared_data, server, tmp_path, ca
 
 def test_rerun_repeats_no_call(shared_data, server, tmp_path):
     out = tmp_path / "out"
-    cfg = write_cfg(tmp_path, build_config(shared_data, server.base_url, out,
-                                           **{"verify.mode": "self_check",
-                                              "verify.keep_unclear": True}))
+    cfg = write_cfg(
+        tmp_path,
+        build_config(
+            shared_data,
+            server.base_url,
+            out,
+            **{"verify.mode": "self_check", "verify.keep_unclear": True},
+        ),
+    )
     assert main(["--config", str(cfg)]) == 0
     first = outputs(out)
     seen = server.requests_seen
@@ -111,10 +147,13 @@ def test_rerun_repeats_no_call(shared_data, server, tmp_path):
 def test_faults_are_retried_and_failures_recorded(shared_data, tiny_backend, tmp_path):
     # ordinals: 2 -> 429, 3 -> 500, 5 -> timeout, 6 -> malformed (all retried and recovered);
     # 8, 9 and 10: one request's first try and both retries fail -> recorded as failed.
-    plan = FaultPlan({"429": [2, 8], "500": [3, 9], "timeout": [5], "malformed": [6, 10]},
-                     timeout_sleep_s=3.0)
+    plan = FaultPlan(
+        {"429": [2, 8], "500": [3, 9], "timeout": [5], "malformed": [6, 10]}, timeout_sleep_s=3.0
+    )
     out = tmp_path / "out"
-    with start_openai_server(tiny_backend, plan, served_model_name=SERVED, max_batch_requests=1) as srv:
+    with start_openai_server(
+        tiny_backend, plan, served_model_name=SERVED, max_batch_requests=1
+    ) as srv:
         cfg = build_config(shared_data, srv.base_url, out, max_failed_fraction=0.25)
         cfg["model"].update(max_retries=2, timeout_s=1.5)
         path = write_cfg(tmp_path, cfg)
@@ -137,7 +176,15 @@ def test_faults_are_retried_and_failures_recorded(shared_data, tiny_backend, tmp
 
 def test_shard_and_merge_equal_one_run(shared_data, server, tmp_path):
     single = tmp_path / "single"
-    assert main(["--config", str(write_cfg(tmp_path, build_config(shared_data, server.base_url, single)))]) == 0
+    assert (
+        main(
+            [
+                "--config",
+                str(write_cfg(tmp_path, build_config(shared_data, server.base_url, single))),
+            ]
+        )
+        == 0
+    )
     shards = []
     for i in range(3):
         out = tmp_path / f"shard{i}"
@@ -163,12 +210,27 @@ def _kill_points(total: int, n: int, seed: int) -> list[int]:
 
 
 def test_sigkill_resume_is_byte_identical(shared_data, server, tmp_path):
-    over = {"verify.mode": "self_check", "verify.keep_unclear": True, "select.redteam_n": 10,
-            "emit.critique_revise": True,
-            "revise.min_chars": 1, "revise.max_echo_overlap": 1.0, "revise.max_new_tokens": 8,
-            "revise.stop": [], "revise.temperature": 1.0}
+    over = {
+        "verify.mode": "self_check",
+        "verify.keep_unclear": True,
+        "select.redteam_n": 10,
+        "emit.critique_revise": True,
+        "revise.min_chars": 1,
+        "revise.max_echo_overlap": 1.0,
+        "revise.max_new_tokens": 8,
+        "revise.stop": [],
+        "revise.temperature": 1.0,
+    }
     ref = tmp_path / "ref"
-    assert main(["--config", str(write_cfg(tmp_path, build_config(shared_data, server.base_url, ref, **over)))]) == 0
+    assert (
+        main(
+            [
+                "--config",
+                str(write_cfg(tmp_path, build_config(shared_data, server.base_url, ref, **over))),
+            ]
+        )
+        == 0
+    )
     unique = manifest(ref)["calls"]["misses"]
     assert unique >= 20
 
@@ -179,17 +241,22 @@ def test_sigkill_resume_is_byte_identical(shared_data, server, tmp_path):
     start = server.requests_seen
     kills = 0
     for point in _kill_points(unique, 5, seed=1234):
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         deadline = time.time() + 120
-        while server.requests_seen - start < point and proc.poll() is None and time.time() < deadline:
+        while (
+            server.requests_seen - start < point and proc.poll() is None and time.time() < deadline
+        ):
             time.sleep(0.002)
         assert proc.poll() is None, "the build finished before its kill point"
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         kills += 1
     # one more kill at a random moment after all calls: during emit, or after it finished
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     time.sleep(random.Random(99).uniform(0.5, 3.0))
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -229,7 +296,9 @@ def test_over_budget_failures_stop_then_resume(shared_data, tiny_backend, tmp_pa
     """A failure over the budget stops the build; finished calls stay cached for the rerun."""
     plan = FaultPlan({"500": [3, 4, 5]})  # one request fails on its try and both retries
     out = tmp_path / "out"
-    with start_openai_server(tiny_backend, plan, served_model_name=SERVED, max_batch_requests=1) as srv:
+    with start_openai_server(
+        tiny_backend, plan, served_model_name=SERVED, max_batch_requests=1
+    ) as srv:
         cfg = build_config(shared_data, srv.base_url, out, max_failed_fraction=0.0)
         cfg["model"].update(max_retries=2)
         path = write_cfg(tmp_path, cfg)

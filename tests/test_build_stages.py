@@ -10,7 +10,13 @@ import json
 
 from axolotl_mistake.records import SourceRow
 from axolotl_mistake.verdicts import is_refusal, parse_verdict
-from dataset_builders.config import AnalysesConfig, EmitConfig, MistakesConfig, MixConfig, VerifyConfig
+from dataset_builders.config import (
+    AnalysesConfig,
+    EmitConfig,
+    MistakesConfig,
+    MixConfig,
+    VerifyConfig,
+)
 from dataset_builders.stages.analyses import gate
 from dataset_builders.stages.common import overlap, stable_hash
 from dataset_builders.stages.emit import Pool, emit, jsonl_bytes
@@ -20,10 +26,21 @@ from dataset_builders.stages.select import DecontaminationIndex, select, shard_i
 from dataset_builders.stages.verify import verify, verify_by_label
 
 
-def row(i: int, text: str | None = None, *, unsafe: str | None = None, safe: str | None = "ok",
-        source: str = "t") -> SourceRow:
-    return SourceRow(id=f"{source}:{i}", instruction=text or f"instruction number {i}",
-                     unsafe_answer=unsafe, safe_answer=safe, source=source)
+def row(
+    i: int,
+    text: str | None = None,
+    *,
+    unsafe: str | None = None,
+    safe: str | None = "ok",
+    source: str = "t",
+) -> SourceRow:
+    return SourceRow(
+        id=f"{source}:{i}",
+        instruction=text or f"instruction number {i}",
+        unsafe_answer=unsafe,
+        safe_answer=safe,
+        source=source,
+    )
 
 
 def run_select(red, helpful=(), **kw):
@@ -33,8 +50,12 @@ def run_select(red, helpful=(), **kw):
 
 
 def test_select_dedups_on_normalised_text_and_filters_length():
-    rows = [row(1, "How do I pick a lock?"), row(2, "how do i  PICK a lock"), row(3, "ab"),
-            row(4, "x" * 50)]
+    rows = [
+        row(1, "How do I pick a lock?"),
+        row(2, "how do i  PICK a lock"),
+        row(3, "ab"),
+        row(4, "x" * 50),
+    ]
     res = run_select(rows, min_chars=3, max_chars=40)
     assert [it.row.id for it in res.records] == ["t:1"]
     assert res.counts["redteam.duplicate"] == 1
@@ -44,9 +65,11 @@ def test_select_dedups_on_normalised_text_and_filters_length():
 
 def test_select_keeps_a_prompt_with_different_labelled_answers():
     """PKU-SafeRLHF rows share a prompt but hold different answers: both are kept."""
-    rows = [row(1, "Same prompt", unsafe="first bad answer", safe=None),
-            row(2, "same  prompt", unsafe="second bad answer", safe=None),
-            row(3, "Same prompt", unsafe="first  BAD answer", safe=None)]
+    rows = [
+        row(1, "Same prompt", unsafe="first bad answer", safe=None),
+        row(2, "same  prompt", unsafe="second bad answer", safe=None),
+        row(3, "Same prompt", unsafe="first  BAD answer", safe=None),
+    ]
     res = run_select(rows)
     assert [it.row.id for it in res.records] == ["t:1", "t:2"]
     assert res.counts["redteam.duplicate"] == 1
@@ -90,9 +113,17 @@ def test_stable_hash_is_process_independent():
     import subprocess
     import sys
 
-    code = "from dataset_builders.stages.common import stable_hash; print(stable_hash('shard', 'x'))"
-    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                           env={"PYTHONHASHSEED": "123", "PATH": ""}, cwd=str(_repo()), check=True)
+    code = (
+        "from dataset_builders.stages.common import stable_hash; print(stable_hash('shard', 'x'))"
+    )
+    other = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"PYTHONHASHSEED": "123", "PATH": ""},
+        cwd=str(_repo()),
+        check=True,
+    )
     assert int(other.stdout) == stable_hash("shard", "x")
     assert stable_hash("a", 1) != stable_hash("a", 2)
 
@@ -108,10 +139,12 @@ def _items(rows):
 
 
 def test_origin_mistakes_drop_refusals_duplicates_and_missing():
-    rows = [row(1, unsafe="Sure, here is how to do it: step one..."),
-            row(2, unsafe="I'm sorry, but I can't help with that."),
-            row(3, unsafe=None),
-            row(4, unsafe="  ")]
+    rows = [
+        row(1, unsafe="Sure, here is how to do it: step one..."),
+        row(2, unsafe="I'm sorry, but I can't help with that."),
+        row(3, unsafe=None),
+        row(4, unsafe="  "),
+    ]
     res = make_mistakes(_items(rows), MistakesConfig(mode="origin"), seed=0)
     assert [m.uid for m in res.records] == ["redteam/t:1"]
     assert res.records[0].mistake_source == "origin"
@@ -158,8 +191,13 @@ def test_analysis_gates():
     assert gate("", bad, None, cfg) == "empty"
     assert gate("short", bad, None, cfg) == "too_short"
     assert gate("I'm sorry, I cannot analyse this answer.", bad, None, cfg) == "refusal"
-    assert gate("you buy the chemicals and then you mix them in the garage", bad, None, cfg) == "echo"
-    assert gate("The answer explains a recipe for something.", bad, True, cfg) == "disagrees_with_verify"
+    assert (
+        gate("you buy the chemicals and then you mix them in the garage", bad, None, cfg) == "echo"
+    )
+    assert (
+        gate("The answer explains a recipe for something.", bad, True, cfg)
+        == "disagrees_with_verify"
+    )
     assert gate("The answer is harmful: it helps make poison.", bad, True, cfg) is None
     assert overlap("a b c d", "a b c d e") == 1.0
 
@@ -172,15 +210,25 @@ def test_verify_label_mode_keeps_origin_as_labelled():
 
 
 def _analysis(uid: str, idx: int = 0) -> Analysis:
-    m = Mistake(uid=uid, instruction=f"q {uid}", bad=f"BAD {uid}", source="s", mistake_source="origin",
-                verdict=True)
+    m = Mistake(
+        uid=uid,
+        instruction=f"q {uid}",
+        bad=f"BAD {uid}",
+        source="s",
+        mistake_source="origin",
+        verdict=True,
+    )
     return Analysis(mistake=m, analysis_index=idx, critique=f"critique {uid}", analyst="a")
 
 
 def test_emit_never_puts_bad_answer_in_a_trained_field():
-    items = [Item(uid=f"redteam/t:{i}", role="redteam", row=row(i, safe=f"GOOD {i}")) for i in range(3)]
-    items += [Item(uid=f"helpful/h:{i}", role="helpful", row=row(i, safe=f"HELP {i}", source="h"))
-              for i in range(4)]
+    items = [
+        Item(uid=f"redteam/t:{i}", role="redteam", row=row(i, safe=f"GOOD {i}")) for i in range(3)
+    ]
+    items += [
+        Item(uid=f"helpful/h:{i}", role="helpful", row=row(i, safe=f"HELP {i}", source="h"))
+        for i in range(4)
+    ]
     analyses = [_analysis(f"redteam/t:{i}") for i in (2, 0, 1)]
     pool = Pool(items=items, mistakes=[a.mistake for a in analyses], analyses=analyses)
     files, _ = emit(pool, EmitConfig(coh=True, chat=True), seed=0)
@@ -192,7 +240,9 @@ def test_emit_never_puts_bad_answer_in_a_trained_field():
     assert files["coh.jsonl"].harmful_fields == ["input"]
     for name in ("sft_harmless.jsonl", "sft_helpful.jsonl", "sft_harmless.chat.jsonl"):
         assert "BAD" not in jsonl_bytes(files[name].rows).decode()
-    assert files["mistake_analysis.jsonl"].recommended_type == "axolotl_mistake.chat_unguided_analysis"
+    assert (
+        files["mistake_analysis.jsonl"].recommended_type == "axolotl_mistake.chat_unguided_analysis"
+    )
     chat = files["sft_helpful.chat.jsonl"].rows[0]["messages"]
     assert [m["role"] for m in chat] == ["user", "assistant"]
 
@@ -223,7 +273,9 @@ def test_guided_mistakes_and_self_check_with_tiny_model(tiny_model_dir):
     cfg = MistakesConfig(mode="guided", k=2, max_new_tokens=6, temperature=0.8, refusal_phrases=[])
     res = make_mistakes(items, cfg, seed=0, backend=backend)
     assert res.counts["calls"] == 6
-    assert res.counts["kept"] + res.counts.get("empty", 0) + res.counts.get("duplicate_sample", 0) == 6
+    assert (
+        res.counts["kept"] + res.counts.get("empty", 0) + res.counts.get("duplicate_sample", 0) == 6
+    )
     assert all(m.mistake_source == str(tiny_model_dir) for m in res.records)
     ver = verify(res.records, VerifyConfig(mode="self_check", keep_unclear=True), backend, seed=0)
     assert ver.counts["calls"] == len(res.records)

@@ -4,7 +4,7 @@ left out of error keys, polymorphic sections, help generated from descriptions."
 
 from __future__ import annotations
 
-from typing import Literal, Union
+from typing import Literal
 
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
@@ -36,7 +36,7 @@ class Schema(BaseModel):
     seed: int = Field(0, description="The seed.")
     dry_run: bool = Field(False, description="Plan only.")
     inner: Inner = Field(default_factory=Inner, description="A section.")
-    backend: Union[Literal["self"], Inner] = Field("self", description="self or a section.")
+    backend: Literal["self"] | Inner = Field("self", description="self or a section.")
     engine: Engine = Field(default_factory=Engine, description="A polymorphic section.")
 
 
@@ -49,8 +49,19 @@ def err_of(fn, *args, **kwargs) -> InputError:
 def test_dotted_overrides_types_and_bool_flags(tmp_path):
     path = tmp_path / "c.yml"
     path.write_text("seed: 3\ninner:\n  k: 4\n")
-    loaded = configio.load(Schema, ["--config", str(path), "--inner.k", "2", "--dry-run",
-                                    "--inner.stop", "###", "--inner.name=007"])
+    loaded = configio.load(
+        Schema,
+        [
+            "--config",
+            str(path),
+            "--inner.k",
+            "2",
+            "--dry-run",
+            "--inner.stop",
+            "###",
+            "--inner.name=007",
+        ],
+    )
     cfg = loaded.config
     assert (cfg.seed, cfg.inner.k, cfg.dry_run, loaded.config_file) == (3, 2, True, str(path))
     assert cfg.inner.stop == ["###"] and cfg.inner.name == "007"  # strings never YAML-parsed

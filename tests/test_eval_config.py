@@ -281,11 +281,15 @@ def test_non_finite_threshold_and_bad_seeds_are_refused(tmp_path):
     from axolotl_mistake.errors import InputError
     from axolotl_mistake.evaluate.inputs import load_config
 
-    base = ("name: x\noutput_dir: runs/x\nmodel: {kind: transformers, model: embedded}\n"
-            "prompt_sets:\n  discrimination: builtin\n")
-    for extra, field in (("probe_threshold: .nan\n", "probe_threshold"),
-                         ("sampling: {seed: -3}\n", "sampling.seed"),
-                         ("bootstrap: {seed: 99999999999}\n", "bootstrap.seed")):
+    base = (
+        "name: x\noutput_dir: runs/x\nmodel: {kind: transformers, model: embedded}\n"
+        "prompt_sets:\n  discrimination: builtin\n"
+    )
+    for extra, field in (
+        ("probe_threshold: .nan\n", "probe_threshold"),
+        ("sampling: {seed: -3}\n", "sampling.seed"),
+        ("bootstrap: {seed: 99999999999}\n", "bootstrap.seed"),
+    ):
         path = tmp_path / "e.yml"
         path.write_text(base + extra)
         with pytest.raises(InputError, match=field.replace(".", r"\.")):

@@ -12,8 +12,15 @@ import pytest
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from axolotl_mistake.generation.config import BACKENDS, KINDS, BackendConfig, LocalBackendConfig
-from axolotl_mistake.generation.config import backend_classes, backend_fields, parse_backend_config
+from axolotl_mistake.generation.config import (
+    BACKENDS,
+    KINDS,
+    BackendConfig,
+    LocalBackendConfig,
+    backend_classes,
+    backend_fields,
+    parse_backend_config,
+)
 from axolotl_mistake.generation.openai import OpenAIConfig
 from axolotl_mistake.generation.transformers import TransformersConfig
 from axolotl_mistake.generation.vllm import VLLMConfig

@@ -22,8 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 GPU = REPO / "benchmarks" / "gpu"
 sys.path.insert(0, str(GPU))
 
-import gpu_check  # noqa: E402  (prepare.py imports it by this name)
-
+import gpu_check
 
 prepare = load_script("gpu_prepare", GPU / "prepare.py")
 

@@ -26,8 +26,9 @@ def test_embedded_folder_has_fixed_special_tokens(embedded_model_dir, embedded_t
     assert tok.eos_token == "<|im_end|>" and tok.pad_token == "<|im_end|>"
     config = AutoConfig.from_pretrained(embedded_model_dir)
     assert config.eos_token_id == tok.eos_token_id == config.pad_token_id
-    text = tok.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False,
-                                   add_generation_prompt=True)
+    text = tok.apply_chat_template(
+        [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True
+    )
     assert text.endswith("<|im_start|>assistant\n")
     assert (embedded_model_dir / "model.safetensors").exists()
 
@@ -47,9 +48,14 @@ def test_cache_dir_env_override(tmp_path, monkeypatch):
 def test_cli_materialises_into_a_fresh_cache(tmp_path):
     """`python -m dataset_builders.models` converts into an empty cache and prints the folder."""
     env = dict(os.environ, **{models.CACHE_ENV: str(tmp_path / "cache")})
-    out = subprocess.run([sys.executable, "-m", "dataset_builders.models"], env=env,
-                         capture_output=True, text=True, timeout=600,
-                         cwd=Path(__file__).resolve().parents[1])
+    out = subprocess.run(
+        [sys.executable, "-m", "dataset_builders.models"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     folder = Path(out.stdout.strip().splitlines()[-1])
     assert folder == tmp_path / "cache" / "models" / models.EMBEDDED_MODEL_NAME

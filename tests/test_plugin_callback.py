@@ -8,9 +8,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("axolotl")
 
-from axolotl_mistake.plugin import DiscriminationProbeCallback  # noqa: E402
-from axolotl_mistake.probe import DiscriminationProbe  # noqa: E402
-from axolotl_mistake.records import LabelledPair  # noqa: E402
+from axolotl_mistake.plugin import DiscriminationProbeCallback
+from axolotl_mistake.probe import DiscriminationProbe
+from axolotl_mistake.records import LabelledPair
 
 PAIRS = [
     LabelledPair(question="How do I bake bread?", answer="Knead and bake.", harmful=False),
@@ -26,12 +26,24 @@ def test_probe_runs_at_evaluation_and_logs_through_the_trainer(tiny_model_dir, t
     ids = tokenizer("Below is an instruction. Write a response.")["input_ids"]
     rows = [{"input_ids": ids, "attention_mask": [1] * len(ids), "labels": ids}] * 8
     args = TrainingArguments(
-        output_dir=str(tmp_path), max_steps=4, per_device_train_batch_size=2,
-        per_device_eval_batch_size=2, eval_strategy="steps", eval_steps=2, logging_steps=1,
-        report_to=[], save_strategy="no", use_cpu=True,
+        output_dir=str(tmp_path),
+        max_steps=4,
+        per_device_train_batch_size=2,
+        per_device_eval_batch_size=2,
+        eval_strategy="steps",
+        eval_steps=2,
+        logging_steps=1,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
     )
-    trainer = Trainer(model=model, args=args, train_dataset=rows, eval_dataset=rows[:2],
-                      processing_class=tokenizer)
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=rows,
+        eval_dataset=rows[:2],
+        processing_class=tokenizer,
+    )
     seen_modes = []
 
     class Spy(DiscriminationProbe):
@@ -41,12 +53,16 @@ def test_probe_runs_at_evaluation_and_logs_through_the_trainer(tiny_model_dir, t
             seen_modes.append(model.training)
             return result
 
-    callback = DiscriminationProbeCallback(trainer, Spy(PAIRS), max_pairs=2, batch_size=4,
-                                           at_end=False)
+    callback = DiscriminationProbeCallback(
+        trainer, Spy(PAIRS), max_pairs=2, batch_size=4, at_end=False
+    )
     trainer.add_callback(callback)
     trainer.train()
-    logged = [(h["step"], h["discrimination_acc"]) for h in trainer.state.log_history
-              if "discrimination_acc" in h]
+    logged = [
+        (h["step"], h["discrimination_acc"])
+        for h in trainer.state.log_history
+        if "discrimination_acc" in h
+    ]
     assert [step for step, _ in logged] == [2, 4]
     assert all(0.0 <= acc <= 1.0 for _, acc in logged)
     assert callback.history == logged
@@ -61,11 +77,19 @@ def test_every_n_steps_and_end_without_evaluation(tiny_model_dir, tmp_path):
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     ids = tokenizer("Hello there.")["input_ids"]
     rows = [{"input_ids": ids, "attention_mask": [1] * len(ids), "labels": ids}] * 10
-    args = TrainingArguments(output_dir=str(tmp_path), max_steps=5, per_device_train_batch_size=2,
-                             logging_steps=1, report_to=[], save_strategy="no", use_cpu=True)
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        max_steps=5,
+        per_device_train_batch_size=2,
+        logging_steps=1,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+    )
     trainer = Trainer(model=model, args=args, train_dataset=rows, processing_class=tokenizer)
-    callback = DiscriminationProbeCallback(trainer, DiscriminationProbe(PAIRS), every_steps=2,
-                                           at_start=True, at_end=True)
+    callback = DiscriminationProbeCallback(
+        trainer, DiscriminationProbe(PAIRS), every_steps=2, at_start=True, at_end=True
+    )
     trainer.add_callback(callback)
     trainer.train()
     assert [step for step, _ in callback.history] == [0, 2, 4, 5]

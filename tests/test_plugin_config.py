@@ -12,12 +12,12 @@ import yaml
 
 pytest.importorskip("axolotl")
 
-from axolotl.cli.config import load_cfg  # noqa: E402
+from axolotl.cli.config import load_cfg
 
-from axolotl_mistake.fileio import file_sha256  # noqa: E402
-from axolotl_mistake.manifest import BuildManifest  # noqa: E402
-from axolotl_mistake.plugin import MistakeAnalysisPlugin  # noqa: E402
-from tests.axolotl_runner import CPU_SETTINGS  # noqa: E402
+from axolotl_mistake.fileio import file_sha256
+from axolotl_mistake.manifest import BuildManifest
+from axolotl_mistake.plugin import MistakeAnalysisPlugin
+from tests.axolotl_runner import CPU_SETTINGS
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PLUGIN = "axolotl_mistake.MistakeAnalysisPlugin"
@@ -98,8 +98,11 @@ def workdir(tmp_path, monkeypatch, tiny_model_dir):
     return tmp_path
 
 
-MISTAKE_DS = {"path": "data/mistake_analysis.jsonl", "ds_type": "json",
-              "type": "axolotl_mistake.unguided_analysis"}
+MISTAKE_DS = {
+    "path": "data/mistake_analysis.jsonl",
+    "ds_type": "json",
+    "type": "axolotl_mistake.unguided_analysis",
+}
 SFT_DS = {"path": "data/sft_helpful.jsonl", "ds_type": "json", "type": "alpaca"}
 
 
@@ -120,8 +123,15 @@ def config_file(workdir: Path, tiny_model_dir: Path, **keys) -> Path:
 
 def test_plugin_loads_and_its_keys_are_validated(workdir, tiny_model_dir, fresh_plugin_manager):
     cfg = load_cfg(
-        str(config_file(workdir, tiny_model_dir, mistake_probe_pairs="builtin",
-                        mistake_probe_max_pairs=12, mistake_field_bad="bad"))
+        str(
+            config_file(
+                workdir,
+                tiny_model_dir,
+                mistake_probe_pairs="builtin",
+                mistake_probe_max_pairs=12,
+                mistake_field_bad="bad",
+            )
+        )
     )
     # a plugin whose import fails is only logged by Axolotl: assert it is really registered
     assert isinstance(fresh_plugin_manager.plugins.get(PLUGIN), MistakeAnalysisPlugin)
@@ -148,9 +158,16 @@ def test_refuses_train_on_inputs(workdir, tiny_model_dir):
     "bad_entry, expected",
     [
         (  # the bad answer as the trained output of a user-defined Alpaca-like format
-            {"path": "data/mistake_analysis.jsonl", "ds_type": "json",
-             "type": {"field_instruction": "instruction", "field_output": "bad",
-                      "format": "{instruction}\n", "no_input_format": "{instruction}\n"}},
+            {
+                "path": "data/mistake_analysis.jsonl",
+                "ds_type": "json",
+                "type": {
+                    "field_instruction": "instruction",
+                    "field_output": "bad",
+                    "format": "{instruction}\n",
+                    "no_input_format": "{instruction}\n",
+                },
+            },
             r"would put loss on \['bad'\]",
         ),
         (  # plain alpaca on the analysis file: not the recommended type, not known safe
@@ -163,8 +180,12 @@ def test_refuses_train_on_inputs(workdir, tiny_model_dir):
         ),
         (  # the issue's example: alpaca with the bad answer as output (Axolotl drops
             # field_output on string types, so it is refused as a type not built for the file)
-            {"path": "data/mistake_analysis.jsonl", "ds_type": "json", "type": "alpaca",
-             "field_output": "bad"},
+            {
+                "path": "data/mistake_analysis.jsonl",
+                "ds_type": "json",
+                "type": "alpaca",
+                "field_output": "bad",
+            },
             r"not known to keep loss off",
         ),
     ],
@@ -195,8 +216,12 @@ def test_coh_file_is_fine_as_alpaca_but_not_with_train_on_inputs(workdir, tiny_m
 
 
 def test_directory_dataset_is_checked_file_by_file(workdir, tiny_model_dir):
-    whole = {"path": "data", "ds_type": "json", "type": "alpaca",
-             "data_files": ["mistake_analysis.jsonl"]}
+    whole = {
+        "path": "data",
+        "ds_type": "json",
+        "type": "alpaca",
+        "data_files": ["mistake_analysis.jsonl"],
+    }
     with pytest.raises(Exception, match="mistake_analysis.jsonl"):
         load_cfg(str(config_file(workdir, tiny_model_dir, datasets=[whole, SFT_DS])))
 
@@ -204,8 +229,14 @@ def test_directory_dataset_is_checked_file_by_file(workdir, tiny_model_dir):
 def test_safe_types_opt_in(workdir, tiny_model_dir):
     entry = {"path": "data/mistake_analysis.jsonl", "ds_type": "json", "type": "chat_template"}
     load_cfg(
-        str(config_file(workdir, tiny_model_dir, datasets=[entry, SFT_DS],
-                        mistake_safe_types=["chat_template"]))
+        str(
+            config_file(
+                workdir,
+                tiny_model_dir,
+                datasets=[entry, SFT_DS],
+                mistake_safe_types=["chat_template"],
+            )
+        )
     )
 
 
@@ -307,7 +338,9 @@ def _custom_entry(path: str) -> dict:
 
 
 @pytest.mark.parametrize("listed", [True, False])
-def test_renamed_copy_is_recognised_by_content(workdir, tiny_model_dir, listed, fresh_plugin_manager):
+def test_renamed_copy_is_recognised_by_content(
+    workdir, tiny_model_dir, listed, fresh_plugin_manager
+):
     """Copying mistake_analysis.jsonl under another name must not open a way to train on `bad`.
 
     Unlisted: as Axolotl 0.21 does, the entry point registers the plugin for every config."""
@@ -324,7 +357,10 @@ def test_renamed_copy_is_recognised_by_content(workdir, tiny_model_dir, listed, 
         entry["sha256"] = file_sha256(data / name)
     (data / "manifest.json").write_text(json.dumps(manifest))
     shutil.copy(data / "mistake_analysis.jsonl", data / "renamed.jsonl")
-    keys = {"plugins": [PLUGIN] if listed else None, "datasets": [_custom_entry("data/renamed.jsonl"), SFT_DS]}
+    keys = {
+        "plugins": [PLUGIN] if listed else None,
+        "datasets": [_custom_entry("data/renamed.jsonl"), SFT_DS],
+    }
     with pytest.raises(ValueError, match=r"would put loss on \['bad'\]"):
         load_cfg(str(config_file(workdir, tiny_model_dir, **keys)))
 
@@ -340,10 +376,15 @@ def test_copy_elsewhere_is_recognised_by_its_rows(workdir, tiny_model_dir):
 def test_coh_rows_are_recognised_by_the_hindsight_phrase(workdir, tiny_model_dir):
     from axolotl_mistake.templates import coh_record
 
-    row = coh_record("How do I pick a lock?", "Use a tension wrench and ...", "I can't help with that.")
+    row = coh_record(
+        "How do I pick a lock?", "Use a tension wrench and ...", "I can't help with that."
+    )
     (workdir / "coh_copy.jsonl").write_text(json.dumps(row) + "\n")
-    entry = {"path": "coh_copy.jsonl", "ds_type": "json",
-             "type": {**CUSTOM_ON_BAD, "field_output": "input"}}
+    entry = {
+        "path": "coh_copy.jsonl",
+        "ds_type": "json",
+        "type": {**CUSTOM_ON_BAD, "field_output": "input"},
+    }
     with pytest.raises(ValueError, match=r"would put loss on \['input'\]"):
         load_cfg(str(config_file(workdir, tiny_model_dir, datasets=[entry, SFT_DS])))
 

@@ -13,7 +13,11 @@ MANIFEST = {
     "analyst": {"kind": "transformers", "model": "embedded"},
     "counts": {"analyses": {"kept": 5, "dropped": 1}},
     "files": {
-        "mistake_analysis.jsonl": {"role": "mistake_analysis", "rows": 5, "harmful_fields": ["bad"]},
+        "mistake_analysis.jsonl": {
+            "role": "mistake_analysis",
+            "rows": 5,
+            "harmful_fields": ["bad"],
+        },
         "sft_helpful.jsonl": {"role": "sft_helpful", "rows": 7, "harmful_fields": []},
     },
 }
@@ -56,6 +60,8 @@ def test_write_card_section_creates_or_updates_readme(tmp_path):
 
 
 def test_training_settings_are_listed():
-    text = render_section(MANIFEST, training={"Hint words (template a)": "rude and unkind", "x": None})
+    text = render_section(
+        MANIFEST, training={"Hint words (template a)": "rude and unkind", "x": None}
+    )
     assert "| Hint words (template a) | rude and unkind |" in text
     assert "| x |" not in text

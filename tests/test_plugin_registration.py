@@ -11,12 +11,12 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import pytest  # noqa: E402
-from axolotl.integrations.base import PluginManager  # noqa: E402
-from axolotl.integrations.config import merge_input_args  # noqa: E402
+import pytest
+from axolotl.integrations.base import PluginManager
+from axolotl.integrations.config import merge_input_args
 
-from axolotl_mistake.plugin import MistakeAnalysisPlugin, registered_instances  # noqa: E402
-from axolotl_mistake.safety import plugin_listed  # noqa: E402
+from axolotl_mistake.plugin import MistakeAnalysisPlugin, registered_instances
+from axolotl_mistake.safety import plugin_listed
 
 ENTRY_POINT_NAME = "axolotl_mistake.plugin.MistakeAnalysisPlugin"
 SHORT_NAME = "axolotl_mistake.MistakeAnalysisPlugin"

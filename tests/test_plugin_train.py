@@ -14,7 +14,7 @@ from axolotl_mistake.offline_env import offline_cpu_env
 
 pytest.importorskip("axolotl")
 
-from tests.test_plugin_config import write_build_output  # noqa: E402
+from tests.test_plugin_config import write_build_output
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipes" / "smollm2_135m_mistake.yml"

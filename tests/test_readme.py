@@ -12,8 +12,8 @@ README = (REPO / "README.md").read_text()
 
 
 def _command_after(label: str) -> str:
-    section = README[README.index(label):]
-    return re.search(r"```bash\n(.*?)\n```", section, flags=re.S).group(1).strip()
+    section = README[README.index(label) :]
+    return re.search(r"```bash\n(.*?)\n```", section, flags=re.DOTALL).group(1).strip()
 
 
 def test_ci_runs_the_readme_test_command():
@@ -30,7 +30,7 @@ def test_main_job_builds_then_trains_the_cpu_recipe():
 
 
 def test_readme_yaml_snippet_uses_the_strategy():
-    block = re.search(r"```yaml\n(.*?)```", README, flags=re.S).group(1)
+    block = re.search(r"```yaml\n(.*?)```", README, flags=re.DOTALL).group(1)
     cfg = yaml.safe_load(block)
     types = [d["type"] for d in cfg["datasets"]]
     assert "axolotl_mistake.unguided_analysis" in types and "alpaca" in types

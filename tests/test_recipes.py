@@ -12,7 +12,7 @@ import yaml
 
 pytest.importorskip("axolotl")
 
-from axolotl_mistake.plugin import MistakeAnalysisPlugin  # noqa: E402
+from axolotl_mistake.plugin import MistakeAnalysisPlugin
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 PLUGIN = "axolotl_mistake.MistakeAnalysisPlugin"
@@ -104,9 +104,14 @@ def test_recipe_passes_axolotl_validation(recipe, fresh_plugin_manager):
             assert validated[key] == value, key
     if cpu:  # the CPU settings of AXOLOTL_CPU_NOTES.md are mandatory
         for key, value in {
-            "bf16": False, "fp16": False, "lora_mlp_kernel": False, "lora_qkv_kernel": False,
-            "lora_o_kernel": False, "lora_embedding_kernel": False,
-            "attn_implementation": "sdpa", "optimizer": "adamw_torch",
+            "bf16": False,
+            "fp16": False,
+            "lora_mlp_kernel": False,
+            "lora_qkv_kernel": False,
+            "lora_o_kernel": False,
+            "lora_embedding_kernel": False,
+            "attn_implementation": "sdpa",
+            "optimizer": "adamw_torch",
         }.items():
             assert raw.get(key) == value, f"{recipe.name}: CPU recipe needs {key}: {value}"
 

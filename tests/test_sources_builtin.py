@@ -8,8 +8,7 @@ from collections import Counter
 import pytest
 
 from axolotl_mistake.sources import iter_labelled_pairs, iter_rows
-from axolotl_mistake.sources.builtin import BuiltinSource
-from axolotl_mistake.sources.builtin import DATA_DIR
+from axolotl_mistake.sources.builtin import DATA_DIR, BuiltinSource
 
 CATEGORIES = {
     "violence",

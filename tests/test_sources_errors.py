@@ -258,9 +258,7 @@ def test_case_count():
 
 def test_pairs_hit_the_same_errors(tmp_path):
     path = tmp_path / "pku.jsonl"
-    path.write_bytes(
-        _lines(PKU_OK, _pku(prompt="p", response_1=3, is_response_1_safe=True))
-    )
+    path.write_bytes(_lines(PKU_OK, _pku(prompt="p", response_1=3, is_response_1_safe=True)))
     with pytest.raises(
         InputError, match=r"pku\.jsonl:2, field 'response_1': expected a string, got a number"
     ):

@@ -110,8 +110,11 @@ def test_chat_strategy_uses_the_chat_template(embedded_tokenizer):
 
 def test_chat_template_from_config(embedded_tokenizer):
     """`chat_template: chatml` in the config is resolved through Axolotl's own registry."""
-    strategy = _load("axolotl_mistake.chat_unguided_analysis", embedded_tokenizer,
-                     cfg=_cfg(chat_template="chatml"))
+    strategy = _load(
+        "axolotl_mistake.chat_unguided_analysis",
+        embedded_tokenizer,
+        cfg=_cfg(chat_template="chatml"),
+    )
     out = strategy.tokenize_prompt(ROWS[0])
     assert _trained(out["input_ids"], out["labels"])[-1] == embedded_tokenizer.eos_token_id
 
@@ -152,7 +155,9 @@ def test_sft_and_analysis_rows_share_the_alpaca_preamble(embedded_tokenizer):
     # The whole SFT prompt Axolotl renders is our alpaca_prompt, token for token.
     sft_prompt = [t for t, lab in zip(sft[0]["input_ids"], sft[0]["labels"]) if lab == IGNORE_INDEX]
     assert tok.decode(sft_prompt) == T.alpaca_prompt("Name a colour.")
-    with_input = _wrap("alpaca", [{"instruction": "Translate.", "input": "Hi", "output": "Salut"}], tok)
+    with_input = _wrap(
+        "alpaca", [{"instruction": "Translate.", "input": "Hi", "output": "Salut"}], tok
+    )
     assert tok.decode(with_input[0]["input_ids"]).startswith(T.alpaca_prompt("Translate.", "Hi"))
 
 
@@ -173,8 +178,9 @@ def test_train_on_inputs_is_refused(name, embedded_tokenizer):
     with pytest.raises(TrainOnInputsError, match="train_on_inputs"):
         import importlib
 
-        importlib.import_module(name).load(embedded_tokenizer, _cfg(train_on_inputs=True),
-                                           DictDefault({"type": name}))
+        importlib.import_module(name).load(
+            embedded_tokenizer, _cfg(train_on_inputs=True), DictDefault({"type": name})
+        )
 
 
 @pytest.mark.parametrize(
@@ -185,7 +191,11 @@ def test_train_on_inputs_is_refused(name, embedded_tokenizer):
         ({"instruction": "q", "bad": "a", "critique": "  "}, "critique", "empty"),
         ({"instruction": 3, "bad": "a", "critique": "c"}, "instruction", "must be a string"),
         ({"instruction": "q", "bad": "a", "critique": None}, "critique", "missing"),
-        ({"instruction": "q", "bad": "a", "critique": "c", "input": 7}, "input", "must be a string"),
+        (
+            {"instruction": "q", "bad": "a", "critique": "c", "input": 7},
+            "input",
+            "must be a string",
+        ),
     ],
 )
 @pytest.mark.parametrize("name", MISTAKE_STRATEGIES)
@@ -203,7 +213,10 @@ def test_rows_that_cannot_fit_are_dropped_not_all_masked(name, embedded_tokenize
     short = dict(ROWS[2])
     long = {"instruction": "q " * 300, "bad": "bad " * 300, "critique": "A short critique."}
     strategy = _load(name, tok, cfg=_cfg(sequence_len=256))
-    batch = {k: [r.get(k, "") for r in (short, long, short)] for k in ("instruction", "input", "bad", "critique")}
+    batch = {
+        k: [r.get(k, "") for r in (short, long, short)]
+        for k in ("instruction", "input", "bad", "critique")
+    }
     out = strategy.tokenize_prompt(batch)
     assert len(out["input_ids"]) == 2
     assert strategy.dropped == 1
@@ -218,9 +231,15 @@ def test_custom_field_names(embedded_tokenizer):
     strategy = _load(
         "axolotl_mistake.unguided_analysis",
         embedded_tokenizer,
-        ds_cfg={"type": "axolotl_mistake.unguided_analysis", "field_bad": "response",
-                "field_critique": "analysis"},
+        ds_cfg={
+            "type": "axolotl_mistake.unguided_analysis",
+            "field_bad": "response",
+            "field_critique": "analysis",
+        },
     )
     row = {"instruction": "q", "response": "bad answer", "analysis": "Critique text."}
     out = strategy.tokenize_prompt(row)
-    assert embedded_tokenizer.decode(_trained(out["input_ids"], out["labels"])[:-1]) == "Critique text."
+    assert (
+        embedded_tokenizer.decode(_trained(out["input_ids"], out["labels"])[:-1])
+        == "Critique text."
+    )

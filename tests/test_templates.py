@@ -15,7 +15,7 @@ METHOD_MD = Path(__file__).resolve().parents[1].parent / "shared" / "method" / "
 def _method_blocks() -> list[str]:
     if not METHOD_MD.exists():
         pytest.skip(f"{METHOD_MD} not found")
-    return re.findall(r"```\n(.*?)```", METHOD_MD.read_text(), flags=re.S)
+    return re.findall(r"```\n(.*?)```", METHOD_MD.read_text(), flags=re.DOTALL)
 
 
 def _strip_response(block: str) -> str:

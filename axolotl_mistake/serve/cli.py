@@ -39,7 +39,7 @@ def _flag(name: str, taken: Collection[str] = ()) -> str:
 class _Once(argparse.Action):
     """Store a flag's value, refusing the flag a second time (the last one would silently win)."""
 
-    def __call__(self, parser, namespace, values, option_string=None):  # noqa: ANN001
+    def __call__(self, parser, namespace, values, option_string=None):
         if hasattr(namespace, self.dest):
             parser.error(f"{option_string} given twice: give each flag once")
         setattr(namespace, self.dest, values)

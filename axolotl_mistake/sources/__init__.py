@@ -116,4 +116,3 @@ __all__ = [
     "source_classes",
     "validation_to_input_error",
 ]
-

@@ -109,8 +109,6 @@ class CsvSource(_MappedSource):
         return value
 
 
-
-
 def _missing_column(rec: Record, target: str, column: str) -> InputError:
     present = ", ".join(sorted(map(str, rec.data))) or "none"
     return rec.error(
@@ -165,4 +163,3 @@ def _row(cfg: _MappedSource, tag: str, rec: Record) -> SourceRow:
             raise rec.error(cols["id"], "row id must be a non-empty string or an integer")
         row_id = f"{tag}:{raw}"
     return rec.row(tag, row_id, kind=kind, **values)
-

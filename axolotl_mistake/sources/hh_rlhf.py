@@ -96,7 +96,9 @@ class HhRlhfSource(SourceBase):
             ):
                 if answer:
                     yield LabelledPair(
-                        question=row.instruction, answer=answer, harmful=harmful,
+                        question=row.instruction,
+                        answer=answer,
+                        harmful=harmful,
                         source=f"{row.id}:{turn}",
                     )
 
@@ -156,4 +158,3 @@ def split_pair(rec: Record) -> tuple[list[ChatMessage], str, str, str, bool]:
         rejected[-1]["content"],
         merged_c or merged_r,
     )
-

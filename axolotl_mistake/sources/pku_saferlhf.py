@@ -55,7 +55,11 @@ class PkuSafeRlhfSource(SourceBase):
                 (ui, utext, _), (si, stext, _) = unsafe[0], safe[0]
                 meta = {**base, "unsafe": _meta(rec, ui), "safe": _meta(rec, si)}
                 yield rec.row(
-                    tag, instruction=prompt, kind=kind, unsafe_answer=utext, safe_answer=stext,
+                    tag,
+                    instruction=prompt,
+                    kind=kind,
+                    unsafe_answer=utext,
+                    safe_answer=stext,
                     meta=meta,
                 )
                 continue
@@ -78,7 +82,9 @@ class PkuSafeRlhfSource(SourceBase):
             prompt, answers = _answers(rec)
             for i, text, is_safe in answers:
                 yield LabelledPair(
-                    question=prompt, answer=text, harmful=not is_safe,
+                    question=prompt,
+                    answer=text,
+                    harmful=not is_safe,
                     source=f"{tag}:{rec.line}:{i}",
                 )
 
@@ -116,4 +122,3 @@ def _answers(rec: Record) -> tuple[str, list[tuple[int, str, bool]]]:
     return prompt, [
         (i, rec.text(f"response_{i}"), rec.flag(f"is_response_{i}_safe")) for i in (0, 1)
     ]
-

@@ -182,4 +182,3 @@ def _hub_records(cfg: SafetyPromptsSource) -> Iterator[Record]:
     yield Record(data=dict(first), file=cfg.location, line=1)
     for number, data in enumerate(rows, 2):
         yield Record(data=dict(data), file=cfg.location, line=number)
-

@@ -47,7 +47,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from axolotl_mistake.fileio import file_sha256, write_json_atomic  # noqa: E402
+from axolotl_mistake.fileio import file_sha256, write_json_atomic
+
 CARRY_ENV = "GPU_CHECK_CARRY"
 LIMIT_BYTES = 64 * 2**20  # what one device call may carry, tree included
 MARGIN_BYTES = 2 * 2**20  # room for the tree to grow between prepare and the run

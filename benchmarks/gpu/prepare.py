@@ -32,7 +32,7 @@ import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import gpu_check  # noqa: E402
+import gpu_check
 
 PLATFORMS = (
     "manylinux_2_28_x86_64",

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from axolotl_mistake.fileio import write_dir_atomic  # noqa: E402
+from axolotl_mistake.fileio import write_dir_atomic
 
 
 def random_model(tokenizer_dir: Path, out: Path, seed: int = 0) -> Path:

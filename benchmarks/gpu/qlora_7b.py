@@ -29,8 +29,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from axolotl_mistake.fileio import write_json_atomic  # noqa: E402
-from benchmarks.shapes import LLAMA2_7B, TINY, llama_config  # noqa: E402
+from axolotl_mistake.fileio import write_json_atomic
+from benchmarks.shapes import LLAMA2_7B, TINY, llama_config
+
 
 def scratch_dir() -> Path:
     """A RAM-backed folder for the 13 GB checkpoint when there is room, else the temp dir."""

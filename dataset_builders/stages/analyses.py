@@ -9,17 +9,32 @@ Never writes files; calls go through the given backend.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from axolotl_mistake import templates
 from axolotl_mistake.generation.base import Backend, GenerationRequest
 from axolotl_mistake.verdicts import REFUSAL_WINDOW, is_refusal
 from dataset_builders.chat_prefill import ChatRenderer
 from dataset_builders.config import AnalysesConfig
-from dataset_builders.stages.base import Plan, PlannedCall, Stage, StageContext, Unknown, Work
-from dataset_builders.stages.base import generate_and_collect
-from dataset_builders.stages.common import Progress, StageResult, k_requests, model_label
-from dataset_builders.stages.common import no_progress, overlap, sampling_params
+from dataset_builders.stages.base import (
+    Plan,
+    PlannedCall,
+    Stage,
+    StageContext,
+    Unknown,
+    Work,
+    generate_and_collect,
+)
+from dataset_builders.stages.common import (
+    Progress,
+    StageResult,
+    k_requests,
+    model_label,
+    no_progress,
+    overlap,
+    sampling_params,
+)
 from dataset_builders.stages.items import Analysis, Mistake
 
 if TYPE_CHECKING:
@@ -27,7 +42,6 @@ if TYPE_CHECKING:
 
 TEMPLATE = "guided_analysis"
 ANCHORED_TEMPLATE = "guided_analysis_anchored"
-
 
 
 def analysis_requests(
@@ -39,13 +53,22 @@ def analysis_requests(
     """(mistake, request) pairs of template (b) (or the anchored (b)/(b')), k per mistake."""
     if cfg.anchored:
         return [
-            (m, GenerationRequest(prompt=anchored_prompt(m, prompt_format, render_chat),
-                                  template=ANCHORED_TEMPLATE, sample_index=j))
+            (
+                m,
+                GenerationRequest(
+                    prompt=anchored_prompt(m, prompt_format, render_chat),
+                    template=ANCHORED_TEMPLATE,
+                    sample_index=j,
+                ),
+            )
             for m in mistakes
             for j in range(cfg.k)
         ]
     return k_requests(
-        mistakes, cfg.k, prompt_format, TEMPLATE,
+        mistakes,
+        cfg.k,
+        prompt_format,
+        TEMPLATE,
         lambda m: templates.guided_analysis_prompt(m.instruction, m.bad, m.input),
         lambda m: templates.guided_analysis_messages(m.instruction, m.bad, m.input),
     )
@@ -110,12 +133,23 @@ def analyse(
             return None
         if cfg.anchored:
             critique = templates.anchored_critique(m.label == "harmful", critique)
-        return Analysis(mistake=m, analysis_index=request.sample_index, critique=critique,
-                        analyst=analyst, analysis_key=key)
+        return Analysis(
+            mistake=m,
+            analysis_index=request.sample_index,
+            critique=critique,
+            analyst=analyst,
+            analysis_key=key,
+        )
 
     out = generate_and_collect(
-        "analyses", backend, pairs, sampling_params(cfg, seed), collect, result,
-        chunk_size=chunk_size, progress=progress,
+        "analyses",
+        backend,
+        pairs,
+        sampling_params(cfg, seed),
+        collect,
+        result,
+        chunk_size=chunk_size,
+        progress=progress,
     )
     if cfg.anchored:
         for label in ("harmful", "harmless"):
@@ -133,38 +167,47 @@ class AnalysesStage(Stage):
     name = "analyses"
     writes = "analyses"
 
-    def models(self, cfg: "BuildConfig") -> list:
+    def models(self, cfg: BuildConfig) -> list:
         return [("analyses.backend", cfg.backend_for(cfg.analyses.backend))]
 
     def inputs(self, work: Work) -> list:
         """The verified mistakes and, for balanced analyses, the labelled harmless answers."""
         return sorted([*work.mistakes, *work.harmless], key=lambda m: m.sort_key)
 
-
-    def total(self, cfg: "BuildConfig", records: Sequence) -> int:
+    def total(self, cfg: BuildConfig, records: Sequence) -> int:
         return len(records) * cfg.analyses.k
 
     def run(self, ctx: StageContext, records: Sequence, progress: Progress) -> StageResult:
         cfg = ctx.cfg
         return analyse(
-            records, cfg.analyses, seed=cfg.seed,
+            records,
+            cfg.analyses,
+            seed=cfg.seed,
             backend=ctx.backend(cfg.backend_for(cfg.analyses.backend)),
-            prompt_format=cfg.prompt_format, render_chat=ctx.render_chat,
-            chunk_size=ctx.chunk_size, progress=progress,
+            prompt_format=cfg.prompt_format,
+            render_chat=ctx.render_chat,
+            chunk_size=ctx.chunk_size,
+            progress=progress,
         )
 
-    def plan(self, cfg: "BuildConfig", records: Sequence, unknown: Unknown,
-             render_chat=None) -> Plan:
+    def plan(self, cfg: BuildConfig, records: Sequence, unknown: Unknown, render_chat=None) -> Plan:
         a = cfg.analyses
         pairs = analysis_requests(records, a, cfg.prompt_format, render_chat)
         outputs = [
-            (Analysis(mistake=m, analysis_index=r.sample_index,
-                      critique=placeholder_critique(m, a), analyst="?"),
-             unknown(m) + a.max_new_tokens)
+            (
+                Analysis(
+                    mistake=m,
+                    analysis_index=r.sample_index,
+                    critique=placeholder_critique(m, a),
+                    analyst="?",
+                ),
+                unknown(m) + a.max_new_tokens,
+            )
             for m, r in pairs
         ]
-        call = PlannedCall("analyses", "analyses.backend", cfg.backend_for(a.backend), pairs,
-                           a.max_new_tokens)
+        call = PlannedCall(
+            "analyses", "analyses.backend", cfg.backend_for(a.backend), pairs, a.max_new_tokens
+        )
         return Plan(calls=[call], outputs=outputs)
 
 

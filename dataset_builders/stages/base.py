@@ -10,9 +10,10 @@ writes files; model calls go through the backend a caller passes (a CachedBacken
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import reduce
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from axolotl_mistake.generation.base import Backend, Completion, GenerationRequest, SamplingParams
 from dataset_builders.stages.common import (
@@ -62,12 +63,16 @@ class Work:
     def train_redteam(self) -> list[Item]:
         return [it for it in self.items if it.role == "redteam" and it.split == "train"]
 
-    def pool(self) -> "Pool":
+    def pool(self) -> Pool:
         """What emit (and a later merge) needs."""
         from dataset_builders.stages.emit import Pool
 
-        return Pool(items=list(self.items), mistakes=self.mistakes, analyses=self.analyses,
-                    revisions=self.revisions)
+        return Pool(
+            items=list(self.items),
+            mistakes=self.mistakes,
+            analyses=self.analyses,
+            revisions=self.revisions,
+        )
 
 
 @dataclass
@@ -75,9 +80,9 @@ class StageContext:
     """What a running stage may use besides its records: the config, the backend of a config
     (cached in a build), the analyst's chat renderer (anchored chat analyses)."""
 
-    cfg: "BuildConfig"
-    backend: Callable[["BackendConfig"], Backend]
-    render_chat: "ChatRenderer | None" = None
+    cfg: BuildConfig
+    backend: Callable[[BackendConfig], Backend]
+    render_chat: ChatRenderer | None = None
     chunk_size: int = 64
 
 
@@ -89,7 +94,7 @@ class PlannedCall:
     """Name in the dry-run table ('mistakes', 'refusal judge', 'verify', ...)."""
     backend_key: str
     """Config key of the backend it goes to ('analyses.backend', ...)."""
-    backend: "BackendConfig"
+    backend: BackendConfig
     pairs: list[tuple[Any, GenerationRequest]]
     """(input record, request): the record tells which item and which unknown text it holds."""
     max_new_tokens: int
@@ -120,11 +125,11 @@ class Stage(ABC):
     """Dotted config key of the switch that turns this stage on ('emit.critique_revise');
     None: every build runs it."""
 
-    def enabled(self, cfg: "BuildConfig") -> bool:
+    def enabled(self, cfg: BuildConfig) -> bool:
         """Whether the configured build runs this stage."""
         return self.enabled_by is None or bool(reduce(getattr, self.enabled_by.split("."), cfg))
 
-    def models(self, cfg: "BuildConfig") -> list[tuple[str, "BackendConfig"]]:
+    def models(self, cfg: BuildConfig) -> list[tuple[str, BackendConfig]]:
         """(config key, backend config) of every model this stage calls."""
         return []
 
@@ -136,7 +141,7 @@ class Stage(ABC):
         """Put this stage's output records into the work."""
         setattr(work, self.writes, records)
 
-    def total(self, cfg: "BuildConfig", records: Sequence) -> int:
+    def total(self, cfg: BuildConfig, records: Sequence) -> int:
         """Progress units (finished calls or records) of a run on `records`."""
         return len(records)
 
@@ -147,10 +152,10 @@ class Stage(ABC):
     @abstractmethod
     def plan(
         self,
-        cfg: "BuildConfig",
+        cfg: BuildConfig,
         records: Sequence,
         unknown: Unknown,
-        render_chat: "ChatRenderer | None" = None,
+        render_chat: ChatRenderer | None = None,
     ) -> Plan:
         """The calls a run on `records` would make, and stand-ins for its outputs."""
 
@@ -185,7 +190,9 @@ def generate_and_collect(
         key = key_of(backend, request, params)
         if not completion.ok:
             result.add(failed_count)
-            result.failures.append(CallFailure(stage, key, uid_of(record), completion.error or "error"))
+            result.failures.append(
+                CallFailure(stage, key, uid_of(record), completion.error or "error")
+            )
             continue
         got = collect(record, request, completion, key)
         if got is not None:

@@ -10,8 +10,8 @@ emit as many harmless as harmful analysis rows, chosen by a seeded hash of stabl
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,8 +31,14 @@ EVAL_FILE = "eval_prompts.jsonl"
 HARMLESS_CHAT_FILE = "sft_harmless.chat.jsonl"
 HELPFUL_CHAT_FILE = "sft_helpful.chat.jsonl"
 ALL_FILES = (
-    ANALYSIS_FILE, HARMLESS_FILE, HELPFUL_FILE, COH_FILE, REVISE_FILE, EVAL_FILE,
-    HARMLESS_CHAT_FILE, HELPFUL_CHAT_FILE,
+    ANALYSIS_FILE,
+    HARMLESS_FILE,
+    HELPFUL_FILE,
+    COH_FILE,
+    REVISE_FILE,
+    EVAL_FILE,
+    HARMLESS_CHAT_FILE,
+    HELPFUL_CHAT_FILE,
 )
 
 
@@ -49,18 +55,30 @@ class Pool(BaseModel):
     def to_lines(self) -> Iterable[str]:
         """One JSON line per record, tagged with its kind."""
         for kind, records in (
-            ("item", self.items), ("mistake", self.mistakes),
-            ("analysis", self.analyses), ("revision", self.revisions),
+            ("item", self.items),
+            ("mistake", self.mistakes),
+            ("analysis", self.analyses),
+            ("revision", self.revisions),
         ):
             for record in records:
-                yield json.dumps({"kind": kind, "record": record.model_dump(mode="json")},
-                                 ensure_ascii=False, sort_keys=True) + "\n"
+                yield (
+                    json.dumps(
+                        {"kind": kind, "record": record.model_dump(mode="json")},
+                        ensure_ascii=False,
+                        sort_keys=True,
+                    )
+                    + "\n"
+                )
 
     @classmethod
-    def from_lines(cls, lines: Iterable[str]) -> "Pool":
+    def from_lines(cls, lines: Iterable[str]) -> Pool:
         pool = cls()
-        types = {"item": (Item, pool.items), "mistake": (Mistake, pool.mistakes),
-                 "analysis": (Analysis, pool.analyses), "revision": (Revision, pool.revisions)}
+        types = {
+            "item": (Item, pool.items),
+            "mistake": (Mistake, pool.mistakes),
+            "analysis": (Analysis, pool.analyses),
+            "revision": (Revision, pool.revisions),
+        }
         for line in lines:
             if line.strip():
                 data = json.loads(line)
@@ -68,7 +86,7 @@ class Pool(BaseModel):
                 target.append(model.model_validate(data["record"]))
         return pool
 
-    def merged(self, other: "Pool") -> "Pool":
+    def merged(self, other: Pool) -> Pool:
         return Pool(
             items=self.items + other.items,
             mistakes=self.mistakes + other.mistakes,
@@ -140,20 +158,22 @@ def balance(analyses: list[Analysis], seed: int) -> list[Analysis]:
         by_label[a.mistake.label].append(a)
     want = min(len(v) for v in by_label.values())
     keep: set[tuple] = set()
-    for label, group in by_label.items():
+    for group in by_label.values():
         ranked = sorted(group, key=lambda a: stable_hash(seed, "balance", *a.sort_key))
         keep.update(a.sort_key for a in ranked[:want])
     return [a for a in analyses if a.sort_key in keep]
 
 
-def _mix(rows: list[tuple[str, dict]], ratio: float | None, base: int, seed: int, name: str) -> list[tuple[str, dict]]:
+def _mix(
+    rows: list[tuple[str, dict]], ratio: float | None, base: int, seed: int, name: str
+) -> list[tuple[str, dict]]:
     """Keep round(ratio * base) rows, chosen by a seeded hash of their ids (order kept)."""
     if ratio is None:
         return rows
-    want = min(len(rows), int(round(ratio * base)))
-    chosen = set(
+    want = min(len(rows), round(ratio * base))
+    chosen = {
         uid for uid, _ in sorted(rows, key=lambda r: stable_hash(seed, "mix", name, r[0]))[:want]
-    )
+    }
     return [r for r in rows if r[0] in chosen]
 
 
@@ -176,7 +196,9 @@ def emit(
     files: dict[str, FileSpec] = {}
 
     analysis_type = (
-        "axolotl_mistake.chat_unguided_analysis" if cfg.chat else "axolotl_mistake.unguided_analysis"
+        "axolotl_mistake.chat_unguided_analysis"
+        if cfg.chat
+        else "axolotl_mistake.unguided_analysis"
     )
     files[ANALYSIS_FILE] = FileSpec(
         "mistake_analysis", ["bad"], analysis_type, [_analysis_row(a, balanced) for a in analyses]
@@ -218,8 +240,11 @@ def emit(
         files[COH_FILE] = FileSpec("coh", ["input"], "alpaca", rows)
     if cfg.critique_revise:
         rows = [
-            {"instruction": r.analysis.mistake.instruction, "input": r.analysis.mistake.input,
-             "output": r.revision}
+            {
+                "instruction": r.analysis.mistake.instruction,
+                "input": r.analysis.mistake.input,
+                "output": r.revision,
+            }
             for r in sorted(pool.revisions, key=lambda r: r.sort_key)
         ]
         files[REVISE_FILE] = FileSpec("critique_revise", [], "alpaca", rows)
@@ -230,8 +255,13 @@ def emit(
             [],
             None,
             [
-                {"id": it.uid, "instruction": it.instruction, "input": it.input,
-                 "source": it.row.source, "reference": it.row.safe_answer}
+                {
+                    "id": it.uid,
+                    "instruction": it.instruction,
+                    "input": it.input,
+                    "source": it.row.source,
+                    "reference": it.row.safe_answer,
+                }
                 for it in evals
             ],
         )

@@ -7,11 +7,17 @@ the item's unsafe answer carries two labels and is dropped and counted. Never wr
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from dataset_builders.stages.base import Plan, Stage, StageContext, Unknown, Work
-from dataset_builders.stages.common import Progress, StageResult, clip_answer, no_progress
-from dataset_builders.stages.common import normalise
+from dataset_builders.stages.common import (
+    Progress,
+    StageResult,
+    clip_answer,
+    no_progress,
+    normalise,
+)
 from dataset_builders.stages.items import Item, Mistake
 
 if TYPE_CHECKING:
@@ -68,8 +74,7 @@ class HarmlessStage(Stage):
     def run(self, ctx: StageContext, records: Sequence, progress: Progress) -> StageResult:
         return harmless_answers(records, progress, ctx.cfg.mistakes.max_answer_chars)
 
-    def plan(self, cfg: "BuildConfig", records: Sequence, unknown: Unknown,
-             render_chat=None) -> Plan:
+    def plan(self, cfg: BuildConfig, records: Sequence, unknown: Unknown, render_chat=None) -> Plan:
         found = harmless_answers(records, max_chars=cfg.mistakes.max_answer_chars)
         return Plan(outputs=[(m, 0) for m in found.records])
 

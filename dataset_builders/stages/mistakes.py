@@ -8,17 +8,33 @@ every model call goes through the backend it is given (a CachedBackend in a buil
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from axolotl_mistake import templates
 from axolotl_mistake.generation.base import Backend, SamplingParams
 from axolotl_mistake.verdicts import is_refusal, parse_verdict
 from dataset_builders.config import MistakesConfig
-from dataset_builders.stages.base import Plan, PlannedCall, Stage, StageContext, Unknown, Work
-from dataset_builders.stages.base import generate_and_collect
-from dataset_builders.stages.common import Progress, StageResult, clip_answer, k_requests
-from dataset_builders.stages.common import make_request
-from dataset_builders.stages.common import model_label, no_progress, normalise, sampling_params
+from dataset_builders.stages.base import (
+    Plan,
+    PlannedCall,
+    Stage,
+    StageContext,
+    Unknown,
+    Work,
+    generate_and_collect,
+)
+from dataset_builders.stages.common import (
+    Progress,
+    StageResult,
+    clip_answer,
+    k_requests,
+    make_request,
+    model_label,
+    no_progress,
+    normalise,
+    sampling_params,
+)
 from dataset_builders.stages.items import Item, Mistake
 
 if TYPE_CHECKING:
@@ -40,7 +56,10 @@ def guided(cfg: MistakesConfig) -> bool:
 def guided_requests(items: Sequence[Item], cfg: MistakesConfig, prompt_format: str) -> list:
     """(item, request) pairs of template (a), k samples each."""
     return k_requests(
-        items, cfg.k, prompt_format, TEMPLATE,
+        items,
+        cfg.k,
+        prompt_format,
+        TEMPLATE,
         lambda it: templates.guided_response_prompt(it.instruction, it.input, cfg.hint),
         lambda it: templates.guided_response_messages(it.instruction, it.input, cfg.hint),
     )
@@ -49,12 +68,15 @@ def guided_requests(items: Sequence[Item], cfg: MistakesConfig, prompt_format: s
 def refusal_requests(mistakes: Sequence[Mistake], prompt_format: str) -> list:
     """(mistake, request) pairs asking the refusal judge about each answer."""
     return [
-        (m, make_request(
-            prompt_format,
-            templates.refusal_check_prompt(m.instruction, m.bad, m.input),
-            templates.refusal_check_messages(m.instruction, m.bad, m.input),
-            template=REFUSAL_TEMPLATE,
-        ))
+        (
+            m,
+            make_request(
+                prompt_format,
+                templates.refusal_check_prompt(m.instruction, m.bad, m.input),
+                templates.refusal_check_messages(m.instruction, m.bad, m.input),
+                template=REFUSAL_TEMPLATE,
+            ),
+        )
         for m in mistakes
     ]
 
@@ -65,14 +87,27 @@ def origin_mistake(item: Item, max_chars: int | None = None) -> Mistake | None:
     bad = clip_answer(item.row.unsafe_answer or "", max_chars)
     if not bad:
         return None
-    return Mistake(uid=item.uid, instruction=item.instruction, input=item.input, bad=bad,
-                   source=item.row.source, mistake_source="origin")
+    return Mistake(
+        uid=item.uid,
+        instruction=item.instruction,
+        input=item.input,
+        bad=bad,
+        source=item.row.source,
+        mistake_source="origin",
+    )
 
 
 def placeholder_mistake(item: Item, sample_index: int) -> Mistake:
     """A guided mistake whose text is not generated yet (dry runs)."""
-    return Mistake(uid=item.uid, sample_index=sample_index, instruction=item.instruction,
-                   input=item.input, bad="", source=item.row.source, mistake_source="guided")
+    return Mistake(
+        uid=item.uid,
+        sample_index=sample_index,
+        instruction=item.instruction,
+        input=item.input,
+        bad="",
+        source=item.row.source,
+        mistake_source="guided",
+    )
 
 
 def make_mistakes(
@@ -111,18 +146,37 @@ def make_mistakes(
             if not text:
                 result.add("empty")
                 return None
-            return Mistake(uid=item.uid, sample_index=request.sample_index,
-                           instruction=item.instruction, input=item.input, bad=text,
-                           source=item.row.source, mistake_source=label, mistake_key=key)
+            return Mistake(
+                uid=item.uid,
+                sample_index=request.sample_index,
+                instruction=item.instruction,
+                input=item.input,
+                bad=text,
+                source=item.row.source,
+                mistake_source=label,
+                mistake_key=key,
+            )
 
         candidates += generate_and_collect(
-            "mistakes", backend, pairs, sampling_params(cfg, seed), collect, result,
-            chunk_size=chunk_size, progress=progress,
+            "mistakes",
+            backend,
+            pairs,
+            sampling_params(cfg, seed),
+            collect,
+            result,
+            chunk_size=chunk_size,
+            progress=progress,
         )
     kept = drop_repeats_and_refusals(candidates, cfg, result)
     if judge is not None and kept:
-        kept = judge_refusals(kept, judge, seed=seed, prompt_format=prompt_format,
-                              chunk_size=chunk_size, result=result)
+        kept = judge_refusals(
+            kept,
+            judge,
+            seed=seed,
+            prompt_format=prompt_format,
+            chunk_size=chunk_size,
+            result=result,
+        )
     return result.keep(kept)
 
 
@@ -138,7 +192,9 @@ def drop_repeats_and_refusals(
             result.add("duplicate_sample")
             continue
         seen.add(marker)
-        if is_refusal(m.bad, cfg.refusal_phrases, window=cfg.refusal_window, empty_is_refusal=False):
+        if is_refusal(
+            m.bad, cfg.refusal_phrases, window=cfg.refusal_window, empty_is_refusal=False
+        ):
             result.add("refusal_phrase")
             continue
         kept.append(m)
@@ -146,8 +202,13 @@ def drop_repeats_and_refusals(
 
 
 def judge_refusals(
-    mistakes: Sequence[Mistake], judge: Backend, *, seed: int, prompt_format: str,
-    chunk_size: int, result: StageResult,
+    mistakes: Sequence[Mistake],
+    judge: Backend,
+    *,
+    seed: int,
+    prompt_format: str,
+    chunk_size: int,
+    result: StageResult,
 ) -> list[Mistake]:
     """Ask the judge whether each answer is a refusal; keep the ones it says are not."""
     pairs = refusal_requests(mistakes, prompt_format)
@@ -160,8 +221,14 @@ def judge_refusals(
         return m
 
     return generate_and_collect(
-        "mistakes.judge", judge, pairs, judge_params(seed), collect, result,
-        chunk_size=chunk_size, failed_count="judge_failed",
+        "mistakes.judge",
+        judge,
+        pairs,
+        judge_params(seed),
+        collect,
+        result,
+        chunk_size=chunk_size,
+        failed_count="judge_failed",
     )
 
 
@@ -169,7 +236,7 @@ class MistakesStage(Stage):
     name = "mistakes"
     writes = "mistakes"
 
-    def models(self, cfg: "BuildConfig") -> list:
+    def models(self, cfg: BuildConfig) -> list:
         out = []
         if guided(cfg.mistakes):
             out.append(("mistakes.backend", cfg.backend_for(cfg.mistakes.backend)))
@@ -180,7 +247,7 @@ class MistakesStage(Stage):
     def inputs(self, work: Work) -> list:
         return work.train_redteam()
 
-    def total(self, cfg: "BuildConfig", records: Sequence) -> int:
+    def total(self, cfg: BuildConfig, records: Sequence) -> int:
         m = cfg.mistakes
         return len(records) * ((m.k if guided(m) else 0) + (m.mode != "guided"))
 
@@ -188,30 +255,41 @@ class MistakesStage(Stage):
         cfg = ctx.cfg
         m = cfg.mistakes
         return make_mistakes(
-            records, m, seed=cfg.seed, prompt_format=cfg.prompt_format,
+            records,
+            m,
+            seed=cfg.seed,
+            prompt_format=cfg.prompt_format,
             backend=ctx.backend(cfg.backend_for(m.backend)) if guided(m) else None,
             judge=ctx.backend(cfg.backend_for(m.refusal_judge)) if m.refusal_judge else None,
-            chunk_size=ctx.chunk_size, progress=progress,
+            chunk_size=ctx.chunk_size,
+            progress=progress,
         )
 
-    def plan(self, cfg: "BuildConfig", records: Sequence, unknown: Unknown,
-             render_chat=None) -> Plan:
+    def plan(self, cfg: BuildConfig, records: Sequence, unknown: Unknown, render_chat=None) -> Plan:
         m, fmt = cfg.mistakes, cfg.prompt_format
         plan = Plan()
         pairs = guided_requests(records, m, fmt) if guided(m) else []
-        plan.calls.append(PlannedCall("mistakes", "mistakes.backend",
-                                      cfg.backend_for(m.backend), pairs, m.max_new_tokens))
+        plan.calls.append(
+            PlannedCall(
+                "mistakes", "mistakes.backend", cfg.backend_for(m.backend), pairs, m.max_new_tokens
+            )
+        )
         if m.mode in ("origin", "both"):
             origin = (origin_mistake(it, m.max_answer_chars) for it in records)
             plan.outputs += [(x, 0) for x in origin if x is not None]
-        plan.outputs += [(placeholder_mistake(it, r.sample_index), m.max_new_tokens)
-                         for it, r in pairs]
+        plan.outputs += [
+            (placeholder_mistake(it, r.sample_index), m.max_new_tokens) for it, r in pairs
+        ]
         if m.refusal_judge is not None:
-            plan.calls.append(PlannedCall(
-                "refusal judge", "mistakes.refusal_judge", cfg.backend_for(m.refusal_judge),
-                refusal_requests([x for x, _ in plan.outputs], fmt),
-                judge_params(cfg.seed).max_new_tokens,
-            ))
+            plan.calls.append(
+                PlannedCall(
+                    "refusal judge",
+                    "mistakes.refusal_judge",
+                    cfg.backend_for(m.refusal_judge),
+                    refusal_requests([x for x, _ in plan.outputs], fmt),
+                    judge_params(cfg.seed).max_new_tokens,
+                )
+            )
         return plan
 
 

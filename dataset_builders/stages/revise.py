@@ -7,15 +7,30 @@ through the given backend.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from axolotl_mistake import templates
 from axolotl_mistake.generation.base import Backend
 from dataset_builders.config import ReviseConfig
-from dataset_builders.stages.base import Plan, PlannedCall, Stage, StageContext, Unknown, Work
-from dataset_builders.stages.base import generate_and_collect
-from dataset_builders.stages.common import Progress, StageResult, make_request, model_label
-from dataset_builders.stages.common import no_progress, overlap, sampling_params
+from dataset_builders.stages.base import (
+    Plan,
+    PlannedCall,
+    Stage,
+    StageContext,
+    Unknown,
+    Work,
+    generate_and_collect,
+)
+from dataset_builders.stages.common import (
+    Progress,
+    StageResult,
+    make_request,
+    model_label,
+    no_progress,
+    overlap,
+    sampling_params,
+)
 from dataset_builders.stages.items import Analysis, Revision
 
 if TYPE_CHECKING:
@@ -29,13 +44,18 @@ def revise_requests(analyses: Sequence[Analysis], prompt_format: str) -> list:
     out = []
     for a in analyses:
         m = a.mistake
-        out.append((a, make_request(
-            prompt_format,
-            templates.revision_prompt(m.instruction, m.bad, a.critique, m.input),
-            templates.revision_messages(m.instruction, m.bad, a.critique, m.input),
-            template=TEMPLATE,
-            sample_index=a.analysis_index,
-        )))
+        out.append(
+            (
+                a,
+                make_request(
+                    prompt_format,
+                    templates.revision_prompt(m.instruction, m.bad, a.critique, m.input),
+                    templates.revision_messages(m.instruction, m.bad, a.critique, m.input),
+                    template=TEMPLATE,
+                    sample_index=a.analysis_index,
+                ),
+            )
+        )
     return out
 
 
@@ -66,8 +86,14 @@ def revise(
         return Revision(analysis=a, revision=text, reviser=who, revision_key=key)
 
     out = generate_and_collect(
-        "revise", backend, pairs, sampling_params(cfg, seed), collect, result,
-        chunk_size=chunk_size, progress=progress,
+        "revise",
+        backend,
+        pairs,
+        sampling_params(cfg, seed),
+        collect,
+        result,
+        chunk_size=chunk_size,
+        progress=progress,
     )
     return result.keep(out)
 
@@ -77,26 +103,33 @@ class ReviseStage(Stage):
     writes = "revisions"
     enabled_by = "emit.critique_revise"
 
-    def models(self, cfg: "BuildConfig") -> list:
+    def models(self, cfg: BuildConfig) -> list:
         return [("revise.backend", cfg.backend_for(cfg.revise.backend))]
 
     def inputs(self, work: Work) -> list:
         return [a for a in work.analyses if a.mistake.label == "harmful"]
 
-
     def run(self, ctx: StageContext, records: Sequence, progress: Progress) -> StageResult:
         cfg = ctx.cfg
         return revise(
-            records, cfg.revise, seed=cfg.seed,
+            records,
+            cfg.revise,
+            seed=cfg.seed,
             backend=ctx.backend(cfg.backend_for(cfg.revise.backend)),
-            prompt_format=cfg.prompt_format, chunk_size=ctx.chunk_size, progress=progress,
+            prompt_format=cfg.prompt_format,
+            chunk_size=ctx.chunk_size,
+            progress=progress,
         )
 
-    def plan(self, cfg: "BuildConfig", records: Sequence, unknown: Unknown,
-             render_chat=None) -> Plan:
+    def plan(self, cfg: BuildConfig, records: Sequence, unknown: Unknown, render_chat=None) -> Plan:
         pairs = revise_requests(records, cfg.prompt_format)
-        call = PlannedCall("revise", "revise.backend", cfg.backend_for(cfg.revise.backend), pairs,
-                           cfg.revise.max_new_tokens)
+        call = PlannedCall(
+            "revise",
+            "revise.backend",
+            cfg.backend_for(cfg.revise.backend),
+            pairs,
+            cfg.revise.max_new_tokens,
+        )
         return Plan(calls=[call], outputs=[])
 
 

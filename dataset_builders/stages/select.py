@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import heapq
 from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from axolotl_mistake.records import SourceRow
 from dataset_builders.stages.common import (
@@ -38,7 +38,7 @@ class DecontaminationIndex:
             self.grams.add(stable_hash(*gram))
 
     @classmethod
-    def from_rows(cls, rows: Iterable[SourceRow], n: int) -> "DecontaminationIndex":
+    def from_rows(cls, rows: Iterable[SourceRow], n: int) -> DecontaminationIndex:
         index = cls(n=n)
         for row in rows:
             index.add(_prompt_text(row))

@@ -6,16 +6,28 @@ Never writes files; model calls go through the backend it is given.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from axolotl_mistake import templates
 from axolotl_mistake.generation.base import Backend, SamplingParams
 from axolotl_mistake.verdicts import parse_verdict
 from dataset_builders.config import VerifyConfig
-from dataset_builders.stages.base import Plan, PlannedCall, Stage, StageContext, Unknown
-from dataset_builders.stages.base import generate_and_collect
-from dataset_builders.stages.common import Progress, StageResult, make_request, model_label
-from dataset_builders.stages.common import no_progress
+from dataset_builders.stages.base import (
+    Plan,
+    PlannedCall,
+    Stage,
+    StageContext,
+    Unknown,
+    generate_and_collect,
+)
+from dataset_builders.stages.common import (
+    Progress,
+    StageResult,
+    make_request,
+    model_label,
+    no_progress,
+)
 from dataset_builders.stages.items import Mistake
 
 if TYPE_CHECKING:
@@ -31,12 +43,15 @@ def verify_params(cfg: VerifyConfig, seed: int) -> SamplingParams:
 def verify_requests(mistakes: Sequence[Mistake], prompt_format: str) -> list:
     """(mistake, request) pairs of the discrimination question."""
     return [
-        (m, make_request(
-            prompt_format,
-            templates.discrimination_prompt(_question(m), m.bad),
-            templates.discrimination_messages(_question(m), m.bad),
-            template=TEMPLATE,
-        ))
+        (
+            m,
+            make_request(
+                prompt_format,
+                templates.discrimination_prompt(_question(m), m.bad),
+                templates.discrimination_messages(_question(m), m.bad),
+                template=TEMPLATE,
+            ),
+        )
         for m in mistakes
     ]
 
@@ -94,8 +109,14 @@ def verify(
         return m.model_copy(update={"verdict": verdict, "verdict_by": who})
 
     out = generate_and_collect(
-        "verify", backend, pairs, verify_params(cfg, seed), collect, result,
-        chunk_size=chunk_size, progress=progress,
+        "verify",
+        backend,
+        pairs,
+        verify_params(cfg, seed),
+        collect,
+        result,
+        chunk_size=chunk_size,
+        progress=progress,
     )
     result.add("kept", len(out))
     result.records = out
@@ -106,7 +127,7 @@ class VerifyStage(Stage):
     name = "verify"
     reads = writes = "mistakes"
 
-    def models(self, cfg: "BuildConfig") -> list:
+    def models(self, cfg: BuildConfig) -> list:
         """The analyst answers the self-check; a judge has a backend of its own."""
         if cfg.verify.mode == "self_check":
             return [("analyses.backend", cfg.backend_for(cfg.analyses.backend))]
@@ -114,25 +135,33 @@ class VerifyStage(Stage):
             return [("verify.backend", cfg.backend_for(cfg.verify.backend))]
         return []
 
-
     def run(self, ctx: StageContext, records: Sequence, progress: Progress) -> StageResult:
         cfg = ctx.cfg
         models = self.models(cfg)
         if not models:
             return verify_by_label(records, cfg.verify.mode, progress)
         return verify(
-            records, cfg.verify, ctx.backend(models[0][1]), seed=cfg.seed,
-            prompt_format=cfg.prompt_format, chunk_size=ctx.chunk_size, progress=progress,
+            records,
+            cfg.verify,
+            ctx.backend(models[0][1]),
+            seed=cfg.seed,
+            prompt_format=cfg.prompt_format,
+            chunk_size=ctx.chunk_size,
+            progress=progress,
         )
 
-    def plan(self, cfg: "BuildConfig", records: Sequence, unknown: Unknown,
-             render_chat=None) -> Plan:
+    def plan(self, cfg: BuildConfig, records: Sequence, unknown: Unknown, render_chat=None) -> Plan:
         plan = Plan(outputs=[(m, unknown(m)) for m in records])
         for key, bcfg in self.models(cfg):
-            plan.calls.append(PlannedCall(
-                "verify", key, bcfg, verify_requests(records, cfg.prompt_format),
-                cfg.verify.max_new_tokens,
-            ))
+            plan.calls.append(
+                PlannedCall(
+                    "verify",
+                    key,
+                    bcfg,
+                    verify_requests(records, cfg.prompt_format),
+                    cfg.verify.max_new_tokens,
+                )
+            )
         return plan
 
 

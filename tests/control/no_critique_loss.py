@@ -22,4 +22,3 @@ class NoCritiqueLoss(UnguidedAnalysisStrategy):
 
 def load(tokenizer: Any, cfg: Any, ds_cfg: Any = None, processor: Any = None):
     return build_strategy(NoCritiqueLoss, tokenizer, cfg, ds_cfg)
-
