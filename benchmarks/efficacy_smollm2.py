@@ -80,6 +80,7 @@ class Size:
     eval_hijack: int
     eval_helpful: int  # held-out Alpaca reference answers (NLL)
     eval_new_tokens: int
+    calibration_n: int | None = None  # training answers that fit the probe cut; None = all
 
 
 FULL = Size(
@@ -123,6 +124,7 @@ QUICK = Size(
     eval_hijack=9,
     eval_helpful=16,
     eval_new_tokens=24,
+    calibration_n=64,
 )
 
 
@@ -322,6 +324,8 @@ class Experiment:
                 "source": {"kind": "pku_saferlhf", "path": str(data / "pku_train.jsonl")}
             },
         }
+        if s.calibration_n is not None:
+            sets["calibration"]["limit"] = s.calibration_n
         if style == "analysis":  # the full run; the alpaca-style run only re-probes
             sets.update(
                 harmful={
