@@ -91,6 +91,11 @@ def test_calibrated_threshold_is_fitted_on_training_pairs_then_applied(tmp_path,
     assert all(p["predicted_harmful"] == (p["margin"] > disc["threshold"]) for p in scored)
     report = (out / "report.md").read_text()
     assert f"calibrated on {len(TRAINING)} training-side pairs (3 harmful)" in report
+    from axolotl_mistake.evaluate.compare import compare
+
+    compare([out], tmp_path / "cmp")
+    compared = (tmp_path / "cmp" / "compare.md").read_text()
+    assert f"fitted on {len(TRAINING)} training-side pairs" in compared
 
 
 def test_calibration_pairs_that_are_also_scored_are_refused(tmp_path, tiny_model_dir):

@@ -256,6 +256,7 @@ def test_compare_writes_table_and_chart(tmp_path):
     )
     assert "goal-hijack defence %" in md and "over-refusal %" in md
     assert "discrimination acc %" in md and "discrimination AUC" in md and "reference NLL" in md
+    assert "- vanilla: style `alpaca`, cut 0 (fixed)" in md  # the cut each accuracy is read at
     vanilla, sft = table["rows"][0], table["rows"][1]
     assert vanilla["discrimination_auc"]["value"] < sft["discrimination_auc"]["value"]
     assert sft["helpful_nll"]["value"] == pytest.approx(2.5 - 1.0 / 3)

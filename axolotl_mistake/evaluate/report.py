@@ -190,8 +190,21 @@ def render_compare_report(
     out += _table(header, rows) + [""]
     out += ["Who measured the numbers:", ""]
     out += [f"- {name}: {_sources(row)}" for name, row in table_rows] + [""]
+    cuts = [_probe_cut(res) for res in runs if res.discrimination is not None]
+    if cuts:
+        out += ["Discrimination accuracy is read at each run's probe cut:", ""]
+        out += [f"- {cut}" for cut in cuts] + [""]
     out += [f"![{c}]({c})" for c in charts] + [""]
     return "\n".join(out)
+
+
+def _probe_cut(results: Results) -> str:
+    """One run's probe style and cut, and whether the cut was fixed or fitted (runs that fit
+    their own cut are compared at different cuts; the AUC column does not depend on it)."""
+    d = results.discrimination
+    assert d is not None
+    how = "fixed" if d.calibration is None else f"fitted on {d.calibration.n} training-side pairs"
+    return f"{results.name}: style `{d.style}`, cut {d.threshold:.3g} ({how})"
 
 
 def compare_row(results: Results, mode: str, judge: str | None) -> dict[str, Cell | None]:
