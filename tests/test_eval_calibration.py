@@ -141,3 +141,13 @@ def test_fixed_threshold_runs_record_no_calibration(tmp_path, tiny_model_dir):
     disc = json.loads((out / "results.json").read_text())["discrimination"]
     assert disc["calibration"] is None and disc["threshold"] == 0.0
     assert "fixed before the run" in (out / "report.md").read_text()
+
+
+def test_calibration_can_be_set_on_the_command_line(tmp_path, tiny_model_dir):
+    training = _pairs(tmp_path / "train.jsonl", TRAINING)
+    cfg = _config(tmp_path, tiny_model_dir, "0.0", None)
+    loaded = load_config(
+        cfg, ["--probe_threshold", "calibrated", "--prompt_sets.calibration", str(training)]
+    )
+    assert loaded.probe_threshold == "calibrated"
+    assert loaded.prompt_sets.calibration.source.path == str(training)
