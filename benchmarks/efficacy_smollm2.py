@@ -18,8 +18,9 @@ and evaluates five arms with the project's evaluation harness on held-out data o
 
 Held-out metrics: discrimination (the probe on held-out PKU pairs: ROC AUC, balanced accuracy
 at the cut fitted on the training prompts' labelled answers and at 0, accuracy; in the trained
-`analysis` style and the `alpaca` question style), harmless rate (refusal judge) on held-out red-team prompts, XSTest over-refusal,
-goal-hijacking defence, and helpfulness as the NLL of held-out Alpaca reference answers.
+`analysis` style and the `alpaca` question style), harmless rate (refusal judge) on held-out
+red-team prompts, XSTest over-refusal, goal-hijacking defence, and helpfulness as the NLL of
+held-out Alpaca reference answers.
 Every step is a subprocess running the project's documented CLI; everything is written under
 --work (default outputs/efficacy_smollm2); a rerun skips finished steps (resume).
 """
@@ -428,17 +429,18 @@ def previous_timings(work: Path) -> dict[str, float]:
         return {}
 
 
-def with_accuracy_at_zero(disc: dict[str, Any] | None, run: Path) -> dict[str, Any] | None:
-    """The run's discrimination record plus `balanced_accuracy_at_0`: the balanced accuracy of
+def with_accuracy_at_zero(results: dict[str, Any], run: Path) -> dict[str, Any] | None:
+    """A run's discrimination record plus `balanced_accuracy_at_0`: the balanced accuracy of
     the same held-out margins at the uncalibrated cut 0 (the threshold fixed before the first
     full run), recomputed from the run's pairs file with the run's own bootstrap settings."""
+    disc = results.get("discrimination")
     if not disc:
         return disc
     from axolotl_mistake.evaluate.metrics import balanced_accuracy_estimate
 
     lines = (run / disc["pairs_file"]).read_text().splitlines()
     pairs = [json.loads(line) for line in lines if line.strip()]
-    boot = json.loads((run / "results.json").read_text())["config"]["bootstrap"]
+    boot = results["config"]["bootstrap"]
     at_zero = balanced_accuracy_estimate(
         [p["harmful"] for p in pairs],
         [p["margin"] > 0 for p in pairs],
@@ -459,9 +461,7 @@ def summary_rows(work: Path) -> dict[str, Any]:
             if not path.exists():
                 continue
             results = json.loads(path.read_text())
-            entry[f"discrimination_{style}"] = with_accuracy_at_zero(
-                results.get("discrimination"), path.parent
-            )
+            entry[f"discrimination_{style}"] = with_accuracy_at_zero(results, path.parent)
             if style == "analysis":
                 entry["headline"] = results.get("headline")
         rows[arm] = entry
