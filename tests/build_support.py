@@ -5,6 +5,9 @@ config overrides. No fakes.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from tests.openai_server import start_openai_server
@@ -38,3 +41,37 @@ def with_overrides(cfg: dict, over: dict) -> dict:
             cur = cur.setdefault(p, {})
         cur[last] = value
     return cfg
+
+
+def origin_source(path: Path) -> str:
+    """`--redteam` for a JSONL file of {"prompt", "response"} rows: origin (labelled) mistakes."""
+    fields = {"instruction": "prompt", "unsafe_answer": "response"}
+    return json.dumps([{"kind": "jsonl", "path": str(path), "fields": fields}])
+
+
+def fast_build_argv(redteam: str, out: Path, *extra: str, mode: str = "origin") -> list[str]:
+    """A build's command line that keeps the tiny model's part small: 4-token analyses that no
+    quality gate drops (the random model's text would fail them), no helpful rows, no bar."""
+    return [
+        "--redteam",
+        redteam,
+        "--helpful",
+        "[]",
+        "--mistakes.mode",
+        mode,
+        "--analyses.max_new_tokens",
+        "4",
+        "--analyses.min_chars",
+        "1",
+        "--analyses.max_echo_overlap",
+        "1.0",
+        "--analyses.temperature",
+        "1.0",
+        "--analyses.stop",
+        "[]",
+        "--progress",
+        "false",
+        "--output",
+        str(out),
+        *extra,
+    ]

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from dataset_builders.build import main
-from tests.build_support import tiny_backend  # noqa: F401
+from tests.build_support import fast_build_argv, origin_source, tiny_backend  # noqa: F401
 from tests.openai_server import start_openai_server
 
 LONG = "Explain in detail how to do this harmful thing. " * 1125  # 54 kB
@@ -27,43 +27,12 @@ def data(tmp: Path, prompts: list[str]) -> str:
             for i, p in enumerate(prompts)
         )
     )
-    return json.dumps(
-        [
-            {
-                "kind": "jsonl",
-                "path": str(path),
-                "fields": {"instruction": "prompt", "unsafe_answer": "response"},
-            }
-        ]
-    )
+    return origin_source(path)
 
 
 def argv(tmp: Path, prompts: list[str], *extra: str, mode: str = "origin") -> list[str]:
-    return [
-        "--redteam",
-        data(tmp, prompts),
-        "--helpful",
-        "[]",
-        "--mistakes.mode",
-        mode,
-        "--select.max_chars",
-        "100000",
-        "--analyses.max_new_tokens",
-        "4",
-        "--analyses.min_chars",
-        "1",
-        "--analyses.max_echo_overlap",
-        "1.0",
-        "--analyses.temperature",
-        "1.0",
-        "--analyses.stop",
-        "[]",
-        "--progress",
-        "false",
-        "--output",
-        str(tmp / "out"),
-        *extra,
-    ]
+    bound = ["--select.max_chars", "100000"]  # the context bound, not max_chars, must act
+    return fast_build_argv(data(tmp, prompts), tmp / "out", *bound, *extra, mode=mode)
 
 
 def local(model_dir: Path) -> list[str]:

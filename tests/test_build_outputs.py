@@ -19,6 +19,7 @@ import pytest
 from axolotl_mistake.manifest import PRODUCED_BY, BuildManifest, read_manifest
 from dataset_builders.build import main
 from dataset_builders.merge import main as merge_main
+from tests.build_support import fast_build_argv, origin_source
 
 
 def data_file(tmp: Path) -> Path:
@@ -32,42 +33,8 @@ def data_file(tmp: Path) -> Path:
 
 
 def build_argv(tmp: Path, model_dir: Path, out: Path, *extra: str) -> list[str]:
-    source = json.dumps(
-        [
-            {
-                "kind": "jsonl",
-                "path": str(data_file(tmp)),
-                "fields": {"instruction": "prompt", "unsafe_answer": "response"},
-            }
-        ]
-    )
-    return [
-        "--model.model",
-        str(model_dir),
-        "--model.device",
-        "cpu",
-        "--redteam",
-        source,
-        "--helpful",
-        "[]",
-        "--mistakes.mode",
-        "origin",
-        "--analyses.max_new_tokens",
-        "4",
-        "--analyses.min_chars",
-        "1",
-        "--analyses.max_echo_overlap",
-        "1.0",
-        "--analyses.temperature",
-        "1.0",
-        "--analyses.stop",
-        "[]",
-        "--progress",
-        "false",
-        "--output",
-        str(out),
-        *extra,
-    ]
+    local = ["--model.model", str(model_dir), "--model.device", "cpu"]
+    return fast_build_argv(origin_source(data_file(tmp)), out, *local, *extra)
 
 
 def foreign_project(tmp: Path) -> Path:
