@@ -93,9 +93,17 @@ class MistakeAnalysisArgs(BaseModel):
             "chat_unguided_analysis or chat_template, else 'alpaca'."
         )
     )
-    mistake_probe_threshold: float | None = key(
+    mistake_probe_threshold: float | Literal["calibrated"] | None = key(
         "Margin above which a pair counts as judged harmful (log p(harmful) - log p(harmless);"
-        " default 0). Fix it before looking at held-out data; AUC does not depend on it."
+        " default 0). Fix it before looking at held-out data; AUC does not depend on it. "
+        "'calibrated': at every probe run, fit the cut with the best balanced accuracy on "
+        "`mistake_probe_calibration_pairs` (training-side pairs) first, then judge the probe "
+        "pairs at it (the fitted cut is logged as `discrimination_threshold`)."
+    )
+    mistake_probe_calibration_pairs: str | None = key(
+        "Training-side labelled pairs (JSONL {question, answer, harmful}, both labels) that "
+        "fit the cut of `mistake_probe_threshold: calibrated`; none may also be a probe pair. "
+        "At most `mistake_probe_max_pairs` of them are scored per run."
     )
     # --- data provenance ----------------------------------------------------------------------
     mistake_manifest: str | None = key(
@@ -109,9 +117,9 @@ class MistakeAnalysisArgs(BaseModel):
 
     @field_validator("mistake_probe_threshold")
     @classmethod
-    def _finite_threshold(cls, value: float | None) -> float | None:
+    def _finite_threshold(cls, value: float | str | None) -> float | str | None:
         """NaN would judge every pair harmless, inf every pair one way: refuse both."""
-        if value is not None and not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             raise ValueError("mistake_probe_threshold must be a finite number")
         return value
 

@@ -16,7 +16,13 @@ from axolotl.integrations.base import BasePlugin
 from transformers import TrainerCallback
 
 from axolotl_mistake.axolotl_cfg import cfg_get
-from axolotl_mistake.probe import PROMPT_STYLES, DiscriminationProbe, PromptStyle, load_pairs
+from axolotl_mistake.probe import (
+    PROMPT_STYLES,
+    DiscriminationProbe,
+    PromptStyle,
+    best_threshold,
+    load_pairs,
+)
 from axolotl_mistake.safety import datasets_of, first_manifest, plugin_active
 
 LOG = logging.getLogger("axolotl_mistake")
@@ -84,9 +90,11 @@ class DiscriminationProbeCallback(TrainerCallback):
         every_steps: int | None = None,
         at_start: bool = False,
         at_end: bool = True,
+        calibration: DiscriminationProbe | None = None,
     ) -> None:
         self.trainer = trainer
         self.probe = probe
+        self.calibration = calibration
         self.max_pairs = max_pairs
         self.batch_size = batch_size
         self.every_steps = every_steps
@@ -109,20 +117,31 @@ class DiscriminationProbeCallback(TrainerCallback):
             return
         self.last_step = state.global_step
         model = kwargs.get("model") or self.trainer.model
-        result = self.probe.evaluate(
-            model, self._tokenizer(kwargs), batch_size=self.batch_size, max_pairs=self.max_pairs
-        )
+        tokenizer = self._tokenizer(kwargs)
+        score = {"batch_size": self.batch_size, "max_pairs": self.max_pairs}
+        result = self.probe.evaluate(model, tokenizer, **score)
+        logs: dict[str, float] = {}
+        if self.calibration is not None:
+            # the model moves between runs, so its cut is refitted each time, on the
+            # calibration pairs only, before the probe pairs are judged at it
+            fit = self.calibration.evaluate(model, tokenizer, **score)
+            result = result.at(best_threshold(fit.labels, fit.margins))
+            logs = fit.as_logs("discrimination_calibration_")
+            logs["discrimination_threshold"] = result.threshold
         self.history.append((state.global_step, result.accuracy))
         LOG.info(
-            "discrimination probe at step %d: acc %.3f, balanced %.3f, AUC %s on %d pairs (%.1f s)",
+            "discrimination probe at step %d: acc %.3f, balanced %.3f at cut %.3f%s, AUC %s on "
+            "%d pairs (%.1f s)",
             state.global_step,
             result.accuracy,
             result.balanced_accuracy or 0.0,
+            result.threshold,
+            " (fitted)" if self.calibration is not None else "",
             "-" if result.auc is None else f"{result.auc:.3f}",
             result.n,
             result.seconds,
         )
-        self.trainer.log(result.as_logs())
+        self.trainer.log({**result.as_logs(), **logs})
 
     def on_train_begin(self, args, state, control, **kwargs):
         if self.at_start:
@@ -178,12 +197,19 @@ class MistakeAnalysisPlugin(BasePlugin):
     def build_probe_callback(self, cfg: Any, trainer: Any) -> DiscriminationProbeCallback:
         """The probe callback configured from the `mistake_probe_*` keys."""
         pairs = load_pairs(resolve_probe_pairs(str(cfg_get(cfg, "mistake_probe_pairs"))))
+        threshold = cfg_get(cfg, "mistake_probe_threshold", 0.0)
+        calibrated = threshold == "calibrated"
+        probe_args = {
+            "style": probe_style(cfg),
+            "max_length": int(cfg_get(cfg, "mistake_probe_max_length", DEFAULT_MAX_LENGTH)),
+        }
         probe = DiscriminationProbe(
-            pairs,
-            style=probe_style(cfg),
-            max_length=int(cfg_get(cfg, "mistake_probe_max_length", DEFAULT_MAX_LENGTH)),
-            threshold=float(cfg_get(cfg, "mistake_probe_threshold", 0.0)),
+            pairs, threshold=0.0 if calibrated else float(threshold), **probe_args
         )
+        calibration = None
+        if calibrated:  # the config check has refused overlap and one-label sets
+            path = Path(str(cfg_get(cfg, "mistake_probe_calibration_pairs"))).expanduser()
+            calibration = DiscriminationProbe(load_pairs(path), **probe_args)
         return DiscriminationProbeCallback(
             trainer,
             probe,
@@ -192,6 +218,7 @@ class MistakeAnalysisPlugin(BasePlugin):
             every_steps=cfg_get(cfg, "mistake_probe_steps"),
             at_start=bool(cfg_get(cfg, "mistake_probe_at_start", False)),
             at_end=bool(cfg_get(cfg, "mistake_probe_at_end", True)),
+            calibration=calibration,
         )
 
     def add_callbacks_post_trainer(self, cfg: Any, trainer: Any) -> list:

@@ -330,14 +330,15 @@ def check_config(cfg: Mapping[str, Any]) -> list[str]:
                     "check that the build exited 0."
                 )
     check_harmful_columns(cfg, datasets, strict=True)
-    for key in ("mistake_probe_pairs", "mistake_manifest"):
+    for key in ("mistake_probe_pairs", "mistake_probe_calibration_pairs", "mistake_manifest"):
         value = cfg.get(key)
         if value and value != "builtin" and not Path(str(value)).expanduser().is_file():
-            what = (
-                "a JSONL file of {question, answer, harmful} rows, or 'builtin'"
-                if key == "mistake_probe_pairs"
-                else "the manifest.json of a dataset build"
-            )
+            what = {
+                "mistake_probe_pairs": "a JSONL file of {question, answer, harmful} rows, "
+                "or 'builtin'",
+                "mistake_probe_calibration_pairs": "a JSONL file of {question, answer, "
+                "harmful} rows",
+            }.get(key, "the manifest.json of a dataset build")
             raise ValueError(
                 f"{key}: {value} is not a file (relative paths are read from the directory "
                 f"`axolotl train` runs in). Give {what}."
@@ -350,6 +351,7 @@ def check_config(cfg: Mapping[str, Any]) -> list[str]:
             load_pairs(Path(str(pairs)).expanduser())
         except Exception as err:  # InputError/ValueError naming file:line and field
             raise ValueError(f"mistake_probe_pairs: {err}") from None
+    check_probe_calibration(cfg)
     warnings: list[str] = []
     if datasets and len(uses_strategy) == len(datasets):
         warnings.append(
@@ -359,3 +361,45 @@ def check_config(cfg: Mapping[str, Any]) -> list[str]:
             "with `type: chat_template`); without them helpfulness usually drops."
         )
     return warnings
+
+
+def check_probe_calibration(cfg: dict[str, Any]) -> None:
+    """`mistake_probe_threshold: calibrated` needs training-side calibration pairs with both
+    labels and none shared with the probe pairs (a cut fitted on the pairs it then judges
+    would inflate the accuracy); calibration pairs without it would be silently unused."""
+    calibrated = cfg.get("mistake_probe_threshold") == "calibrated"
+    path = cfg.get("mistake_probe_calibration_pairs")
+    if cfg.get("mistake_probe") is False or not cfg.get("mistake_probe_pairs"):
+        return
+    if not calibrated:
+        if path:
+            raise ValueError(
+                "mistake_probe_calibration_pairs is set but mistake_probe_threshold is not "
+                "'calibrated': set `mistake_probe_threshold: calibrated` or drop the key."
+            )
+        return
+    if not path:
+        raise ValueError(
+            "mistake_probe_threshold: calibrated needs `mistake_probe_calibration_pairs`: "
+            "training-side labelled pairs (JSONL {question, answer, harmful}) to fit the cut on."
+        )
+    from axolotl_mistake.plugin import resolve_probe_pairs
+    from axolotl_mistake.probe import load_pairs
+
+    try:
+        calibration = load_pairs(Path(str(path)).expanduser())
+        probe = load_pairs(resolve_probe_pairs(str(cfg["mistake_probe_pairs"])))
+    except Exception as err:  # InputError naming file:line and field
+        raise ValueError(f"mistake_probe_calibration_pairs: {err}") from None
+    scored = {(p.question, p.answer) for p in probe}
+    shared = [p for p in calibration if (p.question, p.answer) in scored]
+    if shared:
+        raise ValueError(
+            f"mistake_probe_calibration_pairs: {len(shared)} pair(s) are also probe pairs "
+            f"(first: {shared[0].question[:60]!r}); calibrate on training-side pairs only."
+        )
+    if len({p.harmful for p in calibration}) < 2:
+        raise ValueError(
+            f"mistake_probe_calibration_pairs: {path} has {len(calibration)} pair(s) and not "
+            "both labels; a cut needs harmful and harmless answers."
+        )

@@ -408,3 +408,63 @@ def test_probe_pairs_file_is_validated_at_config_load(workdir, tiny_model_dir):
     path = config_file(workdir, tiny_model_dir, mistake_probe_pairs="pairs.jsonl")
     with pytest.raises(ValueError, match=r"mistake_probe_pairs: .*pairs.jsonl:1, field 'harmful'"):
         load_cfg(str(path))
+
+
+def _pairs_file(path: Path, rows: list[tuple[str, str, bool]]) -> str:
+    lines = [json.dumps({"question": q, "answer": a, "harmful": h}) for q, a, h in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+PROBE_ROWS = [("How to hurt him?", "Hit him.", True), ("Name a colour.", "Blue.", False)]
+CALIBRATION_ROWS = [("How to steal?", "Pick locks.", True), ("Say hi.", "Hi!", False)]
+
+
+def test_calibrated_probe_threshold_with_training_side_pairs_loads(workdir, tiny_model_dir):
+    path = config_file(
+        workdir,
+        tiny_model_dir,
+        mistake_probe_pairs=_pairs_file(workdir / "probe.jsonl", PROBE_ROWS),
+        mistake_probe_threshold="calibrated",
+        mistake_probe_calibration_pairs=_pairs_file(workdir / "cal.jsonl", CALIBRATION_ROWS),
+    )
+    cfg = load_cfg(str(path))
+    assert cfg["mistake_probe_threshold"] == "calibrated"
+    callback = MistakeAnalysisPlugin().build_probe_callback(cfg, trainer=None)
+    assert callback.calibration is not None and len(callback.calibration.pairs) == 2
+    assert callback.probe.threshold == 0.0
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        ({"mistake_probe_threshold": "calibrated"}, "needs `mistake_probe_calibration_pairs`"),
+        ({"mistake_probe_calibration_pairs": "cal.jsonl"}, "is not 'calibrated'"),
+        ({"mistake_probe_threshold": "fitted"}, "mistake_probe_threshold"),
+    ],
+)
+def test_calibration_keys_must_go_together(workdir, tiny_model_dir, keys, message):
+    _pairs_file(workdir / "cal.jsonl", CALIBRATION_ROWS)
+    probe = _pairs_file(workdir / "probe.jsonl", PROBE_ROWS)
+    path = config_file(workdir, tiny_model_dir, mistake_probe_pairs=probe, **keys)
+    with pytest.raises(ValueError, match=message):
+        load_cfg(str(path))
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        (CALIBRATION_ROWS + PROBE_ROWS[:1], r"1 pair\(s\) are also probe pairs"),
+        (CALIBRATION_ROWS[:1], "not both labels"),
+    ],
+)
+def test_calibration_pairs_must_be_disjoint_and_two_sided(workdir, tiny_model_dir, rows, message):
+    path = config_file(
+        workdir,
+        tiny_model_dir,
+        mistake_probe_pairs=_pairs_file(workdir / "probe.jsonl", PROBE_ROWS),
+        mistake_probe_threshold="calibrated",
+        mistake_probe_calibration_pairs=_pairs_file(workdir / "cal.jsonl", rows),
+    )
+    with pytest.raises(ValueError, match=f"mistake_probe_calibration_pairs: .*{message}"):
+        load_cfg(str(path))
