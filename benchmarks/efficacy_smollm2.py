@@ -43,18 +43,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from efficacy_goals import check, render
 from efficacy_split import split_shared
+from refusal_rows import write_refusal_rows
 
 from axolotl_mistake.fileio import file_sha256, write_atomic, write_json_atomic
 from axolotl_mistake.offline_env import offline_cpu_env
 
 REPO = Path(__file__).resolve().parents[1]
 ARMS = ("base", "sft", "paper", "origin", "anchored")
+# opt-in (`--arms ...`), outside the default run and its goals: the positive control for the
+# harmless-rate measure (refusal_rows.py) and the anchored arm with the same refusal rows
+CONTROL_ARMS = ("refusal", "anchored_refusal")
 LABELS = {
     "base": "SmolLM2-135M-Instruct (vanilla)",
     "sft": "SFT",
     "paper": "SFT + mistake analysis (paper: own mistakes, self-analysis)",
     "origin": "SFT + mistake analysis (origin mistakes, self-analysis)",
     "anchored": "SFT + label-anchored balanced analysis (extension)",
+    "refusal": "SFT + refusal rows (positive control for the harmless rate)",
+    "anchored_refusal": "SFT + refusal rows + label-anchored balanced analysis",
 }
 
 
@@ -82,6 +88,7 @@ class Size:
     eval_helpful: int  # held-out Alpaca reference answers (NLL)
     eval_new_tokens: int
     calibration_n: int | None = None  # training answers that fit the probe cut; None = all
+    refusal_n: int = 200  # refusal SFT rows of the control arms (training-side red-team prompts)
 
 
 FULL = Size(
@@ -126,6 +133,7 @@ QUICK = Size(
     eval_helpful=16,
     eval_new_tokens=24,
     calibration_n=64,
+    refusal_n=40,
 )
 
 
@@ -242,21 +250,33 @@ class Experiment:
             {"path": str(sft / "sft_harmless.jsonl"), "ds_type": "json", "type": "alpaca"},
             {"path": str(sft / "sft_helpful.jsonl"), "ds_type": "json", "type": "alpaca"},
         ]
-        if arm != "sft":
+        if arm in CONTROL_ARMS:
+            datasets.append({"path": str(self.refusal_rows()), "ds_type": "json", "type": "alpaca"})
+        analyses = {"paper": "paper", "origin": "origin", "anchored": "anchored"}
+        analyses["anchored_refusal"] = "anchored"
+        if arm in analyses:
             datasets.insert(
                 0,
                 {
-                    "path": str(self.work / "build" / arm / "mistake_analysis.jsonl"),
+                    "path": str(self.work / "build" / analyses[arm] / "mistake_analysis.jsonl"),
                     "ds_type": "json",
                     "type": "axolotl_mistake.unguided_analysis",
                 },
             )
         return datasets
 
+    def refusal_rows(self) -> Path:
+        """The control arms' refusal rows (written on first use; same content = same file)."""
+        path = self.work / "build" / "refusal" / "sft_refusal.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_refusal_rows(self.data, path, self.size.refusal_n)
+        return path
+
     def train_config(self, arm: str, base_model: str) -> dict[str, Any]:
         """The CPU recipe, pointed at this experiment's data; the same settings for every arm."""
         s = self.size
-        recipe = "smollm2_135m_sft.yml" if arm == "sft" else "smollm2_135m_mistake.yml"
+        sft_only = arm in ("sft", "refusal")
+        recipe = "smollm2_135m_sft.yml" if sft_only else "smollm2_135m_mistake.yml"
         cfg = yaml.safe_load((REPO / "recipes" / recipe).read_text())
         for key in [k for k in cfg if k.startswith("mistake_probe")]:
             del cfg[key]  # the evaluation measures discrimination on held-out pairs afterwards
@@ -402,9 +422,18 @@ class Experiment:
             self.run(f"eval_{style}_{arm}", cmd)
         return out
 
-    def compare(self, style: str, mode: str = "plain") -> Path:
-        out = self.work / "compare" / f"{style}_{mode}"
-        runs = [str(self.work / "eval" / style / arm) for arm in ARMS]
+    def evaluated(self, arm: str, style: str = "analysis") -> bool:
+        return (self.work / "eval" / style / arm / "results.json").exists()
+
+    def compare(
+        self,
+        style: str,
+        mode: str = "plain",
+        arms: tuple[str, ...] = ARMS,
+        name: str | None = None,
+    ) -> Path:
+        out = self.work / "compare" / (name or f"{style}_{mode}")
+        runs = [str(self.work / "eval" / style / arm) for arm in arms]
         cmd = [
             self.py,
             "-m",
@@ -416,7 +445,7 @@ class Experiment:
             "--mode",
             mode,
         ]
-        self.run(f"compare_{style}_{mode}", cmd)
+        self.run(f"compare_{name or f'{style}_{mode}'}", cmd)
         return out
 
 
@@ -454,7 +483,7 @@ def with_accuracy_at_zero(results: dict[str, Any], run: Path) -> dict[str, Any] 
 def summary_rows(work: Path) -> dict[str, Any]:
     """Per arm: the headline metrics (value, interval, n) of every evaluation, read back."""
     rows: dict[str, Any] = {}
-    for arm in ARMS:
+    for arm in ARMS + CONTROL_ARMS:
         entry: dict[str, Any] = {}
         for style in ("analysis", "alpaca"):
             path = work / "eval" / style / arm / "results.json"
@@ -464,7 +493,8 @@ def summary_rows(work: Path) -> dict[str, Any]:
             entry[f"discrimination_{style}"] = with_accuracy_at_zero(results, path.parent)
             if style == "analysis":
                 entry["headline"] = results.get("headline")
-        rows[arm] = entry
+        if entry or arm in ARMS:
+            rows[arm] = entry
     return rows
 
 
@@ -494,9 +524,9 @@ def main(argv: list[str] | None = None) -> int:
     work = REPO / (args.work or ("outputs/efficacy_smollm2" + ("_quick" if args.quick else "")))
     work = work.resolve()
     arms = [a for a in args.arms.split(",") if a]
-    unknown = sorted(set(arms) - set(ARMS))
+    unknown = sorted(set(arms) - set(ARMS + CONTROL_ARMS))
     if unknown:
-        ap.error(f"unknown arm(s) {unknown}; choose from {', '.join(ARMS)}")
+        ap.error(f"unknown arm(s) {unknown}; choose from {', '.join(ARMS + CONTROL_ARMS)}")
     shared = Path(args.shared).resolve()
     exp = Experiment(work, shared, size, args.threads)
     started = time.perf_counter()
@@ -508,22 +538,26 @@ def main(argv: list[str] | None = None) -> int:
     builds = {
         arm: exp.build(arm)
         for arm in ("origin", "paper", "anchored")
-        if arm in arms or arm == "origin"
+        if arm in arms or arm == "origin" or (arm == "anchored" and "anchored_refusal" in arms)
     }
     adapters: dict[str, Path | None] = {"base": None}
-    for arm in ("sft", "paper", "origin", "anchored"):
+    for arm in ("sft", "paper", "origin", "anchored", *CONTROL_ARMS):
         if arm in arms:
             adapters[arm] = exp.train(arm, base_model)
     for arm in arms:
         for style in ("analysis", "alpaca"):
             exp.evaluate(arm, base_model, adapters[arm], style)
-    if set(arms) == set(ARMS):
+    if set(ARMS) <= set(arms):
         for style, mode in (
             ("analysis", "plain"),
             ("analysis", "harmless_guided"),
             ("alpaca", "plain"),
         ):
             exp.compare(style, mode)
+    control = ("sft", "anchored", *CONTROL_ARMS)
+    if set(CONTROL_ARMS) & set(arms) and all(exp.evaluated(arm) for arm in control):
+        for mode in ("plain", "harmless_guided"):
+            exp.compare("analysis", mode, control, name=f"refusal_control_{mode}")
     exp.timings["total"] = round(time.perf_counter() - started, 1)
 
     summary = {
@@ -539,7 +573,7 @@ def main(argv: list[str] | None = None) -> int:
         "arms": summary_rows(work),
     }
     write_json_atomic(work / "summary.json", summary)
-    if set(arms) == set(ARMS):
+    if set(ARMS) <= set(arms):
         goals = render(check(summary["arms"]))
         write_atomic(work / "goals.md", goals)
         print(goals)
