@@ -16,6 +16,10 @@ and evaluates five arms with the project's evaluation harness on held-out data o
 | origin | sft + self-analyses of the labelled unsafe answers (PKU-SafeRLHF training prompts) |
 | anchored | sft + label-anchored, balanced self-analyses of labelled harmful AND harmless answers |
 
+Opt-in, outside the default run and its goals (`--arms refusal,anchored_refusal`): `refusal`
+(sft + refusals to training-side red-team prompts, `refusal_rows.py`), the positive control for
+the harmless-rate measure, and `anchored_refusal` (anchored + the same refusal rows).
+
 Held-out metrics: discrimination (the probe on held-out PKU pairs: ROC AUC, balanced accuracy
 at the cut fitted on the training prompts' labelled answers and at 0, accuracy; in the trained
 `analysis` style and the `alpaca` question style), harmless rate (refusal judge) on held-out
@@ -53,6 +57,8 @@ ARMS = ("base", "sft", "paper", "origin", "anchored")
 # opt-in (`--arms ...`), outside the default run and its goals: the positive control for the
 # harmless-rate measure (refusal_rows.py) and the anchored arm with the same refusal rows
 CONTROL_ARMS = ("refusal", "anchored_refusal")
+ANALYSES = {"paper": "paper", "origin": "origin", "anchored": "anchored"}
+ANALYSES["anchored_refusal"] = "anchored"  # the arms trained on a build's analyses, by build
 LABELS = {
     "base": "SmolLM2-135M-Instruct (vanilla)",
     "sft": "SFT",
@@ -244,7 +250,8 @@ class Experiment:
 
     # -- training ----------------------------------------------------------------------------
     def train_datasets(self, arm: str) -> list[dict[str, str]]:
-        """The arm's Axolotl `datasets`: its analyses (if any), then the SFT rows every arm shares."""
+        """The arm's Axolotl `datasets`: its analyses (if any), then the SFT rows every arm shares
+        (then the refusal rows, for the control arms)."""
         sft = self.work / "build" / "origin"  # one set of SFT rows for every arm
         datasets = [
             {"path": str(sft / "sft_harmless.jsonl"), "ds_type": "json", "type": "alpaca"},
@@ -252,13 +259,11 @@ class Experiment:
         ]
         if arm in CONTROL_ARMS:
             datasets.append({"path": str(self.refusal_rows()), "ds_type": "json", "type": "alpaca"})
-        analyses = {"paper": "paper", "origin": "origin", "anchored": "anchored"}
-        analyses["anchored_refusal"] = "anchored"
-        if arm in analyses:
+        if arm in ANALYSES:
             datasets.insert(
                 0,
                 {
-                    "path": str(self.work / "build" / analyses[arm] / "mistake_analysis.jsonl"),
+                    "path": str(self.work / "build" / ANALYSES[arm] / "mistake_analysis.jsonl"),
                     "ds_type": "json",
                     "type": "axolotl_mistake.unguided_analysis",
                 },
