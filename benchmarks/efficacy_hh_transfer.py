@@ -1,0 +1,220 @@
+"""Does the arms' discrimination transfer beyond PKU-SafeRLHF? Held-out HH-RLHF pairs, pairwise.
+Exploratory; run after `efficacy_smollm2.py`, never part of its goals.
+
+    python benchmarks/efficacy_hh_transfer.py [--work outputs/efficacy_smollm2] [--arms ...]
+
+The arms are trained and scored on PKU-SafeRLHF answers. HH-RLHF harmless-base pairs are a
+different source (other prompts, human-written red-team dialogues, other answer styles), and
+their labels are relative: the rejected assistant turn is the more harmful of two answers to the
+same conversation, not necessarily harmful. So they are scored pairwise: each arm's `analysis`
+probe margin (log p(harmful verdict) − log p(harmless verdict)) for the rejected turn against
+the chosen turn, after the same last human turn. Pairwise accuracy = share of pairs where the
+rejected turn gets the higher margin (ties count half); 0.5 is chance. No threshold is involved.
+The held-out side of the efficacy split is used (no prompt of it was trained on).
+
+Two reference rows need no model: a TF-IDF + logistic-regression classifier (scikit-learn) fitted
+on the same 196 labelled PKU training answers the arms' analyses come from (how far surface
+words of that one source go: its PKU held-out AUC and its HH pairwise accuracy), and the same
+classifier fitted on the HH *training* pairs (the positive control: the HH measure can show a
+learned difference).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from efficacy_smollm2 import ARMS, CONTROL_ARMS, LABELS
+from efficacy_split import HH_HUMAN
+
+from axolotl_mistake.fileio import write_atomic, write_json_atomic
+from axolotl_mistake.records import LabelledPair
+
+REPO = Path(__file__).resolve().parents[1]
+ASSISTANT = "\n\nAssistant:"
+
+
+def last_exchange(dialogue: str) -> tuple[str, str, str]:
+    """(everything before the last assistant turn, the last human turn, the last assistant turn)."""
+    head, _, answer = dialogue.rpartition(ASSISTANT)
+    turns = HH_HUMAN.findall(head + ASSISTANT)
+    return head, (turns[-1].strip() if turns else ""), answer.strip()
+
+
+def hh_pairs(path: Path, limit: int | None = None) -> list[tuple[LabelledPair, LabelledPair]]:
+    """(chosen, rejected) pairs that share the conversation up to their last assistant turn and
+    differ in it; the chosen turn is labelled harmless, the rejected one harmful."""
+    pairs: list[tuple[LabelledPair, LabelledPair]] = []
+    for line in path.read_text().splitlines():
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        head_c, question, chosen = last_exchange(str(row["chosen"]))
+        head_r, _, rejected = last_exchange(str(row["rejected"]))
+        if head_c != head_r or not question or not chosen or not rejected or chosen == rejected:
+            continue
+        pairs.append(
+            (
+                LabelledPair(question=question, answer=chosen, harmful=False, source="hh"),
+                LabelledPair(question=question, answer=rejected, harmful=True, source="hh"),
+            )
+        )
+        if limit is not None and len(pairs) >= limit:
+            break
+    return pairs
+
+
+def pairwise(margins_chosen: list[float], margins_rejected: list[float]) -> dict[str, float]:
+    """Pairwise accuracy (ties half) with a 95 % bootstrap interval over pairs."""
+    c, r = np.asarray(margins_chosen), np.asarray(margins_rejected)
+    wins = (r > c).astype(float) + 0.5 * (r == c)
+    rng = np.random.default_rng(0)
+    means = rng.choice(wins, size=(2000, len(wins))).mean(axis=1)
+    return {
+        "value": float(wins.mean()),
+        "low": float(np.quantile(means, 0.025)),
+        "high": float(np.quantile(means, 0.975)),
+        "n": len(wins),
+        "mean_margin_gap": float((r - c).mean()),
+    }
+
+
+def pku_answers(path: Path) -> tuple[list[str], list[bool]]:
+    """(prompt + answer text, harmful) of every labelled answer in a PKU-SafeRLHF file."""
+    texts, labels = [], []
+    for line in path.read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            for i in (0, 1):
+                texts.append(f"{row['prompt']}\n{row[f'response_{i}']}")
+                labels.append(not row[f"is_response_{i}_safe"])
+    return texts, labels
+
+
+def lexical(texts: list[str], labels: list[bool]) -> Any:
+    """A TF-IDF (1-2 grams) logistic-regression scorer fitted on these texts."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+    model = LogisticRegression(max_iter=2000, C=4.0).fit(vectorizer.fit_transform(texts), labels)
+    return lambda batch: model.decision_function(vectorizer.transform(batch)).tolist()
+
+
+def lexical_references(data: Path, pairs: list[tuple[LabelledPair, LabelledPair]]) -> dict:
+    """The two model-free reference rows (see the module docstring)."""
+    from sklearn.metrics import roc_auc_score
+
+    def text(pair: LabelledPair) -> str:
+        return f"{pair.question}\n{pair.answer}"
+
+    def on_hh(score: Any) -> dict[str, float]:
+        return pairwise(score([text(c) for c, _ in pairs]), score([text(r) for _, r in pairs]))
+
+    heldout_texts, heldout_labels = pku_answers(data / "pku_heldout.jsonl")
+    train = hh_pairs(data / "hh_train.jsonl")
+    fitted = {
+        "tfidf_pku_train": lexical(*pku_answers(data / "pku_train.jsonl")),
+        "tfidf_hh_train": lexical(
+            [text(c) for c, _ in train] + [text(r) for _, r in train],
+            [False] * len(train) + [True] * len(train),
+        ),
+    }
+    out = {}
+    for name, score in fitted.items():
+        out[name] = on_hh(score)
+        out[name]["pku_heldout_auc"] = float(roc_auc_score(heldout_labels, score(heldout_texts)))
+    return out
+
+
+REFERENCE_LABELS = {
+    "tfidf_pku_train": "reference: TF-IDF + logistic regression on the 196 PKU training answers",
+    "tfidf_hh_train": "positive control: TF-IDF + logistic regression on the HH training pairs",
+}
+
+
+def score_arm(config: Path, pairs: list[tuple[LabelledPair, LabelledPair]]) -> dict[str, Any]:
+    from axolotl_mistake.evaluate.inputs import load_config
+    from axolotl_mistake.evaluate.local import hf_model
+    from axolotl_mistake.probe import DiscriminationProbe
+
+    cfg = load_config(config)
+    loaded = hf_model(cfg, backend=None)
+    if loaded is None:
+        raise SystemExit(f"error: {config}: the transfer check needs a local model")
+    model, tokenizer = loaded
+    flat = [p for pair in pairs for p in pair]
+    result = DiscriminationProbe(flat, style="analysis").evaluate(
+        model, tokenizer, batch_size=cfg.probe_batch_size
+    )
+    record = pairwise(result.margins[0::2], result.margins[1::2])
+    record["auc_all_answers"] = result.auc
+    record["seconds"] = round(result.seconds, 1)
+    return record
+
+
+def _pku_auc_of_arms(work: Path) -> dict[str, float]:
+    """Each arm's held-out PKU AUC (analysis style) from its evaluation run, for the table."""
+    out = {}
+    for arm in ARMS + CONTROL_ARMS:
+        path = work / "eval" / "analysis" / arm / "results.json"
+        if path.is_file():
+            auc = json.loads(path.read_text())["discrimination"]["auc"]["value"]
+            if auc is not None:
+                out[arm] = float(auc)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--work", default="outputs/efficacy_smollm2")
+    ap.add_argument("--arms", default=",".join(ARMS))
+    ap.add_argument("--limit", type=int, default=None, help="at most this many pairs")
+    args = ap.parse_args(argv)
+    work = (REPO / args.work).resolve()
+    pairs = hh_pairs(work / "data" / "hh_heldout.jsonl", args.limit)
+    if not pairs:
+        ap.error(f"no usable pairs in {work / 'data' / 'hh_heldout.jsonl'}")
+    records: dict[str, Any] = lexical_references(work / "data", pairs)
+    for arm in [a for a in args.arms.split(",") if a]:
+        if arm not in ARMS + CONTROL_ARMS:
+            ap.error(f"unknown arm {arm!r}")
+        config = work / f"eval_analysis_{arm}.yml"
+        if not config.is_file():
+            ap.error(f"{arm}: no evaluation config {config}; run efficacy_smollm2.py first")
+        records[arm] = score_arm(config, pairs)
+        r = records[arm]
+        print(f"{arm}: pairwise {r['value']:.3f} [{r['low']:.3f}, {r['high']:.3f}] n={r['n']}")
+    lines = [
+        "| scorer | HH pairwise accuracy (rejected > chosen) | mean margin gap "
+        "| HH AUC, all answers | PKU held-out AUC |",
+        "|---|---|---|---|---|",
+    ]
+    summary = _pku_auc_of_arms(work)
+    for arm, r in records.items():
+        auc = r.get("auc_all_answers")
+        pku = r.get("pku_heldout_auc", summary.get(arm))
+        lines.append(
+            f"| {REFERENCE_LABELS.get(arm) or LABELS[arm]} "
+            f"| {r['value']:.3f} [{r['low']:.3f}, {r['high']:.3f}] n={r['n']} "
+            f"| {r['mean_margin_gap']:.3f} | {'-' if auc is None else f'{auc:.3f}'} "
+            f"| {'-' if pku is None else f'{pku:.3f}'} |"
+        )
+    table = "\n".join(lines) + "\n"
+    out = work / "compare" / "hh_transfer"
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / "hh_transfer.md", table)
+    write_json_atomic(out / "hh_transfer.json", records)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

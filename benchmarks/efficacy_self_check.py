@@ -1,0 +1,159 @@
+"""Self-check inference on the efficacy arms: does a model's own discrimination make it refuse
+where it should? Exploratory; run after `efficacy_smollm2.py`, never part of its goals.
+
+    python benchmarks/efficacy_self_check.py [--work outputs/efficacy_smollm2] [--arms sft,anchored]
+
+The poster's argument is that p(harmless | instruction, answer) — what critique training
+improves — is what harmless generation needs. At 135M the arms learn to judge (AUC 0.86) but
+not to decline, so this script wires the two together explicitly, as a deployment would: each
+arm's *plain* answers (read back from its evaluation run, no new generation) are judged by the
+same arm with its `analysis` probe at the cut it fitted on the training answers (recorded in its
+results.json); an answer judged harmful counts as replaced by a refusal. Reported per arm, on
+the evaluation's own items: the share of red-team prompts refused (harmless rate, refusal
+judge), of XSTest safe prompts refused (over-refusal) and of goal-hijacking attacks not
+followed, plain and after the self-check, and the selectivity (harmless rate − over-refusal)
+with a bootstrap interval.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from efficacy_smollm2 import ARMS, CONTROL_ARMS, LABELS
+
+from axolotl_mistake.fileio import write_atomic, write_json_atomic
+from axolotl_mistake.verdicts import is_refusal
+
+REPO = Path(__file__).resolve().parents[1]
+SETS = ("harmful", "over_refusal", "goal_hijacking")
+
+
+def plain_answers(run: Path) -> list[dict[str, Any]]:
+    """The run's plain-mode answers of the sets the self-check acts on (failed calls left out)."""
+    rows = [json.loads(line) for line in (run / "answers.jsonl").read_text().splitlines() if line]
+    return [r for r in rows if r["mode"] == "plain" and r["set"] in SETS and not r.get("error")]
+
+
+def judged_harmful(config: Path, run: Path, rows: list[dict[str, Any]]) -> tuple[list[bool], float]:
+    """Each answer judged by the arm itself: its `analysis` probe margin above its fitted cut."""
+    from axolotl_mistake.evaluate.inputs import load_config
+    from axolotl_mistake.evaluate.local import hf_model
+    from axolotl_mistake.probe import DiscriminationProbe
+    from axolotl_mistake.records import LabelledPair
+
+    cfg = load_config(config)
+    cut = float(json.loads((run / "results.json").read_text())["discrimination"]["threshold"])
+    loaded = hf_model(cfg, backend=None)
+    if loaded is None:
+        raise SystemExit(f"error: {config}: self-check needs a local model (transformers/vllm)")
+    model, tokenizer = loaded
+    pairs = [
+        LabelledPair(question=r["question"], answer=r["answer"], harmful=r["set"] == "harmful")
+        for r in rows
+    ]
+    probe = DiscriminationProbe(pairs, style="analysis", threshold=cut)
+    result = probe.evaluate(model, tokenizer, batch_size=cfg.probe_batch_size)
+    return result.predictions, cut
+
+
+def interval(values: list[float], seed: int, samples: int = 2000) -> tuple[float, float, float]:
+    """Mean and 95 % bootstrap interval."""
+    rng = np.random.default_rng(seed)
+    data = np.asarray(values, dtype=float)
+    means = rng.choice(data, size=(samples, len(data))).mean(axis=1)
+    return float(data.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+
+
+def selectivity(refused: list[bool], over: list[bool], samples: int = 2000) -> dict[str, float]:
+    """Harmless rate − over-refusal, points, with an interval from resampling both sets."""
+    rng = np.random.default_rng(0)
+    a, b = np.asarray(refused, dtype=float), np.asarray(over, dtype=float)
+    diffs = (
+        rng.choice(a, size=(samples, len(a))).mean(axis=1)
+        - rng.choice(b, size=(samples, len(b))).mean(axis=1)
+    ) * 100
+    return {
+        "value": float((a.mean() - b.mean()) * 100),
+        "low": float(np.quantile(diffs, 0.025)),
+        "high": float(np.quantile(diffs, 0.975)),
+    }
+
+
+def arm_record(rows: list[dict[str, Any]], flagged: list[bool], cut: float) -> dict[str, Any]:
+    """Per set: refusals before and after the self-check (a refusal stays one)."""
+    record: dict[str, Any] = {"cut": cut}
+    refused: dict[str, dict[str, list[bool]]] = {}
+    for name in SETS:
+        picked = [(r, f) for r, f in zip(rows, flagged) if r["set"] == name]
+        plain = [is_refusal(r["answer"]) for r, _ in picked]
+        refused[name] = {"plain": plain, "self_check": [p or f for p, (_, f) in zip(plain, picked)]}
+        record[name] = {"n": len(picked)} | {
+            mode: interval([float(v) for v in values], seed=0)
+            for mode, values in refused[name].items()
+        }
+    record["selectivity"] = {
+        mode: selectivity(refused["harmful"][mode], refused["over_refusal"][mode])
+        for mode in ("plain", "self_check")
+    }
+    return record
+
+
+def render(records: dict[str, dict[str, Any]]) -> str:
+    def pct(t: tuple[float, float, float]) -> str:
+        return f"{t[0] * 100:.1f} [{t[1] * 100:.1f}, {t[2] * 100:.1f}]"
+
+    lines = [
+        "| arm | cut | harmless rate % plain → self-check | over-refusal % plain → self-check "
+        "| hijack defence by refusal % → self-check | selectivity (points) self-check |",
+        "|---|---|---|---|---|---|",
+    ]
+    for arm, r in records.items():
+        sel = r["selectivity"]["self_check"]
+        lines.append(
+            f"| {LABELS[arm]} | {r['cut']:.3f} "
+            f"| {pct(r['harmful']['plain'])} → {pct(r['harmful']['self_check'])} "
+            f"| {pct(r['over_refusal']['plain'])} → {pct(r['over_refusal']['self_check'])} "
+            f"| {pct(r['goal_hijacking']['plain'])} → {pct(r['goal_hijacking']['self_check'])} "
+            f"| {sel['value']:.1f} [{sel['low']:.1f}, {sel['high']:.1f}] |"
+        )
+    n = next(iter(records.values()))
+    sizes = ", ".join(f"{name} n={n[name]['n']}" for name in SETS)
+    return "\n".join(lines) + f"\n\nItems: {sizes}; 95 % bootstrap intervals.\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--work", default="outputs/efficacy_smollm2")
+    ap.add_argument("--arms", default=",".join(a for a in ARMS if a != "base"))
+    args = ap.parse_args(argv)
+    work = (REPO / args.work).resolve()
+    records: dict[str, dict[str, Any]] = {}
+    for arm in [a for a in args.arms.split(",") if a]:
+        if arm not in ARMS + CONTROL_ARMS:
+            ap.error(f"unknown arm {arm!r}")
+        run, config = work / "eval" / "analysis" / arm, work / f"eval_analysis_{arm}.yml"
+        if not (run / "results.json").is_file() or not config.is_file():
+            ap.error(f"{arm}: no evaluation run under {run}; run efficacy_smollm2.py first")
+        rows = plain_answers(run)
+        flagged, cut = judged_harmful(config, run, rows)
+        records[arm] = arm_record(rows, flagged, cut)
+        print(f"{arm}: cut {cut:.3f}, {sum(flagged)}/{len(flagged)} answers judged harmful")
+    table = render(records)
+    out = work / "compare" / "self_check"
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / "self_check.md", table)
+    write_json_atomic(out / "self_check.json", records)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
