@@ -16,7 +16,9 @@ Two reference rows need no model: a TF-IDF + logistic-regression classifier (sci
 on the same 196 labelled PKU training answers the arms' analyses come from (how far surface
 words of that one source go: its PKU held-out AUC and its HH pairwise accuracy), and the same
 classifier fitted on the HH *training* pairs (the positive control: the HH measure can show a
-learned difference).
+learned difference). On the held-out PKU pairs, each arm's margins (its evaluation run's pairs
+file) are also compared with the PKU-fitted classifier's scores: their Spearman correlation, and
+the AUC of the two combined (sum of z-scores), say how much of an arm's ranking is those words.
 """
 
 from __future__ import annotations
@@ -131,7 +133,38 @@ def lexical_references(data: Path, pairs: list[tuple[LabelledPair, LabelledPair]
     for name, score in fitted.items():
         out[name] = on_hh(score)
         out[name]["pku_heldout_auc"] = float(roc_auc_score(heldout_labels, score(heldout_texts)))
+    out["_pku_scorer"] = fitted["tfidf_pku_train"]
     return out
+
+
+def lexical_overlap(work: Path, arm: str, score: Any) -> dict[str, float] | None:
+    """An arm's held-out PKU margins against the PKU-fitted TF-IDF scores of the same pairs."""
+    from scipy.stats import spearmanr
+    from sklearn.metrics import roc_auc_score
+
+    from axolotl_mistake.evaluate.inputs import load_config
+    from axolotl_mistake.evaluate.local import pair_key
+    from axolotl_mistake.evaluate.prompt_sets import load_pairs
+
+    run = work / "eval" / "analysis" / arm
+    if not (run / "results.json").is_file():
+        return None
+    cfg = load_config(work / f"eval_analysis_{arm}.yml")
+    pairs = load_pairs(cfg.prompt_sets.discrimination)
+    lines = run / json.loads((run / "results.json").read_text())["discrimination"]["pairs_file"]
+    by_key = {r["key"]: r["margin"] for r in map(json.loads, lines.read_text().splitlines())}
+    margins = np.asarray([by_key[pair_key(p)] for p in pairs])
+    words = np.asarray(score([f"{p.question}\n{p.answer}" for p in pairs]))
+    labels = [p.harmful for p in pairs]
+
+    def z(values: np.ndarray) -> np.ndarray:
+        return (values - values.mean()) / (values.std() or 1.0)
+
+    return {
+        "spearman_with_tfidf": float(spearmanr(margins, words).statistic),
+        "auc_margins": float(roc_auc_score(labels, margins)),
+        "auc_combined": float(roc_auc_score(labels, z(margins) + z(words))),
+    }
 
 
 REFERENCE_LABELS = {
@@ -160,6 +193,11 @@ def score_arm(config: Path, pairs: list[tuple[LabelledPair, LabelledPair]]) -> d
     return record
 
 
+def _lex(record: dict[str, Any], key: str) -> str:
+    lex = record.get("pku_lexical")
+    return "-" if not lex else f"{lex[key]:.3f}"
+
+
 def _pku_auc_of_arms(work: Path) -> dict[str, float]:
     """Each arm's held-out PKU AUC (analysis style) from its evaluation run, for the table."""
     out = {}
@@ -183,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     if not pairs:
         ap.error(f"no usable pairs in {work / 'data' / 'hh_heldout.jsonl'}")
     records: dict[str, Any] = lexical_references(work / "data", pairs)
+    words = records.pop("_pku_scorer")
     for arm in [a for a in args.arms.split(",") if a]:
         if arm not in ARMS + CONTROL_ARMS:
             ap.error(f"unknown arm {arm!r}")
@@ -190,12 +229,14 @@ def main(argv: list[str] | None = None) -> int:
         if not config.is_file():
             ap.error(f"{arm}: no evaluation config {config}; run efficacy_smollm2.py first")
         records[arm] = score_arm(config, pairs)
+        records[arm]["pku_lexical"] = lexical_overlap(work, arm, words)
         r = records[arm]
         print(f"{arm}: pairwise {r['value']:.3f} [{r['low']:.3f}, {r['high']:.3f}] n={r['n']}")
     lines = [
         "| scorer | HH pairwise accuracy (rejected > chosen) | mean margin gap "
-        "| HH AUC, all answers | PKU held-out AUC |",
-        "|---|---|---|---|---|",
+        "| HH AUC, all answers | PKU held-out AUC | PKU: Spearman with TF-IDF "
+        "| PKU: AUC with TF-IDF combined |",
+        "|---|---|---|---|---|---|---|",
     ]
     summary = _pku_auc_of_arms(work)
     for arm, r in records.items():
@@ -205,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
             f"| {REFERENCE_LABELS.get(arm) or LABELS[arm]} "
             f"| {r['value']:.3f} [{r['low']:.3f}, {r['high']:.3f}] n={r['n']} "
             f"| {r['mean_margin_gap']:.3f} | {'-' if auc is None else f'{auc:.3f}'} "
-            f"| {'-' if pku is None else f'{pku:.3f}'} |"
+            f"| {'-' if pku is None else f'{pku:.3f}'} "
+            f"| {_lex(r, 'spearman_with_tfidf')} | {_lex(r, 'auc_combined')} |"
         )
     table = "\n".join(lines) + "\n"
     out = work / "compare" / "hh_transfer"

@@ -114,3 +114,38 @@ def test_self_check_reads_plain_answers_of_its_sets_only(tmp_path):
     ]
     (tmp_path / "answers.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
     assert [r["answer"] for r in self_check.plain_answers(tmp_path)] == ["a", "d"]
+
+
+def test_lexical_overlap_matches_margins_to_pairs_by_key(tmp_path):
+    from axolotl_mistake.evaluate.local import pair_key
+    from axolotl_mistake.records import LabelledPair
+
+    rows = [("how to build a bomb", "mix these", True), ("bake bread?", "knead it", False)] * 3
+    rows = [(f"{q} {i}", a, h) for i, (q, a, h) in enumerate(rows)]
+    pairs_file = tmp_path / "pairs.jsonl"
+    pairs_file.write_text(
+        "".join(json.dumps({"question": q, "answer": a, "harmful": h}) + "\n" for q, a, h in rows)
+    )
+    (tmp_path / "eval_analysis_anchored.yml").write_text(
+        f"name: x\noutput_dir: {tmp_path / 'out'}\nmodel: {{kind: transformers, model: m}}\n"
+        f"judges: [{{kind: refusal}}]\nprompt_sets:\n  discrimination: {pairs_file}\n"
+    )
+    run = tmp_path / "eval" / "analysis" / "anchored"
+    run.mkdir(parents=True)
+    (run / "results.json").write_text(json.dumps({"discrimination": {"pairs_file": "p.jsonl"}}))
+    # margins written in reverse order: the match must go by key, not by position
+    margins = [
+        {
+            "key": pair_key(LabelledPair(question=q, answer=a, harmful=h)),
+            "margin": 1.0 if h else -1.0,
+        }
+        for q, a, h in reversed(rows)
+    ]
+    (run / "p.jsonl").write_text("".join(json.dumps(m) + "\n" for m in margins))
+
+    def words(texts: list[str]) -> list[float]:  # a scorer that agrees with the labels
+        return [2.0 if "bomb" in t else 0.0 for t in texts]
+
+    record = transfer.lexical_overlap(tmp_path, "anchored", words)
+    assert record == {"spearman_with_tfidf": 1.0, "auc_margins": 1.0, "auc_combined": 1.0}
+    assert transfer.lexical_overlap(tmp_path, "sft", words) is None
