@@ -344,14 +344,15 @@ def check_config(cfg: Mapping[str, Any]) -> list[str]:
                 f"`axolotl train` runs in). Give {what}."
             )
     pairs = cfg.get("mistake_probe_pairs")
+    probe_pairs = None
     if pairs and pairs != "builtin" and cfg.get("mistake_probe") is not False:
         from axolotl_mistake.probe import load_pairs
 
         try:  # now, not at the first probe run after the model has loaded
-            load_pairs(Path(str(pairs)).expanduser())
+            probe_pairs = load_pairs(Path(str(pairs)).expanduser())
         except Exception as err:  # InputError/ValueError naming file:line and field
             raise ValueError(f"mistake_probe_pairs: {err}") from None
-    check_probe_calibration(cfg)
+    check_probe_calibration(cfg, probe_pairs)
     warnings: list[str] = []
     if datasets and len(uses_strategy) == len(datasets):
         warnings.append(
@@ -363,10 +364,11 @@ def check_config(cfg: Mapping[str, Any]) -> list[str]:
     return warnings
 
 
-def check_probe_calibration(cfg: dict[str, Any]) -> None:
+def check_probe_calibration(cfg: dict[str, Any], probe_pairs: list | None = None) -> None:
     """`mistake_probe_threshold: calibrated` needs training-side calibration pairs with both
     labels and none shared with the probe pairs (a cut fitted on the pairs it then judges
-    would inflate the accuracy); calibration pairs without it would be silently unused."""
+    would inflate the accuracy); calibration pairs without it would be silently unused.
+    `probe_pairs`: the probe pairs if already read (None: read here, e.g. 'builtin')."""
     calibrated = cfg.get("mistake_probe_threshold") == "calibrated"
     path = cfg.get("mistake_probe_calibration_pairs")
     if cfg.get("mistake_probe") is False or not cfg.get("mistake_probe_pairs"):
@@ -388,7 +390,7 @@ def check_probe_calibration(cfg: dict[str, Any]) -> None:
 
     try:
         calibration = load_pairs(Path(str(path)).expanduser())
-        probe = load_pairs(resolve_probe_pairs(str(cfg["mistake_probe_pairs"])))
+        probe = probe_pairs or load_pairs(resolve_probe_pairs(str(cfg["mistake_probe_pairs"])))
     except Exception as err:  # InputError naming file:line and field
         raise ValueError(f"mistake_probe_calibration_pairs: {err}") from None
     scored = {(p.question, p.answer) for p in probe}
