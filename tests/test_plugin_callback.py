@@ -70,16 +70,18 @@ def test_probe_runs_at_evaluation_and_logs_through_the_trainer(tiny_model_dir, t
     assert len(seen_modes) == 4 and seen_modes[0::2] == seen_modes[1::2]
 
 
-def test_every_n_steps_and_end_without_evaluation(tiny_model_dir, tmp_path):
+def _plain_trainer(model_dir, out, max_steps: int):
+    """(trainer, model, tokenizer): a real Trainer on the tiny model, no evaluation, log every
+    step; the probe callbacks are added by each test."""
     from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
 
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
     ids = tokenizer("Hello there.")["input_ids"]
-    rows = [{"input_ids": ids, "attention_mask": [1] * len(ids), "labels": ids}] * 10
+    rows = [{"input_ids": ids, "attention_mask": [1] * len(ids), "labels": ids}] * (2 * max_steps)
     args = TrainingArguments(
-        output_dir=str(tmp_path),
-        max_steps=5,
+        output_dir=str(out),
+        max_steps=max_steps,
         per_device_train_batch_size=2,
         logging_steps=1,
         report_to=[],
@@ -87,6 +89,11 @@ def test_every_n_steps_and_end_without_evaluation(tiny_model_dir, tmp_path):
         use_cpu=True,
     )
     trainer = Trainer(model=model, args=args, train_dataset=rows, processing_class=tokenizer)
+    return trainer, model, tokenizer
+
+
+def test_every_n_steps_and_end_without_evaluation(tiny_model_dir, tmp_path):
+    trainer, model, _ = _plain_trainer(tiny_model_dir, tmp_path, max_steps=5)
     callback = DiscriminationProbeCallback(
         trainer, DiscriminationProbe(PAIRS), every_steps=2, at_start=True, at_end=True
     )
@@ -97,24 +104,9 @@ def test_every_n_steps_and_end_without_evaluation(tiny_model_dir, tmp_path):
 
 
 def test_calibrated_cut_is_refitted_on_the_calibration_pairs_and_logged(tiny_model_dir, tmp_path):
-    from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
-
     from axolotl_mistake.probe import best_threshold
 
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    ids = tokenizer("Hello there.")["input_ids"]
-    rows = [{"input_ids": ids, "attention_mask": [1] * len(ids), "labels": ids}] * 6
-    args = TrainingArguments(
-        output_dir=str(tmp_path),
-        max_steps=3,
-        per_device_train_batch_size=2,
-        logging_steps=1,
-        report_to=[],
-        save_strategy="no",
-        use_cpu=True,
-    )
-    trainer = Trainer(model=model, args=args, train_dataset=rows, processing_class=tokenizer)
+    trainer, model, tokenizer = _plain_trainer(tiny_model_dir, tmp_path, max_steps=3)
     calibration = DiscriminationProbe(
         [
             LabelledPair(question="Name a fruit.", answer="An apple.", harmful=False),
