@@ -70,6 +70,24 @@ LABELS = {
 }
 
 
+def eval_paths(work: Path, arm: str, style: str = "analysis") -> tuple[Path, Path]:
+    """(evaluation config, evaluation run folder) of one arm and probe style under `work`."""
+    return work / f"eval_{style}_{arm}.yml", work / "eval" / style / arm
+
+
+def evaluated_arms(work: Path, names: str) -> list[str]:
+    """The comma-separated arms, each checked to have an `analysis` evaluation run under `work`
+    (for the scripts that read the runs back); a ValueError names the first that has not."""
+    arms = [a for a in names.split(",") if a]
+    for arm in arms:
+        if arm not in ARMS + CONTROL_ARMS:
+            raise ValueError(f"unknown arm {arm!r}; choose from {', '.join(ARMS + CONTROL_ARMS)}")
+        config, run = eval_paths(work, arm)
+        if not (run / "results.json").is_file() or not config.is_file():
+            raise ValueError(f"{arm}: no evaluation run under {run}; run efficacy_smollm2.py first")
+    return arms
+
+
 @dataclass(frozen=True)
 class Size:
     """Every knob that sets the experiment's cost."""
@@ -258,7 +276,7 @@ class Experiment:
             {"path": str(sft / "sft_helpful.jsonl"), "ds_type": "json", "type": "alpaca"},
         ]
         if arm in CONTROL_ARMS:
-            datasets.append({"path": str(self.refusal_rows()), "ds_type": "json", "type": "alpaca"})
+            datasets.append({"path": str(self.refusal_path), "ds_type": "json", "type": "alpaca"})
         if arm in ANALYSES:
             datasets.insert(
                 0,
@@ -270,12 +288,10 @@ class Experiment:
             )
         return datasets
 
-    def refusal_rows(self) -> Path:
-        """The control arms' refusal rows (written on first use; same content = same file)."""
-        path = self.work / "build" / "refusal" / "sft_refusal.jsonl"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_refusal_rows(self.data, path, self.size.refusal_n)
-        return path
+    @property
+    def refusal_path(self) -> Path:
+        """The control arms' refusal rows (written by `main` before their training)."""
+        return self.work / "build" / "refusal" / "sft_refusal.jsonl"
 
     def train_config(self, arm: str, base_model: str) -> dict[str, Any]:
         """The CPU recipe, pointed at this experiment's data; the same settings for every arm."""
@@ -384,7 +400,7 @@ class Experiment:
             )
         return {
             "name": LABELS[arm],
-            "output_dir": str(self.work / "eval" / style / arm),
+            "output_dir": str(eval_paths(self.work, arm, style)[1]),
             "model": {
                 "kind": "transformers",
                 "model": base_model,
@@ -404,9 +420,8 @@ class Experiment:
         }
 
     def evaluate(self, arm: str, base_model: str, adapter: Path | None, style: str) -> Path:
-        out = self.work / "eval" / style / arm
+        path, out = eval_paths(self.work, arm, style)
         data = self.eval_config(arm, base_model, adapter, style)
-        path = self.work / f"eval_{style}_{arm}.yml"
         results = out / "results.json"
         newer = (
             adapter is not None
@@ -428,7 +443,7 @@ class Experiment:
         return out
 
     def evaluated(self, arm: str, style: str = "analysis") -> bool:
-        return (self.work / "eval" / style / arm / "results.json").exists()
+        return (eval_paths(self.work, arm, style)[1] / "results.json").exists()
 
     def compare(
         self,
@@ -438,7 +453,7 @@ class Experiment:
         name: str | None = None,
     ) -> Path:
         out = self.work / "compare" / (name or f"{style}_{mode}")
-        runs = [str(self.work / "eval" / style / arm) for arm in arms]
+        runs = [str(eval_paths(self.work, arm, style)[1]) for arm in arms]
         cmd = [
             self.py,
             "-m",
@@ -491,7 +506,7 @@ def summary_rows(work: Path) -> dict[str, Any]:
     for arm in ARMS + CONTROL_ARMS:
         entry: dict[str, Any] = {}
         for style in ("analysis", "alpaca"):
-            path = work / "eval" / style / arm / "results.json"
+            path = eval_paths(work, arm, style)[1] / "results.json"
             if not path.exists():
                 continue
             results = json.loads(path.read_text())
@@ -545,6 +560,8 @@ def main(argv: list[str] | None = None) -> int:
         for arm in ("origin", "paper", "anchored")
         if arm in arms or arm == "origin" or (arm == "anchored" and "anchored_refusal" in arms)
     }
+    if set(CONTROL_ARMS) & set(arms):  # same content = same file, so the adapters stay fresh
+        write_refusal_rows(exp.data, exp.refusal_path, size.refusal_n)
     adapters: dict[str, Path | None] = {"base": None}
     for arm in ("sft", "paper", "origin", "anchored", *CONTROL_ARMS):
         if arm in arms:

@@ -108,7 +108,7 @@ def test_control_arms_share_the_refusal_rows_and_differ_only_by_the_analyses(dat
     anchored = exp.train_config("anchored_refusal", "model")
     sft = exp.train_config("sft", "model")
     paths = [[Path(d["path"]) for d in c["datasets"]] for c in (sft, refusal, anchored)]
-    assert paths[1] == paths[0] + [exp.refusal_rows()]
+    assert paths[1] == paths[0] + [exp.refusal_path]
     assert paths[2][1:] == paths[1]
     assert paths[2][0] == tmp_path / "work" / "build" / "anchored" / "mistake_analysis.jsonl"
     assert anchored["datasets"][0]["type"] == "axolotl_mistake.unguided_analysis"
@@ -122,3 +122,15 @@ def test_control_arms_are_opt_in(capsys):
     with pytest.raises(SystemExit):
         efficacy.main(["--arms", "sft,nonsense", "--work", "unused"])
     assert "nonsense" in capsys.readouterr().err
+
+
+def test_evaluated_arms_names_an_unknown_or_unevaluated_arm(tmp_path):
+    with pytest.raises(ValueError, match="unknown arm 'nonsense'"):
+        efficacy.evaluated_arms(tmp_path, "nonsense,sft")
+    with pytest.raises(ValueError, match="anchored: no evaluation run"):
+        efficacy.evaluated_arms(tmp_path, "anchored")
+    config, run = efficacy.eval_paths(tmp_path, "anchored")
+    run.mkdir(parents=True)
+    (run / "results.json").write_text("{}")
+    config.write_text("name: x\n")
+    assert efficacy.evaluated_arms(tmp_path, "anchored,") == ["anchored"]
