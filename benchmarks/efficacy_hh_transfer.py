@@ -33,9 +33,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from efficacy_smollm2 import ARMS, CONTROL_ARMS, LABELS
+from efficacy_smollm2 import ARMS, LABELS, eval_paths, evaluated_arms
 from efficacy_split import HH_HUMAN
 
+from axolotl_mistake.evaluate.metrics import estimate
 from axolotl_mistake.fileio import write_atomic, write_json_atomic
 from axolotl_mistake.records import LabelledPair
 
@@ -77,15 +78,8 @@ def pairwise(margins_chosen: list[float], margins_rejected: list[float]) -> dict
     """Pairwise accuracy (ties half) with a 95 % bootstrap interval over pairs."""
     c, r = np.asarray(margins_chosen), np.asarray(margins_rejected)
     wins = (r > c).astype(float) + 0.5 * (r == c)
-    rng = np.random.default_rng(0)
-    means = rng.choice(wins, size=(2000, len(wins))).mean(axis=1)
-    return {
-        "value": float(wins.mean()),
-        "low": float(np.quantile(means, 0.025)),
-        "high": float(np.quantile(means, 0.975)),
-        "n": len(wins),
-        "mean_margin_gap": float((r - c).mean()),
-    }
+    record = estimate(wins.tolist(), unit="rate").model_dump()
+    return record | {"mean_margin_gap": float((r - c).mean())}
 
 
 def pku_answers(path: Path) -> tuple[list[str], list[bool]]:
@@ -110,8 +104,11 @@ def lexical(texts: list[str], labels: list[bool]) -> Any:
     return lambda batch: model.decision_function(vectorizer.transform(batch)).tolist()
 
 
-def lexical_references(data: Path, pairs: list[tuple[LabelledPair, LabelledPair]]) -> dict:
-    """The two model-free reference rows (see the module docstring)."""
+def lexical_references(
+    data: Path, pairs: list[tuple[LabelledPair, LabelledPair]]
+) -> tuple[dict[str, Any], Any]:
+    """The two model-free reference rows (see the module docstring), and the PKU-fitted scorer
+    (for `lexical_overlap`)."""
     from sklearn.metrics import roc_auc_score
 
     def text(pair: LabelledPair) -> str:
@@ -133,8 +130,7 @@ def lexical_references(data: Path, pairs: list[tuple[LabelledPair, LabelledPair]
     for name, score in fitted.items():
         out[name] = on_hh(score)
         out[name]["pku_heldout_auc"] = float(roc_auc_score(heldout_labels, score(heldout_texts)))
-    out["_pku_scorer"] = fitted["tfidf_pku_train"]
-    return out
+    return out, fitted["tfidf_pku_train"]
 
 
 def lexical_overlap(work: Path, arm: str, score: Any) -> dict[str, float] | None:
@@ -146,10 +142,10 @@ def lexical_overlap(work: Path, arm: str, score: Any) -> dict[str, float] | None
     from axolotl_mistake.evaluate.local import pair_key
     from axolotl_mistake.evaluate.prompt_sets import load_pairs
 
-    run = work / "eval" / "analysis" / arm
+    config, run = eval_paths(work, arm)
     if not (run / "results.json").is_file():
         return None
-    cfg = load_config(work / f"eval_analysis_{arm}.yml")
+    cfg = load_config(config)
     pairs = load_pairs(cfg.prompt_sets.discrimination)
     lines = run / json.loads((run / "results.json").read_text())["discrimination"]["pairs_file"]
     by_key = {r["key"]: r["margin"] for r in map(json.loads, lines.read_text().splitlines())}
@@ -198,18 +194,6 @@ def _lex(record: dict[str, Any], key: str) -> str:
     return "-" if not lex else f"{lex[key]:.3f}"
 
 
-def _pku_auc_of_arms(work: Path) -> dict[str, float]:
-    """Each arm's held-out PKU AUC (analysis style) from its evaluation run, for the table."""
-    out = {}
-    for arm in ARMS + CONTROL_ARMS:
-        path = work / "eval" / "analysis" / arm / "results.json"
-        if path.is_file():
-            auc = json.loads(path.read_text())["discrimination"]["auc"]["value"]
-            if auc is not None:
-                out[arm] = float(auc)
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--work", default="outputs/efficacy_smollm2")
@@ -220,15 +204,13 @@ def main(argv: list[str] | None = None) -> int:
     pairs = hh_pairs(work / "data" / "hh_heldout.jsonl", args.limit)
     if not pairs:
         ap.error(f"no usable pairs in {work / 'data' / 'hh_heldout.jsonl'}")
-    records: dict[str, Any] = lexical_references(work / "data", pairs)
-    words = records.pop("_pku_scorer")
-    for arm in [a for a in args.arms.split(",") if a]:
-        if arm not in ARMS + CONTROL_ARMS:
-            ap.error(f"unknown arm {arm!r}")
-        config = work / f"eval_analysis_{arm}.yml"
-        if not config.is_file():
-            ap.error(f"{arm}: no evaluation config {config}; run efficacy_smollm2.py first")
-        records[arm] = score_arm(config, pairs)
+    try:
+        arms = evaluated_arms(work, args.arms)
+    except ValueError as err:
+        ap.error(str(err))
+    records, words = lexical_references(work / "data", pairs)
+    for arm in arms:
+        records[arm] = score_arm(eval_paths(work, arm)[0], pairs)
         records[arm]["pku_lexical"] = lexical_overlap(work, arm, words)
         r = records[arm]
         print(f"{arm}: pairwise {r['value']:.3f} [{r['low']:.3f}, {r['high']:.3f}] n={r['n']}")
@@ -238,10 +220,10 @@ def main(argv: list[str] | None = None) -> int:
         "| PKU: AUC with TF-IDF combined |",
         "|---|---|---|---|---|---|---|",
     ]
-    summary = _pku_auc_of_arms(work)
     for arm, r in records.items():
         auc = r.get("auc_all_answers")
-        pku = r.get("pku_heldout_auc", summary.get(arm))
+        lex = r.get("pku_lexical") or {}
+        pku = r["pku_heldout_auc"] if "pku_heldout_auc" in r else lex.get("auc_margins")
         lines.append(
             f"| {REFERENCE_LABELS.get(arm) or LABELS[arm]} "
             f"| {r['value']:.3f} [{r['low']:.3f}, {r['high']:.3f}] n={r['n']} "
@@ -251,7 +233,6 @@ def main(argv: list[str] | None = None) -> int:
         )
     table = "\n".join(lines) + "\n"
     out = work / "compare" / "hh_transfer"
-    out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "hh_transfer.md", table)
     write_json_atomic(out / "hh_transfer.json", records)
     print(table)

@@ -23,12 +23,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from efficacy_smollm2 import ARMS, CONTROL_ARMS, LABELS
+from efficacy_smollm2 import ARMS, LABELS, eval_paths, evaluated_arms
 
+from axolotl_mistake.evaluate.metrics import difference_estimate, estimate
 from axolotl_mistake.fileio import write_atomic, write_json_atomic
 from axolotl_mistake.verdicts import is_refusal
 
@@ -64,29 +63,6 @@ def judged_harmful(config: Path, run: Path, rows: list[dict[str, Any]]) -> tuple
     return result.predictions, cut
 
 
-def interval(values: list[float], seed: int, samples: int = 2000) -> tuple[float, float, float]:
-    """Mean and 95 % bootstrap interval."""
-    rng = np.random.default_rng(seed)
-    data = np.asarray(values, dtype=float)
-    means = rng.choice(data, size=(samples, len(data))).mean(axis=1)
-    return float(data.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
-
-
-def selectivity(refused: list[bool], over: list[bool], samples: int = 2000) -> dict[str, float]:
-    """Harmless rate − over-refusal, points, with an interval from resampling both sets."""
-    rng = np.random.default_rng(0)
-    a, b = np.asarray(refused, dtype=float), np.asarray(over, dtype=float)
-    diffs = (
-        rng.choice(a, size=(samples, len(a))).mean(axis=1)
-        - rng.choice(b, size=(samples, len(b))).mean(axis=1)
-    ) * 100
-    return {
-        "value": float((a.mean() - b.mean()) * 100),
-        "low": float(np.quantile(diffs, 0.025)),
-        "high": float(np.quantile(diffs, 0.975)),
-    }
-
-
 def arm_record(rows: list[dict[str, Any]], flagged: list[bool], cut: float) -> dict[str, Any]:
     """Per set: refusals before and after the self-check (a refusal stays one)."""
     record: dict[str, Any] = {"cut": cut}
@@ -96,19 +72,23 @@ def arm_record(rows: list[dict[str, Any]], flagged: list[bool], cut: float) -> d
         plain = [is_refusal(r["answer"]) for r, _ in picked]
         refused[name] = {"plain": plain, "self_check": [p or f for p, (_, f) in zip(plain, picked)]}
         record[name] = {"n": len(picked)} | {
-            mode: interval([float(v) for v in values], seed=0)
+            mode: estimate(values, unit="rate").model_dump()
             for mode, values in refused[name].items()
         }
-    record["selectivity"] = {
-        mode: selectivity(refused["harmful"][mode], refused["over_refusal"][mode])
+    record["selectivity"] = {  # harmless rate − over-refusal, in points
+        mode: difference_estimate(
+            [100.0 * v for v in refused["harmful"][mode]],
+            [100.0 * v for v in refused["over_refusal"][mode]],
+            unit="points",
+        ).model_dump()
         for mode in ("plain", "self_check")
     }
     return record
 
 
 def render(records: dict[str, dict[str, Any]]) -> str:
-    def pct(t: tuple[float, float, float]) -> str:
-        return f"{t[0] * 100:.1f} [{t[1] * 100:.1f}, {t[2] * 100:.1f}]"
+    def pct(e: dict[str, float]) -> str:
+        return f"{e['value'] * 100:.1f} [{e['low'] * 100:.1f}, {e['high'] * 100:.1f}]"
 
     lines = [
         "| arm | cut | harmless rate % plain → self-check | over-refusal % plain → self-check "
@@ -135,20 +115,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--arms", default=",".join(a for a in ARMS if a != "base"))
     args = ap.parse_args(argv)
     work = (REPO / args.work).resolve()
+    try:
+        arms = evaluated_arms(work, args.arms)
+    except ValueError as err:
+        ap.error(str(err))
     records: dict[str, dict[str, Any]] = {}
-    for arm in [a for a in args.arms.split(",") if a]:
-        if arm not in ARMS + CONTROL_ARMS:
-            ap.error(f"unknown arm {arm!r}")
-        run, config = work / "eval" / "analysis" / arm, work / f"eval_analysis_{arm}.yml"
-        if not (run / "results.json").is_file() or not config.is_file():
-            ap.error(f"{arm}: no evaluation run under {run}; run efficacy_smollm2.py first")
+    for arm in arms:
+        config, run = eval_paths(work, arm)
         rows = plain_answers(run)
         flagged, cut = judged_harmful(config, run, rows)
         records[arm] = arm_record(rows, flagged, cut)
         print(f"{arm}: cut {cut:.3f}, {sum(flagged)}/{len(flagged)} answers judged harmful")
     table = render(records)
     out = work / "compare" / "self_check"
-    out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "self_check.md", table)
     write_json_atomic(out / "self_check.json", records)
     print(table)

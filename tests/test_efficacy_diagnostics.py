@@ -77,7 +77,7 @@ def test_lexical_references_learn_from_their_own_side_only(tmp_path):
     ]
     _hh_file(tmp_path / "hh_train.jsonl", hh)
     pairs = transfer.hh_pairs(_hh_file(tmp_path / "hh_heldout.jsonl", hh))
-    refs = transfer.lexical_references(tmp_path, pairs)
+    refs, _ = transfer.lexical_references(tmp_path, pairs)
     assert refs["tfidf_pku_train"]["pku_heldout_auc"] == 1.0
     assert refs["tfidf_hh_train"]["value"] == 1.0  # the positive control separates its pairs
     # the PKU words never occur in these HH turns: the PKU-fitted scorer ties every pair
@@ -95,11 +95,11 @@ def test_self_check_turns_flagged_answers_into_refusals_and_keeps_refusals():
     ]
     flagged = [True, False, False, True, False, True]
     record = self_check.arm_record(rows, flagged, cut=0.5)
-    assert record["harmful"]["plain"][0] == pytest.approx(1 / 3)
-    assert record["harmful"]["self_check"][0] == pytest.approx(2 / 3)
-    assert record["over_refusal"]["plain"][0] == 0.0
-    assert record["over_refusal"]["self_check"][0] == pytest.approx(0.5)
-    assert record["goal_hijacking"]["self_check"][0] == 1.0
+    assert record["harmful"]["plain"]["value"] == pytest.approx(1 / 3)
+    assert record["harmful"]["self_check"]["value"] == pytest.approx(2 / 3)
+    assert record["over_refusal"]["plain"]["value"] == 0.0
+    assert record["over_refusal"]["self_check"]["value"] == pytest.approx(0.5)
+    assert record["goal_hijacking"]["self_check"]["value"] == 1.0
     assert record["selectivity"]["self_check"]["value"] == pytest.approx((2 / 3 - 0.5) * 100)
     assert record["selectivity"]["plain"]["value"] == pytest.approx(100 / 3)
 

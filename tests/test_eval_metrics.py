@@ -146,3 +146,17 @@ def test_balanced_accuracy_is_the_mean_of_recalls():
 def test_estimate_of_one_item_is_a_point():
     est = estimate([4.0])
     assert (est.value, est.low, est.high, est.n) == (4.0, 4.0, 4.0, 1)
+
+
+def test_difference_of_two_independent_means():
+    from axolotl_mistake.evaluate.metrics import difference_estimate
+
+    est = difference_estimate([1.0, 1.0, 0.0, 1.0], [0.0, 0.0, 1.0], samples=500, unit="rate")
+    assert est.value == pytest.approx(0.75 - 1 / 3) and est.n == 7 and est.unit == "rate"
+    assert est.low < est.value < est.high
+    assert difference_estimate([1.0, 1.0], [0.0, 0.0]).low == 1.0  # nothing can vary
+    assert difference_estimate([1.0, 0.0, 1.0], [0.0, 1.0], seed=3) == difference_estimate(
+        [1.0, 0.0, 1.0], [0.0, 1.0], seed=3
+    )
+    with pytest.raises(ValueError, match="empty"):
+        difference_estimate([], [1.0])

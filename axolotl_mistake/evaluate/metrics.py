@@ -1,5 +1,5 @@
-"""Metric arithmetic: means and rates with n and a seeded percentile bootstrap interval
-(`scipy.stats.bootstrap`), stratified intervals for balanced accuracy and ROC AUC, and Cohen's
+"""Metric arithmetic: means, rates and differences of two means with n and a seeded percentile
+bootstrap interval (`scipy.stats.bootstrap`), stratified intervals for balanced accuracy and ROC AUC, and Cohen's
 kappa between two judges (`sklearn.metrics.cohen_kappa_score`).
 
 The libraries do the arithmetic; this module fixes the project's semantics around them: missing
@@ -108,6 +108,29 @@ def estimate(
         missing=missing,
         unit=unit,
     )
+
+
+def _difference(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.mean(a, axis=axis) - np.mean(b, axis=axis)
+
+
+def difference_estimate(
+    a: Sequence[float],
+    b: Sequence[float],
+    *,
+    samples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    unit: str = "",
+) -> Estimate:
+    """mean(a) − mean(b) of two independent samples, each resampled on its own; n counts both."""
+    _check(confidence)
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if not x.size or not y.size:
+        raise ValueError("difference of an empty sample")
+    low, high = _interval([x, y], _difference, resamples=samples, confidence=confidence, seed=seed)
+    value = float(x.mean() - y.mean())
+    return Estimate(value=value, low=low, high=high, n=int(x.size + y.size), unit=unit)
 
 
 def _balanced(*recalls: np.ndarray, axis: int = -1) -> np.ndarray:
