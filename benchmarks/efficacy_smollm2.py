@@ -197,8 +197,13 @@ def finished(marker: Path, config: Path, data: dict[str, Any]) -> bool:
 class Experiment:
     """The experiment's folder layout, steps and their resume rule (a finished step is skipped)."""
 
-    def __init__(self, work: Path, shared: Path, size: Size, threads: str) -> None:
+    def __init__(
+        self, work: Path, shared: Path, size: Size, threads: str, train_seed: int = 0
+    ) -> None:
         self.work, self.shared, self.size = work, shared, size
+        self.train_seed = (
+            train_seed  # Axolotl's `seed`: data order and dropout; the data stay the same
+        )
         self.data = work / "data"
         self.logs = work / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -315,6 +320,7 @@ class Experiment:
             sequence_len=s.sequence_len,
             warmup_steps=max(2, s.steps // 20),
             logging_steps=10,
+            seed=self.train_seed,
         )
         return cfg
 
@@ -535,6 +541,12 @@ def main(argv: list[str] | None = None) -> int:
         "--helpful-n", type=int, default=None, help="override the helpful Alpaca SFT rows"
     )
     ap.add_argument("--arms", default=",".join(ARMS), help="comma-separated subset of the arms")
+    ap.add_argument(
+        "--train-seed",
+        type=int,
+        default=0,
+        help="Axolotl `seed` of every arm's training (data order, dropout); the data stay the same",
+    )
     args = ap.parse_args(argv)
     size = QUICK if args.quick else FULL
     if args.steps:
@@ -548,7 +560,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         ap.error(f"unknown arm(s) {unknown}; choose from {', '.join(ARMS + CONTROL_ARMS)}")
     shared = Path(args.shared).resolve()
-    exp = Experiment(work, shared, size, args.threads)
+    exp = Experiment(work, shared, size, args.threads, train_seed=args.train_seed)
     started = time.perf_counter()
 
     split = split_shared(shared, exp.data)
@@ -585,6 +597,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = {
         "size": "quick" if args.quick else "full",
         "settings": asdict(size),
+        "train_seed": args.train_seed,
         "split": split,
         "builds": {
             arm: json.loads((path / "manifest.json").read_text()).get("files")

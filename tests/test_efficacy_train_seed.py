@@ -1,0 +1,27 @@
+"""The efficacy script's training seed: it changes Axolotl's `seed` and nothing else, and its
+default is the recipes' seed, so a default rerun resumes the adapters an earlier run trained."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))  # the script imports it the same way
+efficacy = importlib.import_module("efficacy_smollm2")
+
+
+def test_default_seed_is_the_recipes_and_another_seed_changes_only_seed(tmp_path):
+    default = efficacy.Experiment(tmp_path / "work", tmp_path, efficacy.QUICK, "1")
+    seeded = efficacy.Experiment(tmp_path / "work", tmp_path, efficacy.QUICK, "1", train_seed=7)
+    for arm, recipe in (("sft", "smollm2_135m_sft.yml"), ("anchored", "smollm2_135m_mistake.yml")):
+        base, other = default.train_config(arm, "model"), seeded.train_config(arm, "model")
+        assert base["seed"] == yaml.safe_load((REPO / "recipes" / recipe).read_text())["seed"]
+        assert other["seed"] == 7
+        assert {k: v for k, v in other.items() if k != "seed"} == {
+            k: v for k, v in base.items() if k != "seed"
+        }
+
