@@ -1,6 +1,6 @@
 """Reference-answer NLL (helpfulness without a judge): equal to the model's own loss on the answer
 tokens, independent of batching, dropped-and-counted past the context, and lower for real
-answers than for the same words scrambled (on the real embedded model)."""
+answers than for the same words scrambled (on the real embedded model); per token, in order."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from axolotl_mistake.evaluate.likelihood import reference_nll
+from axolotl_mistake.evaluate.likelihood import reference_nll, reference_token_nll
 from axolotl_mistake.evaluate.prompt_sets import EvalItem
 from axolotl_mistake.templates import alpaca_prompt, as_user_messages
 
@@ -63,6 +63,22 @@ def test_nll_equals_the_models_loss_on_answer_tokens(tiny, shared_data):
             as_user_messages(item.question), tokenize=False, add_generation_prompt=True
         )
         assert value == pytest.approx(_loss(model, tok, prompt, item.reference, False), abs=1e-4)
+
+
+def test_token_nll_is_per_answer_token_in_order(tiny, shared_data):
+    """One value per answer token, the first being the answer's first token; their mean is the
+    item's NLL, and the first token's value is the model's loss on that token alone."""
+    model, tok = tiny
+    items = _alpaca_items(shared_data, 4)
+    tokens, _ = reference_token_nll(model, tok, items, "plain", "alpaca", batch_size=3)
+    means, _ = reference_nll(model, tok, items, "plain", "alpaca", batch_size=3)
+    for item, values, mean in zip(items, tokens, means):
+        prompt = alpaca_prompt(item.instruction, item.input)
+        answer_ids = tok(prompt + item.reference)["input_ids"][len(tok(prompt)["input_ids"]) :]
+        assert len(values) == len(answer_ids)
+        assert sum(values) / len(values) == pytest.approx(mean, abs=1e-6)
+        first = tok.decode(answer_ids[:1])
+        assert values[0] == pytest.approx(_loss(model, tok, prompt, first, True), abs=1e-4)
 
 
 def test_batching_missing_references_and_context(tiny, shared_data):

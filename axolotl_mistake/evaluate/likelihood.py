@@ -55,9 +55,35 @@ def reference_nll(
 ) -> tuple[list[float | None], list[str]]:
     """Per item: mean NLL (nats/token) of its reference answer, None when it has none or it
     does not fit `max_context`; and the ids of the items dropped for length."""
+    tokens, dropped = reference_token_nll(
+        model,
+        tokenizer,
+        items,
+        mode,
+        fmt,
+        chat=chat,
+        max_context=max_context,
+        batch_size=batch_size,
+    )
+    return [None if t is None else sum(t) / len(t) for t in tokens], dropped
+
+
+def reference_token_nll(
+    model: Any,
+    tokenizer: Any,
+    items: Sequence[EvalItem],
+    mode: Mode,
+    fmt: PromptFormat,
+    *,
+    chat: str = "auto",
+    max_context: int | None = None,
+    batch_size: int = 8,
+) -> tuple[list[list[float] | None], list[str]]:
+    """Per item: the NLL of each token of its reference answer, in order (where in an answer a
+    cost falls: its opening tokens or throughout); None and the dropped ids as above."""
     import torch
 
-    values: list[float | None] = [None] * len(items)
+    values: list[list[float] | None] = [None] * len(items)
     todo: list[Scored] = []
     dropped: list[str] = []
     for index, item in enumerate(items):
@@ -78,7 +104,7 @@ def reference_nll(
     try:
         with torch.inference_mode():
             for batch in _batches(todo, batch_size):
-                for scored, nll in zip(batch, _batch_nll(model, batch, pad, device)):
+                for scored, nll in zip(batch, _batch_token_nll(model, batch, pad, device)):
                     values[scored.index] = nll
     finally:
         model.train(was_training)
@@ -100,7 +126,7 @@ def _batches(todo: list[Scored], batch_size: int):
         yield batch
 
 
-def _batch_nll(model: Any, batch: list[Scored], pad: int, device: Any) -> list[float]:
+def _batch_token_nll(model: Any, batch: list[Scored], pad: int, device: Any) -> list[list[float]]:
     """Left-padded forward; the logits of the last `keep` positions predict each answer."""
     import torch
 
@@ -125,5 +151,5 @@ def _batch_nll(model: Any, batch: list[Scored], pad: int, device: Any) -> list[f
         n = len(scored.answer)
         logp = torch.log_softmax(logits[row, keep - 1 - n : keep - 1].float(), dim=-1)
         target = torch.tensor(scored.answer, device=logp.device)[:, None]
-        result.append(float(-logp.gather(1, target).mean()))
+        result.append((-logp.gather(1, target))[:, 0].tolist())
     return result

@@ -1,0 +1,167 @@
+"""Where in an answer does the mistake-analysis arms' NLL cost fall? Exploratory; run after
+`efficacy_smollm2.py`, never part of its goals.
+
+    python benchmarks/efficacy_nll_positions.py [--work outputs/efficacy_smollm2] [--arms ...]
+
+Every arm scores the same held-out Alpaca reference answers as its evaluation's `helpful_nll`
+(its `analysis` evaluation config: prompts, format, limit; plain mode), token by token. The
+answer is cut into segments by token position (the opening tokens, the middle, the rest), and
+each arm's mean NLL per segment is compared with SFT-only's *paired* over items (the same
+reference tokens under both models), with a bootstrap interval. A cost in the opening tokens
+only would mean critique training moved how answers start (its verdict sentence leaking into
+answers); a cost spread through the answer is a general one. Each arm's whole-answer mean is
+checked against its results.json before anything is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from efficacy_smollm2 import LABELS, eval_paths, evaluated_arms
+
+from axolotl_mistake.evaluate.metrics import estimate
+from axolotl_mistake.fileio import write_atomic, write_json_atomic
+
+REPO = Path(__file__).resolve().parents[1]
+SEGMENTS = ((0, 4), (4, 16), (16, None))
+"""Token positions [start, end) of the answer; None = to its end."""
+TOLERANCE = 1e-3
+"""Largest accepted gap between the recomputed whole-answer mean and the evaluation's."""
+
+
+def segment_name(start: int, end: int | None) -> str:
+    return f"tokens {start + 1}-{end}" if end else f"tokens {start + 1}+"
+
+
+def segment_means(tokens: list[float] | None) -> dict[str, float | None]:
+    """An item's mean NLL over the whole answer and over each segment (None where empty), and
+    each segment's share of the answer's tokens (`<segment> weight`): the whole-answer mean is
+    the weighted sum of the segment means, so a gap splits exactly into segment contributions."""
+    out: dict[str, float | None] = {"whole": None if not tokens else sum(tokens) / len(tokens)}
+    for start, end in SEGMENTS:
+        part = (tokens or [])[start:end]
+        name = segment_name(start, end)
+        out[name] = sum(part) / len(part) if part else None
+        out[f"{name} weight"] = len(part) / len(tokens) if tokens else None
+    return out
+
+
+def score_arm(config: Path) -> tuple[list[dict[str, float | None]], float | None]:
+    """Per helpful item its segment means, and the evaluation's recorded helpful_nll."""
+    from axolotl_mistake.evaluate.inputs import load_config
+    from axolotl_mistake.evaluate.likelihood import reference_token_nll
+    from axolotl_mistake.evaluate.local import context_of, hf_model
+    from axolotl_mistake.evaluate.prompt_sets import load_prompt_sets
+
+    cfg = load_config(config)
+    items = load_prompt_sets(cfg.prompt_sets).items.get("helpful") or []
+    if not items:
+        raise SystemExit(f"error: {config}: prompt_sets.helpful is empty")
+    loaded = hf_model(cfg, backend=None)
+    if loaded is None:
+        raise SystemExit(f"error: {config}: token NLLs need a local model")
+    model, tokenizer = loaded
+    tokens, _ = reference_token_nll(
+        model,
+        tokenizer,
+        items,
+        "plain",
+        cfg.prompt_format,
+        chat=getattr(cfg.model, "chat", "auto"),
+        max_context=context_of(None, model, tokenizer),
+        batch_size=cfg.probe_batch_size,
+    )
+    results = json.loads((Path(cfg.output_dir) / "results.json").read_text())
+    nll = results.get("metrics", {}).get("plain", {}).get("helpful_nll", {})
+    recorded = nll.get("likelihood", {}).get("value")  # the metric's one "judge": the likelihood
+    return [segment_means(t) for t in tokens], recorded
+
+
+def paired(arm: list[dict[str, float | None]], sft: list[dict[str, float | None]], key: str):
+    """Mean of the per-item differences (arm − SFT-only) over items both score."""
+    diffs = [a[key] - s[key] for a, s in zip(arm, sft) if a[key] is not None and s[key] is not None]
+    return estimate(diffs, unit="nats")
+
+
+def contribution(arm: list[dict[str, float | None]], sft: list[dict[str, float | None]], key: str):
+    """The segment's part of the whole-answer gap: per item, its token share times its gap
+    (an item without the segment adds 0), averaged over the items; the parts sum to the gap."""
+    parts = []
+    for a, s in zip(arm, sft):
+        if a["whole"] is None or s["whole"] is None:
+            continue
+        weight = a[f"{key} weight"] or 0.0
+        parts.append(0.0 if not weight else weight * (a[key] - s[key]))
+    return estimate(parts, unit="nats")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--work", default="outputs/efficacy_smollm2")
+    ap.add_argument("--arms", default="base,sft,paper,origin,anchored")
+    args = ap.parse_args(argv)
+    work = (REPO / args.work).resolve()
+    try:
+        arms = evaluated_arms(work, args.arms)
+    except ValueError as err:
+        ap.error(str(err))
+    if "sft" not in arms:
+        ap.error("--arms must include sft (the paired reference)")
+    per_arm: dict[str, list[dict[str, float | None]]] = {}
+    for arm in arms:
+        per_arm[arm], recorded = score_arm(eval_paths(work, arm)[0])
+        whole = estimate([m["whole"] for m in per_arm[arm]]).value
+        if recorded is None or whole is None or abs(whole - recorded) > TOLERANCE:
+            raise SystemExit(
+                f"error: {arm}: recomputed NLL {whole} differs from results.json {recorded}"
+            )
+        print(f"{arm}: whole-answer NLL {whole:.4f} (results.json {recorded:.4f})")
+    segments = [segment_name(s, e) for s, e in SEGMENTS]
+    records: dict[str, Any] = {}
+    lines = [
+        "| arm | NLL (n) | paired gap to SFT-only | "
+        + " | ".join(f"{k}: gap per token / part of the gap" for k in segments)
+        + " |",
+        "|---|---|---|" + "---|" * len(segments),
+    ]
+    for arm in arms:
+        means = {
+            k: estimate([m[k] for m in per_arm[arm]], unit="nats") for k in ["whole", *segments]
+        }
+        record: dict[str, Any] = {"mean": {k: e.to_dict() for k, e in means.items()}}
+        cells = [f"{means['whole'].value:.3f} ({means['whole'].n})"]
+        if arm == "sft":
+            cells += ["-"] * (1 + len(segments))
+        else:
+            sft = per_arm["sft"]
+            gap = paired(per_arm[arm], sft, "whole")
+            seg_gaps = {k: paired(per_arm[arm], sft, k) for k in segments}
+            parts = {k: contribution(per_arm[arm], sft, k) for k in segments}
+            record["paired_gap_to_sft"] = {"whole": gap.to_dict()} | {
+                k: e.to_dict() for k, e in seg_gaps.items()
+            }
+            record["part_of_gap"] = {k: e.to_dict() for k, e in parts.items()}
+            cells.append(f"{gap.value:+.3f} [{gap.low:+.3f}, {gap.high:+.3f}]")
+            cells += [
+                f"{seg_gaps[k].value:+.3f} [{seg_gaps[k].low:+.3f}, {seg_gaps[k].high:+.3f}] / "
+                f"{parts[k].value:+.3f} [{parts[k].low:+.3f}, {parts[k].high:+.3f}]"
+                for k in segments
+            ]
+        records[arm] = record
+        lines.append(f"| {LABELS[arm]} | " + " | ".join(cells) + " |")
+    table = "\n".join(lines) + "\n"
+    out = work / "compare" / "nll_positions"
+    write_atomic(out / "nll_positions.md", table)
+    write_json_atomic(out / "nll_positions.json", records)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,46 @@
+"""The NLL-position diagnostic's arithmetic: segments cover the answer once, and the segment
+parts of a paired gap add up to the whole-answer gap."""
+
+from __future__ import annotations
+
+import importlib
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))  # the script imports it the same way
+positions = importlib.import_module("efficacy_nll_positions")
+
+
+def test_segments_cover_each_token_once():
+    tokens = [float(i) for i in range(20)]
+    means = positions.segment_means(tokens)
+    assert means["whole"] == pytest.approx(9.5)
+    assert means["tokens 1-4"] == pytest.approx(1.5)
+    assert means["tokens 5-16"] == pytest.approx(9.5)
+    assert means["tokens 17+"] == pytest.approx(17.5)
+    weights = [means[f"{positions.segment_name(s, e)} weight"] for s, e in positions.SEGMENTS]
+    assert sum(weights) == pytest.approx(1.0)
+    short = positions.segment_means([1.0, 3.0])
+    assert short["tokens 1-4"] == 2.0 and short["tokens 17+"] is None
+    assert positions.segment_means(None)["whole"] is None
+
+
+def test_segment_parts_sum_to_the_paired_gap():
+    rng = random.Random(0)
+    answers = [[rng.uniform(0, 4) for _ in range(rng.randint(1, 40))] for _ in range(30)]
+    sft = [positions.segment_means(a) for a in answers]
+    # the other model: dearer opening tokens, slightly dearer everywhere else
+    arm = [
+        positions.segment_means([v + (0.5 if i < 4 else 0.05) for i, v in enumerate(a)])
+        for a in answers
+    ]
+    gap = positions.paired(arm, sft, "whole").value
+    names = [positions.segment_name(s, e) for s, e in positions.SEGMENTS]
+    parts = {k: positions.contribution(arm, sft, k).value for k in names}
+    assert sum(parts.values()) == pytest.approx(gap)
+    assert positions.paired(arm, sft, "tokens 1-4").value == pytest.approx(0.5)
+    assert positions.paired(arm, sft, "tokens 17+").value == pytest.approx(0.05)
