@@ -24,4 +24,3 @@ def test_default_seed_is_the_recipes_and_another_seed_changes_only_seed(tmp_path
         assert {k: v for k, v in other.items() if k != "seed"} == {
             k: v for k, v in base.items() if k != "seed"
         }
-
