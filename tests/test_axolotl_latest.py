@@ -111,9 +111,30 @@ def test_cli_exit_codes(recipe, adapter, tmp_path):
     assert check.main([*args, "--log", str(bad)]) == 1
 
 
+def test_no_ci_step_can_fail_unnoticed():
+    """Under `set -e`, bash ignores a failure in an && list anywhere but its last command (a
+    failed install or format check would let CI pass): every such list runs in a subshell, whose
+    own status `set -e` does see. Checked by running the rule on the script's own lines."""
+    import subprocess
+
+    for line in (CI / "run").read_text().splitlines():
+        code = line.strip()
+        if code.startswith("#") or "&&" not in code:
+            continue
+        assert code.startswith("(") and code.endswith(")"), f".ci/run: unguarded && list: {code}"
+    # the rule is the one bash needs: a failing first step fails the script only in a subshell
+    bare = subprocess.run(
+        ["bash", "-c", "set -e; false && true; echo reached"], text=True, capture_output=True
+    )
+    wrapped = subprocess.run(
+        ["bash", "-c", "set -e; (false && true); echo reached"], text=True, capture_output=True
+    )
+    assert bare.stdout.strip() == "reached" and wrapped.returncode != 0 and not wrapped.stdout
+
+
 def test_ci_runs_the_step_after_the_readme_test_command():
     lines = [line.strip() for line in (CI / "run").read_text().splitlines()]
-    tests = next(i for i, line in enumerate(lines) if line.endswith(".venv/bin/python -m pytest"))
+    tests = next(i for i, line in enumerate(lines) if line.endswith(".venv/bin/python -m pytest)"))
     assert ".ci/axolotl_latest.sh" in lines[tests + 1 :], "the compat step must run after the tests"
     script = CI / "axolotl_latest.sh"
     assert os.access(script, os.X_OK), "the compat step must be executable"
