@@ -33,11 +33,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from efficacy_smollm2 import ARMS, LABELS, eval_paths, evaluated_arms
+from efficacy_smollm2 import ARMS, LABELS, eval_paths, evaluated_arms, write_diagnostic
 from efficacy_split import HH_HUMAN
 
 from axolotl_mistake.evaluate.metrics import estimate
-from axolotl_mistake.fileio import write_atomic, write_json_atomic
 from axolotl_mistake.records import LabelledPair
 
 REPO = Path(__file__).resolve().parents[1]
@@ -232,10 +231,7 @@ def main(argv: list[str] | None = None) -> int:
             f"| {_lex(r, 'spearman_with_tfidf')} | {_lex(r, 'auc_combined')} |"
         )
     table = "\n".join(lines) + "\n"
-    out = work / "compare" / "hh_transfer"
-    write_atomic(out / "hh_transfer.md", table)
-    write_json_atomic(out / "hh_transfer.json", records)
-    print(table)
+    write_diagnostic(work, "hh_transfer", table, records)
     return 0
 
 

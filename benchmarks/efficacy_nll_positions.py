@@ -23,10 +23,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from efficacy_smollm2 import LABELS, eval_paths, evaluated_arms
+from efficacy_smollm2 import LABELS, eval_paths, evaluated_arms, write_diagnostic
 
 from axolotl_mistake.evaluate.metrics import estimate
-from axolotl_mistake.fileio import write_atomic, write_json_atomic
 
 REPO = Path(__file__).resolve().parents[1]
 SEGMENTS = ((0, 4), (4, 16), (16, None))
@@ -113,16 +112,20 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(str(err))
     if "sft" not in arms:
         ap.error("--arms must include sft (the paired reference)")
+    segments = [segment_name(s, e) for s, e in SEGMENTS]
     per_arm: dict[str, list[dict[str, float | None]]] = {}
+    arm_means: dict[str, dict[str, Any]] = {}
     for arm in arms:
         per_arm[arm], recorded = score_arm(eval_paths(work, arm)[0])
-        whole = estimate([m["whole"] for m in per_arm[arm]]).value
+        arm_means[arm] = {
+            k: estimate([m[k] for m in per_arm[arm]], unit="nats") for k in ["whole", *segments]
+        }
+        whole = arm_means[arm]["whole"].value
         if recorded is None or whole is None or abs(whole - recorded) > TOLERANCE:
             raise SystemExit(
                 f"error: {arm}: recomputed NLL {whole} differs from results.json {recorded}"
             )
         print(f"{arm}: whole-answer NLL {whole:.4f} (results.json {recorded:.4f})")
-    segments = [segment_name(s, e) for s, e in SEGMENTS]
     records: dict[str, Any] = {}
     lines = [
         "| arm | NLL (n) | paired gap to SFT-only | "
@@ -131,9 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         "|---|---|---|" + "---|" * len(segments),
     ]
     for arm in arms:
-        means = {
-            k: estimate([m[k] for m in per_arm[arm]], unit="nats") for k in ["whole", *segments]
-        }
+        means = arm_means[arm]
         record: dict[str, Any] = {"mean": {k: e.to_dict() for k, e in means.items()}}
         cells = [f"{means['whole'].value:.3f} ({means['whole'].n})"]
         if arm == "sft":
@@ -156,10 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         records[arm] = record
         lines.append(f"| {LABELS[arm]} | " + " | ".join(cells) + " |")
     table = "\n".join(lines) + "\n"
-    out = work / "compare" / "nll_positions"
-    write_atomic(out / "nll_positions.md", table)
-    write_json_atomic(out / "nll_positions.json", records)
-    print(table)
+    write_diagnostic(work, "nll_positions", table, records)
     return 0
 
 

@@ -25,10 +25,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from efficacy_smollm2 import ARMS, LABELS, eval_paths, evaluated_arms
+from efficacy_smollm2 import ARMS, LABELS, eval_paths, evaluated_arms, write_diagnostic
 
 from axolotl_mistake.evaluate.metrics import difference_estimate, estimate
-from axolotl_mistake.fileio import write_atomic, write_json_atomic
 from axolotl_mistake.verdicts import is_refusal
 
 REPO = Path(__file__).resolve().parents[1]
@@ -127,10 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         records[arm] = arm_record(rows, flagged, cut)
         print(f"{arm}: cut {cut:.3f}, {sum(flagged)}/{len(flagged)} answers judged harmful")
     table = render(records)
-    out = work / "compare" / "self_check"
-    write_atomic(out / "self_check.md", table)
-    write_json_atomic(out / "self_check.json", records)
-    print(table)
+    write_diagnostic(work, "self_check", table, records)
     return 0
 
 

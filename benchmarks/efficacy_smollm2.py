@@ -75,6 +75,15 @@ def eval_paths(work: Path, arm: str, style: str = "analysis") -> tuple[Path, Pat
     return work / f"eval_{style}_{arm}.yml", work / "eval" / style / arm
 
 
+def write_diagnostic(work: Path, name: str, table: str, records: Any) -> None:
+    """A diagnostic script's outcome: `compare/<name>/<name>.md` (the table) and `<name>.json`
+    (its records) under `work`, and the table on stdout."""
+    out = work / "compare" / name
+    write_atomic(out / f"{name}.md", table)
+    write_json_atomic(out / f"{name}.json", records)
+    print(table)
+
+
 def evaluated_arms(work: Path, names: str) -> list[str]:
     """The comma-separated arms, each checked to have an `analysis` evaluation run under `work`
     (for the scripts that read the runs back); a ValueError names the first that has not."""
