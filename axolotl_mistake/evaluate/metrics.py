@@ -1,6 +1,6 @@
 """Metric arithmetic: means, rates and differences of two means with n and a seeded percentile
-bootstrap interval (`scipy.stats.bootstrap`), stratified intervals for balanced accuracy and ROC AUC, and Cohen's
-kappa between two judges (`sklearn.metrics.cohen_kappa_score`).
+bootstrap interval (`scipy.stats.bootstrap`), stratified intervals for balanced accuracy and
+ROC AUC, and Cohen's kappa between two judges (`sklearn.metrics.cohen_kappa_score`).
 
 The libraries do the arithmetic; this module fixes the project's semantics around them: missing
 values (None) are counted, never filled in; a sample whose resamples cannot vary (one item, or
