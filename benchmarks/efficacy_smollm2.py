@@ -210,9 +210,9 @@ class Experiment:
         self, work: Path, shared: Path, size: Size, threads: str, train_seed: int = 0
     ) -> None:
         self.work, self.shared, self.size = work, shared, size
-        self.train_seed = (
-            train_seed  # Axolotl's `seed`: data order and dropout; the data stay the same
-        )
+        # Axolotl's `seed`: the adapter's initial weights (seeded by the plugin), data order
+        # and dropout; the data stay the same
+        self.train_seed = train_seed
         self.data = work / "data"
         self.logs = work / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -554,7 +554,10 @@ def main(argv: list[str] | None = None) -> int:
         "--train-seed",
         type=int,
         default=0,
-        help="Axolotl `seed` of every arm's training (data order, dropout); the data stay the same",
+        help=(
+            "Axolotl `seed` of every arm's training (initial adapter weights, data order,"
+            " dropout); the data stay the same"
+        ),
     )
     args = ap.parse_args(argv)
     size = QUICK if args.quick else FULL
