@@ -238,7 +238,7 @@ class MistakeAnalysisPlugin(BasePlugin):
         torch 2.13 seeds its default generator differently in every process, and Axolotl 0.19
         seeds only when it builds the Trainer, after `get_peft_model` has drawn LoRA's initial
         weights: the same config trained a different adapter on every run (measured: the README
-        main job's final probe AUC was 0.293, 0.305 and 0.313 on one commit). Axolotl 0.21+
+        main job's final probe AUC was 0.293, 0.313 and 0.305 in three runs). Axolotl 0.21+
         calls `set_seed(cfg.seed)` right before `get_peft_model`; 0.19 calls this hook right
         before it, so the same seeding here makes 0.19 runs repeatable too (on 0.21 it is
         repeated by Axolotl, so it changes nothing). An adapter loaded from `lora_model_dir`
