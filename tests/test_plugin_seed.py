@@ -8,7 +8,6 @@ before it) does the same, so runs repeat on 0.19 too.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from pathlib import Path
 
@@ -62,13 +61,21 @@ def test_generator_left_alone(tiny_model_dir, cfg):
     assert not torch.equal(first, initial_lora_a(tiny_model_dir, cfg, process_seed=2))
 
 
-def _adapter_sha(folder: Path) -> str:
-    return hashlib.sha256((folder / "adapter_model.safetensors").read_bytes()).hexdigest()
+def _adapter(folder: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "adapter_model.safetensors"))
 
 
 def test_axolotl_train_twice_gives_the_same_adapter(tiny_model_dir, tmp_path):
-    """The real `axolotl train` (two processes, one step each): byte-identical adapters."""
-    shas = []
+    """The real `axolotl train` (two processes, one step each): the same adapter.
+
+    LoRA's A matrices get no update at the first step (B starts at zero), so they are the seeded
+    draw and must be equal bit for bit; unseeded they differ by about 0.1. The B matrices are
+    one Adam step from zero, where CPU float sums are not guaranteed bit-stable across processes
+    (seen once in CI: up to 2e-6 apart), so they are compared to a tolerance.
+    """
+    adapters = []
     for run in ("a", "b"):
         work = tmp_path / run
         work.mkdir()
@@ -85,5 +92,12 @@ def test_axolotl_train_twice_gives_the_same_adapter(tiny_model_dir, tmp_path):
             ["train", str(write_config(cfg, work / "cfg.yml")), "--launcher", "python"], cwd=work
         )
         assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
-        shas.append(_adapter_sha(work / "out"))
-    assert shas[0] == shas[1]
+        adapters.append(_adapter(work / "out"))
+    first, second = adapters
+    assert first.keys() == second.keys()
+    a_keys = [k for k in first if "lora_A" in k]
+    assert a_keys
+    for key in a_keys:
+        assert torch.equal(first[key], second[key]), key
+    for key in first:
+        assert torch.allclose(first[key], second[key], rtol=0, atol=1e-4), key
