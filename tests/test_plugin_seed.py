@@ -1,14 +1,13 @@
-"""The plugin seeds LoRA's initial weights from `seed`, so the same config trains the same adapter.
+"""The plugin seeds LoRA's initial weights from `seed`: one config, one initial adapter.
 
 torch 2.13 seeds its default generator differently in every process and Axolotl 0.19 seeds only
 when it builds the Trainer, after `get_peft_model` has drawn LoRA's A matrices; Axolotl 0.21+
 seeds right before `get_peft_model`. The plugin's `pre_lora_load` hook (called by both right
-before it) does the same, so runs repeat on 0.19 too.
+before it) does the same, so 0.19 runs start from the same weights too.
 """
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -18,8 +17,8 @@ pytest.importorskip("axolotl")
 
 from axolotl_mistake.plugin import MistakeAnalysisPlugin
 from tests.axolotl_runner import lora_config, run_axolotl, write_config
+from tests.test_axolotl_cli import _datasets
 
-FIXTURES = Path(__file__).parent / "fixtures"
 PLUGIN = "axolotl_mistake.MistakeAnalysisPlugin"
 ACTIVE = {"plugins": [PLUGIN], "datasets": [{"path": "x.jsonl", "type": "alpaca"}]}
 
@@ -79,15 +78,7 @@ def test_axolotl_train_twice_gives_the_same_adapter(tiny_model_dir, tmp_path):
     for run in ("a", "b"):
         work = tmp_path / run
         work.mkdir()
-        shutil.copy(FIXTURES / "analysis_rows.jsonl", work / "analysis.jsonl")
-        datasets = [
-            {
-                "path": str(work / "analysis.jsonl"),
-                "ds_type": "json",
-                "type": "axolotl_mistake.unguided_analysis",
-            }
-        ]
-        cfg = lora_config(tiny_model_dir, datasets, work, plugins=[PLUGIN], max_steps=1)
+        cfg = lora_config(tiny_model_dir, _datasets(work), work, plugins=[PLUGIN], max_steps=1)
         result = run_axolotl(
             ["train", str(write_config(cfg, work / "cfg.yml")), "--launcher", "python"], cwd=work
         )
