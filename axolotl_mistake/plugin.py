@@ -240,8 +240,9 @@ class MistakeAnalysisPlugin(BasePlugin):
         weights: the same config trained a different adapter on every run (measured: the README
         main job's final probe AUC was 0.293, 0.313 and 0.305 in three runs). Axolotl 0.21+
         calls `set_seed(cfg.seed)` right before `get_peft_model`; 0.19 calls this hook right
-        before it, so the same seeding here makes 0.19 runs repeatable too (on 0.21 it is
-        repeated by Axolotl, so it changes nothing). An adapter loaded from `lora_model_dir`
+        before it, so the same seeding here gives 0.19 runs the same initial adapter too (on
+        0.21 it is repeated by Axolotl, so it changes nothing; later steps can still differ in
+        the last bits, CPU float sums not being bit-stable). An adapter loaded from `lora_model_dir`
         draws no initial weights: left alone.
         """
         seed = cfg_get(cfg, "seed")
