@@ -8,11 +8,11 @@ e.g. discovered through the `axolotl.plugins` entry point) it must do nothing at
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
 from axolotl.integrations.base import BasePlugin
+from axolotl.utils.logging import get_logger
 from transformers import TrainerCallback
 
 from axolotl_mistake.axolotl_cfg import cfg_get
@@ -25,7 +25,10 @@ from axolotl_mistake.probe import (
 )
 from axolotl_mistake.safety import datasets_of, first_manifest, plugin_active
 
-LOG = logging.getLogger("axolotl_mistake")
+# Axolotl's logger: its console shows INFO only from loggers it enabled (the root stays at
+# WARNING), so a plain `logging.getLogger` here kept "probe on" and "seeded" out of the console.
+# Also logs on the main process only, as Axolotl's own integrations do.
+LOG = get_logger(__name__)
 
 DEFAULT_MAX_PAIRS = 32
 DEFAULT_BATCH_SIZE = 8
