@@ -65,3 +65,29 @@ def test_training_settings_are_listed():
     )
     assert "| Hint words (template a) | rude and unkind |" in text
     assert "| x |" not in text
+
+
+def test_plugin_says_card_written_once_per_change(tmp_path, caplog):
+    """Axolotl calls the card hook up to three times per run: one log line per actual change."""
+    import logging
+
+    from axolotl.utils.dict import DictDefault
+
+    from axolotl_mistake.plugin import MistakeAnalysisPlugin
+
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps(MANIFEST))
+    out = tmp_path / "out"
+    cfg = DictDefault(
+        plugins=["axolotl_mistake.MistakeAnalysisPlugin"],
+        datasets=[{"path": "rows.jsonl", "type": "axolotl_mistake.unguided_analysis"}],
+        mistake_manifest=str(manifest),
+        output_dir=str(out),
+    )
+    plugin = MistakeAnalysisPlugin()
+    caplog.set_level(logging.INFO, logger="axolotl_mistake")
+    for _ in range(3):
+        plugin.post_train(cfg, None)
+    written = [r for r in caplog.records if "model card section written" in r.getMessage()]
+    assert len(written) == 1
+    assert (out / "README.md").read_text().count(BEGIN) == 1
