@@ -100,13 +100,19 @@ def merge_section(card: str, section: str) -> str:
 
 def write_card_section(
     output_dir: str | Path, manifest_path: str | Path, training: dict[str, Any] | None = None
-) -> Path:
-    """Add (or refresh) the manifest section in `output_dir/README.md`; returns the card path."""
+) -> Path | None:
+    """Add (or refresh) the manifest section in `output_dir/README.md`.
+
+    Returns the card path when it was written, None when the card already held this very
+    section (Axolotl reaches the plugin's card hooks up to three times per run).
+    """
     manifest_path = Path(manifest_path)
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     card = Path(output_dir) / "README.md"
     card.parent.mkdir(parents=True, exist_ok=True)
-    existing = card.read_text(encoding="utf-8") if card.is_file() else ""
-    section = render_section(manifest, manifest_path.name, training)
-    write_atomic(card, merge_section(existing, section))
+    existing = card.read_text(encoding="utf-8") if card.is_file() else None
+    merged = merge_section(existing or "", render_section(manifest, manifest_path.name, training))
+    if merged == existing:
+        return None
+    write_atomic(card, merged)
     return card

@@ -280,12 +280,8 @@ class MistakeAnalysisPlugin(BasePlugin):
                 cfg, "mistake_inference_hint", DEFAULT_HARMLESS_HINT
             ),
         }
-        card = Path(str(cfg_get(cfg, "output_dir"))) / "README.md"
-        before = card.read_text(encoding="utf-8") if card.is_file() else None
-        write_card_section(card.parent, manifest, training)
-        # Axolotl reaches this up to three times per run (card hook, post_train twice): say it
-        # once, when the card changed
-        if card.read_text(encoding="utf-8") != before:
+        card = write_card_section(cfg_get(cfg, "output_dir"), manifest, training)
+        if card is not None:  # reached up to three times per run: say it when the card changed
             LOG.info("mistake analysis: model card section written to %s", card)
 
     def post_trainer_create(self, cfg: Any, trainer: Any) -> None:
