@@ -493,6 +493,17 @@ def previous_timings(work: Path) -> dict[str, float]:
         return {}
 
 
+def built_files(work: Path, builds: dict[str, Path]) -> dict[str, Any]:
+    """Each build's file list, this run's and the ones an earlier run left under `work/build`:
+    a resumed run that builds only some arms (the control arms need origin and anchored) must
+    not drop the others from the summary."""
+    paths = {p.parent.name: p.parent for p in sorted((work / "build").glob("*/manifest.json"))}
+    return {
+        arm: json.loads((path / "manifest.json").read_text()).get("files")
+        for arm, path in {**paths, **builds}.items()
+    }
+
+
 def with_accuracy_at_zero(results: dict[str, Any], run: Path) -> dict[str, Any] | None:
     """A run's discrimination record plus `balanced_accuracy_at_0`: the balanced accuracy of
     the same held-out margins at the uncalibrated cut 0 (the threshold fixed before the first
@@ -611,10 +622,7 @@ def main(argv: list[str] | None = None) -> int:
         "settings": asdict(size),
         "train_seed": args.train_seed,
         "split": split,
-        "builds": {
-            arm: json.loads((path / "manifest.json").read_text()).get("files")
-            for arm, path in builds.items()
-        },
+        "builds": built_files(work, builds),
         "timings_s": {**previous_timings(work), **exp.timings},
         "commands": exp.commands,
         "arms": summary_rows(work),

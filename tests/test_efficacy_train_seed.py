@@ -4,6 +4,7 @@ default is the recipes' seed, so a default rerun resumes the adapters an earlier
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 from pathlib import Path
 
@@ -24,3 +25,16 @@ def test_default_seed_is_the_recipes_and_another_seed_changes_only_seed(tmp_path
         assert {k: v for k, v in other.items() if k != "seed"} == {
             k: v for k, v in base.items() if k != "seed"
         }
+
+
+def test_summary_keeps_the_builds_an_earlier_run_left(tmp_path):
+    """A control-arm rerun builds only origin and anchored; paper's file list must stay."""
+    for arm, n in (("origin", 3), ("paper", 4), ("anchored", 5)):
+        (tmp_path / "build" / arm).mkdir(parents=True)
+        manifest = {"files": {"mistake_analysis.jsonl": {"rows": n}}}
+        (tmp_path / "build" / arm / "manifest.json").write_text(json.dumps(manifest))
+    this_run = {arm: tmp_path / "build" / arm for arm in ("origin", "anchored")}
+    files = efficacy.built_files(tmp_path, this_run)
+    assert sorted(files) == ["anchored", "origin", "paper"]
+    assert files["paper"] == {"mistake_analysis.jsonl": {"rows": 4}}
+    assert efficacy.built_files(tmp_path / "empty", {}) == {}
