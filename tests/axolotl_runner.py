@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,22 @@ CPU_SETTINGS: dict[str, Any] = {
     "attn_implementation": "sdpa",
     "optimizer": "adamw_torch",
 }
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def fixture_datasets(
+    workdir: Path, analysis_type: str = "axolotl_mistake.unguided_analysis"
+) -> list[dict]:
+    """The shipped fixture rows copied into `workdir` (Axolotl writes beside its inputs): one
+    analysis dataset of `analysis_type` and one plain Alpaca SFT dataset."""
+    shutil.copy(FIXTURES / "analysis_rows.jsonl", workdir / "analysis.jsonl")
+    shutil.copy(FIXTURES / "sft_rows.jsonl", workdir / "sft.jsonl")
+    return [
+        {"path": str(workdir / "analysis.jsonl"), "ds_type": "json", "type": analysis_type},
+        {"path": str(workdir / "sft.jsonl"), "ds_type": "json", "type": "alpaca"},
+    ]
 
 
 def lora_config(base_model: Path, datasets: list[dict], workdir: Path, **overrides: Any) -> dict:

@@ -4,26 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from pathlib import Path
 
 import pytest
 
 from axolotl_mistake.strategies_common import IGNORE_INDEX
-from tests.axolotl_runner import lora_config, run_axolotl, write_config
-
-FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def _datasets(
-    workdir: Path, analysis_type: str = "axolotl_mistake.unguided_analysis"
-) -> list[dict]:
-    shutil.copy(FIXTURES / "analysis_rows.jsonl", workdir / "analysis.jsonl")
-    shutil.copy(FIXTURES / "sft_rows.jsonl", workdir / "sft.jsonl")
-    return [
-        {"path": str(workdir / "analysis.jsonl"), "ds_type": "json", "type": analysis_type},
-        {"path": str(workdir / "sft.jsonl"), "ds_type": "json", "type": "alpaca"},
-    ]
+from tests.axolotl_runner import FIXTURES, fixture_datasets, lora_config, run_axolotl, write_config
 
 
 def _prepared_rows(prepared: Path):
@@ -50,7 +36,7 @@ def _expected_targets(eos: str) -> set[str]:
 def test_preprocess_trains_only_critiques_and_sft_outputs(
     analysis_type, tiny_model_dir, embedded_tokenizer, tmp_path
 ):
-    cfg = lora_config(tiny_model_dir, _datasets(tmp_path, analysis_type), tmp_path)
+    cfg = lora_config(tiny_model_dir, fixture_datasets(tmp_path, analysis_type), tmp_path)
     result = run_axolotl(
         ["preprocess", str(write_config(cfg, tmp_path / "cfg.yml")), "--debug"], cwd=tmp_path
     )
@@ -73,7 +59,7 @@ def test_preprocess_trains_only_critiques_and_sft_outputs(
 
 
 def test_preprocess_refuses_train_on_inputs(tiny_model_dir, tmp_path):
-    cfg = lora_config(tiny_model_dir, _datasets(tmp_path), tmp_path, train_on_inputs=True)
+    cfg = lora_config(tiny_model_dir, fixture_datasets(tmp_path), tmp_path, train_on_inputs=True)
     result = run_axolotl(["preprocess", str(write_config(cfg, tmp_path / "cfg.yml"))], cwd=tmp_path)
     assert result.returncode != 0
     assert "train_on_inputs" in (result.stdout + result.stderr)
@@ -100,7 +86,7 @@ def test_train_lora_tiny_model_with_packing(tiny_model_dir, tmp_path):
     """Alpaca SFT rows + unguided-analysis rows, sample packing on, a few LoRA steps."""
     cfg = lora_config(
         tiny_model_dir,
-        _datasets(tmp_path),
+        fixture_datasets(tmp_path),
         tmp_path,
         sample_packing=True,
         sequence_len=1024,
@@ -118,7 +104,7 @@ def test_train_lora_tiny_model_with_packing(tiny_model_dir, tmp_path):
 def test_train_lora_embedded_model(embedded_model_dir, tmp_path):
     """Once on the real SmolLM2-135M-Instruct: two LoRA steps on the mixed data."""
     cfg = lora_config(
-        embedded_model_dir, _datasets(tmp_path), tmp_path, max_steps=2, sequence_len=384
+        embedded_model_dir, fixture_datasets(tmp_path), tmp_path, max_steps=2, sequence_len=384
     )
     result = run_axolotl(
         ["train", str(write_config(cfg, tmp_path / "cfg.yml")), "--launcher", "python"],

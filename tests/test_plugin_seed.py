@@ -16,8 +16,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("axolotl")
 
 from axolotl_mistake.plugin import MistakeAnalysisPlugin
-from tests.axolotl_runner import lora_config, run_axolotl, write_config
-from tests.test_axolotl_cli import _datasets
+from tests.axolotl_runner import fixture_datasets, lora_config, run_axolotl, write_config
 
 PLUGIN = "axolotl_mistake.MistakeAnalysisPlugin"
 ACTIVE = {"plugins": [PLUGIN], "datasets": [{"path": "x.jsonl", "type": "alpaca"}]}
@@ -78,7 +77,9 @@ def test_axolotl_train_twice_gives_the_same_adapter(tiny_model_dir, tmp_path):
     for run in ("a", "b"):
         work = tmp_path / run
         work.mkdir()
-        cfg = lora_config(tiny_model_dir, _datasets(work), work, plugins=[PLUGIN], max_steps=1)
+        cfg = lora_config(
+            tiny_model_dir, fixture_datasets(work), work, plugins=[PLUGIN], max_steps=1
+        )
         result = run_axolotl(
             ["train", str(write_config(cfg, work / "cfg.yml")), "--launcher", "python"], cwd=work
         )
