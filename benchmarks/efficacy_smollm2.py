@@ -493,14 +493,13 @@ def previous_timings(work: Path) -> dict[str, float]:
         return {}
 
 
-def built_files(work: Path, builds: dict[str, Path]) -> dict[str, Any]:
-    """Each build's file list, this run's and the ones an earlier run left under `work/build`:
-    a resumed run that builds only some arms (the control arms need origin and anchored) must
-    not drop the others from the summary."""
-    paths = {p.parent.name: p.parent for p in sorted((work / "build").glob("*/manifest.json"))}
+def built_files(work: Path) -> dict[str, Any]:
+    """Each build's file list, read from every manifest under `work/build`: this run's builds
+    and the ones an earlier run left (a resumed run that builds only some arms, as the control
+    arms build origin and anchored, must not drop the others from the summary)."""
     return {
-        arm: json.loads((path / "manifest.json").read_text()).get("files")
-        for arm, path in {**paths, **builds}.items()
+        manifest.parent.name: json.loads(manifest.read_text()).get("files")
+        for manifest in sorted((work / "build").glob("*/manifest.json"))
     }
 
 
@@ -590,11 +589,9 @@ def main(argv: list[str] | None = None) -> int:
     from axolotl_mistake.models import ensure_embedded_model
 
     base_model = str(ensure_embedded_model())
-    builds = {
-        arm: exp.build(arm)
-        for arm in ("origin", "paper", "anchored")
-        if arm in arms or arm == "origin" or (arm == "anchored" and "anchored_refusal" in arms)
-    }
+    for arm in ("origin", "paper", "anchored"):
+        if arm in arms or arm == "origin" or (arm == "anchored" and "anchored_refusal" in arms):
+            exp.build(arm)
     if set(CONTROL_ARMS) & set(arms):  # same content = same file, so the adapters stay fresh
         write_refusal_rows(exp.data, exp.refusal_path, size.refusal_n)
     adapters: dict[str, Path | None] = {"base": None}
@@ -622,7 +619,7 @@ def main(argv: list[str] | None = None) -> int:
         "settings": asdict(size),
         "train_seed": args.train_seed,
         "split": split,
-        "builds": built_files(work, builds),
+        "builds": built_files(work),
         "timings_s": {**previous_timings(work), **exp.timings},
         "commands": exp.commands,
         "arms": summary_rows(work),

@@ -33,8 +33,7 @@ def test_summary_keeps_the_builds_an_earlier_run_left(tmp_path):
         (tmp_path / "build" / arm).mkdir(parents=True)
         manifest = {"files": {"mistake_analysis.jsonl": {"rows": n}}}
         (tmp_path / "build" / arm / "manifest.json").write_text(json.dumps(manifest))
-    this_run = {arm: tmp_path / "build" / arm for arm in ("origin", "anchored")}
-    files = efficacy.built_files(tmp_path, this_run)
+    files = efficacy.built_files(tmp_path)
     assert sorted(files) == ["anchored", "origin", "paper"]
     assert files["paper"] == {"mistake_analysis.jsonl": {"rows": 4}}
-    assert efficacy.built_files(tmp_path / "empty", {}) == {}
+    assert efficacy.built_files(tmp_path / "empty") == {}
