@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import http.server
+import json
 import logging
+import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -203,3 +208,47 @@ def test_sample_index_and_seed_reach_the_server(local):
         b = remote.generate(reqs, params)
     assert [c.text for c in a] == [c.text for c in b]
     assert len({c.text for c in a}) == 3
+
+
+@contextlib.contextmanager
+def echoing_server() -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 that answers every request 401 with the Authorization
+    header it got in the body, as some OpenAI-compatible servers do ("incorrect key: ...")."""
+
+    class Echo(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            message = f"Incorrect API key provided: {self.headers.get('authorization')}"
+            body = json.dumps({"error": {"message": message}}).encode()
+            self.send_response(401)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_key_the_server_echoes_is_redacted_from_the_failure(monkeypatch):
+    """Failure messages end up in manifests, results.json and reports: the key must not."""
+    secret = "sk-echoed-5ecret-do-not-store"
+    monkeypatch.setenv("AXM_ECHO_KEY", secret)
+    with echoing_server() as base_url:
+        remote = OpenAIConfig(
+            base_url=base_url, model="m", api_key_env="AXM_ECHO_KEY", max_retries=0
+        ).load()
+        out = remote.generate([PROMPT, CHAT], PARAMS)
+    assert [c.ok for c in out] == [False, False]
+    for c in out:
+        assert "HTTP 401" in c.error and "Bearer <redacted api key>" in c.error
+        assert secret not in c.error + c.text + str(c.extra)

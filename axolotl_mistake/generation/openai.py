@@ -4,7 +4,8 @@ The official `openai` client (`AsyncOpenAI`, imported when a call is made) does 
 timeouts, and retries with backoff on 429, 5xx, timeouts and connection errors, honouring
 Retry-After. This layer adds a concurrency limit, retries of malformed 200 replies, stats, and
 turns every failure into a `Completion` with `error` set: it never raises for one request, and
-never logs, reprs or returns the API key (read only from the env var `api_key_env` names).
+never logs, reprs or returns the API key (read only from the env var `api_key_env` names),
+not even when a server echoes it back in an error body.
 """
 
 from __future__ import annotations
@@ -295,7 +296,15 @@ class OpenAIBackend(BaseBackend):
 
     def _failure(self, counter: list[int], message: str, code: str | None = None) -> Completion:
         self._count(counter, gave_up=True)
-        return failed(message, code=code)
+        return failed(self._redact(message), code=code)
+
+    def _redact(self, text: str) -> str:
+        """`text` without the API key: some servers echo the Authorization header in their
+        error body (a 401 "incorrect key: Bearer sk-..."), and failure messages are stored in
+        manifests, results and reports."""
+        if self.__api_key and self.__api_key in text:
+            return text.replace(self.__api_key, "<redacted api key>")
+        return text
 
     def _count(self, counter: list[int], *, gave_up: bool) -> None:
         attempts = max(counter[0], 1)
