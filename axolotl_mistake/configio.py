@@ -6,7 +6,7 @@ this module reads, merges, validates and documents them. It never creates output
 or reads data files. The API (small on purpose):
 
 - `read_yaml(path) -> YamlDoc`: a mapping plus its node tree; errors for a missing, non-UTF-8,
-  malformed or non-mapping file, with the line.
+  malformed or non-mapping file, or a key given twice in one mapping, with the line.
 - `parse_command_line(argv, schema)`: `--config FILE`, `-h/--help`, `--a.b value` / `--a.b=value`
   (nested keys by dots, list items by index: `--redteam.0.limit 5`) and bare `--flag` for booleans.
   Values are parsed as YAML, except for string keys (kept verbatim). A flag given twice
@@ -88,7 +88,49 @@ def read_yaml(path: str | Path, *, what: str = "config") -> YamlDoc:
         return YamlDoc({}, None, file)
     if not isinstance(data, dict):
         raise InputError(f"a {what} must be a YAML mapping of keys to values", file=file, line=1)
+    duplicate = first_duplicate_key(node)
+    if duplicate is not None:
+        key, first, again = duplicate
+        raise InputError(
+            f"key {key!r} is given twice (lines {first} and {again}); YAML would keep only the "
+            "last, silently dropping the first",
+            file=file,
+            line=again,
+            field=key,
+        )
     return YamlDoc(data, node, file)
+
+
+def first_duplicate_key(node: Any) -> tuple[str, int, int] | None:
+    """(dotted key, line of its first use, line of the repeat) for the first key repeated in
+    one mapping of a YAML node tree, else None. PyYAML keeps the last silently, so a second
+    `select:` block would replace the first without a word (merge keys `<<` are left alone)."""
+    seen: set[int] = set()
+
+    def walk(n: Any, path: tuple[str, ...]) -> tuple[str, int, int] | None:
+        if id(n) in seen:  # an alias: the anchored node was checked where it was defined
+            return None
+        seen.add(id(n))
+        if isinstance(n, yaml.MappingNode):
+            lines: dict[str, int] = {}
+            for k, v in n.value:
+                name = str(k.value)
+                line = k.start_mark.line + 1
+                if name != "<<" and isinstance(k, yaml.ScalarNode):
+                    if name in lines:
+                        return ".".join((*path, name)), lines[name], line
+                    lines[name] = line
+                found = walk(v, (*path, name))
+                if found:
+                    return found
+        elif isinstance(n, yaml.SequenceNode):
+            for i, item in enumerate(n.value):
+                found = walk(item, (*path, str(i)))
+                if found:
+                    return found
+        return None
+
+    return walk(node, ())
 
 
 def line_of(node: Any, loc: tuple) -> int | None:

@@ -116,6 +116,23 @@ def test_yaml_errors_name_file_and_line(tmp_path):
     assert "not found" in err_of(configio.read_yaml, tmp_path / "none.yml").message
 
 
+def test_a_key_given_twice_is_refused_not_silently_dropped(tmp_path):
+    """PyYAML keeps the last of two equal keys: a second `select:` block would erase the first."""
+    dup = tmp_path / "dup.yml"
+    dup.write_text("seed: 1\nselect:\n  redteam_n: 2\nother: 3\nselect:\n  helpful_n: 2\n")
+    err = err_of(configio.read_yaml, dup)
+    assert (err.file, err.line, err.field) == (str(dup), 5, "select")
+    assert "twice" in err.message and "lines 2 and 5" in err.message
+    nested = tmp_path / "nested.yml"
+    nested.write_text("items:\n  - name: a\n    k: 1\n    k: 2\n")
+    err = err_of(configio.read_yaml, nested)
+    assert (err.line, err.field) == (4, "items.0.k")
+    # the same key in two different mappings, anchors, aliases and merge keys are fine
+    fine = tmp_path / "fine.yml"
+    fine.write_text("base: &b {k: 1, j: 2}\na: {k: 1}\nb: {k: 2}\nc:\n  <<: *b\n  k: 3\nd: *b\n")
+    assert configio.read_yaml(fine).data["c"] == {"k": 3, "j": 2}
+
+
 def test_validation_errors_are_located(tmp_path):
     path = tmp_path / "c.yml"
     path.write_text("seed: 1\ninner:\n  name: n\n  kk: 2\n")
