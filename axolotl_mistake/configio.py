@@ -156,7 +156,12 @@ def line_of(node: Any, loc: tuple) -> int | None:
 
 
 def fields_of(model: type[BaseModel]) -> dict[str, FieldInfo]:
-    """A section's keys: its fields, plus those of every subclass when it is polymorphic."""
+    """A section's keys: its fields, plus those of every subclass when it is polymorphic, or
+    what the section's own `config_fields()` says when it defines one (a polymorphic section
+    can mark which kinds take a key, as the backend block does)."""
+    own = getattr(model, "config_fields", None)
+    if callable(own):
+        return dict(own())
     out = dict(model.model_fields)
     todo = list(model.__subclasses__())
     while todo:
@@ -538,13 +543,20 @@ def default_text(info: FieldInfo) -> str:
     value = info.default_factory() if info.default_factory is not None else info.default  # type: ignore[call-arg]
     if isinstance(value, BaseModel):
         return "(section)"
+    return _json_text(value)
+
+
+def _json_text(value: Any) -> str:
     text = json.dumps(value, ensure_ascii=False, default=str)
     return text if len(text) <= 70 else text[:67] + "..."
 
 
-def help_rows(schema: type[BaseModel], prefix: str = "") -> list[tuple[str, str, str, str]]:
+def help_rows(
+    schema: type[BaseModel], prefix: str = "", defaults: BaseModel | None = None
+) -> list[tuple[str, str, str, str]]:
     """(dotted key, type, default, description) of every key, sections expanded in place;
-    a section row has type 'section'."""
+    a section row has type 'section'. A section whose default is an instance with its own
+    values (the build's `model` block batches 64, not the class's 16) shows those values."""
     rows: list[tuple[str, str, str, str]] = []
     for name, info in fields_of(schema).items():
         key = f"{prefix}{name}"
@@ -555,11 +567,22 @@ def help_rows(schema: type[BaseModel], prefix: str = "") -> list[tuple[str, str,
             else None
         )
         if sub is None:
-            rows.append((key, type_text(annotation), default_text(info), info.description or ""))
+            default = default_text(info)
+            if defaults is not None and name in type(defaults).model_fields:
+                default = _json_text(getattr(defaults, name))
+            rows.append((key, type_text(annotation), default, info.description or ""))
             continue
         rows.append((key, "section", "(section)", info.description or ""))
-        rows.extend(help_rows(sub, key + "."))
+        rows.extend(help_rows(sub, key + ".", _default_value(info)))
     return rows
+
+
+def _default_value(info: FieldInfo) -> BaseModel | None:
+    """A section field's default instance, if it has one."""
+    if info.is_required():
+        return None
+    value = info.default_factory() if info.default_factory is not None else info.default  # type: ignore[call-arg]
+    return value if isinstance(value, BaseModel) else None
 
 
 def help_text(

@@ -336,6 +336,10 @@ def _default_helpful() -> list:
     return [BuiltinSource(kind="builtin", name="helpful")]
 
 
+BUILD_BATCH_SIZE = 64
+"""The build's batch for the local model (the class default, 16, suits the evaluation)."""
+
+
 class BuildConfig(Strict):
     """Everything a build needs. YAML file keys = these fields; `--a.b value` overrides one."""
 
@@ -356,7 +360,7 @@ class BuildConfig(Strict):
     )
     seed: int = seed_field(0, "Seed of sampling, splits, mixing and generation.")
     model: BackendConfig = Field(
-        default_factory=lambda: BackendConfig(batch_size=64),
+        default_factory=lambda: BackendConfig(batch_size=BUILD_BATCH_SIZE),
         description=(
             "The model being aligned ('self' everywhere): default the embedded SmolLM2, in "
             "batches of 64 (on 2 CPU threads 2.4x faster than 16: decoding is compute-bound)."
@@ -378,6 +382,18 @@ class BuildConfig(Strict):
         description="Sources of helpful instruction/answer pairs (sft_helpful.jsonl).",
     )
     select: SelectConfig = Field(default_factory=SelectConfig, description="Stage 1: select.")
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _keep_the_build_batch(cls, value: Any) -> Any:
+        """A `model:` block (or `--model.device cpu`) that leaves out batch_size keeps the
+        build's 64 for the local model: without this, naming any other key silently fell back
+        to the class default of 16, 2.4x slower on 2 CPU threads."""
+        if isinstance(value, dict) and "batch_size" not in value:
+            if value.get("kind", "transformers") == "transformers":
+                return {**value, "batch_size": BUILD_BATCH_SIZE}
+        return value
+
     mistakes: MistakesConfig = Field(
         default_factory=MistakesConfig, description="Stage 2: mistakes."
     )

@@ -31,6 +31,26 @@ def test_help_lists_every_key_with_description(capsys):
     assert help_text() in text
 
 
+def test_help_shows_the_builds_own_defaults_and_which_kinds_take_a_key():
+    """The build batches 64, not the backend class's 16; a kind-only key says which kinds."""
+    rows = {key: (default, desc) for key, _, default, desc in help_rows(BuildConfig)}
+    assert rows["model.batch_size"][0] == "64"
+    default, desc = rows["model.base_url"]
+    assert default == "null" and "[kind: openai]" in desc and "required" in desc
+    assert "[kind: transformers, vllm]" in rows["model.adapter"][1]
+
+
+def test_naming_one_model_key_keeps_the_builds_batch(tmp_path):
+    """`--model.device cpu` (or a `model:` block without batch_size) used to fall back to 16."""
+    assert load_config(["--model.device", "cpu"])[0].model.batch_size == 64
+    cfg_file = tmp_path / "b.yml"
+    cfg_file.write_text("model:\n  device: cpu\n")
+    assert load_config(["--config", str(cfg_file)])[0].model.batch_size == 64
+    assert load_config(["--model.batch_size", "8"])[0].model.batch_size == 8
+    remote = ["--model.kind", "openai", "--model.base_url", "http://127.0.0.1:1/v1"]
+    assert load_config(remote)[0].model.batch_size == 16  # a server's chunk: the class default
+
+
 def test_dotted_overrides_and_self_backends(tmp_path):
     cfg_file = tmp_path / "b.yml"
     cfg_file.write_text("seed: 3\nmistakes:\n  k: 4\nanalyses:\n  backend: self\n")

@@ -105,6 +105,20 @@ class BackendConfig(BaseModel):
             return handler(source)
         return handler.generate_schema(_root_type())
 
+    @classmethod
+    def config_fields(cls) -> dict[str, FieldInfo]:
+        """The keys `--help` and command-line flags know for a backend block: every kind's,
+        each marked with the kinds that take it (`backend_fields`); a narrower class, its own
+        fields and those of the kinds below it."""
+        if cls is BackendConfig:
+            return backend_fields()
+        out = dict(cls.model_fields)
+        for kind_cls in backend_classes().values():
+            if issubclass(kind_cls, cls):
+                for name, info in kind_cls.model_fields.items():
+                    out.setdefault(name, info)
+        return out
+
     def load(self) -> Backend:
         """Build the backend this config describes (loading weights for local kinds)."""
         raise NotImplementedError(f"backend kind {self.kind!r} has no load()")
