@@ -350,7 +350,7 @@ def _set_dotted(target: dict, path: list[str], value: Any) -> None:
     cur[path[-1]] = value
 
 
-def merge(base: Any, override: Any) -> Any:
+def merge(base: Any, override: Any, path: tuple[str, ...] = ()) -> Any:
     """Deep-merge command-line overrides into file data: into list items by numeric key, and a
     scalar (such as 'self') becomes a mapping when a key below it is set."""
     if not isinstance(override, dict):
@@ -363,13 +363,38 @@ def merge(base: Any, override: Any) -> Any:
                 raise InputError(
                     f"list index {index} out of range (the list has {len(items)} items)",
                     file=COMMAND_LINE,
-                    field=key,
+                    field=".".join((*path, key)),
                 )
-            items[index] = merge(items[index], value)
+            items[index] = merge(items[index], value, (*path, key))
         return items
     out = dict(base) if isinstance(base, dict) else {}
     for key, value in override.items():
-        out[key] = merge(out.get(key), value)
+        out[key] = merge(out.get(key), value, (*path, key))
+    return out
+
+
+def with_list_defaults(schema: type[BaseModel], data: dict, override: dict) -> dict:
+    """`data` with the schema's default list put in where the command line indexes into a list
+    the file leaves out (`--redteam.0.limit 5` with the default sources), so the flag edits
+    that list instead of replacing it with a mapping."""
+    out = dict(data)
+    fields = fields_of(schema)
+    for key, value in override.items():
+        info = fields.get(key)
+        if info is None or not isinstance(value, dict):
+            continue
+        if key not in out and _is_list(info.annotation) and not info.is_required():
+            if all(str(k).isdigit() for k in value):
+                default = info.default_factory() if info.default_factory else info.default  # type: ignore[call-arg]
+                if isinstance(default, list):
+                    out[key] = [d.model_dump() if isinstance(d, BaseModel) else d for d in default]
+            continue
+        sub = _section(info.annotation)
+        inner = out.get(key)
+        if sub is not None and isinstance(inner, dict | None):
+            filled = with_list_defaults(sub, inner or {}, value)
+            if filled != (inner or {}):
+                out[key] = filled
     return out
 
 
@@ -474,7 +499,11 @@ def validate(
     against `file` (with its line when `node` is given).
     """
     flags = overrides.flags if overrides else []
-    merged = merge(data, overrides.overrides) if overrides else data
+    merged = (
+        merge(with_list_defaults(schema, data, overrides.overrides), overrides.overrides)
+        if overrides
+        else data
+    )
     try:
         return schema.model_validate(merged)
     except ValidationError as exc:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from pydantic import BaseModel
 
 from axolotl_mistake.configio import fields_of, help_rows
+from axolotl_mistake.errors import InputError
 from dataset_builders.build import help_text, main
 from dataset_builders.config import BuildConfig, load_config
 
@@ -86,3 +88,20 @@ def test_config_hash_ignores_output_and_shard():
     c, _, _ = load_config(["--seed", "1"])
     assert a.config_hash() == b.config_hash() != c.config_hash()
     assert a.shard_pair() == (0, 2) and b.shard_pair() == (0, 1)
+
+
+def test_an_indexed_flag_edits_the_default_list(tmp_path):
+    """`--redteam.0.limit 5` (documented in configio) with the default sources used to fail
+    with "Input should be a valid list"; an index past the end names the whole key."""
+    cfg = load_config(["--redteam.0.limit", "5"])[0]
+    assert [(s.kind, s.name, s.limit) for s in cfg.redteam] == [("builtin", "redteam", 5)]
+    assert [s.limit for s in cfg.helpful] == [
+        None
+    ]  # lists the flag does not touch stay as they are
+    with pytest.raises(InputError) as info:
+        load_config(["--redteam.1.limit", "5"])
+    assert info.value.field == "redteam.1" and "out of range" in info.value.message
+    cfg_file = tmp_path / "b.yml"  # a list the file gives is the one edited
+    cfg_file.write_text("redteam:\n  - {kind: builtin, name: redteam, limit: 3}\n")
+    cfg = load_config(["--config", str(cfg_file), "--redteam.0.limit", "7"])[0]
+    assert [s.limit for s in cfg.redteam] == [7]
