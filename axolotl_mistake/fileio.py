@@ -52,26 +52,92 @@ def write_json_atomic(path: str | Path, data: object, *, indent: int | None = 2)
     write_atomic(path, json.dumps(data, indent=indent, ensure_ascii=False) + "\n")
 
 
-def write_dir_atomic(path: str | Path, fill: Callable[[Path], None]) -> Path:
+DIR_MARKER = ".axolotl_mistake_dir"
+"""File `write_dir_atomic` leaves in every folder it makes: proof a later run may replace it."""
+
+
+class ForeignPathError(FileExistsError):
+    """A path is in the way that this tool did not make, so it will not be replaced."""
+
+
+def check_replaceable(path: str | Path, marker: str = DIR_MARKER) -> None:
+    """Raise `ForeignPathError` (naming `path`) unless `write_dir_atomic` may put a folder there.
+
+    Replaceable: nothing there, an empty folder, or a folder holding `marker` (one this tool
+    made). Anything else may be someone's work, and deleting it is never ours to decide.
+    """
+    path = Path(os.path.abspath(path))
+    if path.is_symlink():
+        raise ForeignPathError(
+            f"{path} is a symlink; refusing to replace it (name the folder it points to instead)"
+        )
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ForeignPathError(f"{parent} is not a folder, so {path} cannot be made")
+            break
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise ForeignPathError(f"{path} exists and is not a folder; refusing to replace it")
+    here = Path.cwd().resolve()
+    if path.resolve() == here or path.resolve() in here.parents:
+        raise ForeignPathError(f"{path} holds the current directory; refusing to replace it")
+    if (path / marker).is_file() or not any(path.iterdir()):
+        return
+    raise ForeignPathError(
+        f"{path} exists and was not made by this tool (no {marker} in it); refusing to replace "
+        "it: remove it yourself or pick another path"
+    )
+
+
+def write_dir_atomic(
+    path: str | Path, fill: Callable[[Path], None], *, marker: str = DIR_MARKER
+) -> Path:
     """Make the folder `path` by `fill(temp folder)` and a rename, replacing an older folder:
-    a crash never leaves a half-written folder under that name for a later run to trust."""
-    path = Path(path)
+    a crash never leaves a half-written folder under that name for a later run to trust.
+
+    Only a folder this tool made (it holds `marker`, written here if `fill` did not) or an
+    empty one is replaced; anything else raises `ForeignPathError` before `fill` runs, so a
+    mistyped target never costs the user their files. The old folder is renamed aside before
+    the new one is renamed in, and put back if that fails.
+    """
+    given = Path(path)
+    path = Path(os.path.abspath(given))
+    check_replaceable(path, marker)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    old: Path | None = None
     try:
         fill(tmp)
+        if not (tmp / marker).exists():
+            (tmp / marker).write_text("")
+        check_replaceable(path, marker)  # again: the fill may take minutes
         if path.exists():
-            shutil.rmtree(path)
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+            os.replace(path, old)
         os.replace(tmp, path)
+    except BaseException:
+        if old is not None and not path.exists():
+            os.replace(old, path)
+            old = None
+        raise
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return path
+        for leftover in (tmp, old):
+            if leftover is not None and leftover.exists():
+                shutil.rmtree(leftover, ignore_errors=True)
+    return given
 
 
 def symlink_atomic(link: str | Path, target: str | Path) -> Path:
-    """Point `link` at the folder `target`, replacing an older link in one rename."""
+    """Point `link` at the folder `target`, replacing an older link in one rename.
+
+    Refuses (`ForeignPathError`) when `link` is a real file or folder: a rename would
+    silently overwrite a file, and a folder is never ours to replace with a link.
+    """
     link = Path(link)
+    if link.exists() and not link.is_symlink():
+        raise ForeignPathError(f"{link} exists and is not a symlink; refusing to replace it")
     link.parent.mkdir(parents=True, exist_ok=True)
     tmp = link.with_name(f".{link.name}.tmp")
     if tmp.is_symlink() or tmp.exists():

