@@ -52,6 +52,32 @@ def write_json_atomic(path: str | Path, data: object, *, indent: int | None = 2)
     write_atomic(path, json.dumps(data, indent=indent, ensure_ascii=False) + "\n")
 
 
+def output_folder_problem(out: Path) -> str | None:
+    """Why a tool cannot write into the folder `out` (creating it if need be), or None: a file
+    there, a file on the way to it, or a folder that cannot be written. Creates nothing."""
+    if out.exists() and not out.is_dir():
+        return "exists and is not a folder"
+    if out.is_dir():
+        return None if os.access(out, os.W_OK | os.X_OK) else "the folder is not writable"
+    parent = next((p for p in out.absolute().parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        return f"cannot create the folder: {str(parent)!r} is a file, not a folder"
+    if parent is not None and not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot create the folder: {str(parent)!r} is not writable"
+    return None
+
+
+def foreign_entries(out: Path, ours: bool) -> tuple[int, str] | None:
+    """(how many, the first three names) when the existing folder `out` holds files and is not
+    `ours` (the caller's marker is absent), else None: what a tool must not write into unasked."""
+    if ours or not out.is_dir():
+        return None
+    entries = sorted(p.name for p in out.iterdir())
+    if not entries:
+        return None
+    return len(entries), ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+
+
 DIR_MARKER = ".axolotl_mistake_dir"
 """File `write_dir_atomic` leaves in every folder it makes: proof a later run may replace it."""
 

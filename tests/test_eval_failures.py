@@ -83,7 +83,10 @@ def test_dead_model_endpoint_stops_before_judging(tmp_path, shared_data, capsys)
 def test_failures_within_the_budget_are_reported(tmp_path, shared_data, tiny_model_dir):
     backend = load_backend(BackendConfig(model=str(tiny_model_dir), device="cpu", batch_size=4))
     with start_openai_server(backend, FaultPlan({"500": [2]})) as server:
+        # the tiny model's judge replies are unparseable: the refusal judge gives the run a
+        # metric (a run where no metric has a value exits non-zero)
         judges = f"""\
+        - kind: refusal
         - kind: llm
           name: flaky
           backend: {{kind: openai, base_url: "{server.base_url}", model: x, max_retries: 0, concurrency: 1}}

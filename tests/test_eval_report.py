@@ -23,7 +23,7 @@ def _cfg() -> EvalConfig:
         name="t",
         output_dir="unused",
         model={"model": "embedded"},
-        prompt_sets={},
+        prompt_sets={"harmful": {"source": {"kind": "builtin", "name": "redteam"}}},
         judges=[{"kind": "refusal"}, {"kind": "self"}],
     )
 

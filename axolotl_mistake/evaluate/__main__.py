@@ -3,8 +3,11 @@
 A run's config is read by the project's one loader (`configio`: `--config FILE`, `--key value`
 overrides, `--help` from the schema). Bad input (config, prompt files, results files, a foreign
 output folder, a repeated flag) is reported as `error: file:line, field: message` with exit code
-2 before any output is written; a run whose model calls failed beyond the failure budget exits
-with code 1 and a summary. Never prints secrets.
+2 before any output is written (so is a model that cannot be loaded, or prompt sets that nothing
+configured can measure); a run whose model calls failed beyond the failure budget, all failed,
+or that ends with no metric exits with code 1 and a summary. `compare` writes only into a new or
+empty folder or one it made (`--overwrite` for any other), never into one of its runs. Never
+prints secrets.
 """
 
 from __future__ import annotations
@@ -12,10 +15,14 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from axolotl_mistake.configio import CommandLine
 
 USAGE = """\
 python -m axolotl_mistake.evaluate --config eval.yml [--key value ...] [--overwrite] [--quiet]
-python -m axolotl_mistake.evaluate compare RUN_DIR [RUN_DIR ...] --output DIR [--mode plain] [--judge NAME]"""
+python -m axolotl_mistake.evaluate compare RUN_DIR [RUN_DIR ...] --output DIR [--mode plain] [--judge NAME] [--overwrite]"""
 
 
 class _Once(argparse.Action):
@@ -28,6 +35,13 @@ class _Once(argparse.Action):
             parser.error(f"{option_string} is given twice; give each option once")
         namespace._seen = seen | {self.dest}
         setattr(namespace, self.dest, values)
+
+
+class _OnceSwitch(_Once):
+    """A switch (no value) that may be given once."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        super().__call__(parser, namespace, True, option_string)
 
 
 RUN_FLAGS = {
@@ -74,6 +88,26 @@ def _run_help() -> str:
     )
 
 
+def _located(exc: Exception, cli: CommandLine) -> Exception:
+    """An InputError of the run that names a config key but no file (a model that cannot be
+    loaded, prompt sets that measure nothing), located: the command line when that key was set
+    there, else the config file and the key's line."""
+    from axolotl_mistake import configio
+    from axolotl_mistake.errors import InputError
+
+    if not isinstance(exc, InputError) or exc.file or not exc.field:
+        return exc
+    dotted, config = exc.field, cli.config
+    if not config or any(dotted == f or dotted.startswith(f + ".") for f in cli.flags):
+        return InputError(exc.message, file=configio.COMMAND_LINE, field=dotted)
+    loc = tuple(int(p) if p.isdigit() else p for p in dotted.split("."))
+    try:
+        line = configio.line_of(configio.read_yaml(config).node, loc)
+    except InputError:
+        line = None
+    return InputError(exc.message, file=config, line=line, field=dotted)
+
+
 def _compare_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m axolotl_mistake.evaluate compare",
@@ -97,6 +131,13 @@ def _compare_parser() -> argparse.ArgumentParser:
         action=_Once,
         help="judge label to read (default: each run's headline judge)",
     )
+    p.add_argument(
+        "--overwrite",
+        nargs=0,
+        default=False,
+        action=_OnceSwitch,
+        help="write into an --output folder that holds files compare did not write",
+    )
     return p
 
 
@@ -110,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
             args = _compare_parser().parse_args(argv[1:])
             from axolotl_mistake.evaluate.compare import compare
 
-            table = compare(args.runs, args.output, mode=args.mode, judge=args.judge)
+            table = compare(
+                args.runs, args.output, mode=args.mode, judge=args.judge, overwrite=args.overwrite
+            )
             print(
                 f"wrote {args.output}/compare.md, compare.json, compare.png ({len(table['rows'])} runs)"
             )
@@ -128,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load(cli)
         try:
             results = run(cfg, progress="--quiet" not in flags, overwrite="--overwrite" in flags)
+        except InputError as exc:
+            raise _located(exc, cli) from None
         except EvaluationFailed as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1

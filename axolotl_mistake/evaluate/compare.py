@@ -1,11 +1,15 @@
 """`compare`: several runs' results.json side by side in the paper's table layout, plus a chart.
 
 Reads run folders (or results.json files) written by `python -m axolotl_mistake.evaluate`;
-never re-runs or re-judges anything. Outputs compare.md, compare.json and compare.png.
+never re-runs or re-judges anything. Outputs compare.md, compare.json and compare.png into a
+new or empty folder, or one `compare` made before (it holds `.axolotl-mistake-compare`); any
+other folder, a file, or an output that is (or lies inside) one of the runs is refused with an
+InputError before anything is written (`overwrite` allows a foreign folder).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,13 +18,59 @@ from axolotl_mistake.evaluate.charts import compare_charts
 from axolotl_mistake.evaluate.metric_table import TABLE_COLUMNS
 from axolotl_mistake.evaluate.report import compare_row, render_compare_report
 from axolotl_mistake.evaluate.results import load_results
-from axolotl_mistake.fileio import write_atomic, write_json_atomic
+from axolotl_mistake.fileio import (
+    foreign_entries,
+    output_folder_problem,
+    remove_stale_temps,
+    write_atomic,
+    write_json_atomic,
+)
+
+MARKER = ".axolotl-mistake-compare"
+"""Written first into a compare folder: the folder is this tool's (a later compare may replace
+its files)."""
+
+
+def check_output(output: str | Path, runs: Sequence[str | Path], overwrite: bool = False) -> None:
+    """Raise InputError unless compare may write into `output`. Creates nothing."""
+    from axolotl_mistake.errors import InputError
+
+    out = Path(output)
+    resolved = out.resolve()
+    for run in runs:
+        folder = Path(run) if Path(run).is_dir() else Path(run).parent
+        src = folder.resolve()
+        if resolved == src or src in resolved.parents:
+            how = "is the run" if resolved == src else "lies inside the run"
+            raise InputError(
+                f"the output {how} {str(run)!r}; write the comparison to a new folder",
+                file=str(out),
+                field="output",
+            )
+    problem = output_folder_problem(out)
+    if problem:
+        raise InputError(problem, file=str(out), field="output")
+    held = foreign_entries(out, (out / MARKER).is_file())
+    if held and not overwrite:
+        raise InputError(
+            f"the folder holds {held[0]} entries compare did not write ({held[1]}); choose a "
+            "new or empty folder, or pass --overwrite to write into it anyway",
+            file=str(out),
+            field="output",
+        )
 
 
 def compare(
-    runs: Sequence[str | Path], output: str | Path, mode: str = "plain", judge: str | None = None
+    runs: Sequence[str | Path],
+    output: str | Path,
+    mode: str = "plain",
+    judge: str | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Write compare.md / compare.json / compare.png for `runs` into `output`; return the table."""
+    """Write compare.md / compare.json / compare.png for `runs` into `output`; return the table.
+
+    `overwrite` allows writing into a non-empty folder compare did not make (same-named files
+    are replaced; nothing is deleted)."""
     from axolotl_mistake.errors import InputError
 
     loaded = [load_results(r) for r in runs]
@@ -37,8 +87,19 @@ def compare(
     if len(set(names)) != len(names):
         for res, where in zip(loaded, runs):  # keep rows distinguishable
             res.name = f"{res.name} ({Path(where).name})"
+    check_output(output, runs, overwrite)
     out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            f"cannot create the folder: {exc.strerror or exc}", file=str(out), field="output"
+        ) from None
+    if (out / MARKER).is_file():
+        remove_stale_temps(out)  # left by a killed write of an earlier compare
+    else:
+        marker = {"tool": "axolotl_mistake.evaluate compare", "created": _now()}
+        write_json_atomic(out / MARKER, marker)
     charts = compare_charts(loaded, out, mode, judge)
     rows = []
     for res in loaded:
@@ -59,3 +120,7 @@ def compare(
         out / "compare.md", render_compare_report(loaded, mode, judge, [c.name for c in charts])
     )
     return table
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

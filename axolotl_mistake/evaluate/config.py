@@ -126,6 +126,16 @@ class PromptSets(_Strict):
         "held-out pairs (overlap is refused)",
     )
 
+    @model_validator(mode="after")
+    def _not_empty(self) -> PromptSets:
+        measured = ("harmful", "helpful", "goal_hijacking", "over_refusal", "discrimination")
+        if all(getattr(self, name) is None for name in measured):
+            raise ValueError(
+                f"give at least one prompt set ({', '.join(measured)}); with none the run "
+                "would measure nothing"
+            )
+        return self
+
     @field_validator("discrimination", "calibration", mode="before")
     @classmethod
     def _plain_path(cls, value: Any) -> Any:

@@ -6,12 +6,19 @@ did not make, drops prompts too long for the model (counted), and stops with `Ev
 when more model calls failed than `max_failed_fraction` allows, before anything is written as a
 result. Outputs are written atomically (`axolotl_mistake.fileio`). Never puts an API key in any
 output (the config holds only the env-var name).
+
+Everything that can be refused is refused before the run folder is created: the prompt sets, the
+output folder, loading every model (a load failure is an InputError naming the config key) and a
+config that would measure nothing with this model and these judges. A run that ends with no
+metric measured, or whose model calls all failed, stops with `EvaluationFailed` whatever the
+failure budget.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
 import time
 from collections.abc import Callable, Sequence
@@ -31,8 +38,8 @@ from axolotl_mistake.evaluate.local import (
     run_discrimination,
     run_helpful_nll,
 )
-from axolotl_mistake.evaluate.metric_table import answered_sets
-from axolotl_mistake.evaluate.prompt_sets import SET_NAMES, load_prompt_sets
+from axolotl_mistake.evaluate.metric_table import METRICS, answered_sets
+from axolotl_mistake.evaluate.prompt_sets import SET_NAMES, LoadedSets, load_prompt_sets
 from axolotl_mistake.evaluate.results import (
     RESULTS_FORMAT,
     Dropped,
@@ -49,7 +56,13 @@ from axolotl_mistake.evaluate.scoring import (
     mode_metrics,
     unparseable,
 )
-from axolotl_mistake.fileio import remove_stale_temps, write_atomic, write_json_atomic
+from axolotl_mistake.fileio import (
+    foreign_entries,
+    output_folder_problem,
+    remove_stale_temps,
+    write_atomic,
+    write_json_atomic,
+)
 from axolotl_mistake.generation.base import SamplingParams
 
 log = logging.getLogger(__name__)
@@ -65,28 +78,41 @@ class EvaluationFailed(RuntimeError):
     a result; finished calls stay cached in the run folder, so a rerun resumes."""
 
 
-def prepare_output(out: Path, name: str, overwrite: bool = False) -> None:
-    """Create the run folder, or reuse one this tool made; refuse any other non-empty folder.
+def check_output(out: Path, overwrite: bool = False) -> None:
+    """Refuse an output_dir the run may not use (a file, a path through a file, a folder that
+    cannot be written, a non-empty folder this tool did not make). Creates nothing.
 
     A folder is ours when it holds our marker or a results.json of ours. `overwrite` allows
     writing into a foreign folder (our files replace same-named ones; nothing is deleted).
     """
     from axolotl_mistake.errors import InputError
 
-    if out.exists() and not out.is_dir():
-        raise InputError("exists and is not a folder", file=str(out), field="output_dir")
-    if out.is_dir():
-        entries = sorted(p.name for p in out.iterdir())
-        ours = (out / MARKER).is_file() or read_format(out / "results.json") is not None
-        if entries and not ours and not overwrite:
-            shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
-            raise InputError(
-                f"the folder holds {len(entries)} entries this tool did not write ({shown}); "
-                "choose a new or empty output_dir, or pass --overwrite to write into it anyway",
-                file=str(out),
-                field="output_dir",
-            )
-    out.mkdir(parents=True, exist_ok=True)
+    problem = output_folder_problem(out)
+    if problem:
+        raise InputError(problem, file=str(out), field="output_dir")
+    ours = (out / MARKER).is_file() or read_format(out / "results.json") is not None
+    held = foreign_entries(out, ours)
+    if held and not overwrite:
+        raise InputError(
+            f"the folder holds {held[0]} entries this tool did not write ({held[1]}); choose a "
+            "new or empty output_dir, or pass --overwrite to write into it anyway",
+            file=str(out),
+            field="output_dir",
+        )
+
+
+def prepare_output(out: Path, name: str, overwrite: bool = False) -> None:
+    """Create the run folder, or reuse one this tool made; refuse any other non-empty folder
+    (see `check_output`), then write our marker into it."""
+    from axolotl_mistake.errors import InputError
+
+    check_output(out, overwrite)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            f"cannot create the folder: {exc.strerror or exc}", file=str(out), field="output_dir"
+        ) from None
     remove_stale_temps(out)  # left by a killed write of an earlier run
     if not (out / MARKER).is_file():
         marker = {"format": RESULTS_FORMAT, "name": name, "created": _now()}
@@ -135,12 +161,105 @@ class FailureLedger:
             calls=dict(self.calls), failed=dict(self.failed), examples=list(self.examples)
         )
 
+    def check_final(self, metrics: dict[str, dict[str, dict[str, Estimate]]]) -> None:
+        """Raise EvaluationFailed when every model call failed or no metric got a value, even
+        within the budget: such a run has measured nothing."""
+        calls, failed = sum(self.calls.values()), sum(self.failed.values())
+        measured = any(
+            e.value is not None
+            for per_mode in metrics.values()
+            for per_judge in per_mode.values()
+            for e in per_judge.values()
+        )
+        if calls and failed == calls:
+            why = f"every model call failed ({failed}/{calls}), so nothing was measured"
+        elif not measured:
+            why = "no metric got a value (no usable answer, verdict, pair or reference answer)"
+        else:
+            return
+        counts = "; ".join(
+            f"{s}: {self.failed.get(s, 0)}/{n} failed" for s, n in self.calls.items() if n
+        )
+        examples = "".join(f"\n  - {e}" for e in self.examples)
+        raise EvaluationFailed(
+            f"{why}; no results written"
+            + (f"\ncalls: {counts}" if counts else "")
+            + (f"\nfirst errors:{examples}" if examples else "")
+            + f"\nfinished calls are cached in {self.out}; fix the cause and rerun the same command"
+        )
 
-def _cached(backend_cfg: Any, cache_path: Path) -> Any:
-    from axolotl_mistake.generation.cache import CachedBackend, CallCache
+
+def _load_backend(bcfg: Any, where: str) -> Any:
+    """Load one configured model; a failure is an InputError naming the config key `where`."""
+    from axolotl_mistake.errors import InputError
     from axolotl_mistake.generation.factory import load_backend
 
-    return CachedBackend(load_backend(backend_cfg), CallCache(cache_path))
+    env = getattr(bcfg, "api_key_env", None)
+    if env and not os.environ.get(env):
+        raise InputError(
+            f"environment variable {env!r} is not set or empty; export the API key there",
+            field=f"{where}.api_key_env",
+        )
+    model = getattr(bcfg, "model", None)
+    if getattr(bcfg, "local", False) and isinstance(model, str) and Path(model).is_dir():
+        if not (Path(model) / "config.json").is_file():
+            raise InputError(
+                f"not a model folder (no config.json): {model}", field=f"{where}.model"
+            )
+    try:
+        return load_backend(bcfg)
+    except (OSError, ValueError, ImportError) as exc:
+        text = str(exc).strip()
+        first = text.splitlines()[0] if text else type(exc).__name__
+        raise InputError(
+            f"cannot load model {bcfg.model!r}: {first}", field=f"{where}.model"
+        ) from None
+
+
+class _Backends:
+    """Every configured model loaded once, before the run folder exists; each use gets a
+    `_LazyCached` whose call cache (a file in the run folder) opens with `open_caches`."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self._loaded: dict[str, Any] = {}
+        self._cached: list[_LazyCached] = []
+
+    def load(self, bcfg: Any, where: str) -> Any:
+        key = bcfg.model_dump_json()
+        if key not in self._loaded:
+            self._loaded[key] = _load_backend(bcfg, where)
+        return self._loaded[key]
+
+    def cached(self, bcfg: Any, file_name: str, where: str) -> _LazyCached:
+        lazy = _LazyCached(self.load(bcfg, where), self.out / file_name)
+        self._cached.append(lazy)
+        return lazy
+
+    def open_caches(self) -> None:
+        for lazy in self._cached:
+            lazy.open()
+
+
+class _LazyCached:
+    """A loaded backend behind a CachedBackend opened once the run folder exists; until then
+    attribute reads (name, max_context, ...) go to the loaded backend."""
+
+    def __init__(self, backend: Any, cache_path: Path) -> None:
+        self._inner = backend
+        self._path = cache_path
+        self._cached: Any = None
+
+    def open(self) -> None:
+        from axolotl_mistake.generation.cache import CachedBackend, CallCache
+
+        if self._cached is None:
+            self._cached = CachedBackend(self._inner, CallCache(self._path))
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self._cached if self._cached is not None else self._inner, name)
 
 
 def _judge_errors(verdicts: dict) -> dict[str, list[str | None]]:
@@ -178,22 +297,29 @@ def run(cfg: EvalConfig, progress: bool = True, overwrite: bool = False) -> Resu
     from axolotl_mistake.evaluate.report import render_run_report
 
     started = time.time()
-    loaded = load_prompt_sets(cfg.prompt_sets)  # InputError here: nothing written yet
+    # every InputError up to prepare_output comes before anything is written
+    loaded = load_prompt_sets(cfg.prompt_sets)
     out = Path(cfg.output_dir)
-    prepare_output(out, cfg.name, overwrite)
+    check_output(out, overwrite)
     notes = list(loaded.notes)
     timings: dict[str, float] = {}
     ledger = FailureLedger(cfg.max_failed_fraction, out)
     batch = cfg.batch_size or cfg.model.batch_size
 
     t0 = time.perf_counter()
-    backend = _cached(cfg.model, out / "cache.sqlite")
+    backends = _Backends(out)
+    backend = backends.cached(cfg.model, "cache.sqlite", "model")
     judges = [
-        jc.build(JudgeContext(i, cfg.prompt_format, batch, backend, _cached_in(out), out))
+        jc.build(JudgeContext(i, cfg.prompt_format, batch, backend, _judge_cache(backends, i), out))
         for i, jc in enumerate(cfg.judges)
     ]
-    local = hf_model(cfg, backend) if (loaded.pairs or loaded.items.get("helpful")) else None
+    local = None
+    if loaded.pairs or loaded.items.get("helpful"):
+        local = _local_model(cfg, backends.load(cfg.model, "model"))
+    check_measurable(loaded, {a for j in judges for a in j.aspects}, local is not None)
     timings["load_s"] = time.perf_counter() - t0
+    prepare_output(out, cfg.name, overwrite)
+    backends.open_caches()
 
     measured: dict[str, dict[str, Estimate]] = {mode: {} for mode in cfg.modes}
     disc, pair_lines, nll_dropped = None, [], {}
@@ -276,6 +402,7 @@ def run(cfg: EvalConfig, progress: bool = True, overwrite: bool = False) -> Resu
         mode: mode_metrics(answers[mode], verdicts[mode], boot, measured[mode])
         for mode in cfg.modes
     }
+    ledger.check_final(metrics)
     timings["total_s"] = time.time() - started
     results = Results(
         name=cfg.name,
@@ -302,8 +429,74 @@ def run(cfg: EvalConfig, progress: bool = True, overwrite: bool = False) -> Resu
     return results
 
 
-def _cached_in(out: Path) -> Callable[[Any, str], Any]:
-    return lambda backend_cfg, file_name: _cached(backend_cfg, out / file_name)
+def _judge_cache(backends: _Backends, index: int) -> Callable[[Any, str], Any]:
+    return lambda backend_cfg, file_name: backends.cached(
+        backend_cfg, file_name, f"judges.{index}.backend"
+    )
+
+
+def _local_model(cfg: EvalConfig, backend: Any) -> tuple[Any, Any] | None:
+    """`hf_model` for the probe and the NLL; a load failure is an InputError on model.model."""
+    from axolotl_mistake.errors import InputError
+
+    try:
+        return hf_model(cfg, backend)
+    except (OSError, ValueError, ImportError) as exc:
+        text = str(exc).strip()
+        first = text.splitlines()[0] if text else type(exc).__name__
+        raise InputError(
+            f"cannot load model {cfg.model.model!r}: {first}", field="model.model"
+        ) from None
+
+
+def measurable_sets(
+    loaded: LoadedSets, aspects: set[str], local: bool
+) -> tuple[list[str], list[str]]:
+    """(sets some metric can measure, '<set> needs ...' for the others) among the non-empty
+    loaded sets, given the judges' aspects and whether the model's weights are in this process
+    (the probe and the reference-answer NLL read token probabilities; endpoints give none)."""
+    ok: list[str] = []
+    not_ok: list[str] = []
+    for name in (*SET_NAMES, "discrimination"):
+        size = len(loaded.pairs) if name == "discrimination" else len(loaded.items.get(name, []))
+        if not size:
+            continue
+        specs = [m for m in METRICS if m.prompt_set == name]
+        if any(
+            m.by == "rule"
+            or (m.aspect is not None and m.aspect in aspects)
+            or (m.by in ("probe", "likelihood") and local)
+            for m in specs
+        ):
+            ok.append(name)
+            continue
+        needs = []
+        wanted = sorted({m.aspect for m in specs if m.aspect})
+        if wanted:
+            needs.append(f"a judge that rates {' or '.join(wanted)}")
+        if any(m.by in ("probe", "likelihood") for m in specs):
+            needs.append("a local model (model.kind transformers or vllm)")
+        not_ok.append(f"{name} needs {' or '.join(needs)}")
+    return ok, not_ok
+
+
+def check_measurable(loaded: LoadedSets, aspects: set[str], local: bool) -> None:
+    """InputError (field prompt_sets) when no configured prompt set can give a single metric
+    with this model and these judges: the run would only spend calls and measure nothing."""
+    from axolotl_mistake.errors import InputError
+
+    ok, not_ok = measurable_sets(loaded, aspects, local)
+    if ok:
+        return
+    if not not_ok:
+        shown = "; ".join(loaded.notes) or "every configured set is empty"
+        raise InputError(f"no prompt set has anything to evaluate ({shown})", field="prompt_sets")
+    raise InputError(
+        "nothing can be measured with this model and these judges: "
+        + "; ".join(not_ok)
+        + " (see the metric table in axolotl_mistake/evaluate/README.md)",
+        field="prompt_sets",
+    )
 
 
 def _advance(bar: Any, task: Any) -> Callable[[int], None]:
