@@ -212,6 +212,9 @@ def test_compare_reuses_its_own_or_an_empty_folder(tmp_path, two_runs):
     assert _compare(two_runs[:1], out) == 0  # a folder compare made is replaced in place
     assert len(json.loads((out / "compare.json").read_text())["rows"]) == 1
     assert len(first["rows"]) == 2
+    # a folder compare made before it wrote its marker (a compare.json of its shape) is its own
+    (out / ".axolotl-mistake-compare").unlink()
+    assert _compare(two_runs, out) == 0 and (out / ".axolotl-mistake-compare").is_file()
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ InputError before anything is written (`overwrite` allows a foreign folder).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,7 +51,7 @@ def check_output(output: str | Path, runs: Sequence[str | Path], overwrite: bool
     problem = output_folder_problem(out)
     if problem:
         raise InputError(problem, file=str(out), field="output")
-    held = foreign_entries(out, (out / MARKER).is_file())
+    held = foreign_entries(out, is_compare_folder(out))
     if held and not overwrite:
         raise InputError(
             f"the folder holds {held[0]} entries compare did not write ({held[1]}); choose a "
@@ -120,6 +121,18 @@ def compare(
         out / "compare.md", render_compare_report(loaded, mode, judge, [c.name for c in charts])
     )
     return table
+
+
+def is_compare_folder(out: Path) -> bool:
+    """True for a folder compare made: it holds the marker, or (made before the marker
+    existed) a compare.json of compare's shape."""
+    if (out / MARKER).is_file():
+        return True
+    try:
+        table = json.loads((out / "compare.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(table, dict) and {"mode", "columns", "rows", "runs"} <= table.keys()
 
 
 def _now() -> str:
