@@ -11,6 +11,7 @@ and a file in the way, each with a one-line error and exit 2.
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import textwrap
 from pathlib import Path
@@ -235,3 +236,26 @@ def test_compare_refuses_its_inputs_and_files_in_one_line(
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and len(err.strip().splitlines()) == 1
     assert sorted(str(p) for p in tmp_path.rglob("*")) == before
+
+
+def test_a_chat_probe_style_without_a_chat_template_is_exit_2_before_the_folder(
+    tmp_path, capsys, tiny_model_dir
+):
+    """Found while the model is loaded, not after the run folder was made."""
+    plain = tmp_path / "no-template"
+    shutil.copytree(tiny_model_dir, plain)
+    (plain / "chat_template.jinja").unlink(missing_ok=True)
+    tok = json.loads((plain / "tokenizer_config.json").read_text())
+    tok.pop("chat_template", None)
+    (plain / "tokenizer_config.json").write_text(json.dumps(tok))
+    cfg = _write(
+        tmp_path,
+        f"{{kind: transformers, model: {plain}, device: cpu}}",
+        "discrimination: builtin\n",
+        extra="probe_style: chat\n",
+    )
+    assert main(["--config", str(cfg), "--quiet"]) == 2
+    errors = [t for t in capsys.readouterr().err.splitlines() if t.startswith("error: ")]
+    assert len(errors) == 1 and "chat template" in errors[0]  # (weight loading prints a bar)
+    assert errors[0].startswith(f"error: {cfg}:{_line(cfg, 'probe_style:')}, field 'probe_style'")
+    assert not (tmp_path / "run").exists()

@@ -316,6 +316,8 @@ def run(cfg: EvalConfig, progress: bool = True, overwrite: bool = False) -> Resu
     local = None
     if loaded.pairs or loaded.items.get("helpful"):
         local = _local_model(cfg, backends.load(cfg.model, "model"))
+        if loaded.pairs and local is not None:
+            _check_probe_style(cfg, local[1])
     check_measurable(loaded, {a for j in judges for a in j.aspects}, local is not None)
     timings["load_s"] = time.perf_counter() - t0
     prepare_output(out, cfg.name, overwrite)
@@ -503,18 +505,25 @@ def _advance(bar: Any, task: Any) -> Callable[[int], None]:
     return lambda n: bar.advance(task, n)
 
 
+def _check_probe_style(cfg: EvalConfig, tokenizer: Any) -> None:
+    """A probe style the model cannot take (a chat style without a chat template) is a config
+    error, found before the run folder exists."""
+    from axolotl_mistake.errors import InputError
+    from axolotl_mistake.probe import CHAT_STYLES
+
+    if cfg.style in CHAT_STYLES and not getattr(tokenizer, "chat_template", None):
+        raise InputError(
+            f"probe style {cfg.style!r} needs a tokenizer with a chat template; use 'alpaca' or "
+            "'analysis' for models trained on Alpaca-format prompts",
+            field="probe_style",
+        )
+
+
 def _discrimination(
     cfg: EvalConfig, model: Any, tokenizer: Any, pairs: list, calibration: list
 ) -> tuple:
-    """The probe; a style the model cannot take (chat without a chat template) is a config error."""
-    from axolotl_mistake.errors import InputError
-
-    try:
-        return run_discrimination(cfg, model, tokenizer, pairs, calibration)
-    except ValueError as exc:
-        if "chat template" not in str(exc):
-            raise
-        raise InputError(str(exc), field="probe_style") from exc
+    """The probe (its style was checked against the tokenizer before the run folder existed)."""
+    return run_discrimination(cfg, model, tokenizer, pairs, calibration)
 
 
 def _write_outputs(
