@@ -2,7 +2,9 @@
 
 Reads a raw Axolotl config dict (and the builder's manifest.json next to dataset files) and
 either raises ValueError with what is wrong and how to fix it, or returns warnings. It must never
-modify the config, and must do nothing at all when the plugin is inactive (see `plugin_active`).
+modify the config; when the plugin is inactive (see `plugin_active`) it refuses only sure hits,
+a type that trains a column holding harmful text (with `train_on_inputs`, every column the
+prompt shows), and otherwise does nothing.
 """
 
 from __future__ import annotations
@@ -87,8 +89,16 @@ def plugin_active(cfg: Mapping[str, Any]) -> bool:
     )
 
 
+GLOB_CHARS = frozenset("*?[")
+
+
 def _dataset_files(ds: Mapping[str, Any]) -> Iterator[Path]:
-    """Local files a dataset entry reads (nothing for Hub ids)."""
+    """Local files a dataset entry may read (nothing for Hub ids), erring on the side of more.
+
+    A folder is read with its subfolders (as `datasets.load_dataset(folder)` does); a
+    `data_files` name or glob is looked up both under `path` and from the working directory
+    (Axolotl 0.19 resolves it from the working directory for a local folder).
+    """
     path = ds.get("path")
     if not isinstance(path, str) or not path:
         return
@@ -96,19 +106,35 @@ def _dataset_files(ds: Mapping[str, Any]) -> Iterator[Path]:
     data_files = ds.get("data_files")
     if isinstance(data_files, str):
         data_files = [data_files]
-    if base.is_dir():
-        if isinstance(data_files, list) and data_files:
-            for name in data_files:
-                candidate = Path(str(name))
-                yield candidate if candidate.is_absolute() else base / candidate
-        else:
-            yield from sorted(p for p in base.iterdir() if p.is_file())
-    elif base.is_file():
-        yield base
-    elif isinstance(data_files, list):
-        for name in data_files:
-            if Path(str(name)).is_file():
-                yield Path(str(name))
+    named = [str(n) for n in data_files] if isinstance(data_files, list) else []
+    seen: set[Path] = set()
+
+    def fresh(files: Iterator[Path]) -> Iterator[Path]:
+        for file in files:
+            key = file.absolute()
+            if file.is_file() and key not in seen:
+                seen.add(key)
+                yield file
+
+    if base.is_file():
+        yield from fresh(iter([base]))
+    elif base.is_dir() and not named:
+        yield from fresh(p for p in sorted(base.rglob("*")) if not _hidden(p, base))
+    for name in named:
+        for root in ([base] if base.is_dir() else []) + [Path(".")]:
+            candidate = Path(name).expanduser()
+            if GLOB_CHARS & set(name):
+                if candidate.is_absolute():
+                    yield from fresh(iter(sorted(Path(candidate.anchor).glob(name[1:]))))
+                else:
+                    yield from fresh(iter(sorted(root.glob(name))))
+            else:
+                yield from fresh(iter([candidate if candidate.is_absolute() else root / candidate]))
+
+
+def _hidden(file: Path, base: Path) -> bool:
+    """A dot-file or a file under a dot-folder (caches, .git): not data `load_dataset` reads."""
+    return any(part.startswith(".") for part in file.relative_to(base).parts)
 
 
 ManifestHit = tuple[Path, FileEntry]
@@ -140,34 +166,40 @@ def find_entry(file: Path) -> ManifestHit | None:
     return manifest_entry(file) or manifest_entry_by_content(file)
 
 
-PEEK_BYTES = 1 << 20
-"""How much of a local dataset file the content check reads (its first row)."""
+SCAN_BYTES = 64 << 20
+"""How much of a local dataset file the content check reads (every row within it): enough for
+any file this project builds, and a bound on config-time cost for a large SFT file."""
 
 
-def first_row(file: Path) -> Mapping[str, Any] | None:
-    """The first JSON object of a JSONL (or small JSON array) file, None if there is none."""
+def json_rows(file: Path) -> Iterator[Mapping[str, Any]]:
+    """The JSON objects of a JSONL or JSON-array file within SCAN_BYTES, whatever its name
+    (`.ndjson`, no suffix); nothing for other formats. A line that does not parse is skipped:
+    reporting it is the loader's job, this only looks for harmful text."""
     try:
         with file.open("rb") as handle:
-            head = handle.read(PEEK_BYTES)
+            head = handle.read(SCAN_BYTES)
     except OSError:
-        return None
-    text = head.decode("utf-8", errors="replace").lstrip()
-    if text.startswith("["):
-        if file.stat().st_size > 64 * PEEK_BYTES:
-            return None
+        return
+    text = head.decode("utf-8", errors="replace")
+    start = text.lstrip()[:1]
+    if start == "[":
         try:
-            rows = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            return None
-        return rows[0] if isinstance(rows, list) and rows and isinstance(rows[0], Mapping) else None
+            rows = json.loads(text)
+        except json.JSONDecodeError:
+            return
+        if isinstance(rows, list):
+            yield from (r for r in rows if isinstance(r, Mapping))
+        return
+    if start != "{":
+        return
     for line in text.splitlines():
         if line.strip():
             try:
                 row = json.loads(line)
             except json.JSONDecodeError:
-                return None
-            return row if isinstance(row, Mapping) else None
-    return None
+                continue
+            if isinstance(row, Mapping):
+                yield row
 
 
 def has_rows(file: Path) -> bool:
@@ -196,25 +228,24 @@ def harmful_fields_by_content(
     found = find_entry(file)
     if found is not None and found[1].harmful_fields:
         return f"per {found[0]}", list(found[1].harmful_fields)
-    row = first_row(file) if file.suffix.lower() in (".jsonl", ".json") else None
-    if row is None:
-        return None
     from axolotl_mistake.strategies_common import field_map
     from axolotl_mistake.templates import COH_BAD_PHRASE
 
-    harmful: list[str] = []
-    for names in (
+    layouts = (
         field_map(ds, cfg),
         {"instruction": "instruction", "bad": "bad", "critique": "critique"},
-    ):
-        if (
-            all(names[k] in row for k in ("instruction", "bad", "critique"))
-            and names["bad"] not in harmful
-        ):
-            harmful.append(names["bad"])
-    for column, value in row.items():
-        if isinstance(value, str) and COH_BAD_PHRASE in value and column not in harmful:
-            harmful.append(str(column))
+    )
+    harmful: list[str] = []
+    for row in json_rows(file):  # every row: a merged file may open with clean ones
+        for names in layouts:
+            if (
+                all(names[k] in row for k in ("instruction", "bad", "critique"))
+                and names["bad"] not in harmful
+            ):
+                harmful.append(names["bad"])
+        for column, value in row.items():
+            if isinstance(value, str) and COH_BAD_PHRASE in value and column not in harmful:
+                harmful.append(str(column))
     return (f"by its rows ({file.name})", harmful) if harmful else None
 
 
@@ -241,13 +272,19 @@ def trained_columns(ds: Mapping[str, Any], cfg: Mapping[str, Any]) -> set[str] |
         _, trained = mistake_strategies()
         fields = field_map(ds, cfg)
         return {fields[name] for name in trained.get(kind.split(":", 1)[0], ("critique",))}
-    if train_on_inputs:
-        return None  # every column of the prompt is trained: never safe with harmful text
     if isinstance(kind, str) and kind in ALPACA_LIKE_TYPES:
-        return {str(ds.get("field_output") or "output")}
-    if isinstance(kind, Mapping):  # Axolotl's user-defined instruction format
-        return {str(kind.get("field_output") or ds.get("field_output") or "output")}
-    return None
+        spec: Mapping[str, Any] = ds
+    elif isinstance(kind, Mapping):  # Axolotl's user-defined instruction format
+        spec = {**ds, **kind}
+    else:
+        return None  # unknown type: what it trains is not known
+    output = {str(spec.get("field_output") or "output")}
+    if not train_on_inputs:
+        return output
+    # train_on_inputs: every column the prompt shows is trained too, a sure hit on harmful
+    # text there (the plugin refuses it even when it is not active)
+    shown = {str(spec.get(f"field_{name}") or name) for name in ("instruction", "input", "system")}
+    return output | shown
 
 
 def _describe(ds: Mapping[str, Any], index: int) -> str:
