@@ -344,12 +344,35 @@ def check_harmful_columns(
                 )
 
 
+def check_unknown_keys(cfg: Mapping[str, Any]) -> None:
+    """Refuse a `mistake_*` key the plugin does not define: Axolotl's schema would drop it
+    silently, so a misspelt `mistake_probe_pair` would quietly turn the probe off."""
+    import difflib
+
+    from axolotl_mistake.args import MistakeAnalysisArgs
+
+    known = list(MistakeAnalysisArgs.model_fields)
+    unknown = sorted(k for k in cfg if isinstance(k, str) and k.startswith("mistake_"))
+    unknown = [k for k in unknown if k not in known]
+    if not unknown:
+        return
+    hints = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, known, n=1)
+        hints.append(f"{key} (did you mean {close[0]}?)" if close else key)
+    raise ValueError(
+        f"unknown mistake-analysis key(s): {', '.join(hints)}. Axolotl would ignore them "
+        f"silently. The plugin's keys: {', '.join(known)}."
+    )
+
+
 def check_config(cfg: Mapping[str, Any]) -> list[str]:
     """Raise ValueError on a config that would train on harmful text; return warnings."""
     datasets = datasets_of(cfg)
     if not plugin_active(cfg):
         check_harmful_columns(cfg, datasets, strict=False)
         return []
+    check_unknown_keys(cfg)
     uses_strategy = [i for i, d in enumerate(datasets) if is_mistake_type(_type_name(d))]
     if uses_strategy and bool(cfg.get("train_on_inputs")):
         names = ", ".join(_describe(datasets[i], i) for i in uses_strategy)

@@ -469,3 +469,10 @@ def test_calibration_pairs_must_be_disjoint_and_two_sided(workdir, tiny_model_di
     )
     with pytest.raises(ValueError, match=f"mistake_probe_calibration_pairs: .*{message}"):
         load_cfg(str(path))
+
+
+def test_a_misspelt_plugin_key_fails_the_config_load(workdir, tiny_model_dir):
+    """Through Axolotl's real load_cfg: the key reaches the check before the schema drops it."""
+    path = config_file(workdir, tiny_model_dir, mistake_probe_pair="builtin")
+    with pytest.raises(Exception, match=r"did you mean mistake_probe_pairs"):
+        load_cfg(str(path))

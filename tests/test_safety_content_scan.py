@@ -4,7 +4,8 @@ Direct calls of `safety.check_config` on config dicts (what Axolotl's validation
 plugin). Each case was a way past the check found by an audit: a merged file whose first row is
 clean, a JSONL file named otherwise, a folder with subfolders, a glob or a working-directory
 relative `data_files`, and `train_on_inputs: true` when the plugin is not active (Axolotl 0.21
-registers it for every config), where it is a sure hit.
+registers it for every config), where it is a sure hit. And a misspelt `mistake_*` key, which
+Axolotl's schema would drop silently.
 """
 
 from __future__ import annotations
@@ -95,3 +96,11 @@ def test_clean_data_and_the_safe_settings_still_pass(tmp_path, monkeypatch):
     # without the plugin, Chain of Hindsight as plain alpaca trains only `output` (no harm)
     lenient = _cfg({"path": "coh.jsonl"}, plugin=False, train_on_inputs=False)
     assert safety.check_config(lenient) == []
+
+
+def test_a_misspelt_plugin_key_is_refused_with_a_suggestion():
+    """Axolotl's schema drops unknown keys: `mistake_probe_pair` would turn the probe off."""
+    cfg = {"plugins": [PLUGIN], "mistake_probe_pair": "builtin", "mistake_probe_batch_size": 4}
+    with pytest.raises(ValueError, match=r"mistake_probe_pair \(did you mean mistake_probe_pairs"):
+        safety.check_config(cfg)
+    assert safety.check_config({"plugins": [PLUGIN], "mistake_probe_pairs": "builtin"}) == []
