@@ -52,30 +52,35 @@ def write_json_atomic(path: str | Path, data: object, *, indent: int | None = 2)
     write_atomic(path, json.dumps(data, indent=indent, ensure_ascii=False) + "\n")
 
 
-def output_folder_problem(out: Path) -> str | None:
-    """Why a tool cannot write into the folder `out` (creating it if need be), or None: a file
-    there, a file on the way to it, or a folder that cannot be written. Creates nothing."""
+def check_output_folder(out: Path, *, ours: bool, overwrite: bool, who: str, field: str) -> None:
+    """Raise InputError (on `field`, naming `out`) unless the tool `who` may write into the
+    folder `out`, creating it if need be. Creates nothing. Refused: a file there or on the
+    way to it, a folder that cannot be written, and a non-empty folder that is not `ours`
+    (the caller's marker is absent) unless `overwrite` (same-named files are then replaced,
+    nothing is deleted)."""
+    from axolotl_mistake.errors import InputError
+
+    def refuse(problem: str) -> None:
+        raise InputError(problem, file=str(out), field=field)
+
     if out.exists() and not out.is_dir():
-        return "exists and is not a folder"
+        refuse("exists and is not a folder")
     if out.is_dir():
-        return None if os.access(out, os.W_OK | os.X_OK) else "the folder is not writable"
+        if not os.access(out, os.W_OK | os.X_OK):
+            refuse("the folder is not writable")
+        entries = [] if ours or overwrite else sorted(p.name for p in out.iterdir())
+        if entries:
+            shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+            refuse(
+                f"the folder holds {len(entries)} entries {who} did not write ({shown}); "
+                f"choose a new or empty {field}, or pass --overwrite to write into it anyway"
+            )
+        return
     parent = next((p for p in out.absolute().parents if p.exists()), None)
     if parent is not None and not parent.is_dir():
-        return f"cannot create the folder: {str(parent)!r} is a file, not a folder"
+        refuse(f"cannot create the folder: {str(parent)!r} is a file, not a folder")
     if parent is not None and not os.access(parent, os.W_OK | os.X_OK):
-        return f"cannot create the folder: {str(parent)!r} is not writable"
-    return None
-
-
-def foreign_entries(out: Path, ours: bool) -> tuple[int, str] | None:
-    """(how many, the first three names) when the existing folder `out` holds files and is not
-    `ours` (the caller's marker is absent), else None: what a tool must not write into unasked."""
-    if ours or not out.is_dir():
-        return None
-    entries = sorted(p.name for p in out.iterdir())
-    if not entries:
-        return None
-    return len(entries), ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+        refuse(f"cannot create the folder: {str(parent)!r} is not writable")
 
 
 DIR_MARKER = ".axolotl_mistake_dir"

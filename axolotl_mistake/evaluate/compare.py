@@ -20,8 +20,7 @@ from axolotl_mistake.evaluate.metric_table import TABLE_COLUMNS
 from axolotl_mistake.evaluate.report import compare_row, render_compare_report
 from axolotl_mistake.evaluate.results import load_results
 from axolotl_mistake.fileio import (
-    foreign_entries,
-    output_folder_problem,
+    check_output_folder,
     remove_stale_temps,
     write_atomic,
     write_json_atomic,
@@ -48,17 +47,8 @@ def check_output(output: str | Path, runs: Sequence[str | Path], overwrite: bool
                 file=str(out),
                 field="output",
             )
-    problem = output_folder_problem(out)
-    if problem:
-        raise InputError(problem, file=str(out), field="output")
-    held = foreign_entries(out, is_compare_folder(out))
-    if held and not overwrite:
-        raise InputError(
-            f"the folder holds {held[0]} entries compare did not write ({held[1]}); choose a "
-            "new or empty folder, or pass --overwrite to write into it anyway",
-            file=str(out),
-            field="output",
-        )
+    ours = is_compare_folder(out)
+    check_output_folder(out, ours=ours, overwrite=overwrite, who="compare", field="output")
 
 
 def compare(

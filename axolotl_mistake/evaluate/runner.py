@@ -57,8 +57,7 @@ from axolotl_mistake.evaluate.scoring import (
     unparseable,
 )
 from axolotl_mistake.fileio import (
-    foreign_entries,
-    output_folder_problem,
+    check_output_folder,
     remove_stale_temps,
     write_atomic,
     write_json_atomic,
@@ -85,20 +84,8 @@ def check_output(out: Path, overwrite: bool = False) -> None:
     A folder is ours when it holds our marker or a results.json of ours. `overwrite` allows
     writing into a foreign folder (our files replace same-named ones; nothing is deleted).
     """
-    from axolotl_mistake.errors import InputError
-
-    problem = output_folder_problem(out)
-    if problem:
-        raise InputError(problem, file=str(out), field="output_dir")
     ours = (out / MARKER).is_file() or read_format(out / "results.json") is not None
-    held = foreign_entries(out, ours)
-    if held and not overwrite:
-        raise InputError(
-            f"the folder holds {held[0]} entries this tool did not write ({held[1]}); choose a "
-            "new or empty output_dir, or pass --overwrite to write into it anyway",
-            file=str(out),
-            field="output_dir",
-        )
+    check_output_folder(out, ours=ours, overwrite=overwrite, who="this tool", field="output_dir")
 
 
 def prepare_output(out: Path, name: str, overwrite: bool = False) -> None:
@@ -191,7 +178,7 @@ class FailureLedger:
 
 def _load_backend(bcfg: Any, where: str) -> Any:
     """Load one configured model; a failure is an InputError naming the config key `where`."""
-    from axolotl_mistake.errors import InputError
+    from axolotl_mistake.errors import InputError, first_line
     from axolotl_mistake.generation.factory import load_backend
 
     env = getattr(bcfg, "api_key_env", None)
@@ -209,8 +196,7 @@ def _load_backend(bcfg: Any, where: str) -> Any:
     try:
         return load_backend(bcfg)
     except (OSError, ValueError, ImportError) as exc:
-        text = str(exc).strip()
-        first = text.splitlines()[0] if text else type(exc).__name__
+        first = first_line(exc)
         raise InputError(
             f"cannot load model {bcfg.model!r}: {first}", field=f"{where}.model"
         ) from None
@@ -439,13 +425,12 @@ def _judge_cache(backends: _Backends, index: int) -> Callable[[Any, str], Any]:
 
 def _local_model(cfg: EvalConfig, backend: Any) -> tuple[Any, Any] | None:
     """`hf_model` for the probe and the NLL; a load failure is an InputError on model.model."""
-    from axolotl_mistake.errors import InputError
+    from axolotl_mistake.errors import InputError, first_line
 
     try:
         return hf_model(cfg, backend)
     except (OSError, ValueError, ImportError) as exc:
-        text = str(exc).strip()
-        first = text.splitlines()[0] if text else type(exc).__name__
+        first = first_line(exc)
         raise InputError(
             f"cannot load model {cfg.model.model!r}: {first}", field="model.model"
         ) from None
