@@ -36,6 +36,13 @@ class InputError(ValueError):
         return f"{prefix}: {self.message}" if prefix else self.message
 
 
+def first_line(exc: BaseException) -> str:
+    """An exception's first message line (its type's name when it has none): enough to say
+    why a model would not load, without the library's traceback-length detail."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class BuildFailed(RuntimeError):
     """The build ran but its result cannot be used: too many model calls failed, or nothing
     trainable came out. Nothing is written as if it were a result; finished calls stay cached."""

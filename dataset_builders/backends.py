@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from axolotl_mistake.errors import InputError
+from axolotl_mistake.errors import InputError, first_line
 from axolotl_mistake.generation.base import Backend
 from axolotl_mistake.generation.config import BackendConfig
 from axolotl_mistake.manifest import package_version
@@ -41,7 +41,7 @@ class Backends:
             try:
                 self._loaded[key] = load_backend(bcfg)
             except (OSError, ValueError, ImportError) as exc:
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                first = first_line(exc)
                 raise InputError(
                     f"cannot load model {bcfg.model!r}: {first}",
                     file=file or "<command line>",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from axolotl_mistake.errors import InputError
+from axolotl_mistake.errors import InputError, first_line
 
 ChatRenderer = Callable[[list], str]
 
@@ -54,7 +54,7 @@ def load_chat_renderer(
     try:
         tokenizer = AutoTokenizer.from_pretrained(where, revision=revision)
     except (OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise InputError(
             f"anchored chat analyses render the analyst's chat template locally, but the "
             f"tokenizer {model!r} cannot be loaded ({first}); set analyses.chat_template_from "
