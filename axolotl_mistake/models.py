@@ -20,7 +20,6 @@ from pathlib import Path
 
 from axolotl_mistake.fileio import (
     ForeignPathError,
-    check_replaceable,
     symlink_atomic,
     write_dir_atomic,
 )
@@ -79,15 +78,11 @@ def ensure_embedded_model(target: Path | None = None, force: bool = False) -> Pa
     target = Path(target) if target is not None else embedded_model_dir()
     if (target / _MARKER).is_file() and not force:
         return target
-    try:
-        check_replaceable(target, _MARKER)  # before the slow conversion, not after it
-    except ForeignPathError as exc:
-        raise EmbeddedModelError(str(exc)) from None
-    source = gguf_path()
 
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    def convert(folder: Path) -> None:  # runs after write_dir_atomic accepted the target
+        from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    def convert(folder: Path) -> None:
+        source = gguf_path()
         tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
         model = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name)
         _fix_special_tokens(tokenizer, model)
