@@ -385,7 +385,7 @@ def with_list_defaults(schema: type[BaseModel], data: dict, override: dict) -> d
             continue
         if key not in out and _is_list(info.annotation) and not info.is_required():
             if all(str(k).isdigit() for k in value):
-                default = info.default_factory() if info.default_factory else info.default  # type: ignore[call-arg]
+                default = info.get_default(call_default_factory=True)
                 if isinstance(default, list):
                     out[key] = [d.model_dump() if isinstance(d, BaseModel) else d for d in default]
             continue
@@ -569,7 +569,7 @@ def default_text(info: FieldInfo) -> str:
     """A field's default as JSON ('required' when it has none)."""
     if info.is_required():
         return "required"
-    value = info.default_factory() if info.default_factory is not None else info.default  # type: ignore[call-arg]
+    value = info.get_default(call_default_factory=True)
     if isinstance(value, BaseModel):
         return "(section)"
     return _json_text(value)
@@ -608,9 +608,7 @@ def help_rows(
 
 def _default_value(info: FieldInfo) -> BaseModel | None:
     """A section field's default instance, if it has one."""
-    if info.is_required():
-        return None
-    value = info.default_factory() if info.default_factory is not None else info.default  # type: ignore[call-arg]
+    value = None if info.is_required() else info.get_default(call_default_factory=True)
     return value if isinstance(value, BaseModel) else None
 
 
