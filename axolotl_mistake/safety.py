@@ -171,10 +171,10 @@ SCAN_BYTES = 64 << 20
 any file this project builds, and a bound on config-time cost for a large SFT file."""
 
 
-def json_rows(file: Path) -> Iterator[Mapping[str, Any]]:
-    """The JSON objects of a JSONL or JSON-array file within SCAN_BYTES, whatever its name
-    (`.ndjson`, no suffix); nothing for other formats. A line that does not parse is skipped:
-    reporting it is the loader's job, this only looks for harmful text."""
+def located_json_rows(file: Path) -> Iterator[tuple[str, Mapping[str, Any] | None]]:
+    """("line N" or "row N", the object or None when that line is not a JSON object) for each
+    row of a JSONL or JSON-array file within SCAN_BYTES, whatever its name (`.ndjson`, no
+    suffix); nothing for other formats (or an array that does not parse)."""
     try:
         with file.open("rb") as handle:
             head = handle.read(SCAN_BYTES)
@@ -188,18 +188,25 @@ def json_rows(file: Path) -> Iterator[Mapping[str, Any]]:
         except json.JSONDecodeError:
             return
         if isinstance(rows, list):
-            yield from (r for r in rows if isinstance(r, Mapping))
+            for number, row in enumerate(rows, 1):
+                yield f"row {number}", row if isinstance(row, Mapping) else None
         return
     if start != "{":
         return
-    for line in text.splitlines():
+    for number, line in enumerate(text.splitlines(), 1):
         if line.strip():
             try:
                 row = json.loads(line)
             except json.JSONDecodeError:
-                continue
-            if isinstance(row, Mapping):
-                yield row
+                row = None
+            yield f"line {number}", row if isinstance(row, Mapping) else None
+
+
+def json_rows(file: Path) -> Iterator[Mapping[str, Any]]:
+    """The JSON objects of a file as `located_json_rows` reads it. A line that does not parse
+    is skipped: reporting it is the loader's job (or `check_analysis_rows`'), this only looks
+    for harmful text."""
+    return (row for _, row in located_json_rows(file) if row is not None)
 
 
 def has_rows(file: Path) -> bool:
@@ -344,6 +351,30 @@ def check_harmful_columns(
                 )
 
 
+def check_analysis_rows(ds: Mapping[str, Any], index: int, cfg: Mapping[str, Any]) -> None:
+    """Refuse a malformed row of an analysis dataset now, as `file:line: field`, instead of
+    as two tracebacks from inside the tokenizing map; the message never quotes the row (its
+    text is a harmful answer). Reads the files the entry names (a file, or `data_files`): a
+    bare folder holds the builder's other files too, and loading it is the loader's business.
+    """
+    from axolotl_mistake.strategies_common import REQUIRED_FIELDS, field_map, row_problem
+
+    path = ds.get("path")
+    if isinstance(path, str) and Path(path).expanduser().is_dir() and not ds.get("data_files"):
+        return
+    fields = field_map(ds, cfg)
+    needed = ", ".join(fields[name] for name in REQUIRED_FIELDS)
+    for file in _dataset_files(ds):
+        for where, row in located_json_rows(file):
+            problem = "not a JSON object" if row is None else row_problem(row, fields)
+            if problem is not None:
+                raise ValueError(
+                    f"{file}, {where}: {problem} ({_describe(ds, index)}; an analysis row "
+                    f"needs non-empty string fields {needed}). Fix the row, or rebuild it "
+                    "with `python -m dataset_builders.build`."
+                )
+
+
 def check_unknown_keys(cfg: Mapping[str, Any]) -> None:
     """Refuse a `mistake_*` key the plugin does not define: Axolotl's schema would drop it
     silently, so a misspelt `mistake_probe_pair` would quietly turn the probe off."""
@@ -389,6 +420,7 @@ def check_config(cfg: Mapping[str, Any]) -> list[str]:
                     "failed build?). Rebuild it with `python -m dataset_builders.build` and "
                     "check that the build exited 0."
                 )
+        check_analysis_rows(datasets[index], index, cfg)
     check_harmful_columns(cfg, datasets, strict=True)
     for key in ("mistake_probe_pairs", "mistake_probe_calibration_pairs", "mistake_manifest"):
         value = cfg.get(key)

@@ -66,33 +66,38 @@ def field_map(ds_cfg: Any = None, cfg: Any = None) -> dict[str, str]:
     return mapping
 
 
-def _preview(row: Mapping[str, Any], limit: int = 200) -> str:
-    text = repr({k: row[k] for k in list(row)[:6]})
-    return text if len(text) <= limit else text[:limit] + "…"
+def _columns(row: Mapping[str, Any]) -> str:
+    """The row's column names, never its values: the values hold harmful text."""
+    return "columns: " + (", ".join(repr(str(k)) for k in list(row)[:12]) or "none")
 
 
-def validate_row(row: Mapping[str, Any], fields: Mapping[str, str]) -> dict[str, str]:
-    """Return {instruction, input, bad, critique} or raise naming the bad field and the row."""
-    out: dict[str, str] = {}
+def row_problem(row: Mapping[str, Any], fields: Mapping[str, str]) -> str | None:
+    """What is wrong with an analysis row (naming the column, never quoting a value), else None.
+
+    Shared by the tokenizer and the plugin's config-time check, which adds file and line.
+    """
     for name in REQUIRED_FIELDS:
         key = fields[name]
         value = row.get(key)
         if value is None:
-            raise MistakeRowError(f"row is missing field '{key}': {_preview(row)}")
+            return f"field '{key}' is missing ({_columns(row)})"
         if not isinstance(value, str):
-            raise MistakeRowError(
-                f"field '{key}' must be a string, got {type(value).__name__}: {_preview(row)}"
-            )
+            return f"field '{key}' must be a string, got {type(value).__name__}"
         if not value.strip():
-            raise MistakeRowError(f"field '{key}' is empty: {_preview(row)}")
-        out[name] = value
+            return f"field '{key}' is empty"
     extra = row.get(fields["input"])
     if extra is not None and not isinstance(extra, str):
-        raise MistakeRowError(
-            f"field '{fields['input']}' must be a string, got {type(extra).__name__}: "
-            f"{_preview(row)}"
-        )
-    out["input"] = extra or ""
+        return f"field '{fields['input']}' must be a string, got {type(extra).__name__}"
+    return None
+
+
+def validate_row(row: Mapping[str, Any], fields: Mapping[str, str]) -> dict[str, str]:
+    """Return {instruction, input, bad, critique} or raise naming the bad field (not its text)."""
+    problem = row_problem(row, fields)
+    if problem is not None:
+        raise MistakeRowError(f"analysis row: {problem}")
+    out = {name: str(row[fields[name]]) for name in REQUIRED_FIELDS}
+    out["input"] = row.get(fields["input"]) or ""
     return out
 
 

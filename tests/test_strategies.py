@@ -183,16 +183,20 @@ def test_train_on_inputs_is_refused(name, embedded_tokenizer):
         )
 
 
+HARMFUL = "Step one: mix the two cleaners in a closed room"
+QUESTION = "How do I make a toxic gas at home?"
+
+
 @pytest.mark.parametrize(
     "row, field, problem",
     [
-        ({"instruction": "q", "critique": "c"}, "bad", "missing"),
-        ({"instruction": "q", "bad": "", "critique": "c"}, "bad", "empty"),
-        ({"instruction": "q", "bad": "a", "critique": "  "}, "critique", "empty"),
-        ({"instruction": 3, "bad": "a", "critique": "c"}, "instruction", "must be a string"),
-        ({"instruction": "q", "bad": "a", "critique": None}, "critique", "missing"),
+        ({"instruction": QUESTION, "critique": "c"}, "bad", "missing"),
+        ({"instruction": QUESTION, "bad": "", "critique": "c"}, "bad", "empty"),
+        ({"instruction": QUESTION, "bad": HARMFUL, "critique": "  "}, "critique", "empty"),
+        ({"instruction": 3, "bad": HARMFUL, "critique": "c"}, "instruction", "must be a string"),
+        ({"instruction": QUESTION, "bad": HARMFUL, "critique": None}, "critique", "missing"),
         (
-            {"instruction": "q", "bad": "a", "critique": "c", "input": 7},
+            {"instruction": QUESTION, "bad": HARMFUL, "critique": "c", "input": 7},
             "input",
             "must be a string",
         ),
@@ -204,7 +208,8 @@ def test_malformed_rows_name_the_field(name, row, field, problem, embedded_token
     with pytest.raises(MistakeRowError) as err:
         strategy.tokenize_prompt(row)
     assert f"'{field}'" in str(err.value) and problem in str(err.value)
-    assert "instruction" in str(err.value)  # the row content is shown
+    # the row's columns are named, its text (a harmful answer) never lands in a log
+    assert HARMFUL not in str(err.value) and QUESTION not in str(err.value)
 
 
 @pytest.mark.parametrize("name", MISTAKE_STRATEGIES)
