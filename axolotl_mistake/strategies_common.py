@@ -201,6 +201,27 @@ class MistakeAnalysisTokenizingStrategy(PromptTokenizingStrategy):
         return result
 
 
+_WARNED_NO_PLUGIN: list[bool] = []
+
+
+def warn_if_plugin_missing() -> None:
+    """Say once per process when a strategy runs without the plugin registered (Axolotl 0.19
+    with no `plugins:` entry): Axolotl's schema then drops every `mistake_*` key without a word
+    (column renames, the probe) and the config-time safety checks never ran. The strategy
+    itself still trains the critique only. Axolotl 0.21+ always registers the plugin."""
+    from axolotl_mistake.plugin import registered_instances
+
+    if registered_instances() or _WARNED_NO_PLUGIN:
+        return
+    _WARNED_NO_PLUGIN.append(True)
+    LOG.warning(
+        "axolotl_mistake strategies are used without the plugin: Axolotl ignores every "
+        "`mistake_*` key in this config (column renames, the discrimination probe) and the "
+        "plugin's config-time safety checks did not run. Add "
+        "`plugins: [axolotl_mistake.MistakeAnalysisPlugin]` to the config."
+    )
+
+
 def build_strategy(
     cls: type[MistakeAnalysisTokenizingStrategy],
     tokenizer: Any,
@@ -210,6 +231,7 @@ def build_strategy(
 ) -> MistakeAnalysisTokenizingStrategy:
     """The body of every `load()`: refuse unsafe config, read field names and lengths."""
     refuse_train_on_inputs(cfg, cls.strategy_name)
+    warn_if_plugin_missing()
     return cls(
         None,
         tokenizer,

@@ -89,3 +89,28 @@ def test_entry_point_alone_stays_inert(manager):
     cfg = {"plugins": [], "datasets": [{"path": "x.jsonl", "type": "alpaca"}]}
     assert not plugin.active(cfg)
     assert plugin.add_callbacks_post_trainer(cfg, trainer=object()) == []
+
+
+def test_a_strategy_without_the_plugin_warns_that_its_keys_are_ignored(
+    manager, caplog, monkeypatch, embedded_tokenizer
+):
+    """Axolotl 0.19 with no `plugins:` entry drops every `mistake_*` key silently; the
+    strategy is the only part of the package that runs, so it says so (once)."""
+    from axolotl.utils.dict import DictDefault
+
+    from axolotl_mistake import strategies_common, unguided_analysis
+
+    monkeypatch.setattr(strategies_common, "_WARNED_NO_PLUGIN", [])
+    cfg = DictDefault({"sequence_len": 256, "train_on_inputs": False})
+    with caplog.at_level("WARNING", logger="axolotl_mistake"):
+        unguided_analysis.load(embedded_tokenizer, cfg)
+        unguided_analysis.load(embedded_tokenizer, cfg)
+    said = [r.getMessage() for r in caplog.records if "without the plugin" in r.getMessage()]
+    assert len(said) == 1 and "plugins: [axolotl_mistake.MistakeAnalysisPlugin]" in said[0]
+
+    monkeypatch.setattr(strategies_common, "_WARNED_NO_PLUGIN", [])
+    manager.register(SHORT_NAME)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="axolotl_mistake"):
+        unguided_analysis.load(embedded_tokenizer, cfg)
+    assert not [r for r in caplog.records if "without the plugin" in r.getMessage()]
