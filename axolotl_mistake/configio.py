@@ -514,25 +514,46 @@ def validate(
         raise validation_error(exc, merged, node, file) from None
 
 
+def locate(exc: Exception, config_file: str | None, flags: list[str]) -> Exception:
+    """An InputError a later step raised about a config key (a model that cannot load, a
+    source that is empty), blamed where that key was set: the command line when a flag set
+    it or a key above it, else the config file at the key's line. An error that
+    already names another file (a data file at its line) is returned as it is."""
+    if not isinstance(exc, InputError) or not exc.field or exc.file not in (None, config_file):
+        return exc
+    dotted = exc.field
+    if not config_file or any(dotted == f or dotted.startswith(f + ".") for f in flags):
+        return InputError(exc.message, file=COMMAND_LINE, field=dotted)
+    if exc.line is not None:
+        return exc
+    loc = tuple(int(p) if p.isdigit() else p for p in dotted.split("."))
+    try:
+        line = line_of(read_yaml(config_file).node, loc)
+    except InputError:
+        line = None
+    return InputError(exc.message, file=config_file, line=line, field=dotted)
+
+
 @dataclass
 class Loaded(Generic[M]):
-    """A validated config, the config file it came from (or None) and whether help was asked."""
+    """A validated config, the config file it came from (or None), whether help was asked,
+    and the dotted keys the command line set (for `locate`)."""
 
     config: M
     config_file: str | None
     help: bool
+    flags: list[str] = field(default_factory=list)
 
 
 def load(schema: type[M], argv: list[str]) -> Loaded[M]:
     """`[--config FILE] [--a.b value ...]` -> validated config (defaults when help is asked)."""
     cli = parse_command_line(list(argv), schema)
     if cli.help:
-        return Loaded(schema(), cli.config, True)
+        return Loaded(schema(), cli.config, True, cli.flags)
     doc = read_yaml(cli.config) if cli.config else YamlDoc({}, None, COMMAND_LINE)
     file = cli.config if cli.config else None
-    return Loaded(
-        validate(schema, doc.data, file=file, node=doc.node, overrides=cli), cli.config, False
-    )
+    config = validate(schema, doc.data, file=file, node=doc.node, overrides=cli)
+    return Loaded(config, cli.config, False, cli.flags)
 
 
 # ---------------------------------------------------------------- help

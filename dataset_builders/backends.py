@@ -31,7 +31,8 @@ class Backends:
         self._cached: dict[str, Any] = {}
 
     def preload(self, configs: list[tuple[str, BackendConfig]], file: str | None = None) -> None:
-        """Load every needed model now (before outputs exist), naming the key that failed."""
+        """Load every needed model now (before outputs exist), naming the key that failed
+        (`configs`' keys are where each backend was configured: `model` for 'self')."""
         from axolotl_mistake.generation.factory import load_backend
 
         for where, bcfg in configs:
@@ -45,7 +46,7 @@ class Backends:
                 raise InputError(
                     f"cannot load model {bcfg.model!r}: {first}",
                     file=file or "<command line>",
-                    field=where,
+                    field=f"{where}.model",
                 ) from None
 
     def loaded(self, bcfg: BackendConfig) -> Backend:

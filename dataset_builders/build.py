@@ -13,7 +13,7 @@ from rich.table import Table
 
 from axolotl_mistake import configio
 from axolotl_mistake.errors import BuildFailed, InputError
-from dataset_builders.config import BuildConfig, load_config
+from dataset_builders.config import BuildConfig
 from dataset_builders.progress import StageBars
 
 EXIT_INPUT = 2
@@ -105,9 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     out = Console()
     err = Console(stderr=True)
+    loaded = None
     try:
-        cfg, config_file, want_help = load_config(argv)
-        if want_help:
+        loaded = configio.load(BuildConfig, list(argv))
+        cfg, config_file = loaded.config, loaded.config_file
+        if loaded.help:
             print(help_text())
             return 0
         if cfg.dry_run:
@@ -116,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
 
         outcome = run_build(cfg, config_file, StageBars(enabled=cfg.progress, console=err))
     except InputError as exc:
+        if loaded is not None:  # a later step's error about a key: blame where it was set
+            exc = configio.locate(exc, loaded.config_file, loaded.flags)
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT
     except BuildFailed as exc:

@@ -460,6 +460,14 @@ class BuildConfig(Strict):
         """Resolve a stage's 'self' to the build's model."""
         return self.model if choice in (None, "self") else choice  # type: ignore[return-value]
 
+    def backend_key(self, key: str) -> str:
+        """The config key a stage's backend (`mistakes.backend`, ...) really comes from:
+        `model` when the stage says 'self' or nothing, so an error is blamed on the key the
+        user set."""
+        section, _, name = key.partition(".")
+        choice = getattr(getattr(self, section, None), name, None)
+        return "model" if choice in (None, "self") else key
+
     def config_hash(self) -> str:
         """Hash of everything that determines the outputs (not output, overwrite, shard, dry_run,
         progress)."""

@@ -68,7 +68,9 @@ def analyst_chat_renderer(cfg: BuildConfig, config_file: str | None) -> ChatRend
         source or analyst.model,
         None if source else analyst.revision,
         file=config_file or "<command line>",
-        field="analyses.chat_template_from" if source else "analyses.backend.model",
+        field="analyses.chat_template_from"
+        if source
+        else f"{cfg.backend_key('analyses.backend')}.model",
     )
 
 
@@ -160,7 +162,7 @@ def run_build(
             "helpful": sum(1 for it in items if it.role == "helpful"),
         }
         backends = Backends()
-        backends.preload(needed_backends(cfg), config_file)
+        backends.preload([(cfg.backend_key(k), b) for k, b in needed_backends(cfg)], config_file)
         render_chat = analyst_chat_renderer(cfg, config_file)
         bounded = bound_items(cfg, items, backends.loaded, render_chat, config_file=config_file)
         counts["context_bound"] = dict(sorted(bounded.counts.items()))

@@ -185,7 +185,8 @@ def test_anchored_chat_without_a_local_template_is_an_input_error(
     path.write_text(yaml.safe_dump(cfg))
     assert main(["--config", str(path)]) == 2
     err = capsys.readouterr().err
-    assert "analyses.backend.model" in err and "chat_template_from" in err
+    # the analyst is the build's model ('self'): blamed on the key that set it
+    assert "field 'model.model'" in err and "chat_template_from" in err
     assert not (tmp_path / "out").exists()
 
 

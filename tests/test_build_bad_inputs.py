@@ -333,10 +333,47 @@ CASES = [
         "bad_model_path",
         {},
         ["--model.model", "/nonexistent/model-dir", "--select.redteam_n", "2"],
-        "",
+        "<command line>",
         None,
-        "mistakes.backend",
+        "model.model",
         "cannot load model",
+    ),
+    # a later step's error is blamed where its key was set: the file at its line, even when
+    # the command line set another key; the command line when it set that key or one above
+    Case(
+        "bad_model_in_file",
+        {"b.yml": "select:\n  redteam_n: 2\nmodel:\n  model: /nonexistent/model-dir\n"},
+        ["--config", "b.yml", "--model.batch_size", "8"],
+        "b.yml",
+        4,
+        "model.model",
+        "cannot load model",
+    ),
+    Case(
+        "bad_stage_model_in_file",
+        {
+            "b.yml": "select:\n  redteam_n: 2\nmistakes:\n  backend:\n"
+            "    kind: transformers\n    model: /nonexistent/model-dir\n"
+        },
+        ["--config", "b.yml", "--model.batch_size", "8"],
+        "b.yml",
+        6,
+        "mistakes.backend.model",
+        "cannot load model",
+    ),
+    Case(
+        "empty_source_on_cli",
+        {"empty.jsonl": b"", "data.jsonl": jl(GOOD), "b.yml": cfg_with()},
+        [
+            "--config",
+            "b.yml",
+            "--redteam",
+            "[{kind: jsonl, path: empty.jsonl, fields: {instruction: prompt}}]",
+        ],
+        "<command line>",
+        None,
+        "redteam.0.path",
+        "no records",
     ),
 ]
 
@@ -369,6 +406,8 @@ def test_bad_input(case: Case, tmp_path, capsys, monkeypatch):
     assert err.startswith("error: ") and "\n" not in err, err
     if case.file:
         assert case.file in err, err
+    if case.file == "<command line>":
+        assert ".yml" not in err, f"blamed on the config file, not the flag: {err}"
     if case.line is not None:
         assert f":{case.line}" in err, err
     if case.field:

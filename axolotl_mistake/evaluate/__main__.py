@@ -15,10 +15,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from axolotl_mistake.configio import CommandLine
 
 USAGE = """\
 python -m axolotl_mistake.evaluate --config eval.yml [--key value ...] [--overwrite] [--quiet]
@@ -88,26 +84,6 @@ def _run_help() -> str:
     )
 
 
-def _located(exc: Exception, cli: CommandLine) -> Exception:
-    """An InputError of the run that names a config key but no file (a model that cannot be
-    loaded, prompt sets that measure nothing), located: the command line when that key was set
-    there, else the config file and the key's line."""
-    from axolotl_mistake import configio
-    from axolotl_mistake.errors import InputError
-
-    if not isinstance(exc, InputError) or exc.file or not exc.field:
-        return exc
-    dotted, config = exc.field, cli.config
-    if not config or any(dotted == f or dotted.startswith(f + ".") for f in cli.flags):
-        return InputError(exc.message, file=configio.COMMAND_LINE, field=dotted)
-    loc = tuple(int(p) if p.isdigit() else p for p in dotted.split("."))
-    try:
-        line = configio.line_of(configio.read_yaml(config).node, loc)
-    except InputError:
-        line = None
-    return InputError(exc.message, file=config, line=line, field=dotted)
-
-
 def _compare_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m axolotl_mistake.evaluate compare",
@@ -172,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             results = run(cfg, progress="--quiet" not in flags, overwrite="--overwrite" in flags)
         except InputError as exc:
-            raise _located(exc, cli) from None
+            raise configio.locate(exc, cli.config, cli.flags) from None
         except EvaluationFailed as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
