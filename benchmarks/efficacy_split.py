@@ -59,19 +59,30 @@ def _lines(path: Path) -> Iterator[str]:
         yield from (line for line in handle if line.strip())
 
 
-def _write(path: Path, lines: list[str]) -> None:
-    write_atomic(path, "".join(line if line.endswith("\n") else line + "\n" for line in lines))
+def _text(lines: list[str]) -> str:
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
 
-def split_shared(shared: Path, out: Path) -> dict[str, dict[str, int]]:
-    """Write <name>_train.jsonl / <name>_heldout.jsonl under `out`; return the row counts.
+def _rows(path: Path) -> Iterator[tuple[int, str, dict]]:
+    """(line number, line, row) of a shared JSONL file; a line that is not a JSON object
+    stops the run with one line naming the file and line."""
+    number = 0
+    try:
+        for number, line in enumerate(_lines(path), 1):
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise SystemExit(f"error: {path}:{number}: not JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise SystemExit(f"error: {path}:{number}: not a JSON object")
+            yield number, line, row
+    except (OSError, UnicodeDecodeError, EOFError) as exc:
+        raise SystemExit(f"error: {path}: cannot read ({exc})") from None
 
-    Resumable: an existing split (split.json) is kept as it is.
-    """
-    out.mkdir(parents=True, exist_ok=True)
-    summary = out / "split.json"
-    if summary.exists():
-        return json.loads(summary.read_text())["rows"]
+
+def plan_split(shared: Path) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
+    """The split of the shared data, in memory: {file name: text} and the row counts."""
+    files: dict[str, str] = {}
     counts: dict[str, dict[str, int]] = {}
     for spec in SPECS:
         source = shared / spec.relative
@@ -79,42 +90,74 @@ def split_shared(shared: Path, out: Path) -> dict[str, dict[str, int]]:
             raise SystemExit(f"error: shared data file not found: {source}")
         sides: dict[str, list[str]] = {"train": [], "heldout": []}
         prompts: dict[str, set[str]] = {"train": set(), "heldout": set()}
-        for line in _lines(source):
-            row = json.loads(line)
-            text = prompt_of(spec, row)
+        for number, line, row in _rows(source):
+            try:
+                text = prompt_of(spec, row)
+            except KeyError as exc:
+                raise SystemExit(f"error: {source}:{number}: field {exc} is missing") from None
             side = "heldout" if is_heldout(text, spec.heldout_share) else "train"
             sides[side].append(line)
             prompts[side].add(normalise(text))
         assert not prompts["train"] & prompts["heldout"], "a prompt landed on both sides"
         for side, lines in sides.items():
-            _write(out / f"{spec.name}_{side}.jsonl", lines)
+            files[f"{spec.name}_{side}.jsonl"] = _text(lines)
         counts[spec.name] = {
             "train_rows": len(sides["train"]),
             "heldout_rows": len(sides["heldout"]),
             "train_prompts": len(prompts["train"]),
             "heldout_prompts": len(prompts["heldout"]),
         }
-    counts["redteam_heldout"] = write_redteam_heldout(out)
-    write_json_atomic(summary, {"salt": SALT, "rows": counts})  # last: it marks the split done
+    redteam, counts["redteam_heldout"] = redteam_heldout(
+        files["pku_heldout.jsonl"], files["hh_heldout.jsonl"]
+    )
+    files["redteam_heldout.jsonl"] = redteam
+    return files, counts
+
+
+def split_shared(shared: Path, out: Path) -> dict[str, dict[str, int]]:
+    """Write <name>_train.jsonl / <name>_heldout.jsonl under `out`; return the row counts.
+
+    Resumable: a finished split (split.json) whose files are what the shared data split into
+    now is kept untouched (file times too, so nothing downstream reruns). A split that no
+    longer matches (the shared data changed, or a file was edited) stops the run: everything
+    built, trained and evaluated in this folder came from the old files, so it needs a new
+    work folder, not a quiet re-split under results that would then look current.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    summary = out / "split.json"
+    files, counts = plan_split(shared)
+    done = summary.exists()
+    for name, text in files.items():
+        path = out / name
+        if path.is_file() and path.read_bytes() == text.encode("utf-8"):
+            continue
+        if done:
+            raise SystemExit(
+                f"error: {path} is not the split of {shared} (the shared data or the file "
+                "changed since this work folder was split); the builds, adapters and "
+                "evaluations here were made from the old files: use a new --work folder"
+            )
+        write_atomic(path, text)
+    if not done:
+        write_json_atomic(summary, {"salt": SALT, "rows": counts})  # last: marks the split done
     return counts
 
 
-def write_redteam_heldout(out: Path) -> dict[str, int]:
+def redteam_heldout(pku_heldout: str, hh_heldout: str) -> tuple[str, dict[str, int]]:
     """Held-out red-team prompts of both sources in one file (`instruction`, `origin`), PKU
     first: what the harmless rate is measured on. HH contributes its last human turn."""
     rows: list[str] = []
     seen: set[str] = set()
-    for line in _lines(out / "pku_heldout.jsonl"):
+    for line in pku_heldout.splitlines():
         prompt = str(json.loads(line)["prompt"])
         if normalise(prompt) not in seen:
             seen.add(normalise(prompt))
             rows.append(json.dumps({"instruction": prompt, "origin": "pku_saferlhf"}))
     n_pku = len(rows)
-    for line in _lines(out / "hh_heldout.jsonl"):
+    for line in hh_heldout.splitlines():
         turns = HH_HUMAN.findall(str(json.loads(line)["chosen"]))
         prompt = turns[-1].strip() if turns else ""
         if prompt and normalise(prompt) not in seen:
             seen.add(normalise(prompt))
             rows.append(json.dumps({"instruction": prompt, "origin": "hh_rlhf"}))
-    _write(out / "redteam_heldout.jsonl", rows)
-    return {"pku_prompts": n_pku, "hh_prompts": len(rows) - n_pku}
+    return _text(rows), {"pku_prompts": n_pku, "hh_prompts": len(rows) - n_pku}

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 from dataset_builders.stages.common import normalise
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,6 +41,56 @@ def test_stable_and_resumable(shared_data, tmp_path):
     assert a == b
     for name in ("pku_heldout.jsonl", "hh_train.jsonl", "alpaca_heldout.jsonl"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
-    (tmp_path / "a" / "pku_train.jsonl").write_text("kept\n")
-    assert split.split_shared(shared_data, tmp_path / "a") == a  # an existing split is kept
-    assert (tmp_path / "a" / "pku_train.jsonl").read_text() == "kept\n"
+    times = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "a").iterdir()}
+    assert split.split_shared(shared_data, tmp_path / "a") == a  # a finished split is kept
+    assert times == {p.name: p.stat().st_mtime_ns for p in (tmp_path / "a").iterdir()}
+
+
+def _small_copy(shared: Path, dest: Path, pku_rows: int) -> Path:
+    """The shared files the split reads, PKU cut to its first `pku_rows` rows."""
+    for spec in split.SPECS:
+        target = dest / spec.relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes((shared / spec.relative).read_bytes())
+    pku = dest / "pku_saferlhf" / "test_sample.jsonl"
+    pku.write_text("".join(pku.read_text().splitlines(keepends=True)[:pku_rows]))
+    return dest
+
+
+def test_a_split_that_no_longer_matches_the_shared_data_stops_the_run(shared_data, tmp_path):
+    """Resuming in a folder split from other data (or with an edited split file) would reuse
+    builds, adapters and evaluations made from the old files as if they were current."""
+    work = tmp_path / "work"
+    split.split_shared(shared_data, work)
+    smaller = _small_copy(shared_data, tmp_path / "shared", pku_rows=20)
+    with pytest.raises(SystemExit, match=r"pku_(train|heldout).jsonl is not the split of"):
+        split.split_shared(smaller, work)
+    assert split.split_shared(shared_data, work)["pku"]["train_rows"] == 98  # unchanged: fine
+    (work / "alpaca_train.jsonl").write_text("edited\n")
+    with pytest.raises(SystemExit, match="alpaca_train.jsonl is not the split of"):
+        split.split_shared(shared_data, work)
+
+
+def test_an_interrupted_split_is_finished_on_resume(shared_data, tmp_path):
+    done = split.split_shared(shared_data, tmp_path / "a")
+    (tmp_path / "a" / "split.json").unlink()  # killed before its last write
+    (tmp_path / "a" / "hh_train.jsonl").write_text("half")
+    assert split.split_shared(shared_data, tmp_path / "a") == done
+    assert (tmp_path / "a" / "split.json").exists()
+
+
+@pytest.mark.parametrize(
+    "line, problem",
+    [
+        ('{"prompt": "x", ', "pku_saferlhf/test_sample.jsonl:2: not JSON"),
+        ('{"response_0": "x"}', "pku_saferlhf/test_sample.jsonl:2: field 'prompt' is missing"),
+        ("[1, 2]", "pku_saferlhf/test_sample.jsonl:2: not a JSON object"),
+    ],
+)
+def test_a_bad_shared_row_is_named_by_file_and_line(shared_data, tmp_path, line, problem):
+    shared = _small_copy(shared_data, tmp_path / "shared", pku_rows=1)
+    with (shared / "pku_saferlhf" / "test_sample.jsonl").open("a") as handle:
+        handle.write(line + "\n")
+    with pytest.raises(SystemExit, match=problem):
+        split.split_shared(shared, tmp_path / "work")
+    assert not (tmp_path / "work" / "split.json").exists()
