@@ -32,13 +32,67 @@ class Check:
     scale: float = 1.0
 
 
+METRICS = (
+    "auc",
+    "balanced_accuracy",
+    "balanced_accuracy_at_0",
+    "harmless_rate",
+    "helpful_nll",
+    "over_refusal",
+)
+"""Every metric the goals read, each checked by `load_arms` before the table is made."""
+
+
+def metric_keys(name: str, mode: str = "plain") -> tuple[str, ...]:
+    """Where a metric sits in an arm: its analysis-style discrimination, or a headline metric."""
+    if name in ("auc", "balanced_accuracy", "balanced_accuracy_at_0"):
+        return ("discrimination_analysis", name)
+    return ("headline", mode, name)
+
+
 def metric(arm: dict[str, Any], name: str, mode: str = "plain") -> dict[str, Any] | None:
     """One headline metric of an arm (plain mode), or its analysis-style discrimination."""
-    if name in ("auc", "balanced_accuracy", "balanced_accuracy_at_0"):
-        found = (arm.get("discrimination_analysis") or {}).get(name)
-    else:
-        found = ((arm.get("headline") or {}).get(mode) or {}).get(name)
+    found: Any = arm
+    for key in metric_keys(name, mode):
+        found = (found or {}).get(key)
     return found if isinstance(found, dict) and found.get("value") is not None else None
+
+
+def _kind(node: Any) -> str:
+    """A JSON value's kind, as a summary's reader would name it."""
+    kinds = {dict: "an object", list: "a list", str: "a string", bool: "true/false"}
+    return "null" if node is None else kinds.get(type(node), "a number")
+
+
+def _object(node: Any, where: str) -> dict[str, Any]:
+    """`node` if it is a JSON object; else the ValueError that names `where` and what is there."""
+    if isinstance(node, dict):
+        return node
+    raise ValueError(f"{where} must be an object, not {_kind(node)}")
+
+
+def load_arms(path: Path) -> dict[str, Any]:
+    """The summary's arms, checked for the shape the goals read: a truncated or hand-edited
+    summary is named as such (ValueError with the dotted place) instead of a traceback from
+    deep inside the table."""
+    summary = _object(json.loads(path.read_text()), "the summary")
+    if "arms" not in summary:
+        raise ValueError("no 'arms' entry (not a summary.json of efficacy_smollm2.py?)")
+    arms = _object(summary["arms"], "'arms'")
+    for name, arm in arms.items():
+        for wanted in METRICS:
+            node, where = _object(arm, f"arms.{name}"), f"arms.{name}"
+            for key in metric_keys(wanted):
+                if node is None:
+                    break
+                node, where = _object(node, where).get(key), f"{where}.{key}"
+            if node is None:
+                continue
+            for field in ("value", "low", "high"):
+                number = _object(node, where).get(field)
+                if number is not None and _kind(number) != "a number":
+                    raise ValueError(f"{where}.{field} must be a number, not {number!r}")
+    return arms
 
 
 def value(arm: dict[str, Any], name: str) -> float | None:
@@ -134,9 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("summary", type=Path, help="summary.json written by efficacy_smollm2.py")
     args = ap.parse_args(argv)
     try:
-        arms = json.loads(args.summary.read_text())["arms"]
-        print(render(check(arms)), end="")
-    except (OSError, KeyError, ValueError) as exc:
+        print(render(check(load_arms(args.summary))), end="")
+    except (OSError, ValueError) as exc:
         raise SystemExit(f"error: {args.summary}: {exc}") from None
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -93,3 +94,29 @@ def test_missing_metric_never_holds(tmp_path, capsys):
     bad.write_text('{"arms": {"anchored": {}}}')
     with pytest.raises(SystemExit, match="no 'sft' arm"):
         main([str(bad)])
+
+
+@pytest.mark.parametrize(
+    ("text", "place"),
+    [
+        ("[1, 2]", "the summary must be an object, not a list"),
+        ('{"runs": {}}', "no 'arms' entry"),
+        ('{"arms": [1]}', "'arms' must be an object, not a list"),
+        ('{"arms": {"sft": null}}', "arms.sft must be an object, not null"),
+        ('{"arms": {"sft": {"headline": []}}}', "arms.sft.headline must be an object"),
+        (None, "arms.anchored.discrimination_analysis.auc.low must be a number, not 'x'"),
+        ("{", "Expecting property name"),
+    ],
+)
+def test_a_malformed_summary_is_one_error_line_naming_the_place(tmp_path, text, place):
+    if text is None:
+        a = arms()
+        a["anchored"]["discrimination_analysis"]["auc"]["low"] = "x"
+        text = json.dumps({"arms": a})
+    bad = tmp_path / "summary.json"
+    bad.write_text(text)
+    with pytest.raises(SystemExit) as exc:
+        main([str(bad)])
+    message = str(exc.value.code)
+    assert message.startswith(f"error: {bad}: ") and place in message
+    assert "\n" not in message
