@@ -40,6 +40,7 @@ from axolotl_mistake.evaluate.metrics import estimate
 from axolotl_mistake.records import LabelledPair
 
 REPO = Path(__file__).resolve().parents[1]
+DEFAULT_WORK = "outputs/efficacy_smollm2"
 ASSISTANT = "\n\nAssistant:"
 
 
@@ -193,21 +194,54 @@ def _lex(record: dict[str, Any], key: str) -> str:
     return "-" if not lex else f"{lex[key]:.3f}"
 
 
+DATA_FILES = ("hh_heldout.jsonl", "hh_train.jsonl", "pku_train.jsonl", "pku_heldout.jsonl")
+"""The split's files under <work>/data this check reads (efficacy_smollm2.py writes them)."""
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1 (0 or less would not mean 'no pairs')."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
+    return number
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--work", default="outputs/efficacy_smollm2")
-    ap.add_argument("--arms", default=",".join(ARMS))
-    ap.add_argument("--limit", type=int, default=None, help="at most this many pairs")
+    ap.add_argument(
+        "--work",
+        type=Path,
+        default=None,
+        help="the efficacy_smollm2.py work folder whose evaluated arms and data/ are read; a "
+        f"relative path is from the current directory (default: {DEFAULT_WORK} in the repository)",
+    )
+    ap.add_argument(
+        "--arms",
+        default=",".join(ARMS),
+        help="comma-separated arms to score, each evaluated under --work (default: %(default)s)",
+    )
+    ap.add_argument(
+        "--limit", type=positive_int, default=None, help="at most this many pairs (default: all)"
+    )
     args = ap.parse_args(argv)
-    work = (REPO / args.work).resolve()
-    pairs = hh_pairs(work / "data" / "hh_heldout.jsonl", args.limit)
-    if not pairs:
-        ap.error(f"no usable pairs in {work / 'data' / 'hh_heldout.jsonl'}")
+    work = (args.work or REPO / DEFAULT_WORK).resolve()
     try:
         arms = evaluated_arms(work, args.arms)
     except ValueError as err:
         ap.error(str(err))
-    records, words = lexical_references(work / "data", pairs)
+    if not arms:
+        ap.error("argument --arms: name at least one arm")
+    data = work / "data"
+    for name in DATA_FILES:
+        if not (data / name).is_file():
+            ap.error(f"{data / name}: not found; run efficacy_smollm2.py first")
+    pairs = hh_pairs(data / "hh_heldout.jsonl", args.limit)
+    if not pairs:
+        ap.error(f"no usable pairs in {data / 'hh_heldout.jsonl'}")
+    records, words = lexical_references(data, pairs)
     for arm in arms:
         records[arm] = score_arm(eval_paths(work, arm)[0], pairs)
         records[arm]["pku_lexical"] = lexical_overlap(work, arm, words)

@@ -149,3 +149,60 @@ def test_lexical_overlap_matches_margins_to_pairs_by_key(tmp_path):
     record = transfer.lexical_overlap(tmp_path, "anchored", words)
     assert record == {"spearman_with_tfidf": 1.0, "auc_margins": 1.0, "auc_combined": 1.0}
     assert transfer.lexical_overlap(tmp_path, "sft", words) is None
+
+
+def _evaluated(work: Path, *arms: str) -> Path:
+    """A work folder in which `arms` look evaluated (what `evaluated_arms` checks)."""
+    for arm in arms:
+        (work / "eval" / "analysis" / arm).mkdir(parents=True)
+        (work / "eval" / "analysis" / arm / "results.json").write_text("{}")
+        (work / f"eval_analysis_{arm}.yml").write_text("name: x\n")
+    return work
+
+
+def _usage_error(capsys, script, argv: list[str]) -> str:
+    """The one argparse error line (exit 2) that `script` gives for `argv`."""
+    with pytest.raises(SystemExit) as exc:
+        script.main(argv)
+    assert exc.value.code == 2
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_transfer_needs_an_evaluated_work_folder_before_reading_its_data(tmp_path, capsys):
+    err = _usage_error(capsys, transfer, ["--work", str(tmp_path / "nonexistent")])
+    assert "no evaluation run under" in err and "run efficacy_smollm2.py first" in err
+    work = _evaluated(tmp_path / "work", "sft")
+    err = _usage_error(capsys, transfer, ["--work", str(work), "--arms", "sft"])
+    assert f"{work / 'data' / 'hh_heldout.jsonl'}: not found" in err
+    assert "run efficacy_smollm2.py first" in err
+
+
+@pytest.mark.parametrize("limit", ["0", "-3", "x"])
+def test_transfer_refuses_a_limit_below_one(capsys, limit):
+    err = _usage_error(capsys, transfer, ["--limit", limit])
+    assert "argument --limit" in err
+
+
+@pytest.mark.parametrize("script", [transfer, self_check], ids=["hh_transfer", "self_check"])
+@pytest.mark.parametrize("names", ["", ","])
+def test_no_arm_named_is_a_usage_error(capsys, script, names):
+    err = _usage_error(capsys, script, ["--arms", names])
+    assert "argument --arms: name at least one arm" in err
+
+
+@pytest.mark.parametrize("script", [transfer, self_check], ids=["hh_transfer", "self_check"])
+def test_a_relative_work_folder_is_from_the_current_directory(
+    tmp_path, monkeypatch, capsys, script
+):
+    monkeypatch.chdir(tmp_path)
+    err = _usage_error(capsys, script, ["--work", "mine", "--arms", "sft"])
+    assert f"no evaluation run under {tmp_path / 'mine'}" in err
+
+
+@pytest.mark.parametrize("script", [transfer, self_check], ids=["hh_transfer", "self_check"])
+def test_help_says_what_work_and_arms_are_with_defaults(capsys, script):
+    with pytest.raises(SystemExit):
+        script.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "work folder" in text and "outputs/efficacy_smollm2" in text
+    assert "comma-separated arms" in text and "sft,paper" in text

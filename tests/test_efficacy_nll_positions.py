@@ -44,3 +44,28 @@ def test_segment_parts_sum_to_the_paired_gap():
     assert sum(parts.values()) == pytest.approx(gap)
     assert positions.paired(arm, sft, "tokens 1-4").value == pytest.approx(0.5)
     assert positions.paired(arm, sft, "tokens 17+").value == pytest.approx(0.05)
+
+
+def _usage_error(capsys, argv: list[str]) -> str:
+    with pytest.raises(SystemExit) as exc:
+        positions.main(argv)
+    assert exc.value.code == 2
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_no_arm_named_is_a_usage_error(capsys):
+    assert "argument --arms: name at least one arm" in _usage_error(capsys, ["--arms", ""])
+
+
+def test_a_relative_work_folder_is_from_the_current_directory(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    err = _usage_error(capsys, ["--work", "mine", "--arms", "sft"])
+    assert f"no evaluation run under {tmp_path / 'mine'}" in err
+
+
+def test_help_says_what_work_and_arms_are_with_defaults(capsys):
+    with pytest.raises(SystemExit):
+        positions.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "work folder" in text and "outputs/efficacy_smollm2" in text
+    assert "comma-separated arms" in text and "base,sft" in text
