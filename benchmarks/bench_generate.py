@@ -13,13 +13,15 @@ different processes or machines.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from axolotl_mistake.errors import InputError  # after the path above
+from axolotl_mistake.fileio import check_output_folder, write_json_atomic
 
 TOPICS = [
     "photosynthesis",
@@ -121,6 +123,30 @@ def naive_loop(backend, requests, max_new_tokens: int) -> tuple[list[str], int, 
     return texts, tokens, time.perf_counter() - start
 
 
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1 (0 would divide by zero after the run)."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
+    return number
+
+
+def check_json_destination(parser: argparse.ArgumentParser, path: Path | None) -> None:
+    """Refuse a --json path that cannot be written before the benchmark runs (minutes to
+    hours), not after: a folder there, or a parent folder that cannot be made or written."""
+    if path is None:
+        return
+    if path.is_dir():
+        parser.error(f"argument --json: {path}: is a folder, not a file")
+    try:
+        check_output_folder(path.parent, ours=True, overwrite=True, who=parser.prog, field="json")
+    except InputError as err:
+        parser.error(f"argument --json: {err.file}: {err.message}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="embedded", help="HF folder, Hub id or 'embedded'")
@@ -136,12 +162,12 @@ def main(argv: list[str] | None = None) -> int:
         help="with --random-7b-shape: folder of the tokenizer to use (default: the embedded "
         "model's; no weights needed)",
     )
-    parser.add_argument("--max-new-tokens", type=int, default=64)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--n-prompts", type=int, default=64)
+    parser.add_argument("--max-new-tokens", type=positive_int, default=64)
+    parser.add_argument("--batch-size", type=positive_int, default=64)
+    parser.add_argument("--n-prompts", type=positive_int, default=64)
     parser.add_argument(
         "--naive-prompts",
-        type=int,
+        type=positive_int,
         default=None,
         help="time the naive loop on only the first N prompts (tokens/s is a "
         "rate, so this stays comparable; default: all)",
@@ -151,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.tokenizer is not None and not args.random_7b_shape:
         parser.error("--tokenizer goes with --random-7b-shape (--model brings its own tokenizer)")
+    check_json_destination(parser, args.json)
 
     import torch
 
@@ -236,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{result['greedy_text_identical']}"
     )
     if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        write_json_atomic(args.json, result)
     return 0
 
 

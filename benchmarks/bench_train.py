@@ -25,6 +25,8 @@ from pathlib import Path
 
 import yaml
 
+from axolotl_mistake.errors import InputError
+from axolotl_mistake.fileio import check_output_folder, write_json_atomic
 from axolotl_mistake.offline_env import offline_cpu_env
 
 REPO = Path(__file__).resolve().parents[1]
@@ -150,19 +152,44 @@ def probe_cost(base_model: str, pairs: int, batch_size: int, repeats: int) -> di
     }
 
 
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1 (0 would divide by zero after the run)."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
+    return number
+
+
+def check_json_destination(parser: argparse.ArgumentParser, path: Path | None) -> None:
+    """Refuse a --json path that cannot be written before the benchmark runs (minutes to
+    hours), not after: a folder there, or a parent folder that cannot be made or written."""
+    if path is None:
+        return
+    if path.is_dir():
+        parser.error(f"argument --json: {path}: is a folder, not a file")
+    try:
+        check_output_folder(path.parent, ours=True, overwrite=True, who=parser.prog, field="json")
+    except InputError as err:
+        parser.error(f"argument --json: {err.file}: {err.message}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=10, help="optimizer steps per run")
-    parser.add_argument("--repeats", type=int, default=2, help="on/off pairs of runs")
+    parser.add_argument("--steps", type=positive_int, default=10, help="optimizer steps per run")
+    parser.add_argument("--repeats", type=positive_int, default=2, help="on/off pairs of runs")
     parser.add_argument(
         "--data", type=Path, help="a build output folder (default: builtin stand-in)"
     )
     parser.add_argument("--base-model", help="model folder (default: the embedded model)")
-    parser.add_argument("--probe-pairs", type=int, default=32)
-    parser.add_argument("--probe-batch-size", type=int, default=8)
+    parser.add_argument("--probe-pairs", type=positive_int, default=32)
+    parser.add_argument("--probe-batch-size", type=positive_int, default=8)
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
+    check_json_destination(parser, args.json)
 
     from axolotl_mistake.models import ensure_embedded_model
 
@@ -218,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         f"(batch {probe['batch_size']}), {probe['seconds_median'] / probe['pairs'] * 1000:.0f} ms/pair"
     )
     if args.json:
-        args.json.write_text(json.dumps(summary, indent=2))
+        write_json_atomic(args.json, summary)
     return 0
 
 
