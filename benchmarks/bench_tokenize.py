@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -23,25 +24,34 @@ DEFAULT_DATA = REPO.parent / "shared" / "data" / "alpaca" / "alpaca_5000_pr152.j
 FIXTURE = REPO / "tests" / "fixtures" / "analysis_rows.jsonl"
 
 
-def analysis_rows(n: int, data: Path) -> list[dict]:
-    """n analysis rows: Alpaca rows (answer as `bad`) if available, else the test fixture cycled."""
-    rows: list[dict] = []
-    if data.exists():
-        with data.open() as f:
-            for line in f:
-                r = json.loads(line)
-                if not r["output"].strip():
-                    continue
-                rows.append(
-                    {
-                        "instruction": r["instruction"],
-                        "input": r["input"],
-                        "bad": r["output"],
-                        "critique": f"The answer says: {r['output']}",
-                    }
-                )
-    else:
+def analysis_rows(n: int, data: Path | None) -> list[dict]:
+    """n analysis rows: Alpaca rows of `data` (answer as `bad`) cycled, or with no `data` the
+    test fixture cycled. A ValueError names the file (and line) that gives no rows."""
+    if data is None:
         rows = [dict({"input": ""}, **json.loads(x)) for x in FIXTURE.read_text().splitlines()]
+        return [rows[i % len(rows)] for i in range(n)]
+    rows: list[dict] = []
+    with data.open(encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                r = json.loads(line)
+                row = {
+                    "instruction": str(r["instruction"]),
+                    "input": str(r["input"]),
+                    "bad": str(r["output"]),
+                    "critique": f"The answer says: {r['output']}",
+                }
+            except (ValueError, KeyError, TypeError):
+                raise ValueError(
+                    f"{data}:{number}: not an Alpaca row (a JSON object with instruction, input, "
+                    "output)"
+                ) from None
+            if row["bad"].strip():
+                rows.append(row)
+    if not rows:
+        raise ValueError(f"{data}: no Alpaca row with a non-empty output")
     return [rows[i % len(rows)] for i in range(n)]
 
 
@@ -85,19 +95,44 @@ def rows_per_second(type_name: str, rows: list[dict], tokenizer, repeats: int) -
     return len(rows) / best, tokens
 
 
-def main() -> None:
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1 (0 rows or repeats time nothing)."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
+    return number
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=5000)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    args = parser.parse_args()
+    parser.add_argument("--rows", type=positive_int, default=5000)
+    parser.add_argument("--repeats", type=positive_int, default=3)
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help=f"Alpaca JSONL rows to tokenize (default: {DEFAULT_DATA} if it exists, else the "
+        "test fixture)",
+    )
+    args = parser.parse_args(argv)
+    if args.data is not None and not args.data.is_file():
+        problem = "is not a file" if args.data.exists() else "file not found"
+        parser.error(f"argument --data: {args.data}: {problem}")
+    data = args.data or (DEFAULT_DATA if DEFAULT_DATA.is_file() else None)
+    try:
+        rows = analysis_rows(args.rows, data)
+    except (OSError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
 
     from transformers import AutoTokenizer
 
     from axolotl_mistake.models import ensure_embedded_model
 
     tokenizer = AutoTokenizer.from_pretrained(ensure_embedded_model())
-    rows = analysis_rows(args.rows, args.data)
     ours, ours_tokens = rows_per_second(
         "axolotl_mistake.unguided_analysis", rows, tokenizer, args.repeats
     )
@@ -106,7 +141,8 @@ def main() -> None:
     print(f"axolotl_mistake.unguided_analysis: {ours:,.0f} rows/s")
     print(f"axolotl alpaca (same text):        {base:,.0f} rows/s")
     print(f"ratio (ours / alpaca): {ours / base:.2f}  (target >= 0.9)")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
