@@ -37,6 +37,7 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,13 @@ from efficacy_goals import check, render
 from efficacy_split import split_shared
 from refusal_rows import write_refusal_rows
 
-from axolotl_mistake.fileio import file_sha256, write_atomic, write_json_atomic
+from axolotl_mistake.errors import InputError
+from axolotl_mistake.fileio import (
+    check_output_folder,
+    file_sha256,
+    write_atomic,
+    write_json_atomic,
+)
 from axolotl_mistake.offline_env import offline_cpu_env
 
 REPO = Path(__file__).resolve().parents[1]
@@ -198,9 +205,16 @@ def finished(marker: Path, config: Path, data: dict[str, Any]) -> bool:
 
     Resume must never reuse a result made with other settings: a changed config (a new size,
     a new default) reruns the step (the builder and the evaluation still reuse cached calls).
+    The config is written before its step runs and the marker when the step ends, so a marker
+    older than its config is what an earlier step left when this one failed or was killed.
     """
     text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-    return marker.exists() and config.exists() and config.read_text() == text
+    return (
+        marker.exists()
+        and config.exists()
+        and config.read_text() == text
+        and marker.stat().st_mtime_ns > config.stat().st_mtime_ns
+    )
 
 
 class Experiment:
@@ -457,6 +471,32 @@ class Experiment:
             self.run(f"eval_{style}_{arm}", cmd)
         return out
 
+    def current(self, arm: str, base_model: str) -> bool:
+        """Whether the arm's adapter and both its evaluations in this folder were made with
+        this run's settings (an arm an earlier run made with other steps or sizes is not)."""
+        adapter = None
+        if arm != "base":
+            lora = self.work / "train" / arm / "lora"
+            config = self.work / f"train_{arm}.yml"
+            made = lora / "adapter_model.safetensors"
+            if not all(f.is_file() for f in self.train_inputs(arm)):
+                return False
+            if not finished(made, config, self.train_config(arm, base_model)):
+                return False
+            if self.stale(lora, arm):
+                return False
+            adapter = lora
+        for style in ("analysis", "alpaca"):
+            path, out = eval_paths(self.work, arm, style)
+            results = out / "results.json"
+            if not finished(results, path, self.eval_config(arm, base_model, adapter, style)):
+                return False
+            if adapter and (adapter / "adapter_model.safetensors").stat().st_mtime > (
+                results.stat().st_mtime
+            ):
+                return False
+        return True
+
     def evaluated(self, arm: str, style: str = "analysis") -> bool:
         return (eval_paths(self.work, arm, style)[1] / "results.json").exists()
 
@@ -525,11 +565,17 @@ def with_accuracy_at_zero(results: dict[str, Any], run: Path) -> dict[str, Any] 
     return {**disc, "balanced_accuracy_at_0": at_zero.model_dump()}
 
 
-def summary_rows(work: Path) -> dict[str, Any]:
-    """Per arm: the headline metrics (value, interval, n) of every evaluation, read back."""
+def summary_rows(work: Path, current: Callable[[str], bool] = lambda arm: True) -> dict[str, Any]:
+    """Per arm: the headline metrics (value, interval, n) of every evaluation, read back;
+    only arms `current` accepts (made with this run's settings), so one summary never mixes
+    results of different sizes."""
     rows: dict[str, Any] = {}
     for arm in ARMS + CONTROL_ARMS:
         entry: dict[str, Any] = {}
+        if not current(arm):
+            if arm in ARMS:
+                rows[arm] = entry
+            continue
         for style in ("analysis", "alpaca"):
             path = eval_paths(work, arm, style)[1] / "results.json"
             if not path.exists():
@@ -543,23 +589,65 @@ def summary_rows(work: Path) -> dict[str, Any]:
     return rows
 
 
+WORK_MARKER = ".axolotl-mistake-efficacy"
+"""File this script leaves in its work folder: a later run may write there again."""
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1 (a count, a step budget, threads)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
+    return value
+
+
+def claim_work_folder(work: Path, overwrite: bool) -> None:
+    """Make `work` this script's folder, refusing one that holds someone else's files (it
+    writes summary.json, goals.md, data/, logs/ there). A folder an earlier version of this
+    script made (its data/split.json) counts as its own."""
+    ours = (work / WORK_MARKER).exists() or (work / "data" / "split.json").is_file()
+    try:
+        check_output_folder(
+            work, ours=ours, overwrite=overwrite, who="efficacy_smollm2.py", field="--work"
+        )
+    except InputError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    work.mkdir(parents=True, exist_ok=True)
+    (work / WORK_MARKER).touch()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="the small size (about 20 minutes)")
     ap.add_argument(
-        "--work", default=None, help="output folder (default outputs/efficacy_smollm2[_quick])"
+        "--work",
+        default=None,
+        help="output folder, relative to the current directory (default: the repository's "
+        "outputs/efficacy_smollm2, or outputs/efficacy_smollm2_quick with --quick)",
+    )
+    ap.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into a --work folder that holds files this script did not make",
     )
     ap.add_argument(
         "--shared",
         default=str(REPO.parent / "shared" / "data"),
-        help="the shared public data folder (read only)",
+        help="the shared public data folder (read only; default %(default)s)",
     )
-    ap.add_argument("--threads", default="2", help="OMP_NUM_THREADS of every step")
-    ap.add_argument("--steps", type=int, default=None, help="override the optimizer steps")
+    ap.add_argument("--threads", type=positive_int, default=2, help="OMP_NUM_THREADS of every step")
+    ap.add_argument("--steps", type=positive_int, default=None, help="override the optimizer steps")
     ap.add_argument(
-        "--helpful-n", type=int, default=None, help="override the helpful Alpaca SFT rows"
+        "--helpful-n", type=positive_int, default=None, help="override the helpful Alpaca SFT rows"
     )
-    ap.add_argument("--arms", default=",".join(ARMS), help="comma-separated subset of the arms")
+    ap.add_argument(
+        "--arms",
+        default=",".join(ARMS),
+        help=f"comma-separated arms (default %(default)s; opt-in: {', '.join(CONTROL_ARMS)})",
+    )
     ap.add_argument(
         "--train-seed",
         type=int,
@@ -571,18 +659,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
     size = QUICK if args.quick else FULL
-    if args.steps:
+    if args.steps is not None:
         size = replace(size, steps=args.steps)
-    if args.helpful_n:
+    if args.helpful_n is not None:
         size = replace(size, helpful_n=args.helpful_n)
-    work = REPO / (args.work or ("outputs/efficacy_smollm2" + ("_quick" if args.quick else "")))
-    work = work.resolve()
-    arms = [a for a in args.arms.split(",") if a]
+    default_work = REPO / ("outputs/efficacy_smollm2" + ("_quick" if args.quick else ""))
+    work = (Path(args.work).expanduser() if args.work else default_work).resolve()
+    arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    if not arms:
+        ap.error(f"--arms is empty; choose from {', '.join(ARMS + CONTROL_ARMS)}")
     unknown = sorted(set(arms) - set(ARMS + CONTROL_ARMS))
     if unknown:
         ap.error(f"unknown arm(s) {unknown}; choose from {', '.join(ARMS + CONTROL_ARMS)}")
-    shared = Path(args.shared).resolve()
-    exp = Experiment(work, shared, size, args.threads, train_seed=args.train_seed)
+    shared = Path(args.shared).expanduser().resolve()
+    claim_work_folder(work, args.overwrite)
+    exp = Experiment(work, shared, size, str(args.threads), train_seed=args.train_seed)
     started = time.perf_counter()
 
     split = split_shared(shared, exp.data)
@@ -622,13 +713,27 @@ def main(argv: list[str] | None = None) -> int:
         "builds": built_files(work),
         "timings_s": {**previous_timings(work), **exp.timings},
         "commands": exp.commands,
-        "arms": summary_rows(work),
+        "arms": summary_rows(work, lambda arm: exp.current(arm, base_model)),
     }
+    left_out = [
+        arm for arm in ARMS + CONTROL_ARMS if exp.evaluated(arm) and arm not in summary["arms"]
+    ]
+    left_out += [arm for arm in ARMS if exp.evaluated(arm) and not summary["arms"][arm]]
+    if left_out:  # evaluated in this folder, but with other settings than this run's
+        summary["arms_other_settings"] = sorted(set(left_out))
     write_json_atomic(work / "summary.json", summary)
-    if set(ARMS) <= set(arms):
+    goals_md = work / "goals.md"
+    if all(summary["arms"].get(arm) for arm in ARMS):
         goals = render(check(summary["arms"]))
-        write_atomic(work / "goals.md", goals)
+        write_atomic(goals_md, goals)
         print(goals)
+    elif goals_md.exists():  # its arms no longer all match this run's settings
+        goals_md.unlink()
+        print(f"removed {goals_md}: not every arm of the goals has results at these settings")
+    if left_out:
+        print(
+            f"left out of the summary (made with other settings): {', '.join(sorted(set(left_out)))}"
+        )
     compare_md = work / "compare" / "analysis_plain" / "compare.md"
     if compare_md.exists():
         print(compare_md.read_text())

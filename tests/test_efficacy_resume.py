@@ -1,0 +1,147 @@
+"""The efficacy script's resume and work-folder rules, with its steps stubbed (no training).
+
+A resumed run must never reuse a result made with other settings: a step that failed or was
+killed after its new config was written leaves the old marker behind, older than the config.
+The work folder is the script's own (it writes summary.json and goals.md there), and a
+summary never mixes arms made with different settings.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))  # the script imports it the same way
+efficacy = importlib.import_module("efficacy_smollm2")
+
+
+class Steps:
+    """Stands in for `Experiment.run`: records each step and makes its marker, or fails."""
+
+    def __init__(self, exp, fail: bool = False) -> None:
+        self.exp, self.fail, self.ran = exp, fail, []
+        exp.run = self
+
+    def __call__(self, name: str, cmd: list[str]) -> None:
+        self.ran.append(name)
+        if self.fail:
+            raise SystemExit(f"step failed (1): {name}")
+        work = self.exp.work
+        if name.startswith("build_"):
+            (work / "build" / name[6:]).mkdir(parents=True, exist_ok=True)
+            (work / "build" / name[6:] / "manifest.json").write_text("{}")
+        elif name.startswith("train_"):
+            lora = work / "train" / name[6:] / "lora"
+            lora.mkdir(parents=True, exist_ok=True)
+            (lora / "adapter_model.safetensors").write_text(str(self.exp.size.steps))
+        elif name.startswith("eval_"):
+            style, arm = name[5:].split("_", 1)
+            out = efficacy.eval_paths(work, arm, style)[1]
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "results.json").write_text("{}")
+
+
+def _experiment(work: Path, size=efficacy.QUICK):
+    return efficacy.Experiment(work, work / "shared", size, "1")
+
+
+def _sft_rows(work: Path) -> None:
+    for name in ("sft_harmless.jsonl", "sft_helpful.jsonl"):
+        path = work / "build" / "origin" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text('{"instruction": "q", "output": "a"}\n')
+
+
+def test_a_build_that_failed_with_new_settings_reruns_on_resume(tmp_path):
+    Steps(first := _experiment(tmp_path))
+    first.build("origin")
+    bigger = replace(efficacy.QUICK, helpful_n=efficacy.QUICK.helpful_n + 1)
+    with pytest.raises(SystemExit):
+        Steps(failed := _experiment(tmp_path, bigger), fail=True)
+        failed.build("origin")
+    resumed = Steps(again := _experiment(tmp_path, bigger))
+    again.build("origin")
+    assert resumed.ran == ["build_origin"], "the old build was reused for the new settings"
+    unchanged = Steps(same := _experiment(tmp_path, bigger))
+    same.build("origin")
+    assert unchanged.ran == [], "a finished step must be skipped"
+
+
+def test_a_training_that_failed_with_new_steps_reruns_on_resume(tmp_path):
+    _sft_rows(tmp_path)
+    Steps(first := _experiment(tmp_path))
+    first.train("sft", "model")
+    longer = replace(efficacy.QUICK, steps=efficacy.QUICK.steps * 2)
+    with pytest.raises(SystemExit):
+        Steps(failed := _experiment(tmp_path, longer), fail=True)
+        failed.train("sft", "model")
+    resumed = Steps(again := _experiment(tmp_path, longer))
+    lora = again.train("sft", "model")
+    assert resumed.ran == ["train_sft"]
+    assert (lora / "adapter_model.safetensors").read_text() == str(longer.steps)
+
+
+def test_current_accepts_only_arms_made_with_this_runs_settings(tmp_path):
+    _sft_rows(tmp_path)
+    exp = _experiment(tmp_path)
+    Steps(exp)
+    for arm in ("base", "sft"):
+        adapter = None if arm == "base" else exp.train(arm, "model")
+        for style in ("analysis", "alpaca"):
+            exp.evaluate(arm, "model", adapter, style)
+    assert exp.current("base", "model") and exp.current("sft", "model")
+    assert not exp.current("paper", "model")  # never trained here
+    other = _experiment(tmp_path, replace(efficacy.QUICK, steps=efficacy.QUICK.steps + 1))
+    assert other.current("base", "model") and not other.current("sft", "model")
+    rows = efficacy.summary_rows(tmp_path, lambda arm: other.current(arm, "model"))
+    assert rows["sft"] == {} and "headline" in rows["base"]
+
+
+def test_a_foreign_work_folder_is_refused_and_left_alone(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    mine = tmp_path / "notes" / "summary.json"
+    mine.parent.mkdir()
+    mine.write_text('{"mine": "do not lose"}')
+    # a relative --work is the current directory's, refused before anything is read or made
+    with pytest.raises(SystemExit, match=r"notes.*1 entries efficacy_smollm2.py did not write"):
+        efficacy.main(["--work", "notes", "--shared", str(tmp_path / "no-shared")])
+    assert json.loads(mine.read_text()) == {"mine": "do not lose"}
+    assert sorted(p.name for p in mine.parent.iterdir()) == ["summary.json"]
+    with pytest.raises(SystemExit, match="is not a folder"):
+        efficacy.main(["--work", "notes/summary.json"])
+
+
+def test_its_own_folders_are_accepted(tmp_path):
+    efficacy.claim_work_folder(tmp_path / "new", overwrite=False)
+    assert (tmp_path / "new" / efficacy.WORK_MARKER).exists()
+    (tmp_path / "new" / "summary.json").write_text("{}")
+    efficacy.claim_work_folder(tmp_path / "new", overwrite=False)  # again: its own
+    legacy = tmp_path / "legacy" / "data"  # made before the marker existed
+    legacy.mkdir(parents=True)
+    (legacy / "split.json").write_text("{}")
+    efficacy.claim_work_folder(tmp_path / "legacy", overwrite=False)
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "x").write_text("x")
+    efficacy.claim_work_folder(tmp_path / "foreign", overwrite=True)
+
+
+@pytest.mark.parametrize(
+    "argv, problem",
+    [
+        (["--arms", ","], "--arms is empty"),
+        (["--steps", "0"], "at least 1"),
+        (["--helpful-n", "-5"], "at least 1"),
+        (["--threads", "abc"], "whole number"),
+    ],
+)
+def test_bad_arguments_are_refused_before_anything_runs(argv, problem, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        efficacy.main([*argv, "--work", str(tmp_path / "w")])
+    assert exit_.value.code == 2 and problem in capsys.readouterr().err
+    assert not (tmp_path / "w").exists()
