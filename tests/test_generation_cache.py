@@ -27,6 +27,7 @@ class CountingBackend:
         self.inner = inner
         self.name, self.model_id, self.revision = inner.name, inner.model_id, inner.revision
         self.cache_salt = getattr(inner, "cache_salt", None)
+        self.cache_identity = getattr(inner, "cache_identity", None)
         self.seen: list[GenerationRequest] = []
 
     def generate(self, requests, params):

@@ -196,5 +196,11 @@ def request_key(backend: Backend, request: GenerationRequest, params: SamplingPa
         "request": request.payload(),
         "params": asdict(params),
     }
+    # What a model name alone does not pin down: the weights in a local folder (re-merged or
+    # retrained in place), the endpoint serving a name. Only present when known, so the keys
+    # of backends without one stay what they were.
+    identity = getattr(backend, "cache_identity", None)
+    if identity:
+        material["identity"] = identity
     blob = json.dumps(material, sort_keys=True, ensure_ascii=False).encode()
     return hashlib.sha256(blob).hexdigest()

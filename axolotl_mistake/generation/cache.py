@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
+from axolotl_mistake.errors import InputError
 from axolotl_mistake.generation.base import (
     Backend,
     Completion,
@@ -47,6 +48,18 @@ def _dump(c: Completion) -> str:
     )
 
 
+class CacheFileError(InputError):
+    """The call cache file cannot be read (not an SQLite database, or a row that is not a
+    completion): named with the fix, since it holds only finished calls that can be made again."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(
+            f"the call cache cannot be read ({problem}); delete it to start the cache afresh "
+            "(it holds only finished model calls, which are then made again)",
+            file=str(path),
+        )
+
+
 def _load(blob: str) -> Completion:
     d = json.loads(blob)
     return Completion(
@@ -70,19 +83,32 @@ class CallCache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            str(self.path), timeout=60, check_same_thread=False, isolation_level=None
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute(_SCHEMA)
+        try:
+            self._db = sqlite3.connect(
+                str(self.path), timeout=60, check_same_thread=False, isolation_level=None
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(calls)")}
+        except sqlite3.DatabaseError as exc:
+            raise CacheFileError(self.path, str(exc)) from None
+        if not {"key", "completion"} <= columns:
+            raise CacheFileError(self.path, "its 'calls' table is not this tool's")
+
+    def _completion(self, blob: str) -> Completion:
+        """A stored row as a Completion; a row that is not one names the file."""
+        try:
+            return _load(blob)
+        except (TypeError, ValueError, KeyError) as exc:
+            raise CacheFileError(self.path, f"a stored row is not a completion: {exc}") from None
 
     # -- reading -----------------------------------------------------------------------------
     def get(self, key: str) -> Completion | None:
         """The cached completion for `key`, or None."""
         with self._lock:
             row = self._db.execute("SELECT completion FROM calls WHERE key = ?", (key,)).fetchone()
-        return _load(row[0]) if row else None
+        return self._completion(row[0]) if row else None
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Completion]:
         """The cached completions among `keys` (missing keys are absent from the result)."""
@@ -96,7 +122,7 @@ class CallCache:
                     f"SELECT key, completion FROM calls WHERE key IN ({marks})", chunk
                 ).fetchall()
                 for key, blob in rows:
-                    found[key] = _load(blob)
+                    found[key] = self._completion(blob)
         return found
 
     def __contains__(self, key: object) -> bool:
@@ -187,6 +213,10 @@ class CachedBackend:
     @property
     def cache_salt(self) -> str | None:
         return getattr(self.backend, "cache_salt", None)
+
+    @property
+    def cache_identity(self) -> str | None:
+        return getattr(self.backend, "cache_identity", None)
 
     @property
     def max_context(self) -> int | None:

@@ -26,6 +26,7 @@ from axolotl_mistake.templates import ChatMessage
 __all__ = [
     "LocalBackend",
     "adapter_fingerprint",
+    "folder_fingerprint",
     "model_context_limit",
     "plain_chat_text",
     "render_request",
@@ -82,6 +83,21 @@ def adapter_fingerprint(folder: str | Path) -> str:
             f"{folder}: not a LoRA adapter folder (no adapter_config.json / adapter_model.*)"
         )
     return digest.hexdigest()[:16]
+
+
+def folder_fingerprint(path: str | Path) -> str | None:
+    """A short fingerprint of a local model folder's files (names, sizes, modification times),
+    for cache keys: weights saved again into the same folder (a re-merge, a retrained model)
+    change it, so their completions are never answered from the old weights' cache. Cheap
+    (no reading of the weights); None for a Hub id."""
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        return None
+    digest = hashlib.sha256()
+    for file in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+        stat = file.stat()
+        digest.update(f"{file.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return "files@" + digest.hexdigest()[:16]
 
 
 def model_context_limit(model_config: Any, tokenizer: Any = None) -> int | None:

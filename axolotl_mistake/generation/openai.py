@@ -132,6 +132,12 @@ class OpenAIBackend(BaseBackend):
     def from_config(cls, cfg: OpenAIConfig) -> OpenAIBackend:
         return cls(cfg)
 
+    @property
+    def cache_identity(self) -> str:
+        """The endpoint, in every cache key: two servers may serve different weights under one
+        model name (e.g. two `serve --adapter` runs both answering to 'model')."""
+        return self.base_url
+
     def __repr__(self) -> str:
         key = f", api_key_env={self.cfg.api_key_env!r}" if self.cfg.api_key_env else ""
         return f"OpenAIBackend(base_url={self.base_url!r}, model={self.model_id!r}{key})"

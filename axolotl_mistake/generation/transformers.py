@@ -25,6 +25,7 @@ from axolotl_mistake.generation.base import Completion, GenerationRequest, Sampl
 from axolotl_mistake.generation.common import (
     LocalBackend,
     adapter_fingerprint,
+    folder_fingerprint,
     model_context_limit,
     request_seed,
     resolve_model,
@@ -105,8 +106,10 @@ class TransformersBackend(LocalBackend):
         chat: str = "auto",
         batch_size: int = 16,
         max_context: int | None = None,
+        cache_identity: str | None = None,
     ):
         self.model = model
+        self.cache_identity = cache_identity  # the local folder's fingerprint (cache keys)
         self.tokenizer = tokenizer
         self.model_id = model_id
         self.revision = revision
@@ -172,6 +175,7 @@ class TransformersBackend(LocalBackend):
             chat=cfg.chat,
             batch_size=cfg.batch_size,
             max_context=cfg.max_context,
+            cache_identity=folder_fingerprint(path),
         )
 
     def __repr__(self) -> str:

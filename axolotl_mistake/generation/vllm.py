@@ -19,6 +19,7 @@ from axolotl_mistake.generation.base import Completion, GenerationRequest, Sampl
 from axolotl_mistake.generation.common import (
     LocalBackend,
     adapter_fingerprint,
+    folder_fingerprint,
     request_seed,
     resolve_model,
     truncate_at_stop,
@@ -84,6 +85,7 @@ class VLLMBackend(LocalBackend):
         self.revision = revision
         self.chat = chat
         self.cache_salt = f"chat={chat}"  # part of every cache key
+        self.cache_identity = folder_fingerprint(path)  # a local folder's weights
         self.chunk_size = max(1, batch_size)
         kwargs: dict[str, Any] = dict(
             model=path,
