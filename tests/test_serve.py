@@ -13,16 +13,41 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import httpx
 import pytest
 
 from axolotl_mistake.generation import GenerationRequest, SamplingParams
+from axolotl_mistake.generation.base import BaseBackend, Completion
 from axolotl_mistake.generation.transformers import TransformersBackend
 from axolotl_mistake.serve import OpenAIServer
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+class GatedBackend(BaseBackend):
+    """A backend object standing in for the model: each call waits for `gate` (so a test can
+    hold the queue full) and answers "ok", or raises `error` when one is set."""
+
+    name = model_id = "gated"
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.gate.set()
+        self.entered = threading.Event()
+        self.error: Exception | None = None
+
+    def generate_iter(
+        self, requests: Sequence[GenerationRequest], params: SamplingParams
+    ) -> Iterator[tuple[int, Completion]]:
+        self.entered.set()
+        assert self.gate.wait(30)
+        if self.error is not None:
+            raise self.error
+        for i, _ in enumerate(requests):
+            yield i, Completion(text="ok", completion_tokens=1)
 
 
 @pytest.fixture(scope="module")
@@ -183,10 +208,6 @@ def test_a_huge_body_is_413_and_max_tokens_and_n_are_capped(local):
         wide = httpx.post(srv.base_url + "/completions", json={"prompt": "x", "n": 5})
         assert wide.status_code == 400 and wide.json()["error"]["param"] == "n"
         assert srv.batcher.calls == 0
-    with OpenAIServer(local, max_pending=1) as srv:  # 2 prompts cannot queue behind a limit of 1
-        busy = httpx.post(srv.base_url + "/completions", json={"prompt": "x", "n": 2})
-        assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
-        assert "--max-pending" in busy.json()["error"]["message"]
     with pytest.raises(ValueError, match="default_max_tokens"):
         OpenAIServer(local, max_tokens_limit=64)
 
@@ -321,3 +342,52 @@ def test_serving_an_openai_backend_passes_refusals_through(server):
         refused = httpx.post(proxy.base_url + "/completions", json=too_long, timeout=60)
         assert refused.status_code == 400
         assert refused.json()["error"]["code"] == "context_length_exceeded"
+
+
+def test_a_full_queue_is_503_with_retry_after():
+    """Prompts beyond --max-pending are refused at once while the model is busy."""
+    backend = GatedBackend()
+    backend.gate.clear()
+    with OpenAIServer(backend, max_pending=1, max_choices=1) as srv:
+        first: list[int] = []
+        holder = threading.Thread(
+            target=lambda: first.append(
+                httpx.post(
+                    srv.base_url + "/completions", json={"prompt": "x"}, timeout=60
+                ).status_code
+            )
+        )
+        holder.start()
+        assert backend.entered.wait(30)  # the first prompt holds the only slot
+        busy = httpx.post(srv.base_url + "/completions", json={"prompt": "y"})
+        backend.gate.set()
+        holder.join(60)
+        assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
+        assert "--max-pending" in busy.json()["error"]["message"]
+        assert first == [200]
+
+
+def test_max_pending_below_max_choices_is_refused_at_startup(capsys):
+    """A request of --max-choices completions is allowed, so a queue smaller than that would
+    answer it with a 503 "retry later" that could never succeed: refuse the settings."""
+    from pydantic import ValidationError
+
+    from axolotl_mistake.serve import MicroBatcher, ServerConfig, main
+
+    with pytest.raises(ValidationError, match="--max-choices 8"):
+        ServerConfig(max_pending=4, max_choices=8)
+    with pytest.raises(ValueError, match="--max-choices"):
+        OpenAIServer(GatedBackend(), max_pending=4, max_choices=8, max_n=8)
+    assert ServerConfig(max_pending=8, max_choices=8).max_pending == 8
+    assert main(["--max-pending", "4", "--max-choices", "8"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--max-pending: 4" in err and "--max-choices 8" in err
+    # used directly, the batcher refuses such a request as never fitting, not Busy
+    batcher = MicroBatcher(GatedBackend(), max_pending=2)
+    try:
+        requests = [GenerationRequest(prompt="x", sample_index=j) for j in range(3)]
+        with pytest.raises(ValueError, match="--max-pending") as exc:
+            batcher.submit(requests, SamplingParams(max_new_tokens=1))
+        assert not isinstance(exc.value, RuntimeError)  # Busy is a RuntimeError
+    finally:
+        batcher.close()

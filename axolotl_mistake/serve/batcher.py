@@ -52,7 +52,15 @@ class MicroBatcher:
         self._thread.start()
 
     def submit(self, requests: list[GenerationRequest], params: SamplingParams) -> Future:
-        """Queue one request's prompts; the future resolves to one completion per prompt."""
+        """Queue one request's prompts; the future resolves to one completion per prompt.
+
+        Busy (retry later) when the queue is full now; ValueError when the request alone needs
+        more than `max_pending` prompts, as retrying could never succeed."""
+        if len(requests) > self.max_pending:
+            raise ValueError(
+                f"{len(requests)} prompts in one request; this batcher queues at most "
+                f"{self.max_pending} (--max-pending)"
+            )
         with self._lock:
             if self._pending + len(requests) > self.max_pending:
                 raise Busy(

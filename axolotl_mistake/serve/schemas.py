@@ -14,6 +14,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -60,8 +61,23 @@ class ServerConfig(BaseModel):
         5.0, ge=0, description="How long to wait for concurrent requests to batch together."
     )
     max_pending: int = count(
-        512, "Most prompts waiting for the model; beyond it requests get HTTP 503."
+        512,
+        "Most prompts waiting for the model (at least --max-choices); beyond it requests get "
+        "HTTP 503.",
     )
+
+    @field_validator("max_pending")
+    @classmethod
+    def _room_for_one_request(cls, value: int, info: ValidationInfo) -> int:
+        """A request of --max-choices completions is allowed, so the queue must hold one: else
+        it would get a 503 "retry later" that can never succeed."""
+        choices = info.data.get("max_choices")
+        if choices is not None and value < choices:
+            raise ValueError(
+                f"{value} is below --max-choices {choices}: a request the server allows could "
+                "never be queued; raise --max-pending or lower --max-choices"
+            )
+        return value
 
     @model_validator(mode="after")
     def _default_within_limit(self) -> ServerConfig:
