@@ -6,6 +6,7 @@ Every request is a real HTTP request to the server on 127.0.0.1 fronting the tin
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
@@ -342,6 +343,26 @@ def test_serving_an_openai_backend_passes_refusals_through(server):
         refused = httpx.post(proxy.base_url + "/completions", json=too_long, timeout=60)
         assert refused.status_code == 400
         assert refused.json()["error"]["code"] == "context_length_exceeded"
+
+
+def test_a_backend_exception_is_a_json_500_logged_by_type_only(caplog):
+    """An exception from the backend may quote the prompt: the client gets an OpenAI-shaped
+    500, and the log one line naming the exception type (no text, no traceback)."""
+    backend = GatedBackend()
+    backend.error = RuntimeError("device-side assert; prompt was: SECRET-PROMPT")
+    caplog.set_level(logging.INFO)
+    with OpenAIServer(backend) as srv:
+        response = httpx.post(
+            srv.base_url + "/completions", json={"prompt": "SECRET-PROMPT", "max_tokens": 2}
+        )
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/json"
+    error = response.json()["error"]
+    assert error["type"] == "server_error" and error["code"] == 500
+    assert "RuntimeError" in error["message"] and "SECRET" not in error["message"]
+    assert not [r for r in caplog.records if "SECRET" in r.getMessage() or r.exc_info]
+    ours = [r for r in caplog.records if r.name == "axolotl_mistake.serve.app"]
+    assert len(ours) == 1 and "RuntimeError" in ours[0].getMessage()
 
 
 def test_a_full_queue_is_503_with_retry_after():

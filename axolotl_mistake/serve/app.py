@@ -220,13 +220,22 @@ class OpenAIServer:
                     param="n",
                 )
             await self._check_context(requests, params.max_new_tokens, chat)
-            results = await asyncio.wrap_future(self.batcher.submit(requests, params))
+            future = self.batcher.submit(requests, params)
         except RequestError as exc:
             return error_response(
                 exc.status, exc.message, "invalid_request_error", param=exc.param, code=exc.code
             )
         except Busy as exc:
             return error_response(503, str(exc), "server_busy")
+        try:
+            results = await asyncio.wrap_future(future)
+        except Exception as exc:  # the backend raised: its text may hold the prompt
+            # one line with the type only: no message, no traceback (request bodies never reach
+            # the log); the client gets the OpenAI error shape, not uvicorn's plain-text 500
+            log.error("generation failed: the backend raised %s", type(exc).__name__)
+            return error_response(
+                500, f"generation failed: the backend raised {type(exc).__name__}", "server_error"
+            )
         failed = [c for c in results if not c.ok]
         if failed:
             first = failed[0]
@@ -234,7 +243,9 @@ class OpenAIServer:
                 return error_response(
                     400, first.error or "", "invalid_request_error", code=CONTEXT_LENGTH_EXCEEDED
                 )
-            log.warning("generation failed: %s", first.error)
+            # the error may quote an upstream body that echoes the prompt: the client gets it,
+            # the log does not
+            log.warning("generation failed for %d of %d prompts", len(failed), len(results))
             return error_response(500, f"generation failed: {first.error}", "server_error")
         return self._response(results, n, chat)
 
