@@ -345,6 +345,32 @@ def test_serving_an_openai_backend_passes_refusals_through(server):
         assert refused.json()["error"]["code"] == "context_length_exceeded"
 
 
+def test_an_empty_prompt_is_a_400_naming_it_before_it_is_queued(server, tiny_model_dir):
+    """An empty prompt has no tokens to condition on: the client's mistake (400 naming the
+    field), never a retryable 500 from the backend's refusal, and nothing reaches the model."""
+    for body, param in (
+        ({"prompt": ["hello", ""], "max_tokens": 4}, "prompt[1]"),
+        ({"prompt": [""]}, "prompt[0]"),
+        ({"prompt": ""}, "prompt"),
+        ({"prompt": []}, "prompt"),
+    ):
+        response = httpx.post(server.base_url + "/completions", json=body, timeout=30)
+        assert response.status_code == 400, (body, response.text)
+        error = response.json()["error"]
+        assert error["param"] == param and error["type"] == "invalid_request_error", body
+        assert error["message"].startswith(param + ": ")
+    assert server.batcher.calls == 0
+    # without a chat template an empty message renders to no tokens at all
+    plain = TransformersBackend.load(str(tiny_model_dir), chat="never", device="cpu")
+    with OpenAIServer(plain) as srv:
+        body = {"messages": [{"role": "user", "content": ""}], "max_tokens": 2}
+        response = httpx.post(srv.base_url + "/chat/completions", json=body, timeout=30)
+        assert response.status_code == 400, response.text
+        error = response.json()["error"]
+        assert error["param"] == "messages" and "empty prompt" in error["message"]
+        assert srv.batcher.calls == 0
+
+
 def test_a_backend_exception_is_a_json_500_logged_by_type_only(caplog):
     """An exception from the backend may quote the prompt: the client gets an OpenAI-shaped
     500, and the log one line naming the exception type (no text, no traceback)."""

@@ -32,6 +32,7 @@ from axolotl_mistake.generation.base import (
 )
 from axolotl_mistake.serve.batcher import Busy, MicroBatcher
 from axolotl_mistake.serve.schemas import (
+    EMPTY_PROMPT,
     ChatBody,
     CompletionBody,
     RequestError,
@@ -219,7 +220,7 @@ class OpenAIServer:
                     f"most {self.config.max_choices} per request (--max-choices)",
                     param="n",
                 )
-            await self._check_context(requests, params.max_new_tokens, chat)
+            await self._check_prompts(requests, params.max_new_tokens, body.prompt_params())
             future = self.batcher.submit(requests, params)
         except RequestError as exc:
             return error_response(
@@ -267,25 +268,35 @@ class OpenAIServer:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def _check_context(
-        self, requests: list[GenerationRequest], max_tokens: int, chat: bool
+    async def _check_prompts(
+        self, requests: list[GenerationRequest], max_tokens: int, names: list[str]
     ) -> None:
-        """Refuse (400) a prompt whose tokens + max_tokens exceed the model's context, before it
-        is queued; prompts are tokenized in a worker thread, each prompt once (not per n).
-        Backends without a local tokenizer (kind openai) leave the check to their server."""
+        """Refuse (400, naming the prompt's field in `names`) a prompt the backend would refuse
+        anyway, before it is queued: one that cannot be rendered, one with no tokens, one whose
+        tokens + max_tokens exceed the model's context. Each prompt is tokenized once (not per
+        n), in a worker thread. Backends without a local tokenizer (kind openai) leave these
+        checks to their server."""
         limit = getattr(self.backend, "max_context", None)
         count = getattr(self.backend, "count_prompt_tokens", None)
-        if not limit or not callable(count):
+        if not callable(count):
             return
-        for request in requests:
-            if request.sample_index:  # the n samples of a prompt share its length
-                continue
-            tokens = await anyio.to_thread.run_sync(count, request)
-            error = tokens is not None and context_error_message(
-                tokens, max_tokens, limit, name="max_tokens"
+        first_samples = [r for r in requests if not r.sample_index]  # n samples share a prompt
+        for request, param in zip(first_samples, names):
+            try:
+                tokens = await anyio.to_thread.run_sync(count, request)
+            except Exception as exc:  # e.g. a chat template that rejects the turns
+                raise RequestError(
+                    f"{param}: could not render the prompt: {type(exc).__name__}: {exc}",
+                    param=param,
+                ) from None
+            if tokens == 0:
+                raise RequestError(f"{param}: {EMPTY_PROMPT}", param=param)
+            error = (
+                limit
+                and tokens is not None
+                and context_error_message(tokens, max_tokens, limit, name="max_tokens")
             )
             if error:
-                param = "messages" if chat else "prompt"
                 raise RequestError(error, param=param, code=CONTEXT_LENGTH_EXCEEDED)
 
     def _response(self, results: list[Completion], n: int, chat: bool) -> dict:

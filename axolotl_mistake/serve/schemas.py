@@ -89,6 +89,9 @@ class ServerConfig(BaseModel):
         return self
 
 
+EMPTY_PROMPT = "empty prompt: there are no tokens to condition on"
+
+
 class RequestError(ValueError):
     """A request the API refuses: HTTP `status` with an OpenAI-style error naming `param`."""
 
@@ -160,10 +163,30 @@ class _Body(BaseModel):
 class CompletionBody(_Body):
     """POST /v1/completions."""
 
-    prompt: str | list[str] = Field(min_length=1)
+    prompt: str | list[str]
+
+    @field_validator("prompt")
+    @classmethod
+    def _not_empty(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, list) and not value:
+            raise ValueError("an empty list: give at least one prompt")
+        if not value:
+            raise ValueError(EMPTY_PROMPT)
+        return value
+
+    def prompt_params(self) -> list[str]:
+        """The field naming each prompt in an error: `prompt`, or `prompt[i]` for a list."""
+        if isinstance(self.prompt, str):
+            return ["prompt"]
+        return [f"prompt[{i}]" for i in range(len(self.prompt))]
 
     def requests(self, n: int) -> list[GenerationRequest]:
+        """One request per prompt and sample; an empty prompt in the list is a 400 naming it
+        here, before anything is queued (the model has nothing to condition on)."""
         prompts = [self.prompt] if isinstance(self.prompt, str) else self.prompt
+        for param, prompt in zip(self.prompt_params(), prompts):
+            if not prompt:
+                raise RequestError(f"{param}: {EMPTY_PROMPT}", param=param)
         return [GenerationRequest(prompt=p, sample_index=j) for p in prompts for j in range(n)]
 
 
@@ -199,6 +222,10 @@ class ChatBody(_Body):
     """POST /v1/chat/completions."""
 
     messages: list[Message] = Field(min_length=1)
+
+    def prompt_params(self) -> list[str]:
+        """The field naming the (one) prompt in an error."""
+        return ["messages"]
 
     def requests(self, n: int) -> list[GenerationRequest]:
         turns = tuple({"role": m.role, "content": m.content} for m in self.messages)
