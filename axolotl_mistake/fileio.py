@@ -19,8 +19,10 @@ from pathlib import Path
 BLOCK = 1 << 20
 """Bytes read at a time when hashing (big files cost no memory)."""
 
-TEMP_GLOB = ".*.tmp"
-"""Names of the temp files a write leaves behind only when the process is killed mid-write."""
+TEMP_SUFFIX = ".axolotl-mistake.tmp"
+TEMP_GLOB = ".*" + TEMP_SUFFIX
+"""Names of the temp files a write leaves behind only when the process is killed mid-write:
+distinctive, so clearing them never touches a user's own `.draft.tmp` in a shared folder."""
 
 
 def write_atomic(path: str | Path, data: bytes | str) -> None:
@@ -31,7 +33,7 @@ def write_atomic(path: str | Path, data: bytes | str) -> None:
     path = Path(path)
     blob = data.encode("utf-8") if isinstance(data, str) else data
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     try:
         os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from axolotl_mistake.evaluate.__main__ import main
+from axolotl_mistake.fileio import TEMP_SUFFIX
 from axolotl_mistake.generation.config import BackendConfig
 from axolotl_mistake.generation.factory import load_backend
 from tests.openai_server import FaultPlan, start_openai_server
@@ -185,14 +186,17 @@ def test_a_folder_the_tool_did_not_make_is_refused_unless_overwrite(
     err = capsys.readouterr().err
     assert "did not write (thesis.tex)" in err and "--overwrite" in err
     assert sorted(p.name for p in run.iterdir()) == ["thesis.tex"]
+    (run / ".draft.tmp").write_text("the user's own temp file")
     assert main(["--config", str(cfg), "--quiet", "--overwrite"]) == 0
     assert (run / "thesis.tex").read_text() == "precious" and (run / "results.json").exists()
+    assert (run / ".draft.tmp").read_text() == "the user's own temp file"  # nothing deleted
     # a folder the tool made (our results.json) is reused without asking, e.g. to resume;
     # what a killed atomic write left behind is cleared
     (run / "thesis.tex").unlink()
-    (run / ".results.json.x1y2.tmp").write_text("half a file")
+    stale = run / f".results.json.x1y2{TEMP_SUFFIX}"
+    stale.write_text("half a file")
     assert main(["--config", str(cfg), "--quiet"]) == 0
-    assert not (run / ".results.json.x1y2.tmp").exists()
+    assert not stale.exists() and (run / ".draft.tmp").exists()
     # an empty folder is fine too
     shutil.rmtree(run)
     run.mkdir()
