@@ -325,6 +325,11 @@ def test_cli_flags_come_from_the_backend_configs(capsys):
     assert "--batch-size" in capsys.readouterr().err
     assert main(["--max-n", "0"]) == 2
     assert "--max-n" in capsys.readouterr().err
+    # a check across two flags names both, not the backend's --kind
+    assert main(["--max-tokens-limit", "8"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: default_max_tokens 256 is above max_tokens_limit 8"), err
+    assert "--max-tokens-limit" in err and "--kind" not in err
 
 
 def test_serving_an_openai_backend_passes_refusals_through(server):

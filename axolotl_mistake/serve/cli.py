@@ -85,12 +85,15 @@ def build_parser() -> argparse.ArgumentParser:
 def _problem(exc: ValidationError, prefix: str, data: dict) -> str:
     """The first validation problem, naming the flag."""
     err = exc.errors(include_url=False)[0]
+    message = err["msg"].removeprefix("Value error, ")
+    if not err["loc"] and prefix == _SERVER:
+        return message  # a check across several flags: its message names them all
     field = str(err["loc"][0]) if err["loc"] else "kind"
     taken = set(ServerConfig.model_fields) if prefix == _BACKEND else set()
     flag = _flag(field, taken)
     if err["type"] == "extra_forbidden":
         return f"{flag} is not an option of backend kind {data.get('kind', 'transformers')!r}"
-    return f"{flag}: {err['msg'].removeprefix('Value error, ')}"
+    return f"{flag}: {message}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

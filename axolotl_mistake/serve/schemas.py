@@ -84,7 +84,7 @@ class ServerConfig(BaseModel):
         if self.default_max_tokens > self.max_tokens_limit:
             raise ValueError(
                 f"default_max_tokens {self.default_max_tokens} is above max_tokens_limit "
-                f"{self.max_tokens_limit}"
+                f"{self.max_tokens_limit} (--default-max-tokens, --max-tokens-limit)"
             )
         return self
 
