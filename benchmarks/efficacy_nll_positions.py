@@ -52,8 +52,9 @@ def segment_means(tokens: list[float] | None) -> dict[str, float | None]:
     return out
 
 
-def score_arm(config: Path) -> tuple[list[dict[str, float | None]], float | None]:
-    """Per helpful item its segment means, and the evaluation's recorded helpful_nll."""
+def score_arm(config: Path) -> tuple[list[dict[str, float | None]], float | None, list[str]]:
+    """Per helpful item its segment means, the evaluation's recorded helpful_nll, and the
+    items' ids (pairing arms needs the same items in the same order)."""
     from axolotl_mistake.evaluate.inputs import load_config
     from axolotl_mistake.evaluate.likelihood import reference_token_nll
     from axolotl_mistake.evaluate.local import context_of, hf_model
@@ -80,12 +81,24 @@ def score_arm(config: Path) -> tuple[list[dict[str, float | None]], float | None
     results = json.loads((Path(cfg.output_dir) / "results.json").read_text())
     nll = results.get("metrics", {}).get("plain", {}).get("helpful_nll", {})
     recorded = nll.get("likelihood", {}).get("value")  # the metric's one "judge": the likelihood
-    return [segment_means(t) for t in tokens], recorded
+    return [segment_means(t) for t in tokens], recorded, [item.id for item in items]
+
+
+def check_same_items(ids: dict[str, list[str]], reference: str = "sft") -> None:
+    """Stop unless every arm scored the reference arm's helpful items, in its order: a paired
+    gap over items matched by position alone would compare different answers."""
+    for arm, arm_ids in ids.items():
+        if arm_ids != ids[reference]:
+            raise SystemExit(
+                f"error: {arm}: its {len(arm_ids)} helpful items are not {reference}'s "
+                f"{len(ids[reference])}; evaluate both with the same prompt_sets.helpful"
+            )
 
 
 def paired(arm: list[dict[str, float | None]], sft: list[dict[str, float | None]], key: str):
     """Mean of the per-item differences (arm − SFT-only) over items both score."""
-    diffs = [a[key] - s[key] for a, s in zip(arm, sft) if a[key] is not None and s[key] is not None]
+    pairs = zip(arm, sft, strict=True)  # the same items, in order (check_same_items)
+    diffs = [a[key] - s[key] for a, s in pairs if a[key] is not None and s[key] is not None]
     return estimate(diffs, unit="nats")
 
 
@@ -93,7 +106,7 @@ def contribution(arm: list[dict[str, float | None]], sft: list[dict[str, float |
     """The segment's part of the whole-answer gap: per item, its token share times its gap
     (an item without the segment adds 0), averaged over the items; the parts sum to the gap."""
     parts = []
-    for a, s in zip(arm, sft):
+    for a, s in zip(arm, sft, strict=True):
         if a["whole"] is None or s["whole"] is None:
             continue
         weight = a[f"{key} weight"] or 0.0
@@ -129,8 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     segments = [segment_name(s, e) for s, e in SEGMENTS]
     per_arm: dict[str, list[dict[str, float | None]]] = {}
     arm_means: dict[str, dict[str, Any]] = {}
+    item_ids: dict[str, list[str]] = {}
     for arm in arms:
-        per_arm[arm], recorded = score_arm(eval_paths(work, arm)[0])
+        per_arm[arm], recorded, item_ids[arm] = score_arm(eval_paths(work, arm)[0])
         arm_means[arm] = {
             k: estimate([m[k] for m in per_arm[arm]], unit="nats") for k in ["whole", *segments]
         }
@@ -140,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"error: {arm}: recomputed NLL {whole} differs from results.json {recorded}"
             )
         print(f"{arm}: whole-answer NLL {whole:.4f} (results.json {recorded:.4f})")
+    check_same_items(item_ids)
     records: dict[str, Any] = {}
     lines = [
         "| arm | NLL (n) | paired gap to SFT-only | "

@@ -69,3 +69,17 @@ def test_help_says_what_work_and_arms_are_with_defaults(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "work folder" in text and "outputs/efficacy_smollm2" in text
     assert "comma-separated arms" in text and "base,sft" in text
+
+
+def test_arms_with_other_helpful_items_are_not_paired():
+    """Pairing by position over different item lists compared different answers silently."""
+    item = positions.segment_means([1.0, 2.0])
+    with pytest.raises(ValueError):
+        positions.paired([item, item], [item], "whole")
+    with pytest.raises(ValueError):
+        positions.contribution([item], [item, item], "tokens 1-4")
+    positions.check_same_items({"sft": ["a", "b"], "anchored": ["a", "b"]})
+    with pytest.raises(SystemExit, match="anchored: its 1 helpful items are not sft's 2"):
+        positions.check_same_items({"sft": ["a", "b"], "anchored": ["a"]})
+    with pytest.raises(SystemExit, match="paper: its 2 helpful items"):
+        positions.check_same_items({"sft": ["a", "b"], "paper": ["b", "a"]})
