@@ -20,8 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from axolotl_mistake.errors import InputError  # after the path above
-from axolotl_mistake.fileio import check_output_folder, write_json_atomic
+from cli_types import check_json_destination, positive_int
+
+from axolotl_mistake.fileio import write_json_atomic  # after the path above
 
 TOPICS = [
     "photosynthesis",
@@ -121,30 +122,6 @@ def naive_loop(backend, requests, max_new_tokens: int) -> tuple[list[str], int, 
         texts.append(tokenizer.decode(new if cut is None else new[:cut], skip_special_tokens=True))
     sync()
     return texts, tokens, time.perf_counter() - start
-
-
-def positive_int(text: str) -> int:
-    """argparse type: a whole number of at least 1 (0 would divide by zero after the run)."""
-    try:
-        number = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
-    return number
-
-
-def check_json_destination(parser: argparse.ArgumentParser, path: Path | None) -> None:
-    """Refuse a --json path that cannot be written before the benchmark runs (minutes to
-    hours), not after: a folder there, or a parent folder that cannot be made or written."""
-    if path is None:
-        return
-    if path.is_dir():
-        parser.error(f"argument --json: {path}: is a folder, not a file")
-    try:
-        check_output_folder(path.parent, ours=True, overwrite=True, who=parser.prog, field="json")
-    except InputError as err:
-        parser.error(f"argument --json: {err.file}: {err.message}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,6 +19,10 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling modules, as a script
+
+from cli_types import positive_int
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "alpaca" / "alpaca_5000_pr152.jsonl"
 FIXTURE = REPO / "tests" / "fixtures" / "analysis_rows.jsonl"
@@ -93,17 +97,6 @@ def rows_per_second(type_name: str, rows: list[dict], tokenizer, repeats: int) -
         best = min(best, time.perf_counter() - start)
         tokens = sum(len(x) for x in wrapped["input_ids"])
     return len(rows) / best, tokens
-
-
-def positive_int(text: str) -> int:
-    """argparse type: a whole number of at least 1 (0 rows or repeats time nothing)."""
-    try:
-        number = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
-    return number
 
 
 def main(argv: list[str] | None = None) -> int:

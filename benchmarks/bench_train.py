@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 
 import yaml
+from cli_types import check_json_destination, positive_int
 
-from axolotl_mistake.errors import InputError
-from axolotl_mistake.fileio import check_output_folder, write_json_atomic
+from axolotl_mistake.fileio import write_json_atomic
 from axolotl_mistake.offline_env import offline_cpu_env
 
 REPO = Path(__file__).resolve().parents[1]
@@ -150,30 +150,6 @@ def probe_cost(base_model: str, pairs: int, batch_size: int, repeats: int) -> di
         "seconds_all": times,
         "accuracy": result.accuracy,
     }
-
-
-def positive_int(text: str) -> int:
-    """argparse type: a whole number of at least 1 (0 would divide by zero after the run)."""
-    try:
-        number = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
-    return number
-
-
-def check_json_destination(parser: argparse.ArgumentParser, path: Path | None) -> None:
-    """Refuse a --json path that cannot be written before the benchmark runs (minutes to
-    hours), not after: a folder there, or a parent folder that cannot be made or written."""
-    if path is None:
-        return
-    if path.is_dir():
-        parser.error(f"argument --json: {path}: is a folder, not a file")
-    try:
-        check_output_folder(path.parent, ours=True, overwrite=True, who=parser.prog, field="json")
-    except InputError as err:
-        parser.error(f"argument --json: {err.file}: {err.message}")
 
 
 def main(argv: list[str] | None = None) -> int:

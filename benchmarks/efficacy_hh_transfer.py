@@ -33,6 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from cli_types import positive_int
 from efficacy_smollm2 import ARMS, LABELS, eval_paths, evaluated_arms, write_diagnostic
 from efficacy_split import HH_HUMAN
 
@@ -196,17 +197,6 @@ def _lex(record: dict[str, Any], key: str) -> str:
 
 DATA_FILES = ("hh_heldout.jsonl", "hh_train.jsonl", "pku_train.jsonl", "pku_heldout.jsonl")
 """The split's files under <work>/data this check reads (efficacy_smollm2.py writes them)."""
-
-
-def positive_int(text: str) -> int:
-    """argparse type: a whole number of at least 1 (0 or less would not mean 'no pairs')."""
-    try:
-        number = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
-    return number
 
 
 def main(argv: list[str] | None = None) -> int:

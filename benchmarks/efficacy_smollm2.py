@@ -46,6 +46,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from cli_types import positive_int
 from efficacy_goals import check, render
 from efficacy_split import split_shared
 from refusal_rows import write_refusal_rows
@@ -591,17 +592,6 @@ def summary_rows(work: Path, current: Callable[[str], bool] = lambda arm: True) 
 
 WORK_MARKER = ".axolotl-mistake-efficacy"
 """File this script leaves in its work folder: a later run may write there again."""
-
-
-def positive_int(text: str) -> int:
-    """argparse type: a whole number of at least 1 (a count, a step budget, threads)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
-    return value
 
 
 def claim_work_folder(work: Path, overwrite: bool) -> None:

@@ -1,0 +1,39 @@
+"""Argument checks the benchmark scripts share: counts of at least 1 and a writable --json.
+
+Imported by the scripts as a sibling module (`from cli_types import ...`), as they import each
+other; checked at parse time, so a bad value is a usage error before minutes of work, never a
+division by zero or a lost result after it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from axolotl_mistake.errors import InputError
+from axolotl_mistake.fileio import check_output_folder
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1 (a count, a step budget, threads: 0 would
+    time nothing, divide by zero after the run or mean something else than 'none')."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
+    return number
+
+
+def check_json_destination(parser: argparse.ArgumentParser, path: Path | None) -> None:
+    """Refuse a --json path that cannot be written before the benchmark runs (minutes to
+    hours), not after: a folder there, or a parent folder that cannot be made or written."""
+    if path is None:
+        return
+    if path.is_dir():
+        parser.error(f"argument --json: {path}: is a folder, not a file")
+    try:
+        check_output_folder(path.parent, ours=True, overwrite=True, who=parser.prog, field="json")
+    except InputError as err:
+        parser.error(f"argument --json: {err.file}: {err.message}")
