@@ -34,14 +34,19 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cli_types import positive_int
-from efficacy_smollm2 import ARMS, LABELS, eval_paths, evaluated_arms, write_diagnostic
+from efficacy_smollm2 import (
+    ARMS,
+    LABELS,
+    add_run_arguments,
+    eval_paths,
+    evaluated_run,
+    write_diagnostic,
+)
 from efficacy_split import HH_HUMAN
 
 from axolotl_mistake.evaluate.metrics import estimate
 from axolotl_mistake.records import LabelledPair
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_WORK = "outputs/efficacy_smollm2"
 ASSISTANT = "\n\nAssistant:"
 
 
@@ -201,29 +206,17 @@ DATA_FILES = ("hh_heldout.jsonl", "hh_train.jsonl", "pku_train.jsonl", "pku_held
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument(
-        "--work",
-        type=Path,
-        default=None,
-        help="the efficacy_smollm2.py work folder whose evaluated arms and data/ are read; a "
-        f"relative path is from the current directory (default: {DEFAULT_WORK} in the repository)",
-    )
-    ap.add_argument(
-        "--arms",
+    add_run_arguments(
+        ap,
+        reads="evaluated arms and data/ are",
+        arms="arms to score, each evaluated under --work",
         default=",".join(ARMS),
-        help="comma-separated arms to score, each evaluated under --work (default: %(default)s)",
     )
     ap.add_argument(
         "--limit", type=positive_int, default=None, help="at most this many pairs (default: all)"
     )
     args = ap.parse_args(argv)
-    work = (args.work or REPO / DEFAULT_WORK).resolve()
-    try:
-        arms = evaluated_arms(work, args.arms)
-    except ValueError as err:
-        ap.error(str(err))
-    if not arms:
-        ap.error("argument --arms: name at least one arm")
+    work, arms = evaluated_run(ap, args)
     data = work / "data"
     for name in DATA_FILES:
         if not (data / name).is_file():

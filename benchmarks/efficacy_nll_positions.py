@@ -23,12 +23,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from efficacy_smollm2 import LABELS, eval_paths, evaluated_arms, write_diagnostic
+from efficacy_smollm2 import (
+    LABELS,
+    add_run_arguments,
+    eval_paths,
+    evaluated_run,
+    write_diagnostic,
+)
 
 from axolotl_mistake.evaluate.metrics import estimate
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_WORK = "outputs/efficacy_smollm2"
 SEGMENTS = ((0, 4), (4, 16), (16, None))
 """Token positions [start, end) of the answer; None = to its end."""
 TOLERANCE = 1e-3
@@ -116,27 +120,14 @@ def contribution(arm: list[dict[str, float | None]], sft: list[dict[str, float |
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument(
-        "--work",
-        type=Path,
-        default=None,
-        help="the efficacy_smollm2.py work folder whose evaluated arms are read; a relative "
-        f"path is from the current directory (default: {DEFAULT_WORK} in the repository)",
-    )
-    ap.add_argument(
-        "--arms",
+    add_run_arguments(
+        ap,
+        reads="evaluated arms are",
+        arms="arms to score, each evaluated under --work; sft is the paired reference",
         default="base,sft,paper,origin,anchored",
-        help="comma-separated arms to score, each evaluated under --work; sft is the paired "
-        "reference (default: %(default)s)",
     )
     args = ap.parse_args(argv)
-    work = (args.work or REPO / DEFAULT_WORK).resolve()
-    try:
-        arms = evaluated_arms(work, args.arms)
-    except ValueError as err:
-        ap.error(str(err))
-    if not arms:
-        ap.error("argument --arms: name at least one arm")
+    work, arms = evaluated_run(ap, args)
     if "sft" not in arms:
         ap.error("--arms must include sft (the paired reference)")
     segments = [segment_name(s, e) for s, e in SEGMENTS]

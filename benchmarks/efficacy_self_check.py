@@ -25,13 +25,18 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from efficacy_smollm2 import ARMS, LABELS, eval_paths, evaluated_arms, write_diagnostic
+from efficacy_smollm2 import (
+    ARMS,
+    LABELS,
+    add_run_arguments,
+    eval_paths,
+    evaluated_run,
+    write_diagnostic,
+)
 
 from axolotl_mistake.evaluate.metrics import difference_estimate, estimate
 from axolotl_mistake.verdicts import is_refusal
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_WORK = "outputs/efficacy_smollm2"
 SETS = ("harmful", "over_refusal", "goal_hijacking")
 
 
@@ -111,27 +116,14 @@ def render(records: dict[str, dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument(
-        "--work",
-        type=Path,
-        default=None,
-        help="the efficacy_smollm2.py work folder whose evaluated arms are read; a relative "
-        f"path is from the current directory (default: {DEFAULT_WORK} in the repository)",
-    )
-    ap.add_argument(
-        "--arms",
+    add_run_arguments(
+        ap,
+        reads="evaluated arms are",
+        arms="arms to self-check, each evaluated under --work",
         default=",".join(a for a in ARMS if a != "base"),
-        help="comma-separated arms to self-check, each evaluated under --work "
-        "(default: %(default)s)",
     )
     args = ap.parse_args(argv)
-    work = (args.work or REPO / DEFAULT_WORK).resolve()
-    try:
-        arms = evaluated_arms(work, args.arms)
-    except ValueError as err:
-        ap.error(str(err))
-    if not arms:
-        ap.error("argument --arms: name at least one arm")
+    work, arms = evaluated_run(ap, args)
     records: dict[str, dict[str, Any]] = {}
     for arm in arms:
         config, run = eval_paths(work, arm)

@@ -92,6 +92,38 @@ def write_diagnostic(work: Path, name: str, table: str, records: Any) -> None:
     print(table)
 
 
+DEFAULT_WORK = "outputs/efficacy_smollm2"
+"""The work folder under the repository when --work is not given (--quick adds `_quick`)."""
+
+
+def add_run_arguments(ap: argparse.ArgumentParser, *, reads: str, arms: str, default: str) -> None:
+    """--work and --arms of a script that reads this experiment's evaluated arms back
+    (`reads`: what it reads there; `arms`: what the arms are for)."""
+    ap.add_argument(
+        "--work",
+        type=Path,
+        default=None,
+        help=f"the efficacy_smollm2.py work folder whose {reads} read; a relative path is from "
+        f"the current directory (default: {DEFAULT_WORK} in the repository)",
+    )
+    ap.add_argument(
+        "--arms", default=default, help=f"comma-separated {arms} (default: %(default)s)"
+    )
+
+
+def evaluated_run(ap: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[Path, list[str]]:
+    """(work folder, arms) of `add_run_arguments`' flags, each arm checked to have been
+    evaluated there; anything else is a usage error."""
+    work = (args.work or REPO / DEFAULT_WORK).resolve()
+    try:
+        arms = evaluated_arms(work, args.arms)
+    except ValueError as err:
+        ap.error(str(err))
+    if not arms:
+        ap.error("argument --arms: name at least one arm")
+    return work, arms
+
+
 def evaluated_arms(work: Path, names: str) -> list[str]:
     """The comma-separated arms, each checked to have an `analysis` evaluation run under `work`
     (for the scripts that read the runs back); a ValueError names the first that has not."""
@@ -653,7 +685,7 @@ def main(argv: list[str] | None = None) -> int:
         size = replace(size, steps=args.steps)
     if args.helpful_n is not None:
         size = replace(size, helpful_n=args.helpful_n)
-    default_work = REPO / ("outputs/efficacy_smollm2" + ("_quick" if args.quick else ""))
+    default_work = REPO / (DEFAULT_WORK + ("_quick" if args.quick else ""))
     work = (Path(args.work).expanduser() if args.work else default_work).resolve()
     arms = [a.strip() for a in args.arms.split(",") if a.strip()]
     if not arms:
