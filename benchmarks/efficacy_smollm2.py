@@ -380,10 +380,19 @@ class Experiment:
         )
         return cfg
 
+    def trained(self, arm: str, base_model: str) -> bool:
+        """The arm's adapter is there, made from this run's config and from its inputs as they
+        are now (the resume rule of `train`)."""
+        lora = self.work / "train" / arm / "lora"
+        config, data = self.work / f"train_{arm}.yml", self.train_config(arm, base_model)
+        return finished(lora / "adapter_model.safetensors", config, data) and not self.stale(
+            lora, arm
+        )
+
     def train(self, arm: str, base_model: str) -> Path:
         lora = self.work / "train" / arm / "lora"
         data, path = self.train_config(arm, base_model), self.work / f"train_{arm}.yml"
-        if not finished(lora / "adapter_model.safetensors", path, data) or self.stale(lora, arm):
+        if not self.trained(arm, base_model):
             write_yaml(path, data)
             self.run(f"train_{arm}", [self.axolotl, "train", str(path), "--launcher", "python"])
             write_json_atomic(self.inputs_record(arm), self.inputs_digest(arm), indent=1)
@@ -481,16 +490,20 @@ class Experiment:
             "primary_judge": "refusal",
         }
 
+    def evaluation_done(self, arm: str, base_model: str, adapter: Path | None, style: str) -> bool:
+        """The evaluation run is there, made from this run's config and after the adapter it
+        evaluated was last trained (the resume rule of `evaluate`)."""
+        path, out = eval_paths(self.work, arm, style)
+        results = out / "results.json"
+        if not finished(results, path, self.eval_config(arm, base_model, adapter, style)):
+            return False
+        made = None if adapter is None else adapter / "adapter_model.safetensors"
+        return made is None or made.stat().st_mtime <= results.stat().st_mtime
+
     def evaluate(self, arm: str, base_model: str, adapter: Path | None, style: str) -> Path:
         path, out = eval_paths(self.work, arm, style)
         data = self.eval_config(arm, base_model, adapter, style)
-        results = out / "results.json"
-        newer = (
-            adapter is not None
-            and results.exists()
-            and ((adapter / "adapter_model.safetensors").stat().st_mtime > results.stat().st_mtime)
-        )
-        if not finished(results, path, data) or newer:
+        if not self.evaluation_done(arm, base_model, adapter, style):
             write_yaml(path, data)
             cmd = [
                 self.py,
@@ -509,26 +522,15 @@ class Experiment:
         this run's settings (an arm an earlier run made with other steps or sizes is not)."""
         adapter = None
         if arm != "base":
-            lora = self.work / "train" / arm / "lora"
-            config = self.work / f"train_{arm}.yml"
-            made = lora / "adapter_model.safetensors"
             if not all(f.is_file() for f in self.train_inputs(arm)):
                 return False
-            if not finished(made, config, self.train_config(arm, base_model)):
+            if not self.trained(arm, base_model):
                 return False
-            if self.stale(lora, arm):
-                return False
-            adapter = lora
-        for style in ("analysis", "alpaca"):
-            path, out = eval_paths(self.work, arm, style)
-            results = out / "results.json"
-            if not finished(results, path, self.eval_config(arm, base_model, adapter, style)):
-                return False
-            if adapter and (adapter / "adapter_model.safetensors").stat().st_mtime > (
-                results.stat().st_mtime
-            ):
-                return False
-        return True
+            adapter = self.work / "train" / arm / "lora"
+        return all(
+            self.evaluation_done(arm, base_model, adapter, style)
+            for style in ("analysis", "alpaca")
+        )
 
     def evaluated(self, arm: str, style: str = "analysis") -> bool:
         return (eval_paths(self.work, arm, style)[1] / "results.json").exists()
