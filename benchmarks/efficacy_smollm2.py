@@ -739,12 +739,10 @@ def main(argv: list[str] | None = None) -> int:
         "commands": exp.commands,
         "arms": summary_rows(work, lambda arm: exp.current(arm, base_model)),
     }
-    left_out = [
-        arm for arm in ARMS + CONTROL_ARMS if exp.evaluated(arm) and arm not in summary["arms"]
-    ]
-    left_out += [arm for arm in ARMS if exp.evaluated(arm) and not summary["arms"][arm]]
-    if left_out:  # evaluated in this folder, but with other settings than this run's
-        summary["arms_other_settings"] = sorted(set(left_out))
+    # evaluated in this folder, but with other settings than this run's
+    left_out = [a for a in ARMS + CONTROL_ARMS if exp.evaluated(a) and not summary["arms"].get(a)]
+    if left_out:
+        summary["arms_other_settings"] = sorted(left_out)
     write_json_atomic(work / "summary.json", summary)
     goals_md = work / "goals.md"
     if all(summary["arms"].get(arm) for arm in ARMS):
@@ -755,9 +753,7 @@ def main(argv: list[str] | None = None) -> int:
         goals_md.unlink()
         print(f"removed {goals_md}: not every arm of the goals has results at these settings")
     if left_out:
-        print(
-            f"left out of the summary (made with other settings): {', '.join(sorted(set(left_out)))}"
-        )
+        print(f"left out of the summary (made with other settings): {', '.join(sorted(left_out))}")
     compare_md = work / "compare" / "analysis_plain" / "compare.md"
     if compare_md.exists():
         print(compare_md.read_text())
