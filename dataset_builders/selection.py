@@ -30,20 +30,10 @@ def located(exc: InputError, key: tuple, config_file: str | None) -> InputError:
     The loader only knows the data file; the user needs the config line to fix it."""
     if exc.field != "path" or exc.line is not None or not exc.file:
         return exc
-    line = None
-    if config_file:
-        from axolotl_mistake.configio import line_of, read_yaml
+    from axolotl_mistake.configio import locate
 
-        try:
-            line = line_of(read_yaml(config_file).node, key)
-        except InputError:
-            line = None
-    return InputError(
-        f"{exc.message}: {exc.file}",
-        file=config_file or "<command line>",
-        line=line,
-        field=".".join(map(str, key)),
-    )
+    field = ".".join(map(str, key))
+    return locate(InputError(f"{exc.message}: {exc.file}", field=field), config_file, [])
 
 
 def decontamination_index(
