@@ -350,6 +350,46 @@ def test_serving_an_openai_backend_passes_refusals_through(server):
         assert refused.json()["error"]["code"] == "context_length_exceeded"
 
 
+def test_serving_an_openai_backend_keeps_the_upstream_4xx_apart_from_its_own_faults(
+    local, monkeypatch
+):
+    """An upstream refusal the client caused (a 400 for a max_tokens above the upstream's
+    limit) reaches the client as that 400, not a retryable 500; one the proxy caused (its own
+    key refused, 401) is a 502 naming the upstream, never a 401 the client would read as its
+    own key being wrong."""
+    from axolotl_mistake.generation import BackendConfig
+
+    monkeypatch.setenv("PROXY_UPSTREAM_KEY", "right-key")
+    with OpenAIServer(
+        local, api_key="right-key", max_tokens_limit=8, default_max_tokens=4
+    ) as upstream_server:
+        good = BackendConfig(
+            kind="openai",
+            base_url=upstream_server.base_url,
+            model="tiny",
+            api_key_env="PROXY_UPSTREAM_KEY",
+            max_retries=0,
+        ).load()
+        keyless = BackendConfig(
+            kind="openai", base_url=upstream_server.base_url, model="tiny", max_retries=0
+        ).load()
+        with OpenAIServer(good) as proxy:
+            body = {"prompt": "Hello", "max_tokens": 50}
+            response = httpx.post(proxy.base_url + "/completions", json=body, timeout=60)
+            assert response.status_code == 400, response.text
+            error = response.json()["error"]
+            assert error["type"] == "invalid_request_error"
+            assert "above this server's limit of 8" in error["message"]
+            assert "right-key" not in response.text
+        with OpenAIServer(keyless) as proxy:
+            body = {"prompt": "Hello", "max_tokens": 2}
+            response = httpx.post(proxy.base_url + "/completions", json=body, timeout=60)
+            assert response.status_code == 502, response.text
+            error = response.json()["error"]
+            assert error["type"] == "upstream_error"
+            assert "HTTP 401" in error["message"] and "upstream" in error["message"]
+
+
 def test_an_empty_prompt_is_a_400_naming_it_before_it_is_queued(server, tiny_model_dir):
     """An empty prompt has no tokens to condition on: the client's mistake (400 naming the
     field), never a retryable 500 from the backend's refusal, and nothing reaches the model."""

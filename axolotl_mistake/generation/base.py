@@ -77,13 +77,23 @@ class Completion:
         return self.error is None
 
 
-def failed(message: str, *, code: str | None = None, prompt_tokens: int = 0) -> Completion:
+def failed(
+    message: str,
+    *,
+    code: str | None = None,
+    prompt_tokens: int = 0,
+    upstream_status: int | None = None,
+) -> Completion:
     """The completion of a request that could not be answered: `error` says why, text is empty.
 
     `code` (e.g. CONTEXT_LENGTH_EXCEEDED) lands in `extra["error_code"]` so callers can count
-    failures by cause.
+    failures by cause; `upstream_status` (the HTTP status an endpoint refused the request with)
+    in `extra["upstream_status"]`, so a server fronting that endpoint can tell the client's
+    mistake from its own.
     """
-    extra = {"error_code": code} if code else {}
+    extra: dict = {"error_code": code} if code else {}
+    if upstream_status is not None:
+        extra["upstream_status"] = upstream_status
     return Completion(
         text="", finish_reason="error", prompt_tokens=prompt_tokens, error=message, extra=extra
     )

@@ -283,7 +283,9 @@ class OpenAIBackend(BaseBackend):
                 error = f"HTTP {exc.status_code}: {_snippet(exc.response)}"
                 if not (exc.status_code in _RETRIED_STATUSES or exc.status_code >= 500):
                     # the request itself is wrong (400, 401, 404, ...): re-asking cannot help
-                    return self._failure(counter, error, code=_error_code(exc))
+                    return self._failure(
+                        counter, error, code=_error_code(exc), status=exc.status_code
+                    )
             except openai.OpenAIError as exc:  # anything else the client reports
                 error = f"{type(exc).__name__}: {exc}"
             else:
@@ -300,9 +302,15 @@ class OpenAIBackend(BaseBackend):
             break  # the client has spent the budget on this one
         return self._failure(counter, f"{error} (gave up after {max(counter[0], 1)} attempts)")
 
-    def _failure(self, counter: list[int], message: str, code: str | None = None) -> Completion:
+    def _failure(
+        self,
+        counter: list[int],
+        message: str,
+        code: str | None = None,
+        status: int | None = None,
+    ) -> Completion:
         self._count(counter, gave_up=True)
-        return failed(self._redact(message), code=code)
+        return failed(self._redact(message), code=code, upstream_status=status)
 
     def _redact(self, text: str) -> str:
         """`text` without the API key: some servers echo the Authorization header in their

@@ -44,6 +44,11 @@ log = logging.getLogger(__name__)
 
 GENERATION_PATHS = ("/v1/completions", "/v1/chat/completions")
 
+CLIENT_FAULT_STATUSES = (400, 413, 422)
+"""Upstream refusals of the request's own content (fronting `kind: openai`): passed on as they
+are, so the client does not retry what cannot succeed. Any other upstream refusal (401, 403,
+404: the server's own key, model name or URL) is the server's fault, a 502."""
+
 
 def error_response(
     status: int, message: str, kind: str, *, param: str | None = None, code: str | None = None
@@ -52,6 +57,20 @@ def error_response(
     body = {"message": message, "type": kind, "param": param, "code": code or status}
     headers = {"Retry-After": "1"} if status == 503 else None
     return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+def failure_response(completion: Completion) -> JSONResponse:
+    """The error for a request whose generation failed: a refusal by the endpoint this server
+    fronts keeps its meaning (see CLIENT_FAULT_STATUSES); anything else is a 500."""
+    upstream = completion.extra.get("upstream_status")
+    message = completion.error or ""
+    if upstream in CLIENT_FAULT_STATUSES:
+        return error_response(upstream, f"upstream: {message}", "invalid_request_error")
+    if isinstance(upstream, int) and 400 <= upstream < 500:
+        return error_response(
+            502, f"the upstream endpoint refused this server's request: {message}", "upstream_error"
+        )
+    return error_response(500, f"generation failed: {message}", "server_error")
 
 
 class OpenAIServer:
@@ -247,7 +266,7 @@ class OpenAIServer:
             # the error may quote an upstream body that echoes the prompt: the client gets it,
             # the log does not
             log.warning("generation failed for %d of %d prompts", len(failed), len(results))
-            return error_response(500, f"generation failed: {first.error}", "server_error")
+            return failure_response(first)
         return self._response(results, n, chat)
 
     async def _read_body(self, request: Request) -> bytes:
