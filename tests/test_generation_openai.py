@@ -252,3 +252,53 @@ def test_a_key_the_server_echoes_is_redacted_from_the_failure(monkeypatch):
     for c in out:
         assert "HTTP 401" in c.error and "Bearer <redacted api key>" in c.error
         assert secret not in c.error + c.text + str(c.extra)
+
+
+@contextlib.contextmanager
+def trickling_server(byte_every_s: float, n_bytes: int) -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 that sends its 200 headers at once and then the body one
+    byte every `byte_every_s` seconds (a stalled proxy, an overloaded server flushing slowly):
+    each read succeeds well inside a read timeout, the whole answer does not."""
+    body = b" " * (n_bytes - 2) + b"{}"
+    stop = threading.Event()
+
+    class Trickle(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            for i in range(len(body)):
+                if stop.is_set():
+                    return
+                self.wfile.write(body[i : i + 1])
+                self.wfile.flush()
+                time.sleep(byte_every_s)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()
+
+
+def test_timeout_s_bounds_the_whole_answer_not_each_read():
+    """`timeout_s` is documented as the per-request timeout: an endpoint that keeps every read
+    alive (one byte every 0.2 s, 40 bytes) must still fail after about timeout_s, not run for
+    the 8 s the body takes."""
+    with trickling_server(0.2, 40) as base_url:
+        remote = OpenAIConfig(base_url=base_url, model="m", timeout_s=1.0, max_retries=0).load()
+        start = time.monotonic()
+        out = remote.generate([PROMPT], PARAMS)
+        elapsed = time.monotonic() - start
+    assert not out[0].ok
+    assert "timeout after 1s" in out[0].error
+    assert elapsed < 4.0, elapsed

@@ -71,7 +71,14 @@ class OpenAIConfig(BackendConfig):
         "malformed 200 replies; after them the completion comes back with `error`.",
         minimum=0,
     )
-    timeout_s: float = Field(60.0, gt=0, description="Per-request HTTP timeout in seconds.")
+    timeout_s: float = Field(
+        60.0,
+        gt=0,
+        description=(
+            "Per-request HTTP timeout in seconds: the whole answer of one attempt must arrive "
+            "within it (not only each read: an endpoint trickling bytes still times out)."
+        ),
+    )
     retry_backoff_s: float = Field(
         0.5,
         ge=0,
@@ -202,7 +209,7 @@ class OpenAIBackend(BaseBackend):
             api_key=self.__api_key or "no-key",
             max_retries=self.cfg.max_retries,
             timeout=self.cfg.timeout_s,
-            http_client=openai.DefaultAsyncHttpxClient(event_hooks={"request": [count_attempt]}),
+            http_client=_deadline_client(self.cfg.timeout_s, {"request": [count_attempt]}),
         )
 
     def _extra_headers(self) -> dict[str, Any]:
@@ -330,6 +337,29 @@ class OpenAIBackend(BaseBackend):
     def _backoff(self, attempt: int) -> float:
         delay = min(_MAX_BACKOFF_S, self.cfg.retry_backoff_s * (2**attempt))
         return delay * (0.5 + random.random())  # jitter: spread retries of concurrent requests
+
+
+def _deadline_client(deadline_s: float, event_hooks: dict[str, list[Any]]) -> Any:
+    """The openai client's default httpx client, with `deadline_s` over each whole attempt.
+
+    httpx's timeout bounds each read, so a server sending a byte now and then never times out;
+    a deadline around `send` (which reads the whole body of a non-streamed answer) does. It
+    raises httpx's own ReadTimeout, which the openai client retries and reports as a timeout.
+    """
+    import httpx
+    import openai
+
+    class DeadlineClient(openai.DefaultAsyncHttpxClient):
+        async def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+            try:
+                async with asyncio.timeout(deadline_s):
+                    return await super().send(request, **kwargs)
+            except TimeoutError:
+                raise httpx.ReadTimeout(
+                    f"no complete answer within {deadline_s:g}s", request=request
+                ) from None
+
+    return DeadlineClient(event_hooks=event_hooks)
 
 
 def _parse(content: bytes, chat: bool, params: SamplingParams) -> Completion:
