@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cli_types import check_json_destination, positive_int
+from cli_types import check_json_destination, positive_int, target_status
 
 from axolotl_mistake.fileio import write_json_atomic  # after the path above
 
@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.json:
         write_json_atomic(args.json, result)
-    return 0
+    return target_status(result["ratio"] >= 5, f"ratio batched/naive {result['ratio']:.2f}x < 5x")
 
 
 if __name__ == "__main__":

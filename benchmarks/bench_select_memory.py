@@ -18,6 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from cli_types import target_status
+
 REPO = Path(__file__).resolve().parents[1]
 WORDS = [
     "how",
@@ -130,7 +132,7 @@ def main() -> int:
             )
     ratio = results[args.large]["peak_kib"] / results[args.small]["peak_kib"]
     print(f"peak RSS ratio {args.large}/{args.small} rows: {ratio:.3f}x (target <= 1.2x)")
-    return 0 if ratio <= 1.2 else 1
+    return target_status(ratio <= 1.2, f"peak RSS ratio {ratio:.3f}x > 1.2x")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling modules, as a script
 
-from cli_types import positive_int
+from cli_types import positive_int, target_status
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "alpaca" / "alpaca_5000_pr152.jsonl"
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"axolotl_mistake.unguided_analysis: {ours:,.0f} rows/s")
     print(f"axolotl alpaca (same text):        {base:,.0f} rows/s")
     print(f"ratio (ours / alpaca): {ours / base:.2f}  (target >= 0.9)")
-    return 0
+    return target_status(ours / base >= 0.9, f"ratio {ours / base:.2f} < 0.9")
 
 
 if __name__ == "__main__":

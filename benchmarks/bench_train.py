@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import yaml
-from cli_types import check_json_destination, positive_int
+from cli_types import check_json_destination, positive_int, target_status
 
 from axolotl_mistake.fileio import write_json_atomic
 from axolotl_mistake.offline_env import offline_cpu_env
@@ -162,16 +162,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-model", help="model folder (default: the embedded model)")
     parser.add_argument("--probe-pairs", type=positive_int, default=32)
     parser.add_argument("--probe-batch-size", type=positive_int, default=8)
-    parser.add_argument("--workdir", type=Path)
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        help="keep the runs' configs, prepared data and adapters here (default: a temporary "
+        "folder, removed afterwards)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     check_json_destination(parser, args.json)
+    if args.workdir is not None:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+        return run(args, args.workdir)
+    with tempfile.TemporaryDirectory(prefix="bench_train_") as temp:
+        return run(args, Path(temp))
 
+
+def run(args: argparse.Namespace, workdir: Path) -> int:
+    """The timed runs in `workdir`; the exit status says whether the target was met."""
     from axolotl_mistake.models import ensure_embedded_model
 
     base_model = args.base_model or str(ensure_embedded_model())
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench_train_"))
-    workdir.mkdir(parents=True, exist_ok=True)
     data = args.data or builtin_data(workdir / "data")
     missing = [f for f in DATA_FILES if not (data / f).is_file()]
     if missing:
@@ -222,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.json:
         write_json_atomic(args.json, summary)
-    return 0
+    return target_status(on / off >= 0.95, f"ratio {on / off:.3f} < 0.95")
 
 
 if __name__ == "__main__":

@@ -1,13 +1,15 @@
-"""Argument checks the benchmark scripts share: counts of at least 1 and a writable --json.
+"""What the benchmark scripts share at their edges: argument checks (counts of at least 1, a
+writable --json) and the exit status of a run measured against its target.
 
 Imported by the scripts as a sibling module (`from cli_types import ...`), as they import each
-other; checked at parse time, so a bad value is a usage error before minutes of work, never a
-division by zero or a lost result after it.
+other; arguments are checked at parse time, so a bad value is a usage error before minutes of
+work, never a division by zero or a lost result after it.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from axolotl_mistake.errors import InputError
@@ -37,3 +39,13 @@ def check_json_destination(parser: argparse.ArgumentParser, path: Path | None) -
         check_output_folder(path.parent, ours=True, overwrite=True, who=parser.prog, field="json")
     except InputError as err:
         parser.error(f"argument --json: {err.file}: {err.message}")
+
+
+def target_status(met: bool, measured: str) -> int:
+    """The exit status of a finished benchmark: 0 when its target is met, else 1 with one line
+    on stderr, so a script or CI can act on a miss (the numbers are printed and written either
+    way)."""
+    if met:
+        return 0
+    print(f"target missed: {measured}", file=sys.stderr)
+    return 1

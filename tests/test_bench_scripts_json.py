@@ -7,10 +7,13 @@ from __future__ import annotations
 import importlib
 import json
 import sys
+import tempfile
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))  # the scripts are run from there
@@ -118,3 +121,61 @@ def test_bench_train_writes_json_into_a_new_folder(tmp_path, monkeypatch):
     assert bench_train.main([*argv, "--json", str(out)]) == 0
     assert json.loads(out.read_text())["ratio"] == 1.0
     assert _leftovers(out.parent) == []
+
+
+def _fake_train(monkeypatch, plugin_tps: float, noplugin_tps: float) -> None:
+    def run_once(config, workdir):
+        tps = plugin_tps if "plugins" in yaml.safe_load(Path(config).read_text()) else noplugin_tps
+        return {"tokens": tps, "runtime_s": 1.0, "tokens_per_s": tps, "plugin_loaded": True}
+
+    monkeypatch.setattr(bench_train, "run_once", run_once)
+    monkeypatch.setattr(
+        bench_train,
+        "probe_cost",
+        lambda *a, **k: {"pairs": 2, "batch_size": 1, "seconds_median": 0.5},
+    )
+
+
+def test_bench_train_exits_1_when_its_target_is_missed(tmp_path, monkeypatch, capsys):
+    """A benchmark under its target says so in its exit status (as bench_select_memory does),
+    with the numbers still written, so a script or CI can act on the miss."""
+    _fake_train(monkeypatch, plugin_tps=5.0, noplugin_tps=10.0)
+    out = tmp_path / "train.json"
+    argv = ["--base-model", "m", "--workdir", str(tmp_path / "w"), "--repeats", "1"]
+    assert bench_train.main([*argv, "--json", str(out)]) == 1
+    assert json.loads(out.read_text())["ratio"] == 0.5
+    assert "target missed" in capsys.readouterr().err
+
+
+def test_bench_train_removes_the_temporary_workdir_it_made(tmp_path, monkeypatch):
+    """Without --workdir the runs go to a temporary folder, which is removed afterwards (the
+    adapters and prepared data of every run were left behind in the system temp folder)."""
+    _fake_train(monkeypatch, plugin_tps=10.0, noplugin_tps=10.0)
+    temp_root = tmp_path / "tmp"
+    temp_root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp_root))
+    assert bench_train.main(["--base-model", "m", "--repeats", "1"]) == 0
+    assert list(temp_root.iterdir()) == []
+
+
+def test_bench_generate_exits_1_when_its_target_is_missed(tmp_path, monkeypatch, capsys):
+    import torch
+
+    from axolotl_mistake.generation.transformers import TransformersBackend
+
+    def generate(requests, params):
+        time.sleep(0.05)
+        return [SimpleNamespace(ok=True, text="x", completion_tokens=2, error=None)] * len(requests)
+
+    backend = SimpleNamespace(
+        model_id="fake", device=torch.device("cpu"), model=torch.nn.Linear(1, 1), generate=generate
+    )
+    monkeypatch.setattr(TransformersBackend, "load", lambda *a, **k: backend)
+    # the naive loop made as fast as the batched call: ratio far below 5x
+    monkeypatch.setattr(
+        bench_generate, "naive_loop", lambda b, requests, n: (["x"] * len(requests), 8, 0.05)
+    )
+    out = tmp_path / "generate.json"
+    assert bench_generate.main(["--n-prompts", "4", "--json", str(out)]) == 1
+    assert json.loads(out.read_text())["ratio"] < 5
+    assert "target missed" in capsys.readouterr().err

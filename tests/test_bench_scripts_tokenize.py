@@ -63,3 +63,27 @@ def test_rows_come_from_the_data_given_or_else_the_fixture(tmp_path):
     assert [r["bad"] for r in bench_tokenize.analysis_rows(3, data)] == ["a1"] * 3
     fixture = bench_tokenize.analysis_rows(2, None)
     assert len(fixture) == 2 and all("bad" in r and "input" in r for r in fixture)
+
+
+def test_a_ratio_below_the_target_exits_1(monkeypatch, capsys):
+    """Under its 0.9 target the benchmark says so in its exit status, not only in a line."""
+    from types import SimpleNamespace
+
+    monkeypatch.setitem(
+        sys.modules,
+        "transformers",
+        SimpleNamespace(AutoTokenizer=SimpleNamespace(from_pretrained=lambda path: None)),
+    )
+    monkeypatch.setitem(
+        sys.modules, "axolotl_mistake.models", SimpleNamespace(ensure_embedded_model=lambda: "m")
+    )
+    speeds = {"axolotl_mistake.unguided_analysis": 80.0, "alpaca": 100.0}
+    monkeypatch.setattr(
+        bench_tokenize,
+        "rows_per_second",
+        lambda strategy, rows, tokenizer, repeats: (speeds[strategy], 1000),
+    )
+    assert bench_tokenize.main(["--rows", "4"]) == 1
+    assert "target missed" in capsys.readouterr().err
+    speeds["axolotl_mistake.unguided_analysis"] = 95.0
+    assert bench_tokenize.main(["--rows", "4"]) == 0
