@@ -643,6 +643,19 @@ def claim_work_folder(work: Path, overwrite: bool) -> None:
     (work / WORK_MARKER).touch()
 
 
+def builds_needed(arms: list[str]) -> list[str]:
+    """The datasets `arms` train on: the origin build holds the SFT rows every trained arm
+    shares; an arm with analyses needs its own build (anchored_refusal: anchored's). Nothing
+    for the base model alone, which is only evaluated."""
+    trained = [arm for arm in arms if arm != "base"]
+    analyses = {ANALYSES.get(arm, "") for arm in trained} | {
+        "anchored" for arm in trained if arm == "anchored_refusal"
+    }
+    return [
+        b for b in ("origin", "paper", "anchored") if trained and (b == "origin" or b in analyses)
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="the small size (about 20 minutes)")
@@ -704,9 +717,8 @@ def main(argv: list[str] | None = None) -> int:
     from axolotl_mistake.models import ensure_embedded_model
 
     base_model = str(ensure_embedded_model())
-    for arm in ("origin", "paper", "anchored"):
-        if arm in arms or arm == "origin" or (arm == "anchored" and "anchored_refusal" in arms):
-            exp.build(arm)
+    for arm in builds_needed(arms):
+        exp.build(arm)
     if set(CONTROL_ARMS) & set(arms):  # same content = same file, so the adapters stay fresh
         write_refusal_rows(exp.data, exp.refusal_path, size.refusal_n)
     adapters: dict[str, Path | None] = {"base": None}

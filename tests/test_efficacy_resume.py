@@ -145,3 +145,18 @@ def test_bad_arguments_are_refused_before_anything_runs(argv, problem, tmp_path,
         efficacy.main([*argv, "--work", str(tmp_path / "w")])
     assert exit_.value.code == 2 and problem in capsys.readouterr().err
     assert not (tmp_path / "w").exists()
+
+
+@pytest.mark.parametrize(
+    "arms, builds",
+    [
+        (["base"], []),  # only evaluated: no dataset to build (the origin build took minutes)
+        (["sft"], ["origin"]),  # the SFT rows every trained arm shares
+        (["base", "paper"], ["origin", "paper"]),
+        (["refusal"], ["origin"]),
+        (["anchored_refusal"], ["origin", "anchored"]),
+        (list(efficacy.ARMS), ["origin", "paper", "anchored"]),  # the defaults, in their order
+    ],
+)
+def test_only_the_datasets_the_arms_train_on_are_built(arms, builds):
+    assert efficacy.builds_needed(arms) == builds
