@@ -106,8 +106,9 @@ class SelectConfig(Strict):
         ge=0,
         lt=1,
         description=(
-            "Share of the sampled red-team instructions held out (seeded, by row id) and written "
-            "to eval_prompts.jsonl instead of training files."
+            "Share of the sampled red-team instructions held out (seeded, by normalised prompt: "
+            "rows sharing a prompt stay together) and written to eval_prompts.jsonl instead of "
+            "training files."
         ),
     )
 

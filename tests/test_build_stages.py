@@ -317,3 +317,53 @@ def test_clip_answer_cuts_at_a_word_boundary():
     cut = clip_answer(text, 40)
     assert len(cut) <= 40 and cut.endswith("…") and text.startswith(cut[:-1])
     assert cut[:-1].split()[-1] in text.split()  # whole words only
+
+
+def test_rows_of_one_prompt_are_split_together_and_listed_once():
+    """PKU-SafeRLHF gives a prompt with two same-label answers as two rows (`:0`, `:1`), HH
+    repeats prompts: the train/eval split goes by the normalised prompt, never by row id, so
+    no eval prompt is also trained on; eval_prompts.jsonl lists each prompt once."""
+    from dataset_builders.stages.emit import EVAL_FILE
+
+    rows = [
+        row(i * 10 + j, f"Prompt number {i}?" if j == 0 else f"prompt number {i}", unsafe=f"a{j}")
+        for i in range(60)
+        for j in range(2)
+    ]
+    res = run_select(rows, eval_fraction=0.3)
+    sides: dict[str, set[str]] = {}
+    for it in res.records:
+        sides.setdefault(it.instruction.lower().rstrip("?"), set()).add(it.split)
+    assert all(len(s) == 1 for s in sides.values()), sides
+    n_eval = sum(s == {"eval"} for s in sides.values())
+    assert 5 < n_eval < 35
+    files, _ = emit(Pool(items=res.records), EmitConfig(), seed=0)
+    listed = [r["instruction"].lower().rstrip("?") for r in files[EVAL_FILE].rows]
+    assert len(listed) == len(set(listed)) == n_eval
+
+
+def test_guided_mistakes_are_asked_once_per_prompt(tiny_model_dir):
+    """Two rows of one prompt (PKU's `:0`/`:1`) made identical guided requests, and so the
+    same answers twice: exact duplicate mistakes and analyses. Template (a) sees only the
+    prompt, so each distinct prompt is asked k times, and the repeats are counted."""
+    from axolotl_mistake.generation.transformers import TransformersBackend
+    from dataset_builders.config import BuildConfig
+    from dataset_builders.stages.mistakes import STAGE
+
+    backend = TransformersBackend.load(str(tiny_model_dir), batch_size=4, device="cpu")
+    rows = [
+        row(1, "Explain how to do bad thing one", unsafe="x", safe=None),
+        row(2, "explain how to do bad thing one!", unsafe="y", safe=None),
+        row(3, "Explain how to do bad thing two"),
+    ]
+    items = _items(rows)
+    cfg = MistakesConfig(mode="guided", k=2, max_new_tokens=6, temperature=0.8, refusal_phrases=[])
+    res = make_mistakes(items, cfg, seed=0, backend=backend)
+    assert res.counts["calls"] == 4 and res.counts["same_prompt"] == 1
+    texts = [(m.instruction.lower().rstrip("!"), m.bad) for m in res.records]
+    assert len(texts) == len(set(texts))
+    build = BuildConfig.model_validate(
+        {"redteam": [{"kind": "builtin"}], "mistakes": {"mode": "guided", "k": 2}}
+    )
+    plan = STAGE.plan(build, items, lambda record: 0)
+    assert len(plan.calls[0].pairs) == 4

@@ -19,7 +19,7 @@ from axolotl_mistake import templates
 from axolotl_mistake.manifest import FileEntry, sha256_bytes
 from axolotl_mistake.records import AnalysisRow
 from dataset_builders.config import EmitConfig
-from dataset_builders.stages.common import StageResult, stable_hash
+from dataset_builders.stages.common import StageResult, normalise, stable_hash
 from dataset_builders.stages.items import Analysis, Item, Mistake, Revision
 
 ANALYSIS_FILE = "mistake_analysis.jsonl"
@@ -248,7 +248,7 @@ def emit(
             for r in sorted(pool.revisions, key=lambda r: r.sort_key)
         ]
         files[REVISE_FILE] = FileSpec("critique_revise", [], "alpaca", rows)
-    evals = [it for it in items if it.split == "eval"]
+    evals = distinct_eval_prompts(items)
     if evals:
         files[EVAL_FILE] = FileSpec(
             "eval_prompts",
@@ -268,6 +268,21 @@ def emit(
     for name, spec in files.items():
         result.add(f"rows.{name}", len(spec.rows))
     return files, result
+
+
+def distinct_eval_prompts(items: Iterable[Item]) -> list[Item]:
+    """One eval item per normalised prompt (rows of one prompt are held out together; listing
+    each would count the prompt twice): the first by uid that has a reference answer, else the
+    first."""
+    chosen: dict[str, Item] = {}
+    for it in items:
+        if it.split != "eval":
+            continue
+        key = normalise(f"{it.instruction}\n{it.input}" if it.input else it.instruction)
+        held = chosen.get(key)
+        if held is None or (held.row.safe_answer is None and it.row.safe_answer is not None):
+            chosen[key] = it
+    return list(chosen.values())
 
 
 def jsonl_bytes(rows: Iterable[dict]) -> bytes:

@@ -1,7 +1,8 @@
 """Stage 2, mistakes: bad answers from dataset labels ('origin'), from template (a) ('guided'),
 or both.
 
-Every labelled unsafe answer is used (a PKU prompt with two unsafe responses is two items).
+Every labelled unsafe answer is used (a PKU prompt with two unsafe responses is two items);
+template (a) is asked k times per distinct prompt, however many items share it.
 Repeats and refusals (phrase list, optional judge) are dropped and counted. Never writes files;
 every model call goes through the backend it is given (a CachedBackend in a build).
 """
@@ -53,10 +54,24 @@ def guided(cfg: MistakesConfig) -> bool:
     return cfg.mode in ("guided", "both")
 
 
+def distinct_prompts(items: Sequence[Item]) -> list[Item]:
+    """The first item of each normalised prompt. Template (a) sees only the prompt, so rows
+    sharing one (PKU-SafeRLHF's two answers to a prompt, as `:0` and `:1`) would make the same
+    requests and get the same answers: duplicate mistakes, then duplicate analyses."""
+    seen: set[str] = set()
+    out: list[Item] = []
+    for it in items:
+        key = normalise(f"{it.instruction}\n{it.input}" if it.input else it.instruction)
+        if key not in seen:
+            seen.add(key)
+            out.append(it)
+    return out
+
+
 def guided_requests(items: Sequence[Item], cfg: MistakesConfig, prompt_format: str) -> list:
-    """(item, request) pairs of template (a), k samples each."""
+    """(item, request) pairs of template (a), k samples for each distinct prompt."""
     return k_requests(
-        items,
+        distinct_prompts(items),
         cfg.k,
         prompt_format,
         TEMPLATE,
@@ -138,6 +153,7 @@ def make_mistakes(
         if backend is None:
             raise ValueError("guided mistakes need a backend")
         pairs = guided_requests(train, cfg, prompt_format)
+        result.add("same_prompt", len(train) - len(distinct_prompts(train)))
         result.add("calls", len(pairs))
         label = model_label(backend)
 

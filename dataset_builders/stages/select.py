@@ -128,7 +128,8 @@ def select(
     """Selected `Item`s sorted by (role, uid), plus counts prefixed by role.
 
     The sample is the N rows with the smallest seeded hash of their uid, so it does not depend
-    on input order; eval rows are chosen the same way (red-team rows only).
+    on input order; eval rows are chosen by a seeded hash of their normalised prompt (red-team
+    rows only), so every row of one prompt is on the same side.
     """
     result = StageResult(records=[])
     seen: dict[str, Hash64Set] = {}
@@ -183,7 +184,10 @@ def select(
         for uid, row in chosen:
             split = "train"
             if role == "redteam" and eval_fraction > 0:
-                if stable_hash(seed, "split", uid) / 2**64 < eval_fraction:
+                # by the prompt, not the row: rows sharing a prompt (PKU's two answers, HH's
+                # repeated turns) must land on one side, or an eval prompt is trained on
+                prompt = normalise(_prompt_text(row))
+                if stable_hash(seed, "split", prompt) / 2**64 < eval_fraction:
                     split = "eval"
             items.append(Item(uid=uid, role=role, split=split, row=row))  # type: ignore[arg-type]
             result.add(f"{role}.{split}")
