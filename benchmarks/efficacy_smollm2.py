@@ -143,7 +143,7 @@ class Size:
 
     redteam_n: int | None  # PKU-SafeRLHF training answers (rows) to use; None = all
     helpful_n: int  # helpful Alpaca SFT rows
-    guided_k: int  # guided mistakes per red-team row (paper arm)
+    guided_k: int  # guided mistakes per distinct red-team prompt (paper arm)
     paper_k: int  # self-analyses per guided mistake (paper arm)
     origin_k: int  # self-analyses per unsafe answer (origin arm)
     anchored_k: int  # self-analyses per labelled answer (anchored arm)
@@ -168,7 +168,7 @@ FULL = Size(
     redteam_n=None,
     helpful_n=400,
     guided_k=4,
-    paper_k=2,
+    paper_k=4,  # 2 until the builder asked template (a) once per prompt, not once per PKU row
     origin_k=13,
     anchored_k=7,
     max_answer_chars=600,
