@@ -65,6 +65,9 @@ class BuildManifest(BaseModel):
     prompt_format: str
     seed: int
     shard: dict[str, Any] = Field(default_factory=dict)
+    pool_sha256: str | None = None
+    """sha256 of `state/pool.jsonl`, what `merge` emits from (None in manifests made before
+    it was recorded): a pool that does not match belongs to another run."""
     config_file: str | None = None
     config_hash: str
     config: dict[str, Any] = Field(default_factory=dict)

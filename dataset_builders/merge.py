@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from axolotl_mistake import configio
 from axolotl_mistake.errors import InputError
 from axolotl_mistake.fileio import write_atomic
-from axolotl_mistake.manifest import MANIFEST_NAME, BuildManifest, read_manifest
+from axolotl_mistake.manifest import MANIFEST_NAME, BuildManifest, read_manifest, sha256_bytes
 from dataset_builders.config import BuildConfig
 from dataset_builders.output_guard import POOL_FILE, STATE_DIR, check_output
 from dataset_builders.pipeline import write_outputs
@@ -53,12 +53,20 @@ def _read_manifest(folder: Path) -> BuildManifest:
     return manifest
 
 
-def _read_pool(folder: Path) -> Pool:
+def _read_pool(folder: Path, manifest: BuildManifest) -> Pool:
+    """The shard's pool, refused when it is not the one its manifest recorded (a later build
+    in that folder that died or failed after writing it)."""
     path = folder / STATE_DIR / POOL_FILE
     if not path.is_file():
         raise InputError("shard pool missing (was the build finished?)", file=str(path))
-    with path.open(encoding="utf-8") as fh:
-        return Pool.from_lines(fh)
+    blob = path.read_bytes()
+    if manifest.pool_sha256 is not None and sha256_bytes(blob) != manifest.pool_sha256:
+        raise InputError(
+            f"the shard pool does not match {MANIFEST_NAME} beside it (a later build in this "
+            "folder stopped after writing it?); rebuild the shard",
+            file=str(path),
+        )
+    return Pool.from_lines(blob.decode("utf-8").split("\n"))  # not splitlines: U+2028 in text
 
 
 def merge_counts(a: dict, b: dict) -> dict:
@@ -120,8 +128,8 @@ def merge(folders: list[Path], output: Path, *, overwrite: bool = False) -> Buil
     first = manifests[0]
     cfg = BuildConfig.model_validate({**first.config, "output": str(output), "shard": None})
     pool = Pool()
-    for folder in folders:
-        pool = pool.merged(_read_pool(folder))
+    for folder, manifest in zip(folders, manifests, strict=True):
+        pool = pool.merged(_read_pool(folder, manifest))
     files, emitted = emit_stage.emit(pool, cfg.emit, seed=cfg.seed, balanced=cfg.analyses.balanced)
     counts: dict = {"select": first.counts["select"]}
     timings: dict = {}
@@ -135,9 +143,11 @@ def merge(folders: list[Path], output: Path, *, overwrite: bool = False) -> Buil
         failures.extend(m.failed_calls)
     counts["emit"] = dict(sorted(emitted.counts.items()))
     datasets_yaml = emit_stage.datasets_block(files, str(output).rstrip("/"))
+    pool_text = "".join(pool.to_lines())
     manifest = first.model_copy(
         update={
             "files": {name: spec.entry() for name, spec in files.items()},
+            "pool_sha256": sha256_bytes(pool_text.encode("utf-8")),
             "shard": {"index": 0, "count": 1, "merged_from": [str(f) for f in folders]},
             "config": cfg.model_dump(mode="json"),
             "counts": counts,
@@ -147,7 +157,7 @@ def merge(folders: list[Path], output: Path, *, overwrite: bool = False) -> Buil
             "timings_s": timings,
         }
     )
-    write_atomic(output / STATE_DIR / POOL_FILE, "".join(pool.to_lines()))
+    write_atomic(output / STATE_DIR / POOL_FILE, pool_text)
     write_outputs(output, files, manifest, datasets_yaml)
     return manifest
 

@@ -58,6 +58,7 @@ def build_manifest(
     calls: dict,
     failures: list[dict],
     shard: dict,
+    pool_sha256: str | None = None,
 ) -> BuildManifest:
     """The build's manifest."""
     return BuildManifest(
@@ -71,6 +72,7 @@ def build_manifest(
         prompt_format=cfg.prompt_format,
         seed=cfg.seed,
         shard=shard,
+        pool_sha256=pool_sha256,
         config_file=Path(config_file).name if config_file else None,
         config_hash=cfg.config_hash(),
         config=cfg.model_dump(mode="json"),

@@ -139,3 +139,31 @@ def test_merge_output_must_not_be_an_input(tiny_model_dir, tmp_path, capsys):
     merged = tmp_path / "merged"
     assert merge_main([str(shards[0]), str(shards[1]), "--output", str(merged)]) == 0
     assert read_manifest(merged).shard["merged_from"] == [str(s) for s in shards]
+
+
+def test_a_failed_rebuild_leaves_the_shard_pool_and_merge_checks_it(
+    tiny_model_dir, tmp_path, capsys
+):
+    """ "Nothing was written" must hold for state/pool.jsonl too: merge reads the pool, and a
+    failed rebuild's pool beside the old manifest merged rows of another config silently. The
+    manifest records the pool's sha256, and merge refuses a pool that does not match it."""
+    shards = []
+    for i in range(2):
+        out = tmp_path / f"s{i}"
+        assert main(build_argv(tmp_path, tiny_model_dir, out, "--shard", f"{i}/2")) == 0
+        shards.append(out)
+    pool = shards[0] / "state" / "pool.jsonl"
+    before = pool.read_bytes()
+    assert read_manifest(shards[0]).pool_sha256 == hashlib.sha256(before).hexdigest()
+    capsys.readouterr()
+    failing = build_argv(tmp_path, tiny_model_dir, shards[0], "--shard", "0/2")
+    at = failing.index("--analyses.min_chars")
+    failing[at + 1] = "100000"  # a gate no analysis passes
+    assert main(failing) == 1
+    assert "Nothing was written" in capsys.readouterr().err
+    assert pool.read_bytes() == before
+    pool.write_bytes(before + before.splitlines(keepends=True)[-1])  # another run's pool
+    assert merge_main([str(shards[0]), str(shards[1]), "--output", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert str(pool) in err and "does not match" in err
+    assert not (tmp_path / "m").exists()
