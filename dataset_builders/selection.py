@@ -55,6 +55,7 @@ def read_and_select(
     """Stream every source through select. Raises InputError for bad input or an unusable
     selection (nothing selected, no labels where the config needs them)."""
     sel = cfg.select
+    check_source_tags(cfg)
     result = select(
         [
             ("redteam", _rows_of(cfg.redteam, "redteam", config_file)),
@@ -74,11 +75,39 @@ def read_and_select(
     return result
 
 
+def check_source_tags(cfg: BuildConfig) -> None:
+    """Two sources of one role must not share a row-id prefix (`tag`, by default
+    `<kind>:<file name>`): their row ids would collide, and select drops a repeated id, so the
+    second source's rows would vanish (two `train.jsonl` from different folders)."""
+    for role, sources in (("redteam", cfg.redteam), ("helpful", cfg.helpful)):
+        first: dict[str, int] = {}
+        for index, src in enumerate(sources):
+            tag = src.source_tag
+            if tag in first:
+                raise InputError(  # located by the caller (a flag may have set the sources)
+                    f"{role}.{first[tag]} and {role}.{index} both give their rows the id "
+                    f"prefix {tag!r} (a source's `tag`, by default <kind>:<file name>), so "
+                    f"the rows of {role}.{index} would be dropped as repeated ids; set a "
+                    "distinct `tag:` on one of them",
+                    field=f"{role}.{index}.tag",
+                )
+            first[tag] = index
+
+
 def check_selection(cfg: BuildConfig, result: StageResult, config_file: str | None) -> None:
     """The selection has red-team train items, with the labels the configured modes need."""
     train = [it for it in result.records if it.role == "redteam" and it.split == "train"]
     if not train:
         read = result.counts.get("redteam.read", 0)
+        held_out = result.counts.get("redteam.eval", 0)
+        if held_out:
+            raise InputError(
+                f"empty selection: all {held_out} selected red-team rows went to the eval split "
+                f"(select.eval_fraction {cfg.select.eval_fraction:g}); lower it or select more "
+                "rows (select.redteam_n)",
+                file=config_file,
+                field="select.eval_fraction",
+            )
         why = (
             "no red-team sources are configured"
             if not cfg.redteam

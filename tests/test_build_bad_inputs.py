@@ -472,3 +472,38 @@ def test_non_finite_numbers_and_out_of_range_seeds_are_refused(argv, field, tmp_
 
     assert main([*argv, "--output", str(tmp_path / "out"), "--dry-run"]) == 2
     assert f"field '{field}'" in capsys.readouterr().err
+
+
+def test_two_sources_with_one_row_id_prefix_are_refused(tmp_path, capsys, monkeypatch):
+    """Row ids are `<tag>:<line>`, and the default tag is `<kind>:<file name>`: two files with
+    one name (a/train.jsonl, b/train.jsonl) gave the same ids, and the second file's rows were
+    dropped as duplicate ids without a word. Refused, naming the second source's `tag`."""
+    monkeypatch.chdir(tmp_path)
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        rows = [{"prompt": f"{folder} question {i}?", "response": f"bad {i}"} for i in range(3)]
+        (tmp_path / folder / "train.jsonl").write_bytes(jl(*rows))
+    source = "{kind: jsonl, path: %s/train.jsonl, fields: {instruction: prompt, unsafe_answer: response}}"
+    cfg = f"mistakes:\n  mode: origin\nredteam:\n  - {source % 'a'}\n  - {source % 'b'}\nhelpful: []\n"
+    (tmp_path / "b.yml").write_text(cfg)
+    out = tmp_path / "out"
+    code = main(["--config", str(tmp_path / "b.yml"), "--output", str(out), "--progress", "false"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert "b.yml:5" in err and "field 'redteam.1.tag'" in err, err
+    assert "jsonl:train.jsonl" in err and "redteam.0" in err, err
+    assert not out.exists()
+
+
+def test_an_eval_split_that_takes_every_row_says_so(tmp_path, capsys, monkeypatch):
+    """Not "none survived filtering": they did, and went to eval_prompts.jsonl."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data.jsonl").write_bytes(jl(GOOD))
+    (tmp_path / "b.yml").write_text(
+        cfg_with().replace("path: DATA", f"path: {tmp_path / 'data.jsonl'}")
+    )
+    argv = ["--config", str(tmp_path / "b.yml"), "--select.eval_fraction", "0.99"]
+    code = main([*argv, "--output", str(tmp_path / "out"), "--progress", "false"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert "select.eval_fraction" in err and "none survived" not in err, err
