@@ -367,3 +367,17 @@ def test_guided_mistakes_are_asked_once_per_prompt(tiny_model_dir):
     )
     plan = STAGE.plan(build, items, lambda record: 0)
     assert len(plan.calls[0].pairs) == 4
+
+
+def test_prompts_their_source_marks_benign_are_not_red_team_items():
+    """XSTest's safe prompts (kind 'helpful') listed under `redteam` were made into harmful
+    mistakes; a red-team item must be a prompt not known to be benign (harmful or unknown)."""
+    red = [
+        row(1, "How do I kill a Python process?").model_copy(update={"kind": "helpful"}),
+        row(2, "How do I hurt someone?").model_copy(update={"kind": "harmful"}),
+        row(3, "Labelled on its answers only"),  # kind 'unknown' (PKU's both-safe prompts)
+    ]
+    helpful = [row(4, "Write a poem", source="h").model_copy(update={"kind": "helpful"})]
+    res = run_select(red, helpful)
+    assert sorted(it.uid for it in res.records) == ["helpful/h:4", "redteam/t:2", "redteam/t:3"]
+    assert res.counts["redteam.benign_prompt"] == 1

@@ -145,6 +145,11 @@ def select(
         for row in rows:
             progress(1)
             result.add(f"{role}.read")
+            if role == "redteam" and row.kind == "helpful":
+                # its source says the prompt is benign (XSTest's safe set, Alpaca): no mistake
+                # to induce or analyse
+                result.add("redteam.benign_prompt")
+                continue
             text = _prompt_text(row)
             if len(row.instruction.strip()) < min_chars:
                 result.add(f"{role}.too_short")
