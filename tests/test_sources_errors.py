@@ -366,3 +366,45 @@ def test_streaming_reads_lazily(tmp_path):
             seen += 1
     assert seen == 3000 and info.value.line == 3001
     assert len(list(iter_rows(cfg.model_copy(update={"limit": 10})))) == 10
+
+
+def test_a_pretty_printed_json_object_is_named_not_a_column_1_error(tmp_path):
+    """`{"train": [rows]}` written with indent= is one JSON object, not JSON lines or an
+    array of rows: the error says so and names its list-valued keys."""
+    path = tmp_path / "alpaca.json"
+    rows = [{"instruction": "Say hi.", "input": "", "output": "Hi."}]
+    path.write_text(json.dumps({"train": rows}, indent=2))
+    with pytest.raises(InputError) as err:
+        list(iter_rows(parse_source_config({"kind": "alpaca", "path": str(path)})))
+    assert "one JSON object" in err.value.message and "'train'" in err.value.message
+    assert err.value.line == 1
+
+
+def test_a_csv_field_above_the_csv_modules_default_limit_loads(tmp_path):
+    """Python's csv stops at 131,072 characters a field ("malformed CSV"); the same text loads
+    from JSON lines, so it must load from CSV too."""
+    path = tmp_path / "long.csv"
+    long_answer = "word " * 40000
+    path.write_text(f'prompt,response\n"q?","{long_answer}"\n')
+    cfg = parse_source_config(
+        {
+            "kind": "csv",
+            "path": str(path),
+            "fields": {"instruction": "prompt", "unsafe_answer": "response"},
+        }
+    )
+    (row,) = list(iter_rows(cfg))
+    assert row.unsafe_answer == long_answer
+
+
+def test_an_empty_value_in_a_one_column_csv_is_a_row_not_nothing(tmp_path):
+    """`""` in a one-column CSV is a row with an empty instruction (an error naming its line,
+    as in every other format), not a line that silently vanishes."""
+    path = tmp_path / "onecol.csv"
+    path.write_text('prompt\n"first question?"\n""\n"third question?"\n')
+    cfg = parse_source_config(
+        {"kind": "csv", "path": str(path), "fields": {"instruction": "prompt"}}
+    )
+    with pytest.raises(InputError) as err:
+        list(iter_rows(cfg))
+    assert err.value.line == 3 and err.value.field == "prompt"

@@ -95,3 +95,37 @@ def test_pairs_as_the_builders_red_team_source(tiny_model_dir, pairs_file, tmp_p
     assert {it.row.unsafe_answer for it in red if it.row.unsafe_answer} <= harmful
     assert any(it.row.unsafe_answer for it in red)
     assert all(it.row.source == "pairs:pairs.jsonl" for it in red)
+
+
+def test_a_blank_question_or_answer_is_a_located_error(tmp_path):
+    """A pair with nothing to judge reached the probe and the evaluation as a scored pair."""
+    for line, field in (
+        ({"question": "What is it?", "answer": "", "harmful": True}, "answer"),
+        ({"question": "   ", "answer": "x", "harmful": False}, "question"),
+        ({"question": "Q?", "answer": " \t ", "harmful": True}, "answer"),
+    ):
+        path = tmp_path / "pairs.jsonl"
+        good = {"question": "Fine?", "answer": "Yes.", "harmful": False}
+        path.write_text(json.dumps(good) + "\n" + json.dumps(line) + "\n")
+        with pytest.raises(InputError) as err:
+            list(iter_labelled_pairs(parse_source_config({"kind": "pairs", "path": str(path)})))
+        assert err.value.line == 2 and err.value.field == field, err.value
+        assert "empty" in err.value.message
+
+
+def test_a_blank_mapped_answer_is_no_answer(tmp_path):
+    """A whitespace-only `response` of a mapped file is no answer (as an empty one is), not a
+    labelled pair of blanks."""
+    path = tmp_path / "rows.jsonl"
+    rows = [{"prompt": "Q one?", "response": "  \t", "safe": "A fine answer."}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = parse_source_config(
+        {
+            "kind": "jsonl",
+            "path": str(path),
+            "fields": {"instruction": "prompt", "unsafe_answer": "response", "safe_answer": "safe"},
+        }
+    )
+    (row,) = list(iter_rows(cfg))
+    assert row.unsafe_answer is None and row.safe_answer == "A fine answer."
+    assert [(p.answer, p.harmful) for p in iter_labelled_pairs(cfg)] == [("A fine answer.", False)]

@@ -94,3 +94,66 @@ def test_offline_hub_is_an_input_error_on_hub_id(monkeypatch):
     with pytest.raises(InputError) as info:
         list(iter_rows(cfg))
     assert info.value.field == "hub_id"
+
+
+def test_a_utf8_bom_does_not_hide_the_scenario_layout(tmp_path):
+    """Windows tools write a BOM: the object layout was then read as JSON lines and reported
+    as "invalid JSON at column 1"."""
+    path = tmp_path / "bom.json"
+    path.write_text(json.dumps(ROWS, ensure_ascii=False, indent=1), encoding="utf-8-sig")
+    cfg = parse_source_config({"kind": "safety_prompts", "path": str(path)})
+    assert len(list(iter_rows(cfg))) == 3
+
+
+def test_a_scenario_no_row_has_is_an_error_in_the_rows_layout_too(tmp_path):
+    """A misspelt scenario gave 0 rows silently when the file holds rows with a `type`; the
+    object layout already names the scenarios it has."""
+    path = tmp_path / "rows.jsonl"
+    path.write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in ROWS["Goal_Hijacking"])
+    )
+    cfg = parse_source_config(
+        {"kind": "safety_prompts", "path": str(path), "scenario": "Goal_hijacking"}
+    )
+    with pytest.raises(InputError) as err:
+        list(iter_rows(cfg))
+    assert err.value.field == "scenario" and "Goal_Hijacking" in err.value.message
+
+
+def test_an_object_of_other_values_is_named_as_such(tmp_path):
+    """One JSON object whose values are not row lists (the dataset's augmentation prompts) is
+    not the scenario layout: said so, not "invalid JSON at column 1"."""
+    path = tmp_path / "augmentation.json"
+    path.write_text(json.dumps({"Goal_Hijacking": "一段文字", "Other": "x"}, indent=1))
+    cfg = parse_source_config({"kind": "safety_prompts", "path": str(path)})
+    with pytest.raises(InputError) as err:
+        list(iter_rows(cfg))
+    assert "one JSON object" in err.value.message and "column 1" not in err.value.message
+
+
+def test_reading_an_object_file_scans_it_once_for_line_numbers(tmp_path, monkeypatch):
+    """Each row's line number was counted from the file's start: quadratic (16.8 s for a
+    10 MiB file). The newlines counted for all rows' line numbers must add up to about one
+    pass over the file, not one pass per row."""
+    from pathlib import Path
+
+    scanned = [0]
+
+    class Counting(str):
+        def count(self, sub, start=0, end=None):  # type: ignore[override]
+            stop = len(self) if end is None else end
+            scanned[0] += max(0, stop - start)
+            return str.count(self, sub, start, stop)
+
+    rows = {
+        f"S{j}": [{"prompt": f"p {j} {i}", "type": f"S{j}"} for i in range(200)] for j in range(3)
+    }
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(rows, indent=1))
+    real = Path.read_text
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: Counting(real(self, *a, **k)))
+    cfg = parse_source_config({"kind": "safety_prompts", "path": str(path), "scenario": "S2"})
+    got = list(iter_rows(cfg))
+    opening = real(path).splitlines().index('   "prompt": "p 2 0",')  # its '{' is the line above
+    assert len(got) == 200 and got[0].line == opening
+    assert scanned[0] <= 2 * len(real(path)), scanned[0]

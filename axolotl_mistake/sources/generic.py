@@ -149,7 +149,7 @@ def _row(cfg: _MappedSource, tag: str, rec: Record) -> SourceRow:
     for target in ("input", "safe_answer", "unsafe_answer"):
         if target in cols:
             text = rec.opt_text(cols[target])
-            if text:
+            if text and text.strip():  # blank is no answer, as empty is
                 values[target] = text
     kind: str = cfg.prompt_kind
     if "kind" in cols:

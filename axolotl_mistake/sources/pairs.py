@@ -59,7 +59,7 @@ class PairsSource(SourceBase):
 def _pair(rec: Record) -> LabelledPair:
     """The record as a LabelledPair, or an InputError naming its first bad field."""
     try:
-        return LabelledPair.model_validate(rec.data, strict=True)
+        pair = LabelledPair.model_validate(rec.data, strict=True)
     except ValidationError as err:
         first = err.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or None
@@ -71,6 +71,9 @@ def _pair(rec: Record) -> LabelledPair:
         else:
             message = f"{first['msg']} (got {first['input']!r:.60})"
         raise rec.error(field, message) from None
+    for key in ("question", "answer"):  # a blank one leaves nothing to judge
+        rec.text(key)
+    return pair
 
 
 def _records(cfg: PairsSource) -> Iterator[tuple[Record, LabelledPair]]:

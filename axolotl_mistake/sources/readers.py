@@ -142,13 +142,41 @@ def _iter_json(path: str, gz: bool) -> Iterator[Record]:
         if stripped.startswith("["):
             yield from _iter_json_array(path, lineno, text, lines)
             return
-        yield _parse_json_line(path, lineno, text, bad)
+        try:
+            record = _parse_json_line(path, lineno, text, bad)
+        except InputError:
+            if stripped.startswith("{"):
+                _refuse_one_object(path, lineno, text, lines)
+            raise
+        yield record
         break
     for lineno, raw in lines:
         text, bad = _decode(raw, lineno)
         if not text.strip():
             continue
         yield _parse_json_line(path, lineno, text, bad)
+
+
+def _refuse_one_object(
+    path: str, first_line: int, first_text: str, rest: Iterable[tuple[int, bytes]]
+) -> None:
+    """Raise a clear error when the whole file is one JSON object spanning lines (e.g.
+    `{"train": [rows]}` written with indent=): neither JSON lines nor an array of rows, which a
+    line-by-line parse reports as bad JSON at column 1. Returns when it is not one."""
+    text = first_text + "".join(_decode(raw, n)[0] for n, raw in rest)
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return
+    if isinstance(data, dict):
+        lists = [k for k, v in data.items() if isinstance(v, list)]
+        hint = f" (the rows may be its list under {', '.join(map(repr, lists))})" if lists else ""
+        raise InputError(
+            "the file is one JSON object spanning several lines, not JSON lines (one object "
+            f"per line) or an array of rows{hint}; write the rows as JSON lines or an array",
+            file=path,
+            line=first_line,
+        )
 
 
 def _parse_json_line(path: str, lineno: int, text: str, bad_utf8: bool) -> Record:
@@ -245,14 +273,16 @@ def _iter_csv(path: str, gz: bool, delimiter: str) -> Iterator[Record]:
                 bad_lines.add(lineno)
             yield text
 
+    # the csv module stops at 131,072 characters a field; JSON lines have no such limit
+    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
     reader = csv.reader(text_lines(), delimiter=delimiter, strict=True)
     header: list[str] | None = None
     last = 0
     try:
         for values in reader:
             start, last = last + 1, reader.line_num
-            if not values or values == [""]:
-                continue
+            if not values or (values == [""] and (header is None or len(header) > 1)):
+                continue  # a blank line; `""` under a one-column header is an empty value
             if header is None:
                 header = [h.strip() for h in values]
                 for i, name in enumerate(header):

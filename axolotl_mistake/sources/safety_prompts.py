@@ -110,13 +110,14 @@ def _array_records(path: str, text: str, pos: int, scenario: str) -> Iterator[Re
     if not text.startswith("[", pos):
         raise _fail(path, text, pos, "expected a list of rows", field=scenario)
     pos = _WS.match(text, pos + 1).end()
+    line, counted = text.count("\n", 0, pos) + 1, pos  # counted on as rows go: one pass
     while not text.startswith("]", pos):
         start = pos
         try:
             item, pos = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as err:
             raise _fail(path, text, err.pos, f"invalid JSON: {err.msg}") from err
-        line = text.count("\n", 0, start) + 1
+        line, counted = line + text.count("\n", counted, start), start
         if not isinstance(item, dict):
             raise InputError("expected a JSON object with named fields", file=path, line=line)
         yield Record(data=item, file=path, line=line)
@@ -127,7 +128,7 @@ def _array_records(path: str, text: str, pos: int, scenario: str) -> Iterator[Re
             raise _fail(path, text, pos, "expected ',' or ']' between rows")
 
 
-def _is_scenario_object(text: str) -> bool:
+def _is_scenario_object(text: str, path: str) -> bool:
     """True when the file is one JSON object of lists (the dataset's own layout), not rows.
 
     A file that starts with '{' but is not valid JSON goes to the object reader too, which
@@ -138,11 +139,17 @@ def _is_scenario_object(text: str) -> bool:
         data, end = json.JSONDecoder().raw_decode(text, start)
     except json.JSONDecodeError:
         return text.startswith("{", start)
-    return (
-        isinstance(data, dict)
-        and not text[end:].strip()
-        and all(isinstance(v, list) for v in data.values())
-    )
+    if not isinstance(data, dict) or text[end:].strip():
+        return False
+    if "\n" in text[start:end].strip() and not all(isinstance(v, list) for v in data.values()):
+        # one object over several lines, so not JSON lines, and not of row lists
+        raise InputError(
+            "the file is one JSON object whose values are not all lists of rows; the "
+            "Safety-Prompts layout is {scenario: [rows]}, or give rows as JSON lines",
+            file=str(path),
+            line=1,
+        )
+    return all(isinstance(v, list) for v in data.values())
 
 
 def _local_records(cfg: SafetyPromptsSource) -> Iterator[Record]:
@@ -150,13 +157,25 @@ def _local_records(cfg: SafetyPromptsSource) -> Iterator[Record]:
     fmt, gz = file_format(path)
     p = Path(path)
     if fmt == "json" and not gz and p.suffix.lower() == ".json" and p.is_file():
-        text = p.read_text(encoding="utf-8", errors="surrogateescape")
-        if _is_scenario_object(text):
+        text = p.read_text(encoding="utf-8-sig", errors="surrogateescape")  # BOM or not
+        if _is_scenario_object(text, path):
             yield from _object_records(path, text, cfg.scenario)
             return
+    kept, types = 0, set()
     for rec in iter_file_records(path):  # JSON lines / array / parquet of rows
-        if rec.opt_text("type") in (None, cfg.scenario):
+        kind = rec.opt_text("type")
+        if kind in (None, cfg.scenario):
+            kept += 1
             yield rec
+        else:
+            types.add(kind)
+    if not kept and types:
+        raise InputError(
+            f"no row of scenario '{cfg.scenario}' in the file (its rows' types: "
+            f"{', '.join(sorted(types))})",
+            file=path,
+            field="scenario",
+        )
 
 
 def _hub_records(cfg: SafetyPromptsSource) -> Iterator[Record]:
