@@ -167,3 +167,43 @@ def test_unparseable_rows_inside_datasets_are_input_errors(tmp_path):
         list(iter_rows(cfg))
     assert err.value.field == "data_files" and err.value.line is not None
     assert str(data) in str(err.value) and "JSON parse error" in str(err.value)
+
+
+def test_a_dataset_librarys_error_is_one_line_and_not_logged_twice(tmp_path, capfd):
+    """A ragged CSV read through `hub_id: csv`: the library logged its own "Failed to read
+    file" line and its message held newlines, so the CLI's one-line error was three lines."""
+    data = tmp_path / "ragged.csv"
+    data.write_text("prompt,response\nq1?,a1\nq2?,a2,extra\nq3?,a3\n")
+    cfg = parse_source_config(
+        {
+            "kind": "csv",
+            "hub_id": "csv",
+            "data_files": str(data),
+            "fields": {"instruction": "prompt", "unsafe_answer": "response"},
+        }
+    )
+    capfd.readouterr()
+    with pytest.raises(InputError) as err:
+        list(iter_rows(cfg))
+    assert "\n" not in str(err.value)
+    assert "Failed to read file" not in capfd.readouterr().err
+
+
+def test_local_files_read_through_hub_id_are_hashed_in_the_provenance(tmp_path):
+    """`hub_id: json` with local `data_files`, or a local folder as `hub_id`: the manifest
+    recorded no size or sha256, so a build could not say which data it read."""
+    import hashlib
+
+    from axolotl_mistake.sources.provenance import describe_source
+
+    data = tmp_path / "rows.jsonl"
+    data.write_text(json.dumps({"instruction": "Say hi.", "output": "Hi."}) + "\n")
+    digest = hashlib.sha256(data.read_bytes()).hexdigest()
+    info = describe_source(
+        parse_source_config({"kind": "alpaca", "hub_id": "json", "data_files": str(data)})
+    )
+    assert info["files"] == [{"file": str(data), "bytes": data.stat().st_size, "sha256": digest}]
+    folder = describe_source(parse_source_config({"kind": "alpaca", "hub_id": str(tmp_path)}))
+    assert [f["sha256"] for f in folder["files"]] == [digest]
+    remote = describe_source(parse_source_config({"kind": "alpaca", "hub_id": "tatsu-lab/alpaca"}))
+    assert "files" not in remote

@@ -7,10 +7,31 @@ keeps memory flat on the large Hub versions. Never downloads a whole split into 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 from axolotl_mistake.errors import InputError
 from axolotl_mistake.sources.base import Record, SourceBase
+
+
+def _one_line(err: BaseException, limit: int = 400) -> str:
+    """`Type: message` on one line (the library's messages span lines; the CLI prints one)."""
+    text = " ".join(f"{type(err).__name__}: {err}".split())
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+@contextmanager
+def _library_errors_unlogged() -> Iterator[None]:
+    """The library logs a failed read ("Failed to read file ...") before raising it; the
+    InputError carries that message already, so the log line is held back."""
+    logger = logging.getLogger("datasets")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def iter_hub_records(cfg: SourceBase) -> Iterator[Record]:
@@ -38,7 +59,7 @@ def iter_hub_records(cfg: SourceBase) -> Iterator[Record]:
         stream = datasets.load_dataset(cfg.hub_id, **kwargs)
     except Exception as err:
         raise InputError(
-            f"cannot load dataset '{cfg.hub_id}' ({type(err).__name__}: {err}). Check the id, "
+            f"cannot load dataset '{cfg.hub_id}' ({_one_line(err)}). Check the id, "
             "`config`, `data_dir`, `split` and `revision`, and that the Hub is reachable "
             "(HF_HUB_OFFLINE=1 only finds datasets already cached or local)",
             file=where,
@@ -48,7 +69,8 @@ def iter_hub_records(cfg: SourceBase) -> Iterator[Record]:
     rows = iter(stream)
     while True:
         try:
-            data = next(rows)
+            with _library_errors_unlogged():
+                data = next(rows)
         except StopIteration:
             return
         except InputError:
@@ -56,7 +78,7 @@ def iter_hub_records(cfg: SourceBase) -> Iterator[Record]:
         except (ValueError, UnicodeError, DatasetGenerationError) as err:
             # datasets parses files in blocks: the bad row is the next one or a later one
             raise InputError(
-                f"cannot read the rows after row {row} ({type(err).__name__}: {err}). "
+                f"cannot read the rows after row {row} ({_one_line(err)}). "
                 "The dataset library cannot name the field; for line-exact errors read a local "
                 "file with `path:` instead",
                 file=where,

@@ -1,7 +1,8 @@
 """What a build's manifest should record about a source: where it came from, which version.
 
-Local files get their size and sha256 (streamed, so big files cost no memory); Hub sources their
-id, config, data_dir, split and revision. Never reads rows and never touches the network.
+Local files get their size and sha256 (streamed, so big files cost no memory), also when read
+through `hub_id` (local `data_files`, a local folder); Hub sources their id, config, data_dir,
+split and revision. Never reads rows and never touches the network.
 """
 
 from __future__ import annotations
@@ -29,4 +30,30 @@ def describe_source(cfg: SourceBase | BuiltinSource) -> dict:
             out.update(bytes=path.stat().st_size, sha256=file_sha256(path))
     else:
         out.update(hub_id=cfg.hub_id, revision=cfg.revision)
+        files = local_data_files(cfg)
+        if files:
+            out["files"] = [
+                {"file": str(f), "bytes": f.stat().st_size, "sha256": file_sha256(f)} for f in files
+            ]
     return out
+
+
+def local_data_files(cfg: SourceBase) -> list[Path]:
+    """The local files a `hub_id` source reads: its `data_files` that exist here, or the files
+    of a local folder given as `hub_id` (dot-files and dot-folders left out); none for a Hub
+    id. Globs are not expanded: the library resolves them, and the record says what was set."""
+    named = cfg.data_files
+    if isinstance(named, dict):
+        named = named.get(cfg.split)
+    if isinstance(named, str):
+        named = [named]
+    if named:
+        return [Path(n) for n in named if Path(n).is_file()]
+    folder = Path(str(cfg.hub_id))
+    if folder.is_dir():
+        return [
+            f
+            for f in sorted(folder.rglob("*"))
+            if f.is_file() and not any(p.startswith(".") for p in f.relative_to(folder).parts)
+        ]
+    return []
