@@ -381,3 +381,23 @@ def test_prompts_their_source_marks_benign_are_not_red_team_items():
     res = run_select(red, helpful)
     assert sorted(it.uid for it in res.records) == ["helpful/h:4", "redteam/t:2", "redteam/t:3"]
     assert res.counts["redteam.benign_prompt"] == 1
+
+
+def test_the_plan_drops_the_origin_answers_the_build_drops():
+    """Labelled answers are known before any call: the dry run's plan must drop the refusals
+    and repeats the build drops, so its analysis calls are the build's, not one per answer."""
+    from dataset_builders.config import BuildConfig
+    from dataset_builders.stages.mistakes import STAGE
+
+    rows = [
+        row(1, unsafe="Sure, here is how to do it: step one..."),
+        row(2, unsafe="I'm sorry, but I can't help with that."),
+        row(3, unsafe=None),
+    ]
+    items = _items(rows)
+    build = BuildConfig.model_validate(
+        {"redteam": [{"kind": "builtin"}], "mistakes": {"mode": "origin"}}
+    )
+    plan = STAGE.plan(build, items, lambda record: 0)
+    built = make_mistakes(items, build.mistakes, seed=0)
+    assert [m.uid for m, _ in plan.outputs] == [m.uid for m in built.records] == ["redteam/t:1"]

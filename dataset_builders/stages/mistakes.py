@@ -291,8 +291,11 @@ class MistakesStage(Stage):
             )
         )
         if m.mode in ("origin", "both"):
+            # labelled answers are known now: drop what the build drops (refusals, repeats)
             origin = (origin_mistake(it, m.max_answer_chars) for it in records)
-            plan.outputs += [(x, 0) for x in origin if x is not None]
+            known = [x for x in origin if x is not None]
+            kept = drop_repeats_and_refusals(known, m, StageResult(records=[]))
+            plan.outputs += [(x, 0) for x in kept]
         plan.outputs += [
             (placeholder_mistake(it, r.sample_index), m.max_new_tokens) for it, r in pairs
         ]
