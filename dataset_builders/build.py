@@ -72,7 +72,9 @@ def dry_run(cfg: BuildConfig, config_file: str | None, out: Console) -> int:
 
     selected = read_and_select(cfg, config_file)
     items = shard_items(selected.records, *cfg.shard_pair())
-    tokenizer, tok_label = load_tokenizer(cfg.backend_for(cfg.analyses.backend))
+    tokenizer, tok_label = load_tokenizer(
+        cfg.backend_for(cfg.analyses.backend), cfg.backend_key("analyses.backend")
+    )
     plans = plan(cfg, items, tokenizer, analyst_chat_renderer(cfg, config_file))
     table = Table(title=f"dry run (tokenizer: {tok_label}; no generation)")
     for col in ("stage", "instructions", "calls", "prompt tokens", "max new tokens"):

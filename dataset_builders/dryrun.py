@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from axolotl_mistake.errors import InputError, first_line
 from axolotl_mistake.generation.config import BackendConfig
 from dataset_builders.chat_prefill import ChatRenderer
 from dataset_builders.config import BuildConfig
@@ -44,9 +45,10 @@ class StagePlan:
         }
 
 
-def load_tokenizer(bcfg: BackendConfig) -> tuple[Any, str]:
+def load_tokenizer(bcfg: BackendConfig, key: str = "model") -> tuple[Any, str]:
     """The model's real tokenizer; for a served model whose tokenizer is not available locally,
-    the embedded model's (noted in the returned label)."""
+    the embedded model's (noted in the returned label). A local model whose tokenizer cannot
+    load is an InputError on `<key>.model`, as the real build reports it."""
     from transformers import AutoTokenizer
 
     from axolotl_mistake.models import ensure_embedded_model
@@ -55,9 +57,11 @@ def load_tokenizer(bcfg: BackendConfig) -> tuple[Any, str]:
         return AutoTokenizer.from_pretrained(ensure_embedded_model()), "embedded"
     try:
         return AutoTokenizer.from_pretrained(bcfg.model, revision=bcfg.revision), bcfg.model
-    except (OSError, ValueError):
+    except (OSError, ValueError) as exc:
         if bcfg.kind != "openai":
-            raise
+            raise InputError(
+                f"cannot load model {bcfg.model!r}: {first_line(exc)}", field=f"{key}.model"
+            ) from None
         return (
             AutoTokenizer.from_pretrained(ensure_embedded_model()),
             f"embedded (stand-in: no local tokenizer for {bcfg.model})",

@@ -3,6 +3,7 @@ upper bound, computed without generating or writing anything."""
 
 from __future__ import annotations
 
+import pytest
 from transformers import AutoTokenizer
 
 from axolotl_mistake import templates
@@ -105,3 +106,26 @@ def test_dry_run_origin_counts_real_bad_answers(tiny_model_dir, tmp_path):
         )
         for r in rows
     )
+
+
+@pytest.mark.parametrize(
+    "flags, field",
+    [
+        (["--model.model", "/nonexistent/model-folder"], "model.model"),
+        (["--analyses.backend.model", "/nonexistent/analyst"], "analyses.backend.model"),
+    ],
+)
+def test_a_model_that_cannot_load_is_one_located_error_in_a_dry_run_too(
+    flags, field, tmp_path, capsys
+):
+    """Without --dry-run this is one line naming the key; the dry run's tokenizer load gave a
+    transformers traceback and exit 1."""
+    from dataset_builders.build import main
+
+    out = tmp_path / "out"
+    code = main([*flags, "--dry-run", "--output", str(out), "--progress", "false"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert err.startswith("error: <command line>") and f"field '{field}'" in err, err
+    assert "\n" not in err and "Traceback" not in err
+    assert not out.exists()
