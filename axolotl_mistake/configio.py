@@ -41,7 +41,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
-from axolotl_mistake.errors import InputError
+from axolotl_mistake.errors import FieldError, InputError
 
 COMMAND_LINE = "<command line>"
 """The `file` of errors about command-line flags."""
@@ -437,6 +437,16 @@ def loc_name(loc: tuple, data: Any, error_type: str = "") -> str:
     return ".".join(parts)
 
 
+def error_loc(err: Any) -> tuple:
+    """Where a pydantic error points: its `loc`, extended by the key a `FieldError` blames (a
+    check across keys raised in a model validator, whose own loc is the whole model)."""
+    loc = tuple(err["loc"])
+    blamed = (err.get("ctx") or {}).get("error")
+    if isinstance(blamed, FieldError):
+        loc += tuple(int(p) if p.isdigit() else p for p in blamed.field.split("."))
+    return loc
+
+
 def validation_error(
     exc: ValidationError,
     data: Any,
@@ -451,10 +461,10 @@ def validation_error(
     (`tag_noun` names what the tag chooses, e.g. 'source': "unknown source kind 'x'")."""
     errors = exc.errors(include_url=False)
     err = first_error(exc)
-    loc = tuple(err["loc"])
+    loc = error_loc(err)
+    ctx = err.get("ctx") or {}
     name = loc_name(loc, data, err["type"])
     message = err["msg"].removeprefix("Value error, ")
-    ctx = err.get("ctx") or {}
     if err["type"] == "extra_forbidden":
         key = name.rsplit(".", 1)[-1] if name else str(loc[-1])
         message = f"unknown key '{key}' (see --help for the keys)"
@@ -508,7 +518,7 @@ def validate(
         return schema.model_validate(merged)
     except ValidationError as exc:
         err = first_error(exc)
-        dotted = loc_name(tuple(err["loc"]), merged, err["type"])
+        dotted = loc_name(error_loc(err), merged, err["type"])
         if _set_by(flags, dotted) or file is None:
             raise validation_error(exc, merged, None, COMMAND_LINE) from None
         raise validation_error(exc, merged, node, file) from None

@@ -7,6 +7,16 @@ before any output file is written. Never raise a bare KeyError/ValueError for us
 from __future__ import annotations
 
 
+class FieldError(ValueError):
+    """A check across a config's keys that blames one of them: raised in a model validator with
+    the dotted key (relative to the validated model), so the config loader names that key, its
+    line, or the flag that set it, instead of the config's first line."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class InputError(ValueError):
     """Bad user input, located as precisely as possible."""
 

@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from axolotl_mistake import configio
+from axolotl_mistake.errors import FieldError
 from axolotl_mistake.fields import count, share
 from axolotl_mistake.fields import seed as seed_field
 from axolotl_mistake.generation.config import BackendConfig
@@ -438,10 +439,11 @@ class BuildConfig(Strict):
             and self.prompt_format == "chat"
             and getattr(analyst, "chat", None) == "always"
         ):
-            raise ValueError(
+            raise FieldError(
                 "anchored chat analyses send the rendered chat prompt plus the verdict sentence "
                 "as raw text; the analyst's `chat: always` would wrap it in a second chat turn "
-                "(use chat: auto)"
+                "(use chat: auto)",
+                field=f"{self.backend_key('analyses.backend')}.chat",
             )
         return self
 

@@ -304,6 +304,20 @@ CASES = [
         "UTF-8",
     ),
     Case(
+        "anchored_chat_always",  # a check across keys names the key to change, at its line
+        {
+            "data.jsonl": jl(GOOD),
+            "b.yml": cfg_with(
+                extra="prompt_format: chat\nmodel:\n  chat: always\nanalyses:\n  anchored: true\n"
+            ),
+        },
+        ["--config", "b.yml"],
+        "b.yml",
+        8,
+        "model.chat",
+        "chat: auto",
+    ),
+    Case(
         "csv_missing_column",
         {
             "d.csv": "id,text\n1,hello there\n",

@@ -134,6 +134,10 @@ def test_unreachable_hub_is_a_note_not_a_crash(tmp_path, shared_data, monkeypatc
         ),
         ("name: base\n", "name: base\nprobe_style: bogus\n", 2, "probe_style"),
         ("name: base\n", "name: base\nmax_failed_fraction: 2\n", 2, "max_failed_fraction"),
+        # checks across the whole config name the key at fault, not line 1 and no key
+        ("name: base\n", "name: base\nprimary_judge: nope\n", 2, "primary_judge"),
+        ("  - kind: self\n", "  - kind: refusal\n", 24, "judges.1"),
+        ("name: base\n", "name: base\nprobe_threshold: calibrated\n", 2, "probe_threshold"),
     ],
 )
 def test_bad_config_names_file_line_field_and_exits_nonzero(
@@ -294,3 +298,13 @@ def test_non_finite_threshold_and_bad_seeds_are_refused(tmp_path):
         path.write_text(base + extra)
         with pytest.raises(InputError, match=field.replace(".", r"\.")):
             load_config(path)
+
+
+def test_a_whole_config_check_blames_the_flag_that_set_the_key(tmp_path, shared_data, capsys):
+    path = _write(tmp_path, _good(tmp_path, shared_data))
+    assert main(["--config", str(path), "--primary_judge", "nope", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: <command line>, field 'primary_judge'"), err
+    assert main(["--config", str(path), "--judges", "[]", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: <command line>, field 'judges'"), err

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from axolotl_mistake.errors import FieldError
 from axolotl_mistake.evaluate.judges import JudgeConfig, judge_classes
 from axolotl_mistake.fields import count
 from axolotl_mistake.fields import seed as seed_field
@@ -232,11 +233,17 @@ class EvalConfig(_Strict):
     def _judges_unique(self) -> EvalConfig:
         labels = [j.label for j in self.judges]
         if not labels:
-            raise ValueError("give at least one judge")
-        if len(set(labels)) != len(labels):
-            raise ValueError(f"judge labels must be unique, got {labels}; set `name`")
+            raise FieldError("give at least one judge", field="judges")
+        repeat = next((i for i, label in enumerate(labels) if label in labels[:i]), None)
+        if repeat is not None:
+            raise FieldError(
+                f"judge labels must be unique, got {labels}; set `name`", field=f"judges.{repeat}"
+            )
         if self.primary_judge is not None and self.primary_judge not in labels:
-            raise ValueError(f"primary_judge {self.primary_judge!r} is not one of {labels}")
+            raise FieldError(
+                f"primary_judge {self.primary_judge!r} is not one of {labels}",
+                field="primary_judge",
+            )
         return self
 
     @model_validator(mode="after")
@@ -244,14 +251,16 @@ class EvalConfig(_Strict):
         calibrated = self.probe_threshold == "calibrated"
         has_pairs = self.prompt_sets.calibration is not None
         if calibrated and not (has_pairs and self.prompt_sets.discrimination is not None):
-            raise ValueError(
+            raise FieldError(
                 "probe_threshold 'calibrated' needs prompt_sets.calibration (training-side "
-                "labelled pairs) and prompt_sets.discrimination"
+                "labelled pairs) and prompt_sets.discrimination",
+                field="probe_threshold",
             )
         if has_pairs and not calibrated:
-            raise ValueError(
+            raise FieldError(
                 "prompt_sets.calibration is only read with probe_threshold: calibrated; "
-                "set that, or drop the calibration set"
+                "set that, or drop the calibration set",
+                field="prompt_sets.calibration",
             )
         return self
 
