@@ -521,3 +521,21 @@ def test_an_eval_split_that_takes_every_row_says_so(tmp_path, capsys, monkeypatc
     err = capsys.readouterr().err.strip()
     assert code == 2, err
     assert "select.eval_fraction" in err and "none survived" not in err, err
+
+
+def test_a_hub_source_that_cannot_load_is_named_by_its_config_key(tmp_path, capsys, monkeypatch):
+    """The error named only `hf:<id> (split=...)`: with the same Hub id twice in a config
+    (red-team and decontamination), the user could not tell which entry failed."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    (tmp_path / "data.jsonl").write_bytes(jl(GOOD))
+    decon = "select:\n  decontaminate:\n    - {kind: pku_saferlhf, hub_id: nobody/not-cached}\n"
+    (tmp_path / "b.yml").write_text(
+        cfg_with(extra=decon).replace("path: DATA", f"path: {tmp_path / 'data.jsonl'}")
+    )
+    argv = ["--config", str(tmp_path / "b.yml"), "--output", str(tmp_path / "o")]
+    code = main([*argv, "--progress", "false"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert "b.yml:8, field 'select.decontaminate.0.hub_id'" in err, err
+    assert "nobody/not-cached" in err and "\n" not in err
