@@ -615,7 +615,7 @@ def help_rows(
     schema: type[BaseModel], prefix: str = "", defaults: BaseModel | None = None
 ) -> list[tuple[str, str, str, str]]:
     """(dotted key, type, default, description) of every key, sections expanded in place;
-    a section row has type 'section'. A section whose default is an instance with its own
+    a section row has type 'section' and default 'required' or '(section)'. A section whose default is an instance with its own
     values (the build's `model` block batches 64, not the class's 16) shows those values."""
     rows: list[tuple[str, str, str, str]] = []
     for name, info in fields_of(schema).items():
@@ -632,7 +632,8 @@ def help_rows(
                 default = _json_text(getattr(defaults, name))
             rows.append((key, type_text(annotation), default, info.description or ""))
             continue
-        rows.append((key, "section", "(section)", info.description or ""))
+        kind = "required" if info.is_required() else "(section)"
+        rows.append((key, "section", kind, info.description or ""))
         rows.extend(help_rows(sub, key + ".", _default_value(info)))
     return rows
 
@@ -658,7 +659,9 @@ def help_text(
     ]
     for key, typ, default, desc in help_rows(schema):
         if typ == "section":
-            out.append(f"  [{key}]  {desc}")
+            # a required section must appear, in the file or as one of its flags
+            need = "  (required: set it in the config or by one of its flags)"
+            out.append(f"  [{key}]{need if default == 'required' else ''}  {desc}")
             continue
         out.append(f"  --{key}  ({typ}; default {default})")
         out.extend(textwrap.wrap(desc, 96, initial_indent="      ", subsequent_indent="      "))

@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--link",
         type=Path,
-        help="also make this path a symlink to the folder (recipes use models/<name>)",
+        help="also make this path a symlink to the folder (e.g. models/smollm2-135m-instruct, for a config that names a fixed path)",
     )
     args = parser.parse_args(argv)
     try:

@@ -308,3 +308,11 @@ def test_a_whole_config_check_blames_the_flag_that_set_the_key(tmp_path, shared_
     assert main(["--config", str(path), "--judges", "[]", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: <command line>, field 'judges'"), err
+
+
+def test_help_says_the_model_section_is_required(capsys):
+    """`model` has no default: a config without it is refused, so the help must not read as if
+    `--model.model embedded` applied on its own."""
+    assert main(["--help"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("  [model]"))
+    assert "(required" in line, line
