@@ -19,7 +19,7 @@ from axolotl_mistake import templates
 from axolotl_mistake.manifest import FileEntry, sha256_bytes
 from axolotl_mistake.records import AnalysisRow
 from dataset_builders.config import EmitConfig
-from dataset_builders.stages.common import StageResult, normalise, stable_hash
+from dataset_builders.stages.common import StageResult, stable_hash
 from dataset_builders.stages.items import Analysis, Item, Mistake, Revision
 
 ANALYSIS_FILE = "mistake_analysis.jsonl"
@@ -278,7 +278,7 @@ def distinct_eval_prompts(items: Iterable[Item]) -> list[Item]:
     for it in items:
         if it.split != "eval":
             continue
-        key = normalise(f"{it.instruction}\n{it.input}" if it.input else it.instruction)
+        key = it.prompt_key
         held = chosen.get(key)
         if held is None or (held.row.safe_answer is None and it.row.safe_answer is not None):
             chosen[key] = it

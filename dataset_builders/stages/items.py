@@ -44,6 +44,14 @@ class Item(BaseModel):
             return f"Earlier conversation:\n{turns}"
         return ""
 
+    @property
+    def prompt_key(self) -> str:
+        """The normalised prompt (instruction and input): items sharing it are one prompt to
+        template (a) and to the eval file, however many labelled answers they carry."""
+        from dataset_builders.stages.common import normalise
+
+        return normalise(f"{self.instruction}\n{self.input}" if self.input else self.instruction)
+
 
 class Mistake(BaseModel):
     """An answer to a red-team item that gets analysed: a bad answer (origin label or

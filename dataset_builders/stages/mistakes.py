@@ -61,7 +61,7 @@ def distinct_prompts(items: Sequence[Item]) -> list[Item]:
     seen: set[str] = set()
     out: list[Item] = []
     for it in items:
-        key = normalise(f"{it.instruction}\n{it.input}" if it.input else it.instruction)
+        key = it.prompt_key
         if key not in seen:
             seen.add(key)
             out.append(it)
