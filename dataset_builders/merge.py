@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from axolotl_mistake import configio
 from axolotl_mistake.errors import InputError
-from axolotl_mistake.fileio import write_atomic
 from axolotl_mistake.manifest import MANIFEST_NAME, BuildManifest, read_manifest, sha256_bytes
 from dataset_builders.config import BuildConfig
 from dataset_builders.output_guard import POOL_FILE, STATE_DIR, check_output
@@ -143,11 +142,11 @@ def merge(folders: list[Path], output: Path, *, overwrite: bool = False) -> Buil
         failures.extend(m.failed_calls)
     counts["emit"] = dict(sorted(emitted.counts.items()))
     datasets_yaml = emit_stage.datasets_block(files, str(output).rstrip("/"))
-    pool_text = "".join(pool.to_lines())
+    pool_sha256 = pool.save(output / STATE_DIR / POOL_FILE)
     manifest = first.model_copy(
         update={
             "files": {name: spec.entry() for name, spec in files.items()},
-            "pool_sha256": sha256_bytes(pool_text.encode("utf-8")),
+            "pool_sha256": pool_sha256,
             "shard": {"index": 0, "count": 1, "merged_from": [str(f) for f in folders]},
             "config": cfg.model_dump(mode="json"),
             "counts": counts,
@@ -157,7 +156,6 @@ def merge(folders: list[Path], output: Path, *, overwrite: bool = False) -> Buil
             "timings_s": timings,
         }
     )
-    write_atomic(output / STATE_DIR / POOL_FILE, pool_text)
     write_outputs(output, files, manifest, datasets_yaml)
     return manifest
 

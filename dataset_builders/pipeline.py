@@ -15,7 +15,7 @@ from pathlib import Path
 
 from axolotl_mistake.errors import BuildFailed
 from axolotl_mistake.fileio import remove_stale_temps, write_atomic, write_json_atomic
-from axolotl_mistake.manifest import MANIFEST_NAME, BuildManifest, sha256_bytes
+from axolotl_mistake.manifest import MANIFEST_NAME, BuildManifest
 from dataset_builders.backends import Backends, needed_backends
 from dataset_builders.card import render_card
 from dataset_builders.chat_prefill import ChatRenderer, load_chat_renderer
@@ -184,7 +184,6 @@ def run_build(
     failures = staged.failures
     started = time.perf_counter()
     pool = staged.work.pool()
-    pool_text = "".join(pool.to_lines())
     files, emitted = emit_stage.emit(pool, cfg.emit, seed=cfg.seed, balanced=cfg.analyses.balanced)
     counts["emit"] = dict(sorted(emitted.counts.items()))
     empty = [
@@ -200,7 +199,7 @@ def run_build(
             + "). Nothing was written."
         )
     # only now, past the last refusal: merge reads the pool beside the manifest
-    write_atomic(out / STATE_DIR / POOL_FILE, pool_text)
+    pool_sha256 = pool.save(out / STATE_DIR / POOL_FILE)
     failed = [f.to_dict() for f in failures]
     calls = {**calls, "failed": len(failed)}
     datasets_yaml = emit_stage.datasets_block(files, cfg.output.rstrip("/"))
@@ -215,7 +214,7 @@ def run_build(
         calls,
         failed,
         {"index": index, "count": count},
-        pool_sha256=sha256_bytes(pool_text.encode("utf-8")),
+        pool_sha256=pool_sha256,
     )
     write_outputs(out, files, manifest, datasets_yaml)
     return BuildOutcome(out, files, manifest, datasets_yaml, counts)

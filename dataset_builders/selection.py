@@ -21,7 +21,7 @@ def _rows_of(sources: list, role: str, config_file: str | None = None) -> Iterat
         try:
             yield from iter_rows(src)
         except InputError as exc:
-            raise located(exc, (*role.split("."), index, "path"), config_file) from None
+            raise located(exc, (*role.split("."), index), config_file) from None
 
 
 def located(exc: InputError, key: tuple, config_file: str | None) -> InputError:
@@ -33,7 +33,7 @@ def located(exc: InputError, key: tuple, config_file: str | None) -> InputError:
         return exc
     from axolotl_mistake.configio import locate
 
-    field = ".".join(map(str, (*key[:-1], exc.field)))
+    field = ".".join(map(str, (*key, exc.field)))
     return locate(InputError(f"{exc.message}: {exc.file}", field=field), config_file, [])
 
 

@@ -141,7 +141,8 @@ def _is_scenario_object(text: str, path: str) -> bool:
         return text.startswith("{", start)
     if not isinstance(data, dict) or text[end:].strip():
         return False
-    if "\n" in text[start:end].strip() and not all(isinstance(v, list) for v in data.values()):
+    of_lists = all(isinstance(v, list) for v in data.values())
+    if "\n" in text[start:end].strip() and not of_lists:
         # one object over several lines, so not JSON lines, and not of row lists
         raise InputError(
             "the file is one JSON object whose values are not all lists of rows; the "
@@ -149,7 +150,7 @@ def _is_scenario_object(text: str, path: str) -> bool:
             file=str(path),
             line=1,
         )
-    return all(isinstance(v, list) for v in data.values())
+    return of_lists
 
 
 def _local_records(cfg: SafetyPromptsSource) -> Iterator[Record]:

@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from axolotl_mistake import templates
+from axolotl_mistake.fileio import write_atomic
 from axolotl_mistake.manifest import FileEntry, sha256_bytes
 from axolotl_mistake.records import AnalysisRow
 from dataset_builders.config import EmitConfig
@@ -85,6 +87,12 @@ class Pool(BaseModel):
                 model, target = types[data["kind"]]
                 target.append(model.model_validate(data["record"]))
         return pool
+
+    def save(self, path: Path) -> str:
+        """Write the pool to `path` atomically; its sha256, for the manifest `merge` checks."""
+        text = "".join(self.to_lines())
+        write_atomic(path, text)
+        return sha256_bytes(text.encode("utf-8"))
 
     def merged(self, other: Pool) -> Pool:
         return Pool(

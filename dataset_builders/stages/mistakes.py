@@ -153,7 +153,7 @@ def make_mistakes(
         if backend is None:
             raise ValueError("guided mistakes need a backend")
         pairs = guided_requests(train, cfg, prompt_format)
-        result.add("same_prompt", len(train) - len(distinct_prompts(train)))
+        result.add("same_prompt", len(train) - len(pairs) // cfg.k)  # k per distinct prompt
         result.add("calls", len(pairs))
         label = model_label(backend)
 
