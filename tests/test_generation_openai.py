@@ -211,6 +211,19 @@ def test_sample_index_and_seed_reach_the_server(local):
 
 
 @contextlib.contextmanager
+def serving(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A real threaded HTTP server on 127.0.0.1 running `handler`; yields its /v1 base URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextlib.contextmanager
 def echoing_server() -> Iterator[str]:
     """A real HTTP server on 127.0.0.1 that answers every request 401 with the Authorization
     header it got in the body, as some OpenAI-compatible servers do ("incorrect key: ...")."""
@@ -229,14 +242,8 @@ def echoing_server() -> Iterator[str]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Echo) as base_url:
+        yield base_url
 
 
 def test_a_key_the_server_echoes_is_redacted_from_the_failure(monkeypatch):
@@ -279,15 +286,11 @@ def trickling_server(byte_every_s: float, n_bytes: int) -> Iterator[str]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+        with serving(Trickle) as base_url:
+            yield base_url
     finally:
-        stop.set()
-        server.shutdown()
-        server.server_close()
+        stop.set()  # lets a handler still sending return before the server shuts down
 
 
 def test_timeout_s_bounds_the_whole_answer_not_each_read():
