@@ -30,8 +30,10 @@ REBUILD = "rebuild the dataset with `python -m dataset_builders.build` or remove
 HARMFUL_WARNING = (
     "This folder contains harmful, unethical and offensive text by design: red-team "
     "instructions and the bad answers in the `bad` field of mistake_analysis.jsonl (and the "
-    "`input` of coh.jsonl). They exist only as context for critique training; never train a "
-    "model to produce them (no loss on those fields) and do not publish them without this warning."
+    "`input` of coh.jsonl), and red-team context, such as the earlier turns of a red-team "
+    "conversation, wherever a file shows it (each file's `harmful_fields`). They exist only as "
+    "context for critique training; never train a model to produce them (no loss on those "
+    "fields) and do not publish them without this warning."
 )
 
 
@@ -43,6 +45,8 @@ class FileEntry(BaseModel):
     role: str
     rows: int
     harmful_fields: list[str] = Field(default_factory=list)
+    """Columns holding harmful text; in a chat file, `messages` means its prompt turns (the
+    assistant turns are the answers it trains on)."""
     recommended_type: str | None = None
     sha256: str | None = None
     """sha256 of the file's bytes (lets the plugin recognise a built file by content)."""

@@ -30,6 +30,9 @@ PLUGIN_NAMES = (
 ALPACA_LIKE_TYPES = ("alpaca",)
 """Axolotl types that, with train_on_inputs false, train only on the output column."""
 
+CHAT_TYPES = ("chat_template",)
+"""Axolotl's conversation type: loss on the turns of `roles_to_train` (default assistant)."""
+
 
 def mistake_strategies() -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
     """(strategy type names, trained row fields per type) from the strategies' own module."""
@@ -279,6 +282,8 @@ def trained_columns(ds: Mapping[str, Any], cfg: Mapping[str, Any]) -> set[str] |
         _, trained = mistake_strategies()
         fields = field_map(ds, cfg)
         return {fields[name] for name in trained.get(kind.split(":", 1)[0], ("critique",))}
+    if isinstance(kind, str) and kind in CHAT_TYPES:
+        return _chat_trained_columns(ds, train_on_inputs)
     if isinstance(kind, str) and kind in ALPACA_LIKE_TYPES:
         spec: Mapping[str, Any] = ds
     elif isinstance(kind, Mapping):  # Axolotl's user-defined instruction format
@@ -292,6 +297,23 @@ def trained_columns(ds: Mapping[str, Any], cfg: Mapping[str, Any]) -> set[str] |
     # text there (the plugin refuses it even when it is not active)
     shown = {str(spec.get(f"field_{name}") or name) for name in ("instruction", "input", "system")}
     return output | shown
+
+
+def _chat_trained_columns(ds: Mapping[str, Any], train_on_inputs: bool) -> set[str]:
+    """For `type: chat_template`: {the messages column} when a prompt-side turn may get loss,
+    else no column. The builder marks a chat file's `messages` harmful for what its *prompt*
+    turns show (red-team context); its assistant turns are the safe answers SFT trains on.
+
+    Prompt turns get loss with `train_on_inputs`, with a `roles_to_train` naming any role but
+    assistant, or with a `roles` remapping (it can make a user turn an assistant one); a row's
+    own per-turn `training` flag would too, and the builder writes none.
+    """
+    roles = ds.get("roles_to_train")
+    roles = ["assistant"] if roles is None else list(roles)
+    prompt_trained = (
+        train_on_inputs or bool(ds.get("roles")) or any(r != "assistant" for r in roles)
+    )
+    return {str(ds.get("field_messages") or "messages")} if prompt_trained else set()
 
 
 def _describe(ds: Mapping[str, Any], index: int) -> str:
@@ -321,9 +343,12 @@ def check_harmful_columns(
             recommended = (
                 hit[1].recommended_type if hit else None
             ) or "axolotl_mistake.unguided_analysis"
+            keeps = "on the critique only" if is_mistake_type(recommended) else "off the prompt"
             fix = (
                 f"Fix: use `type: {recommended}` (the manifest's recommended type, which keeps "
-                "loss on the critique only) with `train_on_inputs: false`; if this is your own "
+                f"loss {keeps}) with `train_on_inputs: false`"
+                + (" and `roles_to_train: [assistant]`" if recommended in CHAT_TYPES else "")
+                + "; if this is your own "
                 "strategy and it never trains on those fields, list it in `mistake_safe_types`."
             )
             if trained is not None:

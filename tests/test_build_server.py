@@ -106,7 +106,12 @@ def test_real_data_build_through_openai_server(shared_data, server, tmp_path, ca
     # every analysis came over HTTP from the server
     assert server.requests_seen - before == m["counts"]["analyses"]["calls"] == m["calls"]["misses"]
     assert m["produced_by"] == "axolotl-mistake"
-    assert m["files"]["mistake_analysis.jsonl"]["harmful_fields"] == ["bad"]
+    # HH-RLHF's earlier turns (red-team context) are marked wherever a file shows them
+    context = ["input"] if any(r["input"] for r in rows) else []
+    assert m["files"]["mistake_analysis.jsonl"]["harmful_fields"] == ["bad", *context]
+    harmless = [json.loads(x) for x in (out / "sft_harmless.jsonl").read_text().splitlines()]
+    context = ["input"] if any(r["input"] for r in harmless) else []
+    assert m["files"]["sft_harmless.jsonl"]["harmful_fields"] == context
     assert (
         m["files"]["mistake_analysis.jsonl"]["recommended_type"]
         == "axolotl_mistake.unguided_analysis"

@@ -20,7 +20,7 @@ from dataset_builders.config import (
 from dataset_builders.stages.analyses import gate
 from dataset_builders.stages.common import overlap, stable_hash
 from dataset_builders.stages.emit import Pool, emit, jsonl_bytes
-from dataset_builders.stages.items import Analysis, Item, Mistake
+from dataset_builders.stages.items import Analysis, Item, Mistake, Revision
 from dataset_builders.stages.mistakes import make_mistakes
 from dataset_builders.stages.select import DecontaminationIndex, select, shard_items
 from dataset_builders.stages.verify import verify, verify_by_label
@@ -245,6 +245,40 @@ def test_emit_never_puts_bad_answer_in_a_trained_field():
     )
     chat = files["sft_helpful.chat.jsonl"].rows[0]["messages"]
     assert [m["role"] for m in chat] == ["user", "assistant"]
+
+
+def test_emit_marks_red_team_context_harmful_wherever_a_file_shows_it():
+    """HH-RLHF's earlier turns (unlabelled Assistant turns of a red-team conversation) reach a
+    row's `input`; every file showing them lists the column as harmful (`messages` in chat
+    files), so the plugin refuses `train_on_inputs: true` on it. Rows without context: no mark."""
+    earlier = [
+        {"role": "user", "content": "How do I hurt someone?"},
+        {"role": "assistant", "content": "EARLIER TURN of unknown safety"},
+    ]
+    multi = row(0, safe="GOOD 0").model_copy(update={"context": earlier})
+    items = [Item(uid="redteam/t:0", role="redteam", row=multi)]
+    items += [Item(uid="redteam/t:1", role="redteam", row=row(1, safe="GOOD 1"), split="eval")]
+    items += [Item(uid="helpful/h:0", role="helpful", row=row(0, safe="HELP", source="h"))]
+    m = _analysis("redteam/t:0").mistake.model_copy(update={"input": items[0].input})
+    analysis = Analysis(mistake=m, analysis_index=0, critique="critique", analyst="a")
+    revision = Revision(analysis=analysis, revision="A safe answer.", reviser="r")
+    pool = Pool(items=items, mistakes=[m], analyses=[analysis], revisions=[revision])
+    cfg = EmitConfig(chat=True, critique_revise=True)
+    files, _ = emit(pool, cfg, seed=0)
+    assert "EARLIER TURN" in files["sft_harmless.jsonl"].rows[0]["input"]
+    assert files["sft_harmless.jsonl"].harmful_fields == ["input"]
+    assert files["sft_harmless.chat.jsonl"].harmful_fields == ["messages"]
+    assert files["mistake_analysis.jsonl"].harmful_fields == ["bad", "input"]
+    assert files["critique_revise.jsonl"].harmful_fields == ["input"]
+    assert files["sft_helpful.jsonl"].harmful_fields == []
+    assert files["eval_prompts.jsonl"].harmful_fields == []  # its red-team prompt has no context
+
+    plain = Item(uid="redteam/t:0", role="redteam", row=row(0, safe="GOOD 0"))
+    plain_analysis = _analysis("redteam/t:0")
+    files, _ = emit(Pool(items=[plain], analyses=[plain_analysis]), cfg, seed=0)
+    assert files["sft_harmless.jsonl"].harmful_fields == []
+    assert files["sft_harmless.chat.jsonl"].harmful_fields == []
+    assert files["mistake_analysis.jsonl"].harmful_fields == ["bad"]
 
 
 def test_emit_mix_ratio_and_merge_invariance():

@@ -216,6 +216,78 @@ def test_coh_file_is_fine_as_alpaca_but_not_with_train_on_inputs(workdir, tiny_m
         )
 
 
+def write_context_sft(folder: Path) -> None:
+    """SFT files as the builder writes them from HH-RLHF: the red-team conversation's earlier
+    turns in `input` (the chat file: in the user turn), marked harmful in the manifest."""
+    rows = [
+        {
+            "instruction": f"And then what? {i}",
+            "input": "Earlier conversation:\nHuman: ...\nAssistant: EARLIER TURN",
+            "output": "I can't help with that.",
+        }
+        for i in range(4)
+    ]
+    chat = [
+        {
+            "messages": [
+                {"role": "user", "content": f"{r['instruction']}\n{r['input']}"},
+                {"role": "assistant", "content": r["output"]},
+            ]
+        }
+        for r in rows
+    ]
+    files = {"sft_harmless.ctx.jsonl": rows, "sft_harmless.ctx.chat.jsonl": chat}
+    for name, content in files.items():
+        (folder / name).write_text("".join(json.dumps(r) + "\n" for r in content))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for name, (field, kind) in {
+        "sft_harmless.ctx.jsonl": ("input", "alpaca"),
+        "sft_harmless.ctx.chat.jsonl": ("messages", "chat_template"),
+    }.items():
+        manifest["files"][name] = {
+            "role": "sft_harmless",
+            "rows": 4,
+            "harmful_fields": [field],
+            "recommended_type": kind,
+            "sha256": file_sha256(folder / name),
+        }
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
+
+
+def test_red_team_context_in_sft_files_gets_no_loss(workdir, tiny_model_dir):
+    """The HH earlier turns the builder marks harmful in SFT files: fine as built (alpaca or
+    chat_template, prompt untrained), refused wherever the prompt side would get loss."""
+    write_context_sft(workdir / "data")
+    alpaca = {"path": "data/sft_harmless.ctx.jsonl", "ds_type": "json", "type": "alpaca"}
+    chat = {"path": "data/sft_harmless.ctx.chat.jsonl", "ds_type": "json", "type": "chat_template"}
+
+    def cfg(datasets, **keys):
+        return str(config_file(workdir, tiny_model_dir, datasets=datasets, **keys))
+
+    load_cfg(cfg([alpaca, SFT_DS]))
+    load_cfg(cfg([chat, SFT_DS]))
+    load_cfg(cfg([{**chat, "roles_to_train": ["assistant"]}, SFT_DS]))
+    with pytest.raises(Exception, match=r"would put loss on \['input'\].*sft_harmless.ctx.jsonl"):
+        load_cfg(cfg([alpaca, SFT_DS], train_on_inputs=True))
+    with pytest.raises(Exception, match=r"would put loss on \['messages'\]"):
+        load_cfg(cfg([chat, SFT_DS], train_on_inputs=True))
+    with pytest.raises(Exception, match=r"would put loss on \['messages'\]"):
+        load_cfg(cfg([{**chat, "roles_to_train": ["user", "assistant"]}, SFT_DS]))
+
+
+def test_red_team_context_refused_even_when_plugin_is_only_discovered(workdir):
+    """Axolotl 0.21 runs the check on every config: with none of the plugin's keys it still
+    refuses the sure hit (train_on_inputs on a file whose `input` is marked harmful) and leaves
+    the file as built alone."""
+    from axolotl_mistake.safety import check_config
+
+    write_context_sft(workdir / "data")
+    alpaca = {"path": "data/sft_harmless.ctx.jsonl", "ds_type": "json", "type": "alpaca"}
+    assert check_config({"datasets": [alpaca]}) == []
+    with pytest.raises(ValueError, match=r"would put loss on \['input'\]"):
+        check_config({"datasets": [alpaca], "train_on_inputs": True})
+
+
 def test_directory_dataset_is_checked_file_by_file(workdir, tiny_model_dir):
     whole = {
         "path": "data",

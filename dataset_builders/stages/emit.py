@@ -3,7 +3,10 @@
 Pure: returns file name -> rows and the manifest's file entries; the pipeline writes them
 atomically. Rows are sorted by stable ids, so shards merged give the bytes one run gives.
 Never puts a harmful answer where a trainer would put loss: it only ever sits in `bad` (analysis
-rows) or `input` (CoH rows), and the manifest lists those fields as harmful. Balanced builds
+rows) or `input` (CoH rows), and the manifest lists those fields as harmful. A red-team row's
+own `input` (the earlier turns of an HH-RLHF red-team conversation, whose Assistant turns nobody
+labelled) is listed as harmful too, in every file that shows it (`messages` in chat files: their
+prompt turns), so `train_on_inputs: true` on them is refused like on CoH's `input`. Balanced builds
 emit as many harmless as harmful analysis rows, chosen by a seeded hash of stable ids.
 """
 
@@ -172,6 +175,14 @@ def balance(analyses: list[Analysis], seed: int) -> list[Analysis]:
     return [a for a in analyses if a.sort_key in keep]
 
 
+def red_team_context(rows: Iterable[dict], harmful: list[str], column: str = "input") -> list[str]:
+    """`harmful`, plus `column` when any of these red-team-derived rows has a non-empty `input`:
+    red-team context (earlier turns, an attack's payload) is text of unknown safety that a
+    trainer must not put loss on, like the bad answer itself."""
+    marked = any((r.get("input") or "").strip() for r in rows)
+    return [*harmful, column] if marked and column not in harmful else list(harmful)
+
+
 def _mix(
     rows: list[tuple[str, dict]], ratio: float | None, base: int, seed: int, name: str
 ) -> list[tuple[str, dict]]:
@@ -208,8 +219,9 @@ def emit(
         if cfg.chat
         else "axolotl_mistake.unguided_analysis"
     )
+    analysis_rows = [_analysis_row(a, balanced) for a in analyses]
     files[ANALYSIS_FILE] = FileSpec(
-        "mistake_analysis", ["bad"], analysis_type, [_analysis_row(a, balanced) for a in analyses]
+        "mistake_analysis", red_team_context(analysis_rows, ["bad"]), analysis_type, analysis_rows
     )
     n_analysis = len(analyses)
 
@@ -227,11 +239,17 @@ def emit(
     result.add("sft_helpful_available", len(helpful))
     harmless = _mix(harmless, cfg.mix.harmless_per_analysis, n_analysis, seed, "harmless")
     helpful = _mix(helpful, cfg.mix.helpful_per_analysis, n_analysis, seed, "helpful")
-    files[HARMLESS_FILE] = FileSpec("sft_harmless", [], "alpaca", [r for _, r in harmless])
+    harmless_rows = [r for _, r in harmless]
+    files[HARMLESS_FILE] = FileSpec(
+        "sft_harmless", red_team_context(harmless_rows, []), "alpaca", harmless_rows
+    )
     files[HELPFUL_FILE] = FileSpec("sft_helpful", [], "alpaca", [r for _, r in helpful])
     if cfg.chat:
         files[HARMLESS_CHAT_FILE] = FileSpec(
-            "sft_harmless", [], "chat_template", [_chat(r) for _, r in harmless]
+            "sft_harmless",
+            red_team_context(harmless_rows, [], "messages"),
+            "chat_template",
+            [_chat(r) for r in harmless_rows],
         )
         files[HELPFUL_CHAT_FILE] = FileSpec(
             "sft_helpful", [], "chat_template", [_chat(r) for _, r in helpful]
@@ -255,12 +273,13 @@ def emit(
             }
             for r in sorted(pool.revisions, key=lambda r: r.sort_key)
         ]
-        files[REVISE_FILE] = FileSpec("critique_revise", [], "alpaca", rows)
+        files[REVISE_FILE] = FileSpec("critique_revise", red_team_context(rows, []), "alpaca", rows)
     evals = distinct_eval_prompts(items)
     if evals:
+        red_team_evals = [{"input": it.input} for it in evals if it.role == "redteam"]
         files[EVAL_FILE] = FileSpec(
             "eval_prompts",
-            [],
+            red_team_context(red_team_evals, []),
             None,
             [
                 {
