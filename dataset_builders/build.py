@@ -64,12 +64,15 @@ def summary_table(counts: dict, timings: dict, calls: dict) -> Table:
 
 
 def dry_run(cfg: BuildConfig, config_file: str | None, out: Console) -> int:
-    """Select for real, then plan the calls with the real tokenizer; write nothing."""
+    """Check the output folder as the build would, select for real, then plan the calls with
+    the real tokenizer; write nothing."""
     from dataset_builders.dryrun import load_tokenizer, plan
+    from dataset_builders.output_guard import check_output
     from dataset_builders.pipeline import analyst_chat_renderer
     from dataset_builders.selection import read_and_select
     from dataset_builders.stages.select import shard_items
 
+    check_output(cfg.output, overwrite=cfg.overwrite)
     selected = read_and_select(cfg, config_file)
     items = shard_items(selected.records, *cfg.shard_pair())
     tokenizer, tok_label = load_tokenizer(

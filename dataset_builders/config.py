@@ -416,7 +416,10 @@ class BuildConfig(Strict):
     )
     dry_run: bool = Field(
         False,
-        description="Count instructions, calls and tokens per stage; generate and write nothing.",
+        description=(
+            "Count instructions, calls and tokens per stage and check the output folder as the "
+            "build would; generate and write nothing."
+        ),
     )
     progress: bool = Field(True, description="Show rich progress bars.")
     max_failed_fraction: float = Field(

@@ -129,3 +129,21 @@ def test_a_model_that_cannot_load_is_one_located_error_in_a_dry_run_too(
     assert err.startswith("error: <command line>") and f"field '{field}'" in err, err
     assert "\n" not in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_dry_run_refuses_the_output_the_build_would_refuse(tiny_model_dir, tmp_path, capsys):
+    """A dry run says whether the build can run: an output folder the build would refuse (one
+    this tool did not make) fails it the same way, and nothing in it is touched."""
+    from dataset_builders.build import main
+
+    out = tmp_path / "notes"
+    out.mkdir()
+    (out / "README.md").write_text("mine\n")
+    argv = ["--model.model", str(tiny_model_dir), "--output", str(out), "--progress", "false"]
+    code = main([*argv, "--dry-run"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "refusing to write into" in err and "'output'" in err, err
+    assert [p.name for p in out.iterdir()] == ["README.md"]
+    assert (out / "README.md").read_text() == "mine\n"
+    assert main([*argv, "--dry-run", "--overwrite"]) == 0
