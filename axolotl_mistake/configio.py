@@ -343,16 +343,24 @@ def _value(key: str, raw: str | None, annotation: Any) -> Any:
         return raw
 
 
+class Whole(dict):
+    """A mapping given whole on the command line (`--prompt_sets '{}'`): it replaces the file's
+    mapping at its key; the mappings a dotted flag's path makes merge into the file's."""
+
+
 def _set_dotted(target: dict, path: list[str], value: Any) -> None:
     cur = target
     for part in path[:-1]:
         cur = cur.setdefault(part, {})
-    cur[path[-1]] = value
+    cur[path[-1]] = Whole(value) if isinstance(value, dict) else value
 
 
 def merge(base: Any, override: Any, path: tuple[str, ...] = ()) -> Any:
     """Deep-merge command-line overrides into file data: into list items by numeric key, and a
-    scalar (such as 'self') becomes a mapping when a key below it is set."""
+    scalar (such as 'self') becomes a mapping when a key below it is set. A `Whole` mapping
+    replaces what is there."""
+    if isinstance(override, Whole):
+        return dict(override)
     if not isinstance(override, dict):
         return override
     if isinstance(base, list):

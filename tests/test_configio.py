@@ -154,3 +154,27 @@ def test_help_is_generated_from_descriptions():
         assert f"--{key} " in text or f"[{key}]" in text
     assert text.startswith("usage: x") and "Intro." in text and text.endswith("Footer.")
     assert "--inner.k  (int; default 1)" in text
+
+
+class WithSets(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sets: dict[str, int] = Field(default_factory=dict, description="Named sets.")
+    inner: Inner = Field(default_factory=Inner, description="A section.")
+
+
+def test_a_mapping_given_whole_replaces_the_files_and_a_dotted_key_merges(tmp_path):
+    """`--sets '{}'` clears the file's sets (it merged into them, clearing nothing); a whole
+    section replaces the file's; `--sets.c 3` still adds one key to the file's mapping."""
+    path = tmp_path / "c.yml"
+    path.write_text("sets: {a: 1, b: 2}\ninner: {k: 4, name: y}\n")
+
+    def load(*flags: str) -> WithSets:
+        return configio.load(WithSets, ["--config", str(path), *flags]).config
+
+    assert load("--sets", "{}").sets == {}
+    assert load("--sets={c: 3}").sets == {"c": 3}
+    assert load("--sets.c", "3").sets == {"a": 1, "b": 2, "c": 3}
+    whole = load("--inner", "{k: 5}").inner
+    assert (whole.k, whole.name) == (5, "x")
+    assert load("--inner.k", "5").inner.name == "y"
+    assert load().sets == {"a": 1, "b": 2}
