@@ -169,6 +169,25 @@ def test_unparseable_rows_inside_datasets_are_input_errors(tmp_path):
     assert str(data) in str(err.value) and "JSON parse error" in str(err.value)
 
 
+def test_a_read_failing_mid_stream_is_an_input_error(tmp_path):
+    """Streaming opens files (or Hub shards) as it reaches them: one that is gone by then (a
+    file moved, a dropped connection) raised the library's OSError as a traceback."""
+    files = [tmp_path / "a.jsonl", tmp_path / "b.jsonl"]
+    for file in files:
+        file.write_text(json.dumps({"instruction": f"q {file.stem}", "output": "a"}) + "\n")
+    cfg = parse_source_config(
+        {"kind": "alpaca", "hub_id": "json", "data_files": [str(f) for f in files]}
+    )
+    rows = iter_rows(cfg)
+    assert next(rows).instruction == "q a"
+    files[1].unlink()
+    with pytest.raises(InputError) as err:
+        next(rows)
+    assert err.value.field == "data_files" and err.value.line == 2
+    assert "FileNotFoundError" in str(err.value) and "b.jsonl" in str(err.value)
+    assert "\n" not in str(err.value)
+
+
 def test_a_dataset_librarys_error_is_one_line_and_not_logged_twice(tmp_path, capfd):
     """A ragged CSV read through `hub_id: csv`: the library logged its own "Failed to read
     file" line and its message held newlines, so the CLI's one-line error was three lines."""

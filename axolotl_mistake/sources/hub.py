@@ -15,6 +15,19 @@ from axolotl_mistake.errors import InputError
 from axolotl_mistake.sources.base import Record, SourceBase
 
 
+def _read_errors() -> tuple[type[BaseException], ...]:
+    """What a stream raises when a file or the connection fails mid-read: OSError (files, and
+    huggingface_hub's HTTP errors) and httpx's transport errors, which are not OSErrors."""
+    try:
+        import httpx
+    except ImportError:  # huggingface_hub < 1 reads through requests (its errors are OSErrors)
+        return (OSError,)
+    return (OSError, httpx.HTTPError)
+
+
+READ_ERRORS = _read_errors()
+
+
 def _one_line(err: BaseException, limit: int = 400) -> str:
     """`Type: message` on one line (the library's messages span lines; the CLI prints one)."""
     text = " ".join(f"{type(err).__name__}: {err}".split())
@@ -81,6 +94,16 @@ def iter_hub_records(cfg: SourceBase) -> Iterator[Record]:
                 f"cannot read the rows after row {row} ({_one_line(err)}). "
                 "The dataset library cannot name the field; for line-exact errors read a local "
                 "file with `path:` instead",
+                file=where,
+                line=row + 1,
+                field="data_files" if cfg.data_files is not None else "hub_id",
+            ) from err
+        except READ_ERRORS as err:
+            # streaming opens each file or Hub shard when it reaches it
+            raise InputError(
+                f"reading stopped after row {row} ({_one_line(err)}): a file of the dataset "
+                "went missing or the connection to the Hub failed; check it and rerun (a build "
+                "resumes from its call cache)",
                 file=where,
                 line=row + 1,
                 field="data_files" if cfg.data_files is not None else "hub_id",
