@@ -208,11 +208,14 @@ def start_openai_server(
     faults: FaultPlan | None = None,
     *,
     api_key: str | None = None,
-    served_model_name: str | None = None,
+    served_model_name: str = "tiny",
     host: str = "127.0.0.1",
     **kwargs: Any,
 ) -> RunningServer:
     """Start a real HTTP server on a free port; use it as a context manager to stop it.
+
+    It answers requests for `served_model_name` (or naming no model) and refuses others, as the
+    project's server does.
 
     `.base_url` is like "http://127.0.0.1:PORT/v1"; `.requests_seen` counts generation requests.
     Other keyword arguments are `ServerConfig` settings (e.g. max_body_bytes=4096).

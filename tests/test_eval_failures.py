@@ -90,7 +90,7 @@ def test_failures_within_the_budget_are_reported(tmp_path, shared_data, tiny_mod
         - kind: refusal
         - kind: llm
           name: flaky
-          backend: {{kind: openai, base_url: "{server.base_url}", model: x, max_retries: 0, concurrency: 1}}
+          backend: {{kind: openai, base_url: "{server.base_url}", model: tiny, max_retries: 0, concurrency: 1}}
           max_new_tokens: 4
         """
         cfg = _config(

@@ -361,7 +361,11 @@ def test_serving_an_openai_backend_keeps_the_upstream_4xx_apart_from_its_own_fau
 
     monkeypatch.setenv("PROXY_UPSTREAM_KEY", "right-key")
     with OpenAIServer(
-        local, api_key="right-key", max_tokens_limit=8, default_max_tokens=4
+        local,
+        api_key="right-key",
+        max_tokens_limit=8,
+        default_max_tokens=4,
+        served_model_name="tiny",
     ) as upstream_server:
         good = BackendConfig(
             kind="openai",
@@ -483,3 +487,35 @@ def test_max_pending_below_max_choices_is_refused_at_startup(capsys):
         assert not isinstance(exc.value, RuntimeError)  # Busy is a RuntimeError
     finally:
         batcher.close()
+
+
+def test_a_model_name_the_server_does_not_serve_is_a_404(local, monkeypatch):
+    """Any name was answered: a build asking for `gpt-4o` got the served model's answers and
+    recorded them as gpt-4o's. Now 404 `model_not_found` (as OpenAI and vLLM answer), naming
+    the served model; the served name and no name are answered. Behind a proxy the upstream's
+    404 is the proxy's own fault: a 502 naming it."""
+    from axolotl_mistake.generation import BackendConfig
+
+    with OpenAIServer(local, served_model_name="tiny") as srv:
+        for path, body in (
+            ("/completions", {"prompt": "Hello", "max_tokens": 2}),
+            (
+                "/chat/completions",
+                {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2},
+            ),
+        ):
+            wrong = httpx.post(srv.base_url + path, json={**body, "model": "gpt-4o"}, timeout=60)
+            assert wrong.status_code == 404, wrong.text
+            error = wrong.json()["error"]
+            assert (error["code"], error["param"]) == ("model_not_found", "model")
+            assert "'gpt-4o'" in error["message"] and "'tiny'" in error["message"]
+            for ok in ({**body, "model": "tiny"}, body):
+                assert httpx.post(srv.base_url + path, json=ok, timeout=60).status_code == 200
+        misnamed = BackendConfig(
+            kind="openai", base_url=srv.base_url, model="gpt-4o", max_retries=0
+        ).load()
+        with OpenAIServer(misnamed, served_model_name="proxy") as proxy:
+            body = {"prompt": "Hello", "max_tokens": 2, "model": "proxy"}
+            response = httpx.post(proxy.base_url + "/completions", json=body, timeout=60)
+            assert response.status_code == 502, response.text
+            assert "HTTP 404" in response.json()["error"]["message"]

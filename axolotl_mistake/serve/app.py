@@ -231,6 +231,7 @@ class OpenAIServer:
         try:
             raw = await self._read_body(request)
             body = parse_body(ChatBody if chat else CompletionBody, raw)
+            self._check_model(body.model)
             params, n = body.sampling(self.config)
             requests = body.requests(n)
             if len(requests) > self.config.max_choices:
@@ -268,6 +269,20 @@ class OpenAIServer:
             log.warning("generation failed for %d of %d prompts", len(failed), len(results))
             return failure_response(first)
         return self._response(results, n, chat)
+
+    def _check_model(self, name: str | None) -> None:
+        """Refuse (404, `model_not_found`, as OpenAI and vLLM do) a model name this server does
+        not serve: answering it would let a client record another model's answers under the
+        name it asked for (a build's manifest, an eval's judge). No name: the one served."""
+        if name is not None and name != self.served_model_name:
+            raise RequestError(
+                f"the model {name!r} does not exist here: this server serves "
+                f"{self.served_model_name!r} (GET /v1/models); ask for that name, or start the "
+                "server with --served-model-name",
+                param="model",
+                status=404,
+                code="model_not_found",
+            )
 
     async def _read_body(self, request: Request) -> bytes:
         """The body, refused with 413 as soon as it exceeds max_body_bytes (never read whole)."""

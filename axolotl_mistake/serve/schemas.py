@@ -110,7 +110,7 @@ class _Body(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
-    model: str | None = None  # one model is served; any name is accepted
+    model: str | None = None  # the served name (any other is refused with 404), or none
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
     temperature: float | None = Field(None, ge=0.0, le=2.0)
