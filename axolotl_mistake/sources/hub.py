@@ -47,6 +47,17 @@ def _library_errors_unlogged() -> Iterator[None]:
         logger.setLevel(level)
 
 
+def _stopped(cfg: SourceBase, row: int, err: BaseException, what: str, why: str) -> InputError:
+    """The error for a stream that failed after `row` rows, located at the next row and at the
+    key that named the data (`data_files`, else `hub_id`)."""
+    return InputError(
+        f"{what} ({_one_line(err)}). {why}",
+        file=cfg.location,
+        line=row + 1,
+        field="data_files" if cfg.data_files is not None else "hub_id",
+    )
+
+
 def iter_hub_records(cfg: SourceBase) -> Iterator[Record]:
     """Yield the rows of `cfg.split` one by one; `line` is the 1-based row number in the split."""
     import datasets
@@ -90,23 +101,17 @@ def iter_hub_records(cfg: SourceBase) -> Iterator[Record]:
             raise
         except (ValueError, UnicodeError, DatasetGenerationError) as err:
             # datasets parses files in blocks: the bad row is the next one or a later one
-            raise InputError(
-                f"cannot read the rows after row {row} ({_one_line(err)}). "
+            why = (
                 "The dataset library cannot name the field; for line-exact errors read a local "
-                "file with `path:` instead",
-                file=where,
-                line=row + 1,
-                field="data_files" if cfg.data_files is not None else "hub_id",
-            ) from err
+                "file with `path:` instead"
+            )
+            raise _stopped(cfg, row, err, f"cannot read the rows after row {row}", why) from err
         except READ_ERRORS as err:
             # streaming opens each file or Hub shard when it reaches it
-            raise InputError(
-                f"reading stopped after row {row} ({_one_line(err)}): a file of the dataset "
-                "went missing or the connection to the Hub failed; check it and rerun (a build "
-                "resumes from its call cache)",
-                file=where,
-                line=row + 1,
-                field="data_files" if cfg.data_files is not None else "hub_id",
-            ) from err
+            why = (
+                "A file of the dataset went missing or the connection to the Hub failed; check "
+                "it and rerun (a build resumes from its call cache)"
+            )
+            raise _stopped(cfg, row, err, f"reading stopped after row {row}", why) from err
         row += 1
         yield Record(data=dict(data), file=where, line=row)
