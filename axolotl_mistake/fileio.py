@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 BLOCK = 1 << 20
@@ -54,35 +54,63 @@ def write_json_atomic(path: str | Path, data: object, *, indent: int | None = 2)
     write_atomic(path, json.dumps(data, indent=indent, ensure_ascii=False) + "\n")
 
 
-def check_output_folder(out: Path, *, ours: bool, overwrite: bool, who: str, field: str) -> None:
+AT_OUTPUT = "<the output>"
+"""`check_output_folder`'s default `file`: its errors name the output folder itself."""
+
+
+def check_output_folder(
+    out: Path,
+    *,
+    ours: bool,
+    overwrite: bool,
+    who: str,
+    field: str,
+    inputs: Iterable[str | Path] = (),
+    noun: str = "input",
+    why: str = "",
+    file: str | None = AT_OUTPUT,
+) -> None:
     """Raise InputError (on `field`, naming `out`) unless the tool `who` may write into the
-    folder `out`, creating it if need be. Creates nothing. Refused: a file there or on the
-    way to it, a folder that cannot be written, and a non-empty folder that is not `ours`
-    (the caller's marker is absent) unless `overwrite` (same-named files are then replaced,
-    nothing is deleted)."""
+    folder `out`, creating it if need be. Creates nothing. Refused: an output that is, or lies
+    inside, one of `inputs` (an input file stands for its folder; `noun` names them), a file
+    there or on the way to it, a folder that cannot be written, and a non-empty folder that
+    is not `ours` (`why` says what marks it as ours) unless `overwrite` (same-named files are
+    then replaced, nothing is deleted). `file`: where the error is located (the output folder
+    by default; None leaves it to the caller's config)."""
     from axolotl_mistake.errors import InputError
 
-    def refuse(problem: str) -> None:
-        raise InputError(problem, file=str(out), field=field)
+    where = str(out) if file == AT_OUTPUT else file
+    quoted = "" if where == str(out) else repr(str(out))  # empty: the location names it
 
+    def refuse(problem: str) -> None:
+        raise InputError(problem, file=where, field=field)
+
+    resolved = out.resolve()
+    for inp in inputs:
+        folder = Path(inp).parent if Path(inp).is_file() else Path(inp)
+        src = folder.resolve()
+        if resolved == src or src in resolved.parents:
+            how = "is the" if resolved == src else "lies inside the"
+            refuse(f"the output {str(out)!r} {how} {noun} {str(inp)!r}; write to a new folder")
     if out.exists() and not out.is_dir():
-        refuse("exists and is not a folder")
+        refuse(f"{quoted} exists and is not a folder".lstrip())
     if out.is_dir():
         if not os.access(out, os.W_OK | os.X_OK):
-            refuse("the folder is not writable")
+            refuse(f"{quoted or 'the folder'} is not writable")
         entries = [] if ours or overwrite else sorted(p.name for p in out.iterdir())
         if entries:
             shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
             refuse(
-                f"the folder holds {len(entries)} entries {who} did not write ({shown}); "
-                f"choose a new or empty {field}, or pass --overwrite to write into it anyway"
+                f"refusing to write into {quoted or 'it'}: it holds {len(entries)} entries {who} "
+                f"did not write ({shown}){why}; choose a new or empty {field}, or pass "
+                "--overwrite to write into it anyway"
             )
         return
     parent = next((p for p in out.absolute().parents if p.exists()), None)
     if parent is not None and not parent.is_dir():
-        refuse(f"cannot create the folder: {str(parent)!r} is a file, not a folder")
+        refuse(f"cannot create {quoted or 'it'}: {str(parent)!r} is a file, not a folder")
     if parent is not None and not os.access(parent, os.W_OK | os.X_OK):
-        refuse(f"cannot create the folder: {str(parent)!r} is not writable")
+        refuse(f"cannot create {quoted or 'it'}: {str(parent)!r} is not writable")
 
 
 DIR_MARKER = ".axolotl_mistake_dir"

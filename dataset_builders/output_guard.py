@@ -8,11 +8,11 @@ interrupted build. Never creates, changes or deletes anything.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
 from axolotl_mistake.errors import InputError
+from axolotl_mistake.fileio import check_output_folder
 from axolotl_mistake.manifest import MANIFEST_NAME, PRODUCED_BY, read_manifest
 
 STATE_DIR = "state"
@@ -49,51 +49,16 @@ def check_output(
     file: str | None = None,
     field: str = "output",
 ) -> None:
-    """Raise InputError (naming `field`) unless the build may write its files into `output`."""
+    """Raise InputError (naming `field`; located by the caller's config unless `file`) unless
+    the build may write its files into `output`."""
     out = Path(output)
-    where = file
-    resolved = out.resolve()
-    for inp in inputs:
-        src = Path(inp).resolve()
-        if resolved == src or src in resolved.parents:
-            raise InputError(
-                f"the output {str(out)!r} is {'an input' if resolved == src else 'inside the input'} "
-                f"{str(inp)!r}; write the result to a new folder",
-                file=where,
-                field=field,
-            )
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{str(out)!r} is a file, not a folder", file=where, field=field)
-    if out.is_dir():
-        if not os.access(out, os.W_OK | os.X_OK):
-            raise InputError(f"the folder {str(out)!r} is not writable", file=where, field=field)
-        if any(out.iterdir()) and not made_by_us(out) and not overwrite:
-            raise InputError(
-                f"refusing to write into {str(out)!r}: it exists and was not made by this tool "
-                f"(no {MANIFEST_NAME} with produced_by: {PRODUCED_BY}), so its files (such as "
-                "README.md, manifest.json) would be replaced; choose a new folder, or pass "
-                "--overwrite to write into it anyway",
-                file=where,
-                field=field,
-            )
-        return
-    parent = _nearest_existing(resolved)
-    if not parent.is_dir():
-        raise InputError(
-            f"cannot create {str(out)!r}: {str(parent)!r} is a file, not a folder",
-            file=where,
-            field=field,
-        )
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(
-            f"cannot create {str(out)!r}: the folder {str(parent)!r} is not writable",
-            file=where,
-            field=field,
-        )
-
-
-def _nearest_existing(path: Path) -> Path:
-    for candidate in (path, *path.parents):
-        if candidate.exists():
-            return candidate
-    return Path(path.anchor)
+    check_output_folder(
+        out,
+        ours=out.is_dir() and made_by_us(out),
+        overwrite=overwrite,
+        who="this tool",
+        field=field,
+        inputs=inputs,
+        why=f" (it was not made by this tool: no {MANIFEST_NAME} with produced_by: {PRODUCED_BY})",
+        file=file,
+    )

@@ -61,7 +61,7 @@ def test_output_that_is_a_file_or_below_a_file(tmp_path, capsys):
     target = tmp_path / "out.txt"
     target.write_text("keep")
     assert main(["--output", str(target), "--model.model", "/nonexistent/model"]) == 2
-    assert "is a file, not a folder" in capsys.readouterr().err
+    assert f"'{target}' exists and is not a folder" in capsys.readouterr().err
     assert main(["--output", str(target / "sub"), "--model.model", "/nonexistent/model"]) == 2
     assert "is a file, not a folder" in capsys.readouterr().err
     assert target.read_text() == "keep"

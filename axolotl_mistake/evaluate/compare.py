@@ -32,23 +32,13 @@ its files)."""
 
 
 def check_output(output: str | Path, runs: Sequence[str | Path], overwrite: bool = False) -> None:
-    """Raise InputError unless compare may write into `output`. Creates nothing."""
-    from axolotl_mistake.errors import InputError
-
+    """Raise InputError unless compare may write into `output` (not inside a run it reads).
+    Creates nothing."""
     out = Path(output)
-    resolved = out.resolve()
-    for run in runs:
-        folder = Path(run) if Path(run).is_dir() else Path(run).parent
-        src = folder.resolve()
-        if resolved == src or src in resolved.parents:
-            how = "is the run" if resolved == src else "lies inside the run"
-            raise InputError(
-                f"the output {how} {str(run)!r}; write the comparison to a new folder",
-                file=str(out),
-                field="output",
-            )
     ours = is_compare_folder(out)
-    check_output_folder(out, ours=ours, overwrite=overwrite, who="compare", field="output")
+    check_output_folder(
+        out, ours=ours, overwrite=overwrite, who="compare", field="output", inputs=runs, noun="run"
+    )
 
 
 def compare(
