@@ -1,17 +1,17 @@
 """The models a build calls: each distinct backend config loaded once (before any output
 exists) and wrapped in one CachedBackend on the build's call cache; how provenance names them.
 
-Loading failures become an InputError naming the config key. Never renders prompts or writes
-files besides the cache the caller attaches.
+Loading failures become an InputError naming the config key (`factory.load_configured`). Never
+renders prompts or writes files besides the cache the caller attaches.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from axolotl_mistake.errors import InputError, first_line
 from axolotl_mistake.generation.base import Backend
 from axolotl_mistake.generation.config import BackendConfig
+from axolotl_mistake.generation.factory import LoadedBackends
 from axolotl_mistake.manifest import package_version
 from dataset_builders.config import BuildConfig
 from dataset_builders.stages.registry import STAGES
@@ -27,31 +27,18 @@ class Backends:
 
     def __init__(self, cache: Any = None):
         self.cache = cache
-        self._loaded: dict[str, Backend] = {}
+        self._models = LoadedBackends()
         self._cached: dict[str, Any] = {}
 
     def preload(self, configs: list[tuple[str, BackendConfig]], file: str | None = None) -> None:
         """Load every needed model now (before outputs exist), naming the key that failed
         (`configs`' keys are where each backend was configured: `model` for 'self')."""
-        from axolotl_mistake.generation.factory import load_backend
-
         for where, bcfg in configs:
-            key = bcfg.model_dump_json()
-            if key in self._loaded:
-                continue
-            try:
-                self._loaded[key] = load_backend(bcfg)
-            except (OSError, ValueError, ImportError) as exc:
-                first = first_line(exc)
-                raise InputError(
-                    f"cannot load model {bcfg.model!r}: {first}",
-                    file=file or "<command line>",
-                    field=f"{where}.model",
-                ) from None
+            self._models.load(bcfg, where, file or "<command line>")
 
     def loaded(self, bcfg: BackendConfig) -> Backend:
         """The loaded (uncached) backend of a preloaded config."""
-        return self._loaded[bcfg.model_dump_json()]
+        return self._models[bcfg]
 
     def attach(self, cache: Any) -> None:
         self.cache = cache
@@ -62,7 +49,7 @@ class Backends:
 
         key = bcfg.model_dump_json()
         if key not in self._cached:
-            self._cached[key] = CachedBackend(self._loaded[key], self.cache)
+            self._cached[key] = CachedBackend(self._models[bcfg], self.cache)
         return self._cached[key]
 
     def stats(self) -> dict[str, int]:

@@ -375,6 +375,21 @@ CASES = [
         "mistakes.backend.model",
         "cannot load model",
     ),
+    Case(  # an API key's env var that is unset: named at api_key_env, not as a model load
+        "unset_api_key_env_in_file",
+        {
+            "b.yml": "select:\n  redteam_n: 2\n"
+            "model: {kind: openai, model: m, base_url: 'http://127.0.0.1:9/v1'}\n"
+            "analyses:\n  backend:\n    kind: openai\n"
+            "    model: m\n    base_url: http://127.0.0.1:9/v1\n"
+            "    api_key_env: AXM_TEST_UNSET_KEY\n"
+        },
+        ["--config", "b.yml"],
+        "b.yml",
+        9,
+        "analyses.backend.api_key_env",
+        "'AXM_TEST_UNSET_KEY' is not set or empty",
+    ),
     Case(
         "empty_source_on_cli",
         {"empty.jsonl": b"", "data.jsonl": jl(GOOD), "b.yml": cfg_with()},

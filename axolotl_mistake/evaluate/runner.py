@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import platform
 import time
 from collections.abc import Callable, Sequence
@@ -176,46 +175,19 @@ class FailureLedger:
         )
 
 
-def _load_backend(bcfg: Any, where: str) -> Any:
-    """Load one configured model; a failure is an InputError naming the config key `where`."""
-    from axolotl_mistake.errors import InputError, first_line
-    from axolotl_mistake.generation.factory import load_backend
-
-    env = getattr(bcfg, "api_key_env", None)
-    if env and not os.environ.get(env):
-        raise InputError(
-            f"environment variable {env!r} is not set or empty; export the API key there",
-            field=f"{where}.api_key_env",
-        )
-    model = getattr(bcfg, "model", None)
-    if getattr(bcfg, "local", False) and isinstance(model, str) and Path(model).is_dir():
-        if not (Path(model) / "config.json").is_file():
-            raise InputError(
-                f"not a model folder (no config.json): {model}", field=f"{where}.model"
-            )
-    try:
-        return load_backend(bcfg)
-    except (OSError, ValueError, ImportError) as exc:
-        first = first_line(exc)
-        raise InputError(
-            f"cannot load model {bcfg.model!r}: {first}", field=f"{where}.model"
-        ) from None
-
-
 class _Backends:
     """Every configured model loaded once, before the run folder exists; each use gets a
     `_LazyCached` whose call cache (a file in the run folder) opens with `open_caches`."""
 
     def __init__(self, out: Path) -> None:
+        from axolotl_mistake.generation.factory import LoadedBackends
+
         self.out = out
-        self._loaded: dict[str, Any] = {}
+        self._models = LoadedBackends()
         self._cached: list[_LazyCached] = []
 
     def load(self, bcfg: Any, where: str) -> Any:
-        key = bcfg.model_dump_json()
-        if key not in self._loaded:
-            self._loaded[key] = _load_backend(bcfg, where)
-        return self._loaded[key]
+        return self._models.load(bcfg, where)
 
     def cached(self, bcfg: Any, file_name: str, where: str) -> _LazyCached:
         lazy = _LazyCached(self.load(bcfg, where), self.out / file_name)
