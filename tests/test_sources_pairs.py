@@ -60,6 +60,11 @@ def test_same_file_for_the_plugin_and_the_builder(pairs_file):
         ('{"question": "q", "answer": 3, "harmful": true}', "answer", "valid string"),
         ('{"question": "q", "answer": "a", "harmful": true, "id": 7}', "id", "unknown field"),
         ('{"question": "q", "answer": "a", "harmful": tru}', "harmful", "invalid JSON"),
+        # a key without its colon is the key at fault, not the one before it
+        ('{"question": "q", "answer" "a", "harmful": true}', "answer", "near field 'answer'"),
+        # a missing comma or an unquoted key come after a finished field: said so
+        ('{"question": "q" "answer": "a", "harmful": true}', "question", "after field"),
+        ('{"question": "q", answer: "a", "harmful": true}', "question", "after field"),
     ],
 )
 def test_bad_pairs_name_file_line_and_field(tmp_path, line, field, message):

@@ -24,6 +24,7 @@ CSV_SUFFIXES = (".csv", ".tsv")
 SUPPORTED = ".jsonl, .ndjson, .json (each optionally .gz), .parquet, .csv, .tsv (optionally .gz)"
 
 _KEY_BEFORE = re.compile(r'"((?:[^"\\]|\\.)*)"\s*:')
+_LAST_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"\s*$')
 
 
 def file_format(path: str) -> tuple[str, bool]:
@@ -103,10 +104,18 @@ def _decode(raw: bytes, lineno: int) -> tuple[str, bool]:
 
 
 def _json_error(path: str, lineno: int, text: str, err: json.JSONDecodeError) -> InputError:
-    """Bad JSON, naming the last key seen before the error (the field being written)."""
-    keys = _KEY_BEFORE.findall(text[: err.pos])
-    field = keys[-1] if keys else None
-    where = f"near field '{field}' " if field else ""
+    """Bad JSON, naming the field at fault: the key whose colon is missing, else the last key
+    before the error (the field being written, or, for a missing comma or an unquoted key,
+    the field just finished)."""
+    before = text[: err.pos]
+    if err.msg.startswith("Expecting ':'") and (key := _LAST_STRING.search(before)):
+        field: str | None = key.group(1)
+        where = f"near field '{field}' "
+    else:
+        keys = _KEY_BEFORE.findall(before)
+        field = keys[-1] if keys else None
+        after = err.msg.startswith(("Expecting ',' delimiter", "Expecting property name"))
+        where = f"{'after' if after else 'near'} field '{field}' " if field else ""
     return InputError(
         f"invalid JSON {where}at column {err.colno}: {err.msg}", file=path, line=lineno, field=field
     )
