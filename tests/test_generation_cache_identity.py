@@ -123,6 +123,9 @@ def test_evaluate_with_a_corrupt_cache_is_exit_2_in_one_line(tmp_path, capsys, t
     capsys.readouterr()
     caches = list(run.glob("*.sqlite"))
     assert caches, "the run keeps a call cache"
+    # the run closed its caches (the last connection checkpoints and removes its WAL): one left
+    # open made the corrupt file below readable through the old connection, exit 0
+    assert not list(run.glob("*.sqlite-wal")), sorted(p.name for p in run.iterdir())
     for cache in caches:
         cache.write_bytes(b"garbage " * 200)
         for journal in run.glob(cache.name + "-*"):  # WAL pages would restore it

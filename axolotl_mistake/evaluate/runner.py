@@ -198,6 +198,12 @@ class _Backends:
         for lazy in self._cached:
             lazy.open()
 
+    def close_caches(self) -> None:
+        """Close every call cache (a run in a long-lived process, a notebook or a test, must
+        not leave its sqlite connections open on files a later run replaces)."""
+        for lazy in self._cached:
+            lazy.close()
+
 
 class _LazyCached:
     """A loaded backend behind a CachedBackend opened once the run folder exists; until then
@@ -213,6 +219,11 @@ class _LazyCached:
 
         if self._cached is None:
             self._cached = CachedBackend(self._inner, CallCache(self._path))
+
+    def close(self) -> None:
+        if self._cached is not None:
+            self._cached.cache.close()
+            self._cached = None
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
@@ -248,7 +259,17 @@ def _dropped_record(
 
 
 def run(cfg: EvalConfig, progress: bool = True, overwrite: bool = False) -> Results:
-    """Run the whole evaluation; return the results (also written to the run folder)."""
+    """Run the whole evaluation; return the results (also written to the run folder). Its
+    call caches are closed when it returns or fails."""
+    opened: list[_Backends] = []
+    try:
+        return _run(cfg, progress, overwrite, opened)
+    finally:
+        for backends in opened:
+            backends.close_caches()
+
+
+def _run(cfg: EvalConfig, progress: bool, overwrite: bool, opened: list[_Backends]) -> Results:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from axolotl_mistake.evaluate.charts import run_charts
@@ -266,6 +287,7 @@ def run(cfg: EvalConfig, progress: bool = True, overwrite: bool = False) -> Resu
 
     t0 = time.perf_counter()
     backends = _Backends(out)
+    opened.append(backends)
     backend = backends.cached(cfg.model, "cache.sqlite", "model")
     judges = [
         jc.build(JudgeContext(i, cfg.prompt_format, batch, backend, _judge_cache(backends, i), out))
