@@ -261,15 +261,14 @@ def _dropped_record(
 def run(cfg: EvalConfig, progress: bool = True, overwrite: bool = False) -> Results:
     """Run the whole evaluation; return the results (also written to the run folder). Its
     call caches are closed when it returns or fails."""
-    opened: list[_Backends] = []
+    backends = _Backends(Path(cfg.output_dir))
     try:
-        return _run(cfg, progress, overwrite, opened)
+        return _run(cfg, progress, overwrite, backends)
     finally:
-        for backends in opened:
-            backends.close_caches()
+        backends.close_caches()
 
 
-def _run(cfg: EvalConfig, progress: bool, overwrite: bool, opened: list[_Backends]) -> Results:
+def _run(cfg: EvalConfig, progress: bool, overwrite: bool, backends: _Backends) -> Results:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from axolotl_mistake.evaluate.charts import run_charts
@@ -286,8 +285,6 @@ def _run(cfg: EvalConfig, progress: bool, overwrite: bool, opened: list[_Backend
     batch = cfg.batch_size or cfg.model.batch_size
 
     t0 = time.perf_counter()
-    backends = _Backends(out)
-    opened.append(backends)
     backend = backends.cached(cfg.model, "cache.sqlite", "model")
     judges = [
         jc.build(JudgeContext(i, cfg.prompt_format, batch, backend, _judge_cache(backends, i), out))

@@ -25,9 +25,6 @@ def _read_errors() -> tuple[type[BaseException], ...]:
     return (OSError, httpx.HTTPError)
 
 
-READ_ERRORS = _read_errors()
-
-
 def _one_line(err: BaseException, limit: int = 400) -> str:
     """`Type: message` on one line (the library's messages span lines; the CLI prints one)."""
     text = " ".join(f"{type(err).__name__}: {err}".split())
@@ -62,6 +59,8 @@ def iter_hub_records(cfg: SourceBase) -> Iterator[Record]:
     """Yield the rows of `cfg.split` one by one; `line` is the 1-based row number in the split."""
     import datasets
     from datasets.exceptions import DatasetGenerationError
+
+    read_errors = _read_errors()  # here, not at import: httpx comes with datasets anyway
 
     kwargs = {
         "name": cfg.config,
@@ -106,7 +105,7 @@ def iter_hub_records(cfg: SourceBase) -> Iterator[Record]:
                 "file with `path:` instead"
             )
             raise _stopped(cfg, row, err, f"cannot read the rows after row {row}", why) from err
-        except READ_ERRORS as err:
+        except read_errors as err:
             # streaming opens each file or Hub shard when it reaches it
             why = (
                 "A file of the dataset went missing or the connection to the Hub failed; check "
