@@ -151,3 +151,25 @@ def test_calibration_can_be_set_on_the_command_line(tmp_path, tiny_model_dir):
     )
     assert loaded.probe_threshold == "calibrated"
     assert loaded.prompt_sets.calibration.source.path == str(training)
+
+
+def test_a_relative_calibration_path_is_relative_to_the_config_file(
+    tmp_path, tiny_model_dir, monkeypatch
+):
+    """`calibration: train.jsonl` in eval.yml names the file beside the config (as
+    `discrimination: scored.jsonl` does), whatever the working directory; a missing one is
+    located at its config line before anything runs."""
+    _pairs(tmp_path / "train.jsonl", TRAINING)
+    cfg = _config(tmp_path, tiny_model_dir, "calibrated", None)
+    cfg.write_text(cfg.read_text() + "  calibration: train.jsonl\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    loaded = load_config(cfg)
+    assert loaded.prompt_sets.calibration.source.path == str(tmp_path / "train.jsonl")
+
+    (tmp_path / "train.jsonl").unlink()
+    with pytest.raises(InputError, match="file not found") as err:
+        load_config(cfg)
+    assert err.value.field == "prompt_sets.calibration.source.path"
+    assert err.value.line == 10  # the `calibration:` line

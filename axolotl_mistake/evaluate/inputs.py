@@ -20,10 +20,14 @@ from axolotl_mistake.evaluate.config import EvalConfig, PromptSet
 PATH_KEYS = ("path", "adapter")
 """Keys whose string values are file or folder paths wherever they appear."""
 
+PAIR_SETS = ("discrimination", "calibration")
+"""Prompt sets that may be given as a plain path to a pairs file."""
+
 
 def resolve_paths(data: dict, base: Path) -> None:
     """Make relative paths in `data` absolute against `base`, in place: `output_dir`, every
-    `path`/`adapter`, a local `model` ('./...', '~/...'), a discrimination set given as a path."""
+    `path`/`adapter`, a local `model` ('./...', '~/...'), a discrimination or calibration set
+    given as a path."""
 
     def fix(value: str) -> str:
         p = Path(value).expanduser()
@@ -32,9 +36,10 @@ def resolve_paths(data: dict, base: Path) -> None:
     if isinstance(data.get("output_dir"), str):
         data["output_dir"] = fix(data["output_dir"])
     sets = data.get("prompt_sets")
-    disc = sets.get("discrimination") if isinstance(sets, dict) else None
-    if isinstance(disc, str) and disc != "builtin":
-        sets["discrimination"] = fix(disc)
+    for name in PAIR_SETS:  # a pairs set may be a plain path (see PromptSets._plain_path)
+        value = sets.get(name) if isinstance(sets, dict) else None
+        if isinstance(value, str) and value != "builtin":
+            sets[name] = fix(value)
 
     def walk(obj: Any) -> None:
         if isinstance(obj, dict):
@@ -84,7 +89,7 @@ def missing_inputs(cfg: EvalConfig) -> list[tuple[tuple, str]]:
     sets = cfg.prompt_sets
     named: list[tuple[tuple, PromptSet | None]] = [
         (("prompt_sets", name), getattr(sets, name))
-        for name in ("harmful", "helpful", "over_refusal", "discrimination")
+        for name in ("harmful", "helpful", "over_refusal", *PAIR_SETS)
     ]
     if sets.goal_hijacking is not None:
         gh = sets.goal_hijacking
