@@ -108,6 +108,19 @@ def test_stop_strings_truncate(backend):
     assert stop not in cut.text
 
 
+def test_an_empty_stop_string_stops_nothing(backend):
+    """An empty stop string matches no text (`truncate_at_stop` skips it): the answer must be
+    the one without it, not cut after the first token with finish_reason 'stop' (what a
+    client sending `"stop": ""` through the server got)."""
+    params = SamplingParams(max_new_tokens=8)
+    full = backend.generate(_requests(PROMPTS[:2]), params)
+    for stop in [("",), ("", "zz-never-zz")]:
+        got = backend.generate(_requests(PROMPTS[:2]), SamplingParams(max_new_tokens=8, stop=stop))
+        assert [(c.text, c.finish_reason, c.completion_tokens) for c in got] == [
+            (c.text, c.finish_reason, c.completion_tokens) for c in full
+        ]
+
+
 def test_sampling_is_seeded_per_request(backend):
     params = SamplingParams(max_new_tokens=16, temperature=1.0, seed=7)
     reqs = _requests(PROMPTS[:4])

@@ -246,8 +246,11 @@ class TransformersBackend(LocalBackend):
             kwargs["logits_processor"] = LogitsProcessorList(
                 [SeededSampler(seeds, params.temperature, params.top_p)]
             )
-        if params.stop:  # stop early; the text is cut at the stop string in _finish anyway
-            kwargs["stopping_criteria"] = StoppingCriteriaList([self._stop_criteria(params.stop)])
+        # stop early; the text is cut at the stop string in _finish anyway. An empty string
+        # matches no text (truncate_at_stop skips it) but would end generation at once here.
+        stop = tuple(s for s in params.stop if s)
+        if stop:
+            kwargs["stopping_criteria"] = StoppingCriteriaList([self._stop_criteria(stop)])
         with torch.inference_mode():
             output = self.model.generate(
                 input_ids=input_ids.to(self.device),

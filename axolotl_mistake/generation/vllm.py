@@ -143,7 +143,7 @@ class VLLMBackend(LocalBackend):
                 temperature=params.temperature,
                 top_p=params.top_p,
                 max_tokens=params.max_new_tokens,
-                stop=list(params.stop) or None,
+                stop=[s for s in params.stop if s] or None,  # "" matches no text
                 seed=request_seed(params.seed, requests[i].sample_index, text),
             )
             for i, text, _ in chunk
