@@ -224,16 +224,17 @@ def serving(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def echoing_server() -> Iterator[str]:
-    """A real HTTP server on 127.0.0.1 that answers every request 401 with the Authorization
-    header it got in the body, as some OpenAI-compatible servers do ("incorrect key: ...")."""
+def echoing_server(padding: str = "", status: int = 401) -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 that answers every request `status` with the
+    Authorization header it got in the body (after `padding`), as some OpenAI-compatible
+    servers do ("incorrect key: ...")."""
 
     class Echo(http.server.BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("content-length", 0)))
-            message = f"Incorrect API key provided: {self.headers.get('authorization')}"
+            message = f"{padding}Incorrect API key provided: {self.headers.get('authorization')}"
             body = json.dumps({"error": {"message": message}}).encode()
-            self.send_response(401)
+            self.send_response(status)
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(body)))
             self.end_headers()
@@ -259,6 +260,24 @@ def test_a_key_the_server_echoes_is_redacted_from_the_failure(monkeypatch):
     for c in out:
         assert "HTTP 401" in c.error and "Bearer <redacted api key>" in c.error
         assert secret not in c.error + c.text + str(c.extra)
+
+
+@pytest.mark.parametrize("status", [401, 503])
+def test_an_echoed_key_cut_by_the_error_snippet_leaks_no_part_of_it(monkeypatch, status):
+    """The error quotes the body's first 200 characters: a key that straddles that cut must not
+    leave its first half in the failure (which lands in manifests, results and reports)."""
+    secret = "sk-echoed-" + "5ecret" * 6
+    monkeypatch.setenv("AXM_ECHO_KEY", secret)
+    # '{"error": {"message": "' + padding + 'Incorrect API key provided: Bearer ' puts the key
+    # at character 180 of the body: the 200-character snippet ends inside it
+    padding = "x" * (180 - len('{"error": {"message": "Incorrect API key provided: Bearer '))
+    with echoing_server(padding, status) as base_url:
+        remote = OpenAIConfig(
+            base_url=base_url, model="m", api_key_env="AXM_ECHO_KEY", max_retries=0
+        ).load()
+        (c,) = remote.generate([PROMPT], PARAMS)
+    assert not c.ok and f"HTTP {status}" in c.error
+    assert secret[:12] not in c.error + c.text + str(c.extra)
 
 
 @contextlib.contextmanager

@@ -287,7 +287,8 @@ class OpenAIBackend(BaseBackend):
                 cause = exc.__cause__ or exc
                 error = f"connection error ({type(cause).__name__}: {cause})"
             except openai.APIStatusError as exc:
-                error = f"HTTP {exc.status_code}: {_snippet(exc.response)}"
+                # redacted before it is cut: a key straddling the cut would leave its start
+                error = f"HTTP {exc.status_code}: {_snippet(exc.response, redact=self._redact)}"
                 if not (exc.status_code in _RETRIED_STATUSES or exc.status_code >= 500):
                     # the request itself is wrong (400, 401, 404, ...): re-asking cannot help
                     return self._failure(
@@ -406,10 +407,14 @@ def _error_code(exc: Any) -> str | None:
     return None
 
 
-def _snippet(response: Any, limit: int = 200) -> str:
+def _snippet(response: Any, limit: int = 200, redact: Callable[[str], str] | None = None) -> str:
+    """The body's first `limit` characters, whitespace collapsed; `redact` runs on the whole
+    body first, so a secret cut in half by the limit is still removed."""
     try:
         text = response.text
     except Exception:  # undecodable body
         return "<unreadable body>"
+    if redact is not None:
+        text = redact(text)
     text = " ".join(text.split())
     return text[:limit] + ("…" if len(text) > limit else "")
