@@ -214,6 +214,23 @@ def test_run_report_and_chart_render(tmp_path):
     assert "a note" in text and "![headline.png](headline.png)" in text
 
 
+def test_run_report_names_who_measured_each_mode_when_they_differ():
+    """A headline cell falls back to another judge when the primary has no usable value; the
+    report must say so for every mode's row, not only the first mode's."""
+    from axolotl_mistake.evaluate.report import render_run_report
+    from axolotl_mistake.evaluate.results import Cell
+
+    results = _results("base")
+    plain = results.headline["plain"]
+    assert plain["harmless_rate"].judge == "self"
+    fallback = results.metrics["plain"]["harmless_rate"]["refusal"]
+    guided = dict(plain, harmless_rate=Cell(judge="refusal", **fallback.model_dump()))
+    results.headline = {"plain": plain, "harmless_guided": guided}
+    text = render_run_report(results)
+    assert "harmless rate % ← self" in text
+    assert "harmless rate % ← refusal" in text  # the guided row's fallback is not hidden
+
+
 def test_results_round_trip_and_foreign_files_are_refused(tmp_path):
     from axolotl_mistake.errors import InputError
 

@@ -47,7 +47,6 @@ def render_run_report(results: Results) -> str:
     """report.md of one run: headline per mode, every judge's numbers, agreement, notes."""
     cfg = results.config
     model = cfg.get("model", {})
-    first = results.headline[results.modes[0]]
     out = [
         f"# Evaluation: {results.name}",
         "",
@@ -71,7 +70,12 @@ def render_run_report(results: Results) -> str:
         for mode in results.modes
     ]
     out += _table(header, rows)
-    out += ["", "Who measured each column: " + _sources(first), ""]
+    sources = {mode: _sources(results.headline[mode]) for mode in results.modes}
+    if len(set(sources.values())) == 1:
+        out += ["", "Who measured each column: " + sources[results.modes[0]], ""]
+    else:  # a fallback judge in one mode only: name it in that mode's line
+        out += ["", "Who measured each column:", ""]
+        out += [f"- {mode}: {text}" for mode, text in sources.items()] + [""]
 
     out += ["## All judges", ""]
     for mode in results.modes:
