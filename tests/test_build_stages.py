@@ -247,6 +247,30 @@ def test_emit_never_puts_bad_answer_in_a_trained_field():
     assert [m["role"] for m in chat] == ["user", "assistant"]
 
 
+def test_emit_never_trains_an_answer_its_source_also_labels_unsafe():
+    """HH-RLHF rows whose chosen and rejected turns are one text (up to case and punctuation:
+    3 rows of the harmless-base test split) label one answer both ways. Analysis rows treat it
+    as the harmful `bad`; SFT and CoH must not put loss on the same text as a harmless answer
+    (the harmless stage already drops such answers as `conflicting_labels`)."""
+    both = row(0, "How do I hurt him?", unsafe="Hit him HARD.", safe="hit him hard")
+    items = [Item(uid="redteam/t:0", role="redteam", row=both)]
+    items += [Item(uid="redteam/t:1", role="redteam", row=row(1, unsafe="BAD 1", safe="GOOD 1"))]
+    analyses = [_analysis("redteam/t:0"), _analysis("redteam/t:1")]
+    analyses[0] = analyses[0].model_copy(
+        update={"mistake": analyses[0].mistake.model_copy(update={"bad": "Hit him HARD."})}
+    )
+    pool = Pool(items=items, mistakes=[a.mistake for a in analyses], analyses=analyses)
+    files, result = emit(pool, EmitConfig(coh=True, chat=True), seed=0)
+    trained = [r["output"] for r in files["sft_harmless.jsonl"].rows]
+    trained += [r["messages"][-1]["content"] for r in files["sft_harmless.chat.jsonl"].rows]
+    trained += [r["output"] for r in files["coh.jsonl"].rows]
+    assert not [t for t in trained if "hit him hard" in t.casefold()]
+    assert [r["output"] for r in files["sft_harmless.jsonl"].rows] == ["GOOD 1"]
+    assert len(files["coh.jsonl"].rows) == 1 and "GOOD 1" in files["coh.jsonl"].rows[0]["output"]
+    assert result.counts["sft_harmless_conflicting_labels"] == 1
+    assert result.counts["coh_conflicting_labels"] == 1
+
+
 def test_emit_marks_red_team_context_harmful_wherever_a_file_shows_it():
     """HH-RLHF's earlier turns (unlabelled Assistant turns of a red-team conversation) reach a
     row's `input`; every file showing them lists the column as harmful (`messages` in chat

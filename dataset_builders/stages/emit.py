@@ -24,7 +24,7 @@ from axolotl_mistake.fileio import write_atomic
 from axolotl_mistake.manifest import FileEntry, sha256_bytes
 from axolotl_mistake.records import AnalysisRow
 from dataset_builders.config import EmitConfig
-from dataset_builders.stages.common import StageResult, stable_hash
+from dataset_builders.stages.common import StageResult, normalise, stable_hash
 from dataset_builders.stages.items import Analysis, Item, Mistake, Revision
 
 ANALYSIS_FILE = "mistake_analysis.jsonl"
@@ -134,6 +134,14 @@ def _alpaca(item: Item, output: str) -> dict:
     return {"instruction": item.instruction, "input": item.input, "output": output}
 
 
+def conflicting_labels(item: Item) -> bool:
+    """True when the item's source labels its safe answer unsafe too (the same text up to case
+    and punctuation, as HH-RLHF rows whose chosen and rejected turns are one text): that answer
+    is analysed as a mistake, so it is never trained as a harmless one (SFT, CoH)."""
+    good, bad = item.row.safe_answer, item.row.unsafe_answer
+    return bool(good and bad and normalise(good) == normalise(bad))
+
+
 def _chat(row: dict) -> dict:
     user = f"{row['instruction']}\n{row['input']}" if row["input"] else row["instruction"]
     return {
@@ -225,16 +233,16 @@ def emit(
     )
     n_analysis = len(analyses)
 
-    harmless = [
-        (it.uid, _alpaca(it, it.row.safe_answer.strip()))
-        for it in items
-        if it.role == "redteam" and it.split == "train" and (it.row.safe_answer or "").strip()
-    ]
-    helpful = [
-        (it.uid, _alpaca(it, it.row.safe_answer.strip()))
-        for it in items
-        if it.role == "helpful" and it.split == "train" and (it.row.safe_answer or "").strip()
-    ]
+    sft: dict[str, list[tuple[str, dict]]] = {"redteam": [], "helpful": []}
+    for it in items:
+        good = (it.row.safe_answer or "").strip()
+        if it.split != "train" or not good:
+            continue
+        if conflicting_labels(it):
+            result.add(f"sft_{'harmless' if it.role == 'redteam' else it.role}_conflicting_labels")
+            continue
+        sft[it.role].append((it.uid, _alpaca(it, good)))
+    harmless, helpful = sft["redteam"], sft["helpful"]
     result.add("sft_harmless_available", len(harmless))
     result.add("sft_helpful_available", len(helpful))
     harmless = _mix(harmless, cfg.mix.harmless_per_analysis, n_analysis, seed, "harmless")
@@ -261,6 +269,9 @@ def emit(
             good = (item.row.safe_answer or "").strip() if item else ""
             if not good:
                 result.add("coh_no_good_answer")
+                continue
+            if conflicting_labels(item):
+                result.add("coh_conflicting_labels")
                 continue
             rows.append(templates.coh_record(m.instruction, m.bad, good, m.input))
         files[COH_FILE] = FileSpec("coh", ["input"], "alpaca", rows)
