@@ -14,6 +14,7 @@ from pathlib import Path
 from axolotl_mistake.errors import InputError
 from axolotl_mistake.fileio import check_output_folder
 from axolotl_mistake.manifest import MANIFEST_NAME, PRODUCED_BY, read_manifest
+from dataset_builders.stages.emit import ALL_FILES
 
 STATE_DIR = "state"
 CACHE_FILE = "calls.sqlite"
@@ -22,8 +23,9 @@ POOL_FILE = "pool.jsonl"
 
 
 def made_by_us(folder: Path) -> bool:
-    """True when `folder` holds our manifest, or only the state folder of a build that was
-    killed before it finished (call cache, pool, temp files)."""
+    """True when `folder` holds our manifest, or only what a build killed before it finished
+    leaves: the state folder (call cache, pool, temp files) and, when the kill came while the
+    final files were written (the manifest last), some of the training files."""
     try:
         if read_manifest(folder) is not None:
             return True
@@ -31,7 +33,8 @@ def made_by_us(folder: Path) -> bool:
         return False
     state = folder / STATE_DIR
     if not state.is_dir() or any(
-        p.name != STATE_DIR and not p.name.endswith(".tmp") for p in folder.iterdir()
+        p.name != STATE_DIR and not p.name.endswith(".tmp") and p.name not in ALL_FILES
+        for p in folder.iterdir()
     ):
         return False
     return all(

@@ -13,9 +13,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from axolotl_mistake.errors import BuildFailed
+from axolotl_mistake.errors import BuildFailed, InputError
 from axolotl_mistake.fileio import remove_stale_temps, write_atomic, write_json_atomic
-from axolotl_mistake.manifest import MANIFEST_NAME, BuildManifest
+from axolotl_mistake.manifest import MANIFEST_NAME, BuildManifest, read_manifest
 from dataset_builders.backends import Backends, needed_backends
 from dataset_builders.card import render_card
 from dataset_builders.chat_prefill import ChatRenderer, load_chat_renderer
@@ -126,15 +126,27 @@ def run_stages(
     return outcome
 
 
+def previous_files(out: Path) -> list[str]:
+    """The files the manifest of an earlier build of this tool in `out` lists (none when there
+    is no such manifest, or it cannot be read)."""
+    try:
+        manifest = read_manifest(out)
+    except InputError:
+        return []
+    return list(manifest.files) if manifest is not None else []
+
+
 def write_outputs(
     out: Path, files: dict[str, FileSpec], manifest: BuildManifest, datasets_yaml: str
 ) -> None:
-    """Every final file atomically; stale files of an earlier, different build are removed."""
+    """Every final file atomically; the files an earlier build of this tool listed in its
+    manifest and this one does not write are removed (nothing else: with `--overwrite` a
+    foreign folder keeps every file the build does not replace)."""
+    stale = [name for name in previous_files(out) if name in ALL_FILES and name not in files]
     for name, spec in files.items():
         write_atomic(out / name, spec.to_bytes())
-    for name in ALL_FILES:
-        if name not in files and (out / name).exists():
-            (out / name).unlink()
+    for name in stale:
+        (out / name).unlink(missing_ok=True)
     write_json_atomic(out / MANIFEST_NAME, manifest.to_json())
     write_atomic(out / CARD_FILE, render_card(manifest, datasets_yaml))
 

@@ -120,6 +120,46 @@ def test_own_folder_is_rebuilt_foreign_needs_overwrite(tiny_model_dir, tmp_path,
     assert read_manifest(project) is not None
 
 
+def test_overwrite_deletes_no_file_of_the_foreign_folder(tiny_model_dir, tmp_path):
+    """`--overwrite` replaces the files the build writes, and deletes nothing else: a user's
+    own `coh.jsonl` / `eval_prompts.jsonl` (names this build does not emit) stay. A folder
+    the tool made still loses the files of its own earlier build that this one drops."""
+    project = foreign_project(tmp_path)
+    (project / "coh.jsonl").write_text('{"mine": 1}\n')
+    (project / "eval_prompts.jsonl").write_text('{"mine": 2}\n')
+    assert main(build_argv(tmp_path, tiny_model_dir, project, "--overwrite")) == 0
+    assert (project / "coh.jsonl").read_text() == '{"mine": 1}\n'
+    assert (project / "eval_prompts.jsonl").read_text() == '{"mine": 2}\n'
+    assert "coh.jsonl" not in read_manifest(project).files
+
+    out = tmp_path / "ours"
+    assert main(build_argv(tmp_path, tiny_model_dir, out, "--emit.coh", "true")) == 0
+    assert (out / "coh.jsonl").is_file()
+    assert main(build_argv(tmp_path, tiny_model_dir, out)) == 0
+    assert not (out / "coh.jsonl").exists(), "a stale file of the tool's own build is removed"
+
+
+def test_a_build_killed_while_writing_its_files_resumes(tiny_model_dir, tmp_path, capsys):
+    """The final files are written one by one, the manifest last: a first build killed in
+    between leaves its state folder and some data files, but no manifest. Rerunning the same
+    command must resume there (every call a cache hit), not refuse the folder as foreign."""
+    out = tmp_path / "out"
+    argv = build_argv(tmp_path, tiny_model_dir, out)
+    assert main(argv) == 0
+    (out / "manifest.json").unlink()  # as if killed before the manifest was written
+    (out / "README.md").unlink()
+    (out / "sft_helpful.jsonl").unlink()
+    capsys.readouterr()
+    assert main(argv) == 0, capsys.readouterr().err
+    m = read_manifest(out)
+    assert m.calls["misses"] == 0 and m.calls["hits"] > 0
+    # a foreign folder that merely holds a file of one of those names is still refused
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "sft_helpful.jsonl").write_text("{}\n")
+    assert main(build_argv(tmp_path, tiny_model_dir, other)) == 2
+
+
 def test_merge_output_must_not_be_an_input(tiny_model_dir, tmp_path, capsys):
     shards = []
     for i in range(2):
