@@ -312,6 +312,31 @@ def test_parquet_row_error(tmp_path):
         list(iter_rows(parse_source_config({"kind": "beavertails", "path": str(not_parquet)})))
 
 
+def test_a_corrupt_parquet_row_group_is_an_input_error_not_a_traceback(tmp_path):
+    """The footer reads, a later row group does not (a damaged copy): an InputError naming the
+    file and the first row not read, after the rows before it were yielded."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "bt.parquet"
+    rows = [{"prompt": f"q{i}", "response": "r" * 50, "is_safe": True} for i in range(4 * 512)]
+    pq.write_table(pa.Table.from_pylist(rows), path, row_group_size=512, compression="snappy")
+    chunk = pq.ParquetFile(path).metadata.row_group(2).column(1)
+    start = chunk.dictionary_page_offset or chunk.data_page_offset
+    blob = bytearray(path.read_bytes())
+    blob[start + 20 : start + chunk.total_compressed_size] = b"\xff" * (
+        chunk.total_compressed_size - 20
+    )
+    path.write_bytes(bytes(blob))
+    read = 0
+    with pytest.raises(InputError) as info:
+        for _ in iter_rows(parse_source_config({"kind": "beavertails", "path": str(path)})):
+            read += 1
+    assert (info.value.file, info.value.line) == (str(path), read + 1)
+    assert read == 1024
+    assert "cannot read the Parquet rows after row 1024" in str(info.value)
+
+
 @pytest.mark.parametrize(
     ("raw", "field", "text"),
     [

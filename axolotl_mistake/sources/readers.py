@@ -265,7 +265,18 @@ def _iter_parquet(path: str) -> Iterator[Record]:
     except (pa.ArrowInvalid, OSError) as err:
         raise InputError(f"not a readable Parquet file ({err})", file=path, field="path") from err
     row = 0
-    for batch in pf.iter_batches(batch_size=512):
+    batches = pf.iter_batches(batch_size=512)
+    while True:
+        try:  # a damaged row group fails when its batch is read (the footer read fine)
+            batch = next(batches)
+        except StopIteration:
+            return
+        except (pa.ArrowException, OSError) as err:
+            raise InputError(
+                f"cannot read the Parquet rows after row {row} ({err}); is the file damaged?",
+                file=path,
+                line=row + 1,
+            ) from err
         for data in batch.to_pylist():
             row += 1
             yield Record(data=data, file=path, line=row)
