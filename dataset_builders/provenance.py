@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from axolotl_mistake.manifest import BuildManifest, project_version, versions
+from axolotl_mistake.redact import redact_urls
 from dataset_builders.backends import label_of, model_info, needed_backends
 from dataset_builders.config import BuildConfig
 from dataset_builders.selection import source_info
@@ -75,9 +76,9 @@ def build_manifest(
         pool_sha256=pool_sha256,
         config_file=Path(config_file).name if config_file else None,
         config_hash=cfg.config_hash(),
-        config=cfg.model_dump(mode="json"),
-        models=models_used(cfg),
-        data=sources_read(cfg),
+        config=redact_urls(cfg.model_dump(mode="json")),
+        models=redact_urls(models_used(cfg)),
+        data=redact_urls(sources_read(cfg)),
         counts=counts,
         calls=calls,
         failed_calls=failures,

@@ -62,6 +62,7 @@ from axolotl_mistake.fileio import (
     write_json_atomic,
 )
 from axolotl_mistake.generation.base import SamplingParams
+from axolotl_mistake.redact import redact_urls
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,11 @@ __all__ = ["RESULTS_FORMAT", "EvaluationFailed", "run"]
 class EvaluationFailed(RuntimeError):
     """Too many model calls failed: the numbers would not mean anything. Nothing is written as
     a result; finished calls stay cached in the run folder, so a rerun resumes."""
+
+
+def recorded_config(cfg: EvalConfig) -> dict:
+    """The config as results.json records it: URLs without the credentials pasted into them."""
+    return redact_urls(json.loads(cfg.model_dump_json()))
 
 
 def check_output(out: Path, overwrite: bool = False) -> None:
@@ -386,7 +392,7 @@ def _run(cfg: EvalConfig, progress: bool, overwrite: bool, backends: _Backends) 
     results = Results(
         name=cfg.name,
         created=_now(),
-        config=json.loads(cfg.model_dump_json()),
+        config=recorded_config(cfg),
         primary_judge=cfg.primary,
         judges=[j.name for j in judges],
         modes=list(cfg.modes),

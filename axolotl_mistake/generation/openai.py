@@ -34,6 +34,7 @@ from axolotl_mistake.generation.base import (
 )
 from axolotl_mistake.generation.common import request_seed, truncate_at_stop
 from axolotl_mistake.generation.config import BackendConfig
+from axolotl_mistake.redact import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +148,9 @@ class OpenAIBackend(BaseBackend):
 
     def __repr__(self) -> str:
         key = f", api_key_env={self.cfg.api_key_env!r}" if self.cfg.api_key_env else ""
-        return f"OpenAIBackend(base_url={self.base_url!r}, model={self.model_id!r}{key})"
+        return (
+            f"OpenAIBackend(base_url={redact_url(self.base_url)!r}, model={self.model_id!r}{key})"
+        )
 
     # -- public, synchronous ------------------------------------------------------------------
     def generate_iter(

@@ -1,0 +1,107 @@
+"""Credentials written into a URL (a proxy's `https://user:token@host/v1`, a presigned data URL's
+`?X-Amz-Signature=...`) never land in a manifest, dataset card, results file or report: the
+project's rule that secrets come from the environment and never reach any output holds for the
+ones users paste into URLs too."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from axolotl_mistake.redact import redact_url, redact_urls
+from dataset_builders.build import main as build_main
+from tests.build_support import SERVED, fast_build_argv, origin_source, server, tiny_backend  # noqa: F401
+
+SECRET = "s3cret-pw-42"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://alice:s3cret@host:8000/v1", "http://***@host:8000/v1"),
+        ("https://ghp_tok3n@github.com/x.jsonl", "https://***@github.com/x.jsonl"),
+        (
+            "https://b.s3.amazonaws.com/d.jsonl?X-Amz-Credential=AK%2F1&X-Amz-Signature=ab12&x=1",
+            "https://b.s3.amazonaws.com/d.jsonl?X-Amz-Credential=***&X-Amz-Signature=***&x=1",
+        ),
+        (
+            "https://host/v1?api-key=k1&access_token=t2&sig=s3",
+            "https://host/v1?api-key=***&access_token=***&sig=***",
+        ),
+        ("https://host/v1?download=true", "https://host/v1?download=true"),
+        ("http://127.0.0.1:8000/v1", "http://127.0.0.1:8000/v1"),
+        ("data/train.jsonl", "data/train.jsonl"),
+        ("not a url: a:b@c", "not a url: a:b@c"),
+    ],
+)
+def test_redact_url(url, expected):
+    assert redact_url(url) == expected
+
+
+def test_redact_urls_walks_nested_config():
+    cfg = {
+        "model": {"base_url": f"http://u:{SECRET}@h/v1", "n": 3},
+        "files": [f"https://h/f?token={SECRET}"],
+    }
+    out = redact_urls(cfg)
+    assert SECRET not in repr(out)
+    assert out["model"]["n"] == 3 and out["files"] == ["https://h/f?token=***"]
+    assert SECRET in repr(cfg)  # the config itself is left as it was
+
+
+def test_a_build_records_no_credential_from_its_base_url(server, tmp_path):
+    """A build through an endpoint whose URL carries a password: the calls use it, and the
+    manifest, card and data files name the endpoint without it."""
+    url = server.base_url.replace("http://", f"http://alice:{SECRET}@", 1)
+    out, red = tmp_path / "out", tmp_path / "red.jsonl"
+    rows = [
+        {"prompt": f"How do I do harmful thing {i}?", "response": f"Bad step {i}."}
+        for i in range(3)
+    ]
+    red.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    argv = fast_build_argv(origin_source(red), out)
+    argv += ["--model", yaml.safe_dump({"kind": "openai", "base_url": url, "model": SERVED})]
+    assert build_main(argv) == 0
+    written = [
+        p for p in out.rglob("*") if p.is_file() and p.suffix in {".json", ".jsonl", ".md", ".yml"}
+    ]
+    assert any(p.name == "manifest.json" for p in written)
+    for path in written:
+        assert SECRET not in path.read_text(), path
+    manifest = (out / "manifest.json").read_text()
+    assert "http://***@127.0.0.1" in manifest  # still says which endpoint made the data
+
+
+def test_results_record_no_credential_from_a_base_url(tmp_path: Path):
+    """The evaluator's results.json copies its config: a judge or model URL is redacted."""
+    from axolotl_mistake.evaluate.inputs import load_config
+
+    cfg_file = tmp_path / "eval.yml"
+    cfg_file.write_text(
+        yaml.safe_dump(
+            {
+                "name": "x",
+                "model": {"kind": "openai", "model": "m", "base_url": f"http://u:{SECRET}@h/v1"},
+                "output_dir": str(tmp_path / "run"),
+                "prompt_sets": {"discrimination": "builtin"},
+                "judges": [{"kind": "refusal"}],
+            }
+        )
+    )
+    from axolotl_mistake.evaluate.runner import recorded_config
+
+    assert SECRET not in repr(recorded_config(load_config(cfg_file)))
+
+
+def test_the_openai_backend_names_its_endpoint_without_the_credential():
+    """Its repr reaches logs and error messages."""
+    from axolotl_mistake.generation.openai import OpenAIBackend, OpenAIConfig
+
+    backend = OpenAIBackend(
+        OpenAIConfig(kind="openai", model="m", base_url=f"http://u:{SECRET}@127.0.0.1:9/v1")
+    )
+    assert SECRET not in repr(backend) and "http://***@127.0.0.1:9/v1" in repr(backend)
+    assert SECRET in backend.cache_identity  # the calls themselves still use it
