@@ -28,10 +28,24 @@ PLUGIN_NAMES = (
 """How `plugins:` can name this plugin."""
 
 ALPACA_LIKE_TYPES = ("alpaca",)
-"""Axolotl types that, with train_on_inputs false, train only on the output column."""
+"""Axolotl types that, with train_on_inputs false, train only on the output column (also as
+`alpaca:<prompt style>`, the same handler with another prompt style)."""
+
+COMPLETION_TYPES = ("completion",)
+"""Axolotl types that train every token of one column (`field`, default `text`)."""
 
 CHAT_TYPES = ("chat_template",)
 """Axolotl's conversation type: loss on the turns of `roles_to_train` (default assistant)."""
+
+PREFERRED_FIELD: dict[str, tuple[str, str]] = {
+    "dpo": ("field_chosen", "chosen"),
+    "ipo": ("field_chosen", "chosen"),
+    "simpo": ("field_chosen", "chosen"),
+    "orpo": ("field_chosen", "chosen"),
+    "kto": ("field_completion", "completion"),
+}
+"""Under `rl:`, the column each preference method trains the model toward (DPO-like: the chosen
+answer; KTO: the completion), as (the key that renames it, its default name)."""
 
 
 def mistake_strategies() -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
@@ -282,9 +296,14 @@ def trained_columns(ds: Mapping[str, Any], cfg: Mapping[str, Any]) -> set[str] |
         _, trained = mistake_strategies()
         fields = field_map(ds, cfg)
         return {fields[name] for name in trained.get(kind.split(":", 1)[0], ("critique",))}
+    rl = cfg.get("rl")
+    if rl:  # preference data: types and field keys of their own, never the SFT format's
+        return _preferred_columns(ds, str(getattr(rl, "value", rl)))
     if isinstance(kind, str) and kind in CHAT_TYPES:
         return _chat_trained_columns(ds, train_on_inputs)
-    if isinstance(kind, str) and kind in ALPACA_LIKE_TYPES:
+    if isinstance(kind, str) and kind in COMPLETION_TYPES:
+        return {str(ds.get("field") or "text")}
+    if isinstance(kind, str) and kind.split(":", 1)[0] in ALPACA_LIKE_TYPES:
         spec: Mapping[str, Any] = ds
     elif isinstance(kind, Mapping):  # Axolotl's user-defined instruction format
         spec = {**ds, **kind}
@@ -297,6 +316,17 @@ def trained_columns(ds: Mapping[str, Any], cfg: Mapping[str, Any]) -> set[str] |
     # text there (the plugin refuses it even when it is not active)
     shown = {str(spec.get(f"field_{name}") or name) for name in ("instruction", "input", "system")}
     return output | shown
+
+
+def _preferred_columns(ds: Mapping[str, Any], rl: str) -> set[str] | None:
+    """The column a preference method raises the likelihood of (None for a method not known):
+    its default name, and the names the dataset entry or its user-defined type give it."""
+    if rl not in PREFERRED_FIELD:
+        return None
+    key, default = PREFERRED_FIELD[rl]
+    kind = ds.get("type")
+    sources = (ds, kind) if isinstance(kind, Mapping) else (ds,)
+    return {default} | {str(s[key]) for s in sources if s.get(key)}
 
 
 def _chat_trained_columns(ds: Mapping[str, Any], train_on_inputs: bool) -> set[str]:
@@ -461,6 +491,11 @@ def check_config(cfg: Mapping[str, Any]) -> list[str]:
                 f"`axolotl train` runs in). Give {what}."
             )
     pairs = cfg.get("mistake_probe_pairs")
+    if cfg.get("mistake_probe") is True and not pairs:
+        raise ValueError(
+            "mistake_probe: true needs `mistake_probe_pairs`: 'builtin' (the project's own "
+            "pairs) or a JSONL file of {question, answer, harmful} rows; without it no probe runs."
+        )
     probe_pairs = None
     if pairs and pairs != "builtin" and cfg.get("mistake_probe") is not False:
         from axolotl_mistake.probe import load_pairs

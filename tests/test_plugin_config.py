@@ -548,3 +548,69 @@ def test_a_misspelt_plugin_key_fails_the_config_load(workdir, tiny_model_dir):
     path = config_file(workdir, tiny_model_dir, mistake_probe_pair="builtin")
     with pytest.raises(Exception, match=r"did you mean mistake_probe_pairs"):
         load_cfg(str(path))
+
+
+@pytest.mark.parametrize(
+    ("rl", "kind", "extra"),
+    [
+        (  # DPO raises the likelihood of `chosen`: the harmful answer must never be it
+            "dpo",
+            {"field_prompt": "instruction", "field_chosen": "bad", "field_rejected": "critique"},
+            {},
+        ),
+        (  # KTO trains toward the desirable completions: never the harmful answer
+            "kto",
+            {"field_prompt": "instruction", "field_completion": "bad", "field_label": "label"},
+            {"remove_unused_columns": False},
+        ),
+    ],
+)
+def test_preference_training_on_the_harmful_answer_is_refused(
+    workdir, tiny_model_dir, rl, kind, extra
+):
+    """A user-defined DPO/KTO type over the analysis file with the bad answer as what the model
+    is trained toward: the type is a mapping, but not Axolotl's SFT format (no `field_output`)."""
+    entry = {"path": "data/mistake_analysis.jsonl", "ds_type": "json", "type": kind}
+    path = config_file(workdir, tiny_model_dir, datasets=[entry], rl=rl, **extra)
+    with pytest.raises(ValueError, match=r"would put loss on \['bad'\]"):
+        load_cfg(str(path))
+
+
+@pytest.mark.parametrize(
+    ("entry", "keys", "column"),
+    [
+        (  # `completion` trains every token of its `field`, whatever train_on_inputs says
+            {"path": "data/mistake_analysis.jsonl", "ds_type": "json", "type": "completion"},
+            {"field": "bad"},
+            "bad",
+        ),
+        (  # `alpaca:<style>` is Axolotl's alpaca handler with another prompt style: with
+            # train_on_inputs it trains the `input` that shows CoH's bad answer
+            {"path": "data/coh.jsonl", "ds_type": "json", "type": "alpaca:chat"},
+            {"train_on_inputs": True},
+            "input",
+        ),
+    ],
+)
+def test_sure_hits_are_refused_with_the_plugin_switched_off(
+    workdir, tiny_model_dir, entry, keys, column
+):
+    """`mistake_analysis: false` (or the plugin only discovered, as on Axolotl 0.21) still
+    refuses a type that certainly trains a harmful column."""
+    entry = {**entry, **{k: v for k, v in keys.items() if k == "field"}}
+    path = config_file(
+        workdir,
+        tiny_model_dir,
+        datasets=[entry, SFT_DS],
+        mistake_analysis=False,
+        train_on_inputs=keys.get("train_on_inputs"),
+    )
+    with pytest.raises(ValueError, match=rf"would put loss on \['{column}'\]"):
+        load_cfg(str(path))
+
+
+def test_probe_switched_on_without_pairs_is_a_config_error(workdir, tiny_model_dir):
+    """`mistake_probe: true` alone would train with no probe and no word about it."""
+    path = config_file(workdir, tiny_model_dir, mistake_probe=True)
+    with pytest.raises(ValueError, match=r"mistake_probe: true needs `mistake_probe_pairs`"):
+        load_cfg(str(path))
