@@ -124,7 +124,9 @@ class MistakeAnalysisTokenizingStrategy(PromptTokenizingStrategy):
             refuse_train_on_inputs({"train_on_inputs": True}, self.strategy_name)
         super().__init__(prompter, tokenizer, False, sequence_len)
         self.fields = dict(fields or field_map(None))
-        self.truncate = excess_length_strategy == "truncate"
+        strategy = (excess_length_strategy or "drop").lower()
+        self.truncate = strategy == "truncate"
+        self.raise_on_long = strategy == "raise"
         self.dropped = 0
 
     @property
@@ -176,8 +178,15 @@ class MistakeAnalysisTokenizingStrategy(PromptTokenizingStrategy):
         rows = [validate_row(r, self.fields) for r in raw_rows]
         result: dict[str, list] = {"input_ids": [], "attention_mask": [], "labels": []}
         dropped = 0
-        for p_ids, r_ids, after in self.token_spans(rows):
+        for number, (p_ids, r_ids, after) in enumerate(self.token_spans(rows)):
             if len(p_ids) + len(r_ids) > self.sequence_len:
+                if self.raise_on_long:  # as Axolotl's own `raise`: sizes, never the text
+                    raise ValueError(
+                        f"{self.strategy_name}: row {number} of this batch has "
+                        f"{len(p_ids) + len(r_ids)} tokens (prompt {len(p_ids)}, critique "
+                        f"{len(r_ids)}), which exceeds the maximum {self.sequence_len} "
+                        "(`excess_length_strategy: raise`)."
+                    )
                 room = self.sequence_len - len(p_ids)
                 if not self.truncate or room <= 0:
                     dropped += 1

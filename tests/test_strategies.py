@@ -248,3 +248,17 @@ def test_custom_field_names(embedded_tokenizer):
         embedded_tokenizer.decode(_trained(out["input_ids"], out["labels"])[:-1])
         == "Critique text."
     )
+
+
+@pytest.mark.parametrize("name", MISTAKE_STRATEGIES)
+def test_excess_length_strategy_raise_raises_instead_of_dropping(name, embedded_tokenizer):
+    """Axolotl's `excess_length_strategy: raise` promises a ValueError for any sample longer than
+    `sequence_len`; the strategy fits rows itself, so it must raise too (never quoting the row)."""
+    long = {"instruction": "q " * 300, "bad": "bad " * 300, "critique": "A short critique."}
+    strategy = _load(
+        name, embedded_tokenizer, cfg=_cfg(sequence_len=256, excess_length_strategy="raise")
+    )
+    assert strategy.tokenize_prompt(dict(ROWS[2]))["input_ids"]  # a row that fits is fine
+    with pytest.raises(ValueError, match=r"exceeds the maximum 256") as err:
+        strategy.tokenize_prompt(long)
+    assert "bad bad" not in str(err.value)
