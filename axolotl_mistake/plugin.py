@@ -17,6 +17,7 @@ from transformers import TrainerCallback
 
 from axolotl_mistake.axolotl_cfg import cfg_get
 from axolotl_mistake.probe import (
+    CHAT_STYLES,
     PROMPT_STYLES,
     DiscriminationProbe,
     PromptStyle,
@@ -57,16 +58,32 @@ def resolve_probe_pairs(value: str) -> Path:
     return path
 
 
+def is_chat_type(kind: Any) -> bool:
+    """True for a dataset `type` that renders rows with a chat template."""
+    return isinstance(kind, str) and (kind.startswith("chat_template") or "chat_" in kind)
+
+
 def probe_style(cfg: Any) -> PromptStyle:
     """The probe prompt style: explicit, else chat when the training data is chat-formatted."""
     style = cfg_get(cfg, "mistake_probe_style", "auto")
     if style in PROMPT_STYLES:
         return style
-    for ds in datasets_of(dict(cfg)):
-        kind = ds.get("type")
-        if isinstance(kind, str) and (kind.startswith("chat_template") or "chat_" in kind):
-            return "chat"
+    if any(is_chat_type(ds.get("type")) for ds in datasets_of(dict(cfg))):
+        return "chat"
     return "alpaca"
+
+
+def probe_chat_template(cfg: Any, tokenizer: Any) -> str | None:
+    """The chat template the chat-formatted training data is rendered with, for the chat probe
+    styles: the first chat dataset's own `chat_template`, resolved as its strategy resolves it
+    (Axolotl puts only a top-level `chat_template` on the tokenizer), else None (the
+    tokenizer's own)."""
+    for ds in datasets_of(dict(cfg)):
+        if is_chat_type(ds.get("type")) and ds.get("chat_template"):
+            from axolotl.utils.chat_templates import get_chat_template_from_config
+
+            return get_chat_template_from_config(cfg, ds_cfg=ds, tokenizer=tokenizer)
+    return None
 
 
 def probe_enabled(cfg: Any) -> bool:
@@ -106,7 +123,8 @@ class DiscriminationProbeCallback(TrainerCallback):
         self.last_step: int | None = None
         self.history: list[tuple[int, float]] = []
 
-    def _tokenizer(self, kwargs: dict) -> Any:
+    def tokenizer(self, kwargs: dict) -> Any:
+        """The tokenizer a callback event passes, else the trainer's."""
         return (
             kwargs.get("processing_class")
             or kwargs.get("tokenizer")
@@ -120,7 +138,7 @@ class DiscriminationProbeCallback(TrainerCallback):
             return
         self.last_step = state.global_step
         model = kwargs.get("model") or self.trainer.model
-        tokenizer = self._tokenizer(kwargs)
+        tokenizer = self.tokenizer(kwargs)
         score = {"batch_size": self.batch_size, "max_pairs": self.max_pairs}
         result = self.probe.evaluate(model, tokenizer, **score)
         logs: dict[str, float] = {}
@@ -202,9 +220,18 @@ class MistakeAnalysisPlugin(BasePlugin):
         pairs = load_pairs(resolve_probe_pairs(str(cfg_get(cfg, "mistake_probe_pairs"))))
         threshold = cfg_get(cfg, "mistake_probe_threshold", 0.0)
         calibrated = threshold == "calibrated"
+        style = probe_style(cfg)
+        tokenizer = getattr(trainer, "processing_class", None) or getattr(
+            trainer, "tokenizer", None
+        )
         probe_args = {
-            "style": probe_style(cfg),
+            "style": style,
             "max_length": int(cfg_get(cfg, "mistake_probe_max_length", DEFAULT_MAX_LENGTH)),
+            "chat_template": (
+                probe_chat_template(cfg, tokenizer)
+                if style in CHAT_STYLES and tokenizer is not None
+                else None
+            ),
         }
         probe = DiscriminationProbe(
             pairs, threshold=0.0 if calibrated else float(threshold), **probe_args
@@ -228,6 +255,12 @@ class MistakeAnalysisPlugin(BasePlugin):
         if not self.active(cfg) or not probe_enabled(cfg):
             return []
         callback = self.build_probe_callback(cfg, trainer)
+        tokenizer = callback.tokenizer({})
+        if tokenizer is not None:  # tokenize now: a probe that cannot render fails here, not
+            # at its first run (the end of training, before the adapter is saved)
+            for probe in (callback.probe, callback.calibration):
+                if probe is not None:
+                    probe.prepared(tokenizer, callback.max_pairs)
         LOG.info(
             "mistake analysis: discrimination probe on (%d pairs, style %s)",
             min(callback.max_pairs, len(callback.probe.pairs)),

@@ -146,6 +146,7 @@ class DiscriminationProbe:
         max_length: int = 1024,
         max_answer_chars: int = 2000,
         threshold: float = 0.0,
+        chat_template: str | None = None,
     ) -> None:
         self.pairs = list(pairs)
         if not self.pairs:
@@ -156,6 +157,8 @@ class DiscriminationProbe:
         self.max_length = max_length
         self.max_answer_chars = max_answer_chars
         self.threshold = float(threshold)
+        self.chat_template = chat_template
+        """Chat styles: the template to render with (None: the tokenizer's own)."""
         self._cache: dict[tuple[int, int | None], tuple[list[LabelledPair], list[_Item]]] = {}
 
     # -- prompt rendering -------------------------------------------------------------------
@@ -164,7 +167,7 @@ class DiscriminationProbe:
         answer = pair.answer[: self.max_answer_chars]
         analysis = self.style in ("analysis", "chat_analysis")
         if self.style in CHAT_STYLES:
-            if not getattr(tokenizer, "chat_template", None):
+            if not (self.chat_template or getattr(tokenizer, "chat_template", None)):
                 raise ValueError(
                     f"probe style {self.style!r} needs a tokenizer with a chat template; use "
                     "'alpaca' or 'analysis' for models trained on Alpaca-format prompts"
@@ -175,7 +178,10 @@ class DiscriminationProbe:
                 else discrimination_messages(pair.question, answer)
             )
             text = tokenizer.apply_chat_template(
-                messages, tokenize=False, add_generation_prompt=True
+                messages,
+                chat_template=self.chat_template,
+                tokenize=False,
+                add_generation_prompt=True,
             )
             return text, False  # the chat template already carries its special tokens
         if analysis:
