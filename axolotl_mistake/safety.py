@@ -398,7 +398,9 @@ def check_harmful_columns(
                     f"not known to keep loss off those fields. {fix}"
                 )
             kind = ds.get("type")
-            if isinstance(kind, str) and not is_mistake_type(kind) and kind != recommended:
+            # `alpaca:<style>` is the alpaca handler with another prompt style: same columns
+            same_handler = isinstance(kind, str) and kind.split(":", 1)[0] == recommended
+            if isinstance(kind, str) and not is_mistake_type(kind) and not same_handler:
                 raise ValueError(
                     f"{_describe(ds, index)}: {file.name} holds harmful text in field(s) "
                     f"{harmful} ({where}) and was built for `type: {recommended}`; "

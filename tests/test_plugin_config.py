@@ -216,6 +216,18 @@ def test_coh_file_is_fine_as_alpaca_but_not_with_train_on_inputs(workdir, tiny_m
         )
 
 
+def test_coh_file_is_fine_as_alpaca_with_another_prompt_style(workdir, tiny_model_dir):
+    """`alpaca:chat` is Axolotl's alpaca handler with another prompt style: the same trained
+    columns as the recommended `alpaca`, so the plugin accepts it (and still refuses it with
+    train_on_inputs, which trains the bad answer the prompt shows)."""
+    coh = {"path": "data/coh.jsonl", "ds_type": "json", "type": "alpaca:chat"}
+    load_cfg(str(config_file(workdir, tiny_model_dir, datasets=[coh, SFT_DS])))
+    with pytest.raises(Exception, match=r"would put loss on \['input'\]"):
+        load_cfg(
+            str(config_file(workdir, tiny_model_dir, datasets=[coh, SFT_DS], train_on_inputs=True))
+        )
+
+
 def write_context_sft(folder: Path) -> None:
     """SFT files as the builder writes them from HH-RLHF: the red-team conversation's earlier
     turns in `input` (the chat file: in the user turn), marked harmful in the manifest."""
