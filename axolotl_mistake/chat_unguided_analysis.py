@@ -28,9 +28,18 @@ class ChatUnguidedAnalysisStrategy(MistakeAnalysisTokenizingStrategy):
 
     strategy_name = "axolotl_mistake.chat_unguided_analysis"
 
-    def __init__(self, *args: Any, chat_template: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        chat_template: str | None = None,
+        template_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.chat_template = chat_template
+        self.template_kwargs = dict(template_kwargs or {})
+        """The config's `chat_template_kwargs` (e.g. `enable_thinking: false`), passed to the
+        template as Axolotl's own `chat_template` type passes them, so both render alike."""
 
     def _render(self, conversations: list[list[dict]], generation_prompt: bool) -> list[str]:
         return [
@@ -39,6 +48,7 @@ class ChatUnguidedAnalysisStrategy(MistakeAnalysisTokenizingStrategy):
                 chat_template=self.chat_template,
                 tokenize=False,
                 add_generation_prompt=generation_prompt,
+                **self.template_kwargs,
             )
             for conv in conversations
         ]
@@ -99,5 +109,10 @@ def load(tokenizer: Any, cfg: Any, ds_cfg: Any = None, processor: Any = None):
     refuse_train_on_inputs(cfg, ChatUnguidedAnalysisStrategy.strategy_name)
     template = _resolve_chat_template(tokenizer, cfg, ds_cfg)
     return build_strategy(
-        ChatUnguidedAnalysisStrategy, tokenizer, cfg, ds_cfg, chat_template=template
+        ChatUnguidedAnalysisStrategy,
+        tokenizer,
+        cfg,
+        ds_cfg,
+        chat_template=template,
+        template_kwargs=cfg_get(cfg, "chat_template_kwargs") or {},
     )

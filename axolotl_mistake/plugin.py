@@ -232,6 +232,9 @@ class MistakeAnalysisPlugin(BasePlugin):
                 if style in CHAT_STYLES and tokenizer is not None
                 else None
             ),
+            "chat_template_kwargs": (
+                cfg_get(cfg, "chat_template_kwargs") if style in CHAT_STYLES else None
+            ),
         }
         probe = DiscriminationProbe(
             pairs, threshold=0.0 if calibrated else float(threshold), **probe_args

@@ -147,6 +147,7 @@ class DiscriminationProbe:
         max_answer_chars: int = 2000,
         threshold: float = 0.0,
         chat_template: str | None = None,
+        chat_template_kwargs: dict[str, Any] | None = None,
     ) -> None:
         self.pairs = list(pairs)
         if not self.pairs:
@@ -159,6 +160,8 @@ class DiscriminationProbe:
         self.threshold = float(threshold)
         self.chat_template = chat_template
         """Chat styles: the template to render with (None: the tokenizer's own)."""
+        self.chat_template_kwargs = dict(chat_template_kwargs or {})
+        """Chat styles: the config's `chat_template_kwargs`, as the training rows got them."""
         self._cache: dict[tuple[int, int | None], tuple[list[LabelledPair], list[_Item]]] = {}
 
     # -- prompt rendering -------------------------------------------------------------------
@@ -182,6 +185,7 @@ class DiscriminationProbe:
                 chat_template=self.chat_template,
                 tokenize=False,
                 add_generation_prompt=True,
+                **self.chat_template_kwargs,
             )
             return text, False  # the chat template already carries its special tokens
         if analysis:

@@ -95,3 +95,36 @@ def test_a_probe_that_cannot_render_fails_before_training(workdir, tiny_model_di
 
     with pytest.raises(ValueError, match="needs a tokenizer with a chat template"):
         MistakeAnalysisPlugin().add_callbacks_post_trainer(cfg, Trainer())
+
+
+def test_chat_probe_passes_the_chat_template_kwargs(workdir, tiny_model_dir):
+    """`chat_template_kwargs` (e.g. `enable_thinking: false`) reach the analysis rows' template,
+    so they reach the probe's too: it scores the format the model is trained on."""
+    from transformers import AutoTokenizer
+
+    from tests.test_strategies import THINKING_TEMPLATE
+
+    cfg = load_cfg(
+        str(
+            config_file(
+                workdir,
+                tiny_model_dir,
+                datasets=[{**MISTAKE_DS, "type": "axolotl_mistake.chat_unguided_analysis"}, SFT_DS],
+                chat_template="jinja",
+                chat_template_jinja=THINKING_TEMPLATE,
+                chat_template_kwargs={"enable_thinking": False},
+                mistake_probe_pairs="builtin",
+                mistake_probe_style="chat_analysis",
+            )
+        )
+    )
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    tokenizer.chat_template = THINKING_TEMPLATE  # Axolotl sets the top-level template
+
+    class Trainer:  # what the plugin reads of a Trainer before training
+        processing_class = tokenizer
+        model = None
+
+    (callback,) = MistakeAnalysisPlugin().add_callbacks_post_trainer(cfg, Trainer())
+    text, _ = callback.probe.render(callback.probe.pairs[0], tokenizer)
+    assert text.endswith("<|im_start|>assistant\n<think></think>")

@@ -119,6 +119,31 @@ def test_chat_template_from_config(embedded_tokenizer):
     assert _trained(out["input_ids"], out["labels"])[-1] == embedded_tokenizer.eos_token_id
 
 
+THINKING_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n"
+    "{% if m['role'] == 'assistant' and enable_thinking is defined and not enable_thinking %}<think></think>{% endif %}"
+    "{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n"
+    "{% if enable_thinking is defined and not enable_thinking %}<think></think>{% endif %}{% endif %}"
+)
+
+
+def test_chat_template_kwargs_reach_the_template(embedded_tokenizer):
+    """`chat_template_kwargs` (e.g. Qwen3's `enable_thinking: false`) render the analysis rows as
+    Axolotl renders its own chat rows in the same mix: an empty think block, masked."""
+    cfg = _cfg(
+        chat_template="jinja",
+        chat_template_jinja=THINKING_TEMPLATE,
+        chat_template_kwargs={"enable_thinking": False},
+    )
+    strategy = _load("axolotl_mistake.chat_unguided_analysis", embedded_tokenizer, cfg=cfg)
+    out = strategy.tokenize_prompt(ROWS[0])
+    text = embedded_tokenizer.decode(out["input_ids"])
+    assert "<|im_start|>assistant\n<think></think>" in text
+    trained = _trained(out["input_ids"], out["labels"])
+    assert embedded_tokenizer.decode(trained) == ROWS[0]["critique"] + "<|im_end|>"
+
+
 def test_batched_equals_row_by_row(embedded_tokenizer):
     strategy = _load("axolotl_mistake.unguided_analysis", embedded_tokenizer)
     assert strategy.supports_batched
