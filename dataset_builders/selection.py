@@ -25,11 +25,11 @@ def _rows_of(sources: list, role: str, config_file: str | None = None) -> Iterat
 
 
 def located(exc: InputError, key: tuple, config_file: str | None) -> InputError:
-    """A source that cannot be opened (a missing or unreadable file, a Hub dataset that does
-    not load), named by the config key that gave it: the loader only knows the file or Hub
-    id, and the same one may be configured twice (red-team and decontamination). An error
-    inside its rows keeps its data file and line."""
-    if exc.field not in ("path", "hub_id") or exc.line is not None or not exc.file:
+    """A source that cannot be opened or holds no records (a missing, unreadable or empty file,
+    a Hub dataset that does not load or has no rows), named by the config key that gave it:
+    the loader only knows the file or Hub id, and the same one may be configured twice
+    (red-team and decontamination). An error inside its rows keeps its data file and line."""
+    if exc.field not in ("path", "hub_id", "data_files") or exc.line is not None or not exc.file:
         return exc
     from axolotl_mistake.configio import locate
 

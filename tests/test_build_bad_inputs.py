@@ -554,3 +554,24 @@ def test_a_hub_source_that_cannot_load_is_named_by_its_config_key(tmp_path, caps
     assert code == 2, err
     assert "b.yml:8, field 'select.decontaminate.0.hub_id'" in err, err
     assert "nobody/not-cached" in err and "\n" not in err
+
+
+def test_an_empty_hub_helpful_source_is_refused(tiny_model_dir, tmp_path, capsys, monkeypatch):
+    """A `helpful` Hub source whose data holds no rows gave an empty sft_helpful.jsonl and
+    exit 0; local files refused it. Now refused at the key that named the data."""
+    from tests.build_support import fast_build_argv, origin_source
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    (tmp_path / "data.jsonl").write_bytes(jl(GOOD))
+    (tmp_path / "helpful.jsonl").write_text("\n\n")
+    out = tmp_path / "out"
+    helpful = "[{kind: alpaca, hub_id: json, data_files: %s}]" % (tmp_path / "helpful.jsonl")
+    argv = fast_build_argv(origin_source(tmp_path / "data.jsonl"), out)
+    argv[argv.index("--helpful") + 1] = helpful
+    argv += ["--model.model", str(tiny_model_dir), "--model.device", "cpu"]
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert "field 'helpful.0.data_files'" in err and "holds no records" in err, err
+    assert "\n" not in err and not out.exists()

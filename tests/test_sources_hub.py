@@ -226,3 +226,27 @@ def test_local_files_read_through_hub_id_are_hashed_in_the_provenance(tmp_path):
     assert [f["sha256"] for f in folder["files"]] == [digest]
     remote = describe_source(parse_source_config({"kind": "alpaca", "hub_id": "tatsu-lab/alpaca"}))
     assert "files" not in remote
+
+
+@pytest.mark.parametrize(
+    "name, content, builder",
+    [
+        ("blank.jsonl", "\n\n", "json"),
+        ("array.json", "[]\n", "json"),
+        ("empty.jsonl", "", "json"),
+        ("header.csv", "instruction,output\n", "csv"),
+    ],
+)
+def test_a_hub_stream_with_no_rows_is_an_input_error(tmp_path, name, content, builder):
+    """A local file refuses "holds no records"; the same file read through `hub_id: json`
+    (blank lines, `[]`, a CSV header alone) gave zero rows without a word, so an empty
+    `sft_helpful.jsonl` was written, and a zero-byte one failed as "cannot load dataset
+    (StopIteration)", blaming the id."""
+    data = tmp_path / name
+    data.write_text(content)
+    cfg = parse_source_config({"kind": "alpaca", "hub_id": builder, "data_files": str(data)})
+    with pytest.raises(InputError) as err:
+        list(iter_rows(cfg))
+    assert err.value.field == "data_files", str(err.value)
+    assert "holds no records" in str(err.value) and str(data) in str(err.value)
+    assert "StopIteration" not in str(err.value) and "\n" not in str(err.value)

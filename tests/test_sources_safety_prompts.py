@@ -157,3 +157,14 @@ def test_reading_an_object_file_scans_it_once_for_line_numbers(tmp_path, monkeyp
     opening = real(path).splitlines().index('   "prompt": "p 2 0",')  # its '{' is the line above
     assert len(got) == 200 and got[0].line == opening
     assert scanned[0] <= 2 * len(real(path)), scanned[0]
+
+
+def test_a_hub_scenario_with_no_rows_is_an_input_error(tmp_path):
+    """Read through the Hub code path (`hub_id: json` with a local copy), a scenario whose list
+    is empty gave zero prompts without a word (a local copy refuses it)."""
+    data = _object_file(tmp_path, {"Goal_Hijacking": [], "Prompt_Leaking": ROWS["Prompt_Leaking"]})
+    cfg = parse_source_config({"kind": "safety_prompts", "hub_id": "json", "data_files": str(data)})
+    with pytest.raises(InputError) as info:
+        list(iter_rows(cfg))
+    assert info.value.field == "data_files" and "holds no records" in str(info.value)
+    assert "Goal_Hijacking" in str(info.value) and str(data) in str(info.value)

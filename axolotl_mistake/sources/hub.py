@@ -51,12 +51,30 @@ def _stopped(cfg: SourceBase, row: int, err: BaseException, what: str, why: str)
         f"{what} ({_one_line(err)}). {why}",
         file=cfg.location,
         line=row + 1,
-        field="data_files" if cfg.data_files is not None else "hub_id",
+        field=_data_key(cfg),
     )
 
 
+def _no_records(cfg: SourceBase) -> InputError:
+    """The error for data that holds not a single row (as a local file with no records is):
+    a source that silently gives nothing hides a wrong file or split."""
+    return InputError(
+        f"the data holds no records (split '{cfg.split}' is empty)",
+        file=cfg.location,
+        field=_data_key(cfg),
+    )
+
+
+def _data_key(cfg: SourceBase) -> str:
+    """The config key that named the data: `data_files`, else `hub_id`."""
+    return "data_files" if cfg.data_files is not None else "hub_id"
+
+
 def iter_hub_records(cfg: SourceBase) -> Iterator[Record]:
-    """Yield the rows of `cfg.split` one by one; `line` is the 1-based row number in the split."""
+    """Yield the rows of `cfg.split` one by one; `line` is the 1-based row number in the split.
+
+    Data without a single row (empty files, blank lines only, `[]`, a CSV header alone) is an
+    InputError, as it is for a local file."""
     import datasets
     from datasets.exceptions import DatasetGenerationError
 
@@ -80,6 +98,9 @@ def iter_hub_records(cfg: SourceBase) -> Iterator[Record]:
     # the boundary to a user-named dataset: every failure to open it is a config problem
     try:
         stream = datasets.load_dataset(cfg.hub_id, **kwargs)
+    except StopIteration as err:
+        # the packaged builders read the first block to infer the columns: there is none
+        raise _no_records(cfg) from err
     except Exception as err:
         raise InputError(
             f"cannot load dataset '{cfg.hub_id}' ({_one_line(err)}). Check the id, "
@@ -95,6 +116,8 @@ def iter_hub_records(cfg: SourceBase) -> Iterator[Record]:
             with _library_errors_unlogged():
                 data = next(rows)
         except StopIteration:
+            if row == 0:
+                raise _no_records(cfg) from None
             return
         except InputError:
             raise

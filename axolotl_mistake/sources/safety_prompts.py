@@ -197,8 +197,13 @@ def _hub_records(cfg: SafetyPromptsSource) -> Iterator[Record]:
             file=cfg.location,
             field="hub_id",
         ) from err
-    if first is None:
-        return
+    if first is None:  # as a local copy does: a source that gives nothing hides a wrong file
+        raise InputError(
+            f"the data holds no records (scenario '{cfg.scenario}' of split '{cfg.split}' is "
+            "empty)",
+            file=cfg.location,
+            field="data_files" if cfg.data_files is not None else "hub_id",
+        )
     yield Record(data=dict(first), file=cfg.location, line=1)
     for number, data in enumerate(rows, 2):
         yield Record(data=dict(data), file=cfg.location, line=number)
