@@ -288,37 +288,46 @@ def emit(
     evals = distinct_eval_prompts(items)
     if evals:
         red_team_evals = [{"input": it.input} for it in evals if it.role == "redteam"]
-        files[EVAL_FILE] = FileSpec(
-            "eval_prompts",
-            red_team_context(red_team_evals, []),
-            None,
-            [
+        eval_rows = []
+        for it in evals:
+            # an answer its source labels unsafe too is no harmless reference: null, so the
+            # file never holds a harmful-labelled answer (the manifest marks `reference` never)
+            if conflicting_labels(it):
+                result.add("eval_prompts_conflicting_labels")
+            eval_rows.append(
                 {
                     "id": it.uid,
                     "instruction": it.instruction,
                     "input": it.input,
                     "source": it.row.source,
-                    "reference": it.row.safe_answer,
+                    "reference": _reference(it),
                 }
-                for it in evals
-            ],
+            )
+        files[EVAL_FILE] = FileSpec(
+            "eval_prompts", red_team_context(red_team_evals, []), None, eval_rows
         )
     for name, spec in files.items():
         result.add(f"rows.{name}", len(spec.rows))
     return files, result
 
 
+def _reference(item: Item) -> str | None:
+    """An eval item's reference answer: its safe answer, unless its source labels that text
+    unsafe too (`conflicting_labels`)."""
+    return None if conflicting_labels(item) else item.row.safe_answer
+
+
 def distinct_eval_prompts(items: Iterable[Item]) -> list[Item]:
     """One eval item per normalised prompt (rows of one prompt are held out together; listing
-    each would count the prompt twice): the first by uid that has a reference answer, else the
-    first."""
+    each would count the prompt twice): the first by uid that has a reference answer (one its
+    source does not also label unsafe), else the first."""
     chosen: dict[str, Item] = {}
     for it in items:
         if it.split != "eval":
             continue
         key = it.prompt_key
         held = chosen.get(key)
-        if held is None or (held.row.safe_answer is None and it.row.safe_answer is not None):
+        if held is None or (_reference(held) is None and _reference(it) is not None):
             chosen[key] = it
     return list(chosen.values())
 
