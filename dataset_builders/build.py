@@ -138,6 +138,14 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     m = outcome.manifest
     out.print(summary_table(m.counts, m.timings_s, m.calls))
+    if outcome.empty_shard:
+        err.print(
+            f"[yellow]shard {m.shard['index']}/{m.shard['count']} has no training rows (its "
+            f"slice holds {m.counts['shard']['redteam']} red-team instructions, "
+            f"{m.counts.get('analyses', {}).get('kept', 0)} analyses kept); it is finished: "
+            "merge all shards with `python -m dataset_builders.merge`, which refuses an "
+            "empty union.[/yellow]"
+        )
     if m.failed_calls:
         err.print(
             f"[yellow]{len(m.failed_calls)} model calls failed (listed in manifest.json "

@@ -3,7 +3,9 @@
 Emits the union of the shards' pools with the same emit stage a single run uses, so the JSONL
 files are byte-identical to an unsharded run; the manifest's counts are summed. Refuses shards
 of different configs, an incomplete/duplicated shard set, and an output that is one of the
-inputs (or inside one) or an existing folder this tool did not make. Never calls a model.
+inputs (or inside one) or an existing folder this tool did not make (exit 2); stops with exit 1
+when the union holds no training rows (a shard may finish empty, the union may not). Never
+calls a model.
 """
 
 from __future__ import annotations
@@ -14,11 +16,11 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from axolotl_mistake import configio
-from axolotl_mistake.errors import InputError
+from axolotl_mistake.errors import BuildFailed, InputError
 from axolotl_mistake.manifest import MANIFEST_NAME, BuildManifest, read_manifest, sha256_bytes
 from dataset_builders.config import BuildConfig
 from dataset_builders.output_guard import POOL_FILE, STATE_DIR, check_output
-from dataset_builders.pipeline import write_outputs
+from dataset_builders.pipeline import retire_previous, write_outputs
 from dataset_builders.provenance import analysis_classes
 from dataset_builders.stages import emit as emit_stage
 from dataset_builders.stages.emit import Pool
@@ -130,6 +132,21 @@ def merge(folders: list[Path], output: Path, *, overwrite: bool = False) -> Buil
     for folder, manifest in zip(folders, manifests, strict=True):
         pool = pool.merged(_read_pool(folder, manifest))
     files, emitted = emit_stage.emit(pool, cfg.emit, seed=cfg.seed, balanced=cfg.analyses.balanced)
+    # a shard may finish empty (its slice held no usable rows); the union may not
+    empty = [
+        name for name, spec in files.items() if spec.role == "mistake_analysis" and not spec.rows
+    ]
+    if empty:
+        raise BuildFailed(
+            f"no training rows: {', '.join(empty)} would be empty in the union of the "
+            f"{len(folders)} shards (analyses kept per shard: "
+            + ", ".join(
+                f"{m.shard.get('index')}/{m.shard.get('count')}: "
+                f"{m.counts.get('analyses', {}).get('kept', 0)}"
+                for m in manifests
+            )
+            + "). Nothing was written."
+        )
     counts: dict = {"select": first.counts["select"]}
     timings: dict = {}
     calls: dict = {}
@@ -142,6 +159,7 @@ def merge(folders: list[Path], output: Path, *, overwrite: bool = False) -> Buil
         failures.extend(m.failed_calls)
     counts["emit"] = dict(sorted(emitted.counts.items()))
     datasets_yaml = emit_stage.datasets_block(files, str(output).rstrip("/"))
+    previous = retire_previous(output)
     pool_sha256 = pool.save(output / STATE_DIR / POOL_FILE)
     manifest = first.model_copy(
         update={
@@ -156,7 +174,7 @@ def merge(folders: list[Path], output: Path, *, overwrite: bool = False) -> Buil
             "timings_s": timings,
         }
     )
-    write_outputs(output, files, manifest, datasets_yaml)
+    write_outputs(output, files, manifest, datasets_yaml, previous)
     return manifest
 
 
@@ -177,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BuildFailed as exc:
+        print(f"error: merge failed: {exc}", file=sys.stderr)
+        return 1
     rows = ", ".join(f"{k}: {v.rows}" for k, v in manifest.files.items())
     print(f"merged {len(folders)} shards into {output} ({rows})")
     print(emit_stage.datasets_block_from_manifest(manifest.files, str(output).rstrip("/")))

@@ -25,7 +25,8 @@ POOL_FILE = "pool.jsonl"
 def made_by_us(folder: Path) -> bool:
     """True when `folder` holds our manifest, or only what a build killed before it finished
     leaves: the state folder (call cache, pool, temp files) and, when the kill came while the
-    final files were written (the manifest last), some of the training files."""
+    final files were written (the manifest last; a rebuild removes its predecessor's manifest
+    and card before it replaces the first file), some of the training files."""
     try:
         if read_manifest(folder) is not None:
             return True

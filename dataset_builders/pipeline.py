@@ -21,7 +21,13 @@ from dataset_builders.card import render_card
 from dataset_builders.chat_prefill import ChatRenderer, load_chat_renderer
 from dataset_builders.config import BuildConfig
 from dataset_builders.context_bound import bound_items
-from dataset_builders.output_guard import CACHE_FILE, POOL_FILE, STATE_DIR, check_output
+from dataset_builders.output_guard import (
+    CACHE_FILE,
+    POOL_FILE,
+    STATE_DIR,
+    check_output,
+    made_by_us,
+)
 from dataset_builders.progress import StageBars
 from dataset_builders.provenance import build_manifest
 from dataset_builders.selection import read_and_select
@@ -45,6 +51,8 @@ class BuildOutcome:
     manifest: BuildManifest
     datasets_yaml: str
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    empty_shard: bool = False
+    """A shard (of n > 1) that wrote no training rows: judged at the union, by merge."""
 
 
 @dataclass
@@ -126,23 +134,43 @@ def run_stages(
     return outcome
 
 
-def previous_files(out: Path) -> list[str]:
-    """The files the manifest of an earlier build of this tool in `out` lists (none when there
-    is no such manifest, or it cannot be read)."""
+def retire_previous(out: Path) -> list[str]:
+    """Call right before the first file of `out` (the pool, then the data files) is replaced.
+
+    Returns the final files an earlier build of this tool left in `out`: those its manifest
+    lists, or, in a folder a killed build left (no manifest, `made_by_us`), the final files
+    there. Removes that manifest and, before it, its card: a build killed from here on leaves
+    what a killed first build leaves (state/ and some data files, which `made_by_us` accepts
+    and a rerun resumes), never new files beside an old manifest whose sha256s and row counts
+    no longer match them. A foreign folder (`--overwrite`) loses nothing: returns []."""
     try:
         manifest = read_manifest(out)
-    except InputError:
+    except InputError:  # says it is ours but cannot be read: treated as foreign, kept
         return []
-    return list(manifest.files) if manifest is not None else []
+    if manifest is None:
+        if out.is_dir() and made_by_us(out):
+            return sorted(p.name for p in out.iterdir() if p.name in ALL_FILES)
+        return []
+    (out / CARD_FILE).unlink(missing_ok=True)  # first: a card without a manifest is foreign
+    (out / MANIFEST_NAME).unlink(missing_ok=True)
+    return list(manifest.files)
 
 
 def write_outputs(
-    out: Path, files: dict[str, FileSpec], manifest: BuildManifest, datasets_yaml: str
+    out: Path,
+    files: dict[str, FileSpec],
+    manifest: BuildManifest,
+    datasets_yaml: str,
+    previous: list[str] | None = None,
 ) -> None:
-    """Every final file atomically; the files an earlier build of this tool listed in its
-    manifest and this one does not write are removed (nothing else: with `--overwrite` a
-    foreign folder keeps every file the build does not replace)."""
-    stale = [name for name in previous_files(out) if name in ALL_FILES and name not in files]
+    """Every final file atomically, the manifest and then the card last; the files an
+    earlier build of this tool left (`previous`, from `retire_previous`, called here unless
+    the caller did so before replacing its pool) and this one does not write are removed
+    (nothing else: with `--overwrite` a foreign folder keeps every file the build does not
+    replace)."""
+    if previous is None:
+        previous = retire_previous(out)
+    stale = [name for name in previous if name in ALL_FILES and name not in files]
     for name, spec in files.items():
         write_atomic(out / name, spec.to_bytes())
     for name in stale:
@@ -201,7 +229,11 @@ def run_build(
     empty = [
         name for name, spec in files.items() if spec.role == "mistake_analysis" and not spec.rows
     ]
-    if empty:
+    # a shard's empty result is judged at the union (merge refuses an empty one): few red-team
+    # rows in many shards leave some slices empty, and merge needs every shard. Failed calls
+    # still stop it, as they stop an unsharded run: a rerun retries them.
+    empty_shard = bool(empty) and count > 1 and not failures
+    if empty and not empty_shard:
         stages = ", ".join(
             f"{k}: {v}" for k, v in counts.items() if k in ("mistakes", "verify", "analyses")
         )
@@ -211,6 +243,7 @@ def run_build(
             + "). Nothing was written."
         )
     # only now, past the last refusal: merge reads the pool beside the manifest
+    previous = retire_previous(out)
     pool_sha256 = pool.save(out / STATE_DIR / POOL_FILE)
     failed = [f.to_dict() for f in failures]
     calls = {**calls, "failed": len(failed)}
@@ -228,5 +261,5 @@ def run_build(
         {"index": index, "count": count},
         pool_sha256=pool_sha256,
     )
-    write_outputs(out, files, manifest, datasets_yaml)
-    return BuildOutcome(out, files, manifest, datasets_yaml, counts)
+    write_outputs(out, files, manifest, datasets_yaml, previous)
+    return BuildOutcome(out, files, manifest, datasets_yaml, counts, empty_shard)

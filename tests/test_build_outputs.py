@@ -160,6 +160,42 @@ def test_a_build_killed_while_writing_its_files_resumes(tiny_model_dir, tmp_path
     assert main(build_argv(tmp_path, tiny_model_dir, other)) == 2
 
 
+def test_a_rebuild_killed_while_replacing_its_files_leaves_no_stale_manifest(
+    tiny_model_dir, tmp_path, capsys
+):
+    """A rebuild stopped after it replaced some data files but before its manifest left the
+    new files beside the old manifest.json and README.md, whose sha256s and row counts no
+    longer matched them. The old manifest and card go before the first file is replaced, so a
+    stopped rebuild looks like a stopped first build, and rerunning the command finishes it
+    (every call cached), removing the earlier build's files this one does not write."""
+    out = tmp_path / "out"
+    assert main(build_argv(tmp_path, tiny_model_dir, out, "--emit.coh", "true")) == 0
+    old = (out / "mistake_analysis.jsonl").read_bytes()
+    assert (out / "coh.jsonl").is_file() and (out / "README.md").is_file()
+    rebuild = build_argv(tmp_path, tiny_model_dir, out)
+    rebuild[rebuild.index("--analyses.max_new_tokens") + 1] = "6"
+    # the file after mistake_analysis.jsonl cannot be replaced (a folder in its place): the
+    # rebuild stops there, as a kill would
+    (out / "sft_harmless.jsonl").unlink()
+    (out / "sft_harmless.jsonl" / "blocker").mkdir(parents=True)
+    with pytest.raises(OSError):
+        main(rebuild)
+    assert (out / "mistake_analysis.jsonl").read_bytes() != old, "the rebuild replaced it"
+    assert not (out / "manifest.json").exists(), "no manifest may describe other files"
+    assert not (out / "README.md").exists()
+    (out / "sft_harmless.jsonl" / "blocker").rmdir()
+    (out / "sft_harmless.jsonl").rmdir()
+    capsys.readouterr()
+    assert main(rebuild) == 0, capsys.readouterr().err
+    m = read_manifest(out)
+    assert m.calls["misses"] == 0 and m.calls["hits"] > 0
+    for name, entry in m.files.items():
+        assert entry.sha256 == hashlib.sha256((out / name).read_bytes()).hexdigest(), name
+    assert m.pool_sha256 == hashlib.sha256((out / "state" / "pool.jsonl").read_bytes()).hexdigest()
+    assert not (out / "coh.jsonl").exists(), "the earlier build's file this one drops"
+    assert (out / "README.md").is_file()
+
+
 def test_merge_output_must_not_be_an_input(tiny_model_dir, tmp_path, capsys):
     shards = []
     for i in range(2):
@@ -186,7 +222,9 @@ def test_a_failed_rebuild_leaves_the_shard_pool_and_merge_checks_it(
 ):
     """ "Nothing was written" must hold for state/pool.jsonl too: merge reads the pool, and a
     failed rebuild's pool beside the old manifest merged rows of another config silently. The
-    manifest records the pool's sha256, and merge refuses a pool that does not match it."""
+    manifest records the pool's sha256, and merge refuses a pool that does not match it.
+    The rebuild fails as a shard may (its empty result alone is left to merge): every call
+    fails (a dead endpoint, within the failure budget) and nothing trainable comes out."""
     shards = []
     for i in range(2):
         out = tmp_path / f"s{i}"
@@ -196,9 +234,11 @@ def test_a_failed_rebuild_leaves_the_shard_pool_and_merge_checks_it(
     before = pool.read_bytes()
     assert read_manifest(shards[0]).pool_sha256 == hashlib.sha256(before).hexdigest()
     capsys.readouterr()
-    failing = build_argv(tmp_path, tiny_model_dir, shards[0], "--shard", "0/2")
-    at = failing.index("--analyses.min_chars")
-    failing[at + 1] = "100000"  # a gate no analysis passes
+    dead = "{kind: openai, model: m, base_url: 'http://127.0.0.1:9/v1', max_retries: 0}"
+    source = origin_source(data_file(tmp_path))
+    failing = fast_build_argv(
+        source, shards[0], "--model", dead, "--shard", "0/2", "--max_failed_fraction", "1.0"
+    )
     assert main(failing) == 1
     assert "Nothing was written" in capsys.readouterr().err
     assert pool.read_bytes() == before
@@ -207,3 +247,54 @@ def test_a_failed_rebuild_leaves_the_shard_pool_and_merge_checks_it(
     err = capsys.readouterr().err
     assert str(pool) in err and "does not match" in err
     assert not (tmp_path / "m").exists()
+
+
+def test_a_shard_without_red_team_rows_finishes_and_merge_runs(tiny_model_dir, tmp_path, capsys):
+    """Few red-team rows, many shards: a slice holding none stopped with exit 1 ("no training
+    rows"), so the merge, which needs every shard, could never run. A shard's empty result
+    is judged at the union: it finishes (pool, manifest, a note on stderr) and merge emits the
+    rows of the others, the rows one unsharded run gives."""
+    single = tmp_path / "single"
+    assert main(build_argv(tmp_path, tiny_model_dir, single)) == 0
+    shards, empty = [], []
+    for i in range(6):
+        out = tmp_path / f"s{i}"
+        capsys.readouterr()
+        code = main(build_argv(tmp_path, tiny_model_dir, out, "--shard", f"{i}/6"))
+        err = capsys.readouterr().err
+        assert code == 0, err
+        m = read_manifest(out)
+        assert m.pool_sha256 == hashlib.sha256((out / "state/pool.jsonl").read_bytes()).hexdigest()
+        if m.counts["shard"]["redteam"] == 0:
+            empty.append(i)
+            assert m.files["mistake_analysis.jsonl"].rows == 0
+            assert f"shard {i}/6" in err and "no training rows" in err, err
+        shards.append(out)
+    assert len(empty) >= 2  # 4 rows in 6 slices
+    merged = tmp_path / "merged"
+    assert merge_main([*map(str, shards), "--output", str(merged)]) == 0
+
+    def ids(folder: Path) -> list[str]:
+        text = (folder / "mistake_analysis.jsonl").read_text()
+        return [json.loads(line)["id"] for line in text.splitlines()]
+
+    assert len(ids(merged)) == 4 and ids(merged) == ids(single)
+
+
+def test_merge_refuses_an_empty_union_of_shards(tiny_model_dir, tmp_path, capsys):
+    """Every shard finished with no training rows (a gate no analysis passes): the merge is
+    where emptiness is judged, and it stops with exit 1, writing nothing."""
+    shards = []
+    for i in range(2):
+        out = tmp_path / f"s{i}"
+        argv = build_argv(tmp_path, tiny_model_dir, out, "--shard", f"{i}/2")
+        argv[argv.index("--analyses.min_chars") + 1] = "100000"
+        assert main(argv) == 0
+        shards.append(out)
+    capsys.readouterr()
+    merged = tmp_path / "merged"
+    assert merge_main([*map(str, shards), "--output", str(merged)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err, err
+    assert "no training rows" in err and "mistake_analysis.jsonl" in err, err
+    assert not merged.exists()
