@@ -68,6 +68,8 @@ def bound_items(
     seen: set[tuple] = set()
     for step in planned:
         for call in step.plan.calls:
+            if not call.pairs:  # e.g. origin mistakes: no request, and no model was loaded
+                continue
             backend = backend_of(call.backend)
             local = getattr(backend, "max_context", None) is not None
             for record, request in call.pairs:

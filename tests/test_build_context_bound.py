@@ -95,3 +95,14 @@ def test_endpoint_never_receives_a_prompt_beyond_its_context(tiny_backend, tmp_p
     assert not any(LONG[:200] in body["prompt"] for _, body in srv.bodies)
     m = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert m["counts"]["context_bound"]["too_long_for_context"] == 1
+
+
+def test_origin_mistakes_with_another_analyst_need_no_model(tiny_model_dir, tmp_path):
+    """Origin mistakes make no model call, so the build's `model` is never loaded: with the
+    analyses on a backend of their own, the bound checks the analyst only (it looked up the
+    unloaded mistakes model: KeyError)."""
+    analyst = json.dumps({"kind": "transformers", "model": str(tiny_model_dir), "device": "cpu"})
+    extra = ["--model.model", str(tmp_path / "no-such-model"), "--analyses.backend", analyst]
+    assert main(argv(tmp_path, SHORT, *extra)) == 0
+    m = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert m["counts"]["context_bound"] == {"checked": 3, "kept": 3, "too_long_for_context": 0}
