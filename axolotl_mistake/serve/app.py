@@ -1,9 +1,9 @@
 """The OpenAI-compatible HTTP API (FastAPI on uvicorn) in front of a generation `Backend`.
 
-/v1/models, /v1/completions, /v1/chat/completions and /health. A request is read only up to
-the byte limit, validated (`schemas`), checked against the model's context *before* it is
-queued, then micro-batched (`batcher`). It must never log request bodies or API keys, never run
-a prompt that cannot fit, and binds 127.0.0.1 unless told otherwise.
+/v1/models (and /v1/models/{id}), /v1/completions, /v1/chat/completions and /health. A
+request is read only up to the byte limit, validated (`schemas`), checked against the model's
+context *before* it is queued, then micro-batched (`batcher`). It must never log request bodies
+or API keys, never run a prompt that cannot fit, and binds 127.0.0.1 unless told otherwise.
 """
 
 from __future__ import annotations
@@ -214,6 +214,18 @@ class OpenAIServer:
                 return error_response(401, "invalid or missing API key", "authentication_error")
             return self.models()
 
+        @app.get("/v1/models/{model:path}")
+        async def model(request: Request, model: str) -> Any:
+            if not self.authorized(request.headers.get("authorization")):
+                return error_response(401, "invalid or missing API key", "authentication_error")
+            try:
+                self._check_model(model)
+            except RequestError as exc:
+                return error_response(
+                    exc.status, exc.message, "invalid_request_error", param=exc.param, code=exc.code
+                )
+            return self.models()["data"][0]
+
         @app.post("/v1/completions")
         async def completions(request: Request) -> Any:
             return await self.answer(request, chat=False)
@@ -241,7 +253,8 @@ class OpenAIServer:
                     param="n",
                 )
             await self._check_prompts(requests, params.max_new_tokens, body.prompt_params())
-            future = self.batcher.submit(requests, params)
+            unseeded = body.seed is None and not params.greedy
+            future = self.batcher.submit(requests, params, unseeded=unseeded)
         except RequestError as exc:
             return error_response(
                 exc.status, exc.message, "invalid_request_error", param=exc.param, code=exc.code

@@ -12,7 +12,7 @@ import queue
 import threading
 import time
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from axolotl_mistake.generation.base import Backend, Completion, GenerationRequest, SamplingParams
 
@@ -25,13 +25,23 @@ class Busy(RuntimeError):
 class _Job:
     requests: list[GenerationRequest]
     params: SamplingParams
+    unseeded: bool = False
     future: Future = field(default_factory=Future)
+
+    def batch_key(self) -> tuple[bool, SamplingParams]:
+        """Jobs with equal keys may share a backend call: equal parameters, or, for jobs whose
+        seed was drawn at random (the client gave none), equal parameters but for the seed."""
+        return self.unseeded, replace(self.params, seed=0) if self.unseeded else self.params
 
 
 class MicroBatcher:
     """Jobs that arrive within `wait_s` of each other and share sampling parameters go to the
     backend as one `generate()` call of up to `max_requests` prompts; at most `max_pending`
-    prompts wait at any time. `calls` counts backend calls."""
+    prompts wait at any time. `calls` counts backend calls.
+
+    Unseeded jobs (`submit(..., unseeded=True)`: their seed is a random draw) batch whatever
+    their seeds: the call runs under the first job's seed, with each later job's sample indices
+    shifted past those before it, so no two jobs in it draw the same samples."""
 
     def __init__(
         self,
@@ -51,7 +61,9 @@ class MicroBatcher:
         self._thread = threading.Thread(target=self._loop, name="serve-batcher", daemon=True)
         self._thread.start()
 
-    def submit(self, requests: list[GenerationRequest], params: SamplingParams) -> Future:
+    def submit(
+        self, requests: list[GenerationRequest], params: SamplingParams, *, unseeded: bool = False
+    ) -> Future:
         """Queue one request's prompts; the future resolves to one completion per prompt.
 
         Busy (retry later) when the queue is full now; ValueError when the request alone needs
@@ -68,7 +80,7 @@ class MicroBatcher:
                     f"{self.max_pending} (--max-pending): retry later"
                 )
             self._pending += len(requests)
-        job = _Job(list(requests), params)
+        job = _Job(list(requests), params, unseeded)
         self._queue.put(job)
         return job.future
 
@@ -107,7 +119,10 @@ class MicroBatcher:
                     break
                 if nxt is None:
                     stopping = True
-                elif nxt.params == job.params and size + len(nxt.requests) <= self.max_requests:
+                elif (
+                    nxt.batch_key() == job.batch_key()
+                    and size + len(nxt.requests) <= self.max_requests
+                ):
                     group.append(nxt)
                     size += len(nxt.requests)
                 else:
@@ -115,7 +130,13 @@ class MicroBatcher:
             self._run(group)
 
     def _run(self, group: list[_Job]) -> None:
-        flat = [r for job in group for r in job.requests]
+        flat: list[GenerationRequest] = []
+        for job in group:
+            if job.unseeded:  # under the first job's seed: keep each job's samples its own
+                shift = len(flat)
+                flat += [replace(r, sample_index=r.sample_index + shift) for r in job.requests]
+            else:
+                flat += job.requests
         try:
             self.calls += 1
             results = self.backend.generate(flat, group[0].params)

@@ -7,6 +7,8 @@ model's context happen in `app` (they need the backend). It must never touch the
 
 from __future__ import annotations
 
+import json
+import secrets
 from typing import Any, Literal
 
 from pydantic import (
@@ -105,6 +107,18 @@ class RequestError(ValueError):
         self.code = code
 
 
+NO_OP_VALUES: dict[str, tuple[Any, ...]] = {
+    "logprobs": (False,),
+    "top_logprobs": (0,),
+    "presence_penalty": (0,),
+    "frequency_penalty": (0,),
+    "stream_options": (),
+    "response_format": ({"type": "text"},),
+}
+"""Fields this server does not implement that clients often send anyway at their default, no-op
+value: accepted as null or these values (which change nothing), refused with any other."""
+
+
 class _Body(BaseModel):
     """Fields both generation endpoints take; anything else is refused by name."""
 
@@ -120,6 +134,28 @@ class _Body(BaseModel):
     stop: str | list[str] | None = None
     stream: bool | None = None
     user: str | None = None
+    # not implemented: accepted only at their no-op values (NO_OP_VALUES)
+    logprobs: bool | int | None = None
+    top_logprobs: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    stream_options: dict[str, Any] | None = None
+    response_format: dict[str, Any] | None = None
+
+    @field_validator(*NO_OP_VALUES)
+    @classmethod
+    def _no_op_only(cls, value: Any, info: ValidationInfo) -> Any:
+        allowed = NO_OP_VALUES[info.field_name]
+        # `logprobs: 0` (the chosen tokens' logprobs) is not `logprobs: false`
+        if value is None or any(
+            value == a and isinstance(value, bool) == isinstance(a, bool) for a in allowed
+        ):
+            return value
+        accepted = " or ".join(json.dumps(a) for a in (None, *allowed))
+        raise ValueError(
+            f"{json.dumps(value)} is not supported by this server; omit {info.field_name!r} or "
+            f"send {accepted}"
+        )
 
     @field_validator("stream")
     @classmethod
@@ -151,9 +187,12 @@ class _Body(BaseModel):
             )
         temperature = 1.0 if self.temperature is None else self.temperature
         top_p = 1.0 if self.top_p is None else self.top_p
-        seed = self.seed or 0
         if temperature <= 0:  # greedy: seed and top_p are irrelevant; let such requests batch
             seed, top_p = 0, 1.0
+        elif self.seed is None:  # as OpenAI and vLLM: an unseeded request draws its own samples
+            seed = secrets.randbelow(MAX_SEED + 1)
+        else:
+            seed = self.seed
         params = SamplingParams(
             max_new_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=stops, seed=seed
         )
@@ -198,6 +237,12 @@ class Message(BaseModel):
     role: Literal["system", "user", "assistant"]
     content: str
     name: str | None = None
+
+    @field_validator("role", mode="before")
+    @classmethod
+    def _developer_is_system(cls, value: Any) -> Any:
+        """OpenAI's newer name for the system role."""
+        return "system" if value == "developer" else value
 
     @field_validator("content", mode="before")
     @classmethod
@@ -264,7 +309,10 @@ def request_error(exc: ValidationError) -> RequestError:
     if kind == "extra_forbidden":
         message = "unknown field (not supported by this server)"
     elif kind == "literal_error" and param.endswith(".role"):
-        message = f"unknown role {err['input']!r}; use system, user or assistant"
+        message = (
+            f"unknown role {err['input']!r}; use system, user or assistant (or developer, read "
+            "as system)"
+        )
     if len(errors) > 1:
         message += f" (and {len(errors) - 1} more problem(s))"
     return RequestError(f"{param}: {message}" if param else message, param=param or None)
