@@ -95,7 +95,10 @@ NO_OPS = [
     {"response_format": {"type": "text"}},
     {"user": "someone"},
     {"n": 1},
+    {"logit_bias": None},
+    {"logit_bias": {}},
 ]
+COMPLETION_NO_OPS = [{"echo": False}, {"best_of": 1}, {"suffix": None}, {"echo": None}]
 
 
 @pytest.mark.parametrize("path", ["/completions", "/chat/completions"])
@@ -111,6 +114,35 @@ def test_the_no_op_defaults_clients_send_are_accepted(server, path, field):
     body = {**prompt, "max_tokens": 2, "temperature": 0, **field}
     response = httpx.post(server.base_url + path, json=body, timeout=60)
     assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("field", COMPLETION_NO_OPS, ids=str)
+def test_the_legacy_completion_no_op_defaults_are_accepted(server, field):
+    body = {"prompt": "Hello", "max_tokens": 2, "temperature": 0, **field}
+    response = httpx.post(server.base_url + "/completions", json=body, timeout=60)
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    "path, field",
+    [
+        ("/completions", {"echo": True}),
+        ("/completions", {"best_of": 3}),
+        ("/completions", {"suffix": "end"}),
+        ("/chat/completions", {"logit_bias": {"50256": -100}}),
+        ("/chat/completions", {"echo": False}),  # not a chat field at all
+    ],
+)
+def test_legacy_fields_with_effect_are_refused_by_name(server, path, field):
+    prompt = (
+        {"prompt": "Hello"}
+        if path == "/completions"
+        else {"messages": [{"role": "user", "content": "Hi"}]}
+    )
+    body = {**prompt, "max_tokens": 2, "temperature": 0, **field}
+    response = httpx.post(server.base_url + path, json=body, timeout=60)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == next(iter(field))
 
 
 def test_the_openai_client_with_explicit_defaults(server):

@@ -114,9 +114,31 @@ NO_OP_VALUES: dict[str, tuple[Any, ...]] = {
     "frequency_penalty": (0,),
     "stream_options": (),
     "response_format": ({"type": "text"},),
+    "logit_bias": ({},),
 }
 """Fields this server does not implement that clients often send anyway at their default, no-op
 value: accepted as null or these values (which change nothing), refused with any other."""
+
+COMPLETION_NO_OP_VALUES: dict[str, tuple[Any, ...]] = {
+    "echo": (False,),
+    "best_of": (1,),
+    "suffix": (),
+}
+"""The same for fields only /v1/completions takes."""
+
+
+def no_op_only(value: Any, name: str, table: dict[str, tuple[Any, ...]]) -> Any:
+    """`value` when it is null or one of `table[name]`'s no-op values, else a ValueError saying
+    what may be sent; `logprobs: 0` (the chosen tokens' logprobs) is not `logprobs: false`."""
+    allowed = table[name]
+    if value is None or any(
+        value == a and isinstance(value, bool) == isinstance(a, bool) for a in allowed
+    ):
+        return value
+    accepted = " or ".join(json.dumps(a) for a in (None, *allowed))
+    raise ValueError(
+        f"{json.dumps(value)} is not supported by this server; omit {name!r} or send {accepted}"
+    )
 
 
 class _Body(BaseModel):
@@ -141,21 +163,12 @@ class _Body(BaseModel):
     frequency_penalty: float | None = None
     stream_options: dict[str, Any] | None = None
     response_format: dict[str, Any] | None = None
+    logit_bias: dict[str, float] | None = None
 
     @field_validator(*NO_OP_VALUES)
     @classmethod
     def _no_op_only(cls, value: Any, info: ValidationInfo) -> Any:
-        allowed = NO_OP_VALUES[info.field_name]
-        # `logprobs: 0` (the chosen tokens' logprobs) is not `logprobs: false`
-        if value is None or any(
-            value == a and isinstance(value, bool) == isinstance(a, bool) for a in allowed
-        ):
-            return value
-        accepted = " or ".join(json.dumps(a) for a in (None, *allowed))
-        raise ValueError(
-            f"{json.dumps(value)} is not supported by this server; omit {info.field_name!r} or "
-            f"send {accepted}"
-        )
+        return no_op_only(value, info.field_name, NO_OP_VALUES)
 
     @field_validator("stream")
     @classmethod
@@ -203,6 +216,15 @@ class CompletionBody(_Body):
     """POST /v1/completions."""
 
     prompt: str | list[str]
+    # not implemented: accepted only at their no-op values (COMPLETION_NO_OP_VALUES)
+    echo: bool | None = None
+    best_of: int | None = None
+    suffix: str | None = None
+
+    @field_validator(*COMPLETION_NO_OP_VALUES)
+    @classmethod
+    def _completion_no_op_only(cls, value: Any, info: ValidationInfo) -> Any:
+        return no_op_only(value, info.field_name, COMPLETION_NO_OP_VALUES)
 
     @field_validator("prompt")
     @classmethod
