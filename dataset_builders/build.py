@@ -142,7 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         err.print(
             f"[yellow]shard {m.shard['index']}/{m.shard['count']} has no training rows (its "
             f"slice holds {m.counts['shard']['redteam']} red-team instructions, "
-            f"{m.counts.get('analyses', {}).get('kept', 0)} analyses kept); it is finished: "
+            f"{m.counts.get('context_bound', {}).get('too_long_for_context', 0)} too long for "
+            f"the model's context, {m.counts.get('analyses', {}).get('kept', 0)} analyses "
+            "kept); it is finished: "
             "merge all shards with `python -m dataset_builders.merge`, which refuses an "
             "empty union.[/yellow]"
         )

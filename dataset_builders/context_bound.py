@@ -57,11 +57,14 @@ def bound_items(
     render_chat: ChatRenderer | None = None,
     *,
     config_file: str | None = None,
+    whole: bool = True,
 ) -> StageResult:
     """The items whose every request fits; counts `checked`, `too_long_for_context`, `kept`.
 
     `backend_of(config)` gives the loaded backend of a stage's backend config. Raises
-    InputError when no red-team train item is left.
+    InputError when no red-team train item is left of the `whole` selection; one shard of
+    several (`whole=False`) goes on empty instead, judged at the union by merge, as a shard
+    with no red-team rows is.
     """
     planned, unknown = walk(cfg, items, render_chat)
     too_long: dict[str, str] = {}
@@ -91,7 +94,7 @@ def bound_items(
     result.add("checked", len(redteam))
     result.add("too_long_for_context", len(too_long))
     result.add("kept", len(redteam) - len(too_long))
-    if redteam and len(too_long) == len(redteam):
+    if whole and redteam and len(too_long) == len(redteam):
         example = next(iter(too_long.values()))
         raise InputError(
             f"every selected red-team instruction ({len(redteam)}) is too long for its model's "

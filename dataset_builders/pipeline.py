@@ -204,7 +204,9 @@ def run_build(
         backends = Backends()
         backends.preload([(cfg.backend_key(k), b) for k, b in needed_backends(cfg)], config_file)
         render_chat = analyst_chat_renderer(cfg, config_file)
-        bounded = bound_items(cfg, items, backends.loaded, render_chat, config_file=config_file)
+        bounded = bound_items(
+            cfg, items, backends.loaded, render_chat, config_file=config_file, whole=count == 1
+        )
         counts["context_bound"] = dict(sorted(bounded.counts.items()))
         items = bounded.records
         out = Path(cfg.output)

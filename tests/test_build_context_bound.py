@@ -106,3 +106,19 @@ def test_origin_mistakes_with_another_analyst_need_no_model(tiny_model_dir, tmp_
     assert main(argv(tmp_path, SHORT, *extra)) == 0
     m = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert m["counts"]["context_bound"] == {"checked": 3, "kept": 3, "too_long_for_context": 0}
+
+
+def test_a_shard_whose_rows_are_all_too_long_finishes_empty(tiny_model_dir, tmp_path, capsys):
+    """One shard of several is judged at the union, as an empty shard is: exit 0 with its
+    count, so merge can run (and refuse an empty union) instead of waiting for a shard that can
+    never finish; the same rows unsharded stay an error (test above)."""
+    counts = []
+    for index in range(2):
+        out = tmp_path / f"s{index}"
+        args = argv(tmp_path, [LONG], *local(tiny_model_dir), "--shard", f"{index}/2")
+        args[args.index("--output") + 1] = str(out)
+        assert main(args) == 0
+        counts.append(json.loads((out / "manifest.json").read_text())["counts"]["context_bound"])
+    assert sorted(c["too_long_for_context"] for c in counts) == [0, 1]
+    assert all(c["kept"] == 0 for c in counts)
+    assert "1 too long for the model's context" in " ".join(capsys.readouterr().err.split())
