@@ -160,3 +160,38 @@ def test_difference_of_two_independent_means():
     )
     with pytest.raises(ValueError, match="empty"):
         difference_estimate([], [1.0])
+
+
+def test_balanced_accuracy_reads_numpy_and_integer_labels_like_sklearn():
+    """Labels from an array (numpy bools) or 0/1 ints are the same classes as Python bools:
+    nothing is dropped, and the value is sklearn's balanced accuracy."""
+    import numpy as np
+    from sklearn.metrics import balanced_accuracy_score
+
+    labels = [True, True, False, False, True, False, True]
+    predictions = [True, False, False, True, True, False, True]
+    expected = balanced_accuracy_score(labels, predictions)
+    reference = balanced_accuracy_estimate(labels, predictions, samples=300)
+    assert reference.value == pytest.approx(expected) and reference.n == 7
+    for ys, ps in (
+        (np.array(labels), np.array(predictions)),
+        ([int(y) for y in labels], [int(p) for p in predictions]),
+    ):
+        est = balanced_accuracy_estimate(ys, ps, samples=300)
+        assert est == reference
+
+
+def test_kappa_treats_equal_verdicts_of_different_types_as_equal():
+    """A numpy bool and a Python bool (or 1 and True) are the same verdict: identical verdicts
+    are full agreement, as sklearn says on the plain values."""
+    import numpy as np
+    from sklearn.metrics import cohen_kappa_score
+
+    a = [True, False, True, True, False, False]
+    b = [True, False, False, True, False, True]
+    expected = cohen_kappa_score(a, b)
+    same = cohen_kappa(list(np.array(a)), a)
+    assert (same.kappa, same.agreement, same.n) == (pytest.approx(1.0), 1.0, 6)
+    mixed = cohen_kappa(list(np.array(a)), [int(v) for v in b])
+    assert mixed.kappa == pytest.approx(expected)
+    assert mixed.agreement == pytest.approx(4 / 6)

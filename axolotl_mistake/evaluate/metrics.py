@@ -151,7 +151,10 @@ def balanced_accuracy_estimate(
     """
     _check(confidence)
     strata = [
-        np.asarray([p == y for p, y in zip(predictions, labels) if y is cls], dtype=float)
+        np.asarray(
+            [bool(p) == bool(y) for p, y in zip(predictions, labels) if bool(y) is cls],
+            dtype=float,
+        )
         for cls in (True, False)
     ]
     strata = [s for s in strata if s.size]
@@ -210,7 +213,9 @@ def cohen_kappa(a: Sequence[object | None], b: Sequence[object | None]) -> Kappa
     pairs = [(x, y) for x, y in zip(a, b) if x is not None and y is not None]
     if not pairs:
         return Kappa(kappa=None, n=0, agreement=None)
-    xs, ys = [repr(x) for x, _ in pairs], [repr(y) for _, y in pairs]
+    codes: dict[object, int] = {}  # by equality, so True, np.True_ and 1 are one category
+    xs = [codes.setdefault(x, len(codes)) for x, _ in pairs]
+    ys = [codes.setdefault(y, len(codes)) for _, y in pairs]
     agreement = float(np.mean([x == y for x, y in zip(xs, ys)]))
     if len(set(xs) | set(ys)) < 2:
         return Kappa(kappa=None, n=len(pairs), agreement=agreement)
