@@ -154,7 +154,10 @@ def load_goal_hijacking(cfg: GoalHijackingSet, notes: list[str]) -> list[EvalIte
                     f"goal_hijacking: {skipped} attack rows skipped (no target text found)"
                 )
     if cfg.from_instructions is not None:
-        rows = [(row.id, row.instruction) for row in _unique_rows(cfg.from_instructions)]
+        rows = [  # the whole task, input included: the attack hijacks what the row asks
+            (row.id, f"{row.instruction}\n{row.input}" if row.input else row.instruction)
+            for row in _unique_rows(cfg.from_instructions)
+        ]
         for attack in build_attacks(rows, languages=cfg.languages):
             items.append(
                 EvalItem(

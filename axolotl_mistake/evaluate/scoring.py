@@ -113,7 +113,7 @@ def mode_metrics(
 def agreement(verdicts: Verdicts, answers: Sequence[Answer]) -> dict[str, dict[str, Kappa]]:
     """Cohen's kappa for every pair of judges on each binary aspect they both rated."""
     out: dict[str, dict[str, Kappa]] = {}
-    ids = [a.id for a in answers]
+    ids = list(dict.fromkeys(a.id for a in answers))  # sets may share row ids: count once
     for aspect in BINARY_ASPECTS:
         judged = {j: t[aspect] for j, t in verdicts.items() if aspect in t}
         for ja, jb in combinations(sorted(judged), 2):
