@@ -188,7 +188,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("summary", type=Path, help="summary.json written by efficacy_smollm2.py")
     args = ap.parse_args(argv)
     try:
-        print(render(check(load_arms(args.summary))), end="")
+        arms = load_arms(args.summary)
+        checks = check(arms)
+        # efficacy_smollm2.py leaves an arm's entry empty when it has no results at the run's
+        # settings (and writes no goals.md then): the best arm would be picked among the rest
+        missing = [a for a in ("sft", *MISTAKE_ARMS) if not arms.get(a)]
+        if missing:
+            raise ValueError(
+                f"no results for {', '.join(missing)} in this summary (not run, or made with "
+                "other settings); the goals compare the best of paper, origin and anchored "
+                "with sft: run efficacy_smollm2.py with every arm first"
+            )
+        print(render(checks), end="")
     except (OSError, ValueError) as exc:
         raise SystemExit(f"error: {args.summary}: {exc}") from None
     return 0

@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -317,10 +318,15 @@ class Experiment:
             )
         return cfg
 
+    def built(self, arm: str) -> bool:
+        """The build is there, made from this run's build config (the resume rule of `build`)."""
+        out, path = self.work / "build" / arm, self.work / f"build_{arm}.yml"
+        return finished(out / "manifest.json", path, self.build_config(arm))
+
     def build(self, arm: str) -> Path:
         out = self.work / "build" / arm
         data, path = self.build_config(arm), self.work / f"build_{arm}.yml"
-        if not finished(out / "manifest.json", path, data):
+        if not self.built(arm):
             write_yaml(path, data)
             self.run(
                 f"build_{arm}", [self.py, "-m", "dataset_builders.build", "--config", str(path)]
@@ -394,6 +400,10 @@ class Experiment:
         data, path = self.train_config(arm, base_model), self.work / f"train_{arm}.yml"
         if not self.trained(arm, base_model):
             write_yaml(path, data)
+            # Axolotl keys its tokenised rows by the datasets' paths and types, not by their
+            # content: rows left by an earlier training would be read instead of the inputs
+            # as they are now (a rebuild writes new rows to the same paths)
+            shutil.rmtree(Path(data["dataset_prepared_path"]), ignore_errors=True)
             self.run(f"train_{arm}", [self.axolotl, "train", str(path), "--launcher", "python"])
             write_json_atomic(self.inputs_record(arm), self.inputs_digest(arm), indent=1)
         return lora
@@ -523,6 +533,10 @@ class Experiment:
         adapter = None
         if arm != "base":
             if not all(f.is_file() for f in self.train_inputs(arm)):
+                return False
+            # a build this run did not redo (its arm not in --arms) may hold rows made with
+            # other settings (analyses k, tokens, ...) than this run's
+            if not all(self.built(build) for build in builds_needed([arm])):
                 return False
             if not self.trained(arm, base_model):
                 return False
@@ -728,17 +742,27 @@ def main(argv: list[str] | None = None) -> int:
     for arm in arms:
         for style in ("analysis", "alpaca"):
             exp.evaluate(arm, base_model, adapters[arm], style)
-    if set(ARMS) <= set(arms):
+    # arms made with this run's settings: the only ones a summary or comparison table holds
+    made = {arm for arm in ARMS + CONTROL_ARMS if exp.current(arm, base_model)}
+    control = ("sft", "anchored", *CONTROL_ARMS)
+    tables = [
+        (style, mode, ARMS, f"{style}_{mode}", True)
         for style, mode in (
             ("analysis", "plain"),
             ("analysis", "harmless_guided"),
             ("alpaca", "plain"),
-        ):
-            exp.compare(style, mode)
-    control = ("sft", "anchored", *CONTROL_ARMS)
-    if set(CONTROL_ARMS) & set(arms) and all(exp.evaluated(arm) for arm in control):
-        for mode in ("plain", "harmless_guided"):
-            exp.compare("analysis", mode, control, name=f"refusal_control_{mode}")
+        )
+    ] + [
+        ("analysis", mode, control, f"refusal_control_{mode}", bool(set(CONTROL_ARMS) & set(arms)))
+        for mode in ("plain", "harmless_guided")
+    ]
+    for style, mode, group, name, wanted in tables:
+        if set(group) <= made:
+            if wanted:
+                exp.compare(style, mode, group, name=name)
+        elif (work / "compare" / name).exists():  # it shows arms made with other settings
+            shutil.rmtree(work / "compare" / name)
+            print(f"removed {work / 'compare' / name}: not every arm of it is at these settings")
     exp.timings["total"] = round(time.perf_counter() - started, 1)
 
     summary = {
@@ -749,7 +773,7 @@ def main(argv: list[str] | None = None) -> int:
         "builds": built_files(work),
         "timings_s": {**previous_timings(work), **exp.timings},
         "commands": exp.commands,
-        "arms": summary_rows(work, lambda arm: exp.current(arm, base_model)),
+        "arms": summary_rows(work, lambda arm: arm in made),
     }
     # evaluated in this folder, but with other settings than this run's
     left_out = [a for a in ARMS + CONTROL_ARMS if exp.evaluated(a) and not summary["arms"].get(a)]

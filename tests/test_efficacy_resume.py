@@ -91,6 +91,7 @@ def test_current_accepts_only_arms_made_with_this_runs_settings(tmp_path):
     _sft_rows(tmp_path)
     exp = _experiment(tmp_path)
     Steps(exp)
+    exp.build("origin")  # the SFT rows' build, made with these settings
     for arm in ("base", "sft"):
         adapter = None if arm == "base" else exp.train(arm, "model")
         for style in ("analysis", "alpaca"):

@@ -1,0 +1,194 @@
+"""Resume and summary rules of the efficacy script that an audit found broken, with its steps
+stubbed (no build, training or evaluation runs): a retraining must not read the previous
+inputs' tokenised rows, an arm is current only if its datasets were built with this run's
+settings, the comparison tables hold only arms of this run's settings, and the goals script
+judges only a summary in which every arm it compares was measured.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from tests.test_efficacy_resume import Steps, _experiment, _sft_rows
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))  # the script imports it the same way
+efficacy = importlib.import_module("efficacy_smollm2")
+goals = importlib.import_module("efficacy_goals")
+
+
+class Tokenising(Steps):
+    """A training step that behaves like `axolotl train` with `dataset_prepared_path`: it
+    reads the tokenised rows left there if any (Axolotl keys them by the datasets' paths and
+    types, not by their content), else tokenises the inputs and leaves them there."""
+
+    def __init__(self, exp) -> None:
+        super().__init__(exp)
+        self.trained_on: list[str] = []
+
+    def __call__(self, name: str, cmd: list[str]) -> None:
+        if name.startswith("train_"):
+            arm = name[6:]
+            prepared = self.exp.work / "train" / arm / "prepared" / "0123abcd"
+            if prepared.is_dir():
+                rows = (prepared / "rows").read_text()
+            else:
+                rows = "".join(f.read_text() for f in self.exp.train_inputs(arm))
+                prepared.mkdir(parents=True)
+                (prepared / "rows").write_text(rows)
+            self.trained_on.append(rows)
+        super().__call__(name, cmd)
+
+
+def test_a_retraining_on_changed_inputs_tokenises_the_new_rows(tmp_path):
+    _sft_rows(tmp_path)
+    exp = _experiment(tmp_path)
+    steps = Tokenising(exp)
+    exp.train("sft", "model")
+    helpful = tmp_path / "build" / "origin" / "sft_helpful.jsonl"
+    helpful.write_text('{"instruction": "new", "output": "rows"}\n')  # a rebuild changed them
+    exp.train("sft", "model")
+    assert steps.ran == ["train_sft", "train_sft"]
+    assert "new" in steps.trained_on[1], "retrained on the old inputs' tokenised rows"
+    assert exp.trained("sft", "model")
+
+
+def _analyses(work: Path, build: str) -> None:
+    path = work / "build" / build / "mistake_analysis.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"instruction": "q", "output": "The answer is harmful."}\n')
+
+
+def test_an_arm_built_with_other_settings_is_not_current(tmp_path):
+    """A run that does not rebuild an arm (not in --arms) must not count that arm's adapter,
+    trained on a build made with other settings, as made with this run's settings."""
+    exp = _experiment(tmp_path)
+    Steps(exp)
+    for build in ("origin", "paper"):
+        exp.build(build)
+    _sft_rows(tmp_path)
+    _analyses(tmp_path, "paper")
+    for arm in ("sft", "paper"):
+        adapter = exp.train(arm, "model")
+        for style in ("analysis", "alpaca"):
+            exp.evaluate(arm, "model", adapter, style)
+    assert exp.current("sft", "model") and exp.current("paper", "model")
+    more = _experiment(tmp_path, replace(efficacy.QUICK, paper_k=efficacy.QUICK.paper_k + 1))
+    assert not more.current("paper", "model"), "the paper build was made with another paper_k"
+    assert more.current("sft", "model")  # its build (origin) does not depend on paper_k
+    rows = efficacy.summary_rows(tmp_path, lambda arm: more.current(arm, "model"))
+    assert rows["paper"] == {} and rows["sft"]
+
+
+def _stub_main(monkeypatch) -> list[str]:
+    """`efficacy.main` with every step stubbed: returns the list of step names it runs."""
+    import axolotl_mistake.models
+
+    ran: list[str] = []
+
+    def run(exp, name: str, cmd: list[str]) -> None:
+        ran.append(name)
+        work = exp.work
+        if name.startswith("build_"):
+            out = work / "build" / name[6:]
+            out.mkdir(parents=True, exist_ok=True)
+            for file in ("sft_harmless.jsonl", "sft_helpful.jsonl", "mistake_analysis.jsonl"):
+                (out / file).write_text('{"instruction": "q", "output": "a"}\n')
+            (out / "manifest.json").write_text('{"files": {}}')
+        elif name.startswith("train_"):
+            lora = work / "train" / name[6:] / "lora"
+            lora.mkdir(parents=True, exist_ok=True)
+            (lora / "adapter_model.safetensors").write_text(cmd[-3])
+        elif name.startswith("eval_"):
+            style, arm = name[5:].split("_", 1)
+            out = efficacy.eval_paths(work, arm, style)[1]
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "results.json").write_text("{}")
+        elif name.startswith("compare_"):
+            out = Path(cmd[cmd.index("--output") + 1])
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "compare.md").write_text(" ".join(cmd))
+
+    def split(shared: Path, out: Path) -> dict:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "split.json").write_text("{}")
+        return {}
+
+    def refusal_rows(data: Path, out: Path, limit: int) -> int:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text('{"instruction": "q", "output": "no"}\n' * limit)
+        return limit
+
+    monkeypatch.setattr(efficacy.Experiment, "run", run)
+    monkeypatch.setattr(efficacy, "write_refusal_rows", refusal_rows)
+    monkeypatch.setattr(efficacy, "split_shared", split)
+    monkeypatch.setattr(axolotl_mistake.models, "ensure_embedded_model", lambda: "model")
+    return ran
+
+
+def test_comparison_tables_hold_only_arms_of_this_runs_settings(tmp_path, monkeypatch, capsys):
+    work = tmp_path / "work"
+    ran = _stub_main(monkeypatch)
+    assert efficacy.main(["--quick", "--work", str(work)]) == 0
+    plain = work / "compare" / "analysis_plain" / "compare.md"
+    assert plain.exists() and (work / "goals.md").exists()
+    # sft and anchored retrained with another seed: paper and origin are now of other settings
+    ran.clear()
+    assert efficacy.main(["--quick", "--work", str(work), "--arms", "base,sft,anchored",
+                          "--train-seed", "1"]) == 0  # fmt: skip
+    assert "train_sft" in ran and not (work / "goals.md").exists()
+    for name in ("analysis_plain", "analysis_harmless_guided", "alpaca_plain"):
+        assert not (work / "compare" / name).exists(), f"{name} still shows the old sft arm"
+    # back to seed 0 with sft retrained (its adapter lost): all five arms are current again,
+    # so summary.json and goals.md hold them, and the comparison tables must be made anew
+    ran.clear()
+    assert efficacy.main(["--quick", "--work", str(work), "--arms", "base,sft,anchored"]) == 0
+    assert json.loads((work / "summary.json").read_text())["arms"]["paper"]
+    assert (work / "goals.md").exists()
+    assert "compare_analysis_plain" in ran and plain.exists()
+
+
+def test_the_refusal_control_table_never_mixes_settings(tmp_path, monkeypatch):
+    work = tmp_path / "work"
+    ran = _stub_main(monkeypatch)
+    efficacy.main(["--quick", "--work", str(work), "--arms", "sft,anchored"])
+    ran.clear()
+    efficacy.main(["--quick", "--work", str(work), "--arms", "refusal,anchored_refusal",
+                   "--steps", "13"])  # fmt: skip
+    assert "train_refusal" in ran
+    assert not any(step.startswith("compare_refusal_control") for step in ran), (
+        "sft and anchored (12 steps) compared with the control arms (13 steps)"
+    )
+    ran.clear()
+    efficacy.main(["--quick", "--work", str(work), "--arms", "sft,anchored,refusal,anchored_refusal",
+                   "--steps", "13"])  # fmt: skip
+    assert "compare_refusal_control_plain" in ran
+
+
+def _summary(tmp_path: Path, arms: dict) -> Path:
+    path = tmp_path / "summary.json"
+    path.write_text(json.dumps({"arms": arms}))
+    return path
+
+
+def test_the_goals_script_refuses_a_summary_without_every_compared_arm(tmp_path, capsys):
+    """efficacy_smollm2.py writes no goals.md when an arm has no results at the run's settings
+    (its summary entry is empty); the goals script must not judge that summary either, or
+    'the best mistake-analysis arm' is the best of those that happen to be there."""
+    from tests.test_efficacy_goals import arms
+
+    full = arms()
+    full["origin"] = full["paper"]
+    assert goals.main([str(_summary(tmp_path, full))]) == 0
+    assert "`anchored`" in capsys.readouterr().out
+    partial = {**full, "paper": {}, "origin": {}}
+    with pytest.raises(SystemExit) as exc:
+        goals.main([str(_summary(tmp_path, partial))])
+    message = str(exc.value.code)
+    assert "paper, origin" in message and "\n" not in message
