@@ -153,6 +153,13 @@ def main(argv: list[str] | None = None) -> int:
             f"[yellow]{len(m.failed_calls)} model calls failed (listed in manifest.json "
             "'failed_calls'); rerun the same command to retry them.[/yellow]"
         )
+    if outcome.changed:
+        err.print(
+            f"[yellow]rebuilt in place: {', '.join(outcome.changed)} changed since the last "
+            "build in this folder. Axolotl reuses tokenised rows by dataset path, not content: "
+            "before training again, delete the config's `dataset_prepared_path` folder (or "
+            "point it at a new one), or it trains on the old rows.[/yellow]"
+        )
     out.print(f"wrote {outcome.output}/ ({', '.join(outcome.files)}, manifest.json, README.md)")
     out.print("Axolotl datasets block:")
     print(outcome.datasets_yaml)

@@ -53,6 +53,9 @@ class BuildOutcome:
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     empty_shard: bool = False
     """A shard (of n > 1) that wrote no training rows: judged at the union, by merge."""
+    changed: list[str] = field(default_factory=list)
+    """Files an earlier build in this folder wrote with other content: a trainer that cached
+    their tokenised rows by path (Axolotl's `dataset_prepared_path`) would read the old ones."""
 
 
 @dataclass
@@ -132,6 +135,16 @@ def run_stages(
             stage.name, outcome.failures, backends.stats(), cfg.max_failed_fraction
         )
     return outcome
+
+
+def previous_sha256(out: Path) -> dict[str, str | None]:
+    """File name -> sha256, as the manifest of an earlier build of this tool in `out` lists
+    them (empty when there is none, or it cannot be read)."""
+    try:
+        manifest = read_manifest(out)
+    except InputError:
+        return {}
+    return {name: e.sha256 for name, e in manifest.files.items()} if manifest else {}
 
 
 def retire_previous(out: Path) -> list[str]:
@@ -245,6 +258,7 @@ def run_build(
             + "). Nothing was written."
         )
     # only now, past the last refusal: merge reads the pool beside the manifest
+    before = previous_sha256(out)
     previous = retire_previous(out)
     pool_sha256 = pool.save(out / STATE_DIR / POOL_FILE)
     failed = [f.to_dict() for f in failures]
@@ -264,4 +278,5 @@ def run_build(
         pool_sha256=pool_sha256,
     )
     write_outputs(out, files, manifest, datasets_yaml, previous)
-    return BuildOutcome(out, files, manifest, datasets_yaml, counts, empty_shard)
+    changed = [n for n, e in manifest.files.items() if n in before and before[n] != e.sha256]
+    return BuildOutcome(out, files, manifest, datasets_yaml, counts, empty_shard, changed)

@@ -120,6 +120,22 @@ def test_own_folder_is_rebuilt_foreign_needs_overwrite(tiny_model_dir, tmp_path,
     assert read_manifest(project) is not None
 
 
+def test_a_rebuild_that_changes_rows_warns_about_axolotls_prepared_cache(
+    tiny_model_dir, tmp_path, capsys
+):
+    """Axolotl keys tokenised rows by dataset path, not content: after an in-place rebuild that
+    changed a file, training again with the same `dataset_prepared_path` reads the old rows.
+    The build says so, naming the changed files; an identical rebuild says nothing."""
+    out = tmp_path / "out"
+    assert main(build_argv(tmp_path, tiny_model_dir, out)) == 0
+    assert main(build_argv(tmp_path, tiny_model_dir, out)) == 0
+    assert "dataset_prepared_path" not in capsys.readouterr().err
+    assert main(build_argv(tmp_path, tiny_model_dir, out, "--analyses.k", "2")) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "mistake_analysis.jsonl changed since the last build" in err
+    assert "dataset_prepared_path" in err and "sft_helpful.jsonl" not in err
+
+
 def test_overwrite_deletes_no_file_of_the_foreign_folder(tiny_model_dir, tmp_path):
     """`--overwrite` replaces the files the build writes, and deletes nothing else: a user's
     own `coh.jsonl` / `eval_prompts.jsonl` (names this build does not emit) stay. A folder
