@@ -9,7 +9,8 @@ or reads data files. The API (small on purpose):
   malformed or non-mapping file, or a key given twice in one mapping, with the line.
 - `parse_command_line(argv, schema)`: `--config FILE`, `-h/--help`, `--a.b value` / `--a.b=value`
   (nested keys by dots, list items by index: `--redteam.0.limit 5`) and bare `--flag` for booleans.
-  Values are parsed as YAML, except for string keys (kept verbatim). A flag given twice
+  Values are parsed as YAML with YAML 1.2's plain scalars (`010` is ten, `no` and `2024-01-01`
+  are text), except for string keys (kept verbatim). A flag given twice
   (`--seed 1 --seed 2`, `--dry-run --dry_run false`), two `--config`s, or a key and a key below
   it are refused with an error naming the flag.
 - `validate(schema, data, file=..., node=..., overrides=...)`: merge overrides into the file's
@@ -21,7 +22,8 @@ or reads data files. The API (small on purpose):
 - `validation_error(exc, data, node, file, prefix=...)`: any pydantic ValidationError as one
   located InputError (for callers that validate on their own).
 
-Schema conventions it understands: a section is a field whose type is a BaseModel; a section
+Schema conventions it understands: a section is a field whose type is a BaseModel (or a union
+of BaseModels, which takes the keys of every member); a section
 class with subclasses is polymorphic (a union chosen by a tag such as `kind`): its keys are those
 of the class and of every subclass; union tags pydantic puts in error locations are skipped.
 """
@@ -184,6 +186,18 @@ def _section(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
+def _sections(annotation: Any) -> list[type[BaseModel]]:
+    """Every model class a key may continue into: the section's, or each member's of a union
+    of sections (the evaluator's `prompt_sets.*.source`: one model per source kind)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _sections(typing.get_args(annotation)[0])
+    if typing.get_origin(annotation) in (Union, types.UnionType):
+        return [m for a in typing.get_args(annotation) for m in _sections(a)]
+    return []
+
+
 def _is_list(annotation: Any) -> bool:
     if typing.get_origin(annotation) is list:
         return True
@@ -199,29 +213,32 @@ _FREE = object()
 def annotation_at(schema: type[BaseModel], path: list[str]) -> Any:
     """The type annotation of a dotted key (`_FREE` inside list items or free-form values);
     InputError for a key the schema does not have."""
-    model: Any = schema
+    models: Any = [schema]
     annotation: Any = None
     for depth, part in enumerate(path):
         walked = ".".join(path[: depth + 1])
-        if model is None:
+        if models is None:
             return _FREE
-        if model is list:
+        if models is list:
             if not part.isdigit():
                 raise InputError(
                     f"'{'.'.join(path[:depth])}' is a list: index it with a number",
                     file=COMMAND_LINE,
                     field=walked,
                 )
-            model = None
+            models = None
             annotation = _FREE
             continue
-        keys = fields_of(model)
+        keys: dict[str, FieldInfo] = {}
+        for model in models:  # a union of sections takes the keys of every member
+            for name, info in fields_of(model).items():
+                keys.setdefault(name, info)
         if part not in keys:
             raise InputError(
                 f"unknown key '{walked}' (see --help for the keys)", file=COMMAND_LINE, field=walked
             )
         annotation = keys[part].annotation
-        model = _section(annotation) or (list if _is_list(annotation) else None)
+        models = _sections(annotation) or (list if _is_list(annotation) else None)
     return annotation
 
 
@@ -267,6 +284,8 @@ def parse_command_line(
 
     Refuses a flag given twice (after `-`/`_` folding), a key together with a key below it
     (`--model X --model.batch_size 2`), and unknown keys, each with an error naming the flag.
+    With `positionals`, a boolean flag takes a value only as `--flag=value`: the word after
+    it is a positional (a folder named `0` is not `false`).
     """
     out = CommandLine()
     seen: dict[str, str] = {}
@@ -287,10 +306,16 @@ def parse_command_line(
             )
         name, has_eq, inline = arg[2:].partition("=")
         key = _flag_key(name)
+        bare = (  # with positionals, `--overwrite 0 1` names two folders: a bool needs `=`
+            positionals
+            and not has_eq
+            and not (key == "config" and config_flag)
+            and annotation_at(schema, key.split(".")) is bool
+        )
         if has_eq:
             raw: str | None = inline
             i += 1
-        elif i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+        elif not bare and i + 1 < len(argv) and not argv[i + 1].startswith("--"):
             raw = argv[i + 1]
             i += 2
         else:
@@ -328,6 +353,50 @@ def _refuse_repeats(key: str, arg: str, seen: dict[str, str]) -> None:
     seen[key] = arg
 
 
+_YAML_1_1_TYPES = (":bool", ":int", ":float", ":timestamp")
+
+
+class _FlagLoader(yaml.SafeLoader):
+    """YAML for one command-line value, with YAML 1.2's plain scalars instead of YAML 1.1's:
+    what was typed is what is meant. `010` is ten (1.1 read octal 8, yet `09` as nine), `1:30`
+    is text (1.1: the number 90), `2024-01-01` is text (1.1: a date no string key takes), and
+    yes/no/on/off are words (1.1: booleans, so `--words '[no, on]'` failed; a bool key still
+    takes the words). Numbers, `0x`/`0o` integers, true/false, null, lists and mappings are
+    as in YAML."""
+
+
+_FlagLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if not tag.endswith(_YAML_1_1_TYPES)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_FlagLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_FlagLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:int",
+    re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
+    list("-+0123456789"),
+)
+_FlagLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)(?:[eE][-+]?[0-9]+)?|[-+]?[0-9]+[eE][-+]?[0-9]+"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
+)
+
+
+def _flag_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    text = loader.construct_scalar(node)
+    if text[:2] in ("0x", "0o"):
+        return int(text[2:], 16 if text[1] == "x" else 8)
+    return int(text, 10)  # leading zeros are decimal: 010 is ten
+
+
+_FlagLoader.add_constructor("tag:yaml.org,2002:int", _flag_int)
+
+
 def _value(key: str, raw: str | None, annotation: Any) -> Any:
     if raw is None:
         if annotation is not bool:
@@ -338,7 +407,7 @@ def _value(key: str, raw: str | None, annotation: Any) -> Any:
     if _is_str_list(annotation) and not raw.lstrip().startswith("["):
         return [raw]  # one stop string / phrase; '#' would start a YAML comment
     try:
-        return yaml.safe_load(raw)
+        return yaml.load(raw, Loader=_FlagLoader)  # a SafeLoader: no Python objects
     except yaml.YAMLError:
         return raw
 
@@ -503,6 +572,19 @@ def _set_by(flags: list[str], dotted: str) -> bool:
     )
 
 
+def _lookup(data: Any, dotted: str) -> Any:
+    """The value at a dotted key of nested mappings and lists, else None."""
+    cur = data
+    for part in dotted.split("."):
+        if isinstance(cur, dict) and part in cur:
+            cur = cur[part]
+        elif isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
+            cur = cur[int(part)]
+        else:
+            return None
+    return cur
+
+
 def validate(
     schema: type[M],
     data: dict,
@@ -513,8 +595,9 @@ def validate(
 ) -> M:
     """Merge the command line's overrides into `data` and validate against `schema`.
 
-    An error in a key the command line set is reported against the command line, any other
-    against `file` (with its line when `node` is given).
+    An error in a key the command line set, or a key missing from a section that only the
+    command line made, is reported against the command line, any other against `file` (with
+    its line when `node` is given).
     """
     flags = overrides.flags if overrides else []
     merged = (
@@ -527,7 +610,13 @@ def validate(
     except ValidationError as exc:
         err = first_error(exc)
         dotted = loc_name(error_loc(err), merged, err["type"])
-        if _set_by(flags, dotted) or file is None:
+        missing_from = dotted.rpartition(".")[0] if err["type"] == "missing" else ""
+        made_by_flags = (  # a key missing from a section the file never wrote, a flag made
+            bool(missing_from)
+            and not isinstance(_lookup(data, missing_from), dict)
+            and _set_by(flags, missing_from)
+        )
+        if _set_by(flags, dotted) or made_by_flags or file is None:
             raise validation_error(exc, merged, None, COMMAND_LINE) from None
         raise validation_error(exc, merged, node, file) from None
 
@@ -535,7 +624,8 @@ def validate(
 def locate(exc: Exception, config_file: str | None, flags: list[str]) -> Exception:
     """An InputError a later step raised about a config key (a model that cannot load, a
     source that is empty), blamed where that key was set: the command line when a flag set
-    it or a key above it, else the config file at the key's line. An error that
+    it or a key above it (or made the section the key belongs to, which the file never
+    wrote), else the config file at the key's line. An error that
     already names another file (a data file at its line) is returned as it is."""
     if not isinstance(exc, InputError) or not exc.field or exc.file not in (None, config_file):
         return exc
@@ -546,9 +636,19 @@ def locate(exc: Exception, config_file: str | None, flags: list[str]) -> Excepti
         return exc
     loc = tuple(int(p) if p.isdigit() else p for p in dotted.split("."))
     try:
-        line = line_of(read_yaml(config_file).node, loc)
+        doc: YamlDoc | None = read_yaml(config_file)
     except InputError:
-        line = None
+        doc = None
+    section = dotted.rpartition(".")[0]
+    if (  # a key of a section the file never wrote, that flags made
+        doc is not None
+        and section
+        and _lookup(doc.data, dotted) is None
+        and not isinstance(_lookup(doc.data, section), dict)
+        and _set_by(flags, section)
+    ):
+        return InputError(exc.message, file=COMMAND_LINE, field=dotted)
+    line = line_of(doc.node, loc) if doc is not None else None
     return InputError(exc.message, file=config_file, line=line, field=dotted)
 
 
