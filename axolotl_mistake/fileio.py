@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -28,14 +30,16 @@ distinctive, so clearing them never touches a user's own `.draft.tmp` in a share
 def write_atomic(path: str | Path, data: bytes | str) -> None:
     """Write `data` (str is UTF-8 encoded) to `path`, complete or not at all, even on SIGKILL.
 
-    The file gets the mode a plain `open(path, "w")` would (0o666 less the umask).
+    The file gets the mode a plain `open(path, "w")` would: an existing file's own mode
+    (a private 0o600 file stays private), else 0o666 less the umask.
     """
     path = Path(path)
     blob = data.encode("utf-8") if isinstance(data, str) else data
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = _mode_for(path, 0o666)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, mode)
         with os.fdopen(fd, "wb") as fh:
             fh.write(blob)
             fh.flush()
@@ -161,15 +165,18 @@ def write_dir_atomic(
     Only a folder this tool made (it holds `marker`, written here if `fill` did not) or an
     empty one is replaced; anything else raises `ForeignPathError` before `fill` runs, so a
     mistyped target never costs the user their files. The old folder is renamed aside before
-    the new one is renamed in, and put back if that fails.
+    the new one is renamed in, and put back if that fails. The folder gets the mode a plain
+    `mkdir` would (0o777 less the umask; a replaced folder's own mode), not mkdtemp's 0o700.
     """
     given = Path(path)
     path = Path(os.path.abspath(given))
     check_replaceable(path, marker)
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = _mode_for(path, 0o777)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     old: Path | None = None
     try:
+        os.chmod(tmp, mode)
         fill(tmp)
         if not (tmp / marker).exists():
             (tmp / marker).write_text("")
@@ -200,11 +207,18 @@ def symlink_atomic(link: str | Path, target: str | Path) -> Path:
     if link.exists() and not link.is_symlink():
         raise ForeignPathError(f"{link} exists and is not a symlink; refusing to replace it")
     link.parent.mkdir(parents=True, exist_ok=True)
-    tmp = link.with_name(f".{link.name}.tmp")
-    if tmp.is_symlink() or tmp.exists():
-        tmp.unlink()
-    tmp.symlink_to(target, target_is_directory=True)
-    os.replace(tmp, link)
+    while True:  # a name of this call's own: never a user's file, nor another process's link
+        tmp = link.with_name(f".{link.name}.{secrets.token_hex(6)}{TEMP_SUFFIX}")
+        try:
+            tmp.symlink_to(target, target_is_directory=True)
+            break
+        except FileExistsError:
+            continue
+    try:
+        os.replace(tmp, link)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return link
 
 
@@ -225,6 +239,15 @@ def remove_stale_temps(folder: str | Path) -> None:
     """Remove the temp files that a killed write left in `folder` (never anything else)."""
     for stale in Path(folder).glob(TEMP_GLOB):
         stale.unlink(missing_ok=True)
+
+
+def _mode_for(path: Path, full: int) -> int:
+    """The permission bits a plain write of `path` ends with: an existing entry's own, else
+    `full` (0o666 for a file, 0o777 for a folder) less the umask."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return full & ~_umask()
 
 
 def _umask() -> int:
