@@ -8,6 +8,7 @@ markers so reruns replace it. Must never drop what Axolotl wrote, nor write half
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -88,12 +89,17 @@ def render_section(
     return "\n".join(lines) + "\n"
 
 
+_SECTION = re.compile(f"{re.escape(BEGIN)}(?:(?!{re.escape(BEGIN)}).)*?{re.escape(END)}", re.DOTALL)
+"""Our section: a begin marker and the first end marker after it, with no begin between (a
+marker the user's own text mentions, or one left without its partner, is text, not ours)."""
+
+
 def merge_section(card: str, section: str) -> str:
-    """Insert or replace our section in an existing card text."""
-    if BEGIN in card and END in card:
-        head, rest = card.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        return head + section.rstrip("\n") + tail
+    """Replace our last section in an existing card text, or append it."""
+    found = list(_SECTION.finditer(card))
+    if found:
+        last = found[-1]
+        return card[: last.start()] + section.rstrip("\n") + card[last.end() :]
     sep = "" if not card or card.endswith("\n\n") else ("\n" if card.endswith("\n") else "\n\n")
     return card + sep + section
 

@@ -91,3 +91,18 @@ def test_plugin_says_card_written_once_per_change(tmp_path, caplog):
     written = [r for r in caplog.records if "model card section written" in r.getMessage()]
     assert len(written) == 1
     assert (out / "README.md").read_text().count(BEGIN) == 1
+
+
+def test_a_card_with_markers_out_of_order_is_merged_not_crashed():
+    """A user's card that mentions the end marker before any section (or has a begin marker
+    left without its end) gets the section appended once, and a rerun replaces that section
+    only: never a ValueError at the end of training, never the user's text between an orphan
+    marker and the section dropped."""
+    section = render_section(MANIFEST)
+    card = f"# Model\n\nNotes about {END} markers.\n\n{BEGIN} (orphan)\n\nMy own text.\n"
+    once = merge_section(card, section)
+    assert once.startswith(card) and once.count(section.strip()) == 1
+    changed = render_section(dict(MANIFEST, mistake_source="origin"))
+    twice = merge_section(once, changed)
+    assert twice.startswith(card) and "My own text." in twice
+    assert twice.count(BEGIN) == 2 and changed.strip() in twice and section.strip() not in twice
