@@ -13,19 +13,19 @@ import openai
 import pytest
 
 from axolotl_mistake.generation import GenerationRequest, SamplingParams
-from axolotl_mistake.generation.transformers import TransformersBackend
 from axolotl_mistake.serve import OpenAIServer
+from tests.test_serve import local, server  # noqa: F401  (fixtures)
 
 
-@pytest.fixture(scope="module")
-def local(tiny_model_dir) -> TransformersBackend:
-    return TransformersBackend.load(str(tiny_model_dir), batch_size=8, device="cpu")
-
-
-@pytest.fixture()
-def server(local):
-    with OpenAIServer(local, served_model_name="tiny") as srv:
-        yield srv
+def post(srv: OpenAIServer, path: str, fields: dict) -> httpx.Response:
+    """A short greedy request to `path` (a prompt or one user message) with `fields` added."""
+    prompt = (
+        {"prompt": "Hello"}
+        if path == "/completions"
+        else {"messages": [{"role": "user", "content": "Hi"}]}
+    )
+    body = {**prompt, "max_tokens": 2, "temperature": 0, **fields}
+    return httpx.post(srv.base_url + path, json=body, timeout=60)
 
 
 def client(srv: OpenAIServer, key: str = "unused") -> openai.OpenAI:
@@ -106,20 +106,13 @@ COMPLETION_NO_OPS = [{"echo": False}, {"best_of": 1}, {"suffix": None}, {"echo":
 def test_the_no_op_defaults_clients_send_are_accepted(server, path, field):
     """OpenAI libraries send these at their default values, which change nothing: a 400 for
     them broke such clients although the answer would be the same."""
-    prompt = (
-        {"prompt": "Hello"}
-        if path == "/completions"
-        else {"messages": [{"role": "user", "content": "Hi"}]}
-    )
-    body = {**prompt, "max_tokens": 2, "temperature": 0, **field}
-    response = httpx.post(server.base_url + path, json=body, timeout=60)
+    response = post(server, path, field)
     assert response.status_code == 200, response.text
 
 
 @pytest.mark.parametrize("field", COMPLETION_NO_OPS, ids=str)
 def test_the_legacy_completion_no_op_defaults_are_accepted(server, field):
-    body = {"prompt": "Hello", "max_tokens": 2, "temperature": 0, **field}
-    response = httpx.post(server.base_url + "/completions", json=body, timeout=60)
+    response = post(server, "/completions", field)
     assert response.status_code == 200, response.text
 
 
@@ -134,13 +127,7 @@ def test_the_legacy_completion_no_op_defaults_are_accepted(server, field):
     ],
 )
 def test_legacy_fields_with_effect_are_refused_by_name(server, path, field):
-    prompt = (
-        {"prompt": "Hello"}
-        if path == "/completions"
-        else {"messages": [{"role": "user", "content": "Hi"}]}
-    )
-    body = {**prompt, "max_tokens": 2, "temperature": 0, **field}
-    response = httpx.post(server.base_url + path, json=body, timeout=60)
+    response = post(server, path, field)
     assert response.status_code == 400, response.text
     assert response.json()["error"]["param"] == next(iter(field))
 
@@ -178,13 +165,8 @@ def test_the_openai_client_with_explicit_defaults(server):
     ],
 )
 def test_values_the_server_cannot_honour_stay_refused_by_name(server, path, field):
-    prompt = (
-        {"prompt": "Hello"}
-        if path == "/completions"
-        else {"messages": [{"role": "user", "content": "Hi"}]}
-    )
     (name,) = field
-    response = httpx.post(server.base_url + path, json={**prompt, **field}, timeout=60)
+    response = post(server, path, field)
     assert response.status_code == 400, response.text
     error = response.json()["error"]
     assert error["param"] == name and error["message"].startswith(f"{name}: ")
