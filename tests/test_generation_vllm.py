@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 
 import pytest
 
@@ -52,3 +53,16 @@ def test_vllm_generates_greedy_and_seeded(tiny_model_dir):
         [GenerationRequest(prompt="Hello", sample_index=i) for i in range(2)], sampled
     )
     assert [c.text for c in a] == [c.text for c in b]
+
+
+@pytest.mark.parametrize(("rank", "expected"), [(8, 8), (16, 16), (32, 32), (64, 64), (48, 64)])
+def test_an_adapter_above_vllms_default_rank_raises_max_lora_rank(tmp_path, rank, expected):
+    """vLLM's default max_lora_rank (16) refuses the rank-32/64 adapters the GPU recipes
+    train ("LoRA rank 64 is greater than max_lora_rank 16"); the backend raises it to the
+    adapter's rank, rounded up to a value vLLM accepts, unless the config sets it."""
+    from axolotl_mistake.generation.vllm import lora_engine_args
+
+    (tmp_path / "adapter_config.json").write_text(json.dumps({"r": rank, "lora_alpha": 16}))
+    assert lora_engine_args(tmp_path, {}) == {"enable_lora": True, "max_lora_rank": expected}
+    assert lora_engine_args(tmp_path, {"max_lora_rank": 128}) == {"enable_lora": True}
+    assert lora_engine_args(tmp_path / "missing", {}) == {"enable_lora": True}

@@ -9,7 +9,9 @@ hand vLLM a prompt longer than the model's context (it comes back failed instead
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
@@ -58,6 +60,26 @@ def import_vllm():
             f"(on a CUDA machine). Import failed with: {exc}"
         ) from exc
     return vllm
+
+
+VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
+"""The `max_lora_rank` values vLLM accepts (its default, 16, refuses the rank 32 and 64
+adapters the GPU recipes train)."""
+
+
+def lora_engine_args(adapter: str | Path, given: dict[str, Any]) -> dict[str, Any]:
+    """Engine arguments that let vLLM load `adapter`: `enable_lora`, and `max_lora_rank` raised
+    to the adapter's rank (`r` in its adapter_config.json, rounded up to a value vLLM takes)
+    unless the config sets it; an adapter without a readable rank leaves vLLM's default."""
+    args: dict[str, Any] = {"enable_lora": True}
+    if "max_lora_rank" in given:
+        return args
+    try:
+        rank = int(json.loads((Path(adapter) / "adapter_config.json").read_text())["r"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return args
+    args["max_lora_rank"] = next((r for r in VLLM_LORA_RANKS if r >= rank), rank)
+    return args
 
 
 class VLLMBackend(LocalBackend):
@@ -110,7 +132,7 @@ class VLLMBackend(LocalBackend):
         if adapter:
             from vllm.lora.request import LoRARequest
 
-            kwargs["enable_lora"] = True
+            kwargs.update(lora_engine_args(adapter, kwargs))
             self.model_id = f"{self.model_id}+adapter@{adapter_fingerprint(adapter)}"
             self._lora = LoRARequest("adapter", 1, str(adapter))
         self._vllm = vllm
