@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Literal, get_args
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from axolotl_mistake.errors import InputError
 from axolotl_mistake.records import LabelledPair, PromptKind, SourceRow
@@ -98,8 +98,20 @@ class CsvSource(_MappedSource):
         default=None,
         min_length=1,
         max_length=1,
-        description="Column separator; default ',' (or a tab for .tsv files).",
+        description=(
+            "Column separator of a local `path` file; default ',' (or a tab for .tsv files). "
+            "Not with `hub_id` (the `datasets` csv builder would not get it)."
+        ),
     )
+
+    @model_validator(mode="after")
+    def _delimiter_needs_path(self) -> CsvSource:
+        if self.delimiter is not None and self.path is None:
+            raise ValueError(
+                "`delimiter` only applies to a local file given with `path`; with `hub_id` it "
+                "would be ignored and every line read as one column: read the file with `path`"
+            )
+        return self
 
     @field_validator("fields")
     @classmethod
@@ -153,7 +165,9 @@ def _row(cfg: _MappedSource, tag: str, rec: Record) -> SourceRow:
                 values[target] = text
     kind: str = cfg.prompt_kind
     if "kind" in cols:
-        kind = rec.choice(cols["kind"], KINDS)
+        raw_kind = rec.opt_text(cols["kind"])
+        if raw_kind is not None and raw_kind.strip():  # null or blank: absent, as documented
+            kind = rec.choice(cols["kind"], KINDS)
     if "context" in cols:
         values["context"] = _context(rec, cols["context"])
     row_id = None

@@ -22,7 +22,7 @@ from axolotl_mistake.sources.stream import iter_records
 
 class PairsSource(SourceBase):
     """JSONL/JSON/Parquet (or a Hub dataset) of `{question, answer, harmful}` labelled pairs,
-    with an optional `source` string per pair. Row id: `<tag>:<line>`."""
+    with an optional `source` string per pair (null counts as absent). Row id: `<tag>:<line>`."""
 
     kind: Literal["pairs"] = Field(default="pairs", description="Selects this loader.")
 
@@ -58,8 +58,11 @@ class PairsSource(SourceBase):
 
 def _pair(rec: Record) -> LabelledPair:
     """The record as a LabelledPair, or an InputError naming its first bad field."""
+    data = rec.data
+    if "source" in data and data["source"] is None:  # the `datasets` library fills absent keys
+        data = {k: v for k, v in data.items() if k != "source"}  # with null: absent, as documented
     try:
-        pair = LabelledPair.model_validate(rec.data, strict=True)
+        pair = LabelledPair.model_validate(data, strict=True)
     except ValidationError as err:
         first = err.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or None

@@ -41,19 +41,24 @@ def describe_source(cfg: SourceBase | BuiltinSource) -> dict:
 def local_data_files(cfg: SourceBase) -> list[Path]:
     """The local files a `hub_id` source reads: its `data_files` that exist here, or the files
     of a local folder given as `hub_id` (dot-files and dot-folders left out); none for a Hub
-    id. Globs are not expanded: the library resolves them, and the record says what was set."""
+    id. Relative `data_files` are found where `load_dataset` looks for them: inside the local
+    folder and its `data_dir` (for 'json'/'csv'/'parquet': inside `data_dir`, else the working
+    directory); a `data_dir` narrows a local folder to that sub-folder. Globs are not expanded:
+    the library resolves them, and the record says what was set."""
+    folder = Path(str(cfg.hub_id))
+    is_folder = folder.is_dir()
+    base = (folder if is_folder else Path()) / (cfg.data_dir or "")
     named = cfg.data_files
     if isinstance(named, dict):
         named = named.get(cfg.split)
     if isinstance(named, str):
         named = [named]
     if named:
-        return [Path(n) for n in named if Path(n).is_file()]
-    folder = Path(str(cfg.hub_id))
-    if folder.is_dir():
+        return [base / n for n in named if (base / n).is_file()]
+    if is_folder and base.is_dir():
         return [
             f
-            for f in sorted(folder.rglob("*"))
+            for f in sorted(base.rglob("*"))
             if f.is_file() and not any(p.startswith(".") for p in f.relative_to(folder).parts)
         ]
     return []
