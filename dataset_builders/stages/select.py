@@ -202,7 +202,14 @@ def select(
 
 
 def shard_items(items: list[Item], index: int, count: int) -> list[Item]:
-    """The deterministic slice `index` of `count`, by a stable hash of each uid."""
+    """The deterministic slice `index` of `count`, by a stable hash of each uid; a red-team
+    item by its normalised prompt instead, so the rows of one prompt (PKU's `:0`/`:1`) stay in
+    one shard: template (a) is asked once per distinct prompt, and two shards would each ask it
+    (2k guided mistakes in the merged union where an unsharded build has k)."""
     if count <= 1:
         return list(items)
-    return [it for it in items if stable_hash("shard", it.uid) % count == index]
+    return [it for it in items if stable_hash("shard", _shard_key(it)) % count == index]
+
+
+def _shard_key(item: Item) -> str:
+    return f"prompt:{item.prompt_key}" if item.role == "redteam" else item.uid
