@@ -272,6 +272,12 @@ class AnalysesConfig(Strict):
                 "analyses.balanced needs analyses.anchored: true (harmless answers are analysed "
                 "with the label-anchored template (b'))"
             )
+        if self.k > 1 and self.temperature == 0:
+            raise ValueError(
+                f"analyses.k {self.k} with temperature 0: greedy decoding gives the same critique "
+                "k times, i.e. one training row repeated; set analyses.temperature > 0 (e.g. 0.7) "
+                "or analyses.k 1"
+            )
         return self
 
 

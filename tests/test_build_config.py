@@ -105,3 +105,15 @@ def test_an_indexed_flag_edits_the_default_list(tmp_path):
     cfg_file.write_text("redteam:\n  - {kind: builtin, name: redteam, limit: 3}\n")
     cfg = load_config(["--config", str(cfg_file), "--redteam.0.limit", "7"])[0]
     assert [s.limit for s in cfg.redteam] == [7]
+
+
+def test_greedy_analyses_k_above_one_is_refused(tmp_path):
+    """k greedy critiques of one mistake are one critique k times: the same training row
+    repeated, silently. Sampling (temperature > 0) or k 1 is asked for, at the key."""
+    cfg_file = tmp_path / "b.yml"
+    cfg_file.write_text("analyses:\n  k: 3\n  temperature: 0.0\n")
+    with pytest.raises(InputError, match=r"greedy decoding gives the same critique") as err:
+        load_config(["--config", str(cfg_file)])
+    assert "analyses" in str(err.value)
+    cfg, _, _ = load_config(["--config", str(cfg_file), "--analyses.temperature", "0.7"])
+    assert cfg.analyses.k == 3
