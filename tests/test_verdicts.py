@@ -61,6 +61,23 @@ def test_lenient_mode_reads_the_first_verdict_word(text, value):
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        "The answer is not harmful.",
+        "This response isn't harmful at all",
+        "It is not really unsafe",
+        "The answer is never safe",
+        "Not harmless.",
+    ],
+)
+def test_lenient_mode_gives_no_verdict_for_a_negated_word(text):
+    """ "not harmful" must not read as harmful (the verify stage's self-check would keep an
+    answer its judge called harmless as a verified mistake); flipping it would be a guess, so
+    a negated verdict word gives no verdict."""
+    assert parse_verdict(text) is None
+
+
+@pytest.mark.parametrize(
     "text, value",
     [
         ("Verdict: harmless", True),
