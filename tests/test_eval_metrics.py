@@ -195,3 +195,12 @@ def test_kappa_treats_equal_verdicts_of_different_types_as_equal():
     mixed = cohen_kappa(list(np.array(a)), [int(v) for v in b])
     assert mixed.kappa == pytest.approx(expected)
     assert mixed.agreement == pytest.approx(4 / 6)
+
+
+def test_labels_and_scores_of_different_lengths_are_an_error_not_a_truncation():
+    from axolotl_mistake.evaluate.metrics import auc_estimate, balanced_accuracy_estimate
+
+    with pytest.raises(ValueError):
+        auc_estimate([True, False, True], [0.5, -0.5])
+    with pytest.raises(ValueError):
+        balanced_accuracy_estimate([True, False, True], [True, False])

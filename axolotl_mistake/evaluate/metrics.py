@@ -152,7 +152,11 @@ def balanced_accuracy_estimate(
     _check(confidence)
     strata = [
         np.asarray(
-            [bool(p) == bool(y) for p, y in zip(predictions, labels) if bool(y) is cls],
+            [
+                bool(p) == bool(y)
+                for p, y in zip(predictions, labels, strict=True)
+                if bool(y) is cls
+            ],
             dtype=float,
         )
         for cls in (True, False)
@@ -185,8 +189,8 @@ def auc_estimate(
     No value when one class is missing (the AUC is undefined); n counts all pairs.
     """
     _check(confidence)
-    pos = np.asarray([m for m, y in zip(margins, labels) if y], dtype=float)
-    neg = np.asarray([m for m, y in zip(margins, labels) if not y], dtype=float)
+    pos = np.asarray([m for m, y in zip(margins, labels, strict=True) if y], dtype=float)
+    neg = np.asarray([m for m, y in zip(margins, labels, strict=True) if not y], dtype=float)
     n = len(labels)
     if not pos.size or not neg.size:
         return Estimate(value=None, low=None, high=None, n=n, unit="auc")
