@@ -287,3 +287,23 @@ def test_compare_writes_table_and_chart(tmp_path):
     (tmp_path / "junk.json").write_text("{}")
     with pytest.raises(InputError, match="format"):
         compare([tmp_path / "junk.json"], tmp_path / "cmp4")
+
+
+def test_compare_says_when_runs_were_not_evaluated_on_the_same_items(tmp_path):
+    """Side by side, rows of runs on other prompt sets (or item counts) read as a paired
+    comparison; compare.md says they are not, and says nothing when they are."""
+    from axolotl_mistake.evaluate.compare import compare
+
+    runs = []
+    for name, limit in (("a", 40), ("b", 40), ("c", 12)):
+        res = _results(name)
+        res.config = {**res.config, "prompt_sets": {"harmful": {"limit": limit}}}
+        d = tmp_path / name
+        d.mkdir()
+        (d / "results.json").write_text(res.to_json())
+        runs.append(d)
+    compare(runs[:2], tmp_path / "same")
+    assert "Not the same items" not in (tmp_path / "same" / "compare.md").read_text()
+    compare(runs, tmp_path / "mixed")
+    md = (tmp_path / "mixed" / "compare.md").read_text()
+    assert "**Not the same items:** c was evaluated on other prompt sets" in md

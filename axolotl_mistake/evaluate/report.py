@@ -192,6 +192,7 @@ def render_compare_report(
         "",
     ]
     out += _table(header, rows) + [""]
+    out += _different_items(runs)
     out += ["Who measured the numbers:", ""]
     out += [f"- {name}: {_sources(row)}" for name, row in table_rows] + [""]
     cuts = [_probe_cut(res) for res in runs if res.discrimination is not None]
@@ -200,6 +201,28 @@ def render_compare_report(
         out += [f"- {cut}" for cut in cuts] + [""]
     out += [f"![{c}]({c})" for c in charts] + [""]
     return "\n".join(out)
+
+
+def _different_items(runs: Sequence[Results]) -> list[str]:
+    """A warning when the runs were not evaluated on the same items (their `prompt_sets`
+    config or item counts differ): their rows are then not a like-for-like comparison."""
+    first = runs[0] if runs else None
+    if first is None:
+        return []
+    odd = [
+        res.name
+        for res in runs[1:]
+        if res.config.get("prompt_sets") != first.config.get("prompt_sets")
+        or res.counts != first.counts
+    ]
+    if not odd:
+        return []
+    return [
+        f"**Not the same items:** {', '.join(odd)} "
+        f"{'was' if len(odd) == 1 else 'were'} evaluated on other prompt sets or item counts "
+        f"than {first.name}; compare their rows with care.",
+        "",
+    ]
 
 
 def _probe_cut(results: Results) -> str:
