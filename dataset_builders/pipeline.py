@@ -137,36 +137,27 @@ def run_stages(
     return outcome
 
 
-def previous_sha256(out: Path) -> dict[str, str | None]:
-    """File name -> sha256, as the manifest of an earlier build of this tool in `out` lists
-    them (empty when there is none, or it cannot be read)."""
-    try:
-        manifest = read_manifest(out)
-    except InputError:
-        return {}
-    return {name: e.sha256 for name, e in manifest.files.items()} if manifest else {}
-
-
-def retire_previous(out: Path) -> list[str]:
+def retire_previous(out: Path) -> dict[str, str | None]:
     """Call right before the first file of `out` (the pool, then the data files) is replaced.
 
-    Returns the final files an earlier build of this tool left in `out`: those its manifest
-    lists, or, in a folder a killed build left (no manifest, `made_by_us`), the final files
-    there. Removes that manifest and, before it, its card: a build killed from here on leaves
+    Returns the final files an earlier build of this tool left in `out`, each with the sha256
+    its manifest lists: those its manifest lists, or, in a folder a killed build left (no
+    manifest, `made_by_us`), the final files there (sha256 None: not known to have changed). Removes that manifest and, before it, its card: a build killed from here on leaves
     what a killed first build leaves (state/ and some data files, which `made_by_us` accepts
     and a rerun resumes), never new files beside an old manifest whose sha256s and row counts
-    no longer match them. A foreign folder (`--overwrite`) loses nothing: returns []."""
+    no longer match them. A foreign folder (`--overwrite`) loses nothing: returns {}."""
     try:
         manifest = read_manifest(out)
     except InputError:  # says it is ours but cannot be read: treated as foreign, kept
-        return []
+        return {}
     if manifest is None:
         if out.is_dir() and made_by_us(out):
-            return sorted(p.name for p in out.iterdir() if p.name in ALL_FILES)
-        return []
+            return {p.name: None for p in sorted(out.iterdir()) if p.name in ALL_FILES}
+        return {}
     (out / CARD_FILE).unlink(missing_ok=True)  # first: a card without a manifest is foreign
     (out / MANIFEST_NAME).unlink(missing_ok=True)
-    return list(manifest.files)
+    # "" for an entry without a sha256 (an older manifest): unknown content counts as changed
+    return {name: entry.sha256 or "" for name, entry in manifest.files.items()}
 
 
 def write_outputs(
@@ -174,7 +165,7 @@ def write_outputs(
     files: dict[str, FileSpec],
     manifest: BuildManifest,
     datasets_yaml: str,
-    previous: list[str] | None = None,
+    previous: dict[str, str | None] | None = None,
 ) -> None:
     """Every final file atomically, the manifest and then the card last; the files an
     earlier build of this tool left (`previous`, from `retire_previous`, called here unless
@@ -258,7 +249,6 @@ def run_build(
             + "). Nothing was written."
         )
     # only now, past the last refusal: merge reads the pool beside the manifest
-    before = previous_sha256(out)
     previous = retire_previous(out)
     pool_sha256 = pool.save(out / STATE_DIR / POOL_FILE)
     failed = [f.to_dict() for f in failures]
@@ -278,5 +268,5 @@ def run_build(
         pool_sha256=pool_sha256,
     )
     write_outputs(out, files, manifest, datasets_yaml, previous)
-    changed = [n for n, e in manifest.files.items() if n in before and before[n] != e.sha256]
+    changed = [n for n, e in manifest.files.items() if previous.get(n) not in (None, e.sha256)]
     return BuildOutcome(out, files, manifest, datasets_yaml, counts, empty_shard, changed)
