@@ -473,7 +473,7 @@ class Experiment:
                 over_refusal={
                     "source": {
                         "kind": "xstest",
-                        "path": str(self.shared / "xstest" / "xstest_prompts.csv"),
+                        "path": str(data / "xstest_prompts.csv"),
                         "label": "safe",
                     },
                     "limit": s.eval_xstest,

@@ -36,6 +36,9 @@ SPECS = (
     SplitSpec("alpaca", "alpaca/alpaca_5000_pr152.jsonl", 0.2),
 )
 SALT = "axolotl-mistake efficacy split v1"
+# evaluation only (XSTest's safe prompts, for over-refusal): copied whole, so an edited shared
+# copy is caught by the same check as the split files instead of being read in place
+EVAL_ONLY = {"xstest_prompts.csv": "xstest/xstest_prompts.csv"}
 
 
 def prompt_of(spec: SplitSpec, row: dict) -> str:
@@ -111,6 +114,12 @@ def plan_split(shared: Path) -> tuple[dict[str, str], dict[str, dict[str, int]]]
         files["pku_heldout.jsonl"], files["hh_heldout.jsonl"]
     )
     files["redteam_heldout.jsonl"] = redteam
+    for name, relative in EVAL_ONLY.items():
+        source = shared / relative
+        try:
+            files[name] = source.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SystemExit(f"error: {source}: cannot read ({exc})") from None
     return files, counts
 
 
@@ -121,26 +130,41 @@ def split_shared(shared: Path, out: Path) -> dict[str, dict[str, int]]:
     now is kept untouched (file times too, so nothing downstream reruns). A split that no
     longer matches (the shared data changed, or a file was edited) stops the run: everything
     built, trained and evaluated in this folder came from the old files, so it needs a new
-    work folder, not a quiet re-split under results that would then look current.
+    work folder, not a quiet re-split under results that would then look current. A file the
+    finished split does not list (one added to the split since, as the XSTest copy was) is
+    written: nothing here was made from it.
     """
     out.mkdir(parents=True, exist_ok=True)
     summary = out / "split.json"
     files, counts = plan_split(shared)
     done = summary.exists()
+    listed = _listed(summary, files) if done else set(files)
     for name, text in files.items():
         path = out / name
         if path.is_file() and path.read_bytes() == text.encode("utf-8"):
             continue
-        if done:
+        if done and (name in listed or path.exists()):
             raise SystemExit(
                 f"error: {path} is not the split of {shared} (the shared data or the file "
                 "changed since this work folder was split); the builds, adapters and "
                 "evaluations here were made from the old files: use a new --work folder"
             )
         write_atomic(path, text)
-    if not done:
-        write_json_atomic(summary, {"salt": SALT, "rows": counts})  # last: marks the split done
+    if not done or listed != set(files):  # last: marks the split done
+        write_json_atomic(summary, {"salt": SALT, "rows": counts, "files": sorted(files)})
     return counts
+
+
+def _listed(summary: Path, files: dict[str, str]) -> set[str]:
+    """The files a finished split holds: split.json's list, or for a split made before the
+    list was kept, every planned file but the evaluation-only copies added since."""
+    try:
+        recorded = json.loads(summary.read_text(encoding="utf-8")).get("files")
+    except (OSError, ValueError, AttributeError):
+        recorded = None
+    if isinstance(recorded, list):
+        return {str(name) for name in recorded}
+    return set(files) - set(EVAL_ONLY)
 
 
 def redteam_heldout(pku_heldout: str, hh_heldout: str) -> tuple[str, dict[str, int]]:

@@ -161,3 +161,20 @@ def test_bad_arguments_are_refused_before_anything_runs(argv, problem, tmp_path,
 )
 def test_only_the_datasets_the_arms_train_on_are_built(arms, builds):
     assert efficacy.builds_needed(arms) == builds
+
+
+def test_evaluations_read_only_the_split_folder(tmp_path):
+    """Every file an evaluation reads is in the split folder (whose content the split checks on
+    resume), none straight from --shared, where an edit would go unnoticed."""
+    exp = _experiment(tmp_path)
+    paths = []
+
+    def collect(node) -> None:
+        if isinstance(node, dict):
+            paths.extend(str(v) for k, v in node.items() if k == "path")
+            for value in node.values():
+                collect(value)
+
+    collect(exp.eval_config("anchored", "model", None, "analysis")["prompt_sets"])
+    assert len(paths) >= 5
+    assert all(Path(p).parent == exp.data for p in paths), paths
