@@ -127,7 +127,13 @@ def evaluated_run(ap: argparse.ArgumentParser, args: argparse.Namespace) -> tupl
 
 def evaluated_arms(work: Path, names: str) -> list[str]:
     """The comma-separated arms, each checked to have an `analysis` evaluation run under `work`
-    (for the scripts that read the runs back); a ValueError names the first that has not."""
+    made at the settings of the last finished efficacy run there (for the scripts that read the
+    runs back); a ValueError names the first that has not.
+
+    summary.json is the authority: it holds only arms made at its run's settings, so arms it
+    holds are never a mix of sizes. An arm evaluated since (a later run that did not finish)
+    or left out of it (made at other settings) would be read as if it belonged with the rest.
+    """
     arms = [a for a in names.split(",") if a]
     for arm in arms:
         if arm not in ARMS + CONTROL_ARMS:
@@ -135,6 +141,28 @@ def evaluated_arms(work: Path, names: str) -> list[str]:
         config, run = eval_paths(work, arm)
         if not (run / "results.json").is_file() or not config.is_file():
             raise ValueError(f"{arm}: no evaluation run under {run}; run efficacy_smollm2.py first")
+    if not arms:
+        return arms
+    summary = work / "summary.json"
+    try:
+        made = json.loads(summary.read_text(encoding="utf-8"))["arms"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ValueError(
+            f"{summary}: missing or unreadable, so the runs' settings are unknown (the efficacy"
+            " run did not finish); rerun efficacy_smollm2.py with the same flags (it resumes)"
+        ) from None
+    for arm in arms:
+        results = eval_paths(work, arm)[1] / "results.json"
+        if not isinstance(made, dict) or not made.get(arm):
+            raise ValueError(
+                f"{arm}: not among the arms of {summary} (made at other settings than its run's,"
+                f" or not run then); rerun efficacy_smollm2.py with --arms {arm} at those settings"
+            )
+        if results.stat().st_mtime_ns > summary.stat().st_mtime_ns:
+            raise ValueError(
+                f"{arm}: {results} is newer than {summary} (a later efficacy run did not finish);"
+                " rerun efficacy_smollm2.py with the same flags (it resumes)"
+            )
     return arms
 
 

@@ -157,6 +157,7 @@ def _evaluated(work: Path, *arms: str) -> Path:
         (work / "eval" / "analysis" / arm).mkdir(parents=True)
         (work / "eval" / "analysis" / arm / "results.json").write_text("{}")
         (work / f"eval_analysis_{arm}.yml").write_text("name: x\n")
+    (work / "summary.json").write_text(json.dumps({"arms": {a: {"headline": {}} for a in arms}}))
     return work
 
 

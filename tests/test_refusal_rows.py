@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -133,4 +134,31 @@ def test_evaluated_arms_names_an_unknown_or_unevaluated_arm(tmp_path):
     run.mkdir(parents=True)
     (run / "results.json").write_text("{}")
     config.write_text("name: x\n")
+    (tmp_path / "summary.json").write_text(json.dumps({"arms": {"anchored": {"headline": {}}}}))
     assert efficacy.evaluated_arms(tmp_path, "anchored,") == ["anchored"]
+
+
+def test_evaluated_arms_are_those_of_the_last_finished_run(tmp_path):
+    """An arm summary.json leaves out was made at other settings (or evaluated by a run that
+    did not finish): a diagnostic reading it beside the others would mix sizes."""
+    for arm in ("sft", "anchored"):
+        config, run = efficacy.eval_paths(tmp_path, arm)
+        run.mkdir(parents=True)
+        (run / "results.json").write_text("{}")
+        config.write_text("name: x\n")
+    with pytest.raises(ValueError, match="summary.json: missing or unreadable"):
+        efficacy.evaluated_arms(tmp_path, "sft")
+    summary = tmp_path / "summary.json"
+    summary.write_text(
+        json.dumps(
+            {"arms": {"sft": {"headline": {}}, "paper": {}}, "arms_other_settings": ["anchored"]}
+        )
+    )
+    assert efficacy.evaluated_arms(tmp_path, "sft") == ["sft"]
+    with pytest.raises(ValueError, match="anchored: not among the arms of .*summary.json"):
+        efficacy.evaluated_arms(tmp_path, "sft,anchored")
+    results = efficacy.eval_paths(tmp_path, "sft")[1] / "results.json"
+    later = summary.stat().st_mtime_ns + 1_000_000_000
+    os.utime(results, ns=(later, later))
+    with pytest.raises(ValueError, match="sft: .*results.json is newer than .*summary.json"):
+        efficacy.evaluated_arms(tmp_path, "sft")
