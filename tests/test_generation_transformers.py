@@ -250,3 +250,21 @@ def test_seeded_sampler_top_p_and_row_independence():
     alone = SeededSampler([42], 1.0, 1.0)(None, scores.clone()).argmax(-1)
     together = SeededSampler([7, 42], 1.0, 1.0)(None, torch.cat([other, scores])).argmax(-1)
     assert int(together[1]) == int(alone[0])
+
+
+def test_a_row_cut_by_a_stop_string_counts_the_same_batched(backend):
+    """A row a stop string ends early is padded while its batch goes on; with pad = EOS (the
+    embedded model's tokenizer) that padding must not count as a generated EOS token."""
+    assert backend.pad_id in backend.eos_ids  # the case under test
+    params = SamplingParams(max_new_tokens=24)
+    full = backend.generate(_requests(PROMPTS), params)
+    index = max(range(len(full)), key=lambda i: len(full[i].text))
+    text = full[index].text
+    stop = (text[len(text) // 3 : len(text) // 3 + 3],)
+    params = SamplingParams(max_new_tokens=24, stop=stop)
+    batched = backend.generate(_requests(PROMPTS), params)
+    single = _single(backend).generate(_requests(PROMPTS), params)
+    assert batched[index].finish_reason == "stop" and len(batched[index].text) < len(text)
+    assert [(c.text, c.completion_tokens) for c in batched] == [
+        (c.text, c.completion_tokens) for c in single
+    ]

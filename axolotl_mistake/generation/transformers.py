@@ -273,20 +273,21 @@ class TransformersBackend(LocalBackend):
         return self._stop_cache[stop]
 
     def _finish(self, row_ids: list[int], prompt_tokens: int, params: SamplingParams) -> Completion:
+        """The row's text and token count. Generation stops a row at EOS or at a stop string
+        and pads it while its batch goes on; the count includes a generated EOS, never the
+        padding (which is an EOS id too when pad = EOS, as with the embedded model)."""
         ended = set(self.eos_ids) | {self.pad_id}
         cut = next((k for k, t in enumerate(row_ids) if t in ended), None)
-        if cut is None:
-            tokens = row_ids
-            finish = "length" if len(row_ids) >= params.max_new_tokens else "stop"
-            count = len(tokens)
-        else:
-            tokens = row_ids[:cut]
-            finish = "stop"
-            count = cut + (1 if row_ids[cut] in self.eos_ids else 0)
+        tokens = row_ids if cut is None else row_ids[:cut]
         text = self.tokenizer.decode(tokens, skip_special_tokens=True)
         text, hit = truncate_at_stop(text, params.stop)
-        if hit:
+        if cut is None:
+            finish = "length" if len(row_ids) >= params.max_new_tokens and not hit else "stop"
+            count = len(tokens)
+        else:
             finish = "stop"
+            # a stop string in the text ended the row before this token: it is padding
+            count = cut + (1 if row_ids[cut] in self.eos_ids and not hit else 0)
         return Completion(
             text=text, finish_reason=finish, prompt_tokens=prompt_tokens, completion_tokens=count
         )
