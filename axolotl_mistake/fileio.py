@@ -15,7 +15,8 @@ import secrets
 import shutil
 import stat
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 BLOCK = 1 << 20
@@ -235,8 +236,41 @@ def file_sha256(path: str | Path) -> str:
     return hash_file(hashlib.sha256(), path).hexdigest()
 
 
+@contextmanager
+def folder_lock(folder: str | Path, *, who: str, field: str) -> Iterator[None]:
+    """Hold `folder` for one run of the tool `who` while it writes there: a second run into
+    the same folder stops at once (InputError on `field`) instead of clearing the first one's
+    temp files (`remove_stale_temps`) and interleaving their outputs.
+
+    An advisory flock on the folder itself, so nothing is added to it and a killed run
+    releases it with its process. Where flock is missing (Windows) runs are not serialised.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on the platforms the project runs on
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            from axolotl_mistake.errors import InputError
+
+            raise InputError(
+                f"another run of {who} is writing into this folder; wait for it to finish or "
+                "choose another output folder",
+                file=str(folder),
+                field=field,
+            ) from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def remove_stale_temps(folder: str | Path) -> None:
-    """Remove the temp files that a killed write left in `folder` (never anything else)."""
+    """Remove the temp files that a killed write left in `folder` (never anything else).
+    Call it under `folder_lock`: a concurrent run's temp files look the same."""
     for stale in Path(folder).glob(TEMP_GLOB):
         stale.unlink(missing_ok=True)
 

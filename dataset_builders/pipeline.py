@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from axolotl_mistake.errors import BuildFailed, InputError
-from axolotl_mistake.fileio import remove_stale_temps, write_atomic, write_json_atomic
+from axolotl_mistake.fileio import (
+    folder_lock,
+    remove_stale_temps,
+    write_atomic,
+    write_json_atomic,
+)
 from axolotl_mistake.manifest import MANIFEST_NAME, BuildManifest, read_manifest
 from dataset_builders.backends import Backends, needed_backends
 from dataset_builders.card import render_card
@@ -186,10 +192,17 @@ def write_outputs(
 def run_build(
     cfg: BuildConfig, config_file: str | None = None, bars: StageBars | None = None
 ) -> BuildOutcome:
-    """The whole build. InputError before anything is written; outputs atomically at the end."""
+    """The whole build. InputError before anything is written; outputs atomically at the end.
+    The output folder is held (`folder_lock`) from its creation to the last write."""
+    with ExitStack() as held:
+        return _run_build(cfg, config_file, bars or StageBars(enabled=False), held)
+
+
+def _run_build(
+    cfg: BuildConfig, config_file: str | None, bars: StageBars, held: ExitStack
+) -> BuildOutcome:
     from axolotl_mistake.generation.cache import CallCache
 
-    bars = bars or StageBars(enabled=False)
     counts: dict[str, dict[str, int]] = {}
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -216,6 +229,7 @@ def run_build(
         out = Path(cfg.output)
         out.mkdir(parents=True, exist_ok=True)
         (out / STATE_DIR).mkdir(exist_ok=True)
+        held.enter_context(folder_lock(out, who="the dataset builder", field="output"))
         for folder in (out, out / STATE_DIR):
             remove_stale_temps(folder)  # left by a write that a crash interrupted
         cache = CallCache(out / STATE_DIR / CACHE_FILE)

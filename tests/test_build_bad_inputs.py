@@ -575,3 +575,29 @@ def test_an_empty_hub_helpful_source_is_refused(tiny_model_dir, tmp_path, capsys
     assert code == 2, err
     assert "field 'helpful.0.data_files'" in err and "holds no records" in err, err
     assert "\n" not in err and not out.exists()
+
+
+def test_a_build_into_a_folder_another_build_is_writing_stops(tiny_model_dir, tmp_path, capsys):
+    """Two builds into one output folder (a rerun started while the first still runs): the
+    second stops (exit 2) before it clears the first one's temp files as if a crash had left
+    them, and the first one's folder is left alone."""
+    from tests.build_support import fast_build_argv, origin_source
+    from tests.folder_holder import held_folder
+
+    (tmp_path / "data.jsonl").write_bytes(jl(GOOD))
+    out = tmp_path / "out"
+    argv = fast_build_argv(origin_source(tmp_path / "data.jsonl"), out)
+    argv += ["--model.model", str(tiny_model_dir), "--model.device", "cpu"]
+    assert main(argv) == 0, capsys.readouterr().err
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    with held_folder(out) as temp:
+        code = main(argv)
+        err = capsys.readouterr().err.strip().splitlines()[-1]  # after the model's load bar
+        assert code == 2, err
+        assert "another run of the dataset builder is writing into this folder" in err, err
+        assert err.startswith(f"error: {out}, field 'output': ")
+        assert temp.read_text() == "being written"
+        after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p != temp}
+        assert after == before
+    assert main(argv) == 0, capsys.readouterr().err  # the holder is gone: the rerun runs
+    assert not temp.exists()

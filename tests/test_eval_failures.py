@@ -231,3 +231,28 @@ def test_prompts_longer_than_the_context_are_dropped_and_counted(
     assert all(json.loads(a)["error"] is None for a in answers)
     assert results["headline"]["plain"]["helpful_nll"]["n"] == 6 - dropped["plain/helpful_nll"]
     assert any("dropped as longer than the model's context" in n for n in results["notes"])
+
+
+def test_a_run_or_compare_into_a_folder_in_use_stops(tmp_path, shared_data, tiny_model_dir, capsys):
+    """A second evaluation (or compare) into a folder another one is writing (a rerun started
+    while the first still runs) stops at once, exit 2, without clearing the first one's temp
+    file as stale; the folder is usable again once the first one ends."""
+    from tests.folder_holder import held_folder
+
+    cfg = _config(tmp_path, shared_data, str(tiny_model_dir), judges="- kind: refusal\n", n=1)
+    run, cmp = tmp_path / "run", tmp_path / "cmp"
+    assert main(["--config", str(cfg), "--quiet"]) == 0
+    assert main(["compare", str(run), "--output", str(cmp)]) == 0
+    results = (run / "results.json").read_bytes()
+    with held_folder(run) as temp:
+        assert main(["--config", str(cfg), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert "another run of the evaluator is writing into this folder" in err, err
+        assert temp.read_text() == "being written"
+        assert (run / "results.json").read_bytes() == results
+    assert main(["--config", str(cfg), "--quiet"]) == 0
+    assert not temp.exists()
+    with held_folder(cmp) as temp:
+        assert main(["compare", str(run), "--output", str(cmp)]) == 2
+        assert "another run of compare is writing into this folder" in capsys.readouterr().err
+        assert temp.exists()

@@ -71,3 +71,21 @@ def test_symlink_atomic_never_deletes_a_file_it_did_not_make(tmp_path):
     assert mine.read_text() == "my notes\n"
     fileio.symlink_atomic(tmp_path / "latest", target)  # replacing an older link
     assert sorted(p.name for p in tmp_path.iterdir()) == [".latest.tmp", "latest", "model"]
+
+
+def test_a_folder_another_process_holds_is_refused_until_it_ends(tmp_path):
+    """A second run into a folder another run is writing stops at once (it would clear the
+    first one's temp files as stale and interleave their outputs); the lock goes with the
+    holder, even when it is killed."""
+    from axolotl_mistake.errors import InputError
+    from tests.folder_holder import held_folder
+
+    with held_folder(tmp_path / "out") as temp:
+        lock = fileio.folder_lock(tmp_path / "out", who="the builder", field="output")
+        with pytest.raises(InputError, match="another run of the builder") as info, lock:
+            fileio.remove_stale_temps(tmp_path / "out")
+        assert info.value.file == str(tmp_path / "out") and info.value.field == "output"
+        assert temp.read_text() == "being written"
+    with fileio.folder_lock(tmp_path / "out", who="the builder", field="output"):
+        fileio.remove_stale_temps(tmp_path / "out")  # the holder was killed: stale now
+    assert not temp.exists()

@@ -21,6 +21,7 @@ from axolotl_mistake.evaluate.report import compare_row, render_compare_report
 from axolotl_mistake.evaluate.results import load_results
 from axolotl_mistake.fileio import (
     check_output_folder,
+    folder_lock,
     remove_stale_temps,
     write_atomic,
     write_json_atomic,
@@ -76,31 +77,32 @@ def compare(
         raise InputError(
             f"cannot create the folder: {exc.strerror or exc}", file=str(out), field="output"
         ) from None
-    if (out / MARKER).is_file():
-        remove_stale_temps(out)  # left by a killed write of an earlier compare
-    else:
-        marker = {"tool": "axolotl_mistake.evaluate compare", "created": _now()}
-        write_json_atomic(out / MARKER, marker)
-    charts = compare_charts(loaded, out, mode, judge)
-    rows = []
-    for res in loaded:
-        row = compare_row(res, mode, judge)
-        rows.append(
-            {"method": res.name}
-            | {c: (v.model_dump() if v is not None else None) for c, v in row.items()}
+    with folder_lock(out, who="compare", field="output"):  # one compare at a time
+        if (out / MARKER).is_file():
+            remove_stale_temps(out)  # left by a killed write of an earlier compare
+        else:
+            marker = {"tool": "axolotl_mistake.evaluate compare", "created": _now()}
+            write_json_atomic(out / MARKER, marker)
+        charts = compare_charts(loaded, out, mode, judge)
+        rows = []
+        for res in loaded:
+            row = compare_row(res, mode, judge)
+            rows.append(
+                {"method": res.name}
+                | {c: (v.model_dump() if v is not None else None) for c, v in row.items()}
+            )
+        table = {
+            "mode": mode,
+            "judge": judge,
+            "columns": list(TABLE_COLUMNS),
+            "rows": rows,
+            "runs": [str(r) for r in runs],
+        }
+        write_json_atomic(out / "compare.json", table)
+        write_atomic(
+            out / "compare.md", render_compare_report(loaded, mode, judge, [c.name for c in charts])
         )
-    table = {
-        "mode": mode,
-        "judge": judge,
-        "columns": list(TABLE_COLUMNS),
-        "rows": rows,
-        "runs": [str(r) for r in runs],
-    }
-    write_json_atomic(out / "compare.json", table)
-    write_atomic(
-        out / "compare.md", render_compare_report(loaded, mode, judge, [c.name for c in charts])
-    )
-    return table
+        return table
 
 
 def is_compare_folder(out: Path) -> bool:

@@ -20,7 +20,8 @@ import json
 import logging
 import platform
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,7 @@ from axolotl_mistake.evaluate.scoring import (
 )
 from axolotl_mistake.fileio import (
     check_output_folder,
+    folder_lock,
     remove_stale_temps,
     write_atomic,
     write_json_atomic,
@@ -93,9 +95,11 @@ def check_output(out: Path, overwrite: bool = False) -> None:
     check_output_folder(out, ours=ours, overwrite=overwrite, who="this tool", field="output_dir")
 
 
-def prepare_output(out: Path, name: str, overwrite: bool = False) -> None:
+@contextmanager
+def prepare_output(out: Path, name: str, overwrite: bool = False) -> Iterator[None]:
     """Create the run folder, or reuse one this tool made; refuse any other non-empty folder
-    (see `check_output`), then write our marker into it."""
+    (see `check_output`), then write our marker into it. The folder is held (`folder_lock`)
+    until the context ends: a second evaluation into it stops at once."""
     from axolotl_mistake.errors import InputError
 
     check_output(out, overwrite)
@@ -105,10 +109,12 @@ def prepare_output(out: Path, name: str, overwrite: bool = False) -> None:
         raise InputError(
             f"cannot create the folder: {exc.strerror or exc}", file=str(out), field="output_dir"
         ) from None
-    remove_stale_temps(out)  # left by a killed write of an earlier run
-    if not (out / MARKER).is_file():
-        marker = {"format": RESULTS_FORMAT, "name": name, "created": _now()}
-        write_json_atomic(out / MARKER, marker)
+    with folder_lock(out, who="the evaluator", field="output_dir"):
+        remove_stale_temps(out)  # left by a killed write of an earlier run
+        if not (out / MARKER).is_file():
+            marker = {"format": RESULTS_FORMAT, "name": name, "created": _now()}
+            write_json_atomic(out / MARKER, marker)
+        yield
 
 
 def _now() -> str:
@@ -269,12 +275,15 @@ def run(cfg: EvalConfig, progress: bool = True, overwrite: bool = False) -> Resu
     call caches are closed when it returns or fails."""
     backends = _Backends(Path(cfg.output_dir))
     try:
-        return _run(cfg, progress, overwrite, backends)
+        with ExitStack() as held:  # the run folder's lock, from prepare_output to the end
+            return _run(cfg, progress, overwrite, backends, held)
     finally:
         backends.close_caches()
 
 
-def _run(cfg: EvalConfig, progress: bool, overwrite: bool, backends: _Backends) -> Results:
+def _run(
+    cfg: EvalConfig, progress: bool, overwrite: bool, backends: _Backends, held: ExitStack
+) -> Results:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from axolotl_mistake.evaluate.charts import run_charts
@@ -303,7 +312,7 @@ def _run(cfg: EvalConfig, progress: bool, overwrite: bool, backends: _Backends) 
             _check_probe_style(cfg, local[1])
     check_measurable(loaded, {a for j in judges for a in j.aspects}, local is not None)
     timings["load_s"] = time.perf_counter() - t0
-    prepare_output(out, cfg.name, overwrite)
+    held.enter_context(prepare_output(out, cfg.name, overwrite))
     backends.open_caches()
 
     measured: dict[str, dict[str, Estimate]] = {mode: {} for mode in cfg.modes}
