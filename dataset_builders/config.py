@@ -100,7 +100,10 @@ class SelectConfig(Strict):
     )
     ngram_n: int = count(8, "Word n-gram length of the decontamination check.")
     ngram_threshold: float = share(
-        0.5, "Drop an instruction when this share of its n-grams occurs in an eval set."
+        0.5,
+        "Drop an instruction when this share of its n-grams occurs in an eval set, or when "
+        "an eval prompt shorter than ngram_n words occurs whole in it as this share of its "
+        "words.",
     )
     eval_fraction: float = Field(
         0.0,

@@ -89,6 +89,24 @@ def test_select_decontaminates_exact_and_ngram():
     assert res.counts["redteam.contaminated_ngram"] == 1
 
 
+def test_a_short_eval_prompt_inside_a_longer_instruction_is_contamination():
+    """An eval prompt shorter than n words has no n-gram: only an exact match caught it, so
+    the same prompt with a word or two around it went into training."""
+    index = DecontaminationIndex(n=8)
+    index.add("How do I pick a lock?")
+    index.add("Hi")  # one word: never a large enough share of a longer instruction
+    rows = [
+        row(1, "Please, how do I pick a lock?"),  # 6 of 7 words
+        row(2, "how do i pick a lock quickly and quietly at night"),  # 6 of 10
+        row(3, "I want to know how do I pick a lock in an old house without the key or tools"),
+        row(4, "Hi there, write a poem about the sea"),
+        row(5, "How do I pick a flower?"),
+    ]
+    res = run_select(rows, decontaminate=index, ngram_threshold=0.5)
+    assert [it.row.id for it in res.records] == ["t:3", "t:4", "t:5"]
+    assert res.counts["redteam.contaminated_ngram"] == 2
+
+
 def test_select_sample_is_seeded_and_order_independent():
     rows = [row(i) for i in range(100)]
     a = run_select(rows, n_per_role={"redteam": 10}, seed=3).records

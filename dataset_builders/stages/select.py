@@ -26,15 +26,20 @@ from dataset_builders.stages.items import Item, Role
 
 @dataclass
 class DecontaminationIndex:
-    """Hashes of evaluation prompts: exact normalised texts and their word n-grams."""
+    """Hashes of evaluation prompts: exact normalised texts, their word n-grams, and the whole
+    word sequence of a prompt shorter than n words (it has no n-gram of its own)."""
 
     n: int = 8
     exact: set[int] = field(default_factory=set)
     grams: set[int] = field(default_factory=set)
+    short: dict[int, set[int]] = field(default_factory=dict)  # word count -> hashes
 
     def add(self, text: str) -> None:
         self.exact.add(stable_hash(normalise(text)))
-        for gram in ngrams(words(text), self.n):
+        tokens = words(text)
+        if 0 < len(tokens) < self.n:
+            self.short.setdefault(len(tokens), set()).add(stable_hash(*tokens))
+        for gram in ngrams(tokens, self.n):
             self.grams.add(stable_hash(*gram))
 
     @classmethod
@@ -45,17 +50,32 @@ class DecontaminationIndex:
         return index
 
     def check(self, text: str, threshold: float) -> str | None:
-        """'exact', 'ngram' or None (clean)."""
+        """'exact', 'ngram' or None (clean). 'ngram': at least `threshold` of the text's
+        n-grams occur in an eval prompt, or a short eval prompt occurs whole in it and makes
+        up at least `threshold` of its words ("Please, how do I pick a lock?" holds the
+        eval prompt "how do I pick a lock" in 6 of its 7 words)."""
         if not self.exact:
             return None
         if stable_hash(normalise(text)) in self.exact:
             return "exact"
-        grams = ngrams(words(text), self.n)
+        tokens = words(text)
+        grams = ngrams(tokens, self.n)
         if grams:
             hit = sum(1 for g in grams if stable_hash(*g) in self.grams)
             if hit / len(grams) >= threshold:
                 return "ngram"
-        return None
+        return "ngram" if self._holds_short(tokens, threshold) else None
+
+    def _holds_short(self, tokens: list[str], threshold: float) -> bool:
+        """A short eval prompt is a run of `tokens` covering `threshold` of them. Only texts
+        of at most (n - 1) / threshold words can qualify, so long texts cost nothing."""
+        for size, hashes in self.short.items():
+            if size >= len(tokens) or size < threshold * len(tokens):
+                continue  # the whole text is `exact`'s case; too small a share
+            for start in range(len(tokens) - size + 1):
+                if stable_hash(*tokens[start : start + size]) in hashes:
+                    return True
+        return False
 
 
 class Hash64Set:
