@@ -51,21 +51,22 @@ def _stopped(cfg: SourceBase, row: int, err: BaseException, what: str, why: str)
         f"{what} ({_one_line(err)}). {why}",
         file=cfg.location,
         line=row + 1,
-        field=_data_key(cfg),
+        field=data_key(cfg),
     )
 
 
-def _no_records(cfg: SourceBase) -> InputError:
+def no_records(cfg: SourceBase, part: str | None = None) -> InputError:
     """The error for data that holds not a single row (as a local file with no records is):
-    a source that silently gives nothing hides a wrong file or split."""
+    a source that silently gives nothing hides a wrong file or split. `part`: what is empty
+    (default: the split)."""
     return InputError(
-        f"the data holds no records (split '{cfg.split}' is empty)",
+        f"the data holds no records ({part or f'split {cfg.split!r}'} is empty)",
         file=cfg.location,
-        field=_data_key(cfg),
+        field=data_key(cfg),
     )
 
 
-def _data_key(cfg: SourceBase) -> str:
+def data_key(cfg: SourceBase) -> str:
     """The config key that named the data: `data_files`, else `hub_id`."""
     return "data_files" if cfg.data_files is not None else "hub_id"
 
@@ -100,7 +101,7 @@ def iter_hub_records(cfg: SourceBase) -> Iterator[Record]:
         stream = datasets.load_dataset(cfg.hub_id, **kwargs)
     except StopIteration as err:
         # the packaged builders read the first block to infer the columns: there is none
-        raise _no_records(cfg) from err
+        raise no_records(cfg) from err
     except Exception as err:
         raise InputError(
             f"cannot load dataset '{cfg.hub_id}' ({_one_line(err)}). Check the id, "
@@ -117,7 +118,7 @@ def iter_hub_records(cfg: SourceBase) -> Iterator[Record]:
                 data = next(rows)
         except StopIteration:
             if row == 0:
-                raise _no_records(cfg) from None
+                raise no_records(cfg) from None
             return
         except InputError:
             raise

@@ -20,6 +20,7 @@ from pydantic import Field
 from axolotl_mistake.errors import InputError
 from axolotl_mistake.records import PromptKind, SourceRow
 from axolotl_mistake.sources.base import Record, SourceBase
+from axolotl_mistake.sources.hub import no_records
 from axolotl_mistake.sources.readers import file_format, iter_file_records
 
 HUB_ID = "thu-coai/Safety-Prompts"
@@ -198,12 +199,7 @@ def _hub_records(cfg: SafetyPromptsSource) -> Iterator[Record]:
             field="hub_id",
         ) from err
     if first is None:  # as a local copy does: a source that gives nothing hides a wrong file
-        raise InputError(
-            f"the data holds no records (scenario '{cfg.scenario}' of split '{cfg.split}' is "
-            "empty)",
-            file=cfg.location,
-            field="data_files" if cfg.data_files is not None else "hub_id",
-        )
+        raise no_records(cfg, f"scenario {cfg.scenario!r} of split {cfg.split!r}")
     yield Record(data=dict(first), file=cfg.location, line=1)
     for number, data in enumerate(rows, 2):
         yield Record(data=dict(data), file=cfg.location, line=number)
