@@ -2,7 +2,8 @@
 
 The unguided analysis body is the user turn and the critique the assistant turn, rendered with
 the tokenizer's chat template (or the config's `chat_template`). Only the assistant turn, up to
-and including its end-of-turn token, receives loss; never the bad answer in the user turn.
+and including its end-of-turn token, receives loss; never the bad answer in the user turn. A
+template that puts no end-of-turn token after the reply (GLM-4) gets the tokenizer's EOS there.
 """
 
 from __future__ import annotations
@@ -84,10 +85,20 @@ class ChatUnguidedAnalysisStrategy(MistakeAnalysisTokenizingStrategy):
         t_ids = self.tokenizer(tails, add_special_tokens=False)["input_ids"]
         eos = self.tokenizer.eos_token_id
         spans = []
-        for prompt_ids, tail_ids in zip(p_ids, t_ids):
+        for prompt_ids, tail_ids, tail, row in zip(p_ids, t_ids, tails, rows):
             end = tail_ids.index(eos) + 1 if eos in tail_ids else len(tail_ids)
-            spans.append((list(prompt_ids), list(tail_ids[:end]), list(tail_ids[end:])))
+            trained = list(tail_ids[:end])
+            if eos is not None and _unterminated(tail, row["critique"]):
+                trained.append(eos)
+            spans.append((list(prompt_ids), trained, list(tail_ids[end:])))
         return spans
+
+
+def _unterminated(tail: str, critique: str) -> bool:
+    """True when the template ends the reply with nothing at all (GLM-4's ends a turn only by
+    starting the next one, so a single-turn row has no stop token): the reply is then
+    trained with the tokenizer's EOS, or the model learns critiques that never stop."""
+    return bool(critique.strip()) and tail.rstrip().endswith(critique.strip())
 
 
 def _resolve_chat_template(tokenizer: Any, cfg: Any, ds_cfg: Any) -> str | None:

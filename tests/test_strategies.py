@@ -287,3 +287,26 @@ def test_excess_length_strategy_raise_raises_instead_of_dropping(name, embedded_
     with pytest.raises(ValueError, match=r"exceeds the maximum 256") as err:
         strategy.tokenize_prompt(long)
     assert "bad bad" not in str(err.value)
+
+
+GLM4_LIKE_TEMPLATE = (  # GLM-4's shape: a turn ends only where the next one starts
+    "[gMASK]<sop>{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
+
+
+def test_a_template_without_an_end_of_turn_token_gets_eos_after_the_reply(embedded_tokenizer):
+    """A single-turn row rendered by a GLM-4-like template ends with the critique's last word:
+    trained as it is, the model would learn critiques that never stop. The EOS is added to
+    the trained span (as the non-chat strategies add it); nothing else changes."""
+    cfg = _cfg(chat_template="jinja", chat_template_jinja=GLM4_LIKE_TEMPLATE)
+    strategy = _load("axolotl_mistake.chat_unguided_analysis", embedded_tokenizer, cfg=cfg)
+    for row in ROWS:
+        out = strategy.tokenize_prompt(row)
+        trained = _trained(out["input_ids"], out["labels"])
+        assert out["input_ids"][-1] == trained[-1] == embedded_tokenizer.eos_token_id
+        assert embedded_tokenizer.decode(trained[:-1]).strip() == row["critique"]
+        assert "<|assistant|>" in embedded_tokenizer.decode(
+            _masked(out["input_ids"], out["labels"])
+        )
+        assert row["bad"] not in embedded_tokenizer.decode(trained)
