@@ -250,13 +250,18 @@ def folder_lock(folder: str | Path, *, who: str, field: str) -> Iterator[None]:
     except ImportError:  # pragma: no cover - not on the platforms the project runs on
         yield
         return
-    fd = os.open(folder, os.O_RDONLY)
+    from axolotl_mistake.errors import InputError
+
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError as exc:
+        raise InputError(
+            f"cannot open the folder: {exc.strerror or exc}", file=str(folder), field=field
+        ) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            from axolotl_mistake.errors import InputError
-
             raise InputError(
                 f"another run of {who} is writing into this folder; wait for it to finish or "
                 "choose another output folder",

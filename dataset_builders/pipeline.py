@@ -193,7 +193,8 @@ def run_build(
     cfg: BuildConfig, config_file: str | None = None, bars: StageBars | None = None
 ) -> BuildOutcome:
     """The whole build. InputError before anything is written; outputs atomically at the end.
-    The output folder is held (`folder_lock`) from its creation to the last write."""
+    The output folder is held (`folder_lock`) to the last write: from the start when it
+    exists (a second run stops before reading or loading anything), else from its creation."""
     with ExitStack() as held:
         return _run_build(cfg, config_file, bars or StageBars(enabled=False), held)
 
@@ -207,6 +208,10 @@ def _run_build(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     check_output(cfg.output, overwrite=cfg.overwrite)
+    out = Path(cfg.output)
+    locked = out.is_dir()
+    if locked:
+        held.enter_context(folder_lock(out, who="the dataset builder", field="output"))
     with bars:
         with bars.stage("read", None) as tick:
             selected = read_and_select(cfg, config_file, tick)
@@ -226,10 +231,10 @@ def _run_build(
         )
         counts["context_bound"] = dict(sorted(bounded.counts.items()))
         items = bounded.records
-        out = Path(cfg.output)
         out.mkdir(parents=True, exist_ok=True)
         (out / STATE_DIR).mkdir(exist_ok=True)
-        held.enter_context(folder_lock(out, who="the dataset builder", field="output"))
+        if not locked:
+            held.enter_context(folder_lock(out, who="the dataset builder", field="output"))
         for folder in (out, out / STATE_DIR):
             remove_stale_temps(folder)  # left by a write that a crash interrupted
         cache = CallCache(out / STATE_DIR / CACHE_FILE)

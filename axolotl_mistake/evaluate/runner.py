@@ -21,7 +21,7 @@ import logging
 import platform
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,11 +95,18 @@ def check_output(out: Path, overwrite: bool = False) -> None:
     check_output_folder(out, ours=ours, overwrite=overwrite, who="this tool", field="output_dir")
 
 
+def hold_output(out: Path) -> AbstractContextManager[None]:
+    """The run folder's lock (`folder_lock`): a second evaluation into it stops at once."""
+    return folder_lock(out, who="the evaluator", field="output_dir")
+
+
 @contextmanager
-def prepare_output(out: Path, name: str, overwrite: bool = False) -> Iterator[None]:
+def prepare_output(
+    out: Path, name: str, overwrite: bool = False, held: bool = False
+) -> Iterator[None]:
     """Create the run folder, or reuse one this tool made; refuse any other non-empty folder
-    (see `check_output`), then write our marker into it. The folder is held (`folder_lock`)
-    until the context ends: a second evaluation into it stops at once."""
+    (see `check_output`), then write our marker into it. The folder is held until the
+    context ends (`held`: the caller holds it already)."""
     from axolotl_mistake.errors import InputError
 
     check_output(out, overwrite)
@@ -109,7 +116,7 @@ def prepare_output(out: Path, name: str, overwrite: bool = False) -> Iterator[No
         raise InputError(
             f"cannot create the folder: {exc.strerror or exc}", file=str(out), field="output_dir"
         ) from None
-    with folder_lock(out, who="the evaluator", field="output_dir"):
+    with nullcontext() if held else hold_output(out):
         remove_stale_temps(out)  # left by a killed write of an earlier run
         if not (out / MARKER).is_file():
             marker = {"format": RESULTS_FORMAT, "name": name, "created": _now()}
@@ -294,6 +301,9 @@ def _run(
     loaded = load_prompt_sets(cfg.prompt_sets)
     out = Path(cfg.output_dir)
     check_output(out, overwrite)
+    early = out.is_dir()  # held from here: a second run stops before loading any model
+    if early:
+        held.enter_context(hold_output(out))
     notes = list(loaded.notes)
     timings: dict[str, float] = {}
     ledger = FailureLedger(cfg.max_failed_fraction, out)
@@ -312,7 +322,7 @@ def _run(
             _check_probe_style(cfg, local[1])
     check_measurable(loaded, {a for j in judges for a in j.aspects}, local is not None)
     timings["load_s"] = time.perf_counter() - t0
-    held.enter_context(prepare_output(out, cfg.name, overwrite))
+    held.enter_context(prepare_output(out, cfg.name, overwrite, held=early))
     backends.open_caches()
 
     measured: dict[str, dict[str, Estimate]] = {mode: {} for mode in cfg.modes}
