@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -243,7 +244,8 @@ def folder_lock(folder: str | Path, *, who: str, field: str) -> Iterator[None]:
     temp files (`remove_stale_temps`) and interleaving their outputs.
 
     An advisory flock on the folder itself, so nothing is added to it and a killed run
-    releases it with its process. Where flock is missing (Windows) runs are not serialised.
+    releases it with its process. Where flock is missing (Windows) or the filesystem refuses
+    it (a warning says so), runs are not serialised: the run goes on as before the lock.
     """
     try:
         import fcntl
@@ -268,6 +270,12 @@ def folder_lock(folder: str | Path, *, who: str, field: str) -> Iterator[None]:
                 file=str(folder),
                 field=field,
             ) from None
+        except OSError as exc:  # a filesystem without locks (some FUSE/network mounts)
+            logging.getLogger(__name__).warning(
+                "cannot lock %s (%s): runs into it are not kept apart; start one at a time",
+                folder,
+                exc.strerror or exc,
+            )
         yield
     finally:
         os.close(fd)  # releases the lock

@@ -89,3 +89,20 @@ def test_a_folder_another_process_holds_is_refused_until_it_ends(tmp_path):
     with fileio.folder_lock(tmp_path / "out", who="the builder", field="output"):
         fileio.remove_stale_temps(tmp_path / "out")  # the holder was killed: stale now
     assert not temp.exists()
+
+
+def test_a_filesystem_without_locks_still_runs_with_a_warning(tmp_path, monkeypatch, caplog):
+    """Some FUSE and network mounts refuse flock (ENOLCK, EOPNOTSUPP): the run must go on as
+    it did before the lock existed, not stop with a traceback."""
+    import errno
+    import fcntl
+
+    def refuse(fd, operation):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", refuse)
+    ran = False
+    with fileio.folder_lock(tmp_path, who="the builder", field="output"):
+        ran = True
+    assert ran
+    assert "cannot lock" in caplog.text and str(tmp_path) in caplog.text
