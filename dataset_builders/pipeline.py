@@ -148,7 +148,8 @@ def retire_previous(out: Path) -> dict[str, str | None]:
 
     Returns the final files an earlier build of this tool left in `out`, each with the sha256
     its manifest lists: those its manifest lists, or, in a folder a killed build left (no
-    manifest, `made_by_us`), the final files there (sha256 None: not known to have changed). Removes that manifest and, before it, its card: a build killed from here on leaves
+    manifest, `made_by_us`), the final files there (sha256 None: not known to have changed).
+    Removes that manifest and, before it, its card: a build killed from here on leaves
     what a killed first build leaves (state/ and some data files, which `made_by_us` accepts
     and a rerun resumes), never new files beside an old manifest whose sha256s and row counts
     no longer match them. A foreign folder (`--overwrite`) loses nothing: returns {}."""
