@@ -1,4 +1,5 @@
-"""Rich progress bars, one per stage, on stderr (quiet when disabled or not a terminal).
+"""Rich progress bars, one per stage, on stderr (plain lines every 30 s when stderr is a log
+file rather than a terminal; nothing when disabled).
 
 Only presentation: stages receive a plain callback and never import rich themselves.
 """
@@ -12,11 +13,12 @@ from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
-    Progress,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+from axolotl_mistake.logged_progress import LoggedProgress
 
 
 class StageBars:
@@ -25,11 +27,11 @@ class StageBars:
     def __init__(self, enabled: bool = True, console: Console | None = None):
         self.console = console or Console(stderr=True)
         self.enabled = enabled
-        self._progress: Progress | None = None
+        self._progress: LoggedProgress | None = None
 
     def __enter__(self) -> StageBars:
         if self.enabled:
-            self._progress = Progress(
+            self._progress = LoggedProgress(
                 TextColumn("[bold]{task.description:<10}"),
                 BarColumn(),
                 MofNCompleteColumn(),

@@ -291,10 +291,12 @@ def run(cfg: EvalConfig, progress: bool = True, overwrite: bool = False) -> Resu
 def _run(
     cfg: EvalConfig, progress: bool, overwrite: bool, backends: _Backends, held: ExitStack
 ) -> Results:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
     from axolotl_mistake.evaluate.charts import run_charts
     from axolotl_mistake.evaluate.report import render_run_report
+    from axolotl_mistake.logged_progress import LoggedProgress
 
     started = time.time()
     # every InputError up to prepare_output comes before anything is written
@@ -324,12 +326,27 @@ def _run(
     timings["load_s"] = time.perf_counter() - t0
     held.enter_context(prepare_output(out, cfg.name, overwrite, held=early))
     backends.open_caches()
+    # on stderr, as the builder's: stdout carries only the run's summary lines
+    bar = held.enter_context(
+        LoggedProgress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            disable=not progress,
+            transient=False,
+        )
+    )
 
     measured: dict[str, dict[str, Estimate]] = {mode: {} for mode in cfg.modes}
     disc, pair_lines, nll_dropped = None, [], {}
     t0 = time.perf_counter()
     if loaded.pairs and local is not None:
+        probed = len(loaded.pairs) + len(loaded.calibration)
+        task = bar.add_task("discrimination probe", total=probed)
         disc, pair_lines = _discrimination(cfg, *local, loaded.pairs, loaded.calibration)
+        bar.update(task, completed=probed)
         for mode in cfg.modes:
             measured[mode].update(discrimination_metrics(disc))
     elif loaded.pairs:
@@ -341,9 +358,11 @@ def _run(
     if helpful and local is not None:
         t0 = time.perf_counter()
         for mode in cfg.modes:
+            task = bar.add_task(f"helpful NLL ({mode})", total=len(helpful))
             est, nll_dropped[mode] = run_helpful_nll(
                 cfg, *local, helpful, mode, context_of(backend, *local)
             )
+            bar.update(task, completed=len(helpful))
             measured[mode]["helpful_nll"] = est
         timings["helpful_nll_s"] = time.perf_counter() - t0
     elif helpful:
@@ -368,34 +387,26 @@ def _run(
     answers: dict[str, list[Answer]] = {}
     verdicts: dict[str, dict] = {}
     dropped: list[DroppedItem] = []
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        disable=not progress,
-        transient=False,
-    ) as bar:
-        for mode in cfg.modes:
-            task = bar.add_task(f"answer ({mode})", total=len(items))
-            t0 = time.perf_counter()
-            answers[mode], gone = answer_items(
-                backend, items, mode, cfg.prompt_format, params, batch, _advance(bar, task)
-            )
-            dropped += gone
-            timings[f"answer_{mode}_s"] = time.perf_counter() - t0
-            ledger.add(f"answers ({mode})", [a.error for a in answers[mode]])
-            ledger.check()
-            counts: dict[str, int] = {}
-            for a in answers[mode]:
-                counts[a.set] = counts.get(a.set, 0) + (a.error is None)
-            task = bar.add_task(f"judge ({mode})", total=judged_calls(judges, counts))
-            t0 = time.perf_counter()
-            verdicts[mode] = judge_answers(judges, answers[mode], _advance(bar, task))
-            timings[f"judge_{mode}_s"] = time.perf_counter() - t0
-            for judge, errors in _judge_errors(verdicts[mode]).items():
-                ledger.add(f"judge {judge} ({mode})", errors)
-            ledger.check()
+    for mode in cfg.modes:
+        task = bar.add_task(f"answer ({mode})", total=len(items))
+        t0 = time.perf_counter()
+        answers[mode], gone = answer_items(
+            backend, items, mode, cfg.prompt_format, params, batch, _advance(bar, task)
+        )
+        dropped += gone
+        timings[f"answer_{mode}_s"] = time.perf_counter() - t0
+        ledger.add(f"answers ({mode})", [a.error for a in answers[mode]])
+        ledger.check()
+        counts: dict[str, int] = {}
+        for a in answers[mode]:
+            counts[a.set] = counts.get(a.set, 0) + (a.error is None)
+        task = bar.add_task(f"judge ({mode})", total=judged_calls(judges, counts))
+        t0 = time.perf_counter()
+        verdicts[mode] = judge_answers(judges, answers[mode], _advance(bar, task))
+        timings[f"judge_{mode}_s"] = time.perf_counter() - t0
+        for judge, errors in _judge_errors(verdicts[mode]).items():
+            ledger.add(f"judge {judge} ({mode})", errors)
+        ledger.check()
 
     drop_record = _dropped_record(dropped, nll_dropped, verdicts)
     if drop_record.counts:

@@ -1,0 +1,105 @@
+"""Progress bars that also show in log files.
+
+rich draws nothing on a console that is not a terminal (a job's log under nohup, Slurm or CI)
+until the bars stop, so a build or evaluation that runs for an hour looked hung there until
+its last line. `LoggedProgress` keeps rich's bars on a terminal and, elsewhere, prints one plain
+line per running task every `interval` seconds and one when a task finishes; a disabled
+progress prints nothing anywhere.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from typing import Any
+
+from rich.progress import Progress, Task, TaskID
+from rich.text import Text
+
+LOG_INTERVAL_S = 30.0
+
+
+def _clock(seconds: float | None) -> str:
+    return str(timedelta(seconds=int(seconds or 0)))
+
+
+def task_line(task: Task) -> str:
+    """One plain line of a task's state: counts, share, elapsed and (when known) time left."""
+    done = int(task.completed)
+    if task.finished:
+        return (
+            f"{task.description}: {done}/{int(task.total or done)} done in {_clock(task.elapsed)}"
+        )
+    if task.total is None:
+        return f"{task.description}: {done} done, {_clock(task.elapsed)} elapsed"
+    line = (
+        f"{task.description}: {done}/{int(task.total)} ({task.percentage:.0f}%),"
+        f" {_clock(task.elapsed)} elapsed"
+    )
+    left = task.time_remaining
+    return line if left is None else f"{line}, about {_clock(left)} left"
+
+
+class LoggedProgress(Progress):
+    """A rich `Progress` that, on a console that is not interactive, logs plain lines instead of
+    staying silent until it stops (module docstring)."""
+
+    def __init__(self, *columns: Any, interval: float = LOG_INTERVAL_S, **kwargs: Any) -> None:
+        super().__init__(*columns, **kwargs)
+        self.interval = interval
+        self.logs_lines = not self.disable and not self.console.is_interactive
+        if self.logs_lines:
+            # the finished lines already say what rich's closing bars would print again
+            self.live.transient = True
+        self._logged_finished: set[TaskID] = set()
+        self._halt = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+    def start(self) -> None:
+        super().start()
+        if self.logs_lines and self._ticker is None:
+            self._halt.clear()
+            self._ticker = threading.Thread(target=self._tick, name="progress-lines", daemon=True)
+            self._ticker.start()
+
+    def stop(self) -> None:
+        if self._ticker is not None:
+            self._halt.set()
+            self._ticker.join()
+            self._ticker = None
+        self._log_finished()
+        if self.logs_lines:
+            self.live.stop()  # rich's stop adds a blank line for its final bars, none drawn here
+        else:
+            super().stop()
+
+    def update(self, task_id: TaskID, **kwargs: Any) -> None:
+        super().update(task_id, **kwargs)
+        self._log_finished()
+
+    def advance(self, task_id: TaskID, advance: float = 1) -> None:
+        super().advance(task_id, advance)
+        self._log_finished()
+
+    def _print(self, lines: list[str]) -> None:
+        for line in lines:
+            self.console.print(Text(line), soft_wrap=True, highlight=False)
+
+    def _log_finished(self) -> None:
+        """A line for each task that finished since the last call (once per task)."""
+        if not self.logs_lines:
+            return
+        with self._lock:
+            done = [
+                t for t in self._tasks.values() if t.finished and t.id not in self._logged_finished
+            ]
+            self._logged_finished.update(t.id for t in done)
+            lines = [task_line(t) for t in done]
+        self._print(lines)
+
+    def _tick(self) -> None:
+        """Every `interval` seconds, a line for each started task that has not finished."""
+        while not self._halt.wait(self.interval):
+            with self._lock:
+                lines = [task_line(t) for t in self._tasks.values() if t.started and not t.finished]
+            self._print(lines)
