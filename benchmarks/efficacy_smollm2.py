@@ -241,7 +241,7 @@ QUICK = Size(
 
 def sh(cmd: list[str], log: Path, env: dict[str, str]) -> float:
     """Run one step, its output to `log`; return wall seconds; stop the experiment on failure."""
-    print(f"$ {shlex.join(cmd)}", flush=True)
+    print(f"$ {shlex.join(cmd)}\n  progress: {log}", flush=True)
     started = time.perf_counter()
     with log.open("w") as handle:
         proc = subprocess.run(
@@ -262,21 +262,35 @@ def write_yaml(path: Path, data: dict[str, Any]) -> Path:
     return path
 
 
+# config keys that change how a step reports, never what it writes: a config that differs from
+# the last one only here is the same step (folders made when builds ran with `progress: false`
+# are resumed, not rebuilt)
+PRESENTATION_KEYS = ("progress",)
+
+
+def _settings(data: Any) -> Any:
+    return (
+        {k: v for k, v in data.items() if k not in PRESENTATION_KEYS}
+        if isinstance(data, dict)
+        else data
+    )
+
+
 def finished(marker: Path, config: Path, data: dict[str, Any]) -> bool:
     """A step is finished when its output exists and was made from this very config.
 
     Resume must never reuse a result made with other settings: a changed config (a new size,
-    a new default) reruns the step (the builder and the evaluation still reuse cached calls).
-    The config is written before its step runs and the marker when the step ends, so a marker
-    older than its config is what an earlier step left when this one failed or was killed.
+    a new default) reruns the step (the builder and the evaluation still reuse cached calls);
+    only PRESENTATION_KEYS may differ. The config is written before its step runs and the
+    marker when the step ends, so a marker older than its config is what an earlier step left
+    when this one failed or was killed.
     """
+    if not (marker.exists() and config.exists()):
+        return False
     text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-    return (
-        marker.exists()
-        and config.exists()
-        and config.read_text() == text
-        and marker.stat().st_mtime_ns > config.stat().st_mtime_ns
-    )
+    old = config.read_text()
+    same = old == text or _settings(yaml.safe_load(old)) == _settings(yaml.safe_load(text))
+    return same and marker.stat().st_mtime_ns > config.stat().st_mtime_ns
 
 
 class Experiment:
@@ -317,7 +331,6 @@ class Experiment:
         cfg = yaml.safe_load((REPO / "recipes" / "smollm2_135m_mistake.build.yml").read_text())
         cfg.update(
             output=str(self.work / "build" / arm),
-            progress=False,
             redteam=self.redteam_sources(),
             helpful=[{"kind": "alpaca", "path": str(self.data / "alpaca_train.jsonl")}],
         )
@@ -549,7 +562,6 @@ class Experiment:
                 "axolotl_mistake.evaluate",
                 "--config",
                 str(path),
-                "--quiet",
                 "--overwrite",
             ]
             self.run(f"eval_{style}_{arm}", cmd)

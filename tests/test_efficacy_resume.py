@@ -26,10 +26,12 @@ class Steps:
 
     def __init__(self, exp, fail: bool = False) -> None:
         self.exp, self.fail, self.ran = exp, fail, []
+        self.commands: list[list[str]] = []
         exp.run = self
 
     def __call__(self, name: str, cmd: list[str]) -> None:
         self.ran.append(name)
+        self.commands.append(cmd)
         if self.fail:
             raise SystemExit(f"step failed (1): {name}")
         work = self.exp.work
@@ -71,6 +73,30 @@ def test_a_build_that_failed_with_new_settings_reruns_on_resume(tmp_path):
     unchanged = Steps(same := _experiment(tmp_path, bigger))
     same.build("origin")
     assert unchanged.ran == [], "a finished step must be skipped"
+
+
+def test_steps_log_their_progress_and_older_folders_resume(tmp_path):
+    """Each step's log shows its progress (builds and evaluations ran silent: `progress:
+    false`, `--quiet`). The key changes no output, so a folder built with it is resumed, while
+    any other change still reruns."""
+    steps = Steps(first := _experiment(tmp_path))
+    first.build("origin")
+    first.evaluate("base", "model", None, "analysis")
+    assert "progress" not in first.build_config("origin")
+    assert all("--quiet" not in cmd for cmd in steps.commands)
+    path = tmp_path / "build_origin.yml"
+    data = efficacy.yaml.safe_load(path.read_text())
+    manifest = tmp_path / "build" / "origin" / "manifest.json"
+    efficacy.write_yaml(path, {**data, "progress": False})
+    manifest.write_text("{}")  # made after its config, as a finished step's marker is
+    unchanged = Steps(again := _experiment(tmp_path))
+    again.build("origin")
+    assert unchanged.ran == [], "a presentation-only difference must not rebuild"
+    efficacy.write_yaml(path, {**data, "progress": False, "seed": data.get("seed", 0) + 1})
+    manifest.write_text("{}")
+    changed = Steps(other := _experiment(tmp_path))
+    other.build("origin")
+    assert changed.ran == ["build_origin"]
 
 
 def test_a_training_that_failed_with_new_steps_reruns_on_resume(tmp_path):
