@@ -47,7 +47,9 @@ class LoggedProgress(Progress):
     def __init__(self, *columns: Any, interval: float = LOG_INTERVAL_S, **kwargs: Any) -> None:
         super().__init__(*columns, **kwargs)
         self.interval = interval
-        self.logs_lines = not self.disable and not self.console.is_interactive
+        # a notebook gets rich's own live widget
+        console = self.console
+        self.logs_lines = not (self.disable or console.is_interactive or console.is_jupyter)
         if self.logs_lines:
             # the finished lines already say what rich's closing bars would print again
             self.live.transient = True

@@ -85,6 +85,11 @@ def test_a_terminal_gets_rich_bars_not_lines():
     assert not bar.logs_lines
 
 
+def test_a_notebook_keeps_rich_widget():
+    console = Console(file=io.StringIO(), force_jupyter=True)
+    assert not LoggedProgress(console=console).logs_lines
+
+
 def test_builder_stages_log_lines_in_a_file():
     console, buf = _file_console()
     with StageBars(console=console) as bars:
