@@ -316,3 +316,30 @@ def test_help_says_the_model_section_is_required(capsys):
     assert main(["--help"]) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("  [model]"))
     assert "(required" in line, line
+
+
+def test_a_bare_model_folder_beside_the_file_is_that_folder(tmp_path, monkeypatch):
+    """`model: merged/run1` names the folder beside eval.yml (as every other path in the file
+    does), wherever the command runs; a Hub id with no such folder, and an endpoint's served
+    model name, stay as written."""
+    conf = tmp_path / "conf"
+    (conf / "merged" / "run1").mkdir(parents=True)
+    (conf / "served-name").mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    text = """\
+    name: x
+    output_dir: runs/x
+    model: {kind: transformers, model: merged/run1}
+    prompt_sets:
+      discrimination: builtin
+    judges:
+      - kind: llm
+        backend: {kind: openai, base_url: "http://127.0.0.1:9/v1", model: served-name}
+    """
+    cfg = load_config(_write(conf, text))
+    assert cfg.model.model == str(conf / "merged" / "run1")
+    assert cfg.judges[0].backend.model == "served-name"
+    hub = load_config(_write(conf, text.replace("merged/run1", "HuggingFaceTB/SmolLM2-135M")))
+    assert hub.model.model == "HuggingFaceTB/SmolLM2-135M"

@@ -24,10 +24,24 @@ PAIR_SETS = ("discrimination", "calibration")
 """Prompt sets that may be given as a plain path to a pairs file."""
 
 
+def _folder_beside(backend: dict, value: str, base: Path) -> bool:
+    """Whether a bare relative `model` ('merged/run1') of a local kind names a folder under
+    `base`. Without a folder there it stays what it was (a Hub id, or a folder transformers
+    finds from the working directory); an endpoint's `model` is a served name, never a path."""
+    from axolotl_mistake.generation.config import DEFAULT_KIND, backend_classes
+
+    if value == "embedded" or os.path.isabs(value) or not (base / value).is_dir():
+        return False
+    kind = backend.get("kind", DEFAULT_KIND)
+    cls = backend_classes().get(kind) if isinstance(kind, str) else None
+    return bool(getattr(cls, "local", False))
+
+
 def resolve_paths(data: dict, base: Path) -> None:
     """Make relative paths in `data` absolute against `base`, in place: `output_dir`, every
-    `path`/`adapter`, a local `model` ('./...', '~/...'), a discrimination or calibration set
-    given as a path."""
+    `path`/`adapter`, a local `model` ('./...', '~/...', or a folder that exists under
+    `base`), a discrimination or calibration set given as a path. Source `data_files` and
+    `hub_id` go to `datasets` as given (a Hub repo's paths are relative to the repo)."""
 
     def fix(value: str) -> str:
         p = Path(value).expanduser()
@@ -49,7 +63,7 @@ def resolve_paths(data: dict, base: Path) -> None:
                     key in PATH_KEYS
                     and isinstance(value, str)
                     or local_model
-                    and value.startswith((".", "~"))
+                    and (value.startswith((".", "~")) or _folder_beside(obj, value, base))
                 ):
                     obj[key] = fix(value)
                 else:
