@@ -28,10 +28,11 @@ INTRO = [
     "outputs/smollm2_135m_mistake (what recipes/smollm2_135m_mistake.yml trains on).",
     "",
     "Every key below can be set in the YAML file or overridden as --key value; nested keys",
-    "use dots (--mistakes.k 2, --analyses.backend.model NAME). Values are parsed as YAML",
+    "use dots (--mistakes.k 2, --select.redteam_n 64). Values are parsed as YAML",
     "(numbers, true/false, [lists], {mappings}); each option may be given once. A stage",
     "'backend' is 'self' (the build's `model`) or a backend config whose keys are those of",
-    "`model.*`.",
+    "`model.*`; dotted keys below a 'self' start from its kind's defaults (transformers",
+    "unless --<stage>.backend.kind is given), not from `model`.",
 ]
 
 
