@@ -86,6 +86,15 @@ CASES = [
         "response_1",
     ),
     (
+        # the first line: a bad byte, not "one JSON object spanning several lines"
+        "non-utf8-first-line-jsonl",
+        "pku.jsonl",
+        PKU_OK.replace('"b"', '"caf\\u00e9"').encode().replace(b"\\u00e9", b"\xe9") + b"\n",
+        {"kind": "pku_saferlhf"},
+        1,
+        "response_1",
+    ),
+    (
         "non-utf8-csv",
         "xstest.csv",
         XS_HEADER.encode()

@@ -154,7 +154,7 @@ def _iter_json(path: str, gz: bool) -> Iterator[Record]:
         try:
             record = _parse_json_line(path, lineno, text, bad)
         except InputError:
-            if stripped.startswith("{"):
+            if stripped.startswith("{") and not bad:  # bad UTF-8 has its own, exact error
                 _refuse_one_object(path, lineno, text, lines)
             raise
         yield record
