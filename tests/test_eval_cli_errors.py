@@ -259,3 +259,13 @@ def test_a_chat_probe_style_without_a_chat_template_is_exit_2_before_the_folder(
     assert len(errors) == 1 and "chat template" in errors[0]  # (weight loading prints a bar)
     assert errors[0].startswith(f"error: {cfg}:{_line(cfg, 'probe_style:')}, field 'probe_style'")
     assert not (tmp_path / "run").exists()
+
+
+def test_compare_names_a_results_file_that_is_not_utf8(tmp_path, two_runs, capsys):
+    """A damaged results.json (one byte not UTF-8) is exit 2 naming it, not a traceback."""
+    file = two_runs[1] / "results.json"
+    file.write_bytes(file.read_bytes().replace(b'"sft"', b'"sf\xe9"', 1))
+    assert _compare(two_runs, tmp_path / "cmp") == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {file}") and "not valid UTF-8" in err
+    assert not (tmp_path / "cmp").exists()

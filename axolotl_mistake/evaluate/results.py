@@ -172,6 +172,12 @@ def load_results(path: str | Path) -> Results:
         raise InputError(f"cannot read results: {exc.strerror or exc}", file=str(file)) from exc
     except json.JSONDecodeError as exc:
         raise InputError(f"not valid JSON ({exc.msg})", file=str(file), line=exc.lineno) from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"not valid UTF-8 (byte {exc.object[exc.start]:#04x} at offset {exc.start}): not a "
+            "results.json this tool wrote",
+            file=str(file),
+        ) from exc
     fmt = data.get("format") if isinstance(data, dict) else None
     if fmt in OLDER_FORMATS:
         raise InputError(
