@@ -11,6 +11,7 @@ and a file in the way, each with a one-line error and exit 2.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import textwrap
@@ -261,11 +262,20 @@ def test_a_chat_probe_style_without_a_chat_template_is_exit_2_before_the_folder(
     assert not (tmp_path / "run").exists()
 
 
-def test_compare_names_a_results_file_that_is_not_utf8(tmp_path, two_runs, capsys):
-    """A damaged results.json (one byte not UTF-8) is exit 2 naming it, not a traceback."""
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        (rb'"sft"', b'"sf\xe9"', "not valid UTF-8"),  # a traceback before
+        (rb'"value": [0-9.]+', b'"value": NaN', "holds NaN"),  # a NaN row in compare.json
+    ],
+)
+def test_compare_names_a_damaged_results_file(tmp_path, two_runs, capsys, old, new, message):
+    """A damaged results.json is exit 2 naming it, before anything is written."""
     file = two_runs[1] / "results.json"
-    file.write_bytes(file.read_bytes().replace(b'"sft"', b'"sf\xe9"', 1))
+    damaged, n = re.subn(old, new, file.read_bytes(), count=1)
+    assert n == 1
+    file.write_bytes(damaged)
     assert _compare(two_runs, tmp_path / "cmp") == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"error: {file}") and "not valid UTF-8" in err
+    assert err.startswith(f"error: {file}") and message in err
     assert not (tmp_path / "cmp").exists()

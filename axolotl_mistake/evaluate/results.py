@@ -166,8 +166,21 @@ def load_results(path: str | Path) -> Results:
 
     path = Path(path)
     file = path / "results.json" if path.is_dir() else path
+
+    class _NotJSON(Exception):
+        pass
+
+    def no_constant(name: str) -> float:
+        raise _NotJSON(name)
+
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
+        data = json.loads(file.read_text(encoding="utf-8"), parse_constant=no_constant)
+    except _NotJSON as exc:
+        raise InputError(
+            f"holds {exc}, which is not JSON (a run writes null for a value it could not "
+            "measure): not a results.json this tool wrote",
+            file=str(file),
+        ) from exc
     except OSError as exc:
         raise InputError(f"cannot read results: {exc.strerror or exc}", file=str(file)) from exc
     except json.JSONDecodeError as exc:
