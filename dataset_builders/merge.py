@@ -13,10 +13,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from axolotl_mistake import configio
-from axolotl_mistake.errors import BuildFailed, InputError
+from axolotl_mistake.errors import BuildFailed, FieldError, InputError
 from axolotl_mistake.manifest import MANIFEST_NAME, BuildManifest, read_manifest, sha256_bytes
 from dataset_builders.config import BuildConfig
 from dataset_builders.output_guard import POOL_FILE, STATE_DIR, check_output
@@ -67,7 +67,21 @@ def _read_pool(folder: Path, manifest: BuildManifest) -> Pool:
             "folder stopped after writing it?); rebuild the shard",
             file=str(path),
         )
-    return Pool.from_lines(blob.decode("utf-8").split("\n"))  # not splitlines: U+2028 in text
+    text = _decode_pool(blob, path)
+    return Pool.from_lines(text.split("\n"), file=str(path))  # not splitlines: U+2028 in text
+
+
+def _decode_pool(blob: bytes, path: Path) -> str:
+    """The pool's text; an InputError naming the line of a bad byte (a manifest without
+    `pool_sha256`, as older builds wrote, lets a corrupt pool get this far)."""
+    try:
+        return blob.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"shard pool is not UTF-8 text (byte {blob[exc.start]:#04x}); rebuild the shard",
+            file=str(path),
+            line=blob.count(b"\n", 0, exc.start) + 1,
+        ) from None
 
 
 def merge_counts(a: dict, b: dict) -> dict:
@@ -83,6 +97,29 @@ def merge_counts(a: dict, b: dict) -> dict:
     return out
 
 
+def shard_pair(folder: Path, manifest: BuildManifest) -> tuple[int, int]:
+    """The manifest's (index, count), checked: a hand-edited or foreign `shard` must be refused
+    naming its manifest, not crash the set check or pass it with a shard no build makes."""
+    file = str(folder / MANIFEST_NAME)
+    values: dict[str, int] = {}
+    for key in ("count", "index"):
+        value = manifest.shard.get(key)
+        if isinstance(value, bool) or not isinstance(value, int):
+            why = f"must be an integer, got {value!r}" if key in manifest.shard else "is missing"
+            raise InputError(f"shard {key} {why}", file=file, field=f"shard.{key}")
+        values[key] = value
+    index, count = values["index"], values["count"]
+    if count < 1:
+        raise InputError(f"shard count must be >= 1, got {count!r}", file=file, field="shard.count")
+    if not 0 <= index < count:
+        raise InputError(
+            f"shard index {index!r} cannot exist in a build of {count!r} shards (0 <= index < count)",
+            file=file,
+            field="shard.index",
+        )
+    return index, count
+
+
 def check_shard_set(folders: list[Path], manifests: list[BuildManifest]) -> None:
     """One build's shards, each once, all of them; else an InputError naming the manifest."""
     first = manifests[0]
@@ -94,13 +131,13 @@ def check_shard_set(folders: list[Path], manifests: list[BuildManifest]) -> None
                 file=str(folder / MANIFEST_NAME),
                 field="config_hash",
             )
-    count = first.shard.get("count")
+    pairs = [shard_pair(f, m) for f, m in zip(folders, manifests, strict=True)]
+    count = pairs[0][1]
     seen: dict[int, Path] = {}
-    for folder, m in zip(folders, manifests):
-        index = m.shard.get("index")
-        if m.shard.get("count") != count:
+    for folder, (index, shard_count) in zip(folders, pairs, strict=True):
+        if shard_count != count:
             raise InputError(
-                f"shard count {m.shard.get('count')} differs from {count}",
+                f"shard count {shard_count!r} differs from {count!r} in {folders[0]}",
                 file=str(folder / MANIFEST_NAME),
                 field="shard.count",
             )
@@ -119,6 +156,23 @@ def check_shard_set(folders: list[Path], manifests: list[BuildManifest]) -> None
         )
 
 
+def build_config(folder: Path, manifest: BuildManifest, output: Path) -> BuildConfig:
+    """The config the shards were built with, for the merged output; an InputError naming the
+    key when this version of the builder no longer accepts it (the shards are another's)."""
+    try:
+        return BuildConfig.model_validate({**manifest.config, "output": str(output), "shard": None})
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        cause = (err.get("ctx") or {}).get("error")
+        key = cause.field if isinstance(cause, FieldError) else ".".join(map(str, err["loc"]))
+        raise InputError(
+            f"the recorded config is not valid here ({err['msg']}): the shards were written by "
+            "another version of the builder; rebuild them with this one",
+            file=str(folder / MANIFEST_NAME),
+            field=f"config.{key}" if key else "config",
+        ) from None
+
+
 def merge(folders: list[Path], output: Path, *, overwrite: bool = False) -> BuildManifest:
     """Merge shard folders into `output`; returns the merged manifest."""
     if not folders:
@@ -127,7 +181,7 @@ def merge(folders: list[Path], output: Path, *, overwrite: bool = False) -> Buil
     manifests = [_read_manifest(f) for f in folders]
     check_shard_set(folders, manifests)
     first = manifests[0]
-    cfg = BuildConfig.model_validate({**first.config, "output": str(output), "shard": None})
+    cfg = build_config(folders[0], first, output)
     pool = Pool()
     for folder, manifest in zip(folders, manifests, strict=True):
         pool = pool.merged(_read_pool(folder, manifest))

@@ -17,9 +17,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from axolotl_mistake import templates
+from axolotl_mistake.errors import InputError
 from axolotl_mistake.fileio import write_atomic
 from axolotl_mistake.manifest import FileEntry, sha256_bytes
 from axolotl_mistake.records import AnalysisRow
@@ -76,7 +77,9 @@ class Pool(BaseModel):
                 )
 
     @classmethod
-    def from_lines(cls, lines: Iterable[str]) -> Pool:
+    def from_lines(cls, lines: Iterable[str], *, file: str | None = None) -> Pool:
+        """The pool `to_lines` wrote; an InputError naming `file`, the line and the field for a
+        line that is not one of its records (a truncated or hand-edited pool)."""
         pool = cls()
         types = {
             "item": (Item, pool.items),
@@ -84,11 +87,21 @@ class Pool(BaseModel):
             "analysis": (Analysis, pool.analyses),
             "revision": (Revision, pool.revisions),
         }
-        for line in lines:
+        for number, line in enumerate(lines, start=1):
             if line.strip():
-                data = json.loads(line)
+                data = _pool_entry(line, set(types), file=file, line_no=number)
                 model, target = types[data["kind"]]
-                target.append(model.model_validate(data["record"]))
+                try:
+                    target.append(model.model_validate(data["record"]))
+                except ValidationError as exc:
+                    err = exc.errors(include_url=False)[0]
+                    where = ".".join(["record", *map(str, err["loc"])])
+                    raise InputError(
+                        f"not a valid {data['kind']} record: {err['msg']}; rebuild the shard",
+                        file=file,
+                        line=number,
+                        field=where,
+                    ) from None
         return pool
 
     def save(self, path: Path) -> str:
@@ -104,6 +117,36 @@ class Pool(BaseModel):
             analyses=self.analyses + other.analyses,
             revisions=self.revisions + other.revisions,
         )
+
+
+def _pool_entry(line: str, kinds: set[str], *, file: str | None, line_no: int) -> dict:
+    """One pool line's {"kind", "record"} object, checked before its record is validated."""
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"not a JSON line ({exc.msg}, column {exc.colno}); rebuild the shard",
+            file=file,
+            line=line_no,
+        ) from None
+    if not isinstance(data, dict):
+        raise InputError("not a JSON object; rebuild the shard", file=file, line=line_no)
+    if data.get("kind") not in kinds:
+        raise InputError(
+            f"unknown record kind {data.get('kind')!r} (one of {', '.join(sorted(kinds))}); "
+            "rebuild the shard",
+            file=file,
+            line=line_no,
+            field="kind",
+        )
+    if not isinstance(data.get("record"), dict):
+        raise InputError(
+            f"record must be an object, got {data.get('record')!r}; rebuild the shard",
+            file=file,
+            line=line_no,
+            field="record",
+        )
+    return data
 
 
 @dataclass
