@@ -120,6 +120,17 @@ def test_a_scenario_no_row_has_is_an_error_in_the_rows_layout_too(tmp_path):
     assert err.value.field == "scenario" and "Goal_Hijacking" in err.value.message
 
 
+def test_an_empty_scenario_list_is_an_error(tmp_path):
+    """`{"Goal_Hijacking": []}` gave no rows and exit 0 (decontamination against nothing),
+    where an empty rows file is an error."""
+    path = _object_file(tmp_path, {**ROWS, "Goal_Hijacking": []})
+    cfg = parse_source_config({"kind": "safety_prompts", "path": str(path)})
+    with pytest.raises(InputError) as err:
+        list(iter_rows(cfg))
+    assert err.value.field == "scenario" and err.value.line == 2
+    assert "'Goal_Hijacking' holds no rows" in err.value.message
+
+
 def test_an_object_of_other_values_is_named_as_such(tmp_path):
     """One JSON object whose values are not row lists (the dataset's augmentation prompts) is
     not the scenario layout: said so, not "invalid JSON at column 1"."""

@@ -111,6 +111,8 @@ def _array_records(path: str, text: str, pos: int, scenario: str) -> Iterator[Re
     if not text.startswith("[", pos):
         raise _fail(path, text, pos, "expected a list of rows", field=scenario)
     pos = _WS.match(text, pos + 1).end()
+    if text.startswith("]", pos):  # as an empty rows file is: a wrong file or scenario
+        raise _fail(path, text, pos, f"scenario '{scenario}' holds no rows", field="scenario")
     line, counted = text.count("\n", 0, pos) + 1, pos  # counted on as rows go: one pass
     while not text.startswith("]", pos):
         start = pos
