@@ -549,11 +549,13 @@ def validation_error(
         tag = str(ctx.get("discriminator", "'kind'")).strip("'")
         name = f"{name}.{tag}" if name else tag
         expected = str(ctx.get("expected_tags", "")).replace("'", "")
+        # pydantic names the expected tags only for a wrong one, not for a missing one
+        choices = f"expected one of {expected}" if expected else "see --help for its values"
         noun = f"{tag_noun} " if tag_noun else ""
         message = (
-            f"unknown {noun}{tag} {ctx['tag']!r}; expected one of {expected}"
+            f"unknown {noun}{tag} {ctx['tag']!r}; {choices}"
             if "tag" in ctx
-            else f"missing {noun}`{tag}`; expected one of {expected}"
+            else f"missing {noun}`{tag}`; {choices}"
         )
     if len(errors) > 1:
         more = len(errors) - 1

@@ -350,7 +350,7 @@ def test_a_corrupt_parquet_row_group_is_an_input_error_not_a_traceback(tmp_path)
     ("raw", "field", "text"),
     [
         ({"kind": "pku", "path": "x.jsonl"}, "kind", "unknown source kind 'pku'"),
-        ({"path": "x.jsonl"}, "kind", "missing source `kind`"),
+        ({"path": "x.jsonl"}, "kind", "missing source `kind`; see --help for its values"),
         ({"kind": "alpaca", "paht": "x.jsonl"}, "paht", "unknown key"),
         (
             {"kind": "alpaca", "path": "x.jsonl", "hub_id": "tatsu-lab/alpaca"},
