@@ -186,7 +186,8 @@ def auc_estimate(
 ) -> Estimate:
     """ROC AUC of the margins (harmful = positive) with a stratified bootstrap interval.
 
-    No value when one class is missing (the AUC is undefined); n counts all pairs.
+    No value when one class is missing (the AUC is undefined); n counts the labelled
+    (question, answer) pairs of both classes, not harmful x harmless comparisons.
     """
     _check(confidence)
     pos = np.asarray([m for m, y in zip(margins, labels, strict=True) if y], dtype=float)
