@@ -17,7 +17,7 @@ import shutil
 import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 BLOCK = 1 << 20
@@ -279,6 +279,24 @@ def folder_lock(folder: str | Path, *, who: str, field: str) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+class FolderHold:
+    """`folder_lock` on a run's output folder from the first moment the folder exists to the
+    end of `stack`: taken at once when the folder is already there (a second run stops before
+    any slow work, such as loading a model), else by `take()` right after the run creates it.
+    Taking it again does nothing."""
+
+    def __init__(self, stack: ExitStack, folder: str | Path, *, who: str, field: str) -> None:
+        self.stack, self.folder, self.who, self.field = stack, Path(folder), who, field
+        self.held = False
+        if self.folder.is_dir():
+            self.take()
+
+    def take(self) -> None:
+        if not self.held:
+            self.stack.enter_context(folder_lock(self.folder, who=self.who, field=self.field))
+            self.held = True
 
 
 def remove_stale_temps(folder: str | Path) -> None:

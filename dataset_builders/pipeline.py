@@ -16,7 +16,7 @@ from pathlib import Path
 
 from axolotl_mistake.errors import BuildFailed, InputError
 from axolotl_mistake.fileio import (
-    folder_lock,
+    FolderHold,
     remove_stale_temps,
     write_atomic,
     write_json_atomic,
@@ -194,7 +194,7 @@ def run_build(
     cfg: BuildConfig, config_file: str | None = None, bars: StageBars | None = None
 ) -> BuildOutcome:
     """The whole build. InputError before anything is written; outputs atomically at the end.
-    The output folder is held (`folder_lock`) to the last write: from the start when it
+    The output folder is held (`FolderHold`) to the last write: from the start when it
     exists (a second run stops before reading or loading anything), else from its creation."""
     with ExitStack() as held:
         return _run_build(cfg, config_file, bars or StageBars(enabled=False), held)
@@ -210,9 +210,7 @@ def _run_build(
     t0 = time.perf_counter()
     check_output(cfg.output, overwrite=cfg.overwrite)
     out = Path(cfg.output)
-    locked = out.is_dir()
-    if locked:
-        held.enter_context(folder_lock(out, who="the dataset builder", field="output"))
+    hold = FolderHold(held, out, who="the dataset builder", field="output")
     with bars:
         with bars.stage("read", None) as tick:
             selected = read_and_select(cfg, config_file, tick)
@@ -234,8 +232,7 @@ def _run_build(
         items = bounded.records
         out.mkdir(parents=True, exist_ok=True)
         (out / STATE_DIR).mkdir(exist_ok=True)
-        if not locked:
-            held.enter_context(folder_lock(out, who="the dataset builder", field="output"))
+        hold.take()
         for folder in (out, out / STATE_DIR):
             remove_stale_temps(folder)  # left by a write that a crash interrupted
         cache = CallCache(out / STATE_DIR / CACHE_FILE)

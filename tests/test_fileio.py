@@ -106,3 +106,25 @@ def test_a_filesystem_without_locks_still_runs_with_a_warning(tmp_path, monkeypa
         ran = True
     assert ran
     assert "cannot lock" in caplog.text and str(tmp_path) in caplog.text
+
+
+def test_a_folder_hold_is_taken_when_the_folder_exists_and_once(tmp_path):
+    """`FolderHold`: an existing folder is held at once, a new one from `take()` after its
+    creation, and taking it again does not lock twice (which would refuse its own run)."""
+    from contextlib import ExitStack
+
+    from axolotl_mistake.errors import InputError
+
+    with ExitStack() as stack:
+        now = fileio.FolderHold(stack, tmp_path, who="the builder", field="output")
+        assert now.held
+        now.take()
+        with ExitStack() as other, pytest.raises(InputError, match="another run of the builder"):
+            fileio.FolderHold(other, tmp_path, who="the builder", field="output")
+        later = fileio.FolderHold(stack, tmp_path / "new", who="the builder", field="output")
+        assert not later.held
+        (tmp_path / "new").mkdir()
+        later.take()
+        assert later.held
+    with ExitStack() as stack:  # released when the first stack closed
+        assert fileio.FolderHold(stack, tmp_path, who="the builder", field="output").held

@@ -20,8 +20,8 @@ import json
 import logging
 import platform
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,8 +57,8 @@ from axolotl_mistake.evaluate.scoring import (
     unparseable,
 )
 from axolotl_mistake.fileio import (
+    FolderHold,
     check_output_folder,
-    folder_lock,
     remove_stale_temps,
     write_atomic,
     write_json_atomic,
@@ -95,18 +95,10 @@ def check_output(out: Path, overwrite: bool = False) -> None:
     check_output_folder(out, ours=ours, overwrite=overwrite, who="this tool", field="output_dir")
 
 
-def hold_output(out: Path) -> AbstractContextManager[None]:
-    """The run folder's lock (`folder_lock`): a second evaluation into it stops at once."""
-    return folder_lock(out, who="the evaluator", field="output_dir")
-
-
-@contextmanager
-def prepare_output(
-    out: Path, name: str, overwrite: bool = False, held: bool = False
-) -> Iterator[None]:
+def prepare_output(out: Path, name: str, hold: FolderHold, overwrite: bool = False) -> None:
     """Create the run folder, or reuse one this tool made; refuse any other non-empty folder
-    (see `check_output`), then write our marker into it. The folder is held until the
-    context ends (`held`: the caller holds it already)."""
+    (see `check_output`), then write our marker into it. The folder is held (`hold`) from
+    its creation, before any file in it is touched: a second evaluation into it stops at once."""
     from axolotl_mistake.errors import InputError
 
     check_output(out, overwrite)
@@ -116,12 +108,11 @@ def prepare_output(
         raise InputError(
             f"cannot create the folder: {exc.strerror or exc}", file=str(out), field="output_dir"
         ) from None
-    with nullcontext() if held else hold_output(out):
-        remove_stale_temps(out)  # left by a killed write of an earlier run
-        if not (out / MARKER).is_file():
-            marker = {"format": RESULTS_FORMAT, "name": name, "created": _now()}
-            write_json_atomic(out / MARKER, marker)
-        yield
+    hold.take()
+    remove_stale_temps(out)  # left by a killed write of an earlier run
+    if not (out / MARKER).is_file():
+        marker = {"format": RESULTS_FORMAT, "name": name, "created": _now()}
+        write_json_atomic(out / MARKER, marker)
 
 
 def _now() -> str:
@@ -282,7 +273,7 @@ def run(cfg: EvalConfig, progress: bool = True, overwrite: bool = False) -> Resu
     call caches are closed when it returns or fails."""
     backends = _Backends(Path(cfg.output_dir))
     try:
-        with ExitStack() as held:  # the run folder's lock, from prepare_output to the end
+        with ExitStack() as held:  # the run folder's lock (`FolderHold`), to the end
             return _run(cfg, progress, overwrite, backends, held)
     finally:
         backends.close_caches()
@@ -303,9 +294,8 @@ def _run(
     loaded = load_prompt_sets(cfg.prompt_sets)
     out = Path(cfg.output_dir)
     check_output(out, overwrite)
-    early = out.is_dir()  # held from here: a second run stops before loading any model
-    if early:
-        held.enter_context(hold_output(out))
+    # held from here when the folder exists: a second run stops before loading any model
+    hold = FolderHold(held, out, who="the evaluator", field="output_dir")
     notes = list(loaded.notes)
     timings: dict[str, float] = {}
     ledger = FailureLedger(cfg.max_failed_fraction, out)
@@ -324,7 +314,7 @@ def _run(
             _check_probe_style(cfg, local[1])
     check_measurable(loaded, {a for j in judges for a in j.aspects}, local is not None)
     timings["load_s"] = time.perf_counter() - t0
-    held.enter_context(prepare_output(out, cfg.name, overwrite, held=early))
+    prepare_output(out, cfg.name, hold, overwrite)
     backends.open_caches()
     # on stderr, as the builder's: stdout carries only the run's summary lines
     bar = held.enter_context(
