@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from axolotl_mistake.manifest import PRODUCED_BY
 from dataset_builders.merge import main
 from dataset_builders.stages.emit import Pool
@@ -82,44 +84,40 @@ def test_valid_hand_made_shards_pass_every_input_check(tmp_path, capsys):
     assert code == 1 and "no training rows" in err, err
 
 
-def test_a_shard_without_index_or_count_is_named(tmp_path, capsys):
-    shards = [make_shard(tmp_path, "s0", {}), make_shard(tmp_path, "s1", {"index": 1, "count": 2})]
-    code, err = run_merge(tmp_path, shards, capsys)
-    assert code == 2, err
-    assert str(shards[0] / "manifest.json") in err and "field 'shard.count'" in err, err
-
-
-def test_a_shard_index_out_of_range_is_refused(tmp_path, capsys):
+@pytest.mark.parametrize(
+    ("shard_fields", "bad", "field", "shown"),
+    [
+        # no index or count: a TypeError before
+        ([{}, {"index": 1, "count": 2}], 0, "shard.count", []),
+        # an index no build of that count makes: passed the set check before
+        (
+            [{"index": 0, "count": 2}, {"index": 1, "count": 2}, {"index": 5, "count": 2}],
+            2,
+            "shard.index",
+            ["5"],
+        ),
+        # "2" against 2 read "shard count 2 differs from 2" before
+        ([{"index": 0, "count": 2}, {"index": 1, "count": "2"}], 1, "shard.count", ["'2'"]),
+        # differing counts: both values and the shard they differ from
+        (
+            [{"index": 0, "count": 2}, {"index": 1, "count": 3}],
+            1,
+            "shard.count",
+            ["3", "2", "{s0}"],
+        ),
+    ],
+    ids=["missing", "index-out-of-range", "count-as-string", "differing-counts"],
+)
+def test_a_bad_shard_field_is_named(tmp_path, capsys, shard_fields, bad, field, shown):
     shards = [
-        *two_shards(tmp_path),
-        make_shard(tmp_path, "s5", {"index": 5, "count": 2}),
+        make_shard(tmp_path, f"s{fields.get('index', i)}", fields)
+        for i, fields in enumerate(shard_fields)
     ]
     code, err = run_merge(tmp_path, shards, capsys)
     assert code == 2, err
-    assert str(shards[2] / "manifest.json") in err and "field 'shard.index'" in err, err
-    assert "5" in err, err
-
-
-def test_a_shard_count_given_as_a_string_is_shown_with_repr(tmp_path, capsys):
-    shards = [
-        make_shard(tmp_path, "s0", {"index": 0, "count": 2}),
-        make_shard(tmp_path, "s1", {"index": 1, "count": "2"}),
-    ]
-    code, err = run_merge(tmp_path, shards, capsys)
-    assert code == 2, err
-    assert str(shards[1] / "manifest.json") in err and "field 'shard.count'" in err, err
-    assert "'2'" in err, err
-
-
-def test_differing_shard_counts_show_both_values(tmp_path, capsys):
-    shards = [
-        make_shard(tmp_path, "s0", {"index": 0, "count": 2}),
-        make_shard(tmp_path, "s1", {"index": 1, "count": 3}),
-    ]
-    code, err = run_merge(tmp_path, shards, capsys)
-    assert code == 2, err
-    assert str(shards[1] / "manifest.json") in err and "field 'shard.count'" in err, err
-    assert "3" in err and "2" in err and str(shards[0]) in err, err
+    assert str(shards[bad] / "manifest.json") in err and f"field '{field}'" in err, err
+    for text in shown:
+        assert text.format(s0=shards[0]) in err, err
 
 
 def test_a_pool_line_that_is_not_json_is_named(tmp_path, capsys):
