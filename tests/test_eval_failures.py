@@ -258,3 +258,57 @@ def test_a_run_or_compare_into_a_folder_in_use_stops(tmp_path, shared_data, tiny
         assert main(["compare", str(run), "--output", str(cmp)]) == 2
         assert "another run of compare is writing into this folder" in capsys.readouterr().err
         assert temp.exists()
+
+
+def test_a_failed_rerun_says_the_folder_still_holds_the_earlier_runs_results(
+    tmp_path, shared_data, tiny_model_dir, capsys
+):
+    cfg = _config(tmp_path, shared_data, str(tiny_model_dir), judges="- kind: refusal\n")
+    assert main(["--config", str(cfg), "--quiet"]) == 0
+    run = tmp_path / "run"
+    before = (run / "results.json").read_bytes()
+    created = json.loads(before)["created"]
+    capsys.readouterr()
+    dead = f"""\
+    - kind: refusal
+    - kind: llm
+      name: dead
+      backend: {{kind: openai, base_url: "{_dead_url()}", model: judge, max_retries: 0}}
+    """
+    cfg = _config(tmp_path, shared_data, str(tiny_model_dir), judges=dead)
+    assert main(["--config", str(cfg), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "error: too many failed model calls" in err
+    assert f"{run / 'results.json'} and report.md are still those of an earlier run" in err
+    assert f"(created {created}), not of this one" in err
+    assert (run / "results.json").read_bytes() == before  # a finished run is never half-replaced
+
+
+def test_a_first_failed_run_mentions_no_earlier_run(tmp_path, shared_data, tiny_model_dir, capsys):
+    dead = f"""\
+    - kind: llm
+      name: dead
+      backend: {{kind: openai, base_url: "{_dead_url()}", model: judge, max_retries: 0}}
+    """
+    cfg = _config(tmp_path, shared_data, str(tiny_model_dir), judges=dead)
+    assert main(["--config", str(cfg), "--quiet"]) == 1
+    assert "earlier run" not in capsys.readouterr().err
+
+
+def test_a_rerun_killed_while_writing_leaves_no_earlier_results_beside_new_answers(
+    tmp_path, shared_data, tiny_model_dir
+):
+    cfg = _config(tmp_path, shared_data, str(tiny_model_dir), judges="- kind: refusal\n")
+    assert main(["--config", str(cfg), "--quiet"]) == 0
+    run = tmp_path / "run"
+    # answers.jsonl cannot be replaced (a non-empty folder stands in its place): the write stops
+    # there, as a kill would
+    (run / "answers.jsonl").unlink()
+    (run / "answers.jsonl").mkdir()
+    (run / "answers.jsonl" / "x").write_text("x")
+    with pytest.raises(OSError):
+        main(["--config", str(cfg), "--quiet"])
+    assert not (run / "results.json").exists() and not (run / "report.md").exists()
+    shutil.rmtree(run / "answers.jsonl")
+    assert main(["--config", str(cfg), "--quiet"]) == 0  # the rerun resumes and finishes
+    assert (run / "results.json").exists()

@@ -149,7 +149,7 @@ class FailureLedger:
             f"too many failed model calls (max_failed_fraction {self.budget:g}): {counts}\n"
             f"first errors:\n{examples}\n"
             f"finished calls are cached in {self.out}; fix the cause (endpoint, model, key) and "
-            "rerun the same command"
+            "rerun the same command" + previous_run_note(self.out)
         )
 
     def record(self) -> Failures:
@@ -182,7 +182,24 @@ class FailureLedger:
             + (f"\ncalls: {counts}" if counts else "")
             + (f"\nfirst errors:{examples}" if examples else "")
             + f"\nfinished calls are cached in {self.out}; fix the cause and rerun the same command"
+            + previous_run_note(self.out)
         )
+
+
+def previous_run_note(out: Path) -> str:
+    """For a failed run's message: the results.json an earlier finished run left in `out`, which
+    this run did not replace (a reader of the folder would otherwise take it for this run's)."""
+    file = out / "results.json"
+    if read_format(file) is None:
+        return ""
+    try:
+        created = json.loads(file.read_text(encoding="utf-8")).get("created") or "unknown"
+    except (OSError, ValueError):
+        created = "unknown"
+    return (
+        f"\n{file} and report.md are still those of an earlier run (created {created}), "
+        "not of this one"
+    )
 
 
 class _Backends:
@@ -538,7 +555,11 @@ def _write_outputs(
     render_run_report: Callable,
 ) -> None:
     """answers.jsonl, the pairs file, charts, then results.json and report.md (last: a folder
-    with results.json is a finished run)."""
+    with results.json is a finished run). An earlier run's results.json and report.md go
+    first, so a run killed while writing leaves an unfinished folder (which a rerun resumes),
+    never an old results.json beside this run's answers."""
+    (out / "results.json").unlink(missing_ok=True)
+    (out / "report.md").unlink(missing_ok=True)
     lines = []
     for mode, mode_answers in answers.items():
         for a in mode_answers:
