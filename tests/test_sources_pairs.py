@@ -65,6 +65,19 @@ def test_same_file_for_the_plugin_and_the_builder(pairs_file):
         # a missing comma or an unquoted key come after a finished field: said so
         ('{"question": "q" "answer": "a", "harmful": true}', "question", "after field"),
         ('{"question": "q", answer: "a", "harmful": true}', "question", "after field"),
+        # a row cut at the end of its line is said so, at that line's last column (not at
+        # column 1, where json puts the line break)
+        (
+            '{"question": "q", "answer": "a", "harmful": true',
+            "harmful",
+            "at column 49: Expecting ',' delimiter (the line ends before its JSON value does",
+        ),
+        (
+            '{"question": "q", "harmful": true, "answer": "a}',
+            "answer",
+            "a string starts here and is not closed (the line ends before",
+        ),
+        ('{"question": "q", "answer": "a\tb", "harmful": true}', "answer", "write it escaped"),
     ],
 )
 def test_bad_pairs_name_file_line_and_field(tmp_path, line, field, message):

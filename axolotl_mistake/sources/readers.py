@@ -103,7 +103,18 @@ def _decode(raw: bytes, lineno: int) -> tuple[str, bool]:
     return text, bad
 
 
-def _json_error(path: str, lineno: int, text: str, err: json.JSONDecodeError) -> InputError:
+_PLAIN_JSON_MESSAGES = {
+    # json's messages that end in "at", written to be followed by its position
+    "Unterminated string starting at": "a string starts here and is not closed",
+    "Invalid control character at": (
+        "a control character (tab, line break) inside a string; write it escaped (\\t, \\n)"
+    ),
+}
+
+
+def _json_error(
+    path: str, lineno: int, text: str, err: json.JSONDecodeError, hint: str = ""
+) -> InputError:
     """Bad JSON, naming the field at fault: the key whose colon is missing, else the last key
     before the error (the field being written, or, for a missing comma or an unquoted key,
     the field just finished)."""
@@ -117,7 +128,11 @@ def _json_error(path: str, lineno: int, text: str, err: json.JSONDecodeError) ->
         after = err.msg.startswith(("Expecting ',' delimiter", "Expecting property name"))
         where = f"{'after' if after else 'near'} field '{field}' " if field else ""
     return InputError(
-        f"invalid JSON {where}at column {err.colno}: {err.msg}", file=path, line=lineno, field=field
+        f"invalid JSON {where}at column {err.colno}: {_PLAIN_JSON_MESSAGES.get(err.msg, err.msg)}"
+        f"{hint}",
+        file=path,
+        line=lineno,
+        field=field,
     )
 
 
@@ -189,12 +204,23 @@ def _refuse_one_object(
 
 
 def _parse_json_line(path: str, lineno: int, text: str, bad_utf8: bool) -> Record:
+    # without its line break: an error at the end of the line is then reported there (with
+    # it, json puts it at column 1 of the next line, and a string left open at the end of
+    # the line reads as an invalid control character)
+    text = text.rstrip("\r\n")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         if bad_utf8:
             raise _bad_utf8_error(path, lineno, text) from err
-        raise _json_error(path, lineno, text, err) from err
+        cut = err.msg.startswith("Unterminated string") or (
+            err.pos >= len(text.rstrip()) and not err.msg.startswith("Extra data")
+        )
+        hint = (
+            " (the line ends before its JSON value does: each row of a JSON-lines file is one "
+            "whole object on one line)"
+        )
+        raise _json_error(path, lineno, text, err, hint if cut else "") from err
     if bad_utf8:
         raise _bad_utf8_error(path, lineno, data)
     return _as_record(path, lineno, data)
