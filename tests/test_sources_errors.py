@@ -442,3 +442,36 @@ def test_an_empty_value_in_a_one_column_csv_is_a_row_not_nothing(tmp_path):
     with pytest.raises(InputError) as err:
         list(iter_rows(cfg))
     assert err.value.line == 3 and err.value.field == "prompt"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32", "utf-32-be"])
+@pytest.mark.parametrize("name", ["alpaca.jsonl", "alpaca.csv"])
+def test_a_utf16_or_utf32_file_is_named_as_such(tmp_path, encoding, name):
+    """With or without a byte-order mark ("utf-16-be" writes none: its NUL bytes show it),
+    never a field named '?' or a CSV read with NULs in its column names."""
+    path = tmp_path / name
+    text = (
+        _j(instruction="a", output="b") + "\n"
+        if name.endswith("jsonl")
+        else "instruction,output\na,b\n"
+    )
+    path.write_bytes(text.encode(encoding))
+    with pytest.raises(InputError) as info:
+        list(iter_rows(parse_source_config({"kind": "alpaca", "path": str(path)})))
+    err = info.value
+    assert (err.file, err.line, err.field) == (str(path), 1, None)
+    assert (
+        "not UTF-8 text: UTF-16 or UTF-32" in err.message and "re-encode it as UTF-8" in err.message
+    )
+
+
+def test_bad_utf8_in_a_line_that_does_not_parse_names_no_field(tmp_path):
+    path = tmp_path / "alpaca.jsonl"
+    path.write_bytes(
+        _lines(_j(instruction="a", output="b")) + b'{"instruction": "a\xff, "output": "b"}\n'
+    )
+    with pytest.raises(InputError) as info:
+        list(iter_rows(parse_source_config({"kind": "alpaca", "path": str(path)})))
+    err = info.value
+    assert (err.line, err.field) == (2, None) and "not valid UTF-8" in err.message
+    assert "'?'" not in str(err)

@@ -8,6 +8,7 @@ only a JSON *array* is parsed whole. Never interprets fields: that is each loade
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import json
@@ -74,12 +75,28 @@ def iter_file_records(path: str, *, delimiter: str | None = None) -> Iterator[Re
         raise InputError("the file holds no records (it is empty)", file=path, field="path")
 
 
+# UTF-32 little-endian's mark begins with UTF-16 little-endian's
+_WIDE_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_BE)
+
+
 def _byte_lines(path: str, gz: bool) -> Iterator[tuple[int, bytes]]:
     """(1-based line number, raw bytes) for each line; corrupt gzip becomes an InputError."""
     lineno = 0
     try:
         with gzip.open(path, "rb") if gz else open(path, "rb") as fh:
             for lineno, raw in enumerate(fh, 1):
+                if lineno == 1 and (raw.startswith(_WIDE_BOMS) or b"\0" in raw):
+                    why = (
+                        "starts with that byte-order mark"
+                        if raw.startswith(_WIDE_BOMS)
+                        else "its first line holds NUL bytes"
+                    )
+                    raise InputError(
+                        f"the file is not UTF-8 text: UTF-16 or UTF-32 ({why}) or binary; "
+                        "re-encode it as UTF-8 (e.g. iconv -f UTF-16 -t UTF-8)",
+                        file=path,
+                        line=1,
+                    )
                 yield lineno, raw
     except (gzip.BadGzipFile, EOFError, zlib.error) as err:
         raise InputError(
@@ -137,7 +154,9 @@ def _json_error(
 
 
 def _bad_utf8_error(path: str, lineno: int, data: object) -> InputError:
-    field = first_bad_utf8_field(data)
+    """`data`: the parsed value (its first field with bad bytes is named), or the line's text
+    when it did not parse (no field to name)."""
+    field = None if isinstance(data, str) else first_bad_utf8_field(data)
     return InputError(
         "text is not valid UTF-8 (undecodable bytes); re-encode the file as UTF-8",
         file=path,
