@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -76,22 +76,34 @@ def _object_records(path: str, text: str, scenario: str) -> Iterator[Record]:
     decoder = json.JSONDecoder()
     pos = _WS.match(text, 0).end() + 1  # past '{'
     keys: list[str] = []
+    first_at = 0  # where the scenario's key is, once read
     try:
         while True:
             pos = _WS.match(text, pos).end()
             if text.startswith("}", pos):
                 break
+            key_at = pos
             key, pos = decoder.raw_decode(text, pos)
             pos = _WS.match(text, pos).end()
             if not isinstance(key, str) or not text.startswith(":", pos):
                 raise _fail(path, text, pos, "expected a JSON object of scenario lists")
             pos = _WS.match(text, pos + 1).end()
+            if key == scenario and key in keys:
+                # json.loads would keep the last list, this reader the first: ambiguous
+                raise _fail(
+                    path,
+                    text,
+                    key_at,
+                    f"scenario '{scenario}' appears twice in the file (first at line "
+                    f"{text.count(chr(10), 0, first_at) + 1}); keep one list",
+                    field="scenario",
+                )
             keys.append(key)
             if key != scenario:
                 _, pos = decoder.raw_decode(text, pos)
             else:
-                yield from _array_records(path, text, pos, scenario)
-                return
+                first_at = key_at
+                pos = yield from _array_records(path, text, pos, scenario)
             pos = _WS.match(text, pos).end()
             if text.startswith(",", pos):
                 pos += 1
@@ -99,14 +111,16 @@ def _object_records(path: str, text: str, scenario: str) -> Iterator[Record]:
                 raise _fail(path, text, pos, "expected ',' or '}' between scenarios")
     except json.JSONDecodeError as err:
         raise _fail(path, text, err.pos, f"invalid JSON: {err.msg}") from err
-    raise InputError(
-        f"no scenario '{scenario}' in the file (scenarios: {', '.join(keys) or 'none'})",
-        file=path,
-        field="scenario",
-    )
+    if scenario not in keys:
+        raise InputError(
+            f"no scenario '{scenario}' in the file (scenarios: {', '.join(keys) or 'none'})",
+            file=path,
+            field="scenario",
+        )
 
 
-def _array_records(path: str, text: str, pos: int, scenario: str) -> Iterator[Record]:
+def _array_records(path: str, text: str, pos: int, scenario: str) -> Generator[Record, None, int]:
+    """The rows of the list at `pos`; returns the position after its ']'."""
     decoder = json.JSONDecoder()
     if not text.startswith("[", pos):
         raise _fail(path, text, pos, "expected a list of rows", field=scenario)
@@ -129,6 +143,7 @@ def _array_records(path: str, text: str, pos: int, scenario: str) -> Iterator[Re
             pos = _WS.match(text, pos + 1).end()
         elif not text.startswith("]", pos):
             raise _fail(path, text, pos, "expected ',' or ']' between rows")
+    return pos + 1
 
 
 def _is_scenario_object(text: str, path: str) -> bool:
