@@ -49,16 +49,20 @@ judges:
     return path
 
 
-def test_dead_judge_endpoint_exits_1_with_a_summary_and_no_results(
-    tmp_path, shared_data, tiny_model_dir, capsys
-):
-    judges = f"""\
+def _refusal_and_dead_judge() -> str:
+    """The refusal judge and an llm judge `dead` whose endpoint nothing listens on."""
+    return f"""\
     - kind: refusal
     - kind: llm
       name: dead
       backend: {{kind: openai, base_url: "{_dead_url()}", model: judge, max_retries: 0}}
     """
-    cfg = _config(tmp_path, shared_data, str(tiny_model_dir), judges=judges)
+
+
+def test_dead_judge_endpoint_exits_1_with_a_summary_and_no_results(
+    tmp_path, shared_data, tiny_model_dir, capsys
+):
+    cfg = _config(tmp_path, shared_data, str(tiny_model_dir), judges=_refusal_and_dead_judge())
     assert main(["--config", str(cfg), "--quiet"]) == 1
     err = capsys.readouterr().err
     assert "error: too many failed model calls" in err
@@ -269,13 +273,7 @@ def test_a_failed_rerun_says_the_folder_still_holds_the_earlier_runs_results(
     before = (run / "results.json").read_bytes()
     created = json.loads(before)["created"]
     capsys.readouterr()
-    dead = f"""\
-    - kind: refusal
-    - kind: llm
-      name: dead
-      backend: {{kind: openai, base_url: "{_dead_url()}", model: judge, max_retries: 0}}
-    """
-    cfg = _config(tmp_path, shared_data, str(tiny_model_dir), judges=dead)
+    cfg = _config(tmp_path, shared_data, str(tiny_model_dir), judges=_refusal_and_dead_judge())
     assert main(["--config", str(cfg), "--quiet"]) == 1
     err = capsys.readouterr().err
     assert "error: too many failed model calls" in err
@@ -285,12 +283,7 @@ def test_a_failed_rerun_says_the_folder_still_holds_the_earlier_runs_results(
 
 
 def test_a_first_failed_run_mentions_no_earlier_run(tmp_path, shared_data, tiny_model_dir, capsys):
-    dead = f"""\
-    - kind: llm
-      name: dead
-      backend: {{kind: openai, base_url: "{_dead_url()}", model: judge, max_retries: 0}}
-    """
-    cfg = _config(tmp_path, shared_data, str(tiny_model_dir), judges=dead)
+    cfg = _config(tmp_path, shared_data, str(tiny_model_dir), judges=_refusal_and_dead_judge())
     assert main(["--config", str(cfg), "--quiet"]) == 1
     assert "earlier run" not in capsys.readouterr().err
 
