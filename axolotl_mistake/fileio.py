@@ -75,10 +75,13 @@ def check_output_folder(
     noun: str = "input",
     why: str = "",
     file: str | None = AT_OUTPUT,
+    sources: Iterable[str | Path] = (),
 ) -> None:
     """Raise InputError (on `field`, naming `out`) unless the tool `who` may write into the
     folder `out`, creating it if need be. Creates nothing. Refused: an output that is, or lies
-    inside, one of `inputs` (an input file stands for its folder; `noun` names them), a file
+    inside, one of `inputs` (an input file stands for its folder; `noun` names them), one of
+    the data files `sources` inside the output (the tool writes, replaces and removes files
+    there: a source named like an output would be overwritten, with `overwrite` too), a file
     there or on the way to it, a folder that cannot be written, and a non-empty folder that
     is not `ours` (`why` says what marks it as ours) unless `overwrite` (same-named files are
     then replaced, nothing is deleted). `file`: where the error is located (the output folder
@@ -92,6 +95,13 @@ def check_output_folder(
         raise InputError(problem, file=where, field=field)
 
     resolved = out.resolve()
+    for source in sources:
+        if resolved in Path(source).resolve().parents:
+            refuse(
+                f"the data file {str(source)!r} lies inside the output {str(out)!r}, where "
+                f"{who} writes, replaces and removes files; keep inputs outside the output "
+                "folder"
+            )
     for inp in inputs:
         folder = Path(inp).parent if Path(inp).is_file() else Path(inp)
         src = folder.resolve()

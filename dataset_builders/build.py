@@ -67,13 +67,14 @@ def summary_table(counts: dict, timings: dict, calls: dict) -> Table:
 def dry_run(cfg: BuildConfig, config_file: str | None, out: Console) -> int:
     """Check the output folder as the build would, select for real, then plan the calls with
     the real tokenizer; write nothing."""
+    from axolotl_mistake.sources.base import local_source_paths
     from dataset_builders.dryrun import load_tokenizer, plan
     from dataset_builders.output_guard import check_output
     from dataset_builders.pipeline import analyst_chat_renderer
     from dataset_builders.selection import read_and_select
     from dataset_builders.stages.select import shard_items
 
-    check_output(cfg.output, overwrite=cfg.overwrite)
+    check_output(cfg.output, overwrite=cfg.overwrite, sources=local_source_paths(cfg))
     selected = read_and_select(cfg, config_file)
     items = shard_items(selected.records, *cfg.shard_pair())
     tokenizer, tok_label = load_tokenizer(

@@ -22,6 +22,7 @@ from axolotl_mistake.fileio import (
     write_json_atomic,
 )
 from axolotl_mistake.manifest import MANIFEST_NAME, BuildManifest, read_manifest
+from axolotl_mistake.sources.base import local_source_paths
 from dataset_builders.backends import Backends, needed_backends
 from dataset_builders.card import render_card
 from dataset_builders.chat_prefill import ChatRenderer, load_chat_renderer
@@ -208,7 +209,7 @@ def _run_build(
     counts: dict[str, dict[str, int]] = {}
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    check_output(cfg.output, overwrite=cfg.overwrite)
+    check_output(cfg.output, overwrite=cfg.overwrite, sources=local_source_paths(cfg))
     out = Path(cfg.output)
     hold = FolderHold(held, out, who="the dataset builder", field="output")
     with bars:

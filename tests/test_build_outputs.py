@@ -314,3 +314,51 @@ def test_merge_refuses_an_empty_union_of_shards(tiny_model_dir, tmp_path, capsys
     assert err.startswith("error: ") and "\n" not in err, err
     assert "no training rows" in err and "mistake_analysis.jsonl" in err, err
     assert not merged.exists()
+
+
+def test_files_named_like_ours_beside_an_empty_state_folder_are_not_taken_for_ours(
+    tiny_model_dir, tmp_path, capsys
+):
+    """An empty `state/` (or one without the call cache every build opens first) made the
+    folder "a killed build of ours": the build then replaced the user's files named like its
+    outputs and deleted the rest, without --overwrite."""
+    mine = tmp_path / "mydata"
+    (mine / "state").mkdir(parents=True)
+    (mine / "coh.jsonl").write_text('{"mine": 1}\n')
+    (mine / "eval_prompts.jsonl").write_text('{"mine": 2}\n')
+    assert main(build_argv(tmp_path, tiny_model_dir, mine)) == 2
+    assert "not made by this tool" in capsys.readouterr().err
+    assert (mine / "coh.jsonl").read_text() == '{"mine": 1}\n'
+    assert (mine / "eval_prompts.jsonl").read_text() == '{"mine": 2}\n'
+    # a temp file's name must be the project's own, not any *.tmp
+    (mine / "state" / "calls.sqlite").write_bytes(b"")
+    (mine / "coh.jsonl").unlink()
+    (mine / "eval_prompts.jsonl").unlink()
+    (mine / "notes.tmp").write_text("mine")
+    assert main(build_argv(tmp_path, tiny_model_dir, mine)) == 2
+    assert (mine / "notes.tmp").read_text() == "mine"
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_data_file_inside_the_output_is_refused(tiny_model_dir, tmp_path, capsys, overwrite):
+    """With the red-team file at <output>/mistake_analysis.jsonl the build wrote its output
+    over its own input (with --overwrite; exit 0). Any source inside the output is refused."""
+    out = tmp_path / "data"
+    out.mkdir()
+    source = out / "mistake_analysis.jsonl"
+    source.write_text(data_file(tmp_path).read_text())
+    before = source.read_bytes()
+    argv = fast_build_argv(
+        origin_source(source), out, "--model.model", str(tiny_model_dir), "--model.device", "cpu"
+    )
+    assert main(argv + (["--overwrite"] if overwrite else [])) == 2
+    err = capsys.readouterr().err
+    assert "field 'output'" in err
+    assert f"the data file '{source}' lies inside the output '{out}'" in err
+    assert source.read_bytes() == before and sorted(p.name for p in out.iterdir()) == [source.name]
+    if not overwrite:  # an output below the data's folder is fine
+        below = fast_build_argv(
+            origin_source(source), out / "build", *argv[argv.index("--model.model") :]
+        )
+        assert main(below) == 0
+        assert source.read_bytes() == before

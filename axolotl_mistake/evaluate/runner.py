@@ -65,6 +65,7 @@ from axolotl_mistake.fileio import (
 )
 from axolotl_mistake.generation.base import SamplingParams
 from axolotl_mistake.redact import redact_urls
+from axolotl_mistake.sources.base import local_source_paths
 
 log = logging.getLogger(__name__)
 
@@ -84,15 +85,18 @@ def recorded_config(cfg: EvalConfig) -> dict:
     return redact_urls(json.loads(cfg.model_dump_json()))
 
 
-def check_output(out: Path, overwrite: bool = False) -> None:
+def check_output(out: Path, overwrite: bool = False, sources: Sequence[str] = ()) -> None:
     """Refuse an output_dir the run may not use (a file, a path through a file, a folder that
-    cannot be written, a non-empty folder this tool did not make). Creates nothing.
+    cannot be written, a non-empty folder this tool did not make, one holding a prompt set's
+    data file: `sources`). Creates nothing.
 
     A folder is ours when it holds our marker or a results.json of ours. `overwrite` allows
     writing into a foreign folder (our files replace same-named ones; nothing is deleted).
     """
     ours = (out / MARKER).is_file() or read_format(out / "results.json") is not None
-    check_output_folder(out, ours=ours, overwrite=overwrite, who="this tool", field="output_dir")
+    check_output_folder(
+        out, ours=ours, overwrite=overwrite, who="this tool", field="output_dir", sources=sources
+    )
 
 
 def prepare_output(out: Path, name: str, hold: FolderHold, overwrite: bool = False) -> None:
@@ -310,7 +314,7 @@ def _run(
     # every InputError up to prepare_output comes before anything is written
     loaded = load_prompt_sets(cfg.prompt_sets)
     out = Path(cfg.output_dir)
-    check_output(out, overwrite)
+    check_output(out, overwrite, local_source_paths(cfg.prompt_sets))
     # held from here when the folder exists: a second run stops before loading any model
     hold = FolderHold(held, out, who="the evaluator", field="output_dir")
     notes = list(loaded.notes)
@@ -558,8 +562,9 @@ def _write_outputs(
     with results.json is a finished run). An earlier run's results.json and report.md go
     first, so a run killed while writing leaves an unfinished folder (which a rerun resumes),
     never an old results.json beside this run's answers."""
-    (out / "results.json").unlink(missing_ok=True)
-    (out / "report.md").unlink(missing_ok=True)
+    if read_format(out / "results.json") is not None:  # ours: a foreign one is only replaced
+        (out / "results.json").unlink()
+        (out / "report.md").unlink(missing_ok=True)
     lines = []
     for mode, mode_answers in answers.items():
         for a in mode_answers:

@@ -265,6 +265,23 @@ def _check_utf8(rec: Record, key: str, value: str) -> None:
         )
 
 
+def local_source_paths(node: Any) -> list[str]:
+    """The local `path` of every source in a config tree (pydantic models, lists, dicts): the
+    data files a tool reads, which it must never write over."""
+    if isinstance(node, Source):
+        path = getattr(node, "path", None)
+        return [str(path)] if path else []
+    if isinstance(node, BaseModel):
+        return [
+            p for name in type(node).model_fields for p in local_source_paths(getattr(node, name))
+        ]
+    if isinstance(node, (list, tuple)):
+        return [p for item in node for p in local_source_paths(item)]
+    if isinstance(node, dict):
+        return [p for item in node.values() for p in local_source_paths(item)]
+    return []
+
+
 def first_bad_utf8_field(data: Any, prefix: str = "") -> str | None:
     """Name the first (nested) field whose key or string value holds undecodable bytes."""
     if isinstance(data, str):
