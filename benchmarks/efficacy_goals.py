@@ -167,10 +167,14 @@ def check(arms: dict[str, Any]) -> list[Check]:
     return out
 
 
+GOALS_TITLE = "Goals, judged on the best mistake-analysis arm by held-out AUC"
+"""How a rendered goals table starts (efficacy_smollm2.py removes only a goals.md of its own)."""
+
+
 def render(checks: list[Check]) -> str:
     lines = [
         (
-            f"Goals, judged on the best mistake-analysis arm by held-out AUC (`{checks[0].arm}`), "
+            f"{GOALS_TITLE} (`{checks[0].arm}`), "
             "plain inference; values with 95 % bootstrap intervals and n."
         ),
         "",

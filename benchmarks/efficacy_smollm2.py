@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shlex
 import shutil
 import subprocess
@@ -48,11 +49,12 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cli_types import positive_int
-from efficacy_goals import check, render
+from efficacy_goals import GOALS_TITLE, check, render
 from efficacy_split import split_shared
 from refusal_rows import write_refusal_rows
 
 from axolotl_mistake.errors import InputError
+from axolotl_mistake.evaluate.compare import is_compare_folder
 from axolotl_mistake.fileio import (
     check_output_folder,
     file_sha256,
@@ -444,7 +446,7 @@ class Experiment:
             # Axolotl keys its tokenised rows by the datasets' paths and types, not by their
             # content: rows left by an earlier training would be read instead of the inputs
             # as they are now (a rebuild writes new rows to the same paths)
-            shutil.rmtree(Path(data["dataset_prepared_path"]), ignore_errors=True)
+            clear_prepared(Path(data["dataset_prepared_path"]))
             self.run(f"train_{arm}", [self.axolotl, "train", str(path), "--launcher", "python"])
             write_json_atomic(self.inputs_record(arm), self.inputs_digest(arm), indent=1)
         return lora
@@ -697,6 +699,40 @@ def claim_work_folder(work: Path, overwrite: bool) -> None:
     (work / WORK_MARKER).touch()
 
 
+def clear_prepared(folder: Path) -> None:
+    """Remove the tokenised rows an earlier training left in `folder` (Axolotl's
+    dataset_prepared_path: one folder per dataset hash and its lock file) and nothing else:
+    a folder holding anything more is not Axolotl's, so the run stops instead."""
+    if not folder.exists():
+        return
+    entries = list(folder.iterdir())
+    foreign = [
+        p.name
+        for p in entries
+        if p.name != "datasets_prep.lock"
+        and not (p.is_dir() and not p.is_symlink() and _PREPARED_NAME.fullmatch(p.name))
+    ]
+    if foreign or folder.is_symlink():
+        raise SystemExit(
+            f"error: {folder} holds files Axolotl's dataset preparation did not write "
+            f"({', '.join(sorted(foreign)[:3]) or 'a link'}); remove them or choose another --work"
+        )
+    shutil.rmtree(folder)
+
+
+_PREPARED_NAME = re.compile(r"[0-9a-f]{32}")
+"""Axolotl names each prepared dataset's folder by an md5 hex digest of its config."""
+
+
+def is_goals_file(path: Path) -> bool:
+    """True for a goals.md this script wrote (its first line is `render`'s)."""
+    try:
+        with path.open(encoding="utf-8") as fh:
+            return fh.readline().startswith(GOALS_TITLE)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 def builds_needed(arms: list[str]) -> list[str]:
     """The datasets `arms` train on: the origin build holds the SFT rows every trained arm
     shares; an arm with analyses needs its own build (anchored_refusal: anchored's). Nothing
@@ -800,7 +836,7 @@ def main(argv: list[str] | None = None) -> int:
         if set(group) <= made:
             if wanted:
                 exp.compare(style, mode, group, name=name)
-        elif (work / "compare" / name).exists():  # it shows arms made with other settings
+        elif is_compare_folder(work / "compare" / name):  # arms made with other settings
             shutil.rmtree(work / "compare" / name)
             print(f"removed {work / 'compare' / name}: not every arm of it is at these settings")
     exp.timings["total"] = round(time.perf_counter() - started, 1)
@@ -825,7 +861,7 @@ def main(argv: list[str] | None = None) -> int:
         goals = render(check(summary["arms"]))
         write_atomic(goals_md, goals)
         print(goals)
-    elif goals_md.exists():  # its arms no longer all match this run's settings
+    elif is_goals_file(goals_md):  # its arms no longer all match this run's settings
         goals_md.unlink()
         print(f"removed {goals_md}: not every arm of the goals has results at these settings")
     if left_out:

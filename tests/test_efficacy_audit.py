@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from axolotl_mistake.evaluate.compare import MARKER as COMPARE_MARKER
 from tests.test_efficacy_resume import Steps, _experiment, _sft_rows
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,7 +36,8 @@ class Tokenising(Steps):
     def __call__(self, name: str, cmd: list[str]) -> None:
         if name.startswith("train_"):
             arm = name[6:]
-            prepared = self.exp.work / "train" / arm / "prepared" / "0123abcd"
+            # named as Axolotl names it: an md5 hex digest
+            prepared = self.exp.work / "train" / arm / "prepared" / ("0123abcd" * 4)
             if prepared.is_dir():
                 rows = (prepared / "rows").read_text()
             else:
@@ -114,6 +116,7 @@ def _stub_main(monkeypatch) -> list[str]:
             out = Path(cmd[cmd.index("--output") + 1])
             out.mkdir(parents=True, exist_ok=True)
             (out / "compare.md").write_text(" ".join(cmd))
+            (out / COMPARE_MARKER).write_text("{}")  # as compare marks its folder
 
     def split(shared: Path, out: Path) -> dict:
         out.mkdir(parents=True, exist_ok=True)

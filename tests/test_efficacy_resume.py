@@ -204,3 +204,35 @@ def test_evaluations_read_only_the_split_folder(tmp_path):
     collect(exp.eval_config("anchored", "model", None, "analysis")["prompt_sets"])
     assert len(paths) >= 5
     assert all(Path(p).parent == exp.data for p in paths), paths
+
+
+def test_a_retraining_clears_only_axolotls_prepared_rows(tmp_path):
+    """`--overwrite` lets the script into a folder with someone's files; a retraining then
+    removed all of train/<arm>/prepared. Now only Axolotl's own entries go; anything else
+    stops the run with the folder untouched."""
+    prepared = tmp_path / "prepared"
+    (prepared / "209a5ecdb572b539f2d9f5a318bba12c").mkdir(parents=True)
+    (prepared / "209a5ecdb572b539f2d9f5a318bba12c" / "state.json").write_text("{}")
+    (prepared / "datasets_prep.lock").write_text("")
+    efficacy.clear_prepared(prepared)
+    assert not prepared.exists()
+    efficacy.clear_prepared(prepared)  # nothing there: nothing to do
+    (prepared / "0123456789abcdef0123456789abcdef").mkdir(parents=True)
+    (prepared / "keep.txt").write_text("mine")
+    with pytest.raises(
+        SystemExit, match=r"holds files Axolotl's dataset preparation did not write \(keep\.txt\)"
+    ):
+        efficacy.clear_prepared(prepared)
+    assert (prepared / "keep.txt").read_text() == "mine"
+
+
+def test_only_a_goals_file_of_its_own_is_removed(tmp_path):
+    goals = tmp_path / "goals.md"
+    goals.write_text("# my goals for this quarter\n")
+    assert not efficacy.is_goals_file(goals)
+    goals.write_bytes(b"\xff\xfe")
+    assert not efficacy.is_goals_file(goals) and not efficacy.is_goals_file(tmp_path / "none.md")
+    from efficacy_goals import Check
+
+    goals.write_text(efficacy.render([Check("AUC ≥ 0.80", "anchored", 0.86, 0.8, True, "0.86")]))
+    assert efficacy.is_goals_file(goals)
