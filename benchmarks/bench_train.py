@@ -26,7 +26,8 @@ from pathlib import Path
 import yaml
 from cli_types import check_json_destination, positive_int, target_status
 
-from axolotl_mistake.fileio import write_json_atomic
+from axolotl_mistake.errors import InputError
+from axolotl_mistake.fileio import check_output_folder, write_atomic, write_json_atomic
 from axolotl_mistake.offline_env import offline_cpu_env
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,12 +61,12 @@ def builtin_data(folder: Path) -> Path:
         for r in rows
         if r["harmful"]
     ]
-    (folder / "mistake_analysis.jsonl").write_text("".join(json.dumps(r) + "\n" for r in analysis))
+    write_atomic(folder / "mistake_analysis.jsonl", "".join(json.dumps(r) + "\n" for r in analysis))
     for name, src in (
         ("sft_harmless.jsonl", "redteam.jsonl"),
         ("sft_helpful.jsonl", "helpful.jsonl"),
     ):
-        (folder / name).write_text((DATA_DIR / src).read_text())
+        write_atomic(folder / name, (DATA_DIR / src).read_text())
     return folder
 
 
@@ -90,7 +91,7 @@ def make_config(workdir: Path, data: Path, base_model: str, steps: int, plugin: 
         for key in [k for k in cfg if k.startswith("mistake_")]:
             cfg.pop(key)
     path = workdir / f"{tag}.yml"
-    path.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
+    write_atomic(path, yaml.safe_dump(cfg, sort_keys=False))
     return path
 
 
@@ -172,10 +173,31 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     check_json_destination(parser, args.json)
     if args.workdir is not None:
-        args.workdir.mkdir(parents=True, exist_ok=True)
+        claim_workdir(parser, args.workdir)
         return run(args, args.workdir)
     with tempfile.TemporaryDirectory(prefix="bench_train_") as temp:
         return run(args, Path(temp))
+
+
+WORKDIR_MARKER = ".axolotl-mistake-bench-train"
+"""Left in a --workdir this script made: a later run may write its files there again."""
+
+
+def claim_workdir(parser: argparse.ArgumentParser, workdir: Path) -> None:
+    """Make `workdir` this script's, refusing a file or a non-empty folder it did not make
+    (it writes data/, configs and adapters there, replacing same-named files)."""
+    try:
+        check_output_folder(
+            workdir,
+            ours=(workdir / WORKDIR_MARKER).is_file(),
+            overwrite=False,
+            who="bench_train.py",
+            field="--workdir",
+        )
+    except InputError as exc:
+        parser.error(str(exc))
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / WORKDIR_MARKER).touch()
 
 
 def run(args: argparse.Namespace, workdir: Path) -> int:
@@ -193,7 +215,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     warm = make_config(workdir / "warmup", data, base_model, 1, plugin=False)
     cfg = yaml.safe_load(warm.read_text())
     cfg["dataset_prepared_path"] = str(workdir / "prepared")
-    warm.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    write_atomic(warm, yaml.safe_dump(cfg, sort_keys=False))
     run_once(warm, workdir)  # warm-up: one step; tokenises the data into the shared prepared dir
     runs: dict[str, list[dict]] = {"plugin": [], "noplugin": []}
     for i in range(args.repeats):

@@ -179,3 +179,16 @@ def test_bench_generate_exits_1_when_its_target_is_missed(tmp_path, monkeypatch,
     assert bench_generate.main(["--n-prompts", "4", "--json", str(out)]) == 1
     assert json.loads(out.read_text())["ratio"] < 5
     assert "target missed" in capsys.readouterr().err
+
+
+def test_bench_train_refuses_a_workdir_of_someone_elses_files(tmp_path, capsys, no_benchmark):
+    """--workdir's data/ and configs replaced same-named files of any folder given."""
+    mine = tmp_path / "w"
+    (mine / "data").mkdir(parents=True)
+    (mine / "data" / "mistake_analysis.jsonl").write_text('{"mine": 1}\n')
+    (mine / "plugin.yml").write_text("mine: 1\n")
+    err = _usage_error(capsys, bench_train, ["--workdir", str(mine)])
+    assert "--workdir" in err and "entries bench_train.py did not write" in err
+    assert (mine / "data" / "mistake_analysis.jsonl").read_text() == '{"mine": 1}\n'
+    assert (mine / "plugin.yml").read_text() == "mine: 1\n"
+    assert sorted(p.name for p in mine.iterdir()) == ["data", "plugin.yml"]
