@@ -6,6 +6,8 @@ before any output file is written. Never raise a bare KeyError/ValueError for us
 
 from __future__ import annotations
 
+from axolotl_mistake.redact import redact_text
+
 
 class FieldError(ValueError):
     """A check across a config's keys that blames one of them: raised in a model validator with
@@ -43,7 +45,9 @@ class InputError(ValueError):
         if self.field:
             where.append(f"field '{self.field}'")
         prefix = ", ".join(where)
-        return f"{prefix}: {self.message}" if prefix else self.message
+        # a URL a user gave (a presigned data file, a proxy with a password) may be quoted
+        # by the message or be its location: printed and recorded without its secrets
+        return redact_text(f"{prefix}: {self.message}" if prefix else self.message)
 
 
 def first_line(exc: BaseException) -> str:

@@ -2,8 +2,9 @@
 
 API keys come from the environment and are never recorded, but users also put secrets in URLs:
 a proxy's `https://user:token@host/v1`, a presigned data URL's `?X-Amz-Signature=...`. Every
-config a manifest, card or results file records passes through `redact_urls` first, so the
-output still says which endpoint or file was used, without what unlocks it.
+config a manifest, card or results file records passes through `redact_urls` first, and every
+InputError message through `redact_text`, so the output still says which endpoint or file was
+used, without what unlocks it.
 """
 
 from __future__ import annotations
@@ -14,11 +15,17 @@ from urllib.parse import urlsplit, urlunsplit
 
 MASK = "***"
 SECRET_QUERY_KEY = re.compile(
-    r"token|key|secret|sig|password|passwd|auth|credential|session|policy", re.IGNORECASE
+    r"token|key|secret|sig|pass|pwd|jwt|bearer|auth|credential|session|policy", re.IGNORECASE
 )
-"""Query parameters whose value is masked (`api-key`, `access_token`, `X-Amz-Signature`,
-`X-Amz-Credential`, `sig`, `Policy`, ...); other parameters (`download=true`) are kept."""
+"""Query (and fragment) parameters whose value is masked (`api-key`, `access_token`,
+`X-Amz-Signature`, `X-Amz-Credential`, `sig`, `Policy`, `pwd`, ...); other parameters
+(`download=true`) are kept."""
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://\S+$")
+_URL_IN_TEXT = re.compile(
+    r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>()\[\]{}`]+?(?=[,.;:!?]*(?:[\s'\"<>()\[\]{}`]|$))"
+)
+"""A URL inside free text, up to a space, quote or bracket (how messages quote URLs), without
+the punctuation that ends a sentence or a list item."""
 
 
 def redact_url(text: str) -> str:
@@ -34,7 +41,15 @@ def redact_url(text: str) -> str:
     if "@" in netloc:  # the whole user info: a lone user name is often the token itself
         netloc = f"{MASK}@{netloc.rsplit('@', 1)[1]}"
     query = "&".join(_mask_param(p) for p in parts.query.split("&")) if parts.query else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    # an OAuth-style fragment (`#access_token=...`) carries secrets the same way
+    fragment = "&".join(_mask_param(p) for p in parts.fragment.split("&"))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
+
+
+def redact_text(text: str) -> str:
+    """`text` with every URL in it redacted: libraries quote the URL they failed on in their
+    error messages, which this project prints and records."""
+    return _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
 
 
 def _mask_param(param: str) -> str:

@@ -324,3 +324,36 @@ def test_timeout_s_bounds_the_whole_answer_not_each_read():
     assert not out[0].ok
     assert "timeout after 1s" in out[0].error
     assert elapsed < 4.0, elapsed
+
+
+def test_credentials_in_base_url_the_server_echoes_are_redacted_from_the_failure():
+    """httpx sends a URL's `user:password@` as a Basic Authorization header; a server that
+    echoes it put base64("user:password") into the failure (stored in manifests and results)."""
+    import base64
+
+    password = "pw-s3cret-in-url"
+    with echoing_server() as base_url:
+        url = base_url.replace("http://", f"http://alice:{password}@", 1)
+        remote = OpenAIConfig(base_url=url, model="m", max_retries=0).load()
+        out = remote.generate([PROMPT, CHAT], PARAMS)
+    basic = base64.b64encode(f"alice:{password}".encode()).decode()
+    for c in out:
+        assert not c.ok and "HTTP 401" in c.error and "<redacted credentials>" in c.error
+        for secret in (password, basic, basic[:16]):
+            assert secret not in c.error + c.text + str(c.extra)
+
+
+@pytest.mark.parametrize("value", ["sk-proj-LEAKME123", "sk proj", "9LIVES", "a=b"])
+def test_an_api_key_pasted_as_api_key_env_is_refused_without_repeating_it(value, tmp_path, capsys):
+    """`api_key_env: sk-...` printed "environment variable 'sk-...' is not set"."""
+    import yaml
+
+    from dataset_builders.build import main as build_main
+
+    model = {"kind": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "m"}
+    argv = ["--model", yaml.safe_dump({**model, "api_key_env": value})]
+    assert build_main([*argv, "--output", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "field 'model.api_key_env'" in err and "NAME of an environment variable" in err
+    assert value not in err
+    assert not (tmp_path / "out").exists()

@@ -105,3 +105,48 @@ def test_the_openai_backend_names_its_endpoint_without_the_credential():
     )
     assert SECRET not in repr(backend) and "http://***@127.0.0.1:9/v1" in repr(backend)
     assert SECRET in backend.cache_identity  # the calls themselves still use it
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("https://h/cb#access_token=t1&state=x", "https://h/cb#access_token=***&state=x"),
+        ("https://h/d.jsonl?pwd=p&pass=q&jwt=r", "https://h/d.jsonl?pwd=***&pass=***&jwt=***"),
+    ],
+)
+def test_redact_url_masks_fragments_and_more_secret_names(text, expected):
+    assert redact_url(text) == expected
+
+
+def test_redact_text_masks_every_url_quoted_in_a_message():
+    from axolotl_mistake.redact import redact_text
+
+    message = (
+        f"Unable to find 'http://bob:{SECRET}@127.0.0.1:9/red.jsonl' (data_files="
+        f"https://h/a.json?token={SECRET}, split=train), see https://docs.example/x?download=true."
+    )
+    out = redact_text(message)
+    assert SECRET not in out
+    assert "'http://***@127.0.0.1:9/red.jsonl'" in out and "token=***, split=train)" in out
+    assert "https://docs.example/x?download=true." in out
+
+
+def test_a_presigned_data_url_is_in_no_row_id_location_or_error(tmp_path, capsys):
+    """The source tag (every row's id prefix, hence the training data and the manifest) kept
+    a data_files URL's query string, and the location (manifest, card, errors) the whole URL;
+    the datasets library's own error message quoted it too."""
+    from axolotl_mistake.errors import InputError
+    from axolotl_mistake.sources import iter_rows, parse_source_config
+
+    url = f"http://bob:{SECRET}@127.0.0.1:9/red.jsonl?X-Amz-Signature={SECRET}"
+    src = parse_source_config(
+        {"kind": "jsonl", "hub_id": "json", "data_files": url, "fields": {"instruction": "q"}}
+    )
+    assert src.source_tag == "jsonl:json/red.jsonl:train"
+    assert SECRET not in src.location and "http://***@127.0.0.1:9/red.jsonl" in src.location
+    with pytest.raises(InputError) as info:
+        list(iter_rows(src))
+    assert SECRET not in str(info.value)
+    argv = ["--redteam", yaml.safe_dump([src.model_dump(exclude_none=True)]), "--helpful", "[]"]
+    assert build_main([*argv, "--output", str(tmp_path / "out"), "--model.model", "x"]) == 2
+    assert SECRET not in capsys.readouterr().err

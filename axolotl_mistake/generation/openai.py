@@ -11,17 +11,20 @@ not even when a server echoes it back in an error body.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextvars
 import json
 import logging
 import os
 import queue
 import random
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from axolotl_mistake.fields import count
 from axolotl_mistake.generation.base import (
@@ -34,10 +37,11 @@ from axolotl_mistake.generation.base import (
 )
 from axolotl_mistake.generation.common import request_seed, truncate_at_stop
 from axolotl_mistake.generation.config import BackendConfig
-from axolotl_mistake.redact import redact_url
+from axolotl_mistake.redact import redact_text, redact_url
 
 log = logging.getLogger(__name__)
 
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MAX_BACKOFF_S = 30.0
 _RETRIED_STATUSES = (408, 409, 429)  # and every 5xx: what the openai client retries
 
@@ -64,6 +68,19 @@ class OpenAIConfig(BackendConfig):
             "is not read unless named here."
         ),
     )
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _a_variable_name(cls, value: str | None) -> str | None:
+        # the message never repeats the value: it may be the key itself, pasted here
+        if value is not None and not _ENV_NAME.fullmatch(value):
+            raise ValueError(
+                "must be the NAME of an environment variable (letters, digits and _, not "
+                "starting with a digit), not the key: export the key in a variable and give "
+                "its name here"
+            )
+        return value
+
     concurrency: int = count(8, "Requests in flight at once.")
     max_retries: int = count(
         4,
@@ -101,6 +118,20 @@ class OpenAIConfig(BackendConfig):
 
     def load(self) -> OpenAIBackend:
         return OpenAIBackend(self)
+
+
+def _url_credentials(url: str) -> list[str]:
+    """The forms in which a URL's user info can come back in a reply: as written, decoded,
+    `user:password`, and its Basic-auth base64 (longest first, so a part never hides a whole)."""
+    parts = urlsplit(url)
+    user, password = parts.username, parts.password
+    if user is None and password is None:
+        return []
+    pair = f"{unquote(user or '')}:{unquote(password or '')}"
+    raw = parts.netloc.rsplit("@", 1)[0]
+    forms = {raw, pair, base64.b64encode(pair.encode()).decode()}
+    forms |= {unquote(x) for x in (user, password) if x and len(unquote(x)) >= 4}
+    return sorted((f for f in forms if f), key=len, reverse=True)
 
 
 class MalformedResponse(Exception):
@@ -324,12 +355,15 @@ class OpenAIBackend(BaseBackend):
         return failed(self._redact(message), code=code, upstream_status=status)
 
     def _redact(self, text: str) -> str:
-        """`text` without the API key: some servers echo the Authorization header in their
-        error body (a 401 "incorrect key: Bearer sk-..."), and failure messages are stored in
-        manifests, results and reports."""
+        """`text` without the API key or the credentials of `base_url`: some servers echo the
+        Authorization header in their error body (a 401 "incorrect key: Bearer sk-...", or
+        the Basic header httpx makes of a URL's `user:password@`), and failure messages are
+        stored in manifests, results and reports. URLs in it are redacted too."""
         if self.__api_key and self.__api_key in text:
-            return text.replace(self.__api_key, "<redacted api key>")
-        return text
+            text = text.replace(self.__api_key, "<redacted api key>")
+        for secret in _url_credentials(self.base_url):
+            text = text.replace(secret, "<redacted credentials>")
+        return redact_text(text)
 
     def _count(self, counter: list[int], *, gave_up: bool) -> None:
         attempts = max(counter[0], 1)

@@ -14,11 +14,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from axolotl_mistake.errors import InputError
 from axolotl_mistake.records import LabelledPair, SourceRow
+from axolotl_mistake.redact import redact_url
 
 BAD_UTF8 = re.compile("[\udc80-\udcff]")
 """Characters `errors="surrogateescape"` maps undecodable bytes to; one means bad UTF-8."""
@@ -144,7 +146,11 @@ class SourceBase(Source):
             files = files.get(self.split)
         if isinstance(files, list) and len(files) == 1:
             files = files[0]
-        return Path(files).name if isinstance(files, str) else None
+        if not isinstance(files, str):
+            return None
+        # a URL's name without its query and fragment (a presigned URL's signature would
+        # otherwise be in every row id, hence in the training data)
+        return Path(urlsplit(files).path if "://" in files else files).name
 
     @property
     def location(self) -> str:
@@ -157,6 +163,8 @@ class SourceBase(Source):
             files = files[0] if len(files) == 1 else f"{len(files)} files"
         elif isinstance(files, dict):
             files = files.get(self.split, f"{len(files)} splits")
+        if isinstance(files, str):
+            files = redact_url(files)
         details = [
             f"{k}={v}"
             for k, v in (
