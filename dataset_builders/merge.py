@@ -11,12 +11,14 @@ calls a model.
 from __future__ import annotations
 
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from axolotl_mistake import configio
 from axolotl_mistake.errors import BuildFailed, FieldError, InputError
+from axolotl_mistake.fileio import FolderHold, remove_stale_temps
 from axolotl_mistake.manifest import MANIFEST_NAME, BuildManifest, read_manifest, sha256_bytes
 from dataset_builders.config import BuildConfig
 from dataset_builders.output_guard import POOL_FILE, STATE_DIR, check_output
@@ -174,10 +176,18 @@ def build_config(folder: Path, manifest: BuildManifest, output: Path) -> BuildCo
 
 
 def merge(folders: list[Path], output: Path, *, overwrite: bool = False) -> BuildManifest:
-    """Merge shard folders into `output`; returns the merged manifest."""
+    """Merge shard folders into `output`; returns the merged manifest. The output folder is
+    held (`FolderHold`, as a build holds it) from the start when it exists, else from its
+    creation: a build or another merge into it stops instead of interleaving their files."""
     if not folders:
         raise InputError(USAGE)
     check_output(output, overwrite=overwrite, inputs=folders)
+    with ExitStack() as held:
+        hold = FolderHold(held, output, who="merge", field="output")
+        return _merge(folders, output, hold)
+
+
+def _merge(folders: list[Path], output: Path, hold: FolderHold) -> BuildManifest:
     manifests = [_read_manifest(f) for f in folders]
     check_shard_set(folders, manifests)
     first = manifests[0]
@@ -213,6 +223,10 @@ def merge(folders: list[Path], output: Path, *, overwrite: bool = False) -> Buil
         failures.extend(m.failed_calls)
     counts["emit"] = dict(sorted(emitted.counts.items()))
     datasets_yaml = emit_stage.datasets_block(files, str(output).rstrip("/"))
+    output.mkdir(parents=True, exist_ok=True)
+    hold.take()
+    for folder in (output, output / STATE_DIR):
+        remove_stale_temps(folder)  # left by a killed write of an earlier run
     previous = retire_previous(output)
     pool_sha256 = pool.save(output / STATE_DIR / POOL_FILE)
     manifest = first.model_copy(

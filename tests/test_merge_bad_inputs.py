@@ -157,3 +157,23 @@ def test_a_config_of_another_builder_version_is_named(tmp_path, capsys):
     assert code == 2, err
     assert str(shards[0] / "manifest.json") in err, err
     assert "field 'config.bogus_removed_key'" in err and "rebuild" in err, err
+
+
+def test_a_merge_into_a_folder_another_run_is_writing_stops(tmp_path, capsys):
+    """merge took no folder lock: beside a build (or merge) writing into the same folder it
+    cleared that run's temp files and interleaved their outputs. It stops now (exit 2)."""
+    from tests.folder_holder import held_folder
+
+    shards = two_shards(tmp_path, pool=item_line().encode())
+    out = tmp_path / "merged"
+    (out / "state").mkdir(parents=True)
+    (out / "state" / "calls.sqlite").write_bytes(b"")  # what a killed build of ours leaves
+    with held_folder(out) as temp:
+        code = main([*map(str, shards), "--output", str(out)])
+        err = capsys.readouterr().err.strip()
+        assert code == 2, err
+        assert f"error: {out}, field 'output': " in err and "writing into this folder" in err
+        assert temp.read_text() == "being written"
+    # the control: once nobody holds it, the same merge gets past the lock (to its refusal of
+    # these hand-made shards, which hold no training rows)
+    assert main([*map(str, shards), "--output", str(out)]) == 1
