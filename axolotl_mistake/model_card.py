@@ -8,11 +8,14 @@ markers so reruns replace it. Must never drop what Axolotl wrote, nor write half
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any
 
 from axolotl_mistake.fileio import write_atomic
+
+LOG = logging.getLogger(__name__)
 
 BEGIN = "<!-- axolotl-mistake:begin -->"
 END = "<!-- axolotl-mistake:end -->"
@@ -113,10 +116,17 @@ def write_card_section(
     section (Axolotl reaches the plugin's card hooks up to three times per run).
     """
     manifest_path = Path(manifest_path)
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     card = Path(output_dir) / "README.md"
+    if card.is_symlink():  # the user's link stays a link: its target gets the section
+        card = card.resolve()
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        existing = card.read_text(encoding="utf-8") if card.is_file() else None
+    except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or not JSON
+        # runs after training: a card left as it is beats a crash that hides the saved model
+        LOG.warning("mistake analysis: model card left as is (%s: %s)", type(exc).__name__, exc)
+        return None
     card.parent.mkdir(parents=True, exist_ok=True)
-    existing = card.read_text(encoding="utf-8") if card.is_file() else None
     merged = merge_section(existing or "", render_section(manifest, manifest_path.name, training))
     if merged == existing:
         return None

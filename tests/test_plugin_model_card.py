@@ -106,3 +106,29 @@ def test_a_card_with_markers_out_of_order_is_merged_not_crashed():
     twice = merge_section(once, changed)
     assert twice.startswith(card) and "My own text." in twice
     assert twice.count(BEGIN) == 2 and changed.strip() in twice and section.strip() not in twice
+
+
+def test_a_card_that_is_not_utf8_is_left_as_is_with_a_warning(tmp_path, caplog):
+    """Written after training: a README.md in another encoding raised UnicodeDecodeError out
+    of post_train, after the model was trained."""
+    (tmp_path / "manifest.json").write_text(json.dumps(MANIFEST))
+    card = tmp_path / "out" / "README.md"
+    card.parent.mkdir()
+    card.write_bytes("# Modèle\n".encode("latin-1"))
+    with caplog.at_level("WARNING", logger="axolotl_mistake.model_card"):
+        assert write_card_section(tmp_path / "out", tmp_path / "manifest.json") is None
+    assert card.read_bytes() == "# Modèle\n".encode("latin-1")
+    assert "model card left as is (UnicodeDecodeError" in caplog.text
+
+
+def test_a_symlinked_card_stays_a_link_and_its_target_gets_the_section(tmp_path):
+    (tmp_path / "manifest.json").write_text(json.dumps(MANIFEST))
+    target = tmp_path / "shared_card.md"
+    target.write_text("# Shared card\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "README.md").symlink_to(target)
+    assert write_card_section(out, tmp_path / "manifest.json") == target
+    assert (out / "README.md").is_symlink()
+    text = target.read_text()
+    assert text.startswith("# Shared card\n") and BEGIN in text
