@@ -268,6 +268,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     rows = ", ".join(f"{k}: {v.rows}" for k, v in manifest.files.items())
     print(f"merged {len(folders)} shards into {output} ({rows})")
+    if manifest.failed_calls:  # the shards' own, within their budget: said as a build says it
+        print(
+            f"warning: {len(manifest.failed_calls)} model calls of the shards failed (listed "
+            "in manifest.json 'failed_calls'); rerun those shards' builds to retry them, then "
+            "merge again",
+            file=sys.stderr,
+        )
     print(emit_stage.datasets_block_from_manifest(manifest.files, str(output).rstrip("/")))
     return 0
 

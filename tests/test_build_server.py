@@ -179,7 +179,7 @@ def test_faults_are_retried_and_failures_recorded(shared_data, tiny_backend, tmp
         assert m2["files"]["mistake_analysis.jsonl"]["rows"] >= n_rows
 
 
-def test_shard_and_merge_equal_one_run(shared_data, server, tmp_path):
+def test_shard_and_merge_equal_one_run(shared_data, server, tmp_path, capsys):
     single = tmp_path / "single"
     assert (
         main(
@@ -207,6 +207,14 @@ def test_shard_and_merge_equal_one_run(shared_data, server, tmp_path):
     # incomplete or mismatched shard sets are refused
     assert merge_main([str(shards[0]), str(shards[1]), "--output", str(tmp_path / "bad")]) == 2
     assert not (tmp_path / "bad").exists()
+    # a shard's failed calls (within its budget) are said, as the build says them
+    capsys.readouterr()
+    shard0 = json.loads((shards[0] / "manifest.json").read_text())
+    shard0["failed_calls"] = [{"stage": "analyses", "key": "k", "item": "i", "error": "HTTP 500"}]
+    (shards[0] / "manifest.json").write_text(json.dumps(shard0))
+    assert merge_main([*map(str, shards), "--output", str(merged)]) == 0
+    assert "warning: 1 model calls of the shards failed" in capsys.readouterr().err
+    assert manifest(merged)["failed_calls"] == shard0["failed_calls"]
 
 
 def _kill_points(total: int, n: int, seed: int) -> list[int]:
