@@ -286,3 +286,27 @@ def test_qlora_benchmark_code_path_on_cpu(tmp_path):
     )
     assert recipe["timed_micro_steps"] == 2 and recipe["tokens_per_s"] > 0
     assert recipe["trainable_params"] > result["baseline"]["trainable_params"]
+
+
+def test_prepare_refuses_a_carry_folder_it_did_not_make(tmp_path):
+    """prepare.py replaces the carry folder whole: a mistyped GPU_CHECK_CARRY pointing at
+    someone's folder would have been deleted at the end of the preparation."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(SystemExit, match="holds files this script did not make"):
+        prepare.refuse_foreign_carry(mine)
+    (mine / "MANIFEST.json").write_text('{"made_by": "someone"}')
+    with pytest.raises(SystemExit, match="did not make"):
+        prepare.refuse_foreign_carry(mine)
+    link = tmp_path / "link"
+    link.symlink_to(mine)
+    with pytest.raises(SystemExit, match="is not a folder this script made"):
+        prepare.refuse_foreign_carry(link)
+    assert (mine / "notes.txt").read_text() == "mine"
+    # its own (MANIFEST.json made by it), an empty folder and none at all are fine
+    (mine / "MANIFEST.json").write_text(json.dumps(gpu_check.make_manifest(tmp_path / "empty")))
+    prepare.refuse_foreign_carry(mine)
+    (tmp_path / "empty").mkdir()
+    prepare.refuse_foreign_carry(tmp_path / "empty")
+    prepare.refuse_foreign_carry(tmp_path / "none")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -204,6 +205,27 @@ def build_data(given: Path | None, scratch: Path) -> Path:
     return work / "outputs" / gpu_check.DATA_NAME
 
 
+def refuse_foreign_carry(carry: Path) -> None:
+    """The carry folder is replaced whole at the end: refuse one this script did not make (a
+    link, or a non-empty folder without its MANIFEST.json), e.g. a mistyped GPU_CHECK_CARRY."""
+    if carry.is_symlink() or (carry.exists() and not carry.is_dir()):
+        raise SystemExit(
+            f"prepare: {carry} is not a folder this script made; refusing to replace it"
+        )
+    if carry.is_dir() and any(carry.iterdir()):
+        try:
+            made_by = json.loads((carry / "MANIFEST.json").read_text(encoding="utf-8")).get(
+                "made_by"
+            )
+        except (OSError, ValueError, AttributeError):
+            made_by = None
+        if made_by != "benchmarks/gpu/prepare.py":
+            raise SystemExit(
+                f"prepare: {carry} holds files this script did not make (no MANIFEST.json of "
+                f"its own); refusing to replace it: point {gpu_check.CARRY_ENV} at a new folder"
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -222,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
 
     reqs = gpu_check.read_wheel_list()
     carry = gpu_check.carry_dir()
+    refuse_foreign_carry(carry)
     carry.parent.mkdir(parents=True, exist_ok=True)
     new = Path(tempfile.mkdtemp(prefix=".carry-new-", dir=carry.parent))
     scratch = Path(tempfile.mkdtemp(prefix="gpu-prepare-"))
