@@ -357,3 +357,24 @@ def test_an_api_key_pasted_as_api_key_env_is_refused_without_repeating_it(value,
     assert "field 'model.api_key_env'" in err and "NAME of an environment variable" in err
     assert value not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_user_info_in_base_url_and_api_key_env_together_are_refused(tmp_path, capsys):
+    """httpx turns `user:password@` into a Basic Authorization header, which replaced the
+    Bearer key: the configured key was never sent, without a word."""
+    import yaml
+
+    from dataset_builders.build import main as build_main
+
+    model = {
+        "kind": "openai",
+        "base_url": "http://alice:pw-s3cret@127.0.0.1:9/v1",
+        "model": "m",
+        "api_key_env": "AXM_SOME_KEY",
+    }
+    argv = ["--model", yaml.safe_dump(model), "--output", str(tmp_path / "out")]
+    assert build_main(argv) == 2
+    err = capsys.readouterr().err
+    assert "field 'model'" in err and "give one of them" in err and "pw-s3cret" not in err
+    del model["api_key_env"]
+    OpenAIConfig(**{k: v for k, v in model.items() if k != "kind"})  # either one alone is fine

@@ -106,6 +106,18 @@ class OpenAIConfig(BackendConfig):
         ),
     )
 
+    @model_validator(mode="after")
+    def _one_credential(self) -> OpenAIConfig:
+        # httpx sends a URL's user info as a Basic Authorization header, which replaces the
+        # Bearer key: with both, the key would silently never be sent
+        parts = urlsplit(self.base_url)
+        if self.api_key_env and (parts.username is not None or parts.password is not None):
+            raise ValueError(
+                "base_url carries user:password@ (sent as Basic auth, which replaces the "
+                "Bearer key) and api_key_env is set: give one of them"
+            )
+        return self
+
     @model_validator(mode="before")
     @classmethod
     def _no_local_adapter(cls, data: Any) -> Any:
