@@ -436,8 +436,9 @@ class BuildConfig(Strict):
         ge=0.0,
         le=1.0,
         description=(
-            "Failure budget: when more than this share of the model calls made so far failed "
-            "(dead endpoint, timeouts, malformed replies), the build stops after the stage with "
+            "Failure budget: when more than this share of the model calls made so far, or of "
+            "one stage's own calls, failed (dead endpoint, timeouts, malformed replies), the "
+            "build stops after the stage with "
             "a non-zero exit and a summary, and writes no output files. Finished calls stay "
             "cached: rerun the same command to resume. 0 tolerates no failure."
         ),

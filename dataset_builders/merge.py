@@ -22,7 +22,7 @@ from axolotl_mistake.fileio import FolderHold, remove_stale_temps
 from axolotl_mistake.manifest import MANIFEST_NAME, BuildManifest, read_manifest, sha256_bytes
 from dataset_builders.config import BuildConfig
 from dataset_builders.output_guard import POOL_FILE, STATE_DIR, check_output
-from dataset_builders.pipeline import retire_previous, write_outputs
+from dataset_builders.pipeline import empty_training_files, retire_previous, write_outputs
 from dataset_builders.provenance import analysis_classes
 from dataset_builders.stages import emit as emit_stage
 from dataset_builders.stages.emit import Pool
@@ -197,9 +197,7 @@ def _merge(folders: list[Path], output: Path, hold: FolderHold) -> BuildManifest
         pool = pool.merged(_read_pool(folder, manifest))
     files, emitted = emit_stage.emit(pool, cfg.emit, seed=cfg.seed, balanced=cfg.analyses.balanced)
     # a shard may finish empty (its slice held no usable rows); the union may not
-    empty = [
-        name for name, spec in files.items() if spec.role == "mistake_analysis" and not spec.rows
-    ]
+    empty = empty_training_files(files)
     if empty:
         raise BuildFailed(
             f"no training rows: {', '.join(empty)} would be empty in the union of the "

@@ -92,6 +92,16 @@ def analyst_chat_renderer(cfg: BuildConfig, config_file: str | None) -> ChatRend
     )
 
 
+TRAINING_ROLES = ("mistake_analysis", "coh", "critique_revise")
+"""Roles of the files a build is run for: the analyses, and the baselines `emit` was asked
+for. None may come out empty (the SFT files may: a build with no helpful source has none)."""
+
+
+def empty_training_files(files: dict[str, FileSpec]) -> list[str]:
+    """The files of `TRAINING_ROLES` that hold no row."""
+    return [name for name, spec in files.items() if spec.role in TRAINING_ROLES and not spec.rows]
+
+
 def failure_summary(failures: list[CallFailure], limit: int = 3) -> str:
     """The most frequent error messages of the failed calls, with their counts."""
     common = Counter(
@@ -101,17 +111,33 @@ def failure_summary(failures: list[CallFailure], limit: int = 3) -> str:
 
 
 def check_failure_budget(
-    stage: str, failures: list[CallFailure], calls: dict[str, int], budget: float
+    stage: str,
+    failures: list[CallFailure],
+    calls: dict[str, int],
+    budget: float,
+    stage_calls: int | None = None,
 ) -> None:
-    """Raise BuildFailed when more than `budget` of the calls made so far failed."""
+    """Raise BuildFailed when more than `budget` of the calls made so far failed, or of the
+    `stage_calls` this stage made (its failures are those of `failures` with its name): a
+    small stage that failed whole (a dead judge endpoint beside a working analyst) may not
+    pass under the others' count, as the evaluation judges each judge's calls on its own."""
     requested = calls.get("hits", 0) + calls.get("misses", 0)
-    if not failures or len(failures) <= budget * max(requested, 1):
+    own = [f for f in failures if f.stage == stage or f.stage.startswith(f"{stage}.")]
+    if stage_calls is not None and own and len(own) > budget * max(stage_calls, 1):
+        failed, made, where = own, stage_calls, f"of stage '{stage}'"
+    elif failures and len(failures) > budget * max(requested, 1):
+        failed, made, where = failures, requested, f"by the end of stage '{stage}'"
+    else:
         return
     raise BuildFailed(
-        f"{len(failures)} of {requested} model calls failed by the end of stage '{stage}' "
-        f"(budget max_failed_fraction={budget}): {failure_summary(failures)}. No output was "
+        f"{len(failed)} of {made} model calls failed {where} "
+        f"(budget max_failed_fraction={budget}): {failure_summary(failed)}. No output was "
         "written; finished calls are cached, so rerunning the same command resumes."
     )
+
+
+def _requested(calls: dict[str, int]) -> int:
+    return calls.get("hits", 0) + calls.get("misses", 0)
 
 
 def run_stages(
@@ -130,7 +156,7 @@ def run_stages(
     for stage in STAGES:
         if not stage.enabled(cfg):
             continue
-        started = time.perf_counter()
+        started, before = time.perf_counter(), _requested(backends.stats())
         records = stage.inputs(work)
         with bars.stage(stage.name, stage.total(cfg, records)) as tick:
             result = stage.run(ctx, records, tick)
@@ -138,8 +164,13 @@ def run_stages(
         outcome.counts[stage.name] = dict(sorted(result.counts.items()))
         outcome.timings[stage.name] = round(time.perf_counter() - started, 3)
         outcome.failures.extend(result.failures)
+        calls = backends.stats()
         check_failure_budget(
-            stage.name, outcome.failures, backends.stats(), cfg.max_failed_fraction
+            stage.name,
+            outcome.failures,
+            calls,
+            cfg.max_failed_fraction,
+            stage_calls=_requested(calls) - before,
         )
     return outcome
 
@@ -250,16 +281,16 @@ def _run_build(
     pool = staged.work.pool()
     files, emitted = emit_stage.emit(pool, cfg.emit, seed=cfg.seed, balanced=cfg.analyses.balanced)
     counts["emit"] = dict(sorted(emitted.counts.items()))
-    empty = [
-        name for name, spec in files.items() if spec.role == "mistake_analysis" and not spec.rows
-    ]
+    empty = empty_training_files(files)
     # a shard's empty result is judged at the union (merge refuses an empty one): few red-team
     # rows in many shards leave some slices empty, and merge needs every shard. Failed calls
     # still stop it, as they stop an unsharded run: a rerun retries them.
     empty_shard = bool(empty) and count > 1 and not failures
     if empty and not empty_shard:
         stages = ", ".join(
-            f"{k}: {v}" for k, v in counts.items() if k in ("mistakes", "verify", "analyses")
+            f"{k}: {v}"
+            for k, v in counts.items()
+            if k in ("mistakes", "verify", "analyses", "revise")
         )
         raise BuildFailed(
             f"no training rows: {', '.join(empty)} would be empty ({stages}"

@@ -362,3 +362,35 @@ def test_a_data_file_inside_the_output_is_refused(tiny_model_dir, tmp_path, caps
         )
         assert main(below) == 0
         assert source.read_bytes() == before
+
+
+def test_a_baseline_file_asked_for_but_empty_fails_the_build(tiny_model_dir, tmp_path, capsys):
+    """`emit.critique_revise` on and every revision dropped (here by its length gate; a dead
+    revise endpoint does the same): critique_revise.jsonl came out empty with exit 0, since
+    only the analysis file was checked for rows."""
+    out = tmp_path / "out"
+    argv = build_argv(tmp_path, tiny_model_dir, out, "--emit.critique_revise", "true")
+    assert main([*argv, "--revise.max_new_tokens", "2", "--revise.min_chars", "100000"]) == 1
+    err = capsys.readouterr().err
+    assert "no training rows: critique_revise.jsonl would be empty" in err and "revise:" in err
+    assert not out.exists() or not (out / "critique_revise.jsonl").exists()
+
+
+def test_a_stage_that_failed_whole_stops_the_build_under_the_others_count():
+    """The budget was judged over all calls made so far only: a small stage whose calls all
+    failed (a dead endpoint of its own) passed when the earlier stages' calls outnumbered it
+    twenty to one. Each stage's own calls are judged too, as the evaluation judges each judge's."""
+    from axolotl_mistake.errors import BuildFailed
+    from dataset_builders.pipeline import check_failure_budget
+    from dataset_builders.stages.common import CallFailure
+
+    failed = [CallFailure("revise", f"k{i}", f"i{i}", "connection error") for i in range(3)]
+    calls = {"hits": 0, "misses": 200}
+    check_failure_budget("revise", failed, calls, 0.05)  # 3 of 200: within the whole budget
+    with pytest.raises(BuildFailed, match=r"3 of 3 model calls failed of stage 'revise'"):
+        check_failure_budget("revise", failed, calls, 0.05, stage_calls=3)
+    # a stage's sub-steps count as the stage (the mistakes stage's refusal judge)
+    judge = [CallFailure("mistakes.judge", "k", "i", "HTTP 500")]
+    with pytest.raises(BuildFailed, match="of stage 'mistakes'"):
+        check_failure_budget("mistakes", judge, calls, 0.05, stage_calls=4)
+    check_failure_budget("mistakes", judge, calls, 0.5, stage_calls=4)  # 1 of 4 within 0.5
