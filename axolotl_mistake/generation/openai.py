@@ -142,7 +142,8 @@ def _url_credentials(url: str) -> list[str]:
     pair = f"{unquote(user or '')}:{unquote(password or '')}"
     raw = parts.netloc.rsplit("@", 1)[0]
     forms = {raw, pair, base64.b64encode(pair.encode()).decode()}
-    forms |= {unquote(x) for x in (user, password) if x and len(unquote(x)) >= 4}
+    if password and len(unquote(password)) >= 4:  # not the user name: it may be any word
+        forms.add(unquote(password))
     return sorted((f for f in forms if f), key=len, reverse=True)
 
 
