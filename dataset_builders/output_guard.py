@@ -1,10 +1,10 @@
 """May a build write into this output folder? Checked before anything is loaded or written.
 
 Refuses a path that is a file, a folder that cannot be written, a folder this tool did not make
-(unless `--overwrite`), an output that is, or lies inside, one of the inputs, and one that
-holds a data file the build reads. A folder is
-this tool's when it holds a manifest with `produced_by: axolotl-mistake` or the call cache of an
-interrupted build. Never creates, changes or deletes anything.
+(unless `--overwrite`), an output that is, or lies inside, one of the inputs, and one that holds
+a data file the build reads. A folder is this tool's when it holds a manifest with
+`produced_by: axolotl-mistake` or the call cache of an interrupted build. Never creates, changes
+or deletes anything.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ POOL_FILE = "pool.jsonl"
 
 def made_by_us(folder: Path) -> bool:
     """True when `folder` holds our manifest, or only what a build killed before it finished
-    leaves: the state folder with its call cache (and pool, temp files) and, when the kill came while the
-    final files were written (the manifest last; a rebuild removes its predecessor's manifest
-    and card before it replaces the first file), some of the training files."""
+    leaves: the state folder with its call cache (and pool, temp files) and, when the kill
+    came while the final files were written (the manifest last; a rebuild removes its
+    predecessor's manifest and card before it replaces the first file), some of the training
+    files."""
     try:
         if read_manifest(folder) is not None:
             return True

@@ -121,7 +121,7 @@ def check_failure_budget(
     `stage_calls` this stage made (its failures are those of `failures` with its name): a
     small stage that failed whole (a dead judge endpoint beside a working analyst) may not
     pass under the others' count, as the evaluation judges each judge's calls on its own."""
-    requested = calls.get("hits", 0) + calls.get("misses", 0)
+    requested = _requested(calls)
     own = [f for f in failures if f.stage == stage or f.stage.startswith(f"{stage}.")]
     if stage_calls is not None and own and len(own) > budget * max(stage_calls, 1):
         failed, made, where = own, stage_calls, f"of stage '{stage}'"
