@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if cfg.dry_run:
             return dry_run(cfg, config_file, out)
-        from dataset_builders.pipeline import run_build
+        from dataset_builders.pipeline import empty_baseline_files, run_build
 
         outcome = run_build(cfg, config_file, StageBars(enabled=cfg.progress, console=err))
     except InputError as exc:
@@ -149,6 +149,11 @@ def main(argv: list[str] | None = None) -> int:
             "kept); it is finished: "
             "merge all shards with `python -m dataset_builders.merge`, which refuses an "
             "empty union.[/yellow]"
+        )
+    for name in empty_baseline_files(m.files):
+        err.print(
+            f"[yellow]{name} was asked for but holds no rows (see its counts in manifest.json, "
+            "e.g. emit coh_no_good_answer, revise dropped/failed).[/yellow]"
         )
     if m.failed_calls:
         err.print(

@@ -22,7 +22,12 @@ from axolotl_mistake.fileio import FolderHold, remove_stale_temps
 from axolotl_mistake.manifest import MANIFEST_NAME, BuildManifest, read_manifest, sha256_bytes
 from dataset_builders.config import BuildConfig
 from dataset_builders.output_guard import POOL_FILE, STATE_DIR, check_output
-from dataset_builders.pipeline import empty_training_files, retire_previous, write_outputs
+from dataset_builders.pipeline import (
+    empty_baseline_files,
+    empty_training_files,
+    retire_previous,
+    write_outputs,
+)
 from dataset_builders.provenance import analysis_classes
 from dataset_builders.stages import emit as emit_stage
 from dataset_builders.stages.emit import Pool
@@ -266,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     rows = ", ".join(f"{k}: {v.rows}" for k, v in manifest.files.items())
     print(f"merged {len(folders)} shards into {output} ({rows})")
+    for name in empty_baseline_files(manifest.files):
+        print(f"warning: {name} was asked for but holds no rows in the union", file=sys.stderr)
     if manifest.failed_calls:  # the shards' own, within their budget: said as a build says it
         print(
             f"warning: {len(manifest.failed_calls)} model calls of the shards failed (listed "

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from axolotl_mistake.errors import BuildFailed, InputError
 from axolotl_mistake.fileio import (
@@ -92,14 +94,22 @@ def analyst_chat_renderer(cfg: BuildConfig, config_file: str | None) -> ChatRend
     )
 
 
-TRAINING_ROLES = ("mistake_analysis", "coh", "critique_revise")
-"""Roles of the files a build is run for: the analyses, and the baselines `emit` was asked
-for. None may come out empty (the SFT files may: a build with no helpful source has none)."""
+BASELINE_ROLES = ("coh", "critique_revise")
+"""Roles of the baseline files `emit` writes when asked: one may come out empty for a reason
+in the data (no labelled safe answer for CoH) that does not void the analyses, so an empty
+one is said (`empty_baseline_files`), not refused."""
 
 
 def empty_training_files(files: dict[str, FileSpec]) -> list[str]:
-    """The files of `TRAINING_ROLES` that hold no row."""
-    return [name for name, spec in files.items() if spec.role in TRAINING_ROLES and not spec.rows]
+    """The analysis files that hold no row: a build or merge that would write one stops."""
+    return [
+        name for name, spec in files.items() if spec.role == "mistake_analysis" and not spec.rows
+    ]
+
+
+def empty_baseline_files(files: Mapping[str, Any]) -> list[str]:
+    """The baseline files asked for that hold no row (FileSpecs, or a manifest's entries)."""
+    return [name for name, spec in files.items() if spec.role in BASELINE_ROLES and not spec.rows]
 
 
 def failure_summary(failures: list[CallFailure], limit: int = 3) -> str:
