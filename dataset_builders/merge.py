@@ -18,13 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from axolotl_mistake import configio
 from axolotl_mistake.errors import BuildFailed, FieldError, InputError
-from axolotl_mistake.fileio import FolderHold, remove_stale_temps
+from axolotl_mistake.fileio import FolderHold
 from axolotl_mistake.manifest import MANIFEST_NAME, BuildManifest, read_manifest, sha256_bytes
 from dataset_builders.config import BuildConfig
 from dataset_builders.output_guard import POOL_FILE, STATE_DIR, check_output
 from dataset_builders.pipeline import (
     empty_baseline_files,
     empty_training_files,
+    open_output,
     retire_previous,
     write_outputs,
 )
@@ -226,10 +227,7 @@ def _merge(folders: list[Path], output: Path, hold: FolderHold) -> BuildManifest
         failures.extend(m.failed_calls)
     counts["emit"] = dict(sorted(emitted.counts.items()))
     datasets_yaml = emit_stage.datasets_block(files, str(output).rstrip("/"))
-    output.mkdir(parents=True, exist_ok=True)
-    hold.take()
-    for folder in (output, output / STATE_DIR):
-        remove_stale_temps(folder)  # left by a killed write of an earlier run
+    open_output(output, hold)
     previous = retire_previous(output)
     pool_sha256 = pool.save(output / STATE_DIR / POOL_FILE)
     manifest = first.model_copy(

@@ -232,6 +232,16 @@ def write_outputs(
     write_atomic(out / CARD_FILE, render_card(manifest, datasets_yaml))
 
 
+def open_output(out: Path, hold: FolderHold) -> None:
+    """Create `out` and its state folder, hold `out` (a second build or merge into it stops),
+    then remove the temp files a write that a crash interrupted left in both (only under the
+    hold: a concurrent run's temp files look the same). For the build and for merge."""
+    (out / STATE_DIR).mkdir(parents=True, exist_ok=True)
+    hold.take()
+    for folder in (out, out / STATE_DIR):
+        remove_stale_temps(folder)
+
+
 def run_build(
     cfg: BuildConfig, config_file: str | None = None, bars: StageBars | None = None
 ) -> BuildOutcome:
@@ -272,11 +282,7 @@ def _run_build(
         )
         counts["context_bound"] = dict(sorted(bounded.counts.items()))
         items = bounded.records
-        out.mkdir(parents=True, exist_ok=True)
-        (out / STATE_DIR).mkdir(exist_ok=True)
-        hold.take()
-        for folder in (out, out / STATE_DIR):
-            remove_stale_temps(folder)  # left by a write that a crash interrupted
+        open_output(out, hold)
         cache = CallCache(out / STATE_DIR / CACHE_FILE)
         backends.attach(cache)
         try:
