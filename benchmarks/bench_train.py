@@ -24,10 +24,10 @@ import time
 from pathlib import Path
 
 import yaml
-from cli_types import check_json_destination, positive_int, target_status
+from cli_types import check_json_destination, claim_work_folder, positive_int, target_status
 
 from axolotl_mistake.errors import InputError
-from axolotl_mistake.fileio import check_output_folder, write_atomic, write_json_atomic
+from axolotl_mistake.fileio import write_atomic, write_json_atomic
 from axolotl_mistake.offline_env import offline_cpu_env
 
 REPO = Path(__file__).resolve().parents[1]
@@ -187,17 +187,9 @@ def claim_workdir(parser: argparse.ArgumentParser, workdir: Path) -> None:
     """Make `workdir` this script's, refusing a file or a non-empty folder it did not make
     (it writes data/, configs and adapters there, replacing same-named files)."""
     try:
-        check_output_folder(
-            workdir,
-            ours=(workdir / WORKDIR_MARKER).is_file(),
-            overwrite=False,
-            who="bench_train.py",
-            field="--workdir",
-        )
+        claim_work_folder(workdir, WORKDIR_MARKER, who="bench_train.py", field="--workdir")
     except InputError as exc:
         parser.error(str(exc))
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / WORKDIR_MARKER).touch()
 
 
 def run(args: argparse.Namespace, workdir: Path) -> int:

@@ -49,3 +49,20 @@ def target_status(met: bool, measured: str) -> int:
         return 0
     print(f"target missed: {measured}", file=sys.stderr)
     return 1
+
+
+def claim_work_folder(
+    folder: Path, marker: str, *, who: str, field: str, overwrite: bool = False, ours: bool = False
+) -> None:
+    """Make `folder` the script `who`'s work folder: refuse (InputError on `field`) a file, or a
+    non-empty folder it did not make, unless `overwrite`; then create it and leave `marker` in
+    it, so a later run may write there again. `ours`: the caller knows it is its own."""
+    check_output_folder(
+        folder,
+        ours=ours or (folder / marker).is_file(),
+        overwrite=overwrite,
+        who=who,
+        field=field,
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / marker).touch()

@@ -48,6 +48,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from cli_types import claim_work_folder as claim_folder
 from cli_types import positive_int
 from efficacy_goals import GOALS_TITLE, check, render
 from efficacy_split import split_shared
@@ -56,7 +57,6 @@ from refusal_rows import write_refusal_rows
 from axolotl_mistake.errors import InputError
 from axolotl_mistake.evaluate.compare import is_compare_folder
 from axolotl_mistake.fileio import (
-    check_output_folder,
     file_sha256,
     write_atomic,
     write_json_atomic,
@@ -688,15 +688,17 @@ def claim_work_folder(work: Path, overwrite: bool) -> None:
     """Make `work` this script's folder, refusing one that holds someone else's files (it
     writes summary.json, goals.md, data/, logs/ there). A folder an earlier version of this
     script made (its data/split.json) counts as its own."""
-    ours = (work / WORK_MARKER).exists() or (work / "data" / "split.json").is_file()
     try:
-        check_output_folder(
-            work, ours=ours, overwrite=overwrite, who="efficacy_smollm2.py", field="--work"
+        claim_folder(
+            work,
+            WORK_MARKER,
+            who="efficacy_smollm2.py",
+            field="--work",
+            overwrite=overwrite,
+            ours=(work / "data" / "split.json").is_file(),
         )
     except InputError as exc:
         raise SystemExit(f"error: {exc}") from None
-    work.mkdir(parents=True, exist_ok=True)
-    (work / WORK_MARKER).touch()
 
 
 def clear_prepared(folder: Path) -> None:
