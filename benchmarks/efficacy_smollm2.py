@@ -26,7 +26,8 @@ at the cut fitted on the training prompts' labelled answers and at 0, accuracy; 
 red-team prompts, XSTest over-refusal, goal-hijacking defence, and helpfulness as the NLL of
 held-out Alpaca reference answers.
 Every step is a subprocess running the project's documented CLI; everything is written under
---work (default outputs/efficacy_smollm2); a rerun skips finished steps (resume).
+--work (default outputs/efficacy_smollm2); a rerun skips finished steps (resume), and a
+training that was killed goes on from its last checkpoint (every 20 steps) of the same settings.
 """
 
 from __future__ import annotations
@@ -193,6 +194,7 @@ class Size:
     eval_new_tokens: int
     calibration_n: int | None = None  # training answers that fit the probe cut; None = all
     refusal_n: int = 200  # refusal SFT rows of the control arms (training-side red-team prompts)
+    checkpoint_steps: int = 20  # a killed training resumes from its last checkpoint
 
 
 FULL = Size(
@@ -238,6 +240,7 @@ QUICK = Size(
     eval_new_tokens=24,
     calibration_n=64,
     refusal_n=40,
+    checkpoint_steps=6,
 )
 
 
@@ -264,10 +267,16 @@ def write_yaml(path: Path, data: dict[str, Any]) -> Path:
     return path
 
 
-# config keys that change how a step reports, never what it writes: a config that differs from
-# the last one only here is the same step (folders made when builds ran with `progress: false`
-# are resumed, not rebuilt)
-PRESENTATION_KEYS = ("progress",)
+# config keys that change how a step reports or recovers from a kill, never what it computes: a
+# config that differs from the last one only here is the same step (folders made when builds ran
+# with `progress: false`, or trained before trainings saved checkpoints, are resumed, not redone)
+PRESENTATION_KEYS = (
+    "progress",
+    "save_strategy",
+    "save_steps",
+    "save_total_limit",
+    "auto_resume_from_checkpoints",
+)
 
 
 def _settings(data: Any) -> Any:
@@ -426,6 +435,13 @@ class Experiment:
             warmup_steps=max(2, s.steps // 20),
             logging_steps=10,
             seed=self.train_seed,
+            # a killed training (a closed laptop, a session's end) resumes from its last
+            # checkpoint instead of restarting: `train` keeps only checkpoints of these very
+            # settings and inputs, and removes them once the adapter is saved
+            save_strategy="steps",
+            save_steps=s.checkpoint_steps,
+            save_total_limit=1,
+            auto_resume_from_checkpoints=True,
         )
         return cfg
 
@@ -447,9 +463,33 @@ class Experiment:
             # content: rows left by an earlier training would be read instead of the inputs
             # as they are now (a rebuild writes new rows to the same paths)
             clear_prepared(Path(data["dataset_prepared_path"]))
+            self.keep_resumable(arm, data)
             self.run(f"train_{arm}", [self.axolotl, "train", str(path), "--launcher", "python"])
             write_json_atomic(self.inputs_record(arm), self.inputs_digest(arm), indent=1)
+            remove_checkpoints(lora)
         return lora
+
+    def resume_record(self, arm: str) -> Path:
+        return self.work / "train" / arm / "resume.json"
+
+    def keep_resumable(self, arm: str, data: dict[str, Any]) -> None:
+        """Leave `lora/checkpoint-*` for Axolotl's auto-resume only when a killed training of
+        these very settings and inputs made them; remove any other (a checkpoint of other steps
+        or of rows since rebuilt would be resumed as if it were this training's), then record
+        what the training about to start is made from."""
+        lora, record = Path(data["output_dir"]), self.resume_record(arm)
+        made_from = {"config": _settings(data), "inputs": self.inputs_digest(arm)}
+        made_from = json.loads(json.dumps(made_from))  # as the record reads back
+        same = record.is_file() and json.loads(record.read_text()) == made_from
+        for folder in checkpoints(lora):
+            # Axolotl resumes from the highest step: a checkpoint cut short by the kill (the
+            # Trainer writes its trainer_state.json last) or of other settings must go
+            if not (same and checkpoint_complete(folder)):
+                shutil.rmtree(folder)
+        if found := checkpoints(lora):
+            print(f"  resuming train_{arm} from {found[-1].name}", flush=True)
+        record.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(record, made_from, indent=1)
 
     def train_inputs(self, arm: str) -> list[Path]:
         return [Path(d["path"]) for d in self.train_datasets(arm)]
@@ -724,6 +764,36 @@ def clear_prepared(folder: Path) -> None:
 
 _PREPARED_NAME = re.compile(r"[0-9a-f]{32}")
 """Axolotl names each prepared dataset's folder by an md5 hex digest of its config."""
+
+_CHECKPOINT_NAME = re.compile(r"checkpoint-[0-9]+")
+"""The Trainer names each checkpoint folder by its step."""
+
+
+def checkpoints(lora: Path) -> list[Path]:
+    """The Trainer's checkpoint folders in `lora`, oldest step first."""
+    if not lora.is_dir():
+        return []
+    found = [
+        p
+        for p in lora.iterdir()
+        if p.is_dir() and not p.is_symlink() and _CHECKPOINT_NAME.fullmatch(p.name)
+    ]
+    return sorted(found, key=lambda p: int(p.name.split("-")[1]))
+
+
+def checkpoint_complete(checkpoint: Path) -> bool:
+    """The Trainer wrote this checkpoint to its end: its state file, written last, reads back."""
+    try:
+        return isinstance(json.loads((checkpoint / "trainer_state.json").read_text()), dict)
+    except (OSError, ValueError):
+        return False
+
+
+def remove_checkpoints(lora: Path) -> None:
+    """Remove the Trainer's checkpoint folders from `lora` (a finished adapter needs none, and
+    one of other settings must not be resumed); its other files stay."""
+    for folder in checkpoints(lora):
+        shutil.rmtree(folder)
 
 
 def is_goals_file(path: Path) -> bool:

@@ -236,3 +236,76 @@ def test_only_a_goals_file_of_its_own_is_removed(tmp_path):
 
     goals.write_text(efficacy.render([Check("AUC ≥ 0.80", "anchored", 0.86, 0.8, True, "0.86")]))
     assert efficacy.is_goals_file(goals)
+
+
+class KilledTraining(Steps):
+    """Stands in for a training killed after its checkpoint at step 6 and during its save at
+    step 12 (whose state file, written last, is missing); records the checkpoints each training
+    found when it started."""
+
+    def __init__(self, exp, killed: bool = False) -> None:
+        super().__init__(exp, fail=killed)
+        self.found: list[list[str]] = []
+
+    def __call__(self, name: str, cmd: list[str]) -> None:
+        lora = self.exp.work / "train" / name[6:] / "lora"
+        self.found.append([p.name for p in efficacy.checkpoints(lora)])
+        if self.fail:
+            for step in (6, 12):
+                (lora / f"checkpoint-{step}").mkdir(parents=True, exist_ok=True)
+            (lora / "checkpoint-6" / "trainer_state.json").write_text('{"global_step": 6}')
+        super().__call__(name, cmd)
+
+
+def _train(work: Path, size=efficacy.QUICK, killed: bool = False) -> KilledTraining:
+    exp = _experiment(work, size)
+    steps = KilledTraining(exp, killed)
+    if killed:
+        with pytest.raises(SystemExit):
+            exp.train("sft", "model")
+    else:
+        exp.train("sft", "model")
+    return steps
+
+
+def test_a_killed_training_resumes_only_from_its_own_complete_checkpoint(tmp_path, capsys):
+    """A rerun of the same settings and inputs leaves the last complete checkpoint for Axolotl's
+    auto-resume; one cut short, or one of other steps or rows, is removed first, since Axolotl
+    resumes from whatever checkpoint has the highest step. A finished adapter keeps none."""
+    _sft_rows(tmp_path)
+    lora = tmp_path / "train" / "sft" / "lora"
+    _train(tmp_path, killed=True)
+    assert _train(tmp_path).found == [["checkpoint-6"]]
+    assert "resuming train_sft from checkpoint-6" in capsys.readouterr().out
+    assert (lora / "adapter_model.safetensors").exists() and not efficacy.checkpoints(lora)
+
+    rebuilt = tmp_path / "rebuilt"  # killed, then the SFT rows are rebuilt with other rows
+    _sft_rows(rebuilt)
+    _train(rebuilt, killed=True)
+    (rebuilt / "build" / "origin" / "sft_helpful.jsonl").write_text(
+        '{"instruction": "q2", "output": "a2"}\n'
+    )
+    assert _train(rebuilt).found == [[]], "a checkpoint of other rows was resumed"
+
+    longer = tmp_path / "longer"  # killed, then rerun with other steps
+    _sft_rows(longer)
+    _train(longer, replace(efficacy.QUICK, steps=efficacy.QUICK.steps * 2), killed=True)
+    assert _train(longer).found == [[]], "a checkpoint of other steps was resumed"
+    assert "resuming" not in capsys.readouterr().out
+
+
+def test_checkpoint_keys_do_not_make_a_finished_training_stale(tmp_path):
+    """Trainings finished before the config saved checkpoints are still finished: the keys
+    change how a training recovers from a kill, not the adapter it makes."""
+    _sft_rows(tmp_path)
+    exp = _experiment(tmp_path)
+    Steps(exp)
+    exp.train("sft", "model")
+    config = tmp_path / "train_sft.yml"
+    data = efficacy.yaml.safe_load(config.read_text())
+    assert data["auto_resume_from_checkpoints"] is True and data["save_strategy"] == "steps"
+    assert data["save_steps"] == efficacy.QUICK.checkpoint_steps
+    older = {k: v for k, v in data.items() if "save" not in k and "resume" not in k}
+    efficacy.write_yaml(config, {**older, "save_strategy": "no"})
+    (tmp_path / "train" / "sft" / "lora" / "adapter_model.safetensors").write_text("12")
+    assert exp.trained("sft", "model")
