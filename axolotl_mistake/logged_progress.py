@@ -13,7 +13,7 @@ import threading
 from datetime import timedelta
 from typing import Any
 
-from rich.progress import Progress, Task, TaskID
+from rich.progress import Progress, ProgressColumn, Task, TaskID
 from rich.text import Text
 
 LOG_INTERVAL_S = 30.0
@@ -51,6 +51,15 @@ def time_left(task: Task) -> float | None:
     if not task.completed or task.total is None or task.elapsed is None:
         return None
     return task.elapsed * max(task.total - task.completed, 0) / task.completed
+
+
+class TimeLeftColumn(ProgressColumn):
+    """A terminal bar's time left, from `time_left` (rich's TimeRemainingColumn has the same
+    batch flaw as its `time_remaining`)."""
+
+    def render(self, task: Task) -> Text:
+        left = time_left(task)
+        return Text("-:--:--" if left is None else _clock(left), style="progress.remaining")
 
 
 class LoggedProgress(Progress):

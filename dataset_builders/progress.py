@@ -15,10 +15,9 @@ from rich.progress import (
     MofNCompleteColumn,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 
-from axolotl_mistake.logged_progress import LoggedProgress
+from axolotl_mistake.logged_progress import LoggedProgress, TimeLeftColumn
 
 
 class StageBars:
@@ -36,7 +35,7 @@ class StageBars:
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
-                TimeRemainingColumn(),
+                TimeLeftColumn(),
                 console=self.console,
                 transient=False,
             )

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from axolotl_mistake.logged_progress import LoggedProgress, task_line
+from axolotl_mistake.logged_progress import LoggedProgress, TimeLeftColumn, task_line
 from dataset_builders.progress import StageBars
 
 
@@ -76,6 +76,7 @@ def test_time_left_is_the_mean_rate_not_the_last_burst():
         line = task_line(bar.tasks[0])
     assert bar.tasks[0].time_remaining <= 1  # rich's estimate, kept for its terminal bars
     assert line.endswith("about 0:14:37 left"), line  # 60.01 s x 936 / 64
+    assert TimeLeftColumn().render(bar.tasks[0]).plain == "0:14:37"  # a terminal's bar too
 
 
 @pytest.mark.parametrize("terminal", [True, False])
