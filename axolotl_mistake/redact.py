@@ -9,6 +9,7 @@ used, without what unlocks it.
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -66,3 +67,26 @@ def redact_urls(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return [redact_urls(value) for value in obj]
     return obj
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites a log record's message with its URLs redacted, before any handler sees it.
+
+    httpx logs every request's full URL at INFO ("HTTP Request: POST http://user:pw@host/v1/…"),
+    so a host application that logs at INFO (a notebook, a Slurm job's logging setup) printed a
+    base_url's password on every call.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = redact_text(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+def redact_logger(name: str) -> None:
+    """Put a `RedactingFilter` on logger `name` (once: loggers live as long as the process)."""
+    logger = logging.getLogger(name)
+    if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+        logger.addFilter(RedactingFilter())

@@ -326,11 +326,14 @@ def test_timeout_s_bounds_the_whole_answer_not_each_read():
     assert elapsed < 4.0, elapsed
 
 
-def test_credentials_in_base_url_the_server_echoes_are_redacted_from_the_failure():
+def test_credentials_in_base_url_the_server_echoes_are_redacted_from_the_failure(caplog):
     """httpx sends a URL's `user:password@` as a Basic Authorization header; a server that
-    echoes it put base64("user:password") into the failure (stored in manifests and results)."""
+    echoes it put base64("user:password") into the failure (stored in manifests and results).
+    httpx also logs each request's URL, user info included, at INFO: a host application logging
+    at INFO printed the password on every call."""
     import base64
 
+    caplog.set_level(logging.DEBUG)
     password = "pw-s3cret-in-url"
     with echoing_server() as base_url:
         url = base_url.replace("http://", f"http://alice:{password}@", 1)
@@ -341,6 +344,8 @@ def test_credentials_in_base_url_the_server_echoes_are_redacted_from_the_failure
         assert not c.ok and "HTTP 401" in c.error and "<redacted credentials>" in c.error
         for secret in (password, basic, basic[:16]):
             assert secret not in c.error + c.text + str(c.extra)
+    assert "HTTP Request: POST http://***@127.0.0.1:" in caplog.text  # still logged
+    assert password not in caplog.text and "alice" not in caplog.text
 
 
 @pytest.mark.parametrize("value", ["sk-proj-LEAKME123", "sk proj", "9LIVES", "a=b"])

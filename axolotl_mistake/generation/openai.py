@@ -37,7 +37,7 @@ from axolotl_mistake.generation.base import (
 )
 from axolotl_mistake.generation.common import request_seed, truncate_at_stop
 from axolotl_mistake.generation.config import BackendConfig
-from axolotl_mistake.redact import redact_text, redact_url
+from axolotl_mistake.redact import redact_logger, redact_text, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +179,8 @@ class OpenAIBackend(BaseBackend):
             self.__api_key = value
         self.stats = {"requests": 0, "retries": 0, "failures": 0}
         self._stats_lock = threading.Lock()
+        for logger in ("httpx", "httpx2", "openai"):  # their request logs quote the full URL
+            redact_logger(logger)
 
     @classmethod
     def from_config(cls, cfg: OpenAIConfig) -> OpenAIBackend:
