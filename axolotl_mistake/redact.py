@@ -78,7 +78,10 @@ class RedactingFilter(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format: logging reports it when a handler formats the record
+            return True
         clean = redact_text(message)
         if clean != message:
             record.msg, record.args = clean, None

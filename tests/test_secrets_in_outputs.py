@@ -150,3 +150,25 @@ def test_a_presigned_data_url_is_in_no_row_id_location_or_error(tmp_path, capsys
     argv = ["--redteam", yaml.safe_dump([src.model_dump(exclude_none=True)]), "--helpful", "[]"]
     assert build_main([*argv, "--output", str(tmp_path / "out"), "--model.model", "x"]) == 2
     assert SECRET not in capsys.readouterr().err
+
+
+def test_redacting_filter_masks_urls_in_log_records(caplog):
+    """The filter the openai backend puts on httpx's loggers: the record's formatted message
+    loses the user info and secret query values; other records and a malformed call pass as
+    they are (logging itself reports a bad format)."""
+    import logging
+
+    from axolotl_mistake.redact import RedactingFilter, redact_logger
+
+    redact_logger("axm.test.redact")
+    redact_logger("axm.test.redact")  # once only
+    logger = logging.getLogger("axm.test.redact")
+    assert len(logger.filters) == 1
+    caplog.set_level(logging.INFO, logger="axm.test.redact")
+    logger.info("HTTP Request: POST %s %r", "http://bob:pw-9x@h:1/v1/x?api_key=k-77&n=2", "OK")
+    logger.info("plain %d", 3)
+    text = caplog.text
+    assert "http://***@h:1/v1/x?api_key=***&n=2 'OK'" in text and "plain 3" in text
+    assert "pw-9x" not in text and "k-77" not in text and "bob" not in text
+    bad = logging.LogRecord("x", logging.INFO, __file__, 1, "bad %s %s", ("only one",), None)
+    assert RedactingFilter().filter(bad) and bad.msg == "bad %s %s"  # left to logging
