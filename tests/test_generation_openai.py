@@ -326,7 +326,9 @@ def test_timeout_s_bounds_the_whole_answer_not_each_read():
     assert elapsed < 4.0, elapsed
 
 
-def test_credentials_in_base_url_the_server_echoes_are_redacted_from_the_failure(caplog):
+def test_credentials_in_base_url_the_server_echoes_are_redacted_from_the_failure(
+    caplog, monkeypatch
+):
     """httpx sends a URL's `user:password@` as a Basic Authorization header; a server that
     echoes it put base64("user:password") into the failure (stored in manifests and results).
     httpx also logs each request's URL, user info included, at INFO: a host application logging
@@ -334,6 +336,9 @@ def test_credentials_in_base_url_the_server_echoes_are_redacted_from_the_failure
     import base64
 
     caplog.set_level(logging.DEBUG)
+    for name in ("httpx", "httpx2", "openai"):  # as a host application logging at INFO has them
+        caplog.set_level(logging.DEBUG, logger=name)  # (libraries imported by earlier tests
+        monkeypatch.setattr(logging.getLogger(name), "disabled", False)  # may mute them)
     password = "pw-s3cret-in-url"
     with echoing_server() as base_url:
         url = base_url.replace("http://", f"http://alice:{password}@", 1)
