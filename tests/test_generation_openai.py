@@ -336,9 +336,13 @@ def test_credentials_in_base_url_the_server_echoes_are_redacted_from_the_failure
     import base64
 
     caplog.set_level(logging.DEBUG)
-    for name in ("httpx", "httpx2", "openai"):  # as a host application logging at INFO has them
-        caplog.set_level(logging.DEBUG, logger=name)  # (libraries imported by earlier tests
-        monkeypatch.setattr(logging.getLogger(name), "disabled", False)  # may mute them)
+    for name in ("httpx", "httpx2", "openai"):
+        # as a host application logging at INFO has them: Axolotl's logging setup, run
+        # in-process by earlier tests, gives loggers made after it a filter that drops INFO
+        caplog.set_level(logging.DEBUG, logger=name)
+        logger = logging.getLogger(name)
+        monkeypatch.setattr(logger, "disabled", False)
+        monkeypatch.setattr(logger, "filters", [])
     password = "pw-s3cret-in-url"
     with echoing_server() as base_url:
         url = base_url.replace("http://", f"http://alice:{password}@", 1)
