@@ -152,7 +152,7 @@ def test_a_presigned_data_url_is_in_no_row_id_location_or_error(tmp_path, capsys
     assert SECRET not in capsys.readouterr().err
 
 
-def test_redacting_filter_masks_urls_in_log_records(caplog):
+def test_redacting_filter_masks_urls_in_log_records(caplog, monkeypatch):
     """The filter the openai backend puts on httpx's loggers: the record's formatted message
     loses the user info and secret query values; other records and a malformed call pass as
     they are (logging itself reports a bad format)."""
@@ -160,10 +160,13 @@ def test_redacting_filter_masks_urls_in_log_records(caplog):
 
     from axolotl_mistake.redact import RedactingFilter, redact_logger
 
+    logger = logging.getLogger("axm.test.redact")
+    # Axolotl's logging setup, run in-process by earlier tests, gives loggers made after it a
+    # filter of its own that drops INFO
+    monkeypatch.setattr(logger, "filters", [])
     redact_logger("axm.test.redact")
     redact_logger("axm.test.redact")  # once only
-    logger = logging.getLogger("axm.test.redact")
-    assert len(logger.filters) == 1
+    assert [type(f) for f in logger.filters] == [RedactingFilter]
     caplog.set_level(logging.INFO, logger="axm.test.redact")
     logger.info("HTTP Request: POST %s %r", "http://bob:pw-9x@h:1/v1/x?api_key=k-77&n=2", "OK")
     logger.info("plain %d", 3)
