@@ -270,7 +270,7 @@ def write_yaml(path: Path, data: dict[str, Any]) -> Path:
 # config keys that change how a step reports or recovers from a kill, never what it computes: a
 # config that differs from the last one only here is the same step (folders made when builds ran
 # with `progress: false`, or trained before trainings saved checkpoints, are resumed, not redone)
-PRESENTATION_KEYS = (
+RESULT_NEUTRAL_KEYS = (
     "progress",
     "save_strategy",
     "save_steps",
@@ -281,7 +281,7 @@ PRESENTATION_KEYS = (
 
 def _settings(data: Any) -> Any:
     return (
-        {k: v for k, v in data.items() if k not in PRESENTATION_KEYS}
+        {k: v for k, v in data.items() if k not in RESULT_NEUTRAL_KEYS}
         if isinstance(data, dict)
         else data
     )
@@ -292,7 +292,7 @@ def finished(marker: Path, config: Path, data: dict[str, Any]) -> bool:
 
     Resume must never reuse a result made with other settings: a changed config (a new size,
     a new default) reruns the step (the builder and the evaluation still reuse cached calls);
-    only PRESENTATION_KEYS may differ. The config is written before its step runs and the
+    only RESULT_NEUTRAL_KEYS may differ. The config is written before its step runs and the
     marker when the step ends, so a marker older than its config is what an earlier step left
     when this one failed or was killed.
     """
@@ -463,22 +463,23 @@ class Experiment:
             # content: rows left by an earlier training would be read instead of the inputs
             # as they are now (a rebuild writes new rows to the same paths)
             clear_prepared(Path(data["dataset_prepared_path"]))
-            self.keep_resumable(arm, data)
+            inputs = self.inputs_digest(arm)
+            self.keep_resumable(arm, data, inputs)
             self.run(f"train_{arm}", [self.axolotl, "train", str(path), "--launcher", "python"])
-            write_json_atomic(self.inputs_record(arm), self.inputs_digest(arm), indent=1)
+            write_json_atomic(self.inputs_record(arm), inputs, indent=1)
             remove_checkpoints(lora)
         return lora
 
     def resume_record(self, arm: str) -> Path:
         return self.work / "train" / arm / "resume.json"
 
-    def keep_resumable(self, arm: str, data: dict[str, Any]) -> None:
+    def keep_resumable(self, arm: str, data: dict[str, Any], inputs: dict[str, str]) -> None:
         """Leave `lora/checkpoint-*` for Axolotl's auto-resume only when a killed training of
         these very settings and inputs made them; remove any other (a checkpoint of other steps
         or of rows since rebuilt would be resumed as if it were this training's), then record
         what the training about to start is made from."""
         lora, record = Path(data["output_dir"]), self.resume_record(arm)
-        made_from = {"config": _settings(data), "inputs": self.inputs_digest(arm)}
+        made_from = {"config": _settings(data), "inputs": inputs}
         made_from = json.loads(json.dumps(made_from))  # as the record reads back
         same = record.is_file() and json.loads(record.read_text()) == made_from
         for folder in checkpoints(lora):

@@ -87,7 +87,7 @@ def _without_checkpoints(exp: efficacy.Experiment) -> efficacy.Experiment:
 
     def train_config(arm: str, base_model: str) -> dict:
         data = config(arm, base_model)
-        for key in efficacy.PRESENTATION_KEYS:
+        for key in efficacy.RESULT_NEUTRAL_KEYS:
             data.pop(key, None)
         return {**data, "save_strategy": "no"}
 
