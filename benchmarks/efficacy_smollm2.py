@@ -244,11 +244,17 @@ QUICK = Size(
 )
 
 
-def sh(cmd: list[str], log: Path, env: dict[str, str]) -> float:
-    """Run one step, its output to `log`; return wall seconds; stop the experiment on failure."""
+def sh(cmd: list[str], log: Path, env: dict[str, str], resumed_from: str | None = None) -> float:
+    """Run one step, its output to `log`; return wall seconds; stop the experiment on failure.
+
+    A step `resumed_from` a checkpoint appends to the log of the attempt it goes on from, after
+    a line saying so, instead of replacing it: that attempt's steps are in the result too."""
     print(f"$ {shlex.join(cmd)}\n  progress: {log}", flush=True)
     started = time.perf_counter()
-    with log.open("w") as handle:
+    with log.open("a" if resumed_from else "w") as handle:
+        if resumed_from:
+            handle.write(f"\n{RESUMED_LINE.format(checkpoint=resumed_from)}\n")
+            handle.flush()
         proc = subprocess.run(
             cmd, cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT, check=False
         )
@@ -260,6 +266,9 @@ def sh(cmd: list[str], log: Path, env: dict[str, str]) -> float:
         )
     print(f"  done in {seconds:.0f} s", flush=True)
     return seconds
+
+
+RESUMED_LINE = "=== efficacy_smollm2.py: resumed from {checkpoint}; the lines above are the killed attempt's ==="
 
 
 def write_yaml(path: Path, data: dict[str, Any]) -> Path:
@@ -321,11 +330,16 @@ class Experiment:
         self.py = sys.executable
         self.axolotl = str(Path(self.py).with_name("axolotl"))
         self.timings: dict[str, float] = {}
+        # steps this run went on with from a checkpoint: their timing is of this part only
+        self.resumed: dict[str, str] = {}
         self.commands: list[str] = []
 
-    def run(self, name: str, cmd: list[str]) -> None:
+    def run(self, name: str, cmd: list[str], resumed_from: str | None = None) -> None:
         self.commands.append(shlex.join(cmd))
-        self.timings[name] = round(sh(cmd, self.logs / f"{name}.log", self.env), 1)
+        seconds = sh(cmd, self.logs / f"{name}.log", self.env, resumed_from)
+        self.timings[name] = round(seconds, 1)
+        if resumed_from:
+            self.resumed[name] = resumed_from
 
     # -- data --------------------------------------------------------------------------------
     def redteam_sources(self) -> list[dict[str, Any]]:
@@ -464,8 +478,9 @@ class Experiment:
             # as they are now (a rebuild writes new rows to the same paths)
             clear_prepared(Path(data["dataset_prepared_path"]))
             inputs = self.inputs_digest(arm)
-            self.keep_resumable(arm, data, inputs)
-            self.run(f"train_{arm}", [self.axolotl, "train", str(path), "--launcher", "python"])
+            resumed_from = self.keep_resumable(arm, data, inputs)
+            cmd = [self.axolotl, "train", str(path), "--launcher", "python"]
+            self.run(f"train_{arm}", cmd, resumed_from=resumed_from)
             write_json_atomic(self.inputs_record(arm), inputs, indent=1)
             remove_checkpoints(lora)
         return lora
@@ -473,11 +488,11 @@ class Experiment:
     def resume_record(self, arm: str) -> Path:
         return self.work / "train" / arm / "resume.json"
 
-    def keep_resumable(self, arm: str, data: dict[str, Any], inputs: dict[str, str]) -> None:
+    def keep_resumable(self, arm: str, data: dict[str, Any], inputs: dict[str, str]) -> str | None:
         """Leave `lora/checkpoint-*` for Axolotl's auto-resume only when a killed training of
         these very settings and inputs made them; remove any other (a checkpoint of other steps
         or of rows since rebuilt would be resumed as if it were this training's), then record
-        what the training about to start is made from."""
+        what the training about to start is made from. Returns the checkpoint it resumes."""
         lora, record = Path(data["output_dir"]), self.resume_record(arm)
         made_from = {"config": _settings(data), "inputs": inputs}
         made_from = json.loads(json.dumps(made_from))  # as the record reads back
@@ -487,10 +502,12 @@ class Experiment:
             # Trainer writes its trainer_state.json last) or of other settings must go
             if not (same and checkpoint_complete(folder)):
                 shutil.rmtree(folder)
-        if found := checkpoints(lora):
-            print(f"  resuming train_{arm} from {found[-1].name}", flush=True)
+        resumed_from = found[-1].name if (found := checkpoints(lora)) else None
+        if resumed_from:
+            print(f"  resuming train_{arm} from {resumed_from}", flush=True)
         record.parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(record, made_from, indent=1)
+        return resumed_from
 
     def train_inputs(self, arm: str) -> list[Path]:
         return [Path(d["path"]) for d in self.train_datasets(arm)]
@@ -656,13 +673,27 @@ class Experiment:
         return out
 
 
+def previous_summary(work: Path) -> dict[str, Any]:
+    try:
+        summary = json.loads((work / "summary.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return summary if isinstance(summary, dict) else {}
+
+
 def previous_timings(work: Path) -> dict[str, float]:
     """Step timings of earlier runs, so a resumed run's summary still says what each step cost
     (a rerun step's new time replaces its old one; `total` is this run's own wall time)."""
-    try:
-        return json.loads((work / "summary.json").read_text()).get("timings_s", {})
-    except (OSError, ValueError):
-        return {}
+    return previous_summary(work).get("timings_s", {})
+
+
+def partial_timings(work: Path, exp: Experiment) -> dict[str, str]:
+    """The steps whose timing counts only the part after a checkpoint (the killed attempt's
+    time before it is unknown), by the checkpoint they resumed from: this run's, and an earlier
+    run's for a step this run did not redo."""
+    earlier = previous_summary(work).get("timings_resumed_from", {})
+    kept = {name: point for name, point in earlier.items() if name not in exp.timings}
+    return {**kept, **exp.resumed}
 
 
 def built_files(work: Path) -> dict[str, Any]:
@@ -921,6 +952,7 @@ def main(argv: list[str] | None = None) -> int:
         "split": split,
         "builds": built_files(work),
         "timings_s": {**previous_timings(work), **exp.timings},
+        "timings_resumed_from": partial_timings(work, exp),
         "commands": exp.commands,
         "arms": summary_rows(work, lambda arm: arm in made),
     }

@@ -50,7 +50,7 @@ def _kill_at_first_checkpoint(exp: efficacy.Experiment) -> None:
     """Make `exp.run` start the training and kill its process group as soon as a complete
     checkpoint exists, as a closed laptop or a session's end would."""
 
-    def run(name: str, cmd: list[str]) -> None:
+    def run(name: str, cmd: list[str], resumed_from: str | None = None) -> None:
         lora = exp.work / "train" / ARM / "lora"
         with (exp.logs / f"{name}.log").open("w") as log:
             proc = subprocess.Popen(
@@ -115,11 +115,17 @@ def test_a_killed_training_resumes_and_ends_where_an_uninterrupted_one_does(
     assert efficacy.checkpoints(lora)
     capsys.readouterr()
 
-    resumed = _experiment(tmp_path / "killed").train(ARM, str(tiny_model_dir))
+    killed_log = (killed.logs / f"train_{ARM}.log").read_text(errors="replace")
+    again = _experiment(tmp_path / "killed")
+    resumed = again.train(ARM, str(tiny_model_dir))
     out = capsys.readouterr().out
     assert f"resuming train_{ARM} from checkpoint-" in out, out
+    (point,) = again.resumed.values()
     log = (killed.logs / f"train_{ARM}.log").read_text(errors="replace")
     assert "resume from checkpoint" in log.lower(), log[-3000:]
+    # the killed attempt's lines stay, before the line that names the checkpoint
+    before, marker, after = log.partition(efficacy.RESUMED_LINE.format(checkpoint=point))
+    assert marker and before.strip() == killed_log.strip() and after.strip(), log[-3000:]
     assert not efficacy.checkpoints(resumed)
 
     first, second = _adapter(straight), _adapter(resumed)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -29,7 +30,7 @@ class Steps:
         self.commands: list[list[str]] = []
         exp.run = self
 
-    def __call__(self, name: str, cmd: list[str]) -> None:
+    def __call__(self, name: str, cmd: list[str], resumed_from: str | None = None) -> None:
         self.ran.append(name)
         self.commands.append(cmd)
         if self.fail:
@@ -246,15 +247,17 @@ class KilledTraining(Steps):
     def __init__(self, exp, killed: bool = False) -> None:
         super().__init__(exp, fail=killed)
         self.found: list[list[str]] = []
+        self.resumed_from: list[str | None] = []
 
-    def __call__(self, name: str, cmd: list[str]) -> None:
+    def __call__(self, name: str, cmd: list[str], resumed_from: str | None = None) -> None:
         lora = self.exp.work / "train" / name[6:] / "lora"
         self.found.append([p.name for p in efficacy.checkpoints(lora)])
+        self.resumed_from.append(resumed_from)
         if self.fail:
             for step in (6, 12):
                 (lora / f"checkpoint-{step}").mkdir(parents=True, exist_ok=True)
             (lora / "checkpoint-6" / "trainer_state.json").write_text('{"global_step": 6}')
-        super().__call__(name, cmd)
+        super().__call__(name, cmd, resumed_from)
 
 
 def _train(work: Path, size=efficacy.QUICK, killed: bool = False) -> KilledTraining:
@@ -275,7 +278,9 @@ def test_a_killed_training_resumes_only_from_its_own_complete_checkpoint(tmp_pat
     _sft_rows(tmp_path)
     lora = tmp_path / "train" / "sft" / "lora"
     _train(tmp_path, killed=True)
-    assert _train(tmp_path).found == [["checkpoint-6"]]
+    resumed = _train(tmp_path)
+    assert resumed.found == [["checkpoint-6"]]
+    assert resumed.resumed_from == ["checkpoint-6"]
     assert "resuming train_sft from checkpoint-6" in capsys.readouterr().out
     assert (lora / "adapter_model.safetensors").exists() and not efficacy.checkpoints(lora)
 
@@ -285,7 +290,9 @@ def test_a_killed_training_resumes_only_from_its_own_complete_checkpoint(tmp_pat
     (rebuilt / "build" / "origin" / "sft_helpful.jsonl").write_text(
         '{"instruction": "q2", "output": "a2"}\n'
     )
-    assert _train(rebuilt).found == [[]], "a checkpoint of other rows was resumed"
+    again = _train(rebuilt)
+    assert again.found == [[]], "a checkpoint of other rows was resumed"
+    assert again.resumed_from == [None]
 
     longer = tmp_path / "longer"  # killed, then rerun with other steps
     _sft_rows(longer)
@@ -309,3 +316,44 @@ def test_checkpoint_keys_do_not_make_a_finished_training_stale(tmp_path):
     efficacy.write_yaml(config, {**older, "save_strategy": "no"})
     (tmp_path / "train" / "sft" / "lora" / "adapter_model.safetensors").write_text("12")
     assert exp.trained("sft", "model")
+
+
+def test_a_resumed_step_keeps_the_killed_attempts_log_and_says_where_it_went_on(tmp_path):
+    """The log of a training resumed from a checkpoint holds the killed attempt's lines, then
+    a line naming the checkpoint, then its own: the steps before the checkpoint are in the
+    adapter, so their losses stay readable. A step run anew replaces its log."""
+    log = tmp_path / "train_sft.log"
+    log.write_text("step 6: loss 2.5\n")
+    env = {**os.environ, "PYTHONPATH": ""}
+    efficacy.sh([sys.executable, "-c", "print('step 12: loss 2.1')"], log, env, "checkpoint-6")
+    text = log.read_text()
+    marker = efficacy.RESUMED_LINE.format(checkpoint="checkpoint-6")
+    assert text.index("step 6: loss 2.5") < text.index(marker) < text.index("step 12: loss 2.1")
+    efficacy.sh([sys.executable, "-c", "print('anew')"], log, env)
+    assert log.read_text() == "anew\n"
+
+
+def test_the_summary_marks_timings_that_count_only_the_resumed_part(tmp_path):
+    """A resumed training's wall time covers the steps after its checkpoint, so the summary
+    names the checkpoint beside it; an earlier run's mark stays for a step this run did not
+    redo and goes for one it ran anew."""
+    (tmp_path / "summary.json").write_text(
+        json.dumps(
+            {
+                "timings_resumed_from": {
+                    "train_sft": "checkpoint-6",
+                    "train_anchored": "checkpoint-4",
+                }
+            }
+        )
+    )
+    exp = _experiment(tmp_path)
+    exp.timings = {"train_sft": 10.0, "train_paper": 20.0}
+    exp.resumed = {"train_paper": "checkpoint-8"}
+    assert efficacy.partial_timings(tmp_path, exp) == {
+        "train_anchored": "checkpoint-4",
+        "train_paper": "checkpoint-8",
+    }
+    (tmp_path / "summary.json").write_text("[]")  # not a summary this script wrote
+    assert efficacy.partial_timings(tmp_path, exp) == {"train_paper": "checkpoint-8"}
+    assert efficacy.previous_timings(tmp_path) == {}
