@@ -27,6 +27,11 @@ _URL_IN_TEXT = re.compile(
 )
 """A URL inside free text, up to a space, quote or bracket (how messages quote URLs), without
 the punctuation that ends a sentence or a list item."""
+_PATH_QUERY_IN_TEXT = re.compile(
+    r"(?<![\w:/.\]])(/[^\s?#'\"<>]*)\?([^\s'\"<>#]+?)(?=[,.;:!?]*(?:[\s'\"<>()\[\]{}`]|$))"
+)
+"""A path with a query and no scheme or host (`/v1/models?api-key=...`), as an HTTP server's
+access log writes the request target; not the path of a full URL (`_URL_IN_TEXT` has it)."""
 
 
 def redact_url(text: str) -> str:
@@ -49,8 +54,13 @@ def redact_url(text: str) -> str:
 
 def redact_text(text: str) -> str:
     """`text` with every URL in it redacted: libraries quote the URL they failed on in their
-    error messages, which this project prints and records."""
-    return _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
+    error messages, which this project prints and records. A request target without scheme
+    and host (`/v1/models?api-key=...`, a server's access log) gets its secret query values
+    masked the same way."""
+    text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
+    return _PATH_QUERY_IN_TEXT.sub(
+        lambda m: f"{m.group(1)}?{'&'.join(_mask_param(p) for p in m.group(2).split('&'))}", text
+    )
 
 
 def _mask_param(param: str) -> str:
@@ -74,7 +84,8 @@ class RedactingFilter(logging.Filter):
 
     httpx logs every request's full URL at INFO ("HTTP Request: POST http://user:pw@host/v1/…"),
     so a host application that logs at INFO (a notebook, a Slurm job's logging setup) printed a
-    base_url's password on every call.
+    base_url's password on every call; uvicorn's access log (`serve --verbose`) writes each
+    request's path and query, where a client may have put its key.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:

@@ -175,3 +175,30 @@ def test_redacting_filter_masks_urls_in_log_records(caplog, monkeypatch):
     assert "pw-9x" not in text and "k-77" not in text and "bob" not in text
     bad = logging.LogRecord("x", logging.INFO, __file__, 1, "bad %s %s", ("only one",), None)
     assert RedactingFilter().filter(bad) and bad.msg == "bad %s %s"  # left to logging
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (
+            '127.0.0.1:5 - "GET /v1/models?api-key=sk-1&limit=5 HTTP/1.1" 200',
+            '127.0.0.1:5 - "GET /v1/models?api-key=***&limit=5 HTTP/1.1" 200',
+        ),
+        (
+            "see /data/x.jsonl?X-Amz-Signature=abc, then",
+            "see /data/x.jsonl?X-Amz-Signature=***, then",
+        ),
+        ("a plain /path?page=2 stays", "a plain /path?page=2 stays"),
+        (
+            "http://u:p@h:8000/v1/m?key=k and /v1/m?token=t",
+            "http://***@h:8000/v1/m?key=*** and /v1/m?token=***",
+        ),
+        ("a ratio 3/4?key=x is not a path", "a ratio 3/4?key=x is not a path"),
+    ],
+)
+def test_redact_text_masks_secret_queries_of_request_targets(text, expected):
+    """A request target without scheme and host, as a server's access log writes it, has its
+    secret query values masked like a full URL's; other text is left as it is."""
+    from axolotl_mistake.redact import redact_text
+
+    assert redact_text(text) == expected

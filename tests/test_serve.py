@@ -519,3 +519,30 @@ def test_a_model_name_the_server_does_not_serve_is_a_404(local, monkeypatch):
             response = httpx.post(proxy.base_url + "/completions", json=body, timeout=60)
             assert response.status_code == 502, response.text
             assert "HTTP 404" in response.json()["error"]["message"]
+
+
+def test_the_verbose_access_log_masks_a_key_in_the_query(local, caplog, monkeypatch):
+    """`serve --verbose` logs every request's path and query (uvicorn's access log); a client
+    that puts its key there (`?api-key=...`, as some SDKs do) must not have it printed."""
+    for name in ("uvicorn.access", "axolotl_mistake.serve.app"):
+        # Axolotl's in-process logging setup (earlier tests) disables loggers or gives them a
+        # filter that drops INFO; a `serve` process has neither
+        logger = logging.getLogger(name)
+        monkeypatch.setattr(logger, "filters", [])
+        monkeypatch.setattr(logger, "disabled", False)
+    caplog.set_level(logging.DEBUG)
+    with OpenAIServer(local, served_model_name="tiny") as srv:
+        response = httpx.get(srv.base_url + "/models?api-key=sk-SEKRIT-123&limit=5")
+        assert response.status_code == 200
+        deadline = time.monotonic() + 5
+        while not _access_lines(caplog) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    lines = _access_lines(caplog)
+    assert lines, [r.getMessage() for r in caplog.records]
+    assert "/v1/models?api-key=***&limit=5" in lines[0], lines
+    served = [r for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))]
+    assert not [r for r in served if "SEKRIT" in r.getMessage()]  # (the test's own client logs it)
+
+
+def _access_lines(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "uvicorn.access"]

@@ -30,6 +30,7 @@ from axolotl_mistake.generation.base import (
     GenerationRequest,
     context_error_message,
 )
+from axolotl_mistake.redact import redact_logger
 from axolotl_mistake.serve.batcher import Busy, MicroBatcher
 from axolotl_mistake.serve.schemas import (
     EMPTY_PROMPT,
@@ -108,12 +109,15 @@ class OpenAIServer:
             counter(GenerationRequest(prompt="warm-up"))
         self.app = self.build_app()
         self._socket = socket.create_server((self.config.host, self.config.port))
+        access_log = log.isEnabledFor(logging.DEBUG)
+        if access_log:  # a client's `?api-key=...` would be logged with the path
+            redact_logger("uvicorn.access")
         self._uvicorn = uvicorn.Server(
             uvicorn.Config(
                 self.app,
                 lifespan="off",
                 log_config=None,
-                access_log=log.isEnabledFor(logging.DEBUG),
+                access_log=access_log,
                 timeout_graceful_shutdown=5,
             )
         )
