@@ -46,11 +46,15 @@ def time_left(task: Task) -> float | None:
     Not rich's `time_remaining`: that divides the work of the last 30 s by the time between its
     first and last update, so work finishing in batches (64 analyses at once, two batches a
     moment apart) read as a near-infinite speed, and a build at 29 % logged "about 0:00:01
-    left" for minutes.
+    left" for minutes. Units the task's `replayed` field counts (answers read back from the call
+    cache by a resumed build, at no cost) are done but are not speed.
     """
-    if not task.completed or task.total is None or task.elapsed is None:
+    if task.total is None or task.elapsed is None:
         return None
-    return task.elapsed * max(task.total - task.completed, 0) / task.completed
+    done_here = task.completed - task.fields.get("replayed", 0)
+    if done_here <= 0:
+        return None
+    return task.elapsed * max(task.total - task.completed, 0) / done_here
 
 
 class TimeLeftColumn(ProgressColumn):

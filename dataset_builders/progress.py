@@ -48,14 +48,27 @@ class StageBars:
             self._progress = None
 
     @contextmanager
-    def stage(self, name: str, total: int | None) -> Iterator[Callable[[int], None]]:
-        """A callback advancing the stage's bar; the bar is completed when the block ends."""
+    def stage(self, name: str, total: int | None) -> Iterator[Callable[..., None]]:
+        """A callback advancing the stage's bar (`advance(n, replayed=False)`: units replayed
+        from the call cache count as done, not as speed); the bar is completed when the block
+        ends."""
         if self._progress is None:
-            yield lambda n: None
+            yield lambda n, /, *, replayed=False: None
             return
-        task = self._progress.add_task(name, total=total)
+        task = self._progress.add_task(name, total=total, replayed=0)
+
+        def advance(n: int, /, *, replayed: bool = False) -> None:
+            progress = self._progress
+            if progress is None:
+                return
+            if replayed:
+                before = progress.tasks[task].fields.get("replayed", 0)
+                progress.update(task, advance=n, replayed=before + n)
+            else:
+                progress.advance(task, n)
+
         try:
-            yield lambda n: self._progress.advance(task, n) if self._progress else None
+            yield advance
         finally:
             if self._progress is not None:
                 done = self._progress.tasks[task].completed

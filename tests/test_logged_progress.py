@@ -79,6 +79,52 @@ def test_time_left_is_the_mean_rate_not_the_last_burst():
     assert TimeLeftColumn().render(bar.tasks[0]).plain == "0:14:37"  # a terminal's bar too
 
 
+def test_answers_replayed_from_the_cache_are_done_but_not_speed():
+    """A resumed build reads 500 answers back from its call cache at once, then makes 10 new
+    ones in 60 s: 490 are left at 10 per minute, about 49 minutes, where counting the replayed
+    ones as speed said about a minute."""
+    now = [0.0]
+    console, _ = _file_console()
+    with LoggedProgress(console=console, interval=3600, get_time=lambda: now[0]) as bar:
+        task = bar.add_task("analyses", total=1000, replayed=0)
+        now[0] = 0.5
+        bar.update(task, advance=500, replayed=500)
+        assert "left" not in task_line(bar.tasks[0])  # nothing made yet: no rate
+        assert TimeLeftColumn().render(bar.tasks[0]).plain == "-:--:--"
+        now[0] = 60.5
+        bar.advance(task, 10)
+        line = task_line(bar.tasks[0])
+    assert "510/1000 (51%)" in line and line.endswith("about 0:49:24 left"), line  # 60.5 x 490/10
+
+
+def test_a_stage_counts_the_units_it_replayed(tmp_path):
+    """The builder's stage callback marks answers its CachedBackend served from the cache, so
+    the bar counts them as done and its time left leaves them out."""
+    from axolotl_mistake.generation import GenerationRequest, SamplingParams
+    from axolotl_mistake.generation.base import BaseBackend, Completion
+    from axolotl_mistake.generation.cache import CachedBackend, CallCache
+    from dataset_builders.stages.common import call_in_chunks
+
+    class Echo(BaseBackend):
+        name = model_id = "echo"
+
+        def generate_iter(self, requests, params):
+            for i, request in enumerate(requests):
+                yield i, Completion(text=request.prompt.upper())
+
+    requests = [GenerationRequest(prompt=f"q{i}") for i in range(6)]
+    params = SamplingParams(max_new_tokens=4)
+    console, _ = _file_console()
+    with CallCache(tmp_path / "calls.sqlite") as cache:
+        backend = CachedBackend(Echo(), cache)
+        call_in_chunks(backend, requests[:4], params, chunk_size=4)  # the interrupted run
+        with StageBars(console=console) as bars, bars.stage("analyses", 6) as advance:
+            got = call_in_chunks(backend, requests, params, chunk_size=3, progress=advance)
+            task = bars._progress.tasks[0]
+            assert (task.completed, task.fields["replayed"]) == (6, 4)
+    assert [c.text for c in got] == [f"Q{i}" for i in range(6)]
+
+
 @pytest.mark.parametrize("terminal", [True, False])
 def test_disabled_progress_prints_nothing(terminal):
     buf = io.StringIO()

@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from axolotl_mistake.generation.base import (
     Backend,
@@ -21,11 +22,18 @@ from axolotl_mistake.generation.base import (
     request_key,
 )
 
-Progress = Callable[[int], None]
-"""Called with the number of units just finished (drives a progress bar; may be a no-op)."""
+
+class Progress(Protocol):
+    """Called with the number of units just finished (drives a progress bar; may be a no-op).
+
+    `replayed`: they came from the call cache of an earlier, interrupted run, at no cost, so an
+    estimate of the time left must not take them for speed (a resumed build said minutes were
+    left while hours of calls were)."""
+
+    def __call__(self, done: int, /, *, replayed: bool = False) -> None: ...
 
 
-def no_progress(_: int) -> None:
+def no_progress(_: int, /, *, replayed: bool = False) -> None:
     """Progress callback that does nothing (tests, dry runs)."""
 
 
@@ -102,6 +110,12 @@ class StageResult:
         return self
 
 
+def _cache_hits(backend: Backend) -> int:
+    """The cache hits a CachedBackend has served so far (0 for any other backend)."""
+    stats = getattr(backend, "stats", None)
+    return stats.get("hits", 0) if isinstance(stats, dict) else 0
+
+
 def call_in_chunks(
     backend: Backend,
     requests: Sequence[GenerationRequest],
@@ -118,12 +132,15 @@ def call_in_chunks(
     out: list[Completion | None] = [None] * len(requests)
     stream = getattr(backend, "generate_iter", None)
     size = max(1, chunk_size)
+    hits = _cache_hits(backend)
     for start in range(0, len(requests), size):
         chunk = list(requests[start : start + size])
         if callable(stream):
             for index, completion in stream(chunk, params):
                 out[start + index] = completion
-                progress(1)
+                # a CachedBackend counts a hit right before it yields it
+                before, hits = hits, _cache_hits(backend)
+                progress(1, replayed=hits > before)
         else:
             got = backend.generate(chunk, params)
             if len(got) != len(chunk):
