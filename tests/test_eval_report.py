@@ -289,6 +289,28 @@ def test_compare_writes_table_and_chart(tmp_path):
         compare([tmp_path / "junk.json"], tmp_path / "cmp4")
 
 
+def test_compare_refuses_a_run_that_measured_nothing_in_the_mode(tmp_path):
+    """A results.json whose row for the mode is empty (valid, but nothing measured) would show
+    as a row of dashes beside real runs; compare names the file and the field instead."""
+    from axolotl_mistake.errors import InputError
+    from axolotl_mistake.evaluate.compare import compare
+
+    runs = []
+    for name in ("full", "empty"):
+        res = _results(name)
+        if name == "empty":
+            res.headline = {**res.headline, "plain": dict.fromkeys(res.headline["plain"])}
+        d = tmp_path / name
+        d.mkdir()
+        (d / "results.json").write_text(res.to_json())
+        runs.append(d)
+    with pytest.raises(InputError, match="measured nothing in mode 'plain'") as info:
+        compare(runs, tmp_path / "cmp")
+    assert info.value.field == "headline.plain" and "empty" in info.value.file
+    assert not (tmp_path / "cmp").exists()
+    assert compare(runs, tmp_path / "guided", mode="harmless_guided")["rows"]
+
+
 def test_compare_says_when_runs_were_not_evaluated_on_the_same_items(tmp_path):
     """Side by side, rows of runs on other prompt sets (or item counts) read as a paired
     comparison; compare.md says they are not, and says nothing when they are."""

@@ -65,6 +65,14 @@ def compare(
             raise InputError(
                 f"run has no judge {judge!r} (has {res.judges})", file=str(where), field="judges"
             )
+        if all(cell is None for cell in compare_row(res, mode, judge).values()):
+            # its row would be all dashes, read as a run that scored nothing
+            raise InputError(
+                f"run measured nothing in mode {mode!r}"
+                + (f" with judge {judge!r}" if judge else ""),
+                file=str(where),
+                field=f"headline.{mode}",
+            )
     names = [res.name for res in loaded]
     if len(set(names)) != len(names):
         for res, where in zip(loaded, runs):  # keep rows distinguishable
