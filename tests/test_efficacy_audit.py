@@ -33,7 +33,7 @@ class Tokenising(Steps):
         super().__init__(exp)
         self.trained_on: list[str] = []
 
-    def __call__(self, name: str, cmd: list[str]) -> None:
+    def __call__(self, name: str, cmd: list[str], resumed_from: str | None = None) -> None:
         if name.startswith("train_"):
             arm = name[6:]
             # named as Axolotl names it: an md5 hex digest
@@ -94,7 +94,7 @@ def _stub_main(monkeypatch) -> list[str]:
 
     ran: list[str] = []
 
-    def run(exp, name: str, cmd: list[str]) -> None:
+    def run(exp, name: str, cmd: list[str], resumed_from: str | None = None) -> None:
         ran.append(name)
         work = exp.work
         if name.startswith("build_"):
