@@ -244,6 +244,10 @@ QUICK = Size(
 )
 
 
+RESUMED_LINE = "=== efficacy_smollm2.py: resumed from {checkpoint}; the lines above are the killed attempt's ==="
+"""The line a resumed step's log holds between the killed attempt's lines and its own."""
+
+
 def sh(cmd: list[str], log: Path, env: dict[str, str], resumed_from: str | None = None) -> float:
     """Run one step, its output to `log`; return wall seconds; stop the experiment on failure.
 
@@ -266,9 +270,6 @@ def sh(cmd: list[str], log: Path, env: dict[str, str], resumed_from: str | None 
         )
     print(f"  done in {seconds:.0f} s", flush=True)
     return seconds
-
-
-RESUMED_LINE = "=== efficacy_smollm2.py: resumed from {checkpoint}; the lines above are the killed attempt's ==="
 
 
 def write_yaml(path: Path, data: dict[str, Any]) -> Path:
@@ -674,6 +675,7 @@ class Experiment:
 
 
 def previous_summary(work: Path) -> dict[str, Any]:
+    """The summary.json an earlier run left in `work` ({} when there is none, or no object)."""
     try:
         summary = json.loads((work / "summary.json").read_text())
     except (OSError, ValueError):
@@ -681,17 +683,18 @@ def previous_summary(work: Path) -> dict[str, Any]:
     return summary if isinstance(summary, dict) else {}
 
 
-def previous_timings(work: Path) -> dict[str, float]:
-    """Step timings of earlier runs, so a resumed run's summary still says what each step cost
-    (a rerun step's new time replaces its old one; `total` is this run's own wall time)."""
-    return previous_summary(work).get("timings_s", {})
+def previous_timings(previous: dict[str, Any]) -> dict[str, float]:
+    """Step timings of earlier runs (`previous_summary`), so a resumed run's summary still says
+    what each step cost (a rerun step's new time replaces its old one; `total` is this run's own
+    wall time)."""
+    return previous.get("timings_s", {})
 
 
-def partial_timings(work: Path, exp: Experiment) -> dict[str, str]:
+def partial_timings(previous: dict[str, Any], exp: Experiment) -> dict[str, str]:
     """The steps whose timing counts only the part after a checkpoint (the killed attempt's
     time before it is unknown), by the checkpoint they resumed from: this run's, and an earlier
-    run's for a step this run did not redo."""
-    earlier = previous_summary(work).get("timings_resumed_from", {})
+    run's (`previous_summary`) for a step this run did not redo."""
+    earlier = previous.get("timings_resumed_from", {})
     kept = {name: point for name, point in earlier.items() if name not in exp.timings}
     return {**kept, **exp.resumed}
 
@@ -945,14 +948,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"removed {work / 'compare' / name}: not every arm of it is at these settings")
     exp.timings["total"] = round(time.perf_counter() - started, 1)
 
+    previous = previous_summary(work)  # read once, before this run's summary replaces it
     summary = {
         "size": "quick" if args.quick else "full",
         "settings": asdict(size),
         "train_seed": args.train_seed,
         "split": split,
         "builds": built_files(work),
-        "timings_s": {**previous_timings(work), **exp.timings},
-        "timings_resumed_from": partial_timings(work, exp),
+        "timings_s": {**previous_timings(previous), **exp.timings},
+        "timings_resumed_from": partial_timings(previous, exp),
         "commands": exp.commands,
         "arms": summary_rows(work, lambda arm: arm in made),
     }

@@ -350,10 +350,12 @@ def test_the_summary_marks_timings_that_count_only_the_resumed_part(tmp_path):
     exp = _experiment(tmp_path)
     exp.timings = {"train_sft": 10.0, "train_paper": 20.0}
     exp.resumed = {"train_paper": "checkpoint-8"}
-    assert efficacy.partial_timings(tmp_path, exp) == {
+    assert efficacy.partial_timings(efficacy.previous_summary(tmp_path), exp) == {
         "train_anchored": "checkpoint-4",
         "train_paper": "checkpoint-8",
     }
     (tmp_path / "summary.json").write_text("[]")  # not a summary this script wrote
-    assert efficacy.partial_timings(tmp_path, exp) == {"train_paper": "checkpoint-8"}
-    assert efficacy.previous_timings(tmp_path) == {}
+    assert efficacy.partial_timings(efficacy.previous_summary(tmp_path), exp) == {
+        "train_paper": "checkpoint-8"
+    }
+    assert efficacy.previous_timings(efficacy.previous_summary(tmp_path)) == {}
