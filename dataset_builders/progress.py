@@ -6,7 +6,7 @@ Only presentation: stages receive a plain callback and never import rich themsel
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -18,6 +18,7 @@ from rich.progress import (
 )
 
 from axolotl_mistake.logged_progress import LoggedProgress, TimeLeftColumn
+from dataset_builders.stages.common import Progress, no_progress
 
 
 class StageBars:
@@ -48,12 +49,12 @@ class StageBars:
             self._progress = None
 
     @contextmanager
-    def stage(self, name: str, total: int | None) -> Iterator[Callable[..., None]]:
+    def stage(self, name: str, total: int | None) -> Iterator[Progress]:
         """A callback advancing the stage's bar (`advance(n, replayed=False)`: units replayed
         from the call cache count as done, not as speed); the bar is completed when the block
         ends."""
         if self._progress is None:
-            yield lambda n, /, *, replayed=False: None
+            yield no_progress
             return
         task = self._progress.add_task(name, total=total, replayed=0)
 

@@ -56,6 +56,7 @@ def compare(
     from axolotl_mistake.errors import InputError
 
     loaded = [load_results(r) for r in runs]
+    rows_of: list[dict[str, Any]] = []
     for res, where in zip(loaded, runs):
         if mode not in res.headline:
             raise InputError(
@@ -65,7 +66,8 @@ def compare(
             raise InputError(
                 f"run has no judge {judge!r} (has {res.judges})", file=str(where), field="judges"
             )
-        if all(cell is None for cell in compare_row(res, mode, judge).values()):
+        rows_of.append(compare_row(res, mode, judge))
+        if all(cell is None for cell in rows_of[-1].values()):
             # its row would be all dashes, read as a run that scored nothing
             raise InputError(
                 f"run measured nothing in mode {mode!r}"
@@ -92,13 +94,11 @@ def compare(
             marker = {"tool": "axolotl_mistake.evaluate compare", "created": _now()}
             write_json_atomic(out / MARKER, marker)
         charts = compare_charts(loaded, out, mode, judge)
-        rows = []
-        for res in loaded:
-            row = compare_row(res, mode, judge)
-            rows.append(
-                {"method": res.name}
-                | {c: (v.model_dump() if v is not None else None) for c, v in row.items()}
-            )
+        rows = [
+            {"method": res.name}
+            | {c: (v.model_dump() if v is not None else None) for c, v in row.items()}
+            for res, row in zip(loaded, rows_of)
+        ]
         table = {
             "mode": mode,
             "judge": judge,
