@@ -9,10 +9,11 @@ used, without what unlocks it.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 
 MASK = "***"
 SECRET_QUERY_KEY = re.compile(
@@ -66,6 +67,19 @@ def redact_text(text: str) -> str:
 def _mask_param(param: str) -> str:
     name, eq, _ = param.partition("=")
     return f"{name}={MASK}" if eq and SECRET_QUERY_KEY.search(name) else param
+
+
+def secret_forms(secret: str) -> list[str]:
+    """`secret` as written and in the encodings a server may echo it back in: percent-encoded
+    (a key quoted into an error's URL, with or without its `/` kept), form-encoded (`+` for a
+    space), and JSON-escaped, with `/` escaped too as PHP's `json_encode` does. A base64-style
+    key (`/`, `+`, `=`) differs in each, and an error quotes the raw body. Longest first, so
+    that replacing one form never leaves part of a longer one."""
+    escaped = json.dumps(secret, ensure_ascii=False)[1:-1]
+    forms = {secret, escaped, escaped.replace("/", "\\/")}
+    for safe in ("", "/"):
+        forms |= {quote(secret, safe=safe), quote_plus(secret, safe=safe)}
+    return sorted(forms, key=len, reverse=True)
 
 
 def redact_urls(obj: Any) -> Any:

@@ -9,7 +9,8 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
+import urllib.parse
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -224,16 +225,24 @@ def serving(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def echoing_server(padding: str = "", status: int = 401) -> Iterator[str]:
+def echoing_server(
+    padding: str = "",
+    status: int = 401,
+    encode: Callable[[str], str] = str,
+    escape_slashes: bool = False,
+) -> Iterator[str]:
     """A real HTTP server on 127.0.0.1 that answers every request `status` with the
     Authorization header it got in the body (after `padding`), as some OpenAI-compatible
-    servers do ("incorrect key: ...")."""
+    servers do ("incorrect key: ..."): passed through `encode` first, and with every `/` of
+    the JSON body escaped as `\\/` if `escape_slashes` (PHP's json_encode)."""
 
     class Echo(http.server.BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("content-length", 0)))
-            message = f"{padding}Incorrect API key provided: {self.headers.get('authorization')}"
-            body = json.dumps({"error": {"message": message}}).encode()
+            echoed = encode(self.headers.get("authorization") or "")
+            message = f"{padding}Incorrect API key provided: {echoed}"
+            text = json.dumps({"error": {"message": message}})
+            body = (text.replace("/", "\\/") if escape_slashes else text).encode()
             self.send_response(status)
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(body)))
@@ -260,6 +269,29 @@ def test_a_key_the_server_echoes_is_redacted_from_the_failure(monkeypatch):
     for c in out:
         assert "HTTP 401" in c.error and "Bearer <redacted api key>" in c.error
         assert secret not in c.error + c.text + str(c.extra)
+
+
+@pytest.mark.parametrize(
+    "encode, escape_slashes",
+    [(urllib.parse.quote, False), (urllib.parse.quote_plus, False), (str, True)],
+    ids=["percent-encoded", "form-encoded", "json-escaped-slashes"],
+)
+def test_a_key_the_server_echoes_encoded_is_redacted_from_the_failure(
+    monkeypatch, encode, escape_slashes
+):
+    """A base64-style key (`/`, `+`, `=`) comes back changed when a server percent-encodes the
+    header it echoes or escapes `/` in its JSON, and the error quotes the raw body: the key
+    must not survive in that form either (failures land in manifests, results and reports)."""
+    secret = "sk-proj/5ecret+Do/Not=Store=="
+    monkeypatch.setenv("AXM_ECHO_KEY", secret)
+    with echoing_server(encode=encode, escape_slashes=escape_slashes) as base_url:
+        remote = OpenAIConfig(
+            base_url=base_url, model="m", api_key_env="AXM_ECHO_KEY", max_retries=0
+        ).load()
+        (c,) = remote.generate([PROMPT], PARAMS)
+    assert not c.ok and "HTTP 401" in c.error and "<redacted api key>" in c.error
+    stored = c.error + c.text + str(c.extra)
+    assert "5ecret" not in stored and "Store" not in stored
 
 
 @pytest.mark.parametrize("status", [401, 503])

@@ -37,7 +37,7 @@ from axolotl_mistake.generation.base import (
 )
 from axolotl_mistake.generation.common import request_seed, truncate_at_stop
 from axolotl_mistake.generation.config import BackendConfig
-from axolotl_mistake.redact import redact_logger, redact_text, redact_url
+from axolotl_mistake.redact import redact_logger, redact_text, redact_url, secret_forms
 
 log = logging.getLogger(__name__)
 
@@ -373,11 +373,18 @@ class OpenAIBackend(BaseBackend):
         """`text` without the API key or the credentials of `base_url`: some servers echo the
         Authorization header in their error body (a 401 "incorrect key: Bearer sk-...", or
         the Basic header httpx makes of a URL's `user:password@`), and failure messages are
-        stored in manifests, results and reports. URLs in it are redacted too."""
-        if self.__api_key and self.__api_key in text:
-            text = text.replace(self.__api_key, "<redacted api key>")
-        for secret in _url_credentials(self.base_url):
-            text = text.replace(secret, "<redacted credentials>")
+        stored in manifests, results and reports. Each secret is removed in every form
+        `secret_forms` lists (a server may echo it percent-encoded or JSON-escaped), and URLs
+        in it are redacted too."""
+        replacements = [
+            (form, "<redacted api key>") for form in secret_forms(self.__api_key or "") if form
+        ] + [
+            (form, "<redacted credentials>")
+            for secret in _url_credentials(self.base_url)
+            for form in secret_forms(secret)
+        ]
+        for form, mask in sorted(replacements, key=lambda r: len(r[0]), reverse=True):
+            text = text.replace(form, mask)
         return redact_text(text)
 
     def _count(self, counter: list[int], *, gave_up: bool) -> None:
