@@ -361,14 +361,16 @@ def best_threshold(labels: Sequence[bool], margins: Sequence[float]) -> float:
     """The margin threshold with the best balanced accuracy on these (training-side) pairs.
 
     For fixing a probe's threshold *before* it sees held-out data; midpoints between
-    neighbouring margins, 0.0 when only one class is present.
+    neighbouring margins, and a cut below and one above them all (every answer called harmful,
+    or harmless); among equal scores the cut nearest 0, the probe's own; 0.0 when only one
+    class is present.
     """
     if len(set(labels)) < 2:
         return 0.0
     pos = [m for m, y in zip(margins, labels) if y]
     neg = [m for m, y in zip(margins, labels) if not y]
     values = sorted(set(margins))
-    candidates = [values[0] - 1.0] + [(a + b) / 2 for a, b in pairwise(values)]
+    candidates = [values[0] - 1.0, *((a + b) / 2 for a, b in pairwise(values)), values[-1] + 1.0]
     best, best_score = 0.0, -1.0
     for cut in candidates:
         score = (sum(m > cut for m in pos) / len(pos) + sum(m <= cut for m in neg) / len(neg)) / 2

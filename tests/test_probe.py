@@ -252,6 +252,16 @@ def test_threshold_is_applied_and_best_threshold_separates():
     assert best_threshold([True, True], [1.0, 2.0]) == 0.0
 
 
+def test_best_threshold_ties_go_to_the_cut_nearest_zero_on_either_side():
+    """A probe that ranks every pair backwards scores 0.5 at best, calling all answers harmful
+    or all harmless: the tie goes to the cut nearest the probe's own 0, which for margins all
+    below 0 lies above the largest of them, not below the smallest."""
+    from axolotl_mistake.probe import best_threshold
+
+    assert best_threshold([True, False], [-5.0, -2.0]) == -1.0
+    assert best_threshold([True, False], [2.0, 5.0]) == 1.0
+
+
 def test_tokenized_once_per_tokenizer(tiny, monkeypatch):
     model, tokenizer = tiny
     probe = DiscriminationProbe(PAIRS)
