@@ -177,6 +177,15 @@ class OpenAIBackend(BaseBackend):
                     "or empty; export the API key there"
                 )
             self.__api_key = value
+        secrets = [(self.__api_key, "<redacted api key>")] if self.__api_key else []
+        secrets += [(s, "<redacted credentials>") for s in _url_credentials(self.base_url)]
+        # every form of every secret, longest first across them all, so a shorter one never
+        # cuts a longer one in half; made once, as the key is read once
+        self.__redactions = sorted(
+            ((form, mask) for secret, mask in secrets for form in secret_forms(secret)),
+            key=lambda r: len(r[0]),
+            reverse=True,
+        )
         self.stats = {"requests": 0, "retries": 0, "failures": 0}
         self._stats_lock = threading.Lock()
         for logger in ("httpx", "httpx2", "openai"):  # their request logs quote the full URL
@@ -376,14 +385,7 @@ class OpenAIBackend(BaseBackend):
         stored in manifests, results and reports. Each secret is removed in every form
         `secret_forms` lists (a server may echo it percent-encoded or JSON-escaped), and URLs
         in it are redacted too."""
-        replacements = [
-            (form, "<redacted api key>") for form in secret_forms(self.__api_key or "") if form
-        ] + [
-            (form, "<redacted credentials>")
-            for secret in _url_credentials(self.base_url)
-            for form in secret_forms(secret)
-        ]
-        for form, mask in sorted(replacements, key=lambda r: len(r[0]), reverse=True):
+        for form, mask in self.__redactions:
             text = text.replace(form, mask)
         return redact_text(text)
 
