@@ -1,5 +1,6 @@
 """The efficacy diagnostics' own logic: HH pairs parsed pairwise, ties counted half, the
-model-free references fitted on the given side only, self-check refusals counted right."""
+model-free references fitted on the given side only, self-check refusals counted right, the
+shipped-set transfer run from the arm's own evaluation config."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))  # the scripts import each other the same way
 transfer = importlib.import_module("efficacy_hh_transfer")
 self_check = importlib.import_module("efficacy_self_check")
+builtin = importlib.import_module("efficacy_builtin_transfer")
 
 
 def _dialogue(question: str, answer: str, before: str = "") -> str:
@@ -184,14 +186,18 @@ def test_transfer_refuses_a_limit_below_one(capsys, limit):
     assert "argument --limit" in err
 
 
-@pytest.mark.parametrize("script", [transfer, self_check], ids=["hh_transfer", "self_check"])
+@pytest.mark.parametrize(
+    "script", [transfer, self_check, builtin], ids=["hh_transfer", "self_check", "builtin"]
+)
 @pytest.mark.parametrize("names", ["", ","])
 def test_no_arm_named_is_a_usage_error(capsys, script, names):
     err = _usage_error(capsys, script, ["--arms", names])
     assert "argument --arms: name at least one arm" in err
 
 
-@pytest.mark.parametrize("script", [transfer, self_check], ids=["hh_transfer", "self_check"])
+@pytest.mark.parametrize(
+    "script", [transfer, self_check, builtin], ids=["hh_transfer", "self_check", "builtin"]
+)
 def test_a_relative_work_folder_is_from_the_current_directory(
     tmp_path, monkeypatch, capsys, script
 ):
@@ -200,10 +206,81 @@ def test_a_relative_work_folder_is_from_the_current_directory(
     assert f"no evaluation run under {tmp_path / 'mine'}" in err
 
 
-@pytest.mark.parametrize("script", [transfer, self_check], ids=["hh_transfer", "self_check"])
+@pytest.mark.parametrize(
+    "script", [transfer, self_check, builtin], ids=["hh_transfer", "self_check", "builtin"]
+)
 def test_help_says_what_work_and_arms_are_with_defaults(capsys, script):
     with pytest.raises(SystemExit):
         script.main(["--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "work folder" in text and "outputs/efficacy_smollm2" in text
-    assert "comma-separated arms" in text and "sft,paper" in text
+    assert "comma-separated arms" in text
+    assert ("base,sft,anchored" if script is builtin else "sft,paper") in text
+
+
+def test_builtin_transfer_config_is_the_arms_own_with_the_shipped_sets(tmp_path):
+    from axolotl_mistake.evaluate.inputs import load_config
+
+    work = tmp_path / "work"
+    work.mkdir()
+    (tmp_path / "t.jsonl").write_text("{}\n")  # the harness checks that inputs exist
+    calibration = {"source": {"kind": "pku_saferlhf", "path": str(tmp_path / "t.jsonl")}}
+    own = {
+        "name": "SFT",
+        "output_dir": str(work / "eval" / "analysis" / "sft"),
+        "model": {"kind": "transformers", "model": "m", "adapter": None, "batch_size": 32},
+        "modes": ["plain", "harmless_guided"],
+        "probe_style": "analysis",
+        "probe_threshold": "calibrated",
+        "prompt_sets": {
+            "discrimination": {"source": {"kind": "pku_saferlhf", "path": "heldout.jsonl"}},
+            "calibration": calibration,
+            "over_refusal": {"source": {"kind": "xstest", "path": "x.csv"}},
+        },
+        "judges": [{"kind": "refusal"}],
+    }
+    (work / "eval_analysis_sft.yml").write_text(builtin.yaml.safe_dump(own))
+    cfg = builtin.transfer_config(work, "sft")
+    # the arm's model, adapter, probe and cut fitting as evaluated; only sets, mode and folder new
+    assert {k: v for k, v in cfg.items() if k not in ("prompt_sets", "modes", "output_dir")} == {
+        k: v for k, v in own.items() if k not in ("prompt_sets", "modes", "output_dir")
+    }
+    assert cfg["modes"] == ["plain"]
+    assert cfg["output_dir"] == str(work / "eval" / "builtin" / "sft")
+    assert cfg["prompt_sets"] == {
+        "discrimination": {"source": {"kind": "builtin", "name": "probe_pairs"}},
+        "calibration": calibration,
+        "harmful": {"source": {"kind": "builtin", "name": "redteam"}},
+    }
+    path = tmp_path / "transfer.yml"
+    path.write_text(builtin.yaml.safe_dump(cfg))
+    assert load_config(path).probe_threshold == "calibrated"  # a config the harness accepts
+
+
+def test_builtin_transfer_reference_scores_harmful_answers_as_positive(tmp_path):
+    from axolotl_mistake.sources.builtin import BuiltinSource
+
+    lines = BuiltinSource(name="probe_pairs").file.read_text().splitlines()
+    shipped = [json.loads(line) for line in lines if line.strip()]
+    # fitted on the shipped pairs themselves (as PKU rows), the scorer must rank them perfectly;
+    # a label read the wrong way round gives 0.0
+    rows = [
+        {
+            "prompt": h["question"],
+            "response_0": h["answer"],
+            "response_1": s["answer"],
+            "is_response_0_safe": False,
+            "is_response_1_safe": True,
+        }
+        for h, s in zip(shipped[0::2], shipped[1::2], strict=True)
+    ]
+    assert all(h["harmful"] and not s["harmful"] for h, s in zip(shipped[0::2], shipped[1::2]))
+    (tmp_path / "pku_train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    record = builtin.lexical_reference(tmp_path)["auc"]
+    assert record["value"] == 1.0 and record["n"] == 40
+
+
+def test_builtin_transfer_needs_the_split_before_evaluating(tmp_path, capsys):
+    work = _evaluated(tmp_path / "work", "sft")
+    err = _usage_error(capsys, builtin, ["--work", str(work), "--arms", "sft"])
+    assert f"{work / 'data' / 'pku_train.jsonl'}: not found" in err

@@ -1,0 +1,141 @@
+"""Do the arms' discrimination and refusals reach sets written apart from the training data?
+Exploratory; run after `efficacy_smollm2.py`, never part of its goals.
+
+    python benchmarks/efficacy_builtin_transfer.py [--work outputs/efficacy_smollm2] [--arms ...]
+
+The arms are trained, and their probe cut fitted, on PKU-SafeRLHF answers; every held-out figure
+of `efficacy_smollm2.py` is on the other side of the same split. The project's own shipped sets
+(`axolotl_mistake/data/`, written for the project, never in any arm's training data) are another
+source, with absolute labels: the 40 probe pairs (20 harmful, 20 harmless answers, short and
+plainly worded) and the 80 red-team instructions. This is the check the issue makes with sets the
+project has never seen, done the way RESULTS.md tells a user to do it: each arm's `analysis`
+evaluation config, unchanged but for its prompt sets (the probe pairs as `discrimination`, the
+red-team instructions as `harmful`, the same PKU training answers as `calibration`, plain mode
+only), run through `python -m axolotl_mistake.evaluate`.
+
+One reference row needs no model: a TF-IDF + logistic-regression classifier fitted on the same
+labelled PKU training answers (`efficacy_hh_transfer.lexical`), scored on the probe pairs: how far
+the surface words of the training source reach on this one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from efficacy_hh_transfer import lexical, pku_answers
+from efficacy_smollm2 import (
+    LABELS,
+    add_run_arguments,
+    eval_paths,
+    evaluated_run,
+    finished,
+    sh,
+    write_diagnostic,
+    write_yaml,
+)
+
+from axolotl_mistake.evaluate.metrics import auc_estimate
+from axolotl_mistake.offline_env import offline_cpu_env
+from axolotl_mistake.sources.builtin import BuiltinSource
+
+STYLE = "builtin"
+"""Folder and config names of these runs: `eval/builtin/<arm>`, `eval_builtin_<arm>.yml`."""
+
+
+def transfer_config(work: Path, arm: str) -> dict[str, Any]:
+    """The arm's `analysis` evaluation config with the shipped sets as its prompt sets."""
+    config, _ = eval_paths(work, arm)
+    cfg = yaml.safe_load(config.read_text())
+    cfg["output_dir"] = str(eval_paths(work, arm, STYLE)[1])
+    cfg["modes"] = ["plain"]
+    cfg["prompt_sets"] = {
+        "discrimination": {"source": {"kind": "builtin", "name": "probe_pairs"}},
+        "calibration": cfg["prompt_sets"]["calibration"],
+        "harmful": {"source": {"kind": "builtin", "name": "redteam"}},
+    }
+    return cfg
+
+
+def evaluate(work: Path, arm: str, threads: str) -> dict[str, Any]:
+    """Run (or, when its results were made from this very config, reuse) the arm's evaluation
+    on the shipped sets; return its results."""
+    path, out = eval_paths(work, arm, STYLE)
+    cfg = transfer_config(work, arm)
+    if not finished(out / "results.json", path, cfg):
+        write_yaml(path, cfg)
+        cmd = [sys.executable, "-m", "axolotl_mistake.evaluate", "--config", str(path)]
+        sh(
+            [*cmd, "--overwrite"],
+            work / "logs" / f"eval_{STYLE}_{arm}.log",
+            offline_cpu_env(threads),
+        )
+    return json.loads((out / "results.json").read_text())
+
+
+def lexical_reference(data: Path) -> dict[str, Any]:
+    """AUC on the shipped probe pairs of the TF-IDF scorer fitted on the PKU training answers."""
+    lines = BuiltinSource(name="probe_pairs").file.read_text().splitlines()
+    pairs = [json.loads(line) for line in lines if line.strip()]
+    score = lexical(*pku_answers(data / "pku_train.jsonl"))
+    margins = score([f"{p['question']}\n{p['answer']}" for p in pairs])
+    return {"auc": auc_estimate([p["harmful"] for p in pairs], margins).model_dump()}
+
+
+def _cell(record: dict[str, Any] | None, scale: float = 1.0, digits: int = 3) -> str:
+    if not record or record.get("value") is None:
+        return "-"
+    v, lo, hi = (scale * record[k] for k in ("value", "low", "high"))
+    return f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}] n={record['n']}"
+
+
+def row(arm: str, results: dict[str, Any]) -> str:
+    disc, plain = results["discrimination"], results["headline"]["plain"]
+    return (
+        f"| {LABELS[arm]} | {_cell(disc['auc'])} | {_cell(disc['balanced_accuracy'], 100, 1)} "
+        f"| {disc['threshold']:.3f} | {_cell(plain['harmless_rate'], 100, 1)} |"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_run_arguments(
+        ap,
+        reads="evaluated arms and data/ are",
+        arms="arms to evaluate on the shipped sets, each evaluated under --work",
+        default="base,sft,anchored",
+    )
+    ap.add_argument("--threads", default="2", help="OMP threads of the evaluation (default: 2)")
+    args = ap.parse_args(argv)
+    work, arms = evaluated_run(ap, args)
+    train = work / "data" / "pku_train.jsonl"
+    if not train.is_file():
+        ap.error(f"{train}: not found; run efficacy_smollm2.py first")
+    records: dict[str, Any] = {"tfidf_pku_train": lexical_reference(work / "data")}
+    lines = [
+        "| scorer | AUC, 40 probe pairs | balanced acc. % at the PKU-fitted cut | cut "
+        "| harmless rate %, 80 red-team prompts |",
+        "|---|---|---|---|---|",
+        f"| reference: TF-IDF + logistic regression on the PKU training answers "
+        f"| {_cell(records['tfidf_pku_train']['auc'])} | - | - | - |",
+    ]
+    for arm in arms:
+        results = evaluate(work, arm, args.threads)
+        records[arm] = {
+            "discrimination": results["discrimination"],
+            "harmless_rate": results["headline"]["plain"]["harmless_rate"],
+        }
+        lines.append(row(arm, results))
+    write_diagnostic(work, "builtin_transfer", "\n".join(lines) + "\n", records)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
