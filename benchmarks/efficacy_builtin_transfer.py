@@ -64,12 +64,25 @@ def transfer_config(work: Path, arm: str) -> dict[str, Any]:
     return cfg
 
 
+def done(work: Path, arm: str, cfg: dict[str, Any]) -> bool:
+    """The arm's run on the shipped sets is there, made from this very config and after its
+    adapter was last trained (a retrained arm keeps its adapter path, so its config alone
+    would not tell)."""
+    path, out = eval_paths(work, arm, STYLE)
+    results = out / "results.json"
+    if not finished(results, path, cfg):
+        return False
+    adapter = cfg["model"].get("adapter")
+    made = None if adapter is None else Path(adapter) / "adapter_model.safetensors"
+    return made is None or made.stat().st_mtime_ns <= results.stat().st_mtime_ns
+
+
 def evaluate(work: Path, arm: str, threads: str) -> dict[str, Any]:
-    """Run (or, when its results were made from this very config, reuse) the arm's evaluation
-    on the shipped sets; return its results."""
+    """Run (or, when `done`, reuse) the arm's evaluation on the shipped sets; return its
+    results."""
     path, out = eval_paths(work, arm, STYLE)
     cfg = transfer_config(work, arm)
-    if not finished(out / "results.json", path, cfg):
+    if not done(work, arm, cfg):
         write_yaml(path, cfg)
         cmd = [sys.executable, "-m", "axolotl_mistake.evaluate", "--config", str(path)]
         sh(

@@ -284,3 +284,27 @@ def test_builtin_transfer_needs_the_split_before_evaluating(tmp_path, capsys):
     work = _evaluated(tmp_path / "work", "sft")
     err = _usage_error(capsys, builtin, ["--work", str(work), "--arms", "sft"])
     assert f"{work / 'data' / 'pku_train.jsonl'}: not found" in err
+
+
+def test_builtin_transfer_reruns_an_arm_trained_again_since(tmp_path):
+    import os
+
+    work, lora = tmp_path / "work", tmp_path / "lora"
+    lora.mkdir()
+    (lora / "adapter_model.safetensors").write_bytes(b"0")
+    cfg = {"name": "x", "model": {"kind": "transformers", "model": "m", "adapter": str(lora)}}
+    path, out = builtin.eval_paths(work, "anchored", builtin.STYLE)
+    builtin.write_yaml(path, cfg)
+    out.mkdir(parents=True)
+    (out / "results.json").write_text("{}")
+    config_time = path.stat().st_mtime_ns
+    os.utime(lora / "adapter_model.safetensors", ns=(config_time, config_time))
+    os.utime(out / "results.json", ns=(config_time + 10**9, config_time + 10**9))
+    assert builtin.done(work, "anchored", cfg)
+    later = config_time + 2 * 10**9  # the adapter trained again after that run
+    os.utime(lora / "adapter_model.safetensors", ns=(later, later))
+    assert not builtin.done(work, "anchored", cfg)
+    assert (
+        builtin.done(work, "base", {**cfg, "model": {"kind": "transformers", "model": "m"}})
+        is False
+    )
