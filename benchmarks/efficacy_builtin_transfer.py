@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from efficacy_hh_transfer import lexical, pku_answers
 from efficacy_smollm2 import (
     LABELS,
+    REPO,
     add_run_arguments,
     eval_paths,
     evaluated_run,
@@ -88,7 +89,7 @@ def evaluate(work: Path, arm: str, threads: str) -> dict[str, Any]:
         sh(
             [*cmd, "--overwrite"],
             work / "logs" / f"eval_{STYLE}_{arm}.log",
-            offline_cpu_env(threads),
+            offline_cpu_env(threads, pythonpath=REPO),  # this checkout, as efficacy_smollm2.py
         )
     return json.loads((out / "results.json").read_text())
 
