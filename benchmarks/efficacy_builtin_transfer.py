@@ -37,13 +37,15 @@ from efficacy_smollm2 import (
     add_run_arguments,
     eval_paths,
     evaluated_run,
-    finished,
+    evaluation_fresh,
     sh,
     write_diagnostic,
     write_yaml,
 )
 
 from axolotl_mistake.evaluate.metrics import auc_estimate
+from axolotl_mistake.evaluate.report import cell
+from axolotl_mistake.evaluate.results import Estimate
 from axolotl_mistake.offline_env import offline_cpu_env
 from axolotl_mistake.sources.builtin import BuiltinSource
 
@@ -66,16 +68,11 @@ def transfer_config(work: Path, arm: str) -> dict[str, Any]:
 
 
 def done(work: Path, arm: str, cfg: dict[str, Any]) -> bool:
-    """The arm's run on the shipped sets is there, made from this very config and after its
-    adapter was last trained (a retrained arm keeps its adapter path, so its config alone
-    would not tell)."""
+    """The arm's run on the shipped sets is there and fresh (`evaluation_fresh`, the rule of
+    `efficacy_smollm2.py`'s own evaluations)."""
     path, out = eval_paths(work, arm, STYLE)
-    results = out / "results.json"
-    if not finished(results, path, cfg):
-        return False
     adapter = cfg["model"].get("adapter")
-    made = None if adapter is None else Path(adapter) / "adapter_model.safetensors"
-    return made is None or made.stat().st_mtime_ns <= results.stat().st_mtime_ns
+    return evaluation_fresh(out / "results.json", path, cfg, Path(adapter) if adapter else None)
 
 
 def evaluate(work: Path, arm: str, threads: str) -> dict[str, Any]:
@@ -103,18 +100,18 @@ def lexical_reference(data: Path) -> dict[str, Any]:
     return {"auc": auc_estimate([p["harmful"] for p in pairs], margins).model_dump()}
 
 
-def _cell(record: dict[str, Any] | None, scale: float = 1.0, digits: int = 3) -> str:
-    if not record or record.get("value") is None:
-        return "-"
-    v, lo, hi = (scale * record[k] for k in ("value", "low", "high"))
-    return f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}] n={record['n']}"
+def _cell(record: dict[str, Any], metric: str) -> str:
+    """An estimate (a headline's, less its `judge`) as the evaluation's own reports show
+    `metric`: rates in %, AUC to 3 places."""
+    return cell(Estimate.model_validate({k: v for k, v in record.items() if k != "judge"}), metric)
 
 
 def row(arm: str, results: dict[str, Any]) -> str:
     disc, plain = results["discrimination"], results["headline"]["plain"]
     return (
-        f"| {LABELS[arm]} | {_cell(disc['auc'])} | {_cell(disc['balanced_accuracy'], 100, 1)} "
-        f"| {disc['threshold']:.3f} | {_cell(plain['harmless_rate'], 100, 1)} |"
+        f"| {LABELS[arm]} | {_cell(disc['auc'], 'discrimination_auc')} "
+        f"| {_cell(disc['balanced_accuracy'], 'discrimination_balanced')} "
+        f"| {disc['threshold']:.3f} | {_cell(plain['harmless_rate'], 'harmless_rate')} |"
     )
 
 
@@ -138,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         "| harmless rate %, 80 red-team prompts |",
         "|---|---|---|---|---|",
         f"| reference: TF-IDF + logistic regression on the PKU training answers "
-        f"| {_cell(records['tfidf_pku_train']['auc'])} | - | - | - |",
+        f"| {_cell(records['tfidf_pku_train']['auc'], 'discrimination_auc')} | – | – | – |",
     ]
     for arm in arms:
         results = evaluate(work, arm, args.threads)

@@ -314,6 +314,18 @@ def finished(marker: Path, config: Path, data: dict[str, Any]) -> bool:
     return same and marker.stat().st_mtime_ns > config.stat().st_mtime_ns
 
 
+def evaluation_fresh(
+    results: Path, config: Path, data: dict[str, Any], adapter: Path | None
+) -> bool:
+    """An evaluation's results are there, made from this very config (`finished`) and after the
+    adapter they evaluated was last trained: a retrained arm keeps its adapter path, so its
+    config alone would not tell."""
+    if not finished(results, config, data):
+        return False
+    made = None if adapter is None else adapter / "adapter_model.safetensors"
+    return made is None or made.stat().st_mtime <= results.stat().st_mtime
+
+
 class Experiment:
     """The experiment's folder layout, steps and their resume rule (a finished step is skipped)."""
 
@@ -606,11 +618,8 @@ class Experiment:
         """The evaluation run is there, made from this run's config and after the adapter it
         evaluated was last trained (the resume rule of `evaluate`)."""
         path, out = eval_paths(self.work, arm, style)
-        results = out / "results.json"
-        if not finished(results, path, self.eval_config(arm, base_model, adapter, style)):
-            return False
-        made = None if adapter is None else adapter / "adapter_model.safetensors"
-        return made is None or made.stat().st_mtime <= results.stat().st_mtime
+        data = self.eval_config(arm, base_model, adapter, style)
+        return evaluation_fresh(out / "results.json", path, data, adapter)
 
     def evaluate(self, arm: str, base_model: str, adapter: Path | None, style: str) -> Path:
         path, out = eval_paths(self.work, arm, style)
