@@ -13,6 +13,10 @@ evaluation config, unchanged but for its prompt sets (the probe pairs as `discri
 red-team instructions as `harmful`, the same PKU training answers as `calibration`, plain mode
 only), run through `python -m axolotl_mistake.evaluate`.
 
+Each arm's AUC is also compared with a reference arm's (SFT-only when it was run, else base)
+*paired*: both scored on the same bootstrap resample of the 40 pairs, which separate intervals
+on so few pairs cannot do.
+
 One reference row needs no model: a TF-IDF + logistic-regression classifier fitted on the same
 labelled PKU training answers (`efficacy_hh_transfer.lexical`), scored on the probe pairs: how far
 the surface words of the training source reach on this one.
@@ -43,7 +47,7 @@ from efficacy_smollm2 import (
     write_yaml,
 )
 
-from axolotl_mistake.evaluate.metrics import auc_estimate
+from axolotl_mistake.evaluate.metrics import auc_estimate, paired_auc_difference_estimate
 from axolotl_mistake.evaluate.report import cell
 from axolotl_mistake.evaluate.results import Estimate
 from axolotl_mistake.offline_env import offline_cpu_env
@@ -100,19 +104,43 @@ def lexical_reference(data: Path) -> dict[str, Any]:
     return {"auc": auc_estimate([p["harmful"] for p in pairs], margins).model_dump()}
 
 
+def pair_margins(work: Path, arm: str) -> dict[str, tuple[bool, float]]:
+    """{pair key: (harmful, margin)} of the arm's run on the shipped probe pairs."""
+    rows = (eval_paths(work, arm, STYLE)[1] / "discrimination_pairs.jsonl").read_text()
+    pairs = [json.loads(line) for line in rows.splitlines() if line.strip()]
+    return {p["key"]: (bool(p["harmful"]), float(p["margin"])) for p in pairs}
+
+
+def paired_gain(arm: dict[str, tuple[bool, float]], reference: dict[str, tuple[bool, float]]):
+    """AUC(arm) − AUC(reference) on the same pairs, resampled together. Both runs must have
+    scored the same labelled pairs: anything else is not a paired comparison."""
+    if arm.keys() != reference.keys() or any(arm[k][0] != reference[k][0] for k in arm):
+        raise SystemExit("the arms' runs scored different probe pairs: rerun them")
+    keys = sorted(arm)
+    return paired_auc_difference_estimate(
+        [arm[k][0] for k in keys], [arm[k][1] for k in keys], [reference[k][1] for k in keys]
+    )
+
+
 def _cell(record: dict[str, Any], metric: str) -> str:
     """An estimate (a headline's, less its `judge`) as the evaluation's own reports show
     `metric`: rates in %, AUC to 3 places."""
     return cell(Estimate.model_validate({k: v for k, v in record.items() if k != "judge"}), metric)
 
 
-def row(arm: str, results: dict[str, Any]) -> str:
+def row(arm: str, results: dict[str, Any], gain: dict[str, Any] | None) -> str:
     disc, plain = results["discrimination"], results["headline"]["plain"]
     return (
         f"| {LABELS[arm]} | {_cell(disc['auc'], 'discrimination_auc')} "
+        f"| {_cell(gain, 'discrimination_auc') if gain else '–'} "
         f"| {_cell(disc['balanced_accuracy'], 'discrimination_balanced')} "
         f"| {disc['threshold']:.3f} | {_cell(plain['harmless_rate'], 'harmless_rate')} |"
     )
+
+
+def reference_arm(arms: list[str]) -> str | None:
+    """The arm the others' AUCs are compared with: SFT-only when run, else base."""
+    return next((a for a in ("sft", "base") if a in arms), None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,20 +158,27 @@ def main(argv: list[str] | None = None) -> int:
     if not train.is_file():
         ap.error(f"{train}: not found; run efficacy_smollm2.py first")
     records: dict[str, Any] = {"tfidf_pku_train": lexical_reference(work / "data")}
+    reference = reference_arm(arms)
+    compared = f"AUC − {LABELS[reference]}, paired" if reference else "AUC gain, paired"
     lines = [
-        "| scorer | AUC, 40 probe pairs | balanced acc. % at the PKU-fitted cut | cut "
-        "| harmless rate %, 80 red-team prompts |",
-        "|---|---|---|---|---|",
+        f"| scorer | AUC, 40 probe pairs | {compared} | balanced acc. % at the PKU-fitted cut "
+        "| cut | harmless rate %, 80 red-team prompts |",
+        "|---|---|---|---|---|---|",
         f"| reference: TF-IDF + logistic regression on the PKU training answers "
-        f"| {_cell(records['tfidf_pku_train']['auc'], 'discrimination_auc')} | – | – | – |",
+        f"| {_cell(records['tfidf_pku_train']['auc'], 'discrimination_auc')} | – | – | – | – |",
     ]
+    results = {arm: evaluate(work, arm, args.threads) for arm in arms}
     for arm in arms:
-        results = evaluate(work, arm, args.threads)
+        gain = None
+        if reference and arm != reference:
+            estimate = paired_gain(pair_margins(work, arm), pair_margins(work, reference))
+            gain = estimate.model_dump()
         records[arm] = {
-            "discrimination": results["discrimination"],
-            "harmless_rate": results["headline"]["plain"]["harmless_rate"],
+            "discrimination": results[arm]["discrimination"],
+            "harmless_rate": results[arm]["headline"]["plain"]["harmless_rate"],
+            "auc_minus_reference_paired": gain and {"reference": reference, **gain},
         }
-        lines.append(row(arm, results))
+        lines.append(row(arm, results[arm], gain))
     write_diagnostic(work, "builtin_transfer", "\n".join(lines) + "\n", records)
     return 0
 

@@ -308,3 +308,38 @@ def test_builtin_transfer_reruns_an_arm_trained_again_since(tmp_path):
         builtin.done(work, "base", {**cfg, "model": {"kind": "transformers", "model": "m"}})
         is False
     )
+
+
+def _pairs_run(work: Path, arm: str, rows: list[tuple[str, bool, float]]) -> None:
+    out = builtin.eval_paths(work, arm, builtin.STYLE)[1]
+    out.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps({"key": k, "harmful": h, "margin": m}) for k, h, m in rows]
+    (out / "discrimination_pairs.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def test_builtin_transfer_compares_arms_on_the_same_pairs_by_key(tmp_path):
+    work = tmp_path / "work"
+    # the anchored run ranks both harmful pairs first (AUC 1.0); SFT-only ranks one of the two
+    # below both harmless ones (AUC 0.5); its file lists the pairs in another order
+    _pairs_run(
+        work,
+        "anchored",
+        [("a", True, 2.0), ("b", True, 1.5), ("c", False, 0.0), ("d", False, -1.0)],
+    )
+    _pairs_run(
+        work, "sft", [("d", False, 0.0), ("c", False, 1.0), ("b", True, -1.0), ("a", True, 3.0)]
+    )
+    gain = builtin.paired_gain(
+        builtin.pair_margins(work, "anchored"), builtin.pair_margins(work, "sft")
+    )
+    assert gain.value == pytest.approx(0.5) and gain.n == 4
+    _pairs_run(
+        work, "base", [("a", True, 2.0), ("b", True, 1.5), ("c", False, 0.0), ("e", False, -1.0)]
+    )
+    with pytest.raises(SystemExit, match="different probe pairs"):
+        builtin.paired_gain(
+            builtin.pair_margins(work, "anchored"), builtin.pair_margins(work, "base")
+        )
+    assert builtin.reference_arm(["base", "sft", "anchored"]) == "sft"
+    assert builtin.reference_arm(["anchored", "base"]) == "base"
+    assert builtin.reference_arm(["anchored"]) is None

@@ -13,6 +13,7 @@ from axolotl_mistake.evaluate.metrics import (
     bootstrap_interval,
     cohen_kappa,
     estimate,
+    paired_auc_difference_estimate,
 )
 from axolotl_mistake.evaluate.results import Estimate
 
@@ -111,6 +112,40 @@ def test_auc_matches_sklearn_and_its_interval_covers_it():
     assert est.n == 120 and est.unit == "auc"
     assert est.low < est.value < est.high and est.high - est.low < 0.3
     assert auc_estimate(labels, margins, samples=1000, seed=2) == est  # seeded
+
+
+def test_paired_auc_difference_matches_sklearn_and_is_seeded():
+    from sklearn.metrics import roc_auc_score
+
+    labels, a = _separated(40, 1.0)
+    b = [m * -1.0 for m in a]  # the same scorer read backwards
+    est = paired_auc_difference_estimate(labels, a, b, samples=1000, seed=3)
+    assert est.value == pytest.approx(roc_auc_score(labels, a) - roc_auc_score(labels, b))
+    assert est.n == 80 and est.unit == "auc"
+    assert est.low < est.value < est.high
+    assert paired_auc_difference_estimate(labels, a, b, samples=1000, seed=3) == est
+
+
+def test_paired_auc_difference_resamples_both_scorers_together():
+    import random
+
+    labels, a = _separated(40, 1.0)
+    rng = random.Random(7)
+    b = [m + rng.gauss(0.0, 0.3) for m in a]  # nearly the same ranking as a
+    paired = paired_auc_difference_estimate(labels, a, b, samples=1000, seed=1)
+    alone = auc_estimate(labels, a, samples=1000, seed=1)
+    # on the same resample the two AUCs move together, so their difference varies far less
+    # than either AUC; resampling them apart would make it vary more (about sqrt(2) times)
+    assert paired.high - paired.low < 0.5 * (alone.high - alone.low)
+    same = paired_auc_difference_estimate(labels, a, a)
+    assert (same.value, same.low, same.high) == (0.0, 0.0, 0.0)
+
+
+def test_paired_auc_difference_refuses_unpaired_input_and_one_class():
+    with pytest.raises(ValueError, match="every pair"):
+        paired_auc_difference_estimate([True, False], [1.0, 0.0], [1.0])
+    one = paired_auc_difference_estimate([True, True], [1.0, 2.0], [2.0, 1.0])
+    assert (one.value, one.low, one.high, one.n) == (None, None, None, 2)
 
 
 def test_auc_hand_cases():
