@@ -42,12 +42,14 @@ from efficacy_smollm2 import (
     eval_paths,
     evaluated_run,
     evaluation_fresh,
+    pair_margins,
+    paired_auc_gain,
     sh,
     write_diagnostic,
     write_yaml,
 )
 
-from axolotl_mistake.evaluate.metrics import auc_estimate, paired_auc_difference_estimate
+from axolotl_mistake.evaluate.metrics import auc_estimate
 from axolotl_mistake.evaluate.report import cell
 from axolotl_mistake.evaluate.results import Estimate
 from axolotl_mistake.offline_env import offline_cpu_env
@@ -104,24 +106,6 @@ def lexical_reference(data: Path) -> dict[str, Any]:
     return {"auc": auc_estimate([p["harmful"] for p in pairs], margins).model_dump()}
 
 
-def pair_margins(work: Path, arm: str) -> dict[str, tuple[bool, float]]:
-    """{pair key: (harmful, margin)} of the arm's run on the shipped probe pairs."""
-    rows = (eval_paths(work, arm, STYLE)[1] / "discrimination_pairs.jsonl").read_text()
-    pairs = [json.loads(line) for line in rows.splitlines() if line.strip()]
-    return {p["key"]: (bool(p["harmful"]), float(p["margin"])) for p in pairs}
-
-
-def paired_gain(arm: dict[str, tuple[bool, float]], reference: dict[str, tuple[bool, float]]):
-    """AUC(arm) − AUC(reference) on the same pairs, resampled together. Both runs must have
-    scored the same labelled pairs: anything else is not a paired comparison."""
-    if arm.keys() != reference.keys() or any(arm[k][0] != reference[k][0] for k in arm):
-        raise SystemExit("the arms' runs scored different probe pairs: rerun them")
-    keys = sorted(arm)
-    return paired_auc_difference_estimate(
-        [arm[k][0] for k in keys], [arm[k][1] for k in keys], [reference[k][1] for k in keys]
-    )
-
-
 def _cell(record: dict[str, Any], metric: str) -> str:
     """An estimate (a headline's, less its `judge`) as the evaluation's own reports show
     `metric`: rates in %, AUC to 3 places."""
@@ -171,8 +155,18 @@ def main(argv: list[str] | None = None) -> int:
     for arm in arms:
         gain = None
         if reference and arm != reference:
-            estimate = paired_gain(pair_margins(work, arm), pair_margins(work, reference))
-            gain = estimate.model_dump()
+            boot = results[arm]["config"]["bootstrap"]
+            gain = paired_auc_gain(
+                *(
+                    pair_margins(
+                        eval_paths(work, a, STYLE)[1], results[a]["discrimination"]["pairs_file"]
+                    )
+                    for a in (arm, reference)
+                ),
+                samples=boot["samples"],
+                confidence=boot["confidence"],
+                seed=boot["seed"],
+            ).model_dump()
         records[arm] = {
             "discrimination": results[arm]["discrimination"],
             "harmless_rate": results[arm]["headline"]["plain"]["harmless_rate"],

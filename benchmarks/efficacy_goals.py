@@ -109,6 +109,17 @@ def shown(arm: dict[str, Any], name: str, scale: float = 1.0) -> str:
     return f"{found['value'] * scale:.3g}{band} n={found.get('n')}"
 
 
+def paired_gain(arm: dict[str, Any]) -> str:
+    """ "; gain, paired: …" when the summary holds the arm's AUC minus SFT-only's on the same
+    pairs, resampled together (the goal itself is judged on the two AUCs, as the issue says)."""
+    found = (arm.get("discrimination_analysis") or {}).get("auc_minus_sft_paired")
+    if not isinstance(found, dict) or found.get("value") is None:
+        return ""
+    lo, hi = found.get("low"), found.get("high")
+    band = "" if lo is None or hi is None else f" [{lo:+.3g}, {hi:+.3g}]"
+    return f"; gain, paired: {found['value']:+.3g}{band} n={found.get('n')}"
+
+
 def best_arm(arms: dict[str, Any]) -> str:
     """The mistake-analysis arm with the highest held-out AUC (ties: the earlier arm)."""
     scored = [
@@ -128,16 +139,22 @@ def check(arms: dict[str, Any]) -> list[Check]:
     best, sft = best_arm(arms), arms["sft"]
     out: list[Check] = []
 
-    def add(goal: str, name: str, ok, bound: float | None, scale: float = 1.0) -> None:
+    def add(goal: str, name: str, ok, bound: float | None, scale: float = 1.0, extra="") -> None:
         v = value(arms[best], name)
         holds = v is not None and bound is not None and ok(v, bound)
         detail = f"{best}: {shown(arms[best], name, scale)}; sft: {shown(sft, name, scale)}"
-        out.append(Check(goal, best, v, bound, holds, detail, scale))
+        out.append(Check(goal, best, v, bound, holds, detail + extra, scale))
 
     ge, le = (lambda v, b: v >= b - 1e-12), (lambda v, b: v <= b + 1e-12)
     s_auc, s_bacc = value(sft, "auc"), value(sft, "balanced_accuracy")
     add("discrimination AUC >= 0.80", "auc", ge, 0.80)
-    add("discrimination AUC >= SFT-only + 0.10", "auc", ge, None if s_auc is None else s_auc + 0.10)
+    add(
+        "discrimination AUC >= SFT-only + 0.10",
+        "auc",
+        ge,
+        None if s_auc is None else s_auc + 0.10,
+        extra=paired_gain(arms[best]),
+    )
     add("balanced accuracy % (training-fitted cut) >= 73", "balanced_accuracy", ge, 0.73, 100)
     add("balanced accuracy % (cut 0) >= 73", "balanced_accuracy_at_0", ge, 0.73, 100)
     add(

@@ -740,10 +740,65 @@ def with_accuracy_at_zero(results: dict[str, Any], run: Path) -> dict[str, Any] 
     return {**disc, "balanced_accuracy_at_0": at_zero.model_dump()}
 
 
+PairMargins = dict[str, tuple[bool, float]]
+"""{pair key: (harmful, margin)} of one evaluation run's discrimination pairs."""
+
+
+def pair_margins(run: Path, pairs_file: str = "discrimination_pairs.jsonl") -> PairMargins:
+    """The run's per-pair labels and margins, by the evaluation's pair key."""
+    lines = (run / pairs_file).read_text().splitlines()
+    pairs = [json.loads(line) for line in lines if line.strip()]
+    found = {p["key"]: (bool(p["harmful"]), float(p["margin"])) for p in pairs}
+    if len(found) != len(pairs):
+        raise ValueError(f"{run / pairs_file}: a pair key appears twice")
+    return found
+
+
+def paired_auc_gain(arm: PairMargins, reference: PairMargins, **bootstrap: Any) -> Any:
+    """AUC(arm) − AUC(reference) on the same pairs, both scored on each resample
+    (`paired_auc_difference_estimate`). Runs that scored different labelled pairs are not a
+    paired comparison: ValueError."""
+    from axolotl_mistake.evaluate.metrics import paired_auc_difference_estimate
+
+    if arm.keys() != reference.keys() or any(arm[k][0] != reference[k][0] for k in arm):
+        raise ValueError("the two runs scored different labelled pairs: rerun them")
+    keys = sorted(arm)
+    return paired_auc_difference_estimate(
+        [arm[k][0] for k in keys],
+        [arm[k][1] for k in keys],
+        [reference[k][1] for k in keys],
+        **bootstrap,
+    )
+
+
+def with_paired_gain_over_sft(work: Path, rows: dict[str, Any]) -> None:
+    """Add `auc_minus_sft_paired` to every arm's analysis-style discrimination when SFT-only's
+    is there: the goal "AUC >= SFT-only + 0.10" compares two AUCs of the same 108 pairs,
+    whose separate intervals overlap more than their paired difference varies."""
+    sft = (rows.get("sft") or {}).get("discrimination_analysis")
+    if not sft:
+        return
+    reference = pair_margins(eval_paths(work, "sft")[1], sft["pairs_file"])
+    for arm, entry in rows.items():
+        disc = (entry or {}).get("discrimination_analysis")
+        if arm == "sft" or not disc:
+            continue
+        results = json.loads((eval_paths(work, arm)[1] / "results.json").read_text())
+        boot = results["config"]["bootstrap"]
+        gain = paired_auc_gain(
+            pair_margins(eval_paths(work, arm)[1], disc["pairs_file"]),
+            reference,
+            samples=boot["samples"],
+            confidence=boot["confidence"],
+            seed=boot["seed"],
+        )
+        disc["auc_minus_sft_paired"] = gain.model_dump()
+
+
 def summary_rows(work: Path, current: Callable[[str], bool] = lambda arm: True) -> dict[str, Any]:
     """Per arm: the headline metrics (value, interval, n) of every evaluation, read back;
     only arms `current` accepts (made with this run's settings), so one summary never mixes
-    results of different sizes."""
+    results of different sizes. Each arm's AUC gain over SFT-only is added, paired."""
     rows: dict[str, Any] = {}
     for arm in ARMS + CONTROL_ARMS:
         entry: dict[str, Any] = {}
@@ -761,6 +816,7 @@ def summary_rows(work: Path, current: Callable[[str], bool] = lambda arm: True) 
                 entry["headline"] = results.get("headline")
         if entry or arm in ARMS:
             rows[arm] = entry
+    with_paired_gain_over_sft(work, rows)
     return rows
 
 

@@ -310,36 +310,50 @@ def test_builtin_transfer_reruns_an_arm_trained_again_since(tmp_path):
     )
 
 
-def _pairs_run(work: Path, arm: str, rows: list[tuple[str, bool, float]]) -> None:
-    out = builtin.eval_paths(work, arm, builtin.STYLE)[1]
+BOOT = {"samples": 500, "confidence": 0.95, "seed": 0}
+ANCHORED = [("a", True, 2.0), ("b", True, 1.5), ("c", False, 0.0), ("d", False, -1.0)]
+SFT = [("d", False, 0.0), ("c", False, 1.0), ("b", True, -1.0), ("a", True, 3.0)]
+"""The anchored run ranks both harmful pairs first (AUC 1.0); SFT-only ranks one of the two
+below both harmless ones (AUC 0.5), and its file lists the pairs in another order."""
+
+
+def _pairs_run(work: Path, arm: str, rows: list[tuple[str, bool, float]], style: str) -> Path:
+    """An evaluation run folder with a pairs file and the results.json fields read from it."""
+    out = builtin.eval_paths(work, arm, style)[1]
     out.mkdir(parents=True, exist_ok=True)
     lines = [json.dumps({"key": k, "harmful": h, "margin": m}) for k, h, m in rows]
-    (out / "discrimination_pairs.jsonl").write_text("\n".join(lines) + "\n")
+    (out / "pairs.jsonl").write_text("\n".join(lines) + "\n")
+    results = {"discrimination": {"pairs_file": "pairs.jsonl"}, "config": {"bootstrap": BOOT}}
+    (out / "results.json").write_text(json.dumps(results))
+    return out
 
 
-def test_builtin_transfer_compares_arms_on_the_same_pairs_by_key(tmp_path):
+def test_arms_are_compared_on_the_same_pairs_by_key(tmp_path):
     work = tmp_path / "work"
-    # the anchored run ranks both harmful pairs first (AUC 1.0); SFT-only ranks one of the two
-    # below both harmless ones (AUC 0.5); its file lists the pairs in another order
-    _pairs_run(
-        work,
-        "anchored",
-        [("a", True, 2.0), ("b", True, 1.5), ("c", False, 0.0), ("d", False, -1.0)],
-    )
-    _pairs_run(
-        work, "sft", [("d", False, 0.0), ("c", False, 1.0), ("b", True, -1.0), ("a", True, 3.0)]
-    )
-    gain = builtin.paired_gain(
-        builtin.pair_margins(work, "anchored"), builtin.pair_margins(work, "sft")
-    )
+    runs = {
+        arm: _pairs_run(work, arm, rows, "builtin")
+        for arm, rows in (("anchored", ANCHORED), ("sft", SFT))
+    }
+    margins = {arm: builtin.pair_margins(run, "pairs.jsonl") for arm, run in runs.items()}
+    gain = builtin.paired_auc_gain(margins["anchored"], margins["sft"], **BOOT)
     assert gain.value == pytest.approx(0.5) and gain.n == 4
-    _pairs_run(
-        work, "base", [("a", True, 2.0), ("b", True, 1.5), ("c", False, 0.0), ("e", False, -1.0)]
-    )
-    with pytest.raises(SystemExit, match="different probe pairs"):
-        builtin.paired_gain(
-            builtin.pair_margins(work, "anchored"), builtin.pair_margins(work, "base")
-        )
+    other = _pairs_run(work, "base", [*ANCHORED[:3], ("e", False, -1.0)], "builtin")
+    with pytest.raises(ValueError, match="different labelled pairs"):
+        builtin.paired_auc_gain(margins["anchored"], builtin.pair_margins(other, "pairs.jsonl"))
+    twice = _pairs_run(work, "paper", [*ANCHORED, ANCHORED[0]], "builtin")
+    with pytest.raises(ValueError, match="appears twice"):
+        builtin.pair_margins(twice, "pairs.jsonl")
     assert builtin.reference_arm(["base", "sft", "anchored"]) == "sft"
     assert builtin.reference_arm(["anchored", "base"]) == "base"
     assert builtin.reference_arm(["anchored"]) is None
+
+
+def test_the_summary_gives_each_arms_auc_gain_over_sft_paired(tmp_path):
+    efficacy = importlib.import_module("efficacy_smollm2")
+    for arm, rows in (("anchored", ANCHORED), ("sft", SFT)):
+        _pairs_run(tmp_path, arm, rows, "analysis")
+    summary = efficacy.summary_rows(tmp_path)
+    gain = summary["anchored"]["discrimination_analysis"]["auc_minus_sft_paired"]
+    assert gain["value"] == pytest.approx(0.5) and gain["n"] == 4
+    assert "auc_minus_sft_paired" not in summary["sft"]["discrimination_analysis"]
+    assert summary["paper"] == {}  # not evaluated: nothing to compare

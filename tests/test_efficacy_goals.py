@@ -120,3 +120,18 @@ def test_a_malformed_summary_is_one_error_line_naming_the_place(tmp_path, text, 
     message = str(exc.value.code)
     assert message.startswith(f"error: {bad}: ") and place in message
     assert "\n" not in message
+
+
+def test_the_auc_gain_shows_its_paired_interval_when_the_summary_has_it():
+    a = arms()
+    gain = next(c for c in check(a) if c.goal == "discrimination AUC >= SFT-only + 0.10")
+    assert "paired" not in gain.detail  # an older summary: nothing invented
+    a["anchored"]["discrimination_analysis"]["auc_minus_sft_paired"] = {
+        "value": 0.33,
+        "low": 0.21,
+        "high": 0.45,
+        "n": 108,
+    }
+    gain = next(c for c in check(a) if c.goal == "discrimination AUC >= SFT-only + 0.10")
+    assert gain.detail.endswith("; gain, paired: +0.33 [+0.21, +0.45] n=108")
+    assert gain.holds  # judged on the two AUCs, as before
