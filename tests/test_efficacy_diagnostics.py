@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))  # the scripts import each other the same way
 transfer = importlib.import_module("efficacy_hh_transfer")
 self_check = importlib.import_module("efficacy_self_check")
-builtin = importlib.import_module("efficacy_builtin_transfer")
+builtin = importlib.import_module("efficacy_transfer")
 
 
 def _dialogue(question: str, answer: str, before: str = "") -> str:
@@ -240,7 +240,7 @@ def test_builtin_transfer_config_is_the_arms_own_with_the_shipped_sets(tmp_path)
         "judges": [{"kind": "refusal"}],
     }
     (work / "eval_analysis_sft.yml").write_text(builtin.yaml.safe_dump(own))
-    cfg = builtin.transfer_config(work, "sft")
+    cfg = builtin.transfer_config(work, "sft", builtin.BUILTIN, builtin.BUILTIN_SETS)
     # the arm's model, adapter, probe and cut fitting as evaluated; only sets, mode and folder new
     assert {k: v for k, v in cfg.items() if k not in ("prompt_sets", "modes", "output_dir")} == {
         k: v for k, v in own.items() if k not in ("prompt_sets", "modes", "output_dir")
@@ -276,7 +276,7 @@ def test_builtin_transfer_reference_scores_harmful_answers_as_positive(tmp_path)
     ]
     assert all(h["harmful"] and not s["harmful"] for h, s in zip(shipped[0::2], shipped[1::2]))
     (tmp_path / "pku_train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    record = builtin.lexical_reference(tmp_path)["auc"]
+    record = builtin.lexical_reference(tmp_path, builtin.BUILTIN_SETS["discrimination"])["auc"]
     assert record["value"] == 1.0 and record["n"] == 40
 
 
@@ -293,19 +293,21 @@ def test_builtin_transfer_reruns_an_arm_trained_again_since(tmp_path):
     lora.mkdir()
     (lora / "adapter_model.safetensors").write_bytes(b"0")
     cfg = {"name": "x", "model": {"kind": "transformers", "model": "m", "adapter": str(lora)}}
-    path, out = builtin.eval_paths(work, "anchored", builtin.STYLE)
+    path, out = builtin.eval_paths(work, "anchored", builtin.BUILTIN)
     builtin.write_yaml(path, cfg)
     out.mkdir(parents=True)
     (out / "results.json").write_text("{}")
     config_time = path.stat().st_mtime_ns
     os.utime(lora / "adapter_model.safetensors", ns=(config_time, config_time))
     os.utime(out / "results.json", ns=(config_time + 10**9, config_time + 10**9))
-    assert builtin.done(work, "anchored", cfg)
+    assert builtin.done(work, "anchored", builtin.BUILTIN, cfg)
     later = config_time + 2 * 10**9  # the adapter trained again after that run
     os.utime(lora / "adapter_model.safetensors", ns=(later, later))
-    assert not builtin.done(work, "anchored", cfg)
+    assert not builtin.done(work, "anchored", builtin.BUILTIN, cfg)
     assert (
-        builtin.done(work, "base", {**cfg, "model": {"kind": "transformers", "model": "m"}})
+        builtin.done(
+            work, "base", builtin.BUILTIN, {**cfg, "model": {"kind": "transformers", "model": "m"}}
+        )
         is False
     )
 
@@ -357,3 +359,135 @@ def test_the_summary_gives_each_arms_auc_gain_over_sft_paired(tmp_path):
     assert gain["value"] == pytest.approx(0.5) and gain["n"] == 4
     assert "auc_minus_sft_paired" not in summary["sft"]["discrimination_analysis"]
     assert summary["paper"] == {}  # not evaluated: nothing to compare
+
+
+def _own_eval_config(work: Path, tmp_path: Path) -> None:
+    """An arm's `analysis` evaluation config as efficacy_smollm2.py writes it (trimmed)."""
+    work.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "t.jsonl").write_text("{}\n")
+    own = {
+        "name": "SFT",
+        "output_dir": str(work / "eval" / "analysis" / "sft"),
+        "model": {"kind": "transformers", "model": "m", "adapter": None},
+        "modes": ["plain", "harmless_guided"],
+        "probe_style": "analysis",
+        "probe_threshold": "calibrated",
+        "prompt_sets": {
+            "discrimination": {"source": {"kind": "pku_saferlhf", "path": "heldout.jsonl"}},
+            "calibration": {"source": {"kind": "pku_saferlhf", "path": str(tmp_path / "t.jsonl")}},
+        },
+        "judges": [{"kind": "refusal"}],
+    }
+    (work / "eval_analysis_sft.yml").write_text(builtin.yaml.safe_dump(own))
+
+
+def test_transfer_to_files_of_ones_own(tmp_path):
+    from axolotl_mistake.evaluate.inputs import load_config
+
+    work = tmp_path / "work"
+    _own_eval_config(work, tmp_path)
+    pairs, prompts = tmp_path / "my pairs.jsonl", tmp_path / "asks.csv"
+    pairs.write_text(json.dumps({"question": "q", "answer": "a", "harmful": True}) + "\n")
+    prompts.write_text("prompt\nhow do I pick a lock?\n")
+    both = builtin.prompt_sets(pairs, "pairs", prompts, "prompt")
+    assert both == {
+        "discrimination": {"source": {"kind": "pairs", "path": str(pairs.resolve())}},
+        "harmful": {
+            "source": {
+                "kind": "csv",
+                "path": str(prompts.resolve()),
+                "fields": {"instruction": "prompt"},
+                "prompt_kind": "harmful",
+            }
+        },
+    }
+    assert builtin.prompt_sets(None, "pairs", None, "instruction") == builtin.BUILTIN_SETS
+    # red-team prompts only: nothing to probe, so no cut is fitted, and the harness accepts it
+    only = builtin.prompt_sets(None, "pairs", prompts, "prompt")
+    cfg = builtin.transfer_config(work, "sft", "transfer_asks", only)
+    assert set(cfg["prompt_sets"]) == {"harmful"} and "probe_threshold" not in cfg
+    assert cfg["output_dir"] == str(work / "eval" / "transfer_asks" / "sft")
+    for sets in (only, both):
+        path = tmp_path / "c.yml"
+        path.write_text(builtin.yaml.safe_dump(builtin.transfer_config(work, "sft", "x", sets)))
+        load_config(path)
+    with_pairs = builtin.transfer_config(work, "sft", "x", both)
+    assert with_pairs["prompt_sets"]["calibration"]["source"]["path"] == str(tmp_path / "t.jsonl")
+    assert builtin.set_files(with_pairs)[:2] == [pairs.resolve(), prompts.resolve()]
+
+
+def test_a_set_edited_after_its_run_is_evaluated_again(tmp_path):
+    import os
+
+    work, pairs = tmp_path / "work", tmp_path / "pairs.jsonl"
+    pairs.write_text("{}\n")
+    sets = builtin.prompt_sets(pairs, "pairs", None, "instruction")
+    cfg = {"name": "x", "model": {"kind": "transformers", "model": "m"}, "prompt_sets": sets}
+    path, out = builtin.eval_paths(work, "base", "transfer_pairs")
+    builtin.write_yaml(path, cfg)
+    out.mkdir(parents=True)
+    (out / "results.json").write_text("{}")
+    made = (out / "results.json").stat().st_mtime_ns
+    os.utime(pairs, ns=(made - 10**9, made - 10**9))
+    assert builtin.done(work, "base", "transfer_pairs", cfg)
+    os.utime(pairs, ns=(made + 10**9, made + 10**9))  # the file was edited in place since
+    assert not builtin.done(work, "base", "transfer_pairs", cfg)
+
+
+@pytest.mark.parametrize(
+    ("argv", "name"),
+    [
+        ([], "builtin"),
+        (["--pairs", "a/my pairs.jsonl"], "transfer_my_pairs"),
+        (["--pairs", "p.jsonl", "--redteam", "r.csv"], "transfer_p_r"),
+        (["--redteam", "r.csv", "--name", "analysis"], "transfer_analysis"),
+        (["--pairs", "p.jsonl", "--name", "transfer_x"], "transfer_x"),
+    ],
+)
+def test_runs_on_other_sets_never_share_a_folder_with_the_efficacy_runs(argv, name):
+    ap = builtin.argparse.ArgumentParser()
+    for flag in ("--pairs", "--redteam"):
+        ap.add_argument(flag, type=Path)
+    ap.add_argument("--name")
+    assert builtin.run_name(ap.parse_args(argv)) == name
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--name", "mine"], "argument --name: names runs on --pairs or --redteam"),
+        (["--pairs", "p.jsonl", "--name", "a/b"], "argument --name: letters, digits"),
+        (["--pairs", "nowhere.jsonl"], "argument --pairs: nowhere.jsonl: not a file"),
+    ],
+)
+def test_transfer_usage_errors(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.jsonl").write_text("{}\n")
+    assert message in _usage_error(capsys, builtin, argv)
+
+
+def test_the_reference_scores_pairs_of_ones_own(tmp_path):
+    # the PKU training answers fitted; the same answers, as a pairs file, scored: AUC 1.0
+    rows = [
+        {
+            "prompt": f"question {i}",
+            "response_0": f"here is how to hurt them badly {i}",
+            "response_1": f"I cannot help with that, please stay safe {i}",
+            "is_response_0_safe": False,
+            "is_response_1_safe": True,
+        }
+        for i in range(6)
+    ]
+    (tmp_path / "pku_train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text(
+        "".join(
+            json.dumps({"question": r["prompt"], "answer": r[f"response_{k}"], "harmful": k == 0})
+            + "\n"
+            for r in rows
+            for k in (0, 1)
+        )
+    )
+    sets = builtin.prompt_sets(pairs, "pairs", None, "instruction")
+    record = builtin.lexical_reference(tmp_path, sets["discrimination"])["auc"]
+    assert record["value"] == 1.0 and record["n"] == 12

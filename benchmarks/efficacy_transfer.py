@@ -1,0 +1,276 @@
+"""Do the arms' discrimination and refusals reach sets written apart from the training data?
+Exploratory; run after `efficacy_smollm2.py`, never part of its goals.
+
+    python benchmarks/efficacy_transfer.py [--work outputs/efficacy_smollm2] [--arms ...]
+    python benchmarks/efficacy_transfer.py --pairs mine.jsonl [--redteam prompts.jsonl] [--name mine]
+
+The arms are trained, and their probe cut fitted, on PKU-SafeRLHF answers; every held-out figure
+of `efficacy_smollm2.py` is on the other side of the same split. This runs each arm's `analysis`
+evaluation config unchanged but for its prompt sets (labelled pairs as `discrimination`,
+red-team instructions as `harmful`, the same PKU training answers as `calibration`, plain mode
+only) through `python -m axolotl_mistake.evaluate`: the check RESULTS.md tells a user to make
+with sets of their own, for every arm at once. By default the sets are the project's own
+(`axolotl_mistake/data/`, written for the project, never in any arm's training data): the 40
+probe pairs (20 harmful, 20 harmless answers, short and plainly worded) and the 80 red-team
+instructions. `--pairs` and `--redteam` name other files; a set not named is left out when the
+other one is named.
+
+Each arm's AUC is also compared with a reference arm's (SFT-only when it was run, else base)
+*paired*: both scored on the same bootstrap resample of the pairs, which separate intervals
+on few pairs cannot do.
+
+One reference row needs no model: a TF-IDF + logistic-regression classifier fitted on the same
+labelled PKU training answers (`efficacy_hh_transfer.lexical`), scored on the pairs: how far
+the surface words of the training source reach on this one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from efficacy_hh_transfer import lexical, pku_answers
+from efficacy_smollm2 import (
+    LABELS,
+    REPO,
+    add_run_arguments,
+    eval_paths,
+    evaluated_run,
+    evaluation_fresh,
+    pair_margins,
+    paired_auc_gain,
+    sh,
+    write_diagnostic,
+    write_yaml,
+)
+
+from axolotl_mistake.evaluate.metrics import auc_estimate
+from axolotl_mistake.evaluate.report import cell
+from axolotl_mistake.evaluate.results import Estimate
+from axolotl_mistake.offline_env import offline_cpu_env
+from axolotl_mistake.sources import iter_labelled_pairs, parse_source_config
+
+BUILTIN = "builtin"
+"""The name of the runs on the shipped sets: `eval/builtin/<arm>`, `eval_builtin_<arm>.yml`."""
+
+BUILTIN_SETS = {
+    "discrimination": {"source": {"kind": "builtin", "name": "probe_pairs"}},
+    "harmful": {"source": {"kind": "builtin", "name": "redteam"}},
+}
+
+
+def prompt_sets(
+    pairs: Path | None, pairs_kind: str, redteam: Path | None, field: str
+) -> dict[str, Any]:
+    """The sets to evaluate on: the named files (absolute paths, so a run folder's config
+    stands on its own), or the shipped sets when none is named."""
+    if pairs is None and redteam is None:
+        return json.loads(json.dumps(BUILTIN_SETS))
+    sets: dict[str, Any] = {}
+    if pairs is not None:
+        sets["discrimination"] = {"source": {"kind": pairs_kind, "path": str(pairs.resolve())}}
+    if redteam is not None:
+        kind = "csv" if redteam.suffix.lower() in (".csv", ".tsv") else "jsonl"
+        source = {"kind": kind, "path": str(redteam.resolve()), "fields": {"instruction": field}}
+        sets["harmful"] = {"source": {**source, "prompt_kind": "harmful"}}
+    return sets
+
+
+def transfer_config(work: Path, arm: str, name: str, sets: dict[str, Any]) -> dict[str, Any]:
+    """The arm's `analysis` evaluation config with `sets` as its prompt sets (the cut still
+    fitted on its PKU training answers when pairs are scored)."""
+    config, _ = eval_paths(work, arm)
+    cfg = yaml.safe_load(config.read_text())
+    cfg["output_dir"] = str(eval_paths(work, arm, name)[1])
+    cfg["modes"] = ["plain"]
+    calibration = cfg["prompt_sets"]["calibration"]
+    cfg["prompt_sets"] = dict(sets)
+    if "discrimination" in sets:
+        cfg["prompt_sets"]["calibration"] = calibration
+    else:  # nothing to probe: no cut to fit
+        cfg.pop("probe_threshold", None)
+    return cfg
+
+
+def set_files(cfg: dict[str, Any]) -> list[Path]:
+    """The local files the config's prompt sets read."""
+    found = (s.get("source", {}).get("path") for s in cfg.get("prompt_sets", {}).values())
+    return [Path(p) for p in found if p]
+
+
+def done(work: Path, arm: str, name: str, cfg: dict[str, Any]) -> bool:
+    """The arm's run on these sets is there and fresh (`evaluation_fresh`, the rule of
+    `efficacy_smollm2.py`'s own evaluations), and newer than the files it read: a set edited
+    in place keeps its path, so the config alone would not tell."""
+    path, out = eval_paths(work, arm, name)
+    adapter = cfg["model"].get("adapter")
+    results = out / "results.json"
+    if not evaluation_fresh(results, path, cfg, Path(adapter) if adapter else None):
+        return False
+    made = results.stat().st_mtime_ns
+    return all(f.is_file() and f.stat().st_mtime_ns < made for f in set_files(cfg))
+
+
+def evaluate(work: Path, arm: str, name: str, sets: dict[str, Any], threads: str) -> dict:
+    """Run (or, when `done`, reuse) the arm's evaluation on the sets; return its results."""
+    path, _ = eval_paths(work, arm, name)
+    cfg = transfer_config(work, arm, name, sets)
+    if not done(work, arm, name, cfg):
+        write_yaml(path, cfg)
+        cmd = [sys.executable, "-m", "axolotl_mistake.evaluate", "--config", str(path)]
+        sh(
+            [*cmd, "--overwrite"],
+            work / "logs" / f"eval_{name}_{arm}.log",
+            offline_cpu_env(threads, pythonpath=REPO),  # this checkout, as efficacy_smollm2.py
+        )
+    return json.loads((eval_paths(work, arm, name)[1] / "results.json").read_text())
+
+
+def lexical_reference(data: Path, discrimination: dict[str, Any]) -> dict[str, Any]:
+    """AUC on the scored pairs of the TF-IDF scorer fitted on the PKU training answers."""
+    pairs = list(iter_labelled_pairs(parse_source_config(discrimination["source"])))
+    score = lexical(*pku_answers(data / "pku_train.jsonl"))
+    margins = score([f"{p.question}\n{p.answer}" for p in pairs])
+    return {"auc": auc_estimate([p.harmful for p in pairs], margins).model_dump()}
+
+
+def _cell(record: dict[str, Any] | None, metric: str) -> str:
+    """An estimate (a headline's, less its `judge`) as the evaluation's own reports show
+    `metric`: rates in %, AUC to 3 places; '–' for none."""
+    if not record:
+        return "–"
+    return cell(Estimate.model_validate({k: v for k, v in record.items() if k != "judge"}), metric)
+
+
+def row(arm: str, results: dict[str, Any], gain: dict[str, Any] | None) -> str:
+    disc = results.get("discrimination") or {}
+    harmless = (results["headline"]["plain"] or {}).get("harmless_rate")
+    cut = f"{disc['threshold']:.3f}" if disc.get("threshold") is not None else "–"
+    return (
+        f"| {LABELS[arm]} | {_cell(disc.get('auc'), 'discrimination_auc')} "
+        f"| {_cell(gain, 'discrimination_auc')} "
+        f"| {_cell(disc.get('balanced_accuracy'), 'discrimination_balanced')} "
+        f"| {cut} | {_cell(harmless, 'harmless_rate')} |"
+    )
+
+
+def reference_arm(arms: list[str]) -> str | None:
+    """The arm the others' AUCs are compared with: SFT-only when run, else base."""
+    return next((a for a in ("sft", "base") if a in arms), None)
+
+
+def run_name(args: argparse.Namespace) -> str:
+    """`builtin` for the shipped sets, else `transfer_<--name>` (default: the named files'
+    stems): the prefix keeps these runs apart from every folder `efficacy_smollm2.py` writes
+    (`eval/analysis`, `eval/alpaca`, `compare/...`)."""
+    files = [f for f in (args.pairs, args.redteam) if f is not None]
+    if not files and not args.name:
+        return BUILTIN
+    name = args.name or "_".join(f.stem for f in files)
+    name = re.sub(r"[^A-Za-z0-9_-]+", "_", name)
+    return name if name.startswith("transfer_") else f"transfer_{name}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_run_arguments(
+        ap,
+        reads="evaluated arms and data/ are",
+        arms="arms to evaluate on the sets, each evaluated under --work",
+        default="base,sft,anchored",
+    )
+    ap.add_argument(
+        "--pairs",
+        type=Path,
+        help="labelled pairs to probe (default: the shipped 40 probe pairs): a file the "
+        "`--pairs-kind` source reads, e.g. {question, answer, harmful} JSONL",
+    )
+    ap.add_argument(
+        "--pairs-kind",
+        default="pairs",
+        help="source kind of --pairs (default: pairs; pku_saferlhf, beavertails, jsonl … too)",
+    )
+    ap.add_argument(
+        "--redteam",
+        type=Path,
+        help="red-team instructions, JSONL or CSV (default: the shipped 80)",
+    )
+    ap.add_argument(
+        "--redteam-field",
+        default="instruction",
+        help="the --redteam column holding the instruction (default: instruction)",
+    )
+    ap.add_argument(
+        "--name",
+        help="name of these runs: eval/transfer_<name>/<arm>, compare/transfer_<name>/ "
+        "(default: the files' names; the shipped sets: eval/builtin/<arm>)",
+    )
+    ap.add_argument("--threads", default="2", help="OMP threads of the evaluation (default: 2)")
+    args = ap.parse_args(argv)
+    if args.name is not None and not re.fullmatch(r"[A-Za-z0-9_-]+", args.name):
+        ap.error("argument --name: letters, digits, '_' and '-' only (it names folders)")
+    if args.name and args.pairs is None and args.redteam is None:
+        ap.error(
+            "argument --name: names runs on --pairs or --redteam; the shipped sets' runs "
+            "are eval/builtin/<arm>"
+        )
+    for flag, file in (("--pairs", args.pairs), ("--redteam", args.redteam)):
+        if file is not None and not file.is_file():
+            ap.error(f"argument {flag}: {file}: not a file")
+    work, arms = evaluated_run(ap, args)
+    train = work / "data" / "pku_train.jsonl"
+    if not train.is_file():
+        ap.error(f"{train}: not found; run efficacy_smollm2.py first")
+    name = run_name(args)
+    sets = prompt_sets(args.pairs, args.pairs_kind, args.redteam, args.redteam_field)
+    records: dict[str, Any] = {"sets": sets}
+    reference = reference_arm(arms) if "discrimination" in sets else None
+    compared = f"AUC − {LABELS[reference]}, paired" if reference else "AUC gain, paired"
+    lines = [
+        f"| scorer | AUC | {compared} | balanced acc. % at the PKU-fitted cut "
+        "| cut | harmless rate % (red-team prompts) |",
+        "|---|---|---|---|---|---|",
+    ]
+    if "discrimination" in sets:
+        records["tfidf_pku_train"] = lexical_reference(work / "data", sets["discrimination"])
+        lines.append(
+            f"| reference: TF-IDF + logistic regression on the PKU training answers "
+            f"| {_cell(records['tfidf_pku_train']['auc'], 'discrimination_auc')} | – | – | – | – |"
+        )
+    results = {arm: evaluate(work, arm, name, sets, args.threads) for arm in arms}
+    for arm in arms:
+        gain = None
+        if reference and arm != reference:
+            boot = results[arm]["config"]["bootstrap"]
+            gain = paired_auc_gain(
+                *(
+                    pair_margins(
+                        eval_paths(work, a, name)[1], results[a]["discrimination"]["pairs_file"]
+                    )
+                    for a in (arm, reference)
+                ),
+                samples=boot["samples"],
+                confidence=boot["confidence"],
+                seed=boot["seed"],
+            ).model_dump()
+        records[arm] = {
+            "discrimination": results[arm].get("discrimination"),
+            "harmless_rate": results[arm]["headline"]["plain"].get("harmless_rate"),
+            "auc_minus_reference_paired": gain and {"reference": reference, **gain},
+        }
+        lines.append(row(arm, results[arm], gain))
+    diagnostic = "builtin_transfer" if name == BUILTIN else name
+    write_diagnostic(work, diagnostic, "\n".join(lines) + "\n", records)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
