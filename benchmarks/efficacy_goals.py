@@ -110,8 +110,9 @@ def shown(arm: dict[str, Any], name: str, scale: float = 1.0) -> str:
 
 
 def paired_gain(arm: dict[str, Any]) -> str:
-    """ "; gain, paired: …" when the summary holds the arm's AUC minus SFT-only's on the same
-    pairs, resampled together (the goal itself is judged on the two AUCs, as the issue says)."""
+    """The AUC-gain row's suffix, `; gain, paired: …`, when the summary holds the arm's AUC
+    minus SFT-only's on the same pairs, resampled together (the goal itself is judged on the
+    two AUCs, as the issue says); empty for an older summary."""
     found = (arm.get("discrimination_analysis") or {}).get("auc_minus_sft_paired")
     if not isinstance(found, dict) or found.get("value") is None:
         return ""

@@ -57,6 +57,7 @@ from refusal_rows import write_refusal_rows
 
 from axolotl_mistake.errors import InputError
 from axolotl_mistake.evaluate.compare import is_compare_folder
+from axolotl_mistake.evaluate.results import Estimate
 from axolotl_mistake.fileio import (
     file_sha256,
     write_atomic,
@@ -754,7 +755,7 @@ def pair_margins(run: Path, pairs_file: str = "discrimination_pairs.jsonl") -> P
     return found
 
 
-def paired_auc_gain(arm: PairMargins, reference: PairMargins, **bootstrap: Any) -> Any:
+def paired_auc_gain(arm: PairMargins, reference: PairMargins, **bootstrap: Any) -> Estimate:
     """AUC(arm) − AUC(reference) on the same pairs, both scored on each resample
     (`paired_auc_difference_estimate`). Runs that scored different labelled pairs are not a
     paired comparison: ValueError."""
