@@ -52,10 +52,12 @@ from efficacy_smollm2 import (
     write_yaml,
 )
 
+from axolotl_mistake.errors import InputError
 from axolotl_mistake.evaluate.metrics import auc_estimate
 from axolotl_mistake.evaluate.report import cell
 from axolotl_mistake.evaluate.results import Estimate
 from axolotl_mistake.offline_env import offline_cpu_env
+from axolotl_mistake.records import LabelledPair
 from axolotl_mistake.sources import iter_labelled_pairs, parse_source_config
 
 BUILTIN = "builtin"
@@ -134,9 +136,14 @@ def evaluate(work: Path, arm: str, name: str, sets: dict[str, Any], threads: str
     return json.loads((eval_paths(work, arm, name)[1] / "results.json").read_text())
 
 
-def lexical_reference(data: Path, discrimination: dict[str, Any]) -> dict[str, Any]:
+def labelled_pairs(discrimination: dict[str, Any]) -> list[LabelledPair]:
+    """The pairs a discrimination set yields, read as the evaluation reads them (an InputError
+    names file, line and field of a bad row)."""
+    return list(iter_labelled_pairs(parse_source_config(discrimination["source"])))
+
+
+def lexical_reference(data: Path, pairs: list[LabelledPair]) -> dict[str, Any]:
     """AUC on the scored pairs of the TF-IDF scorer fitted on the PKU training answers."""
-    pairs = list(iter_labelled_pairs(parse_source_config(discrimination["source"])))
     score = lexical(*pku_answers(data / "pku_train.jsonl"))
     margins = score([f"{p.question}\n{p.answer}" for p in pairs])
     return {"auc": auc_estimate([p.harmful for p in pairs], margins).model_dump()}
@@ -232,6 +239,17 @@ def main(argv: list[str] | None = None) -> int:
     name = run_name(args)
     sets = prompt_sets(args.pairs, args.pairs_kind, args.redteam, args.redteam_field)
     records: dict[str, Any] = {"sets": sets}
+    pairs: list[LabelledPair] = []
+    if "discrimination" in sets:  # before any model runs: a file that yields no pairs is a
+        try:  # usage error, not three evaluations that probe nothing
+            pairs = labelled_pairs(sets["discrimination"])
+        except InputError as err:
+            ap.error(f"argument --pairs: {err}")
+        if not pairs:
+            ap.error(
+                f"argument --pairs: {args.pairs} yields no labelled pairs as kind "
+                f"{args.pairs_kind!r}"
+            )
     reference = reference_arm(arms) if "discrimination" in sets else None
     compared = f"AUC − {LABELS[reference]}, paired" if reference else "AUC gain, paired"
     lines = [
@@ -240,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         "|---|---|---|---|---|---|",
     ]
     if "discrimination" in sets:
-        records["tfidf_pku_train"] = lexical_reference(work / "data", sets["discrimination"])
+        records["tfidf_pku_train"] = lexical_reference(work / "data", pairs)
         lines.append(
             f"| reference: TF-IDF + logistic regression on the PKU training answers "
             f"| {_cell(records['tfidf_pku_train']['auc'], 'discrimination_auc')} | – | – | – | – |"

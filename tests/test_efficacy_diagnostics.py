@@ -276,7 +276,8 @@ def test_builtin_transfer_reference_scores_harmful_answers_as_positive(tmp_path)
     ]
     assert all(h["harmful"] and not s["harmful"] for h, s in zip(shipped[0::2], shipped[1::2]))
     (tmp_path / "pku_train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    record = builtin.lexical_reference(tmp_path, builtin.BUILTIN_SETS["discrimination"])["auc"]
+    pairs = builtin.labelled_pairs(builtin.BUILTIN_SETS["discrimination"])
+    record = builtin.lexical_reference(tmp_path, pairs)["auc"]
     assert record["value"] == 1.0 and record["n"] == 40
 
 
@@ -489,5 +490,31 @@ def test_the_reference_scores_pairs_of_ones_own(tmp_path):
         )
     )
     sets = builtin.prompt_sets(pairs, "pairs", None, "instruction")
-    record = builtin.lexical_reference(tmp_path, sets["discrimination"])["auc"]
+    record = builtin.lexical_reference(tmp_path, builtin.labelled_pairs(sets["discrimination"]))
+    record = record["auc"]
     assert record["value"] == 1.0 and record["n"] == 12
+
+
+@pytest.mark.parametrize(
+    ("rows", "kind", "message"),
+    [
+        ('{"question": "q", "answer": "a"}\n', "pairs", "p.jsonl:1, field 'harmful'"),
+        (
+            '{"instruction": "q", "output": "a"}\n',
+            "alpaca",
+            "yields no labelled pairs as kind 'alpaca'",
+        ),
+    ],
+)
+def test_pairs_that_cannot_be_probed_are_refused_before_any_evaluation(
+    tmp_path, capsys, rows, kind, message
+):
+    work = _evaluated(tmp_path / "work", "sft")
+    (work / "data").mkdir()
+    (work / "data" / "pku_train.jsonl").write_text("{}\n")
+    pairs = tmp_path / "p.jsonl"
+    pairs.write_text(rows)
+    argv = ["--work", str(work), "--arms", "sft", "--pairs", str(pairs), "--pairs-kind", kind]
+    err = _usage_error(capsys, builtin, argv)
+    assert "error: argument --pairs: " in err and message in err
+    assert not (work / "eval" / "transfer_p").exists()  # nothing was evaluated
