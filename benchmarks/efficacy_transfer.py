@@ -58,7 +58,7 @@ from axolotl_mistake.evaluate.report import cell
 from axolotl_mistake.evaluate.results import Estimate
 from axolotl_mistake.offline_env import offline_cpu_env
 from axolotl_mistake.records import LabelledPair
-from axolotl_mistake.sources import iter_labelled_pairs, parse_source_config
+from axolotl_mistake.sources import iter_labelled_pairs, iter_rows, parse_source_config
 
 BUILTIN = "builtin"
 """The name of the runs on the shipped sets: `eval/builtin/<arm>`, `eval_builtin_<arm>.yml`."""
@@ -250,6 +250,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"argument --pairs: {args.pairs} yields no labelled pairs as kind "
                 f"{args.pairs_kind!r}"
             )
+    if "harmful" in sets and args.redteam is not None:  # the same for the prompts
+        try:
+            prompts = list(iter_rows(parse_source_config(sets["harmful"]["source"])))
+        except InputError as err:
+            ap.error(f"argument --redteam: {err}")
+        if not prompts:
+            ap.error(f"argument --redteam: {args.redteam} holds no instructions")
     reference = reference_arm(arms) if "discrimination" in sets else None
     compared = f"AUC − {LABELS[reference]}, paired" if reference else "AUC gain, paired"
     lines = [

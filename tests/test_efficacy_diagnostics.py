@@ -518,3 +518,26 @@ def test_pairs_that_cannot_be_probed_are_refused_before_any_evaluation(
     err = _usage_error(capsys, builtin, argv)
     assert "error: argument --pairs: " in err and message in err
     assert not (work / "eval" / "transfer_p").exists()  # nothing was evaluated
+
+
+@pytest.mark.parametrize(
+    ("text", "argv", "message"),
+    [
+        ('{"prompt": "q"}\n', [], "'instruction'"),  # the column is `prompt`, not the default
+        ("", ["--redteam-field", "prompt"], "holds no records"),
+        ("bad json\n", ["--redteam-field", "prompt"], "r.jsonl:1"),
+    ],
+)
+def test_redteam_prompts_that_cannot_be_read_are_refused_before_any_evaluation(
+    tmp_path, capsys, text, argv, message
+):
+    work = _evaluated(tmp_path / "work", "sft")
+    (work / "data").mkdir()
+    (work / "data" / "pku_train.jsonl").write_text("{}\n")
+    prompts = tmp_path / "r.jsonl"
+    prompts.write_text(text)
+    err = _usage_error(
+        capsys, builtin, ["--work", str(work), "--arms", "sft", "--redteam", str(prompts), *argv]
+    )
+    assert "error: argument --redteam: " in err and message in err
+    assert not (work / "eval" / "transfer_r").exists()  # nothing was evaluated
