@@ -495,6 +495,21 @@ def test_the_reference_scores_pairs_of_ones_own(tmp_path):
     assert record["value"] == 1.0 and record["n"] == 12
 
 
+def _refused_set(tmp_path, capsys, flag: str, name: str, text: str, argv: list[str]) -> str:
+    """The usage error for a set file holding `text`, checked to come before any evaluation
+    (no run folder of that set exists afterwards)."""
+    work = _evaluated(tmp_path / "work", "sft")
+    (work / "data").mkdir()
+    (work / "data" / "pku_train.jsonl").write_text("{}\n")
+    (tmp_path / name).write_text(text)
+    err = _usage_error(
+        capsys, builtin, ["--work", str(work), "--arms", "sft", flag, str(tmp_path / name), *argv]
+    )
+    assert f"error: argument {flag}: " in err
+    assert not (work / "eval" / f"transfer_{Path(name).stem}").exists()  # nothing evaluated
+    return err
+
+
 @pytest.mark.parametrize(
     ("rows", "kind", "message"),
     [
@@ -509,15 +524,8 @@ def test_the_reference_scores_pairs_of_ones_own(tmp_path):
 def test_pairs_that_cannot_be_probed_are_refused_before_any_evaluation(
     tmp_path, capsys, rows, kind, message
 ):
-    work = _evaluated(tmp_path / "work", "sft")
-    (work / "data").mkdir()
-    (work / "data" / "pku_train.jsonl").write_text("{}\n")
-    pairs = tmp_path / "p.jsonl"
-    pairs.write_text(rows)
-    argv = ["--work", str(work), "--arms", "sft", "--pairs", str(pairs), "--pairs-kind", kind]
-    err = _usage_error(capsys, builtin, argv)
-    assert "error: argument --pairs: " in err and message in err
-    assert not (work / "eval" / "transfer_p").exists()  # nothing was evaluated
+    err = _refused_set(tmp_path, capsys, "--pairs", "p.jsonl", rows, ["--pairs-kind", kind])
+    assert message in err
 
 
 @pytest.mark.parametrize(
@@ -531,13 +539,4 @@ def test_pairs_that_cannot_be_probed_are_refused_before_any_evaluation(
 def test_redteam_prompts_that_cannot_be_read_are_refused_before_any_evaluation(
     tmp_path, capsys, text, argv, message
 ):
-    work = _evaluated(tmp_path / "work", "sft")
-    (work / "data").mkdir()
-    (work / "data" / "pku_train.jsonl").write_text("{}\n")
-    prompts = tmp_path / "r.jsonl"
-    prompts.write_text(text)
-    err = _usage_error(
-        capsys, builtin, ["--work", str(work), "--arms", "sft", "--redteam", str(prompts), *argv]
-    )
-    assert "error: argument --redteam: " in err and message in err
-    assert not (work / "eval" / "transfer_r").exists()  # nothing was evaluated
+    assert message in _refused_set(tmp_path, capsys, "--redteam", "r.jsonl", text, argv)
