@@ -772,28 +772,30 @@ def paired_auc_gain(arm: PairMargins, reference: PairMargins, **bootstrap: Any) 
     )
 
 
+def paired_auc_gain_of_runs(run: Path, reference: Path) -> Estimate:
+    """`paired_auc_gain` of two evaluation run folders: each run's pairs file as its
+    results.json names it, resampled with `run`'s bootstrap settings."""
+    loaded = [(f, json.loads((f / "results.json").read_text())) for f in (run, reference)]
+    boot = loaded[0][1]["config"]["bootstrap"]
+    return paired_auc_gain(
+        *(pair_margins(f, results["discrimination"]["pairs_file"]) for f, results in loaded),
+        samples=boot["samples"],
+        confidence=boot["confidence"],
+        seed=boot["seed"],
+    )
+
+
 def with_paired_gain_over_sft(work: Path, rows: dict[str, Any]) -> None:
     """Add `auc_minus_sft_paired` to every arm's analysis-style discrimination when SFT-only's
     is there: the goal "AUC >= SFT-only + 0.10" compares two AUCs of the same 108 pairs,
     whose separate intervals overlap more than their paired difference varies."""
-    sft = (rows.get("sft") or {}).get("discrimination_analysis")
-    if not sft:
+    if not (rows.get("sft") or {}).get("discrimination_analysis"):
         return
-    reference = pair_margins(eval_paths(work, "sft")[1], sft["pairs_file"])
     for arm, entry in rows.items():
         disc = (entry or {}).get("discrimination_analysis")
-        if arm == "sft" or not disc:
-            continue
-        results = json.loads((eval_paths(work, arm)[1] / "results.json").read_text())
-        boot = results["config"]["bootstrap"]
-        gain = paired_auc_gain(
-            pair_margins(eval_paths(work, arm)[1], disc["pairs_file"]),
-            reference,
-            samples=boot["samples"],
-            confidence=boot["confidence"],
-            seed=boot["seed"],
-        )
-        disc["auc_minus_sft_paired"] = gain.model_dump()
+        if arm != "sft" and disc:
+            gain = paired_auc_gain_of_runs(eval_paths(work, arm)[1], eval_paths(work, "sft")[1])
+            disc["auc_minus_sft_paired"] = gain.model_dump()
 
 
 def summary_rows(work: Path, current: Callable[[str], bool] = lambda arm: True) -> dict[str, Any]:

@@ -27,6 +27,7 @@ the surface words of the training source reach on this one.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import re
 import sys
@@ -45,8 +46,7 @@ from efficacy_smollm2 import (
     eval_paths,
     evaluated_run,
     evaluation_fresh,
-    pair_margins,
-    paired_auc_gain,
+    paired_auc_gain_of_runs,
     sh,
     write_diagnostic,
     write_yaml,
@@ -75,7 +75,7 @@ def prompt_sets(
     """The sets to evaluate on: the named files (absolute paths, so a run folder's config
     stands on its own), or the shipped sets when none is named."""
     if pairs is None and redteam is None:
-        return json.loads(json.dumps(BUILTIN_SETS))
+        return copy.deepcopy(BUILTIN_SETS)
     sets: dict[str, Any] = {}
     if pairs is not None:
         sets["discrimination"] = {"source": {"kind": pairs_kind, "path": str(pairs.resolve())}}
@@ -274,18 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     for arm in arms:
         gain = None
         if reference and arm != reference:
-            boot = results[arm]["config"]["bootstrap"]
-            gain = paired_auc_gain(
-                *(
-                    pair_margins(
-                        eval_paths(work, a, name)[1], results[a]["discrimination"]["pairs_file"]
-                    )
-                    for a in (arm, reference)
-                ),
-                samples=boot["samples"],
-                confidence=boot["confidence"],
-                seed=boot["seed"],
-            ).model_dump()
+            runs = (eval_paths(work, a, name)[1] for a in (arm, reference))
+            gain = paired_auc_gain_of_runs(*runs).model_dump()
         records[arm] = {
             "discrimination": results[arm].get("discrimination"),
             "harmless_rate": results[arm]["headline"]["plain"].get("harmless_rate"),

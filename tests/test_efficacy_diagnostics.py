@@ -337,15 +337,18 @@ def test_arms_are_compared_on_the_same_pairs_by_key(tmp_path):
         arm: _pairs_run(work, arm, rows, "builtin")
         for arm, rows in (("anchored", ANCHORED), ("sft", SFT))
     }
-    margins = {arm: builtin.pair_margins(run, "pairs.jsonl") for arm, run in runs.items()}
-    gain = builtin.paired_auc_gain(margins["anchored"], margins["sft"], **BOOT)
+    efficacy = importlib.import_module("efficacy_smollm2")
+    margins = {arm: efficacy.pair_margins(run, "pairs.jsonl") for arm, run in runs.items()}
+    gain = efficacy.paired_auc_gain(margins["anchored"], margins["sft"], **BOOT)
     assert gain.value == pytest.approx(0.5) and gain.n == 4
+    # the same from the two run folders, as the summary and the transfer table read them
+    assert efficacy.paired_auc_gain_of_runs(runs["anchored"], runs["sft"]) == gain
     other = _pairs_run(work, "base", [*ANCHORED[:3], ("e", False, -1.0)], "builtin")
     with pytest.raises(ValueError, match="different labelled pairs"):
-        builtin.paired_auc_gain(margins["anchored"], builtin.pair_margins(other, "pairs.jsonl"))
+        efficacy.paired_auc_gain(margins["anchored"], efficacy.pair_margins(other, "pairs.jsonl"))
     twice = _pairs_run(work, "paper", [*ANCHORED, ANCHORED[0]], "builtin")
     with pytest.raises(ValueError, match="appears twice"):
-        builtin.pair_margins(twice, "pairs.jsonl")
+        efficacy.pair_margins(twice, "pairs.jsonl")
     assert builtin.reference_arm(["base", "sft", "anchored"]) == "sft"
     assert builtin.reference_arm(["anchored", "base"]) == "base"
     assert builtin.reference_arm(["anchored"]) is None
