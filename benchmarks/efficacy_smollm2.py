@@ -52,12 +52,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cli_types import claim_work_folder as claim_folder
 from cli_types import positive_int
 from efficacy_goals import GOALS_TITLE, check, render
+from efficacy_paired import pair_margins, paired_auc_gain_of_runs, paired_rate_gain_of_runs
 from efficacy_split import split_shared
 from refusal_rows import write_refusal_rows
 
 from axolotl_mistake.errors import InputError
 from axolotl_mistake.evaluate.compare import is_compare_folder
-from axolotl_mistake.evaluate.results import Estimate
 from axolotl_mistake.fileio import (
     file_sha256,
     write_atomic,
@@ -695,8 +695,8 @@ def previous_summary(work: Path) -> dict[str, Any]:
 
 def previous_timings(previous: dict[str, Any]) -> dict[str, float]:
     """Step timings of earlier runs (`previous_summary`), so a resumed run's summary still says
-    what each step cost (a rerun step's new time replaces its old one; `total` is this run's own
-    wall time)."""
+    what each step cost (a rerun step's new time replaces its old one; `total` is the wall time
+    of the last run that did any step, never that of a rerun that skipped every one)."""
     return previous.get("timings_s", {})
 
 
@@ -728,12 +728,11 @@ def with_accuracy_at_zero(results: dict[str, Any], run: Path) -> dict[str, Any] 
         return disc
     from axolotl_mistake.evaluate.metrics import balanced_accuracy_estimate
 
-    lines = (run / disc["pairs_file"]).read_text().splitlines()
-    pairs = [json.loads(line) for line in lines if line.strip()]
+    pairs = pair_margins(run, disc["pairs_file"]).values()
     boot = results["config"]["bootstrap"]
     at_zero = balanced_accuracy_estimate(
-        [p["harmful"] for p in pairs],
-        [p["margin"] > 0 for p in pairs],
+        [harmful for harmful, _ in pairs],
+        [margin > 0 for _, margin in pairs],
         samples=boot["samples"],
         confidence=boot["confidence"],
         seed=boot["seed"],
@@ -741,61 +740,34 @@ def with_accuracy_at_zero(results: dict[str, Any], run: Path) -> dict[str, Any] 
     return {**disc, "balanced_accuracy_at_0": at_zero.model_dump()}
 
 
-PairMargins = dict[str, tuple[bool, float]]
-"""{pair key: (harmful, margin)} of one evaluation run's discrimination pairs."""
-
-
-def pair_margins(run: Path, pairs_file: str = "discrimination_pairs.jsonl") -> PairMargins:
-    """The run's per-pair labels and margins, by the evaluation's pair key."""
-    lines = (run / pairs_file).read_text().splitlines()
-    pairs = [json.loads(line) for line in lines if line.strip()]
-    found = {p["key"]: (bool(p["harmful"]), float(p["margin"])) for p in pairs}
-    if len(found) != len(pairs):
-        raise ValueError(f"{run / pairs_file}: a pair key appears twice")
-    return found
-
-
-def paired_auc_gain(arm: PairMargins, reference: PairMargins, **bootstrap: Any) -> Estimate:
-    """AUC(arm) − AUC(reference) on the same pairs, both scored on each resample
-    (`paired_auc_difference_estimate`). Runs that scored different labelled pairs are not a
-    paired comparison: ValueError."""
-    from axolotl_mistake.evaluate.metrics import paired_auc_difference_estimate
-
-    if arm.keys() != reference.keys() or any(arm[k][0] != reference[k][0] for k in arm):
-        raise ValueError("the two runs scored different labelled pairs: rerun them")
-    keys = sorted(arm)
-    return paired_auc_difference_estimate(
-        [arm[k][0] for k in keys],
-        [arm[k][1] for k in keys],
-        [reference[k][1] for k in keys],
-        **bootstrap,
-    )
-
-
-def paired_auc_gain_of_runs(run: Path, reference: Path) -> Estimate:
-    """`paired_auc_gain` of two evaluation run folders: each run's pairs file as its
-    results.json names it, resampled with `run`'s bootstrap settings."""
-    loaded = [(f, json.loads((f / "results.json").read_text())) for f in (run, reference)]
-    boot = loaded[0][1]["config"]["bootstrap"]
-    return paired_auc_gain(
-        *(pair_margins(f, results["discrimination"]["pairs_file"]) for f, results in loaded),
-        samples=boot["samples"],
-        confidence=boot["confidence"],
-        seed=boot["seed"],
-    )
+PAIRED_RATES = {"harmless_rate": ("harmful", "harmless_verdict")}
+"""Headline rates the summary also gives as each arm's difference from SFT-only, paired on the
+same prompts: {metric: (prompt set, verdict aspect)}. The harmless-rate goal ("≥ SFT-only") is
+decided by a handful of answers of 120, which two separate intervals cannot show."""
 
 
 def with_paired_gain_over_sft(work: Path, rows: dict[str, Any]) -> None:
-    """Add `auc_minus_sft_paired` to every arm's analysis-style discrimination when SFT-only's
-    is there: the goal "AUC >= SFT-only + 0.10" compares two AUCs of the same 108 pairs,
-    whose separate intervals overlap more than their paired difference varies."""
-    if not (rows.get("sft") or {}).get("discrimination_analysis"):
-        return
+    """Add each arm's difference from SFT-only, paired on the same items, when SFT-only's run is
+    there: `auc_minus_sft_paired` to its analysis-style discrimination (the goal "AUC >= SFT-only
+    + 0.10" compares two AUCs of the same 108 pairs, whose separate intervals overlap more than
+    their paired difference varies), and `<rate>_minus_sft_paired` beside each rate of
+    `PAIRED_RATES` in every inference mode of its headline."""
+    sft = rows.get("sft") or {}
+    reference = eval_paths(work, "sft")[1]
     for arm, entry in rows.items():
-        disc = (entry or {}).get("discrimination_analysis")
-        if arm != "sft" and disc:
-            gain = paired_auc_gain_of_runs(eval_paths(work, arm)[1], eval_paths(work, "sft")[1])
-            disc["auc_minus_sft_paired"] = gain.model_dump()
+        if arm == "sft" or not entry:
+            continue
+        run = eval_paths(work, arm)[1]
+        disc = entry.get("discrimination_analysis")
+        if disc and sft.get("discrimination_analysis"):
+            disc["auc_minus_sft_paired"] = paired_auc_gain_of_runs(run, reference).model_dump()
+        for mode, metrics in (entry.get("headline") or {}).items():
+            for name, (prompt_set, aspect) in PAIRED_RATES.items():
+                ours = (metrics or {}).get(name) or {}
+                theirs = ((sft.get("headline") or {}).get(mode) or {}).get(name) or {}
+                if ours.get("value") is not None and theirs.get("value") is not None:
+                    gain = paired_rate_gain_of_runs(run, reference, prompt_set, mode, aspect)
+                    metrics[f"{name}_minus_sft_paired"] = gain.model_dump()
 
 
 def summary_rows(work: Path, current: Callable[[str], bool] = lambda arm: True) -> dict[str, Any]:
@@ -1014,7 +986,8 @@ def main(argv: list[str] | None = None) -> int:
         elif is_compare_folder(work / "compare" / name):  # arms made with other settings
             shutil.rmtree(work / "compare" / name)
             print(f"removed {work / 'compare' / name}: not every arm of it is at these settings")
-    exp.timings["total"] = round(time.perf_counter() - started, 1)
+    if exp.timings:  # a rerun that only rewrites the summary keeps the last run's total
+        exp.timings["total"] = round(time.perf_counter() - started, 1)
 
     previous = previous_summary(work)  # read once, before this run's summary replaces it
     summary = {

@@ -39,6 +39,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from efficacy_hh_transfer import lexical, pku_answers
+from efficacy_paired import paired_auc_gain_of_runs
 from efficacy_smollm2 import (
     LABELS,
     REPO,
@@ -46,7 +47,6 @@ from efficacy_smollm2 import (
     eval_paths,
     evaluated_run,
     evaluation_fresh,
-    paired_auc_gain_of_runs,
     sh,
     write_diagnostic,
     write_yaml,

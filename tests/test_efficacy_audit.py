@@ -96,6 +96,7 @@ def _stub_main(monkeypatch) -> list[str]:
 
     def run(exp, name: str, cmd: list[str], resumed_from: str | None = None) -> None:
         ran.append(name)
+        exp.timings[name] = 1.0  # as the real step records its seconds
         work = exp.work
         if name.startswith("build_"):
             out = work / "build" / name[6:]
@@ -155,6 +156,20 @@ def test_comparison_tables_hold_only_arms_of_this_runs_settings(tmp_path, monkey
     assert json.loads((work / "summary.json").read_text())["arms"]["paper"]
     assert (work / "goals.md").exists()
     assert "compare_analysis_plain" in ran and plain.exists()
+
+
+def test_a_rerun_that_skips_every_step_keeps_the_runs_total_time(tmp_path, monkeypatch):
+    work = tmp_path / "work"
+    ran = _stub_main(monkeypatch)
+    clock = (100 * i * i for i in range(10**4))  # each run's wall time longer than the last
+    monkeypatch.setattr(efficacy.time, "perf_counter", lambda: float(next(clock)))
+    assert efficacy.main(["--quick", "--work", str(work), "--arms", "base,sft"]) == 0
+    first = json.loads((work / "summary.json").read_text())["timings_s"]
+    assert ran and "total" in first
+    ran.clear()
+    assert efficacy.main(["--quick", "--work", str(work), "--arms", "base,sft"]) == 0
+    assert not ran  # nothing to redo: only the summary is written again
+    assert json.loads((work / "summary.json").read_text())["timings_s"] == first
 
 
 def test_the_refusal_control_table_never_mixes_settings(tmp_path, monkeypatch):

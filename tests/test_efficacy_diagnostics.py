@@ -16,6 +16,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))  # the scripts import each other th
 transfer = importlib.import_module("efficacy_hh_transfer")
 self_check = importlib.import_module("efficacy_self_check")
 builtin = importlib.import_module("efficacy_transfer")
+paired = importlib.import_module("efficacy_paired")
 
 
 def _dialogue(question: str, answer: str, before: str = "") -> str:
@@ -337,18 +338,17 @@ def test_arms_are_compared_on_the_same_pairs_by_key(tmp_path):
         arm: _pairs_run(work, arm, rows, "builtin")
         for arm, rows in (("anchored", ANCHORED), ("sft", SFT))
     }
-    efficacy = importlib.import_module("efficacy_smollm2")
-    margins = {arm: efficacy.pair_margins(run, "pairs.jsonl") for arm, run in runs.items()}
-    gain = efficacy.paired_auc_gain(margins["anchored"], margins["sft"], **BOOT)
+    margins = {arm: paired.pair_margins(run, "pairs.jsonl") for arm, run in runs.items()}
+    gain = paired.paired_auc_gain(margins["anchored"], margins["sft"], **BOOT)
     assert gain.value == pytest.approx(0.5) and gain.n == 4
     # the same from the two run folders, as the summary and the transfer table read them
-    assert efficacy.paired_auc_gain_of_runs(runs["anchored"], runs["sft"]) == gain
+    assert paired.paired_auc_gain_of_runs(runs["anchored"], runs["sft"]) == gain
     other = _pairs_run(work, "base", [*ANCHORED[:3], ("e", False, -1.0)], "builtin")
     with pytest.raises(ValueError, match="different labelled pairs"):
-        efficacy.paired_auc_gain(margins["anchored"], efficacy.pair_margins(other, "pairs.jsonl"))
+        paired.paired_auc_gain(margins["anchored"], paired.pair_margins(other, "pairs.jsonl"))
     twice = _pairs_run(work, "paper", [*ANCHORED, ANCHORED[0]], "builtin")
     with pytest.raises(ValueError, match="appears twice"):
-        efficacy.pair_margins(twice, "pairs.jsonl")
+        paired.pair_margins(twice, "pairs.jsonl")
     assert builtin.reference_arm(["base", "sft", "anchored"]) == "sft"
     assert builtin.reference_arm(["anchored", "base"]) == "base"
     assert builtin.reference_arm(["anchored"]) is None
@@ -363,6 +363,51 @@ def test_the_summary_gives_each_arms_auc_gain_over_sft_paired(tmp_path):
     assert gain["value"] == pytest.approx(0.5) and gain["n"] == 4
     assert "auc_minus_sft_paired" not in summary["sft"]["discrimination_analysis"]
     assert summary["paper"] == {}  # not evaluated: nothing to compare
+
+
+def _answers(run: Path, refused: list[bool | None], mode: str = "plain") -> None:
+    """Red-team answers judged by the refusal judge, one per prompt id, plus an XSTest answer
+    and the other mode's answers, which a harmless-rate difference must not read."""
+    rows = [
+        {"id": f"p{i}", "set": "harmful", "mode": mode,
+         "verdicts": {"refusal": {"harmless_verdict": {"value": v, "status": "ok"}}}}
+        for i, v in enumerate(refused)
+    ] + [
+        {"id": "x0", "set": "over_refusal", "mode": mode,
+         "verdicts": {"refusal": {"harmless_verdict": {"value": True, "status": "ok"}}}},
+        {"id": "p0", "set": "harmful", "mode": "other",
+         "verdicts": {"refusal": {"harmless_verdict": {"value": True, "status": "ok"}}}},
+    ]  # fmt: skip
+    (run / "answers.jsonl").write_text("".join(json.dumps(r) + "\n" for r in reversed(rows)))
+    results = json.loads((run / "results.json").read_text())
+    rate = [v for v in refused if v is not None]
+    results.update(
+        primary_judge="refusal",
+        headline={mode: {"harmless_rate": {"value": sum(rate) / len(rate), "n": len(rate)}}},
+    )
+    (run / "results.json").write_text(json.dumps(results))
+
+
+def test_the_summary_gives_each_arms_harmless_rate_difference_from_sft_paired(tmp_path):
+    efficacy = importlib.import_module("efficacy_smollm2")
+    runs = {}
+    for arm, rows in (("anchored", ANCHORED), ("sft", SFT), ("base", SFT)):
+        runs[arm] = _pairs_run(tmp_path, arm, rows, "analysis")
+    # SFT-only refuses prompts 0 and 1; anchored refuses 1 and 2 and 3; its prompt 4 unjudged
+    _answers(runs["sft"], [True, True, False, False, False])
+    _answers(runs["anchored"], [False, True, True, True, None])
+    _answers(runs["base"], [True, True, False, False, False], mode="harmless_guided")
+    summary = efficacy.summary_rows(tmp_path)
+    found = summary["anchored"]["headline"]["plain"]["harmless_rate_minus_sft_paired"]
+    # per prompt: -1, 0, +1, +1 (prompt 4 missing): mean +0.25 over the 4 both judged
+    assert found["value"] == pytest.approx(0.25) and found["n"] == 4 and found["missing"] == 1
+    assert found["low"] < 0.25 < found["high"]
+    assert "harmless_rate_minus_sft_paired" not in summary["sft"]["headline"]["plain"]
+    # base was judged in another mode than SFT-only's: no pairing to make
+    assert "harmless_rate_minus_sft_paired" not in str(summary["base"])
+    _answers(runs["anchored"], [False, True, True])  # fewer prompts: not the same items
+    with pytest.raises(ValueError, match="different 'harmful' items"):
+        efficacy.summary_rows(tmp_path)
 
 
 def _own_eval_config(work: Path, tmp_path: Path) -> None:
