@@ -126,12 +126,12 @@ def paired_gain(arm: dict[str, Any]) -> str:
     return _paired(found, "gain")
 
 
-def paired_rate_difference(arm: dict[str, Any], name: str, scale: float) -> str:
-    """A rate goal's suffix, `; difference, paired: …` (points), when the summary holds the
-    arm's rate minus SFT-only's on the same prompts (the goal is judged on the two rates);
-    empty for an older summary."""
+def paired_difference(arm: dict[str, Any], name: str, label: str, scale: float = 1.0) -> str:
+    """A headline goal's suffix, `; <label>, paired: …`, when the summary holds the arm's
+    value minus SFT-only's on the same items (the harmless rate in points, the NLL in nats);
+    the goal is judged on the two values, as the issue says; empty for an older summary."""
     found = (((arm.get("headline") or {}).get("plain")) or {}).get(f"{name}_minus_sft_paired")
-    return _paired(found, "difference", scale)
+    return _paired(found, label, scale)
 
 
 def best_arm(arms: dict[str, Any]) -> str:
@@ -185,7 +185,7 @@ def check(arms: dict[str, Any]) -> list[Check]:
         ge,
         s_harmless,
         100,
-        extra=paired_rate_difference(arms[best], "harmless_rate", 100),
+        extra=paired_difference(arms[best], "harmless_rate", "difference", 100),
     )
     s_nll = value(sft, "helpful_nll")
     add(
@@ -193,6 +193,7 @@ def check(arms: dict[str, Any]) -> list[Check]:
         "helpful_nll",
         le,
         None if s_nll is None else s_nll * 1.02,
+        extra=paired_difference(arms[best], "helpful_nll", "gap"),
     )
     s_over = value(sft, "over_refusal")
     add(

@@ -104,3 +104,35 @@ def paired_rate_gain_of_runs(
         None if a[k] is None or b[k] is None else float(a[k]) - float(b[k]) for k in sorted(a)
     ]
     return estimate(differences, unit="rate", **_bootstrap(run))
+
+
+def item_nlls(run: Path, mode: str) -> dict[str, float] | None:
+    """{item id: NLL of its reference answer} of one inference mode, from the run's per-item
+    NLL file (`NLL_FILE`); None for a run without one (evaluated before the harness wrote it,
+    or without the NLL measure)."""
+    from axolotl_mistake.evaluate.local import NLL_FILE
+
+    if not (run / NLL_FILE).exists():
+        return None
+    found: dict[str, float] = {}
+    for row in _jsonl(run / NLL_FILE):
+        if row["mode"] != mode:
+            continue
+        if row["id"] in found:
+            raise ValueError(f"{run / NLL_FILE}: item {row['id']!r} appears twice")
+        found[row["id"]] = float(row["nll"])
+    return found
+
+
+def paired_nll_gap_of_runs(run: Path, reference: Path, mode: str) -> Estimate | None:
+    """NLL(run) − NLL(reference) of the same reference answers: the mean of the per-item
+    differences, bootstrapped over items (what `efficacy_nll_positions.py` computes, read from
+    the runs instead of scoring again). None when either run has no per-item NLL file."""
+    from axolotl_mistake.evaluate.metrics import estimate
+
+    a, b = item_nlls(run, mode), item_nlls(reference, mode)
+    if a is None or b is None:
+        return None
+    if a.keys() != b.keys():
+        raise ValueError("the two runs scored different helpful references: rerun them")
+    return estimate([a[k] - b[k] for k in sorted(a)], unit="nll", **_bootstrap(run))

@@ -52,7 +52,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cli_types import claim_work_folder as claim_folder
 from cli_types import positive_int
 from efficacy_goals import GOALS_TITLE, check, render
-from efficacy_paired import pair_margins, paired_auc_gain_of_runs, paired_rate_gain_of_runs
+from efficacy_paired import (
+    pair_margins,
+    paired_auc_gain_of_runs,
+    paired_nll_gap_of_runs,
+    paired_rate_gain_of_runs,
+)
 from efficacy_split import split_shared
 from refusal_rows import write_refusal_rows
 
@@ -751,7 +756,8 @@ def with_paired_gain_over_sft(work: Path, rows: dict[str, Any]) -> None:
     there: `auc_minus_sft_paired` to its analysis-style discrimination (the goal "AUC >= SFT-only
     + 0.10" compares two AUCs of the same 108 pairs, whose separate intervals overlap more than
     their paired difference varies), and `<rate>_minus_sft_paired` beside each rate of
-    `PAIRED_RATES` in every inference mode of its headline."""
+    `PAIRED_RATES` and `helpful_nll_minus_sft_paired` beside the NLL (when both runs kept
+    their per-item NLLs) in every inference mode of its headline."""
     sft = rows.get("sft") or {}
     reference = eval_paths(work, "sft")[1]
     for arm, entry in rows.items():
@@ -762,12 +768,19 @@ def with_paired_gain_over_sft(work: Path, rows: dict[str, Any]) -> None:
         if disc and sft.get("discrimination_analysis"):
             disc["auc_minus_sft_paired"] = paired_auc_gain_of_runs(run, reference).model_dump()
         for mode, metrics in (entry.get("headline") or {}).items():
+            theirs = (sft.get("headline") or {}).get(mode) or {}
             for name, (prompt_set, aspect) in PAIRED_RATES.items():
-                ours = (metrics or {}).get(name) or {}
-                theirs = ((sft.get("headline") or {}).get(mode) or {}).get(name) or {}
-                if ours.get("value") is not None and theirs.get("value") is not None:
+                if _measured(metrics, name) and _measured(theirs, name):
                     gain = paired_rate_gain_of_runs(run, reference, prompt_set, mode, aspect)
                     metrics[f"{name}_minus_sft_paired"] = gain.model_dump()
+            if _measured(metrics, "helpful_nll") and _measured(theirs, "helpful_nll"):
+                gap = paired_nll_gap_of_runs(run, reference, mode)
+                if gap is not None:  # runs evaluated before the per-item NLL file: no pairing
+                    metrics["helpful_nll_minus_sft_paired"] = gap.model_dump()
+
+
+def _measured(metrics: dict[str, Any] | None, name: str) -> bool:
+    return ((metrics or {}).get(name) or {}).get("value") is not None
 
 
 def summary_rows(work: Path, current: Callable[[str], bool] = lambda arm: True) -> dict[str, Any]:

@@ -410,6 +410,38 @@ def test_the_summary_gives_each_arms_harmless_rate_difference_from_sft_paired(tm
         efficacy.summary_rows(tmp_path)
 
 
+def _nlls(run: Path, values: list[float], mode: str = "plain") -> None:
+    """A run's per-item NLL file (in reverse item order, plus another mode's lines) and its
+    headline NLL."""
+    rows = [{"id": f"h{i}", "mode": mode, "nll": v} for i, v in enumerate(values)]
+    rows += [{"id": "h0", "mode": "other", "nll": 99.0}]
+    (run / "helpful_nll.jsonl").write_text("".join(json.dumps(r) + "\n" for r in reversed(rows)))
+    results = json.loads((run / "results.json").read_text())
+    mean = {"value": sum(values) / len(values), "n": len(values)}
+    results.setdefault("headline", {}).setdefault(mode, {})["helpful_nll"] = mean
+    (run / "results.json").write_text(json.dumps(results))
+
+
+def test_the_summary_gives_each_arms_nll_gap_to_sft_paired(tmp_path):
+    efficacy = importlib.import_module("efficacy_smollm2")
+    runs = {
+        arm: _pairs_run(tmp_path, arm, rows, "analysis")
+        for arm, rows in (("anchored", ANCHORED), ("sft", SFT), ("origin", SFT))
+    }
+    _nlls(runs["sft"], [1.0, 2.0, 3.0])
+    _nlls(runs["anchored"], [1.5, 2.0, 3.1])  # per item: +0.5, 0, +0.1
+    _nlls(runs["origin"], [2.0, 2.0, 2.0])
+    (runs["origin"] / "helpful_nll.jsonl").unlink()  # evaluated before the harness kept it
+    summary = efficacy.summary_rows(tmp_path)
+    gap = summary["anchored"]["headline"]["plain"]["helpful_nll_minus_sft_paired"]
+    assert gap["value"] == pytest.approx(0.2) and gap["n"] == 3 and gap["unit"] == "nll"
+    assert 0.0 <= gap["low"] <= 0.2 <= gap["high"] <= 0.5
+    assert "helpful_nll_minus_sft_paired" not in summary["origin"]["headline"]["plain"]
+    _nlls(runs["anchored"], [1.5, 2.0])  # one reference fewer: not the same items
+    with pytest.raises(ValueError, match="different helpful references"):
+        efficacy.summary_rows(tmp_path)
+
+
 def _own_eval_config(work: Path, tmp_path: Path) -> None:
     """An arm's `analysis` evaluation config as efficacy_smollm2.py writes it (trimmed)."""
     work.mkdir(parents=True, exist_ok=True)

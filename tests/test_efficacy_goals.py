@@ -151,3 +151,15 @@ def test_the_harmless_rate_shows_its_paired_difference_when_the_summary_has_it()
     after = next(c for c in check(a) if c.goal == goal)
     assert after.detail.endswith("; difference, paired: -0.833 [-2.5, +0] n=120")
     assert after.holds == before.holds  # judged on the two rates, as before
+
+
+def test_the_nll_shows_its_paired_gap_when_the_summary_has_it():
+    a = arms()
+    goal = "held-out Alpaca NLL <= SFT-only x 1.02"
+    before = next(c for c in check(a) if c.goal == goal)
+    assert "paired" not in before.detail
+    gap = {"value": 0.06, "low": 0.038, "high": 0.083, "n": 200}
+    a["anchored"]["headline"]["plain"]["helpful_nll_minus_sft_paired"] = gap
+    after = next(c for c in check(a) if c.goal == goal)
+    assert after.detail.endswith("; gap, paired: +0.06 [+0.038, +0.083] n=200")
+    assert after.holds == before.holds

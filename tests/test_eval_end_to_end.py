@@ -124,6 +124,11 @@ def _run_and_check(
             assert row["discrimination_auc"]["value"] == pytest.approx(auc)
             nll = row["helpful_nll"]
             assert nll["judge"] == "likelihood" and nll["n"] == n and nll["value"] > 0
+            # the per-item NLLs are kept: the mean can be recomputed, and compared by item
+            items = [json.loads(line) for line in (out / "helpful_nll.jsonl").open()]
+            values = [i["nll"] for i in items if i["mode"] == mode]
+            assert len(values) == n and len({i["id"] for i in items if i["mode"] == mode}) == n
+            assert nll["value"] == pytest.approx(sum(values) / n)
         assert results["failures"]["failed"] == {
             "answers (plain)": 0,
             "answers (harmless_guided)": 0,
@@ -207,4 +212,5 @@ def test_endpoint_model_over_http(tmp_path, shared_data, tiny_model_dir):
     assert any("discrimination: not measured" in n for n in results["notes"])
     assert any("helpful_nll: not measured" in n for n in results["notes"])
     assert results["headline"]["plain"]["helpful_nll"] is None
+    assert not (tmp_path / "ep" / "helpful_nll.jsonl").exists()
     assert results["headline"]["plain"]["harmless_rate"]["n"] == 2

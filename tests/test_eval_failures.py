@@ -234,6 +234,8 @@ def test_prompts_longer_than_the_context_are_dropped_and_counted(
     assert len(answers) + dropped["plain/helpful"] == 6  # never answered, never an error
     assert all(json.loads(a)["error"] is None for a in answers)
     assert results["headline"]["plain"]["helpful_nll"]["n"] == 6 - dropped["plain/helpful_nll"]
+    kept = (tmp_path / "run" / "helpful_nll.jsonl").read_text().splitlines()
+    assert len(kept) == 6 - dropped["plain/helpful_nll"]  # a dropped item has no line
     assert any("dropped as longer than the model's context" in n for n in results["notes"])
 
 

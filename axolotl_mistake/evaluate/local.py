@@ -20,6 +20,8 @@ from axolotl_mistake.evaluate.results import Calibration, Discrimination, Estima
 from axolotl_mistake.records import LabelledPair
 
 PAIRS_FILE = "discrimination_pairs.jsonl"
+NLL_FILE = "helpful_nll.jsonl"
+"""Per item and mode, the NLL of its reference answer: what a paired comparison of two runs reads."""
 """Per-pair margins and labels of the probe, in the run folder (to recompute or compare AUCs)."""
 
 LOCAL_KINDS = ("transformers", "vllm")
@@ -153,9 +155,11 @@ def run_helpful_nll(
     items: Sequence[EvalItem],
     mode: Mode,
     max_context: int | None,
-) -> tuple[Estimate, list[str]]:
+) -> tuple[Estimate, list[str], list[str]]:
     """Mean per-token NLL of the helpful set's reference answers in one mode, with its
-    interval; items without a reference count as missing. Also the ids dropped for length."""
+    interval; items without a reference count as missing. Also the ids dropped for length,
+    and one JSON line per item scored ({id, mode, nll}), so two runs can be compared item by
+    item (`NLL_FILE`)."""
     from axolotl_mistake.evaluate.likelihood import reference_nll
 
     values, dropped = reference_nll(
@@ -169,8 +173,13 @@ def run_helpful_nll(
         batch_size=cfg.probe_batch_size,
     )
     too_long = set(dropped)
-    kept = [v for v, item in zip(values, items) if item.id not in too_long]
-    return estimate(kept, unit="nll", **boot_args(cfg)), dropped
+    scored = [(item.id, v) for v, item in zip(values, items) if item.id not in too_long]
+    lines = [
+        json.dumps({"id": item_id, "mode": mode, "nll": v})
+        for item_id, v in scored
+        if v is not None
+    ]
+    return estimate([v for _, v in scored], unit="nll", **boot_args(cfg)), dropped, lines
 
 
 def boot_args(cfg: EvalConfig) -> dict:

@@ -30,6 +30,7 @@ from axolotl_mistake.evaluate.config import EvalConfig
 from axolotl_mistake.evaluate.inference import ALPACA_STOP, Answer, DroppedItem, answer_items
 from axolotl_mistake.evaluate.judges import JudgeContext
 from axolotl_mistake.evaluate.local import (
+    NLL_FILE,
     PAIRS_FILE,
     boot_args,
     context_of,
@@ -351,7 +352,7 @@ def _run(
     )
 
     measured: dict[str, dict[str, Estimate]] = {mode: {} for mode in cfg.modes}
-    disc, pair_lines, nll_dropped = None, [], {}
+    disc, pair_lines, nll_dropped, nll_lines = None, [], {}, []
     t0 = time.perf_counter()
     if loaded.pairs and local is not None:
         probed = len(loaded.pairs) + len(loaded.calibration)
@@ -370,9 +371,10 @@ def _run(
         t0 = time.perf_counter()
         for mode in cfg.modes:
             task = bar.add_task(f"helpful NLL ({mode})", total=len(helpful))
-            est, nll_dropped[mode] = run_helpful_nll(
+            est, nll_dropped[mode], lines = run_helpful_nll(
                 cfg, *local, helpful, mode, context_of(backend, *local)
             )
+            nll_lines += lines
             bar.update(task, completed=len(helpful))
             measured[mode]["helpful_nll"] = est
         timings["helpful_nll_s"] = time.perf_counter() - t0
@@ -451,7 +453,9 @@ def _run(
         cache=dict(getattr(backend, "stats", {})),
         platform={"python": platform.python_version(), "machine": platform.machine()},
     )
-    _write_outputs(out, results, answers, verdicts, pair_lines, run_charts, render_run_report)
+    _write_outputs(
+        out, results, answers, verdicts, pair_lines, nll_lines, run_charts, render_run_report
+    )
     return results
 
 
@@ -555,13 +559,15 @@ def _write_outputs(
     answers: dict[str, list[Answer]],
     verdicts: dict[str, dict],
     pair_lines: list[str],
+    nll_lines: list[str],
     run_charts: Callable,
     render_run_report: Callable,
 ) -> None:
-    """answers.jsonl, the pairs file, charts, then results.json and report.md (last: a folder
-    with results.json is a finished run). An earlier run's results.json and report.md go
-    first, so a run killed while writing leaves an unfinished folder (which a rerun resumes),
-    never an old results.json beside this run's answers."""
+    """answers.jsonl, the pairs file, the per-item NLL file, charts, then results.json and
+    report.md (last: a folder with results.json is a finished run). An earlier run's
+    results.json and report.md go first, so a run killed while writing leaves an unfinished
+    folder (which a rerun resumes), never an old results.json beside this run's answers; an
+    earlier run's NLL file goes when this run measured no NLL, never to be read as this run's."""
     if read_format(out / "results.json") is not None:  # ours: a foreign one is only replaced
         (out / "results.json").unlink()
         (out / "report.md").unlink(missing_ok=True)
@@ -577,6 +583,10 @@ def _write_outputs(
     write_atomic(out / "answers.jsonl", "".join(line + "\n" for line in lines))
     if pair_lines:
         write_atomic(out / PAIRS_FILE, "".join(line + "\n" for line in pair_lines))
+    if nll_lines:
+        write_atomic(out / NLL_FILE, "".join(line + "\n" for line in nll_lines))
+    else:
+        (out / NLL_FILE).unlink(missing_ok=True)
     results.charts = [p.name for p in run_charts(results, out)]
     write_atomic(out / "results.json", results.to_json())
     write_atomic(out / "report.md", render_run_report(results))
