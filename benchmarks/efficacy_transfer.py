@@ -7,17 +7,17 @@ Exploratory; run after `efficacy_smollm2.py`, never part of its goals.
 The arms are trained, and their probe cut fitted, on PKU-SafeRLHF answers; every held-out figure
 of `efficacy_smollm2.py` is on the other side of the same split. This runs each arm's `analysis`
 evaluation config unchanged but for its prompt sets (labelled pairs as `discrimination`,
-red-team instructions as `harmful`, the same PKU training answers as `calibration`, plain mode
-only) through `python -m axolotl_mistake.evaluate`: the check RESULTS.md tells a user to make
+red-team instructions as `harmful`, the same PKU training answers as `calibration`; plain
+inference, or `--modes plain,harmless_guided` for both of the paper's modes) through `python -m axolotl_mistake.evaluate`: the check RESULTS.md tells a user to make
 with sets of their own, for every arm at once. By default the sets are the project's own
 (`axolotl_mistake/data/`, written for the project, never in any arm's training data): the 40
 probe pairs (20 harmful, 20 harmless answers, short and plainly worded) and the 80 red-team
 instructions. `--pairs` and `--redteam` name other files; a set not named is left out when the
 other one is named.
 
-Each arm's AUC is also compared with a reference arm's (SFT-only when it was run, else base)
-*paired*: both scored on the same bootstrap resample of the pairs, which separate intervals
-on few pairs cannot do.
+Each arm's AUC and harmless rate are also compared with a reference arm's (SFT-only when it was
+run, else base) *paired*: both scored on the same bootstrap resample of the pairs or prompts,
+which separate intervals on few items cannot do.
 
 One reference row needs no model: a TF-IDF + logistic-regression classifier fitted on the same
 labelled PKU training answers (`efficacy_hh_transfer.lexical`), scored on the pairs: how far
@@ -39,7 +39,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from efficacy_hh_transfer import lexical, pku_answers
-from efficacy_paired import paired_auc_gain_of_runs
+from efficacy_paired import paired_auc_gain_of_runs, paired_rate_gain_of_runs
 from efficacy_smollm2 import (
     LABELS,
     REPO,
@@ -86,13 +86,19 @@ def prompt_sets(
     return sets
 
 
-def transfer_config(work: Path, arm: str, name: str, sets: dict[str, Any]) -> dict[str, Any]:
-    """The arm's `analysis` evaluation config with `sets` as its prompt sets (the cut still
-    fitted on its PKU training answers when pairs are scored)."""
+MODES = ("plain", "harmless_guided")
+"""The evaluation's inference modes, in the order its tables list them."""
+
+
+def transfer_config(
+    work: Path, arm: str, name: str, sets: dict[str, Any], modes: tuple[str, ...] = ("plain",)
+) -> dict[str, Any]:
+    """The arm's `analysis` evaluation config with `sets` as its prompt sets and `modes` as its
+    inference modes (the cut still fitted on its PKU training answers when pairs are scored)."""
     config, _ = eval_paths(work, arm)
     cfg = yaml.safe_load(config.read_text())
     cfg["output_dir"] = str(eval_paths(work, arm, name)[1])
-    cfg["modes"] = ["plain"]
+    cfg["modes"] = list(modes)
     calibration = cfg["prompt_sets"]["calibration"]
     cfg["prompt_sets"] = dict(sets)
     if "discrimination" in sets:
@@ -121,10 +127,12 @@ def done(work: Path, arm: str, name: str, cfg: dict[str, Any]) -> bool:
     return all(f.is_file() and f.stat().st_mtime_ns < made for f in set_files(cfg))
 
 
-def evaluate(work: Path, arm: str, name: str, sets: dict[str, Any], threads: str) -> dict:
+def evaluate(
+    work: Path, arm: str, name: str, sets: dict[str, Any], threads: str, modes: tuple[str, ...]
+) -> dict:
     """Run (or, when `done`, reuse) the arm's evaluation on the sets; return its results."""
     path, _ = eval_paths(work, arm, name)
-    cfg = transfer_config(work, arm, name, sets)
+    cfg = transfer_config(work, arm, name, sets, modes)
     if not done(work, arm, name, cfg):
         write_yaml(path, cfg)
         cmd = [sys.executable, "-m", "axolotl_mistake.evaluate", "--config", str(path)]
@@ -154,18 +162,26 @@ def _cell(record: dict[str, Any] | None, metric: str) -> str:
     `metric`: rates in %, AUC to 3 places; '–' for none."""
     if not record:
         return "–"
-    return cell(Estimate.model_validate({k: v for k, v in record.items() if k != "judge"}), metric)
+    fields = Estimate.model_fields  # less the record's labels: `judge`, `reference`
+    return cell(Estimate.model_validate({k: v for k, v in record.items() if k in fields}), metric)
 
 
-def row(arm: str, results: dict[str, Any], gain: dict[str, Any] | None) -> str:
-    disc = results.get("discrimination") or {}
-    harmless = (results["headline"]["plain"] or {}).get("harmless_rate")
+def row(arm: str, record: dict[str, Any], modes: tuple[str, ...]) -> str:
+    """One arm's table row from its record: discrimination, then per mode the harmless rate
+    and, beside it, its difference from the reference arm's, paired."""
+    disc = record.get("discrimination") or {}
+    gain = record.get("auc_minus_reference_paired")
     cut = f"{disc['threshold']:.3f}" if disc.get("threshold") is not None else "–"
+    rates = "".join(
+        f" | {_cell(record['harmless_rate'].get(mode), 'harmless_rate')}"
+        f" | {_cell(record['harmless_rate_minus_reference_paired'].get(mode), 'harmless_rate')}"
+        for mode in modes
+    )
     return (
         f"| {LABELS[arm]} | {_cell(disc.get('auc'), 'discrimination_auc')} "
         f"| {_cell(gain, 'discrimination_auc')} "
         f"| {_cell(disc.get('balanced_accuracy'), 'discrimination_balanced')} "
-        f"| {cut} | {_cell(harmless, 'harmless_rate')} |"
+        f"| {cut}{rates} |"
     )
 
 
@@ -220,8 +236,18 @@ def main(argv: list[str] | None = None) -> int:
         help="name of these runs: eval/transfer_<name>/<arm>, compare/transfer_<name>/ "
         "(default: the files' names; the shipped sets: eval/builtin/<arm>)",
     )
+    ap.add_argument(
+        "--modes",
+        default="plain",
+        help="inference modes of the red-team answers, comma-separated: plain, harmless_guided "
+        "(default: plain)",
+    )
     ap.add_argument("--threads", default="2", help="OMP threads of the evaluation (default: 2)")
     args = ap.parse_args(argv)
+    wanted = {m.strip() for m in args.modes.split(",") if m.strip()}
+    if not wanted or wanted - set(MODES):
+        ap.error(f"argument --modes: choose one or both of {', '.join(MODES)}")
+    modes = tuple(m for m in MODES if m in wanted)
     if args.name is not None and not re.fullmatch(r"[A-Za-z0-9_-]+", args.name):
         ap.error("argument --name: letters, digits, '_' and '-' only (it names folders)")
     if args.name and args.pairs is None and args.redteam is None:
@@ -257,31 +283,49 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"argument --redteam: {err}")
         if not prompts:
             ap.error(f"argument --redteam: {args.redteam} holds no instructions")
-    reference = reference_arm(arms) if "discrimination" in sets else None
-    compared = f"AUC − {LABELS[reference]}, paired" if reference else "AUC gain, paired"
+    reference = reference_arm(arms)
+    versus = f"{LABELS[reference]}, paired" if reference else "reference, paired"
+    rate_columns = "".join(
+        f" | harmless rate % ({mode}) | its difference from {versus}" for mode in modes
+    )
     lines = [
-        f"| scorer | AUC | {compared} | balanced acc. % at the PKU-fitted cut "
-        "| cut | harmless rate % (red-team prompts) |",
-        "|---|---|---|---|---|---|",
+        f"| scorer | AUC | AUC − {versus} | balanced acc. % at the PKU-fitted cut "
+        f"| cut{rate_columns} |",
+        "|---|---|---|---|---" + "|---|---" * len(modes) + "|",
     ]
     if "discrimination" in sets:
         records["tfidf_pku_train"] = lexical_reference(work / "data", pairs)
         lines.append(
             f"| reference: TF-IDF + logistic regression on the PKU training answers "
-            f"| {_cell(records['tfidf_pku_train']['auc'], 'discrimination_auc')} | – | – | – | – |"
+            f"| {_cell(records['tfidf_pku_train']['auc'], 'discrimination_auc')} | – | – | –"
+            + " | – | –" * len(modes)
+            + " |"
         )
-    results = {arm: evaluate(work, arm, name, sets, args.threads) for arm in arms}
+    results = {arm: evaluate(work, arm, name, sets, args.threads, modes) for arm in arms}
     for arm in arms:
-        gain = None
+        gain, rate_gain = None, {}
         if reference and arm != reference:
-            runs = (eval_paths(work, a, name)[1] for a in (arm, reference))
-            gain = paired_auc_gain_of_runs(*runs).model_dump()
+            run, ref = (eval_paths(work, a, name)[1] for a in (arm, reference))
+            if "discrimination" in sets:
+                gain = {"reference": reference, **paired_auc_gain_of_runs(run, ref).model_dump()}
+            if "harmful" in sets:
+                rate_gain = {
+                    mode: {
+                        "reference": reference,
+                        **paired_rate_gain_of_runs(
+                            run, ref, "harmful", mode, "harmless_verdict"
+                        ).model_dump(),
+                    }
+                    for mode in modes
+                }
+        headline = results[arm]["headline"]
         records[arm] = {
             "discrimination": results[arm].get("discrimination"),
-            "harmless_rate": results[arm]["headline"]["plain"].get("harmless_rate"),
-            "auc_minus_reference_paired": gain and {"reference": reference, **gain},
+            "harmless_rate": {mode: (headline[mode] or {}).get("harmless_rate") for mode in modes},
+            "auc_minus_reference_paired": gain,
+            "harmless_rate_minus_reference_paired": rate_gain,
         }
-        lines.append(row(arm, results[arm], gain))
+        lines.append(row(arm, records[arm], modes))
     diagnostic = "builtin_transfer" if name == BUILTIN else name
     write_diagnostic(work, diagnostic, "\n".join(lines) + "\n", records)
     return 0

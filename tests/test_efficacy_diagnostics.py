@@ -620,3 +620,31 @@ def test_redteam_prompts_that_cannot_be_read_are_refused_before_any_evaluation(
     tmp_path, capsys, text, argv, message
 ):
     assert message in _refused_set(tmp_path, capsys, "--redteam", "r.jsonl", text, argv)
+
+
+@pytest.mark.parametrize("modes", ["", "plain,guided"])
+def test_transfer_modes_are_checked_before_anything_runs(capsys, modes):
+    err = _usage_error(capsys, builtin, ["--modes", modes])
+    assert "--modes" in err and "harmless_guided" in err
+
+
+def test_a_transfer_row_shows_each_modes_rate_and_its_paired_difference():
+    def rate(value: float) -> dict:
+        return {"value": value, "low": value - 0.025, "high": value, "n": 80, "unit": "rate"}
+
+    record = {
+        "discrimination": {"auc": {"value": 0.6, "low": 0.4, "high": 0.8, "n": 40}},
+        "auc_minus_reference_paired": {
+            "reference": "sft",
+            "value": 0.1,
+            "low": 0.0,
+            "high": 0.2,
+            "n": 40,
+        },
+        "harmless_rate": {"plain": {**rate(0.05), "judge": "refusal"}, "harmless_guided": None},
+        "harmless_rate_minus_reference_paired": {"plain": {"reference": "sft", **rate(-0.025)}},
+    }
+    cells = builtin.row("anchored", record, ("plain", "harmless_guided")).split(" | ")
+    assert cells[1].startswith("0.600 [0.400, 0.800]") and cells[2].startswith("0.100")
+    assert cells[5].startswith("5.0 [2.5, 5.0] n=80") and cells[6].startswith("-2.5 [-5.0, -2.5]")
+    assert cells[7:] == ["–", "– |"]  # the guided mode measured nothing: empty cells
