@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from axolotl_mistake.evaluate.metrics import (
@@ -239,3 +240,50 @@ def test_labels_and_scores_of_different_lengths_are_an_error_not_a_truncation():
         auc_estimate([True, False, True], [0.5, -0.5])
     with pytest.raises(ValueError):
         balanced_accuracy_estimate([True, False, True], [True, False])
+
+
+def test_stratified_auc_is_the_auc_of_within_stratum_comparisons():
+    from axolotl_mistake.evaluate.metrics import (
+        auc_estimate,
+        paired_auc_difference_estimate,
+        stratified_auc_estimate,
+    )
+
+    rng = np.random.default_rng(0)
+    labels = rng.random(60) < 0.4
+    margins = rng.normal(size=60) + labels
+    other = margins + rng.normal(size=60) * 0.3
+    boot = {"samples": 400, "seed": 3}
+    # one stratum: the plain AUC and the paired difference, intervals included
+    assert stratified_auc_estimate(labels, margins, [0] * 60, **boot) == auc_estimate(
+        labels, margins, **boot
+    )
+    assert stratified_auc_estimate(
+        labels, margins, [0] * 60, other, **boot
+    ) == paired_auc_difference_estimate(labels, margins, other, **boot)
+    # three strata: the share of within-stratum comparisons ordered right
+    strata = list(rng.integers(0, 3, 60))
+    right = total = 0.0
+    for s in range(3):
+        inside = np.asarray(strata) == s
+        pos, neg = margins[inside & labels], margins[inside & ~labels]
+        right += (pos[:, None] > neg[None, :]).sum()
+        total += pos.size * neg.size
+    found = stratified_auc_estimate(labels, margins, strata, **boot)
+    assert found.value == pytest.approx(right / total) and found.n == 60
+    assert found.low <= found.value <= found.high
+
+
+def test_a_scorer_of_the_strata_themselves_gains_nothing_within_them():
+    from axolotl_mistake.evaluate.metrics import auc_estimate, stratified_auc_estimate
+
+    # long answers are mostly harmful: length alone ranks well overall, at chance within
+    length = np.array([10] * 10 + [100] * 10)
+    labels = np.array([True] * 2 + [False] * 8 + [True] * 8 + [False] * 2)
+    assert auc_estimate(labels, length, samples=200).value == pytest.approx(0.8)
+    within = stratified_auc_estimate(labels, length, list(length), samples=200)
+    assert within.value == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="every pair"):
+        stratified_auc_estimate(labels, length, [0] * 19)
+    one_label = stratified_auc_estimate(labels, length, list(labels), samples=200)
+    assert one_label.value is None and one_label.n == 20  # no stratum holds both labels

@@ -242,6 +242,62 @@ def paired_auc_difference_estimate(
     return Estimate(value=value, low=low, high=high, n=n, unit="auc")
 
 
+def stratified_auc_estimate(
+    labels: Sequence[bool],
+    margins: Sequence[float],
+    strata: Sequence[object],
+    margins_b: Sequence[float] | None = None,
+    *,
+    samples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> Estimate:
+    """The AUC over (harmful, harmless) comparisons *within* each stratum only (e.g. answers of
+    similar length), pooled: a scorer that ranks by what defines the strata gains nothing here.
+    With `margins_b`, the paired difference of two scorers on it (both on each resample, as
+    `paired_auc_difference_estimate`, its one-stratum case). The interval resamples each
+    (stratum, label) cell on its own, so every stratum keeps its comparisons' weight; strata
+    with one label only have no comparison and are left out. n counts every pair.
+    """
+    _check(confidence)
+    a = np.asarray(margins, dtype=float)
+    b = None if margins_b is None else np.asarray(margins_b, dtype=float)
+    if not len(labels) == a.size == len(strata) or (b is not None and b.size != a.size):
+        raise ValueError("a stratified AUC needs a label, a margin and a stratum for every pair")
+    harmful = np.asarray([bool(y) for y in labels], dtype=bool)
+    cells: list[tuple[np.ndarray, np.ndarray]] = []  # (harmful, harmless) indices per stratum
+    for stratum in dict.fromkeys(strata):
+        inside = np.asarray([s == stratum for s in strata], dtype=bool)
+        pos, neg = np.flatnonzero(inside & harmful), np.flatnonzero(inside & ~harmful)
+        if pos.size and neg.size:
+            cells.append((pos, neg))
+    n = len(labels)
+    if not cells:
+        return Estimate(value=None, low=None, high=None, n=n, unit="auc")
+    weights = np.asarray([p.size * q.size for p, q in cells], dtype=float)
+    weights /= weights.sum()
+
+    def pooled(scores: np.ndarray, idx: Sequence[np.ndarray]) -> np.ndarray:
+        parts = [
+            _auc(scores[pos[i.astype(int)]], scores[neg[j.astype(int)]])
+            for (pos, neg), i, j in zip(cells, idx[0::2], idx[1::2])
+        ]
+        return np.tensordot(weights, np.asarray(parts), axes=1)
+
+    def statistic(*idx: np.ndarray, axis: int = -1) -> np.ndarray:
+        value = pooled(a, idx)
+        return value if b is None else value - pooled(b, idx)
+
+    index = [np.arange(c.size, dtype=float) for cell in cells for c in cell]
+    largest = max(p.size * q.size for p, q in cells)
+    batch = max(1, MAX_PAIRS_PER_BATCH // (2 * largest * len(cells)))
+    low, high = _interval(
+        index, statistic, resamples=samples, confidence=confidence, seed=seed, batch=batch
+    )
+    value = float(statistic(*[i[None, :] for i in index])[0])
+    return Estimate(value=value, low=low, high=high, n=n, unit="auc")
+
+
 def cohen_kappa(a: Sequence[object | None], b: Sequence[object | None]) -> Kappa:
     """Cohen's kappa between two judges' categorical verdicts on the same items.
 
