@@ -80,12 +80,36 @@ def hh_pairs(path: Path, limit: int | None = None) -> list[tuple[LabelledPair, L
     return pairs
 
 
-def pairwise(margins_chosen: list[float], margins_rejected: list[float]) -> dict[str, float]:
-    """Pairwise accuracy (ties half) with a 95 % bootstrap interval over pairs."""
+def rejected_longer(pairs: list[tuple[LabelledPair, LabelledPair]]) -> list[bool]:
+    """Per pair: is the rejected answer longer (in characters) than the chosen one?"""
+    return [len(r.answer) > len(c.answer) for c, r in pairs]
+
+
+def pairwise(
+    margins_chosen: list[float], margins_rejected: list[float], longer: list[bool]
+) -> dict[str, Any]:
+    """Pairwise accuracy (ties half) with a 95 % bootstrap interval over pairs; and the same on
+    the pairs whose rejected answer is the longer one and on the others (`longer`), with their
+    mean, the length-balanced accuracy: a scorer that only prefers longer (or shorter) answers
+    gets 0.5 there, whatever the share of pairs where the rejected answer is longer."""
     c, r = np.asarray(margins_chosen), np.asarray(margins_rejected)
     wins = (r > c).astype(float) + 0.5 * (r == c)
     record = estimate(wins.tolist(), unit="rate").model_dump()
-    return record | {"mean_margin_gap": float((r - c).mean())}
+    split = np.asarray(longer, dtype=bool)
+    parts = {
+        name: estimate(wins[inside].tolist(), unit="rate").model_dump()
+        for name, inside in (("rejected_longer", split), ("rejected_not_longer", ~split))
+    }
+    values = [part["value"] for part in parts.values()]
+    balanced = None if None in values else float(np.mean(values))
+    return (
+        record
+        | parts
+        | {
+            "length_balanced": balanced,
+            "mean_margin_gap": float((r - c).mean()),
+        }
+    )
 
 
 def pku_answers(path: Path) -> tuple[list[str], list[bool]]:
@@ -120,8 +144,12 @@ def lexical_references(
     def text(pair: LabelledPair) -> str:
         return f"{pair.question}\n{pair.answer}"
 
+    longer = rejected_longer(pairs)
+
     def on_hh(score: Any) -> dict[str, float]:
-        return pairwise(score([text(c) for c, _ in pairs]), score([text(r) for _, r in pairs]))
+        return pairwise(
+            score([text(c) for c, _ in pairs]), score([text(r) for _, r in pairs]), longer
+        )
 
     heldout_texts, heldout_labels = pku_answers(data / "pku_heldout.jsonl")
     train = hh_pairs(data / "hh_train.jsonl")
@@ -132,7 +160,11 @@ def lexical_references(
             [False] * len(train) + [True] * len(train),
         ),
     }
-    out = {}
+    out = {
+        "length": pairwise(
+            [len(c.answer) for c, _ in pairs], [len(r.answer) for _, r in pairs], longer
+        )
+    }
     for name, score in fitted.items():
         out[name] = on_hh(score)
         out[name]["pku_heldout_auc"] = float(roc_auc_score(heldout_labels, score(heldout_texts)))
@@ -170,6 +202,7 @@ def lexical_overlap(work: Path, arm: str, score: Any) -> dict[str, float] | None
 
 
 REFERENCE_LABELS = {
+    "length": "reference: answer length alone (the longer answer ranked as the rejected one)",
     "tfidf_pku_train": "reference: TF-IDF + logistic regression on the 196 PKU training answers",
     "tfidf_hh_train": "positive control: TF-IDF + logistic regression on the HH training pairs",
 }
@@ -189,10 +222,14 @@ def score_arm(config: Path, pairs: list[tuple[LabelledPair, LabelledPair]]) -> d
     result = DiscriminationProbe(flat, style="analysis").evaluate(
         model, tokenizer, batch_size=cfg.probe_batch_size
     )
-    record = pairwise(result.margins[0::2], result.margins[1::2])
+    record = pairwise(result.margins[0::2], result.margins[1::2], rejected_longer(pairs))
     record["auc_all_answers"] = result.auc
     record["seconds"] = round(result.seconds, 1)
     return record
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def _lex(record: dict[str, Any], key: str) -> str:
@@ -230,11 +267,14 @@ def main(argv: list[str] | None = None) -> int:
         records[arm]["pku_lexical"] = lexical_overlap(work, arm, words)
         r = records[arm]
         print(f"{arm}: pairwise {r['value']:.3f} [{r['low']:.3f}, {r['high']:.3f}] n={r['n']}")
+    longer = rejected_longer(pairs)
     lines = [
-        "| scorer | HH pairwise accuracy (rejected > chosen) | mean margin gap "
+        "| scorer | HH pairwise accuracy (rejected > chosen) "
+        f"| rejected longer ({sum(longer)}) / not longer ({len(longer) - sum(longer)}) "
+        "| length-balanced | mean margin gap "
         "| HH AUC, all answers | PKU held-out AUC | PKU: Spearman with TF-IDF "
         "| PKU: AUC with TF-IDF combined |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for arm, r in records.items():
         auc = r.get("auc_all_answers")
@@ -243,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(
             f"| {REFERENCE_LABELS.get(arm) or LABELS[arm]} "
             f"| {r['value']:.3f} [{r['low']:.3f}, {r['high']:.3f}] n={r['n']} "
+            f"| {_num(r['rejected_longer']['value'])} / {_num(r['rejected_not_longer']['value'])} "
+            f"| {_num(r['length_balanced'])} "
             f"| {r['mean_margin_gap']:.3f} | {'-' if auc is None else f'{auc:.3f}'} "
             f"| {'-' if pku is None else f'{pku:.3f}'} "
             f"| {_lex(r, 'spearman_with_tfidf')} | {_lex(r, 'auc_combined')} |"

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from axolotl_mistake.records import LabelledPair
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))  # the scripts import each other the same way
 transfer = importlib.import_module("efficacy_hh_transfer")
@@ -55,9 +57,29 @@ def test_hh_pairs_share_the_conversation_and_differ_in_the_last_turn(tmp_path):
 
 
 def test_pairwise_accuracy_counts_ties_half():
-    record = transfer.pairwise([0.0, 0.0, 1.0, 0.5], [1.0, -1.0, 1.0, 0.6])
+    longer = [True, True, False, False]
+    record = transfer.pairwise([0.0, 0.0, 1.0, 0.5], [1.0, -1.0, 1.0, 0.6], longer)
     assert record["value"] == pytest.approx((1 + 0 + 0.5 + 1) / 4)
     assert record["n"] == 4 and record["low"] <= record["value"] <= record["high"]
+    assert record["rejected_longer"]["value"] == pytest.approx(0.5)
+    assert record["rejected_not_longer"]["value"] == pytest.approx(0.75)
+    assert record["length_balanced"] == pytest.approx(0.625)
+
+
+def test_a_scorer_of_length_alone_is_at_chance_length_balanced():
+    chosen = [LabelledPair(question="q", answer="a" * n, harmful=False) for n in (5, 5, 5, 50)]
+    rejected = [LabelledPair(question="q", answer="a" * n, harmful=True) for n in (9, 9, 9, 1)]
+    pairs = list(zip(chosen, rejected))
+    longer = transfer.rejected_longer(pairs)
+    assert longer == [True, True, True, False]
+    by_length = transfer.pairwise(
+        [len(c.answer) for c, _ in pairs], [len(r.answer) for _, r in pairs], longer
+    )
+    assert by_length["value"] == pytest.approx(0.75)  # mostly the rejected answer is longer
+    assert by_length["length_balanced"] == pytest.approx(0.5)
+    only_longer = transfer.pairwise([0.0] * 3, [1.0] * 3, [True] * 3)
+    assert only_longer["rejected_not_longer"]["value"] is None
+    assert only_longer["length_balanced"] is None  # one kind of pair only: no balance to strike
 
 
 def test_lexical_references_learn_from_their_own_side_only(tmp_path):
