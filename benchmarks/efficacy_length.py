@@ -123,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     for arm, run in runs.items():
         if not (run / "results.json").is_file():
             ap.error(f"argument --set: {arm}: no evaluation run under {run}")
+        if not json.loads((run / "results.json").read_text()).get("discrimination"):
+            ap.error(f"argument --set: {arm}: {run} probed no labelled pairs")
     lengths = scored_lengths(runs[arms[0]])
     cuts = [float(c) for c in np.quantile(list(lengths.values()), [1 / 3, 2 / 3])]
     records: dict[str, Any] = {"set": args.set, "length_cuts_chars": cuts}

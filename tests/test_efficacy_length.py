@@ -86,3 +86,13 @@ def test_a_set_without_runs_is_a_usage_error(tmp_path, capsys, monkeypatch):
         length.main(["--set", "nowhere"])
     assert exc.value.code == 2
     assert "--set" in capsys.readouterr().err
+
+
+def test_a_run_without_pairs_is_a_usage_error(tmp_path, capsys, monkeypatch):
+    run = _run(tmp_path, "sft", PAIRS, lambda p: 0.0)
+    (run / "results.json").write_text(json.dumps({"discrimination": None}))
+    monkeypatch.setattr(length, "evaluated_run", lambda ap, args: (tmp_path, ["sft"]))
+    with pytest.raises(SystemExit) as exc:
+        length.main(["--set", "mine"])
+    assert exc.value.code == 2
+    assert "probed no labelled pairs" in capsys.readouterr().err
