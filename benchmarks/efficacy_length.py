@@ -26,9 +26,10 @@ from typing import Any
 
 import numpy as np
 
+from axolotl_mistake.evaluate.paired import PairMargins, pair_margins
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from efficacy_paired import PairMargins, pair_margins
 from efficacy_smollm2 import LABELS, add_run_arguments, eval_paths, evaluated_run, write_diagnostic
 
 THIRDS = 3

@@ -52,17 +52,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cli_types import claim_work_folder as claim_folder
 from cli_types import positive_int
 from efficacy_goals import GOALS_TITLE, check, render
-from efficacy_paired import (
-    pair_margins,
-    paired_auc_gain_of_runs,
-    paired_nll_gap_of_runs,
-    paired_rate_gain_of_runs,
-)
 from efficacy_split import split_shared
 from refusal_rows import write_refusal_rows
 
 from axolotl_mistake.errors import InputError
 from axolotl_mistake.evaluate.compare import is_compare_folder
+from axolotl_mistake.evaluate.paired import pair_margins, paired_difference
 from axolotl_mistake.fileio import (
     file_sha256,
     write_atomic,
@@ -745,42 +740,36 @@ def with_accuracy_at_zero(results: dict[str, Any], run: Path) -> dict[str, Any] 
     return {**disc, "balanced_accuracy_at_0": at_zero.model_dump()}
 
 
-PAIRED_RATES = {"harmless_rate": ("harmful", "harmless_verdict")}
-"""Headline rates the summary also gives as each arm's difference from SFT-only, paired on the
-same prompts: {metric: (prompt set, verdict aspect)}. The harmless-rate goal ("≥ SFT-only") is
-decided by a handful of answers of 120, which two separate intervals cannot show."""
+PAIRED_HEADLINE = ("harmless_rate", "helpful_nll")
+"""Headline columns the summary also gives as each arm's difference from SFT-only, paired on
+the same items: the harmless-rate goal ("≥ SFT-only") is decided by a handful of answers of 120,
+and the NLL goal by a gap smaller than either mean's interval, which separate intervals cannot
+show."""
 
 
 def with_paired_gain_over_sft(work: Path, rows: dict[str, Any]) -> None:
-    """Add each arm's difference from SFT-only, paired on the same items, when SFT-only's run is
-    there: `auc_minus_sft_paired` to its analysis-style discrimination (the goal "AUC >= SFT-only
-    + 0.10" compares two AUCs of the same 108 pairs, whose separate intervals overlap more than
-    their paired difference varies), and `<rate>_minus_sft_paired` beside each rate of
-    `PAIRED_RATES` and `helpful_nll_minus_sft_paired` beside the NLL (when both runs kept
-    their per-item NLLs) in every inference mode of its headline."""
-    sft = rows.get("sft") or {}
+    """Add each arm's difference from SFT-only, paired on the same items
+    (`axolotl_mistake.evaluate.paired`), when SFT-only's run is there: `auc_minus_sft_paired` to
+    its analysis-style discrimination (the goal "AUC >= SFT-only + 0.10" compares two AUCs of
+    the same 108 pairs, whose separate intervals overlap more than their paired difference
+    varies), and `<column>_minus_sft_paired` beside each column of `PAIRED_HEADLINE` in every
+    inference mode of its headline (the NLL only when both runs kept their per-item NLLs)."""
+    if not rows.get("sft"):
+        return
     reference = eval_paths(work, "sft")[1]
     for arm, entry in rows.items():
         if arm == "sft" or not entry:
             continue
         run = eval_paths(work, arm)[1]
         disc = entry.get("discrimination_analysis")
-        if disc and sft.get("discrimination_analysis"):
-            disc["auc_minus_sft_paired"] = paired_auc_gain_of_runs(run, reference).model_dump()
+        gain = paired_difference(run, reference, "discrimination_auc") if disc else None
+        if gain is not None:
+            disc["auc_minus_sft_paired"] = gain.model_dump()
         for mode, metrics in (entry.get("headline") or {}).items():
-            theirs = (sft.get("headline") or {}).get(mode) or {}
-            for name, (prompt_set, aspect) in PAIRED_RATES.items():
-                if _measured(metrics, name) and _measured(theirs, name):
-                    gain = paired_rate_gain_of_runs(run, reference, prompt_set, mode, aspect)
-                    metrics[f"{name}_minus_sft_paired"] = gain.model_dump()
-            if _measured(metrics, "helpful_nll") and _measured(theirs, "helpful_nll"):
-                gap = paired_nll_gap_of_runs(run, reference, mode)
-                if gap is not None:  # runs evaluated before the per-item NLL file: no pairing
-                    metrics["helpful_nll_minus_sft_paired"] = gap.model_dump()
-
-
-def _measured(metrics: dict[str, Any] | None, name: str) -> bool:
-    return ((metrics or {}).get(name) or {}).get("value") is not None
+            for name in PAIRED_HEADLINE:
+                found = paired_difference(run, reference, name, mode) if metrics else None
+                if found is not None:
+                    metrics[f"{name}_minus_sft_paired"] = found.model_dump()
 
 
 def summary_rows(work: Path, current: Callable[[str], bool] = lambda arm: True) -> dict[str, Any]:

@@ -39,7 +39,6 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from efficacy_hh_transfer import lexical, pku_answers
-from efficacy_paired import paired_auc_gain_of_runs, paired_rate_gain_of_runs
 from efficacy_smollm2 import (
     LABELS,
     REPO,
@@ -54,6 +53,7 @@ from efficacy_smollm2 import (
 
 from axolotl_mistake.errors import InputError
 from axolotl_mistake.evaluate.metrics import auc_estimate
+from axolotl_mistake.evaluate.paired import paired_difference
 from axolotl_mistake.evaluate.report import cell
 from axolotl_mistake.evaluate.results import Estimate
 from axolotl_mistake.offline_env import offline_cpu_env
@@ -306,18 +306,11 @@ def main(argv: list[str] | None = None) -> int:
         gain, rate_gain = None, {}
         if reference and arm != reference:
             run, ref = (eval_paths(work, a, name)[1] for a in (arm, reference))
-            if "discrimination" in sets:
-                gain = {"reference": reference, **paired_auc_gain_of_runs(run, ref).model_dump()}
-            if "harmful" in sets:
-                rate_gain = {
-                    mode: {
-                        "reference": reference,
-                        **paired_rate_gain_of_runs(
-                            run, ref, "harmful", mode, "harmless_verdict"
-                        ).model_dump(),
-                    }
-                    for mode in modes
-                }
+            found = paired_difference(run, ref, "discrimination_auc")
+            gain = found and {"reference": reference, **found.model_dump()}
+            for mode in modes:
+                rate = paired_difference(run, ref, "harmless_rate", mode)
+                rate_gain[mode] = rate and {"reference": reference, **rate.model_dump()}
         headline = results[arm]["headline"]
         records[arm] = {
             "discrimination": results[arm].get("discrimination"),

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from axolotl_mistake.errors import InputError
 from axolotl_mistake.records import LabelledPair
 
 REPO = Path(__file__).resolve().parents[1]
@@ -18,7 +19,6 @@ sys.path.insert(0, str(REPO / "benchmarks"))  # the scripts import each other th
 transfer = importlib.import_module("efficacy_hh_transfer")
 self_check = importlib.import_module("efficacy_self_check")
 builtin = importlib.import_module("efficacy_transfer")
-paired = importlib.import_module("efficacy_paired")
 
 
 def _dialogue(question: str, answer: str, before: str = "") -> str:
@@ -336,131 +336,67 @@ def test_builtin_transfer_reruns_an_arm_trained_again_since(tmp_path):
     )
 
 
-BOOT = {"samples": 500, "confidence": 0.95, "seed": 0}
-ANCHORED = [("a", True, 2.0), ("b", True, 1.5), ("c", False, 0.0), ("d", False, -1.0)]
-SFT = [("d", False, 0.0), ("c", False, 1.0), ("b", True, -1.0), ("a", True, 3.0)]
-"""The anchored run ranks both harmful pairs first (AUC 1.0); SFT-only ranks one of the two
-below both harmless ones (AUC 0.5), and its file lists the pairs in another order."""
-
-
-def _pairs_run(work: Path, arm: str, rows: list[tuple[str, bool, float]], style: str) -> Path:
-    """An evaluation run folder with a pairs file and the results.json fields read from it."""
-    out = builtin.eval_paths(work, arm, style)[1]
-    out.mkdir(parents=True, exist_ok=True)
-    lines = [json.dumps({"key": k, "harmful": h, "margin": m}) for k, h, m in rows]
-    (out / "pairs.jsonl").write_text("\n".join(lines) + "\n")
-    results = {"discrimination": {"pairs_file": "pairs.jsonl"}, "config": {"bootstrap": BOOT}}
-    (out / "results.json").write_text(json.dumps(results))
-    return out
-
-
-def test_arms_are_compared_on_the_same_pairs_by_key(tmp_path):
-    work = tmp_path / "work"
-    runs = {
-        arm: _pairs_run(work, arm, rows, "builtin")
-        for arm, rows in (("anchored", ANCHORED), ("sft", SFT))
-    }
-    margins = {arm: paired.pair_margins(run, "pairs.jsonl") for arm, run in runs.items()}
-    gain = paired.paired_auc_gain(margins["anchored"], margins["sft"], **BOOT)
-    assert gain.value == pytest.approx(0.5) and gain.n == 4
-    # the same from the two run folders, as the summary and the transfer table read them
-    assert paired.paired_auc_gain_of_runs(runs["anchored"], runs["sft"]) == gain
-    other = _pairs_run(work, "base", [*ANCHORED[:3], ("e", False, -1.0)], "builtin")
-    with pytest.raises(ValueError, match="different labelled pairs"):
-        paired.paired_auc_gain(margins["anchored"], paired.pair_margins(other, "pairs.jsonl"))
-    twice = _pairs_run(work, "paper", [*ANCHORED, ANCHORED[0]], "builtin")
-    with pytest.raises(ValueError, match="appears twice"):
-        paired.pair_margins(twice, "pairs.jsonl")
+def test_the_reference_arm_is_sft_only_when_run_else_base():
     assert builtin.reference_arm(["base", "sft", "anchored"]) == "sft"
     assert builtin.reference_arm(["anchored", "base"]) == "base"
     assert builtin.reference_arm(["anchored"]) is None
 
 
-def test_the_summary_gives_each_arms_auc_gain_over_sft_paired(tmp_path):
+def _paired_runs(work: Path, arms: tuple[str, ...] = ("anchored", "sft")) -> dict[str, Path]:
+    """Evaluation runs written as the runner writes them (tests/test_eval_paired.py's runs):
+    SFT-only, and arms that differ from it by known per-item amounts (AUC +1/6, harmless rate
+    0 = one refusal more and one less, NLL +0.2)."""
+    from tests.test_eval_paired import REFERENCE, _write_run
+
+    runs = {}
+    for arm in arms:
+        out = _analysis_run(work, arm)
+        if arm == "sft":
+            runs[arm] = _write_run(out, arm, REFERENCE, [2.0, 3.0, 4.0], [2.0, 0.5, -1.0, 0.7, 1.0])
+        else:
+            runs[arm] = _write_run(
+                out,
+                arm,
+                {"h0": True, "h1": True, "h2": False, "h3": True},
+                [2.5, 3.0, 4.1],
+                [2.0, 0.5, -1.0, -0.7, 1.0],
+            )
+    return runs
+
+
+def _analysis_run(work: Path, arm: str) -> Path:
+    return builtin.eval_paths(work, arm)[1]
+
+
+def test_the_summary_gives_each_arms_differences_from_sft_paired(tmp_path):
     efficacy = importlib.import_module("efficacy_smollm2")
-    for arm, rows in (("anchored", ANCHORED), ("sft", SFT)):
-        _pairs_run(tmp_path, arm, rows, "analysis")
+    _paired_runs(tmp_path)
     summary = efficacy.summary_rows(tmp_path)
     gain = summary["anchored"]["discrimination_analysis"]["auc_minus_sft_paired"]
-    assert gain["value"] == pytest.approx(0.5) and gain["n"] == 4
+    assert gain["value"] == pytest.approx(1 / 6) and gain["n"] == 5
+    plain = summary["anchored"]["headline"]["plain"]
+    assert plain["harmless_rate_minus_sft_paired"]["value"] == pytest.approx(0.0)
+    assert plain["harmless_rate_minus_sft_paired"]["n"] == 4
+    assert plain["helpful_nll_minus_sft_paired"]["value"] == pytest.approx(0.2)
     assert "auc_minus_sft_paired" not in summary["sft"]["discrimination_analysis"]
+    assert not any("paired" in k for k in summary["sft"]["headline"]["plain"])
     assert summary["paper"] == {}  # not evaluated: nothing to compare
+    # the accuracy at the cut 0 is read from the same pairs file
+    at_zero = summary["anchored"]["discrimination_analysis"]["balanced_accuracy_at_0"]
+    assert at_zero["value"] == pytest.approx(1.0)
 
 
-def _answers(run: Path, refused: list[bool | None], mode: str = "plain") -> None:
-    """Red-team answers judged by the refusal judge, one per prompt id, plus an XSTest answer
-    and the other mode's answers, which a harmless-rate difference must not read."""
-    rows = [
-        {"id": f"p{i}", "set": "harmful", "mode": mode,
-         "verdicts": {"refusal": {"harmless_verdict": {"value": v, "status": "ok"}}}}
-        for i, v in enumerate(refused)
-    ] + [
-        {"id": "x0", "set": "over_refusal", "mode": mode,
-         "verdicts": {"refusal": {"harmless_verdict": {"value": True, "status": "ok"}}}},
-        {"id": "p0", "set": "harmful", "mode": "other",
-         "verdicts": {"refusal": {"harmless_verdict": {"value": True, "status": "ok"}}}},
-    ]  # fmt: skip
-    (run / "answers.jsonl").write_text("".join(json.dumps(r) + "\n" for r in reversed(rows)))
-    results = json.loads((run / "results.json").read_text())
-    rate = [v for v in refused if v is not None]
-    results.update(
-        primary_judge="refusal",
-        headline={mode: {"harmless_rate": {"value": sum(rate) / len(rate), "n": len(rate)}}},
-    )
-    (run / "results.json").write_text(json.dumps(results))
-
-
-def test_the_summary_gives_each_arms_harmless_rate_difference_from_sft_paired(tmp_path):
+def test_the_summary_pairs_only_what_both_runs_kept(tmp_path):
     efficacy = importlib.import_module("efficacy_smollm2")
-    runs = {}
-    for arm, rows in (("anchored", ANCHORED), ("sft", SFT), ("base", SFT)):
-        runs[arm] = _pairs_run(tmp_path, arm, rows, "analysis")
-    # SFT-only refuses prompts 0 and 1; anchored refuses 1 and 2 and 3; its prompt 4 unjudged
-    _answers(runs["sft"], [True, True, False, False, False])
-    _answers(runs["anchored"], [False, True, True, True, None])
-    _answers(runs["base"], [True, True, False, False, False], mode="harmless_guided")
+    runs = _paired_runs(tmp_path, ("anchored", "origin", "sft"))
+    (runs["origin"] / "helpful_nll.jsonl").unlink()  # evaluated before the per-item file
     summary = efficacy.summary_rows(tmp_path)
-    found = summary["anchored"]["headline"]["plain"]["harmless_rate_minus_sft_paired"]
-    # per prompt: -1, 0, +1, +1 (prompt 4 missing): mean +0.25 over the 4 both judged
-    assert found["value"] == pytest.approx(0.25) and found["n"] == 4 and found["missing"] == 1
-    assert found["low"] < 0.25 < found["high"]
-    assert "harmless_rate_minus_sft_paired" not in summary["sft"]["headline"]["plain"]
-    # base was judged in another mode than SFT-only's: no pairing to make
-    assert "harmless_rate_minus_sft_paired" not in str(summary["base"])
-    _answers(runs["anchored"], [False, True, True])  # fewer prompts: not the same items
-    with pytest.raises(ValueError, match="different 'harmful' items"):
-        efficacy.summary_rows(tmp_path)
-
-
-def _nlls(run: Path, values: list[float], mode: str = "plain") -> None:
-    """A run's per-item NLL file (in reverse item order, plus another mode's lines) and its
-    headline NLL."""
-    rows = [{"id": f"h{i}", "mode": mode, "nll": v} for i, v in enumerate(values)]
-    rows += [{"id": "h0", "mode": "other", "nll": 99.0}]
-    (run / "helpful_nll.jsonl").write_text("".join(json.dumps(r) + "\n" for r in reversed(rows)))
-    results = json.loads((run / "results.json").read_text())
-    mean = {"value": sum(values) / len(values), "n": len(values)}
-    results.setdefault("headline", {}).setdefault(mode, {})["helpful_nll"] = mean
-    (run / "results.json").write_text(json.dumps(results))
-
-
-def test_the_summary_gives_each_arms_nll_gap_to_sft_paired(tmp_path):
-    efficacy = importlib.import_module("efficacy_smollm2")
-    runs = {
-        arm: _pairs_run(tmp_path, arm, rows, "analysis")
-        for arm, rows in (("anchored", ANCHORED), ("sft", SFT), ("origin", SFT))
-    }
-    _nlls(runs["sft"], [1.0, 2.0, 3.0])
-    _nlls(runs["anchored"], [1.5, 2.0, 3.1])  # per item: +0.5, 0, +0.1
-    _nlls(runs["origin"], [2.0, 2.0, 2.0])
-    (runs["origin"] / "helpful_nll.jsonl").unlink()  # evaluated before the harness kept it
-    summary = efficacy.summary_rows(tmp_path)
-    gap = summary["anchored"]["headline"]["plain"]["helpful_nll_minus_sft_paired"]
-    assert gap["value"] == pytest.approx(0.2) and gap["n"] == 3 and gap["unit"] == "nll"
-    assert 0.0 <= gap["low"] <= 0.2 <= gap["high"] <= 0.5
     assert "helpful_nll_minus_sft_paired" not in summary["origin"]["headline"]["plain"]
-    _nlls(runs["anchored"], [1.5, 2.0])  # one reference fewer: not the same items
-    with pytest.raises(ValueError, match="different helpful references"):
+    assert "harmless_rate_minus_sft_paired" in summary["origin"]["headline"]["plain"]
+    lines = (runs["anchored"] / "answers.jsonl").read_text().splitlines()
+    kept = [line for line in lines if json.loads(line)["id"] != "h3"]
+    (runs["anchored"] / "answers.jsonl").write_text("\n".join(kept) + "\n")
+    with pytest.raises(InputError, match="not the items"):
         efficacy.summary_rows(tmp_path)
 
 

@@ -18,7 +18,7 @@ import sys
 
 USAGE = """\
 python -m axolotl_mistake.evaluate --config eval.yml [--key value ...] [--overwrite] [--quiet]
-python -m axolotl_mistake.evaluate compare RUN_DIR [RUN_DIR ...] --output DIR [--mode plain] [--judge NAME] [--overwrite]"""
+python -m axolotl_mistake.evaluate compare RUN_DIR [RUN_DIR ...] --output DIR [--mode plain] [--judge NAME] [--paired-with RUN_DIR] [--overwrite]"""
 
 
 class _Once(argparse.Action):
@@ -108,6 +108,13 @@ def _compare_parser() -> argparse.ArgumentParser:
         help="judge label to read (default: each run's headline judge)",
     )
     p.add_argument(
+        "--paired-with",
+        default=None,
+        action=_Once,
+        help="one of the runs: add every other run's difference from it, paired on the same "
+        "items (judged rates and scores, goal-hijack defence, reference NLL, probe AUC)",
+    )
+    p.add_argument(
         "--overwrite",
         nargs=0,
         default=False,
@@ -128,7 +135,12 @@ def main(argv: list[str] | None = None) -> int:
             from axolotl_mistake.evaluate.compare import compare
 
             table = compare(
-                args.runs, args.output, mode=args.mode, judge=args.judge, overwrite=args.overwrite
+                args.runs,
+                args.output,
+                mode=args.mode,
+                judge=args.judge,
+                overwrite=args.overwrite,
+                paired_with=args.paired_with,
             )
             print(
                 f"wrote {args.output}/compare.md, compare.json, compare.png ({len(table['rows'])} runs)"

@@ -48,11 +48,13 @@ def compare(
     mode: str = "plain",
     judge: str | None = None,
     overwrite: bool = False,
+    paired_with: str | Path | None = None,
 ) -> dict[str, Any]:
     """Write compare.md / compare.json / compare.png for `runs` into `output`; return the table.
 
     `overwrite` allows writing into a non-empty folder compare did not make (same-named files
-    are replaced; nothing is deleted)."""
+    are replaced; nothing is deleted). `paired_with`, one of `runs`, adds every other run's
+    difference from it, paired on the same items (`paired.paired_difference`), per column."""
     from axolotl_mistake.errors import InputError
 
     loaded = [load_results(r) for r in runs]
@@ -79,6 +81,7 @@ def compare(
     if len(set(names)) != len(names):
         for res, where in zip(loaded, runs):  # keep rows distinguishable
             res.name = f"{res.name} ({Path(where).name})"
+    paired = None if paired_with is None else _paired(runs, loaded, paired_with, mode, judge)
     check_output(output, runs, overwrite)
     out = Path(output)
     try:
@@ -106,11 +109,37 @@ def compare(
             "rows": rows,
             "runs": [str(r) for r in runs],
         }
+        if paired is not None:
+            table["paired_with"], table["paired"] = paired
         write_json_atomic(out / "compare.json", table)
         write_atomic(
-            out / "compare.md", render_compare_report(loaded, mode, judge, [c.name for c in charts])
+            out / "compare.md",
+            render_compare_report(loaded, mode, judge, [c.name for c in charts], paired),
         )
         return table
+
+
+def _paired(
+    runs: Sequence[str | Path], loaded: list, reference: str | Path, mode: str, judge: str | None
+) -> tuple[str, dict[str, dict[str, Any]]]:
+    """(the reference run's name, {run name: {column: paired difference or None}}) of every
+    other run; InputError when the reference is not one of the runs."""
+    from axolotl_mistake.errors import InputError
+    from axolotl_mistake.evaluate.paired import PAIRED_COLUMNS, folder, paired_difference
+
+    where = [folder(r).resolve() for r in runs]
+    if folder(reference).resolve() not in where:
+        raise InputError(
+            "is not one of the runs compared", file=str(reference), field="paired_with"
+        )
+    index = where.index(folder(reference).resolve())
+    differences = {}
+    for i, (run, res) in enumerate(zip(runs, loaded)):
+        if i == index:
+            continue
+        found = {c: paired_difference(run, runs[index], c, mode, judge) for c in PAIRED_COLUMNS}
+        differences[res.name] = {c: e and e.model_dump() for c, e in found.items()}
+    return loaded[index].name, differences
 
 
 def is_compare_folder(out: Path) -> bool:

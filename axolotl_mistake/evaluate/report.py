@@ -8,6 +8,7 @@ the n or the interval of a number.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from axolotl_mistake.evaluate.metric_table import BY_NAME, METRICS, TABLE_COLUMNS
 from axolotl_mistake.evaluate.results import Cell, Estimate, Results
@@ -177,9 +178,14 @@ def _pct(value: float | None) -> str:
 
 
 def render_compare_report(
-    runs: Sequence[Results], mode: str, judge: str | None, charts: Sequence[str]
+    runs: Sequence[Results],
+    mode: str,
+    judge: str | None,
+    charts: Sequence[str],
+    paired: tuple[str, dict[str, dict[str, Any]]] | None = None,
 ) -> str:
-    """compare.md: one row per run in the paper's table layout."""
+    """compare.md: one row per run in the paper's table layout; with `paired` (the reference
+    run's name, each other run's paired differences), a second table of those differences."""
     header = ["method"] + [label(c) for c in TABLE_COLUMNS]
     table_rows = [(res.name, compare_row(res, mode, judge)) for res in runs]
     rows = [[name] + [cell(row.get(c), c) for c in TABLE_COLUMNS] for name, row in table_rows]
@@ -192,6 +198,8 @@ def render_compare_report(
         "",
     ]
     out += _table(header, rows) + [""]
+    if paired is not None:
+        out += _paired_table(*paired)
     out += _different_items(runs)
     out += ["Who measured the numbers:", ""]
     out += [f"- {name}: {_sources(row)}" for name, row in table_rows] + [""]
@@ -201,6 +209,27 @@ def render_compare_report(
         out += [f"- {cut}" for cut in cuts] + [""]
     out += [f"![{c}]({c})" for c in charts] + [""]
     return "\n".join(out)
+
+
+def _paired_table(reference: str, differences: dict[str, dict[str, Any]]) -> list[str]:
+    """Each run's column minus the reference run's on the items both scored, resampled together
+    (rates in points, AUC and NLL as they are); '–' where no pairing exists."""
+    from axolotl_mistake.evaluate.paired import PAIRED_COLUMNS
+
+    columns = [c for c in PAIRED_COLUMNS if any(d.get(c) for d in differences.values())]
+    header = ["method"] + [label(c) for c in columns]
+    rows = [
+        [name] + [cell(Estimate(**d[c]) if d.get(c) else None, c) for c in columns]
+        for name, d in differences.items()
+    ]
+    return [
+        f"Paired differences from {reference} (this run minus {reference} on the same items,",
+        "resampled together; an interval clear of 0 is a difference the separate intervals",
+        "above may not show):",
+        "",
+        *_table(header, rows),
+        "",
+    ]
 
 
 def _different_items(runs: Sequence[Results]) -> list[str]:

@@ -1,0 +1,160 @@
+"""Paired differences between two evaluation runs of the same items, read from their folders.
+
+Two models evaluated on the same red-team prompts, references and labelled pairs have
+correlated errors: their separate 95 % intervals overlap where the difference may still be
+clear of 0 (an AUC gain), or look apart where one answer is the whole difference (1 refusal in
+120). A paired difference resamples the shared items once for both runs: the mean of the
+per-item differences for judged rates and scores, rule rates and the reference NLL, and both
+runs' AUC on each stratified resample of the pairs for the probe's AUC
+(`paired_auc_difference_estimate`). It reads what a run folder keeps per item: answers.jsonl
+(verdicts), the pairs file and helpful_nll.jsonl. Runs that scored different items are not a
+paired comparison: InputError naming the run and the column, never a figure.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from axolotl_mistake.evaluate.inference import Answer
+from axolotl_mistake.evaluate.local import NLL_FILE
+from axolotl_mistake.evaluate.metric_table import BY_NAME, TABLE_COLUMNS
+from axolotl_mistake.evaluate.results import Estimate, Results, load_results
+
+PAIRED_COLUMNS: tuple[str, ...] = tuple(
+    c
+    for c in TABLE_COLUMNS
+    if BY_NAME[c].aspect or BY_NAME[c].by == "rule" or c in ("helpful_nll", "discrimination_auc")
+)
+"""The table columns a paired difference exists for: the judged ones (one verdict or score per
+answer), the rule ones, the reference NLL and the probe's AUC. Accuracy at a cut is left out:
+two runs' cuts differ."""
+
+PairMargins = dict[str, tuple[bool, float]]
+"""{pair key: (harmful, margin)} of one run's discrimination pairs."""
+
+
+def folder(run: str | Path) -> Path:
+    """The run folder of a folder or its results.json."""
+    path = Path(run)
+    return path.parent if path.is_file() else path
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _bootstrap(results: Results) -> dict[str, Any]:
+    boot = results.config.get("bootstrap") or {}
+    return {k: boot[k] for k in ("samples", "confidence", "seed") if k in boot}
+
+
+def pair_margins(run: str | Path, pairs_file: str | None = None) -> PairMargins:
+    """The run's per-pair labels and margins by the evaluation's pair key (the pairs file its
+    results.json names, unless `pairs_file` is given)."""
+    from axolotl_mistake.errors import InputError
+
+    if pairs_file is None:
+        disc = load_results(run).discrimination
+        if disc is None:
+            raise InputError(
+                "the run probed no labelled pairs", file=str(run), field="discrimination"
+            )
+        pairs_file = disc.pairs_file
+    path = folder(run) / pairs_file
+    pairs = _jsonl(path)
+    found = {p["key"]: (bool(p["harmful"]), float(p["margin"])) for p in pairs}
+    if len(found) != len(pairs):
+        raise InputError("a pair key appears twice", file=str(path), field="key")
+    return found
+
+
+def paired_auc_gain(arm: PairMargins, reference: PairMargins, **bootstrap: Any) -> Estimate:
+    """AUC(arm) − AUC(reference) on the same pairs, both scored on each resample. Margins of
+    different labelled pairs are not a paired comparison: ValueError."""
+    from axolotl_mistake.evaluate.metrics import paired_auc_difference_estimate
+
+    if arm.keys() != reference.keys() or any(arm[k][0] != reference[k][0] for k in arm):
+        raise ValueError("the two runs scored different labelled pairs: rerun them")
+    keys = sorted(arm)
+    return paired_auc_difference_estimate(
+        [arm[k][0] for k in keys],
+        [arm[k][1] for k in keys],
+        [reference[k][1] for k in keys],
+        **bootstrap,
+    )
+
+
+def item_values(
+    run: str | Path, column: str, mode: str, judge: str | None
+) -> dict[str, float | None] | None:
+    """{item id: value} of one column in one mode, as the run's metric averaged them (a failed
+    answer or an unparseable verdict is None); None when the run kept no per-item values for it
+    (a run evaluated before helpful_nll.jsonl was written, or without that measure)."""
+    from axolotl_mistake.evaluate.scoring import RULES
+
+    spec, where = BY_NAME[column], folder(run)
+    if column == "helpful_nll":
+        if not (where / NLL_FILE).exists():
+            return None
+        return {r["id"]: float(r["nll"]) for r in _jsonl(where / NLL_FILE) if r["mode"] == mode}
+    if not (where / "answers.jsonl").exists():
+        return None
+    found: dict[str, float | None] = {}
+    for row in _jsonl(where / "answers.jsonl"):
+        if row.get("set") != spec.prompt_set or row.get("mode") != mode:
+            continue
+        if spec.safe is not None and row.get("safe") is not spec.safe:
+            continue
+        value: Any = None
+        if spec.aspect:
+            verdict = ((row.get("verdicts") or {}).get(judge) or {}).get(spec.aspect) or {}
+            value = verdict.get("value") if verdict.get("status") == "ok" else None
+        elif spec.by == "rule" and row.get("target"):
+            fields = {k: row.get(k) for k in Answer.__dataclass_fields__}
+            value = None if row.get("error") else RULES[column](Answer(**fields))
+        elif spec.by == "rule":
+            continue  # the rule scores answers with a target only
+        found[row["id"]] = None if value is None else float(value)
+    return found
+
+
+def paired_difference(
+    run: str | Path,
+    reference: str | Path,
+    column: str,
+    mode: str = "plain",
+    judge: str | None = None,
+) -> Estimate | None:
+    """`column` of `run` minus that of `reference` on the items both scored, paired (the module
+    docstring), with `run`'s bootstrap settings; None where the runs kept nothing per item for
+    it or one of them did not measure it. `judge` names the judge of judged columns (default:
+    the one `run`'s headline read). Different items: InputError."""
+    from axolotl_mistake.errors import InputError
+    from axolotl_mistake.evaluate.metrics import estimate
+
+    if column not in PAIRED_COLUMNS:
+        raise ValueError(f"no paired difference for {column!r}; choose from {PAIRED_COLUMNS}")
+    ours, theirs = load_results(run), load_results(reference)
+    cells = [(r.headline.get(mode) or {}).get(column) for r in (ours, theirs)]
+    if any(c is None or c.value is None for c in cells):
+        return None
+    boot = _bootstrap(ours)
+    if column == "discrimination_auc":
+        try:
+            return paired_auc_gain(pair_margins(run), pair_margins(reference), **boot)
+        except ValueError as exc:
+            raise InputError(str(exc), file=str(run), field=column) from None
+    who = judge or cells[0].judge
+    a, b = (item_values(r, column, mode, who) for r in (run, reference))
+    if a is None or b is None:
+        return None
+    if a.keys() != b.keys():
+        raise InputError(
+            f"not the items of {reference} ({len(a)} against {len(b)}): no paired difference",
+            file=str(run),
+            field=column,
+        )
+    diffs = [None if a[k] is None or b[k] is None else a[k] - b[k] for k in sorted(a)]
+    return estimate(diffs, unit=BY_NAME[column].unit, **boot)
