@@ -680,6 +680,8 @@ class Experiment:
             "--mode",
             mode,
         ]
+        if "sft" in arms:  # each arm's difference from SFT-only on the same items, too
+            cmd += ["--paired-with", str(eval_paths(self.work, "sft", style)[1])]
         self.run(f"compare_{name or f'{style}_{mode}'}", cmd)
         return out
 

@@ -142,6 +142,8 @@ def test_comparison_tables_hold_only_arms_of_this_runs_settings(tmp_path, monkey
     assert efficacy.main(["--quick", "--work", str(work)]) == 0
     plain = work / "compare" / "analysis_plain" / "compare.md"
     assert plain.exists() and (work / "goals.md").exists()
+    sft_run = efficacy.eval_paths(work, "sft")[1]
+    assert f"--paired-with {sft_run}" in plain.read_text()  # the stub writes the command there
     # sft and anchored retrained with another seed: paper and origin are now of other settings
     ran.clear()
     assert efficacy.main(["--quick", "--work", str(work), "--arms", "base,sft,anchored",
