@@ -990,7 +990,8 @@ def main(argv: list[str] | None = None) -> int:
         elif is_compare_folder(work / "compare" / name):  # arms made with other settings
             shutil.rmtree(work / "compare" / name)
             print(f"removed {work / 'compare' / name}: not every arm of it is at these settings")
-    if exp.timings:  # a rerun that only rewrites the summary keeps the last run's total
+    # a rerun that only remakes the comparison tables and the summary keeps the last total
+    if any(not step.startswith("compare_") for step in exp.timings):
         exp.timings["total"] = round(time.perf_counter() - started, 1)
 
     previous = previous_summary(work)  # read once, before this run's summary replaces it
