@@ -331,12 +331,21 @@ class Experiment:
     """The experiment's folder layout, steps and their resume rule (a finished step is skipped)."""
 
     def __init__(
-        self, work: Path, shared: Path, size: Size, threads: str, train_seed: int = 0
+        self,
+        work: Path,
+        shared: Path,
+        size: Size,
+        threads: str,
+        train_seed: int = 0,
+        build_seed: int | None = None,
     ) -> None:
         self.work, self.shared, self.size = work, shared, size
         # Axolotl's `seed`: the adapter's initial weights (seeded by the plugin), data order
         # and dropout; the data stay the same
         self.train_seed = train_seed
+        # the builder's `seed` (None: the recipe's): which helpful rows are sampled, the
+        # critiques' sampling and the balanced pick; the split stays the same
+        self.build_seed = build_seed
         self.data = work / "data"
         self.logs = work / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -368,6 +377,8 @@ class Experiment:
         """The builder config of one arm: the CPU recipe's build with these sources and sizes."""
         s = self.size
         cfg = yaml.safe_load((REPO / "recipes" / "smollm2_135m_mistake.build.yml").read_text())
+        if self.build_seed is not None:
+            cfg["seed"] = self.build_seed
         cfg.update(
             output=str(self.work / "build" / arm),
             redteam=self.redteam_sources(),
@@ -935,6 +946,15 @@ def main(argv: list[str] | None = None) -> int:
             " dropout); the data stay the same"
         ),
     )
+    ap.add_argument(
+        "--build-seed",
+        type=int,
+        default=None,
+        help=(
+            "the builder's `seed` of every build (the helpful rows sampled, the critiques'"
+            " sampling, the balanced pick; default: the recipe's); the split stays the same"
+        ),
+    )
     args = ap.parse_args(argv)
     size = QUICK if args.quick else FULL
     if args.steps is not None:
@@ -951,7 +971,14 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown arm(s) {unknown}; choose from {', '.join(ARMS + CONTROL_ARMS)}")
     shared = Path(args.shared).expanduser().resolve()
     claim_work_folder(work, args.overwrite)
-    exp = Experiment(work, shared, size, str(args.threads), train_seed=args.train_seed)
+    exp = Experiment(
+        work,
+        shared,
+        size,
+        str(args.threads),
+        train_seed=args.train_seed,
+        build_seed=args.build_seed,
+    )
     started = time.perf_counter()
 
     split = split_shared(shared, exp.data)
@@ -999,6 +1026,7 @@ def main(argv: list[str] | None = None) -> int:
         "size": "quick" if args.quick else "full",
         "settings": asdict(size),
         "train_seed": args.train_seed,
+        "build_seed": args.build_seed,
         "split": split,
         "builds": built_files(work),
         "timings_s": {**previous_timings(previous), **exp.timings},

@@ -37,3 +37,17 @@ def test_summary_keeps_the_builds_an_earlier_run_left(tmp_path):
     assert sorted(files) == ["anchored", "origin", "paper"]
     assert files["paper"] == {"mistake_analysis.jsonl": {"rows": 4}}
     assert efficacy.built_files(tmp_path / "empty") == {}
+
+
+def test_a_build_seed_changes_only_the_builders_seed(tmp_path):
+    default = efficacy.Experiment(tmp_path / "work", tmp_path, efficacy.QUICK, "1")
+    seeded = efficacy.Experiment(tmp_path / "work", tmp_path, efficacy.QUICK, "1", build_seed=3)
+    recipe = yaml.safe_load((REPO / "recipes" / "smollm2_135m_mistake.build.yml").read_text())
+    for arm in ("origin", "paper", "anchored"):
+        base, other = default.build_config(arm), seeded.build_config(arm)
+        assert base["seed"] == recipe["seed"] and other["seed"] == 3
+        assert {k: v for k, v in other.items() if k != "seed"} == {
+            k: v for k, v in base.items() if k != "seed"
+        }
+    # the training is untouched: an earlier run's adapters stay current if the data do
+    assert default.train_config("anchored", "m") == seeded.train_config("anchored", "m")
