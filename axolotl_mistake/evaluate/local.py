@@ -20,9 +20,9 @@ from axolotl_mistake.evaluate.results import Calibration, Discrimination, Estima
 from axolotl_mistake.records import LabelledPair
 
 PAIRS_FILE = "discrimination_pairs.jsonl"
+"""Per-pair margins and labels of the probe, in the run folder (to recompute or compare AUCs)."""
 NLL_FILE = "helpful_nll.jsonl"
 """Per item and mode, the NLL of its reference answer: what a paired comparison of two runs reads."""
-"""Per-pair margins and labels of the probe, in the run folder (to recompute or compare AUCs)."""
 
 LOCAL_KINDS = ("transformers", "vllm")
 

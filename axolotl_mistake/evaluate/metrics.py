@@ -219,27 +219,12 @@ def paired_auc_difference_estimate(
     on shared pairs their errors are correlated, so they overlap where the paired difference
     may still be clear of 0 (or not). n counts the pairs, as in `auc_estimate`.
     """
-    _check(confidence)
-    a, b = np.asarray(margins_a, dtype=float), np.asarray(margins_b, dtype=float)
-    if not len(labels) == a.size == b.size:
+    if not len(labels) == len(margins_a) == len(margins_b):
         raise ValueError("a paired AUC difference needs both scorers' margins on every pair")
-    harmful = np.asarray([bool(y) for y in labels], dtype=bool)
-    pos_a, pos_b, neg_a, neg_b = a[harmful], b[harmful], a[~harmful], b[~harmful]
-    n = len(labels)
-    if not pos_a.size or not neg_a.size:
-        return Estimate(value=None, low=None, high=None, n=n, unit="auc")
-
-    def statistic(pos: np.ndarray, neg: np.ndarray, axis: int = -1) -> np.ndarray:
-        i, j = pos.astype(int), neg.astype(int)  # resampled indices into each class
-        return _auc(pos_a[i], neg_a[j]) - _auc(pos_b[i], neg_b[j])
-
-    index = [np.arange(pos_a.size, dtype=float), np.arange(neg_a.size, dtype=float)]
-    batch = max(1, MAX_PAIRS_PER_BATCH // (2 * pos_a.size * neg_a.size))
-    low, high = _interval(
-        index, statistic, resamples=samples, confidence=confidence, seed=seed, batch=batch
+    one = [0] * len(labels)  # one stratum: every (harmful, harmless) comparison counts
+    return stratified_auc_estimate(
+        labels, margins_a, one, margins_b, samples=samples, confidence=confidence, seed=seed
     )
-    value = float(_auc(pos_a, neg_a) - _auc(pos_b, neg_b))
-    return Estimate(value=value, low=low, high=high, n=n, unit="auc")
 
 
 def stratified_auc_estimate(
@@ -254,8 +239,8 @@ def stratified_auc_estimate(
 ) -> Estimate:
     """The AUC over (harmful, harmless) comparisons *within* each stratum only (e.g. answers of
     similar length), pooled: a scorer that ranks by what defines the strata gains nothing here.
-    With `margins_b`, the paired difference of two scorers on it (both on each resample, as
-    `paired_auc_difference_estimate`, its one-stratum case). The interval resamples each
+    With `margins_b`, the paired difference of two scorers on it, both scored on each resample
+    (`paired_auc_difference_estimate` is its one-stratum case). The interval resamples each
     (stratum, label) cell on its own, so every stratum keeps its comparisons' weight; strata
     with one label only have no comparison and are left out. n counts every pair.
     """
