@@ -89,10 +89,12 @@ def paired_auc_gain(arm: PairMargins, reference: PairMargins, **bootstrap: Any) 
 def item_values(
     run: str | Path, column: str, mode: str, judge: str | None
 ) -> dict[str, float | None] | None:
-    """{item id: value} of one column in one mode, as the run's metric averaged them (a failed
-    answer or an unparseable verdict is None); None when the run kept no per-item values for it
-    (a run evaluated before helpful_nll.jsonl was written, or without that measure)."""
-    from axolotl_mistake.evaluate.scoring import RULES
+    """{item id: value} of one column in one mode, as the run's metric averaged them
+    (`scoring.metric_values`: a failed answer or an unparseable verdict is None); None when the
+    run kept no per-item values for it (a run evaluated before helpful_nll.jsonl was written, or
+    without that measure)."""
+    from axolotl_mistake.evaluate.judges import Verdict
+    from axolotl_mistake.evaluate.scoring import metric_values
 
     spec, where = BY_NAME[column], folder(run)
     if column == "helpful_nll":
@@ -101,23 +103,17 @@ def item_values(
         return {r["id"]: float(r["nll"]) for r in _jsonl(where / NLL_FILE) if r["mode"] == mode}
     if not (where / "answers.jsonl").exists():
         return None
-    found: dict[str, float | None] = {}
-    for row in _jsonl(where / "answers.jsonl"):
-        if row.get("set") != spec.prompt_set or row.get("mode") != mode:
-            continue
-        if spec.safe is not None and row.get("safe") is not spec.safe:
-            continue
-        value: Any = None
-        if spec.aspect:
-            verdict = ((row.get("verdicts") or {}).get(judge) or {}).get(spec.aspect) or {}
-            value = verdict.get("value") if verdict.get("status") == "ok" else None
-        elif spec.by == "rule" and row.get("target"):
-            fields = {k: row.get(k) for k in Answer.__dataclass_fields__}
-            value = None if row.get("error") else RULES[column](Answer(**fields))
-        elif spec.by == "rule":
-            continue  # the rule scores answers with a target only
-        found[row["id"]] = None if value is None else float(value)
-    return found
+    rows = [r for r in _jsonl(where / "answers.jsonl") if r.get("mode") == mode]
+    answers = [Answer(**{k: r.get(k) for k in Answer.__dataclass_fields__}) for r in rows]
+    table = {}  # the judge's verdicts on this aspect, as the run judged them
+    for r in rows:
+        verdict = ((r.get("verdicts") or {}).get(judge) or {}).get(spec.aspect or "")
+        if verdict:
+            table[r["id"]] = Verdict(verdict.get("value"), verdict.get("status", ""))
+    return {
+        item_id: None if value is None else float(value)
+        for item_id, value in metric_values(spec, answers, table)
+    }
 
 
 def paired_difference(
@@ -142,8 +138,15 @@ def paired_difference(
         return None
     boot = _bootstrap(ours)
     if column == "discrimination_auc":
+        disc = ours.discrimination, theirs.discrimination
+        if disc[0] is None or disc[1] is None:  # no pairs file to pair
+            return None
         try:
-            return paired_auc_gain(pair_margins(run), pair_margins(reference), **boot)
+            margins = (
+                pair_margins(run, disc[0].pairs_file),
+                pair_margins(reference, disc[1].pairs_file),
+            )
+            return paired_auc_gain(*margins, **boot)
         except ValueError as exc:
             raise InputError(str(exc), file=str(run), field=column) from None
     who = judge or cells[0].judge

@@ -17,6 +17,7 @@ from axolotl_mistake.evaluate.metric_table import (
     BINARY_ASPECTS,
     METRICS,
     TABLE_COLUMNS,
+    MetricSpec,
     judged_aspects,
 )
 from axolotl_mistake.evaluate.metrics import cohen_kappa, estimate
@@ -73,6 +74,26 @@ def _value(table: dict[str, Verdict], answer: Answer) -> bool | int | None:
     return verdict.value if verdict is not None and verdict.status == "ok" else None
 
 
+def metric_values(
+    spec: MetricSpec, answers: Sequence[Answer], table: dict[str, Verdict] | None = None
+) -> list[tuple[str, bool | int | None]]:
+    """(answer id, value) of every answer a judged or rule metric averages: the answers of its
+    prompt set (XSTest's restricted by `safe`), valued by the judge's verdict `table` (an
+    unparseable verdict or a failed, unjudged answer is None) or, for a rule metric, by the rule
+    on each answer with a target. The run's own metric and a paired comparison of two runs
+    (`paired.py`) both read answers through this."""
+    subset = [
+        a
+        for a in answers
+        if a.set == spec.prompt_set and (spec.safe is None or a.safe is spec.safe)
+    ]
+    if spec.aspect:
+        return [(a.id, _value(table or {}, a)) for a in subset]
+    if spec.by == "rule":
+        return [(a.id, None if a.error else RULES[spec.name](a)) for a in subset if a.target]
+    return []
+
+
 def mode_metrics(
     answers: Sequence[Answer],
     verdicts: Verdicts,
@@ -87,23 +108,19 @@ def mode_metrics(
     """
     metrics: dict[str, dict[str, Estimate]] = {}
     for spec in METRICS:
-        subset = [
-            a
-            for a in answers
-            if a.set == spec.prompt_set and (spec.safe is None or a.safe is spec.safe)
-        ]
         if spec.aspect:
             for judge, tables in verdicts.items():
                 table = tables.get(spec.aspect)
-                if table is not None and subset:
-                    values = [_value(table, a) for a in subset]
+                values = (
+                    [] if table is None else [v for _, v in metric_values(spec, answers, table)]
+                )
+                if values:
                     metrics.setdefault(spec.name, {})[judge] = estimate(
                         values, unit=spec.unit, **boot
                     )
         elif spec.by == "rule":
-            scored = [a for a in subset if a.target]
-            if scored:
-                values = [None if a.error else RULES[spec.name](a) for a in scored]
+            values = [v for _, v in metric_values(spec, answers)]
+            if values:
                 metrics.setdefault(spec.name, {})["rule"] = estimate(values, unit=spec.unit, **boot)
         elif measured and spec.name in measured:
             metrics.setdefault(spec.name, {})[spec.by or "measured"] = measured[spec.name]
