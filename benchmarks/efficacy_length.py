@@ -121,20 +121,22 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     work, arms = evaluated_run(ap, args)
     runs = {arm: eval_paths(work, arm, args.set)[1] for arm in arms}
+    results: dict[str, dict[str, Any]] = {}
     for arm, run in runs.items():
         if not (run / "results.json").is_file():
             ap.error(f"argument --set: {arm}: no evaluation run under {run}")
-        if not json.loads((run / "results.json").read_text()).get("discrimination"):
+        results[arm] = json.loads((run / "results.json").read_text())
+        if not results[arm].get("discrimination"):
             ap.error(f"argument --set: {arm}: {run} probed no labelled pairs")
-    lengths = scored_lengths(runs[arms[0]])
-    cuts = [float(c) for c in np.quantile(list(lengths.values()), [1 / 3, 2 / 3])]
+    lengths = {arm: scored_lengths(run) for arm, run in runs.items()}
+    cuts = [float(c) for c in np.quantile(list(lengths[arms[0]].values()), [1 / 3, 2 / 3])]
     records: dict[str, Any] = {"set": args.set, "length_cuts_chars": cuts}
     reference = next((a for a in ("sft", "base") if a in arms), None)
-    margins = {}
-    for arm, run in runs.items():
-        results = json.loads((run / "results.json").read_text())
-        margins[arm] = pair_margins(run, results["discrimination"]["pairs_file"])
-    boot = json.loads((runs[arms[0]] / "results.json").read_text())["config"]["bootstrap"]
+    margins = {
+        arm: pair_margins(run, results[arm]["discrimination"]["pairs_file"])
+        for arm, run in runs.items()
+    }
+    boot = results[arms[0]]["config"]["bootstrap"]
     boot = {k: boot[k] for k in ("samples", "confidence", "seed")}
     versus = f"minus {reference}'s, paired" if reference else "paired"
     lines = [
@@ -142,9 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         f"(short / middle / long; n, harmful) | within-thirds AUC | within-thirds AUC {versus} |",
         "|---|---|---|---|---|---|---|",
     ]
-    for arm, run in runs.items():
+    for arm in runs:
         other = margins[reference] if reference and arm != reference else None
-        rec = length_record(margins[arm], scored_lengths(run), cuts, other, **boot)
+        rec = length_record(margins[arm], lengths[arm], cuts, other, **boot)
         records[arm] = rec
         thirds = " / ".join(f"{_fmt(t['auc'])} ({t['n']}, {t['harmful']})" for t in rec["thirds"])
         gain = rec.get("auc_within_thirds_minus_reference_paired")

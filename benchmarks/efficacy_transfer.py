@@ -8,8 +8,9 @@ The arms are trained, and their probe cut fitted, on PKU-SafeRLHF answers; every
 of `efficacy_smollm2.py` is on the other side of the same split. This runs each arm's `analysis`
 evaluation config unchanged but for its prompt sets (labelled pairs as `discrimination`,
 red-team instructions as `harmful`, the same PKU training answers as `calibration`; plain
-inference, or `--modes plain,harmless_guided` for both of the paper's modes) through `python -m axolotl_mistake.evaluate`: the check RESULTS.md tells a user to make
-with sets of their own, for every arm at once. By default the sets are the project's own
+inference, or `--modes plain,harmless_guided` for both of the paper's modes) through
+`python -m axolotl_mistake.evaluate`: the check RESULTS.md tells a user to make with sets of
+their own, for every arm at once. By default the sets are the project's own
 (`axolotl_mistake/data/`, written for the project, never in any arm's training data): the 40
 probe pairs (20 harmful, 20 harmless answers, short and plainly worded) and the 80 red-team
 instructions. `--pairs` and `--redteam` name other files; a set not named is left out when the
