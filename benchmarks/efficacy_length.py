@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         "default), builtin or transfer_<name> (efficacy_transfer.py's runs)",
     )
     args = ap.parse_args(argv)
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", args.set):  # it names the output folder too
+        ap.error("argument --set: letters, digits, '_' and '-' only (a folder under eval/)")
     work, arms = evaluated_run(ap, args)
     runs = {arm: eval_paths(work, arm, args.set)[1] for arm in arms}
     results: dict[str, dict[str, Any]] = {}

@@ -96,3 +96,10 @@ def test_a_run_without_pairs_is_a_usage_error(tmp_path, capsys, monkeypatch):
         length.main(["--set", "mine"])
     assert exc.value.code == 2
     assert "probed no labelled pairs" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["../analysis", "a/b", ""])
+def test_a_set_name_that_is_not_a_folder_name_is_a_usage_error(capsys, name):
+    with pytest.raises(SystemExit) as exc:
+        length.main(["--set", name])
+    assert exc.value.code == 2 and "--set" in capsys.readouterr().err
