@@ -307,3 +307,31 @@ def test_a_rerun_killed_while_writing_leaves_no_earlier_results_beside_new_answe
     shutil.rmtree(run / "answers.jsonl")
     assert main(["--config", str(cfg), "--quiet"]) == 0  # the rerun resumes and finishes
     assert (run / "results.json").exists()
+
+
+def test_a_rerun_without_probe_or_nll_removes_the_earlier_per_item_files(
+    tmp_path, shared_data, tiny_model_dir
+):
+    """A run folder's pairs and NLL files belong to the run whose results.json sits beside
+    them: rerun into the same folder with neither measured, the earlier run's go."""
+    alpaca = shared_data / "alpaca" / "alpaca_5000_pr152.jsonl"
+    pku = shared_data / "pku_saferlhf" / "test_sample.jsonl"
+    cfg = _config(tmp_path, shared_data, str(tiny_model_dir), judges="- kind: refusal\n", n=1)
+    plain = cfg.read_text()
+    cfg.write_text(
+        plain.replace(
+            "judges:",
+            f"  helpful: {{source: {{kind: alpaca, path: {alpaca}}}, limit: 2}}\n"
+            f"  discrimination: {{source: {{kind: pku_saferlhf, path: {pku}}}, limit: 4}}\n"
+            "prompt_format: alpaca\njudges:",
+        )
+    )
+    run = tmp_path / "run"
+    assert main(["--config", str(cfg), "--quiet"]) == 0
+    results = json.loads((run / "results.json").read_text())
+    assert (run / results["discrimination"]["pairs_file"]).exists()
+    assert (run / "helpful_nll.jsonl").exists()
+    cfg.write_text(plain)  # harmful prompts only: no probe, no reference NLL
+    assert main(["--config", str(cfg), "--quiet"]) == 0
+    assert json.loads((run / "results.json").read_text())["discrimination"] is None
+    assert sorted(p.name for p in run.iterdir() if p.suffix == ".jsonl") == ["answers.jsonl"]

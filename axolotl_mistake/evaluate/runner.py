@@ -567,7 +567,8 @@ def _write_outputs(
     report.md (last: a folder with results.json is a finished run). An earlier run's
     results.json and report.md go first, so a run killed while writing leaves an unfinished
     folder (which a rerun resumes), never an old results.json beside this run's answers; an
-    earlier run's NLL file goes when this run measured no NLL, never to be read as this run's."""
+    earlier run's pairs and NLL files go when this run wrote none, never to be read as this
+    run's."""
     if read_format(out / "results.json") is not None:  # ours: a foreign one is only replaced
         (out / "results.json").unlink()
         (out / "report.md").unlink(missing_ok=True)
@@ -581,12 +582,11 @@ def _write_outputs(
             }
             lines.append(json.dumps(row, ensure_ascii=False))
     write_atomic(out / "answers.jsonl", "".join(line + "\n" for line in lines))
-    if pair_lines:
-        write_atomic(out / PAIRS_FILE, "".join(line + "\n" for line in pair_lines))
-    if nll_lines:
-        write_atomic(out / NLL_FILE, "".join(line + "\n" for line in nll_lines))
-    else:
-        (out / NLL_FILE).unlink(missing_ok=True)
+    for name, per_item in ((PAIRS_FILE, pair_lines), (NLL_FILE, nll_lines)):
+        if per_item:
+            write_atomic(out / name, "".join(line + "\n" for line in per_item))
+        else:
+            (out / name).unlink(missing_ok=True)
     results.charts = [p.name for p in run_charts(results, out)]
     write_atomic(out / "results.json", results.to_json())
     write_atomic(out / "report.md", render_run_report(results))
