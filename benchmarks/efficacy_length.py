@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from axolotl_mistake.evaluate.paired import PairMargins, pair_margins
+from axolotl_mistake.evaluate.results import bootstrap_settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -139,8 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         arm: pair_margins(run, results[arm]["discrimination"]["pairs_file"])
         for arm, run in runs.items()
     }
-    boot = results[arms[0]]["config"]["bootstrap"]
-    boot = {k: boot[k] for k in ("samples", "confidence", "seed")}
+    boot = bootstrap_settings(results[arms[0]]["config"])
     versus = f"minus {reference}'s, paired" if reference else "paired"
     lines = [
         "| arm | AUC | AUC of length alone | Spearman (margin, length) | AUC by third of length "

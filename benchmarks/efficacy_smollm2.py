@@ -740,15 +740,13 @@ def with_accuracy_at_zero(results: dict[str, Any], run: Path) -> dict[str, Any] 
     if not disc:
         return disc
     from axolotl_mistake.evaluate.metrics import balanced_accuracy_estimate
+    from axolotl_mistake.evaluate.results import bootstrap_settings
 
     pairs = pair_margins(run, disc["pairs_file"]).values()
-    boot = results["config"]["bootstrap"]
     at_zero = balanced_accuracy_estimate(
         [harmful for harmful, _ in pairs],
         [margin > 0 for _, margin in pairs],
-        samples=boot["samples"],
-        confidence=boot["confidence"],
-        seed=boot["seed"],
+        **bootstrap_settings(results["config"]),
     )
     return {**disc, "balanced_accuracy_at_0": at_zero.model_dump()}
 

@@ -125,7 +125,7 @@ def _paired(
     """(the reference run's name, {run name: {column: paired difference or None}}) of every
     other run; InputError when the reference is not one of the runs."""
     from axolotl_mistake.errors import InputError
-    from axolotl_mistake.evaluate.paired import PAIRED_COLUMNS, folder, paired_difference
+    from axolotl_mistake.evaluate.paired import folder, paired_differences
 
     where = [folder(r).resolve() for r in runs]
     if folder(reference).resolve() not in where:
@@ -137,7 +137,7 @@ def _paired(
     for i, (run, res) in enumerate(zip(runs, loaded)):
         if i == index:
             continue
-        found = {c: paired_difference(run, runs[index], c, mode, judge) for c in PAIRED_COLUMNS}
+        found = paired_differences(run, runs[index], mode=mode, judge=judge)
         differences[res.name] = {c: e and e.model_dump() for c, e in found.items()}
     return loaded[index].name, differences
 

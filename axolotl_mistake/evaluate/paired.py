@@ -14,13 +14,15 @@ paired comparison: InputError naming the run and the column, never a figure.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from axolotl_mistake.evaluate.inference import Answer
 from axolotl_mistake.evaluate.local import NLL_FILE
 from axolotl_mistake.evaluate.metric_table import BY_NAME, TABLE_COLUMNS
-from axolotl_mistake.evaluate.results import Estimate, Results, load_results
+from axolotl_mistake.evaluate.results import Estimate, Results, bootstrap_settings, load_results
 
 PAIRED_COLUMNS: tuple[str, ...] = tuple(
     c
@@ -43,11 +45,6 @@ def folder(run: str | Path) -> Path:
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def _bootstrap(results: Results) -> dict[str, Any]:
-    boot = results.config.get("bootstrap") or {}
-    return {k: boot[k] for k in ("samples", "confidence", "seed") if k in boot}
 
 
 def pair_margins(run: str | Path, pairs_file: str | None = None) -> PairMargins:
@@ -86,6 +83,26 @@ def paired_auc_gain(arm: PairMargins, reference: PairMargins, **bootstrap: Any) 
     )
 
 
+class _RunFiles:
+    """One run folder's results.json and per-item files, each read at most once, so a table of
+    paired columns reads every file once, not once per column."""
+
+    def __init__(self, run: str | Path) -> None:
+        self.run, self.where = run, folder(run)
+        self._rows: dict[str, list[dict[str, Any]] | None] = {}
+
+    @cached_property
+    def results(self) -> Results:
+        return load_results(self.run)
+
+    def rows(self, name: str) -> list[dict[str, Any]] | None:
+        """The file's JSON lines; None when the run has no such file."""
+        if name not in self._rows:
+            path = self.where / name
+            self._rows[name] = _jsonl(path) if path.exists() else None
+        return self._rows[name]
+
+
 def item_values(
     run: str | Path, column: str, mode: str, judge: str | None
 ) -> dict[str, float | None] | None:
@@ -93,17 +110,23 @@ def item_values(
     (`scoring.metric_values`: a failed answer or an unparseable verdict is None); None when the
     run kept no per-item values for it (a run evaluated before helpful_nll.jsonl was written, or
     without that measure)."""
+    return _item_values(_RunFiles(run), column, mode, judge)
+
+
+def _item_values(
+    files: _RunFiles, column: str, mode: str, judge: str | None
+) -> dict[str, float | None] | None:
     from axolotl_mistake.evaluate.judges import Verdict
     from axolotl_mistake.evaluate.scoring import metric_values
 
-    spec, where = BY_NAME[column], folder(run)
+    spec = BY_NAME[column]
     if column == "helpful_nll":
-        if not (where / NLL_FILE).exists():
-            return None
-        return {r["id"]: float(r["nll"]) for r in _jsonl(where / NLL_FILE) if r["mode"] == mode}
-    if not (where / "answers.jsonl").exists():
+        nll = files.rows(NLL_FILE)
+        return None if nll is None else {r["id"]: float(r["nll"]) for r in nll if r["mode"] == mode}
+    every = files.rows("answers.jsonl")
+    if every is None:
         return None
-    rows = [r for r in _jsonl(where / "answers.jsonl") if r.get("mode") == mode]
+    rows = [r for r in every if r.get("mode") == mode]
     answers = [Answer(**{k: r.get(k) for k in Answer.__dataclass_fields__}) for r in rows]
     table = {}  # the judge's verdicts on this aspect, as the run judged them
     for r in rows:
@@ -127,36 +150,55 @@ def paired_difference(
     docstring), with `run`'s bootstrap settings; None where the runs kept nothing per item for
     it or one of them did not measure it. `judge` names the judge of judged columns (default:
     the one `run`'s headline read). Different items: InputError."""
+    return paired_differences(run, reference, (column,), mode, judge)[column]
+
+
+def paired_differences(
+    run: str | Path,
+    reference: str | Path,
+    columns: Sequence[str] = PAIRED_COLUMNS,
+    mode: str = "plain",
+    judge: str | None = None,
+) -> dict[str, Estimate | None]:
+    """`paired_difference` of each of `columns`, reading each run's files once."""
+    for column in columns:
+        if column not in PAIRED_COLUMNS:
+            raise ValueError(f"no paired difference for {column!r}; choose from {PAIRED_COLUMNS}")
+    ours, theirs = _RunFiles(run), _RunFiles(reference)
+    return {c: _paired_difference(ours, theirs, c, mode, judge) for c in columns}
+
+
+def _paired_difference(
+    ours: _RunFiles, theirs: _RunFiles, column: str, mode: str, judge: str | None
+) -> Estimate | None:
     from axolotl_mistake.errors import InputError
     from axolotl_mistake.evaluate.metrics import estimate
 
-    if column not in PAIRED_COLUMNS:
-        raise ValueError(f"no paired difference for {column!r}; choose from {PAIRED_COLUMNS}")
-    ours, theirs = load_results(run), load_results(reference)
-    cells = [(r.headline.get(mode) or {}).get(column) for r in (ours, theirs)]
+    mine, other = ours.results, theirs.results
+    cells = [(r.headline.get(mode) or {}).get(column) for r in (mine, other)]
     if any(c is None or c.value is None for c in cells):
         return None
-    boot = _bootstrap(ours)
+    boot = bootstrap_settings(mine.config)
     if column == "discrimination_auc":
-        disc = ours.discrimination, theirs.discrimination
+        disc = mine.discrimination, other.discrimination
         if disc[0] is None or disc[1] is None:  # no pairs file to pair
             return None
         try:
             margins = (
-                pair_margins(run, disc[0].pairs_file),
-                pair_margins(reference, disc[1].pairs_file),
+                pair_margins(ours.run, disc[0].pairs_file),
+                pair_margins(theirs.run, disc[1].pairs_file),
             )
             return paired_auc_gain(*margins, **boot)
         except ValueError as exc:
-            raise InputError(str(exc), file=str(run), field=column) from None
+            raise InputError(str(exc), file=str(ours.run), field=column) from None
     who = judge or cells[0].judge
-    a, b = (item_values(r, column, mode, who) for r in (run, reference))
+    a, b = (_item_values(files, column, mode, who) for files in (ours, theirs))
     if a is None or b is None:
         return None
     if a.keys() != b.keys():
         raise InputError(
-            f"not the items of {reference} ({len(a)} against {len(b)}): no paired difference",
-            file=str(run),
+            f"not the items of {theirs.run} ({len(a)} against {len(b)}): no paired difference",
+            file=str(ours.run),
             field=column,
         )
     diffs = [None if a[k] is None or b[k] is None else a[k] - b[k] for k in sorted(a)]

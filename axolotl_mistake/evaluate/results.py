@@ -150,6 +150,14 @@ class Results(_Model):
         return json.dumps(self.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
 
 
+def bootstrap_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The bootstrap keyword arguments a run used (`samples`, `confidence`, `seed`), read from
+    its results.json `config`, so that a figure recomputed from its per-item files later is
+    resampled as the run's own were."""
+    boot = config.get("bootstrap") or {}
+    return {k: boot[k] for k in ("samples", "confidence", "seed") if k in boot}
+
+
 def read_format(path: Path) -> str | None:
     """The `format` of a results.json, or None when it is not one of ours (or unreadable)."""
     try:
