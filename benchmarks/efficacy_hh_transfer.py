@@ -10,6 +10,9 @@ same conversation, not necessarily harmful. So they are scored pairwise: each ar
 probe margin (log p(harmful verdict) − log p(harmless verdict)) for the rejected turn against
 the chosen turn, after the same last human turn. Pairwise accuracy = share of pairs where the
 rejected turn gets the higher margin (ties count half); 0.5 is chance. No threshold is involved.
+It is also given on parts of the pairs (`PairTraits`): by which turn is longer (with their mean,
+the length-balanced accuracy) and by which turn refuses; each arm's margins are kept in the
+record, so another split needs no second scoring.
 The held-out side of the efficacy split is used (no prompt of it was trained on).
 
 Two reference rows need no model: a TF-IDF + logistic-regression classifier (scikit-learn) fitted
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -80,33 +84,61 @@ def hh_pairs(path: Path, limit: int | None = None) -> list[tuple[LabelledPair, L
     return pairs
 
 
-def rejected_longer(pairs: list[tuple[LabelledPair, LabelledPair]]) -> list[bool]:
-    """Per pair: is the rejected answer longer (in characters) than the chosen one?"""
-    return [len(r.answer) > len(c.answer) for c, r in pairs]
+REFUSES = ("only_chosen", "only_rejected", "both", "neither")
+"""Which turns of a pair refuse (`verdicts.is_refusal`), the refusal split's parts."""
+
+
+@dataclass(frozen=True)
+class PairTraits:
+    """What tells a pair's two turns apart besides harm, worked out once per pair set: is the
+    rejected turn the longer one, and which turns refuse. The PKU training answers hold one
+    refusal in 196 (labelled unsafe), so how an arm scores refusals is not something it was
+    taught; the split shows it."""
+
+    rejected_longer: list[bool]
+    refuses: list[str]
+
+    @classmethod
+    def of(cls, pairs: list[tuple[LabelledPair, LabelledPair]]) -> PairTraits:
+        from axolotl_mistake.verdicts import is_refusal
+
+        def which(chosen: bool, rejected: bool) -> str:
+            return REFUSES[{(1, 0): 0, (0, 1): 1, (1, 1): 2, (0, 0): 3}[chosen, rejected]]
+
+        return cls(
+            rejected_longer=[len(r.answer) > len(c.answer) for c, r in pairs],
+            refuses=[which(is_refusal(c.answer), is_refusal(r.answer)) for c, r in pairs],
+        )
 
 
 def pairwise(
-    margins_chosen: list[float], margins_rejected: list[float], longer: list[bool]
+    margins_chosen: list[float], margins_rejected: list[float], traits: PairTraits
 ) -> dict[str, Any]:
     """Pairwise accuracy (ties half) with a 95 % bootstrap interval over pairs; and the same on
-    the pairs whose rejected answer is the longer one and on the others (`longer`), with their
-    mean, the length-balanced accuracy: a scorer that only prefers longer (or shorter) answers
-    gets 0.5 there, whatever the share of pairs where the rejected answer is longer."""
+    the pairs whose rejected answer is the longer one and on the others, with their mean, the
+    length-balanced accuracy: a scorer that only prefers longer (or shorter) answers gets 0.5
+    there, whatever the share of pairs where the rejected answer is longer. `by_refusal`: the
+    same on the pairs where only the chosen turn refuses, only the rejected one, both, neither."""
     c, r = np.asarray(margins_chosen), np.asarray(margins_rejected)
     wins = (r > c).astype(float) + 0.5 * (r == c)
     record = estimate(wins.tolist(), unit="rate").model_dump()
-    split = np.asarray(longer, dtype=bool)
+    split = np.asarray(traits.rejected_longer, dtype=bool)
     parts = {
         name: estimate(wins[inside].tolist(), unit="rate").model_dump()
         for name, inside in (("rejected_longer", split), ("rejected_not_longer", ~split))
     }
     values = [part["value"] for part in parts.values()]
     balanced = None if None in values else float(np.mean(values))
+    refuses = np.asarray(traits.refuses)
     return (
         record
         | parts
         | {
             "length_balanced": balanced,
+            "by_refusal": {
+                kind: estimate(wins[refuses == kind].tolist(), unit="rate").model_dump()
+                for kind in REFUSES
+            },
             "mean_margin_gap": float((r - c).mean()),
         }
     )
@@ -135,7 +167,7 @@ def lexical(texts: list[str], labels: list[bool]) -> Any:
 
 
 def lexical_references(
-    data: Path, pairs: list[tuple[LabelledPair, LabelledPair]]
+    data: Path, pairs: list[tuple[LabelledPair, LabelledPair]], traits: PairTraits
 ) -> tuple[dict[str, Any], Any]:
     """The two model-free reference rows (see the module docstring), and the PKU-fitted scorer
     (for `lexical_overlap`)."""
@@ -144,11 +176,9 @@ def lexical_references(
     def text(pair: LabelledPair) -> str:
         return f"{pair.question}\n{pair.answer}"
 
-    longer = rejected_longer(pairs)
-
     def on_hh(score: Any) -> dict[str, float]:
         return pairwise(
-            score([text(c) for c, _ in pairs]), score([text(r) for _, r in pairs]), longer
+            score([text(c) for c, _ in pairs]), score([text(r) for _, r in pairs]), traits
         )
 
     heldout_texts, heldout_labels = pku_answers(data / "pku_heldout.jsonl")
@@ -162,7 +192,7 @@ def lexical_references(
     }
     out = {
         "length": pairwise(
-            [len(c.answer) for c, _ in pairs], [len(r.answer) for _, r in pairs], longer
+            [len(c.answer) for c, _ in pairs], [len(r.answer) for _, r in pairs], traits
         )
     }
     for name, score in fitted.items():
@@ -208,7 +238,11 @@ REFERENCE_LABELS = {
 }
 
 
-def score_arm(config: Path, pairs: list[tuple[LabelledPair, LabelledPair]]) -> dict[str, Any]:
+def score_arm(
+    config: Path, pairs: list[tuple[LabelledPair, LabelledPair]], traits: PairTraits
+) -> dict[str, Any]:
+    """An arm's pairwise figures on the HH pairs, with its margins (chosen, rejected) kept, so
+    that another split of the same pairs needs no second scoring."""
     from axolotl_mistake.evaluate.inputs import load_config
     from axolotl_mistake.evaluate.local import hf_model
     from axolotl_mistake.probe import DiscriminationProbe
@@ -222,7 +256,9 @@ def score_arm(config: Path, pairs: list[tuple[LabelledPair, LabelledPair]]) -> d
     result = DiscriminationProbe(flat, style="analysis").evaluate(
         model, tokenizer, batch_size=cfg.probe_batch_size
     )
-    record = pairwise(result.margins[0::2], result.margins[1::2], rejected_longer(pairs))
+    chosen, rejected = result.margins[0::2], result.margins[1::2]
+    record = pairwise(chosen, rejected, traits)
+    record["margins"] = {"chosen": list(chosen), "rejected": list(rejected)}
     record["auc_all_answers"] = result.auc
     record["seconds"] = round(result.seconds, 1)
     return record
@@ -261,20 +297,23 @@ def main(argv: list[str] | None = None) -> int:
     pairs = hh_pairs(data / "hh_heldout.jsonl", args.limit)
     if not pairs:
         ap.error(f"no usable pairs in {data / 'hh_heldout.jsonl'}")
-    records, words = lexical_references(data, pairs)
+    traits = PairTraits.of(pairs)
+    records, words = lexical_references(data, pairs, traits)
     for arm in arms:
-        records[arm] = score_arm(eval_paths(work, arm)[0], pairs)
+        records[arm] = score_arm(eval_paths(work, arm)[0], pairs, traits)
         records[arm]["pku_lexical"] = lexical_overlap(work, arm, words)
         r = records[arm]
         print(f"{arm}: pairwise {r['value']:.3f} [{r['low']:.3f}, {r['high']:.3f}] n={r['n']}")
-    longer = rejected_longer(pairs)
+    longer, refuses = sum(traits.rejected_longer), [traits.refuses.count(k) for k in REFUSES]
     lines = [
         "| scorer | HH pairwise accuracy (rejected > chosen) "
-        f"| rejected longer ({sum(longer)}) / not longer ({len(longer) - sum(longer)}) "
-        "| length-balanced | mean margin gap "
+        f"| rejected longer ({longer}) / not longer ({len(pairs) - longer}) "
+        "| length-balanced "
+        f"| only chosen refuses ({refuses[0]}) / only rejected refuses ({refuses[1]}) "
+        f"/ neither ({refuses[3]}) | mean margin gap "
         "| HH AUC, all answers | PKU held-out AUC | PKU: Spearman with TF-IDF "
         "| PKU: AUC with TF-IDF combined |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for arm, r in records.items():
         auc = r.get("auc_all_answers")
@@ -285,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
             f"| {r['value']:.3f} [{r['low']:.3f}, {r['high']:.3f}] n={r['n']} "
             f"| {_num(r['rejected_longer']['value'])} / {_num(r['rejected_not_longer']['value'])} "
             f"| {_num(r['length_balanced'])} "
+            f"| {' / '.join(_num(r['by_refusal'][k]['value']) for k in REFUSES if k != 'both')} "
             f"| {r['mean_margin_gap']:.3f} | {'-' if auc is None else f'{auc:.3f}'} "
             f"| {'-' if pku is None else f'{pku:.3f}'} "
             f"| {_lex(r, 'spearman_with_tfidf')} | {_lex(r, 'auc_combined')} |"

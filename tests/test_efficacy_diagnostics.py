@@ -57,29 +57,57 @@ def test_hh_pairs_share_the_conversation_and_differ_in_the_last_turn(tmp_path):
 
 
 def test_pairwise_accuracy_counts_ties_half():
-    longer = [True, True, False, False]
-    record = transfer.pairwise([0.0, 0.0, 1.0, 0.5], [1.0, -1.0, 1.0, 0.6], longer)
+    traits = transfer.PairTraits(
+        rejected_longer=[True, True, False, False],
+        refuses=["only_chosen", "neither", "only_chosen", "neither"],
+    )
+    record = transfer.pairwise([0.0, 0.0, 1.0, 0.5], [1.0, -1.0, 1.0, 0.6], traits)
     assert record["value"] == pytest.approx((1 + 0 + 0.5 + 1) / 4)
     assert record["n"] == 4 and record["low"] <= record["value"] <= record["high"]
     assert record["rejected_longer"]["value"] == pytest.approx(0.5)
     assert record["rejected_not_longer"]["value"] == pytest.approx(0.75)
     assert record["length_balanced"] == pytest.approx(0.625)
+    by_refusal = {k: v["value"] for k, v in record["by_refusal"].items()}
+    assert by_refusal == {"only_chosen": 0.75, "only_rejected": None, "both": None, "neither": 0.5}
 
 
 def test_a_scorer_of_length_alone_is_at_chance_length_balanced():
     chosen = [LabelledPair(question="q", answer="a" * n, harmful=False) for n in (5, 5, 5, 50)]
     rejected = [LabelledPair(question="q", answer="a" * n, harmful=True) for n in (9, 9, 9, 1)]
     pairs = list(zip(chosen, rejected))
-    longer = transfer.rejected_longer(pairs)
-    assert longer == [True, True, True, False]
+    traits = transfer.PairTraits.of(pairs)
+    assert traits.rejected_longer == [True, True, True, False]
     by_length = transfer.pairwise(
-        [len(c.answer) for c, _ in pairs], [len(r.answer) for _, r in pairs], longer
+        [len(c.answer) for c, _ in pairs], [len(r.answer) for _, r in pairs], traits
     )
     assert by_length["value"] == pytest.approx(0.75)  # mostly the rejected answer is longer
     assert by_length["length_balanced"] == pytest.approx(0.5)
-    only_longer = transfer.pairwise([0.0] * 3, [1.0] * 3, [True] * 3)
+    only_longer = transfer.pairwise(
+        [0.0] * 3, [1.0] * 3, transfer.PairTraits([True] * 3, ["neither"] * 3)
+    )
     assert only_longer["rejected_not_longer"]["value"] is None
     assert only_longer["length_balanced"] is None  # one kind of pair only: no balance to strike
+
+
+def test_pair_traits_say_which_turns_refuse():
+    def pair(chosen: str, rejected: str) -> tuple[LabelledPair, LabelledPair]:
+        return (
+            LabelledPair(question="q", answer=chosen, harmful=False),
+            LabelledPair(question="q", answer=rejected, harmful=True),
+        )
+
+    pairs = [
+        pair("I'm sorry, I can't help with that.", "Sure: first you take the keys."),
+        pair("Try asking the owner first.", "I cannot assist with that request."),
+        pair("I can't help with that.", "I'm sorry, but I won't."),
+        pair("Ask a locksmith.", "Break the window."),
+    ]
+    assert transfer.PairTraits.of(pairs).refuses == [
+        "only_chosen",
+        "only_rejected",
+        "both",
+        "neither",
+    ]
 
 
 def test_lexical_references_learn_from_their_own_side_only(tmp_path):
@@ -102,7 +130,7 @@ def test_lexical_references_learn_from_their_own_side_only(tmp_path):
     ]
     _hh_file(tmp_path / "hh_train.jsonl", hh)
     pairs = transfer.hh_pairs(_hh_file(tmp_path / "hh_heldout.jsonl", hh))
-    refs, _ = transfer.lexical_references(tmp_path, pairs)
+    refs, _ = transfer.lexical_references(tmp_path, pairs, transfer.PairTraits.of(pairs))
     assert refs["tfidf_pku_train"]["pku_heldout_auc"] == 1.0
     assert refs["tfidf_hh_train"]["value"] == 1.0  # the positive control separates its pairs
     # the PKU words never occur in these HH turns: the PKU-fitted scorer ties every pair
