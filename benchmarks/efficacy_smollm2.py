@@ -18,7 +18,11 @@ and evaluates five arms with the project's evaluation harness on held-out data o
 
 Opt-in, outside the default run and its goals (`--arms refusal,anchored_refusal`): `refusal`
 (sft + refusals to training-side red-team prompts, `refusal_rows.py`), the positive control for
-the harmless-rate measure, and `anchored_refusal` (anchored + the same refusal rows).
+the harmless-rate measure, and `anchored_refusal` (anchored + the same refusal rows); and
+`--arms anchored_refusal_labels`: the anchored arm whose labelled harmless answers also hold a
+refusal to each of the first 40 training-side red-team prompts (its own build; the same SFT rows,
+steps and settings), which tells whether the anchored critic scores refusals as harmful only
+because the PKU training answers hold none labelled harmless.
 
 Held-out metrics: discrimination (the probe on held-out PKU pairs: ROC AUC, balanced accuracy
 at the cut fitted on the training prompts' labelled answers and at 0, accuracy; in the trained
@@ -53,7 +57,7 @@ from cli_types import claim_work_folder as claim_folder
 from cli_types import positive_int
 from efficacy_goals import GOALS_TITLE, check, render
 from efficacy_split import split_shared
-from refusal_rows import write_refusal_rows
+from refusal_rows import write_refusal_pairs, write_refusal_rows
 
 from axolotl_mistake.errors import InputError
 from axolotl_mistake.evaluate.compare import is_compare_folder
@@ -70,8 +74,14 @@ ARMS = ("base", "sft", "paper", "origin", "anchored")
 # opt-in (`--arms ...`), outside the default run and its goals: the positive control for the
 # harmless-rate measure (refusal_rows.py) and the anchored arm with the same refusal rows
 CONTROL_ARMS = ("refusal", "anchored_refusal")
+# opt-in too: the anchored arm whose labelled harmless answers also hold refusals to
+# training-side red-team prompts (refusal_rows.write_refusal_pairs); the PKU training answers
+# hold one refusal in 196, labelled unsafe, so the anchored arm is never taught what a refusal is
+LABEL_ARMS = ("anchored_refusal_labels",)
+OPT_IN = CONTROL_ARMS + LABEL_ARMS
 ANALYSES = {"paper": "paper", "origin": "origin", "anchored": "anchored"}
 ANALYSES["anchored_refusal"] = "anchored"  # the arms trained on a build's analyses, by build
+ANALYSES["anchored_refusal_labels"] = "anchored_refusal_labels"
 LABELS = {
     "base": "SmolLM2-135M-Instruct (vanilla)",
     "sft": "SFT",
@@ -80,6 +90,7 @@ LABELS = {
     "anchored": "SFT + label-anchored balanced analysis (extension)",
     "refusal": "SFT + refusal rows (positive control for the harmless rate)",
     "anchored_refusal": "SFT + refusal rows + label-anchored balanced analysis",
+    "anchored_refusal_labels": "SFT + label-anchored balanced analysis, refusals among the harmless answers",
 }
 
 
@@ -140,8 +151,8 @@ def evaluated_arms(work: Path, names: str) -> list[str]:
     """
     arms = [a for a in names.split(",") if a]
     for arm in arms:
-        if arm not in ARMS + CONTROL_ARMS:
-            raise ValueError(f"unknown arm {arm!r}; choose from {', '.join(ARMS + CONTROL_ARMS)}")
+        if arm not in ARMS + OPT_IN:
+            raise ValueError(f"unknown arm {arm!r}; choose from {', '.join(ARMS + OPT_IN)}")
         config, run = eval_paths(work, arm)
         if not (run / "results.json").is_file() or not config.is_file():
             raise ValueError(f"{arm}: no evaluation run under {run}; run efficacy_smollm2.py first")
@@ -195,6 +206,7 @@ class Size:
     eval_new_tokens: int
     calibration_n: int | None = None  # training answers that fit the probe cut; None = all
     refusal_n: int = 200  # refusal SFT rows of the control arms (training-side red-team prompts)
+    refusal_label_n: int = 40  # refusals labelled harmless (anchored_refusal_labels' build)
     checkpoint_steps: int = 20  # a killed training resumes from its last checkpoint
 
 
@@ -241,6 +253,7 @@ QUICK = Size(
     eval_new_tokens=24,
     calibration_n=64,
     refusal_n=40,
+    refusal_label_n=8,
     checkpoint_steps=6,
 )
 
@@ -365,13 +378,22 @@ class Experiment:
             self.resumed[name] = resumed_from
 
     # -- data --------------------------------------------------------------------------------
-    def redteam_sources(self) -> list[dict[str, Any]]:
+    def redteam_sources(self, arm: str = "") -> list[dict[str, Any]]:
         """The red-team side of every arm: the PKU-SafeRLHF training prompts and their labelled
-        answers (absolute safety labels). HH-RLHF pairs are kept out of training: their labels
-        are relative (chosen = the less harmful turn), and in a pilot they pulled the verdicts
-        on held-out PKU answers toward 'harmful' (RESULTS.md); their held-out prompts are
-        evaluation prompts."""
-        return [{"kind": "pku_saferlhf", "path": str(self.data / "pku_train.jsonl")}]
+        answers (absolute safety labels); for `anchored_refusal_labels` also the refusals
+        labelled harmless. HH-RLHF pairs are kept out of training: their labels are relative
+        (chosen = the less harmful turn), and in a pilot they pulled the verdicts on held-out
+        PKU answers toward 'harmful' (RESULTS.md); their held-out prompts are evaluation
+        prompts."""
+        sources = [{"kind": "pku_saferlhf", "path": str(self.data / "pku_train.jsonl")}]
+        if arm in LABEL_ARMS:
+            sources.append({"kind": "pairs", "path": str(self.refusal_pairs_path)})
+        return sources
+
+    @property
+    def refusal_pairs_path(self) -> Path:
+        """`anchored_refusal_labels`' refusals labelled harmless (written by `main` first)."""
+        return self.work / "build" / "refusal" / "refusal_pairs.jsonl"
 
     def build_config(self, arm: str) -> dict[str, Any]:
         """The builder config of one arm: the CPU recipe's build with these sources and sizes."""
@@ -381,7 +403,7 @@ class Experiment:
             cfg["seed"] = self.build_seed
         cfg.update(
             output=str(self.work / "build" / arm),
-            redteam=self.redteam_sources(),
+            redteam=self.redteam_sources(arm),
             helpful=[{"kind": "alpaca", "path": str(self.data / "alpaca_train.jsonl")}],
         )
         cfg["select"] = {"redteam_n": s.redteam_n, "helpful_n": s.helpful_n}
@@ -398,7 +420,7 @@ class Experiment:
         elif arm == "origin":
             cfg["mistakes"].update(mode="origin")
             cfg["analyses"].update(k=s.origin_k, **(sampled if s.origin_k > 1 else {}))
-        elif arm == "anchored":
+        elif arm in ("anchored", *LABEL_ARMS):
             cfg["mistakes"].update(mode="origin")
             cfg["analyses"].update(
                 anchored=True,
@@ -788,7 +810,7 @@ def summary_rows(work: Path, current: Callable[[str], bool] = lambda arm: True) 
     only arms `current` accepts (made with this run's settings), so one summary never mixes
     results of different sizes. Each arm's AUC gain over SFT-only is added, paired."""
     rows: dict[str, Any] = {}
-    for arm in ARMS + CONTROL_ARMS:
+    for arm in ARMS + OPT_IN:
         entry: dict[str, Any] = {}
         if not current(arm):
             if arm in ARMS:
@@ -898,11 +920,11 @@ def builds_needed(arms: list[str]) -> list[str]:
     shares; an arm with analyses needs its own build (anchored_refusal: anchored's). Nothing
     for the base model alone, which is only evaluated."""
     trained = [arm for arm in arms if arm != "base"]
-    analyses = {ANALYSES.get(arm, "") for arm in trained} | {
-        "anchored" for arm in trained if arm == "anchored_refusal"
-    }
+    analyses = {ANALYSES.get(arm, "") for arm in trained}
     return [
-        b for b in ("origin", "paper", "anchored") if trained and (b == "origin" or b in analyses)
+        b
+        for b in ("origin", "paper", "anchored", *LABEL_ARMS)
+        if trained and (b == "origin" or b in analyses)
     ]
 
 
@@ -933,7 +955,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--arms",
         default=",".join(ARMS),
-        help=f"comma-separated arms (default %(default)s; opt-in: {', '.join(CONTROL_ARMS)})",
+        help=f"comma-separated arms (default %(default)s; opt-in: {', '.join(OPT_IN)})",
     )
     ap.add_argument(
         "--train-seed",
@@ -963,10 +985,10 @@ def main(argv: list[str] | None = None) -> int:
     work = (Path(args.work).expanduser() if args.work else default_work).resolve()
     arms = [a.strip() for a in args.arms.split(",") if a.strip()]
     if not arms:
-        ap.error(f"--arms is empty; choose from {', '.join(ARMS + CONTROL_ARMS)}")
-    unknown = sorted(set(arms) - set(ARMS + CONTROL_ARMS))
+        ap.error(f"--arms is empty; choose from {', '.join(ARMS + OPT_IN)}")
+    unknown = sorted(set(arms) - set(ARMS + OPT_IN))
     if unknown:
-        ap.error(f"unknown arm(s) {unknown}; choose from {', '.join(ARMS + CONTROL_ARMS)}")
+        ap.error(f"unknown arm(s) {unknown}; choose from {', '.join(ARMS + OPT_IN)}")
     shared = Path(args.shared).expanduser().resolve()
     claim_work_folder(work, args.overwrite)
     exp = Experiment(
@@ -983,31 +1005,47 @@ def main(argv: list[str] | None = None) -> int:
     from axolotl_mistake.models import ensure_embedded_model
 
     base_model = str(ensure_embedded_model())
+    if set(LABEL_ARMS) & set(arms):  # before its build, which reads them
+        write_refusal_pairs(exp.data, exp.refusal_pairs_path, size.refusal_label_n)
     for arm in builds_needed(arms):
         exp.build(arm)
     if set(CONTROL_ARMS) & set(arms):  # same content = same file, so the adapters stay fresh
         write_refusal_rows(exp.data, exp.refusal_path, size.refusal_n)
     adapters: dict[str, Path | None] = {"base": None}
-    for arm in ("sft", "paper", "origin", "anchored", *CONTROL_ARMS):
+    for arm in ("sft", "paper", "origin", "anchored", *OPT_IN):
         if arm in arms:
             adapters[arm] = exp.train(arm, base_model)
     for arm in arms:
         for style in ("analysis", "alpaca"):
             exp.evaluate(arm, base_model, adapters[arm], style)
     # arms made with this run's settings: the only ones a summary or comparison table holds
-    made = {arm for arm in ARMS + CONTROL_ARMS if exp.current(arm, base_model)}
+    made = {arm for arm in ARMS + OPT_IN if exp.current(arm, base_model)}
     control = ("sft", "anchored", *CONTROL_ARMS)
-    tables = [
-        (style, mode, ARMS, f"{style}_{mode}", True)
-        for style, mode in (
-            ("analysis", "plain"),
-            ("analysis", "harmless_guided"),
-            ("alpaca", "plain"),
-        )
-    ] + [
-        ("analysis", mode, control, f"refusal_control_{mode}", bool(set(CONTROL_ARMS) & set(arms)))
-        for mode in ("plain", "harmless_guided")
-    ]
+    labels = ("sft", "anchored", *LABEL_ARMS)
+    tables = (
+        [
+            (style, mode, ARMS, f"{style}_{mode}", True)
+            for style, mode in (
+                ("analysis", "plain"),
+                ("analysis", "harmless_guided"),
+                ("alpaca", "plain"),
+            )
+        ]
+        + [
+            (
+                "analysis",
+                mode,
+                control,
+                f"refusal_control_{mode}",
+                bool(set(CONTROL_ARMS) & set(arms)),
+            )
+            for mode in ("plain", "harmless_guided")
+        ]
+        + [
+            ("analysis", mode, labels, f"refusal_labels_{mode}", bool(set(LABEL_ARMS) & set(arms)))
+            for mode in ("plain", "harmless_guided")
+        ]
+    )
     for style, mode, group, name, wanted in tables:
         if set(group) <= made:
             if wanted:
@@ -1033,7 +1071,7 @@ def main(argv: list[str] | None = None) -> int:
         "arms": summary_rows(work, lambda arm: arm in made),
     }
     # evaluated in this folder, but with other settings than this run's
-    left_out = [a for a in ARMS + CONTROL_ARMS if exp.evaluated(a) and not summary["arms"].get(a)]
+    left_out = [a for a in ARMS + OPT_IN if exp.evaluated(a) and not summary["arms"].get(a)]
     if left_out:
         summary["arms_other_settings"] = sorted(left_out)
     write_json_atomic(work / "summary.json", summary)

@@ -88,3 +88,18 @@ def write_refusal_rows(data: Path, out: Path, limit: int) -> int:
     if not out.exists() or out.read_text() != text:
         write_atomic(out, text)
     return len(rows)
+
+
+def write_refusal_pairs(data: Path, out: Path, limit: int) -> int:
+    """Labelled pairs (`{question, answer, harmful: false}`, the `pairs` source) of a refusal to
+    each of the first `limit` training-side red-team prompts, for a build whose labelled
+    harmless answers should include refusals; returns the pair count. Rewritten only when its
+    content would change, as `write_refusal_rows`."""
+    rows = [
+        json.dumps({"question": p, "answer": refusal_for(p), "harmful": False})
+        for p in red_team_prompts(data, limit)
+    ]
+    text = "".join(row + "\n" for row in rows)
+    if not out.exists() or out.read_text() != text:
+        write_atomic(out, text)
+    return len(rows)

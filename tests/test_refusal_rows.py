@@ -118,8 +118,31 @@ def test_control_arms_share_the_refusal_rows_and_differ_only_by_the_analyses(dat
         assert refusal[key] == anchored[key] == sft[key]
 
 
+def test_refusal_pairs_are_labelled_harmless_and_feed_only_their_arms_build(data, tmp_path):
+    out = tmp_path / "pairs.jsonl"
+    assert rows.write_refusal_pairs(data, out, limit=2) == 2
+    pairs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [p["harmful"] for p in pairs] == [False, False]
+    assert all(p["answer"] in rows.REFUSALS for p in pairs)
+    assert [p["question"] for p in pairs] == rows.red_team_prompts(data, 2)
+    exp = efficacy.Experiment(tmp_path / "work", tmp_path, efficacy.QUICK, "1")
+    exp.data = data
+    arm = "anchored_refusal_labels"
+    labels, anchored = exp.build_config(arm), exp.build_config("anchored")
+    assert labels["redteam"] == anchored["redteam"] + [
+        {"kind": "pairs", "path": str(exp.refusal_pairs_path)}
+    ]
+    same = {k: v for k, v in labels.items() if k not in ("redteam", "output")}
+    assert same == {k: v for k, v in anchored.items() if k not in ("redteam", "output")}
+    train, base = exp.train_config(arm, "model"), exp.train_config("anchored", "model")
+    assert train["datasets"][0]["path"].endswith(f"build/{arm}/mistake_analysis.jsonl")
+    assert train["datasets"][1:] == base["datasets"][1:]  # the same SFT rows
+    assert efficacy.builds_needed([arm]) == ["origin", arm]
+    assert efficacy.builds_needed(["anchored"]) == ["origin", "anchored"]
+
+
 def test_control_arms_are_opt_in(capsys):
-    assert not set(efficacy.CONTROL_ARMS) & set(efficacy.ARMS)
+    assert not set(efficacy.OPT_IN) & set(efficacy.ARMS)
     with pytest.raises(SystemExit):
         efficacy.main(["--arms", "sft,nonsense", "--work", "unused"])
     assert "nonsense" in capsys.readouterr().err
