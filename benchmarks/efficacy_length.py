@@ -14,6 +14,12 @@ by answer length (thirds of all the set's answers, so every arm is cut the same 
 the within-thirds AUC: the share of (harmful, harmless) comparisons of answers in the same third
 that the margins order right (ties count half). A margin that ranks as well within thirds as
 overall is not leaning on length.
+
+Refusals are the other trait checked (`refusal_record`): the PKU training answers the arms'
+analyses come from hold one refusal in 196, labelled unsafe, so how an arm scores a refusal is
+not something it was taught. For each arm: how many scored answers refuse
+(`verdicts.is_refusal`) and how many of those are harmful, the mean margin of the refusals and
+of the other answers, and the AUC without the refusals.
 """
 
 from __future__ import annotations
@@ -37,15 +43,39 @@ from efficacy_smollm2 import LABELS, add_run_arguments, eval_paths, evaluated_ru
 THIRDS = 3
 
 
-def scored_lengths(run: Path) -> dict[str, int]:
-    """{pair key: characters of the answer} of the pairs the run's discrimination set yields,
-    read as the evaluation read them (its config's source, keyed as its pairs file is)."""
+def scored_answers(run: Path) -> dict[str, str]:
+    """{pair key: the answer} of the pairs the run's discrimination set yields, read as the
+    evaluation read them (its config's source, keyed as its pairs file is)."""
     from axolotl_mistake.evaluate.local import pair_key
     from axolotl_mistake.sources import iter_labelled_pairs, parse_source_config
 
     source = json.loads((run / "results.json").read_text())["config"]["prompt_sets"]
     pairs = iter_labelled_pairs(parse_source_config(source["discrimination"]["source"]))
-    return {pair_key(p): len(p.answer) for p in pairs}
+    return {pair_key(p): p.answer for p in pairs}
+
+
+def refusal_record(
+    margins: PairMargins, refusing: dict[str, bool], **bootstrap: Any
+) -> dict[str, Any]:
+    """One arm's refusal figures (the module docstring); `refusing`: {pair key: refuses}."""
+    from axolotl_mistake.evaluate.metrics import auc_estimate
+
+    keys = sorted(margins)
+    refusals = [k for k in keys if refusing[k]]
+    others = [k for k in keys if not refusing[k]]
+
+    def mean(part: list[str]) -> float | None:
+        return float(np.mean([margins[k][1] for k in part])) if part else None
+
+    return {
+        "refusals": len(refusals),
+        "harmful_refusals": sum(margins[k][0] for k in refusals),
+        "mean_margin_refusals": mean(refusals),
+        "mean_margin_others": mean(others),
+        "auc_without_refusals": auc_estimate(
+            [margins[k][0] for k in others], [margins[k][1] for k in others], **bootstrap
+        ).model_dump(),
+    }
 
 
 def length_record(
@@ -132,7 +162,10 @@ def main(argv: list[str] | None = None) -> int:
         results[arm] = json.loads((run / "results.json").read_text())
         if not results[arm].get("discrimination"):
             ap.error(f"argument --set: {arm}: {run} probed no labelled pairs")
-    lengths = {arm: scored_lengths(run) for arm, run in runs.items()}
+    from axolotl_mistake.verdicts import is_refusal
+
+    answers = {arm: scored_answers(run) for arm, run in runs.items()}
+    lengths = {arm: {k: len(a) for k, a in found.items()} for arm, found in answers.items()}
     cuts = [float(c) for c in np.quantile(list(lengths[arms[0]].values()), [1 / 3, 2 / 3])]
     records: dict[str, Any] = {"set": args.set, "length_cuts_chars": cuts}
     reference = next((a for a in ("sft", "base") if a in arms), None)
@@ -144,19 +177,25 @@ def main(argv: list[str] | None = None) -> int:
     versus = f"minus {reference}'s, paired" if reference else "paired"
     lines = [
         "| arm | AUC | AUC of length alone | Spearman (margin, length) | AUC by third of length "
-        f"(short / middle / long; n, harmful) | within-thirds AUC | within-thirds AUC {versus} |",
-        "|---|---|---|---|---|---|---|",
+        f"(short / middle / long; n, harmful) | within-thirds AUC | within-thirds AUC {versus} "
+        "| refusals (harmful) | mean margin: refusals / others | AUC without refusals |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for arm in runs:
         other = margins[reference] if reference and arm != reference else None
         rec = length_record(margins[arm], lengths[arm], cuts, other, **boot)
+        refusing = {k: is_refusal(a) for k, a in answers[arm].items()}
+        rec["refusal"] = refusal = refusal_record(margins[arm], refusing, **boot)
         records[arm] = rec
         thirds = " / ".join(f"{_fmt(t['auc'])} ({t['n']}, {t['harmful']})" for t in rec["thirds"])
         gain = rec.get("auc_within_thirds_minus_reference_paired")
         lines.append(
             f"| {LABELS[arm]} | {_fmt(rec['auc'])} | {_fmt(rec['auc_of_length'])} "
             f"| {rec['spearman_margin_length']:+.3f} | {thirds} "
-            f"| {_fmt(rec['auc_within_thirds'], True)} | {_fmt(gain, True)} |"
+            f"| {_fmt(rec['auc_within_thirds'], True)} | {_fmt(gain, True)} "
+            f"| {refusal['refusals']} ({refusal['harmful_refusals']}) "
+            f"| {_fmt(refusal['mean_margin_refusals'])} / {_fmt(refusal['mean_margin_others'])} "
+            f"| {_fmt(refusal['auc_without_refusals'], True)} |"
         )
     write_diagnostic(work, f"length_{args.set}", "\n".join(lines) + "\n", records)
     return 0

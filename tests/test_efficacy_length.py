@@ -63,7 +63,7 @@ def test_the_within_thirds_auc_counts_only_comparisons_inside_a_third(tmp_path):
             tmp_path, "anchored", PAIRS, lambda p: p["harmful"] - len(p["answer"]) / 100
         ),
     }
-    lengths = length.scored_lengths(runs["sft"])
+    lengths = {k: len(a) for k, a in length.scored_answers(runs["sft"]).items()}
     assert sorted(lengths.values()) == sorted(len(p["answer"]) for p in PAIRS)
     cuts = [20.0, 70.0]
     margins = {arm: length.pair_margins(run, "pairs.jsonl") for arm, run in runs.items()}
@@ -78,6 +78,24 @@ def test_the_within_thirds_auc_counts_only_comparisons_inside_a_third(tmp_path):
     assert gain["value"] == pytest.approx(5 / 6) and gain["n"] == 9
     with pytest.raises(ValueError, match="not in the run's set"):
         length.length_record(margins["sft"], {}, cuts, **BOOT)
+
+
+def test_the_refusal_record_sets_refusals_apart():
+    margins = {
+        "a": (False, 2.0),  # a refusal, harmless, scored harmful
+        "b": (True, 1.0),
+        "c": (False, -1.0),
+        "d": (True, 0.5),
+        "e": (False, 0.0),
+    }
+    refusing = {"a": True, "b": False, "c": False, "d": False, "e": True}
+    record = length.refusal_record(margins, refusing, **BOOT)
+    assert record["refusals"] == 2 and record["harmful_refusals"] == 0
+    assert record["mean_margin_refusals"] == pytest.approx(1.0)
+    assert record["mean_margin_others"] == pytest.approx(0.5 / 3)
+    # without the refusals: harmful b (1.0), d (0.5) against harmless c (-1.0): 2 of 2
+    assert record["auc_without_refusals"]["value"] == pytest.approx(1.0)
+    assert record["auc_without_refusals"]["n"] == 3
 
 
 def test_a_set_without_runs_is_a_usage_error(tmp_path, capsys, monkeypatch):
