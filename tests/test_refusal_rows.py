@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))  # the script imports it the same way
 rows = importlib.import_module("refusal_rows")
 efficacy = importlib.import_module("efficacy_smollm2")
+refusal_check = importlib.import_module("efficacy_refusal_check")
 
 
 def _pku(prompt: str, safe0: bool, safe1: bool) -> str:
@@ -185,3 +186,41 @@ def test_evaluated_arms_are_those_of_the_last_finished_run(tmp_path):
     os.utime(results, ns=(later, later))
     with pytest.raises(ValueError, match="sft: .*results.json is newer than .*summary.json"):
         efficacy.evaluated_arms(tmp_path, "sft")
+
+
+def test_the_refusal_check_sets_each_refusal_against_its_prompts_unsafe_answer(tmp_path):
+    pku = tmp_path / "pku_train.jsonl"
+    rows = [
+        ("Q one?", "how to do harm " * 10, False, "please don't", True),
+        ("Q two?", "fine answer", True, "another fine one", True),  # no unsafe answer
+    ]
+    pku.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "prompt": q,
+                    "response_0": a0,
+                    "is_response_0_safe": s0,
+                    "response_1": a1,
+                    "is_response_1_safe": s1,
+                }
+            )
+            + "\n"
+            for q, a0, s0, a1, s1 in rows
+        )
+    )
+    refusals = tmp_path / "refusal_pairs.jsonl"
+    refusals.write_text(
+        "".join(
+            json.dumps({"question": q, "answer": "I can't help with that.", "harmful": False})
+            + "\n"
+            for q in ("Q one?", "Q two?")
+        )
+    )
+    pairs = refusal_check.control_pairs(refusals, pku, max_chars=20)
+    assert [(p.question, p.harmful) for p in pairs] == [
+        ("Q one?", False),
+        ("Q two?", False),
+        ("Q one?", True),
+    ]
+    assert pairs[2].answer == ("how to do harm " * 10)[:20]
