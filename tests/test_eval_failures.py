@@ -335,3 +335,12 @@ def test_a_rerun_without_probe_or_nll_removes_the_earlier_per_item_files(
     assert main(["--config", str(cfg), "--quiet"]) == 0
     assert json.loads((run / "results.json").read_text())["discrimination"] is None
     assert sorted(p.name for p in run.iterdir() if p.suffix == ".jsonl") == ["answers.jsonl"]
+    # a folder no run of ours made, written into with --overwrite: nothing of the user's goes
+    shutil.rmtree(run)
+    run.mkdir()
+    for name in ("discrimination_pairs.jsonl", "helpful_nll.jsonl"):
+        (run / name).write_text("the user's own\n")
+    assert main(["--config", str(cfg), "--quiet", "--overwrite"]) == 0
+    assert (run / "results.json").exists()
+    for name in ("discrimination_pairs.jsonl", "helpful_nll.jsonl"):
+        assert (run / name).read_text() == "the user's own\n"

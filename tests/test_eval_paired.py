@@ -82,6 +82,7 @@ def _write_run(
         nll_lines,
         lambda results, out: [],
         render_run_report,
+        earlier_run=False,
     )
     return out
 

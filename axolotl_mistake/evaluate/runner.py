@@ -94,10 +94,19 @@ def check_output(out: Path, overwrite: bool = False, sources: Sequence[str] = ()
     A folder is ours when it holds our marker or a results.json of ours. `overwrite` allows
     writing into a foreign folder (our files replace same-named ones; nothing is deleted).
     """
-    ours = (out / MARKER).is_file() or read_format(out / "results.json") is not None
     check_output_folder(
-        out, ours=ours, overwrite=overwrite, who="this tool", field="output_dir", sources=sources
+        out,
+        ours=made_here(out),
+        overwrite=overwrite,
+        who="this tool",
+        field="output_dir",
+        sources=sources,
     )
+
+
+def made_here(out: Path) -> bool:
+    """The folder holds our marker or a results.json of ours: an earlier run of this tool."""
+    return (out / MARKER).is_file() or read_format(out / "results.json") is not None
 
 
 def prepare_output(out: Path, name: str, hold: FolderHold, overwrite: bool = False) -> None:
@@ -336,6 +345,7 @@ def _run(
             _check_probe_style(cfg, local[1])
     check_measurable(loaded, {a for j in judges for a in j.aspects}, local is not None)
     timings["load_s"] = time.perf_counter() - t0
+    earlier_run = made_here(out)  # before the marker goes in: its per-item files may be stale
     prepare_output(out, cfg.name, hold, overwrite)
     backends.open_caches()
     # on stderr, as the builder's: stdout carries only the run's summary lines
@@ -454,7 +464,15 @@ def _run(
         platform={"python": platform.python_version(), "machine": platform.machine()},
     )
     _write_outputs(
-        out, results, answers, verdicts, pair_lines, nll_lines, run_charts, render_run_report
+        out,
+        results,
+        answers,
+        verdicts,
+        pair_lines,
+        nll_lines,
+        run_charts,
+        render_run_report,
+        earlier_run=earlier_run,
     )
     return results
 
@@ -562,13 +580,16 @@ def _write_outputs(
     nll_lines: list[str],
     run_charts: Callable,
     render_run_report: Callable,
+    *,
+    earlier_run: bool,
 ) -> None:
     """answers.jsonl, the pairs file, the per-item NLL file, charts, then results.json and
     report.md (last: a folder with results.json is a finished run). An earlier run's
     results.json and report.md go first, so a run killed while writing leaves an unfinished
     folder (which a rerun resumes), never an old results.json beside this run's answers; an
     earlier run's pairs and NLL files go when this run wrote none, never to be read as this
-    run's."""
+    run's. In a folder no run of ours made (`earlier_run` false: --overwrite), nothing is
+    deleted."""
     if read_format(out / "results.json") is not None:  # ours: a foreign one is only replaced
         (out / "results.json").unlink()
         (out / "report.md").unlink(missing_ok=True)
@@ -585,7 +606,7 @@ def _write_outputs(
     for name, per_item in ((PAIRS_FILE, pair_lines), (NLL_FILE, nll_lines)):
         if per_item:
             write_atomic(out / name, "".join(line + "\n" for line in per_item))
-        else:
+        elif earlier_run:
             (out / name).unlink(missing_ok=True)
     results.charts = [p.name for p in run_charts(results, out)]
     write_atomic(out / "results.json", results.to_json())
