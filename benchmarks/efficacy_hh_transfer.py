@@ -103,7 +103,9 @@ class PairTraits:
         from axolotl_mistake.verdicts import is_refusal
 
         def which(chosen: bool, rejected: bool) -> str:
-            return REFUSES[{(1, 0): 0, (0, 1): 1, (1, 1): 2, (0, 0): 3}[chosen, rejected]]
+            if chosen and rejected:
+                return "both"
+            return "only_chosen" if chosen else "only_rejected" if rejected else "neither"
 
         return cls(
             rejected_longer=[len(r.answer) > len(c.answer) for c, r in pairs],
