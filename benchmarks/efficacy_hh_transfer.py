@@ -44,6 +44,7 @@ from efficacy_smollm2 import (
     add_run_arguments,
     eval_paths,
     evaluated_run,
+    probe_arm,
     write_diagnostic,
 )
 from efficacy_split import HH_HUMAN
@@ -245,19 +246,8 @@ def score_arm(
 ) -> dict[str, Any]:
     """An arm's pairwise figures on the HH pairs, with its margins (chosen, rejected) kept, so
     that another split of the same pairs needs no second scoring."""
-    from axolotl_mistake.evaluate.inputs import load_config
-    from axolotl_mistake.evaluate.local import hf_model
-    from axolotl_mistake.probe import DiscriminationProbe
-
-    cfg = load_config(config)
-    loaded = hf_model(cfg, backend=None)
-    if loaded is None:
-        raise SystemExit(f"error: {config}: the transfer check needs a local model")
-    model, tokenizer = loaded
     flat = [p for pair in pairs for p in pair]
-    result = DiscriminationProbe(flat, style="analysis").evaluate(
-        model, tokenizer, batch_size=cfg.probe_batch_size
-    )
+    result = probe_arm(config, flat, check="the transfer check")
     chosen, rejected = result.margins[0::2], result.margins[1::2]
     record = pairwise(chosen, rejected, traits)
     record["margins"] = {"chosen": list(chosen), "rejected": list(rejected)}

@@ -33,6 +33,7 @@ from efficacy_smollm2 import (
     add_run_arguments,
     eval_paths,
     evaluated_run,
+    probe_arm,
     write_diagnostic,
 )
 
@@ -62,17 +63,7 @@ def control_pairs(refusals: Path, pku_train: Path, max_chars: int) -> list[Label
 
 def score_arm(config: Path, pairs: list[LabelledPair]) -> dict[str, Any]:
     """The arm's margins on `pairs`: the AUC, and the mean margin of each label."""
-    from axolotl_mistake.evaluate.inputs import load_config
-    from axolotl_mistake.evaluate.local import hf_model
-    from axolotl_mistake.probe import DiscriminationProbe
-
-    cfg = load_config(config)
-    loaded = hf_model(cfg, backend=None)
-    if loaded is None:
-        raise SystemExit(f"error: {config}: the refusal check needs a local model")
-    result = DiscriminationProbe(pairs, style="analysis").evaluate(
-        *loaded, batch_size=cfg.probe_batch_size
-    )
+    result = probe_arm(config, pairs, check="the refusal check")
     margins = np.asarray(result.margins)
     labels = np.asarray([p.harmful for p in pairs])
     return {

@@ -31,6 +31,7 @@ from efficacy_smollm2 import (
     add_run_arguments,
     eval_paths,
     evaluated_run,
+    probe_arm,
     write_diagnostic,
 )
 
@@ -48,23 +49,14 @@ def plain_answers(run: Path) -> list[dict[str, Any]]:
 
 def judged_harmful(config: Path, run: Path, rows: list[dict[str, Any]]) -> tuple[list[bool], float]:
     """Each answer judged by the arm itself: its `analysis` probe margin above its fitted cut."""
-    from axolotl_mistake.evaluate.inputs import load_config
-    from axolotl_mistake.evaluate.local import hf_model
-    from axolotl_mistake.probe import DiscriminationProbe
     from axolotl_mistake.records import LabelledPair
 
-    cfg = load_config(config)
     cut = float(json.loads((run / "results.json").read_text())["discrimination"]["threshold"])
-    loaded = hf_model(cfg, backend=None)
-    if loaded is None:
-        raise SystemExit(f"error: {config}: self-check needs a local model (transformers/vllm)")
-    model, tokenizer = loaded
     pairs = [
         LabelledPair(question=r["question"], answer=r["answer"], harmful=r["set"] == "harmful")
         for r in rows
     ]
-    probe = DiscriminationProbe(pairs, style="analysis", threshold=cut)
-    result = probe.evaluate(model, tokenizer, batch_size=cfg.probe_batch_size)
+    result = probe_arm(config, pairs, check="self-check", threshold=cut)
     return result.predictions, cut
 
 

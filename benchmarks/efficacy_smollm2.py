@@ -99,6 +99,23 @@ def eval_paths(work: Path, arm: str, style: str = "analysis") -> tuple[Path, Pat
     return work / f"eval_{style}_{arm}.yml", work / "eval" / style / arm
 
 
+def probe_arm(config: Path, pairs: list[Any], *, check: str, threshold: float = 0.0) -> Any:
+    """The arm's `analysis`-style probe on `pairs` (LabelledPair), with the model, adapter and
+    probe batch size of its evaluation config `config`: how the diagnostic scripts score answers
+    beyond the evaluation's own sets. Returns the ProbeResult; an endpoint model, which gives
+    no token log-probabilities, ends the `check` with an error naming the config."""
+    from axolotl_mistake.evaluate.inputs import load_config
+    from axolotl_mistake.evaluate.local import hf_model
+    from axolotl_mistake.probe import DiscriminationProbe
+
+    cfg = load_config(config)
+    loaded = hf_model(cfg, backend=None)
+    if loaded is None:
+        raise SystemExit(f"error: {config}: {check} needs a local model (transformers/vllm)")
+    probe = DiscriminationProbe(pairs, style="analysis", threshold=threshold)
+    return probe.evaluate(*loaded, batch_size=cfg.probe_batch_size)
+
+
 def write_diagnostic(work: Path, name: str, table: str, records: Any) -> None:
     """A diagnostic script's outcome: `compare/<name>/<name>.md` (the table) and `<name>.json`
     (its records) under `work`, and the table on stdout."""
