@@ -80,14 +80,13 @@ def write_refusal_rows(data: Path, out: Path, limit: int) -> int:
     """Alpaca-format rows (instruction, empty input, refusal) to `out`; returns the row count.
 
     Rewritten only when its content would change (same prompts, same sentences = same file)."""
-    rows = [
-        json.dumps({"instruction": p, "input": "", "output": refusal_for(p)})
-        for p in red_team_prompts(data, limit)
-    ]
-    text = "".join(row + "\n" for row in rows)
-    if not out.exists() or out.read_text() != text:
-        write_atomic(out, text)
-    return len(rows)
+    return _write_unless_same(
+        out,
+        [
+            {"instruction": p, "input": "", "output": refusal_for(p)}
+            for p in red_team_prompts(data, limit)
+        ],
+    )
 
 
 def write_refusal_pairs(data: Path, out: Path, limit: int) -> int:
@@ -95,11 +94,19 @@ def write_refusal_pairs(data: Path, out: Path, limit: int) -> int:
     each of the first `limit` training-side red-team prompts, for a build whose labelled
     harmless answers should include refusals; returns the pair count. Rewritten only when its
     content would change, as `write_refusal_rows`."""
-    rows = [
-        json.dumps({"question": p, "answer": refusal_for(p), "harmful": False})
-        for p in red_team_prompts(data, limit)
-    ]
-    text = "".join(row + "\n" for row in rows)
+    return _write_unless_same(
+        out,
+        [
+            {"question": p, "answer": refusal_for(p), "harmful": False}
+            for p in red_team_prompts(data, limit)
+        ],
+    )
+
+
+def _write_unless_same(out: Path, rows: list[dict[str, object]]) -> int:
+    """`rows` as JSON lines to `out`, left untouched when it already holds exactly them (its
+    time and content stay, so a training that read it stays fresh); returns the row count."""
+    text = "".join(json.dumps(row) + "\n" for row in rows)
     if not out.exists() or out.read_text() != text:
         write_atomic(out, text)
     return len(rows)
