@@ -268,3 +268,44 @@ def test_a_row_cut_by_a_stop_string_counts_the_same_batched(backend):
     assert [(c.text, c.completion_tokens) for c in batched] == [
         (c.text, c.completion_tokens) for c in single
     ]
+
+
+def test_samples_of_one_prompt_share_its_prompt_pass(backend):
+    """k samples per prompt (a builder's k analyses): the prompt pass runs once per distinct
+    prompt, in a batch that splits one prompt's samples too, and every completion equals the
+    plain path's, sampled and greedy."""
+    reqs = [GenerationRequest(prompt=p, sample_index=j) for p in PROMPTS[1:4] for j in range(3)]
+
+    def with_sharing(share: bool) -> TransformersBackend:
+        return TransformersBackend(
+            backend.model,
+            backend.tokenizer,
+            model_id=backend.model_id,
+            batch_size=4,
+            share_prefixes=share,
+        )
+
+    shapes: list[tuple[int, int]] = []
+
+    def record(_module, _args, kwargs):
+        shapes.append(tuple(kwargs["input_ids"].shape))
+
+    for params in (
+        SamplingParams(max_new_tokens=12, temperature=1.0, seed=3),
+        SamplingParams(max_new_tokens=12),
+    ):
+        plain = with_sharing(False).generate(reqs, params)
+        shapes.clear()
+        hook = backend.model.register_forward_pre_hook(record, with_kwargs=True)
+        try:
+            shared = with_sharing(True).generate(reqs, params)
+        finally:
+            hook.remove()
+        assert [(c.text, c.completion_tokens) for c in shared] == [
+            (c.text, c.completion_tokens) for c in plain
+        ]
+        # batches of 4 rows, longest prompt first: 2 distinct prompts, then 2, then 1 row alone
+        prompt_passes = [s for s in shapes if s[1] > 1]
+        assert [rows for rows, _ in prompt_passes] == [2, 2, 1]
+    greedy = [c.text for c in shared]  # the last loop's: a prompt's three samples agree
+    assert len(set(greedy[:3])) == 1

@@ -5,6 +5,12 @@ samples with a per-request seed, cuts at stop strings and counts tokens. It must
 (wrap it in `cache.CachedBackend`), never run a prompt longer than the model's context, and
 never let one failing request raise for the whole batch. torch/transformers load on `load()`.
 
+Shared prompts: the k samples of one prompt (a builder's k analyses or guided mistakes) share
+every prompt token, and on CPU the prompt pass is most of a batch's time. So a batch runs that
+pass once per distinct prompt and copies its key/value cache to the prompt's rows; the outputs
+are those of the plain path (tests/test_generation_transformers.py; 420 embedded-model samples
+compared when it was written).
+
 Sampling guarantee: a request's sample depends only on the model, its rendered prompt and
 `SamplingParams` (incl. `seed`) and its `sample_index` -- not on batch size, neighbours or order.
 Each row draws from its own `torch.Generator` seeded by `common.request_seed`. (Padding can
@@ -14,6 +20,7 @@ still differ; results within one configuration are exactly repeatable.)
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -107,8 +114,10 @@ class TransformersBackend(LocalBackend):
         batch_size: int = 16,
         max_context: int | None = None,
         cache_identity: str | None = None,
+        share_prefixes: bool = True,
     ):
         self.model = model
+        self.share_prefixes = share_prefixes and _keeps_a_dynamic_cache(model)
         self.cache_identity = cache_identity  # the local folder's fingerprint (cache keys)
         self.tokenizer = tokenizer
         self.model_id = model_id
@@ -251,10 +260,14 @@ class TransformersBackend(LocalBackend):
         stop = tuple(s for s in params.stop if s)
         if stop:
             kwargs["stopping_criteria"] = StoppingCriteriaList([self._stop_criteria(stop)])
+        input_ids, attention = input_ids.to(self.device), attention.to(self.device)
         with torch.inference_mode():
+            cache = self._shared_prompt_cache(input_ids, attention)
+            if cache is not None:
+                kwargs["past_key_values"] = cache
             output = self.model.generate(
-                input_ids=input_ids.to(self.device),
-                attention_mask=attention.to(self.device),
+                input_ids=input_ids,
+                attention_mask=attention,
                 generation_config=gen_config,
                 **kwargs,
             )
@@ -263,6 +276,41 @@ class TransformersBackend(LocalBackend):
             self._finish(row_ids, len(ids), params)
             for row_ids, (_, _, ids) in zip(generated, batch)
         ]
+
+    def _shared_prompt_cache(self, input_ids, attention):
+        """The batch's key/value cache for all but the last prompt token, computed once per
+        distinct prompt and copied to each of its rows; None when no two rows share a prompt.
+
+        `generate()` goes on from it with the last prompt token, as it needs one uncached
+        token; positions are counted from the attention mask exactly as `generate()` counts
+        them, so a left-padded row sees the positions of the plain path.
+        """
+        if not self.share_prefixes or input_ids.shape[1] < 2:
+            return None
+        import torch
+        from transformers import DynamicCache
+
+        prompts = [tuple(ids) for ids in input_ids.tolist()]
+        distinct = {p: k for k, p in enumerate(dict.fromkeys(prompts))}
+        if len(distinct) == len(prompts):
+            return None
+        first = [prompts.index(p) for p in distinct]
+        ids, mask = input_ids[first, :-1], attention[first, :-1]
+        positions = mask.long().cumsum(-1) - 1
+        positions.masked_fill_(mask == 0, 1)
+        cache = DynamicCache(config=self.model.config)
+        extra = {"logits_to_keep": 1} if _takes(self.model, "logits_to_keep") else {}
+        self.model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=positions,
+            past_key_values=cache,
+            use_cache=True,
+            **extra,
+        )
+        rows = torch.tensor([distinct[p] for p in prompts], device=input_ids.device)
+        cache.batch_select_indices(rows)  # each row gets its prompt's cache
+        return cache
 
     def _stop_criteria(self, stop: tuple[str, ...]):
         """A StopStringCriteria per stop tuple, built once (it scans the whole vocabulary)."""
@@ -291,3 +339,22 @@ class TransformersBackend(LocalBackend):
         return Completion(
             text=text, finish_reason=finish, prompt_tokens=prompt_tokens, completion_tokens=count
         )
+
+
+def _takes(model: Any, name: str) -> bool:
+    """Whether the model's forward() has a parameter `name`."""
+    try:
+        return name in inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _keeps_a_dynamic_cache(model: Any) -> bool:
+    """Whether a prompt cache can be handed to this model's `generate()`: a decoder-only model
+    with a key/value cache and explicit positions (not a recurrent-state model such as Mamba)."""
+    config = getattr(model, "config", None)
+    if config is None or getattr(config, "is_encoder_decoder", False):
+        return False
+    if getattr(model, "_is_stateful", False):
+        return False
+    return _takes(model, "position_ids") and _takes(model, "past_key_values")
