@@ -309,3 +309,25 @@ def test_samples_of_one_prompt_share_its_prompt_pass(backend):
         assert [rows for rows, _ in prompt_passes] == [2, 2, 1]
     greedy = [c.text for c in shared]  # the last loop's: a prompt's three samples agree
     assert len(set(greedy[:3])) == 1
+
+
+def test_a_sliding_window_model_takes_the_plain_path(backend):
+    """A sliding-window model is not handed a shared prompt cache (the two paths sampled
+    differently for a random-weight Mistral with an 8-token window)."""
+    from transformers import MistralConfig, MistralForCausalLM
+
+    tok = backend.tokenizer
+    config = MistralConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        sliding_window=8,
+    )
+    sliding = TransformersBackend(MistralForCausalLM(config), tok, model_id="tiny-mistral")
+    assert not sliding.share_prefixes
+    config.sliding_window = None
+    full = TransformersBackend(MistralForCausalLM(config), tok, model_id="tiny-mistral")
+    assert full.share_prefixes

@@ -352,10 +352,22 @@ def _takes(model: Any, name: str) -> bool:
 
 def _keeps_a_dynamic_cache(model: Any) -> bool:
     """Whether a prompt cache can be handed to this model's `generate()`: a decoder-only model
-    with a key/value cache and explicit positions (not a recurrent-state model such as Mamba)."""
+    with a key/value cache and explicit positions (not a recurrent-state model such as Mamba),
+    and full attention in every layer. A sliding-window model is left to the plain path: a
+    random-weight Mistral with an 8-token window sampled other tokens from the shared cache,
+    so the two paths are not the same computation there (Gemma-2 with a window agreed, and is
+    left out by the same rule)."""
     config = getattr(model, "config", None)
     if config is None or getattr(config, "is_encoder_decoder", False):
         return False
-    if getattr(model, "_is_stateful", False):
+    if getattr(model, "_is_stateful", False) or _slides(config):
         return False
     return _takes(model, "position_ids") and _takes(model, "past_key_values")
+
+
+def _slides(config: Any) -> bool:
+    """Whether any attention layer of the model has a sliding window."""
+    layer_types = getattr(config, "layer_types", None)
+    if layer_types:
+        return any(kind != "full_attention" for kind in layer_types)
+    return getattr(config, "sliding_window", None) is not None
