@@ -119,6 +119,7 @@ class TransformersBackend(LocalBackend):
     ):
         self.model = model
         self.share_prefixes = share_prefixes and _keeps_a_dynamic_cache(model)
+        self._prompt_pass_extra = {"logits_to_keep": 1} if _takes(model, "logits_to_keep") else {}
         self.cache_identity = cache_identity  # the local folder's fingerprint (cache keys)
         self.tokenizer = tokenizer
         self.model_id = model_id
@@ -300,14 +301,13 @@ class TransformersBackend(LocalBackend):
         positions = mask.long().cumsum(-1) - 1
         positions.masked_fill_(mask == 0, 1)
         cache = DynamicCache(config=self.model.config)
-        extra = {"logits_to_keep": 1} if _takes(self.model, "logits_to_keep") else {}
         self.model(
             input_ids=ids,
             attention_mask=mask,
             position_ids=positions,
             past_key_values=cache,
             use_cache=True,
-            **extra,
+            **self._prompt_pass_extra,
         )
         rows = torch.tensor([distinct[p] for p in prompts], device=input_ids.device)
         cache.batch_select_indices(rows)  # each row gets its prompt's cache
