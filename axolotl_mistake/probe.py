@@ -19,6 +19,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
+from axolotl_mistake.left_padding import forward_last, left_pad, mask_positions
 from axolotl_mistake.records import LabelledPair
 from axolotl_mistake.templates import (
     ANALYSIS_VERDICT_STEM,
@@ -328,14 +329,8 @@ def _batch_logits(
     import torch
 
     skip = shared.length if shared is not None else 0
-    width = max(len(it.ids) - skip for it in batch)
-    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(batch), width), dtype=torch.long)
-    for row, it in enumerate(batch):
-        own = it.ids[skip:]
-        ids[row, width - len(own) :] = torch.tensor(own, dtype=torch.long)
-        mask[row, width - len(own) :] = 1
-    positions = (mask.cumsum(-1) - 1).clamp(min=0) + skip
+    ids, mask = left_pad([it.ids[skip:] for it in batch], pad_id)
+    positions = mask_positions(mask, offset=skip)
     if shared is not None:
         cache = copy.deepcopy(shared.cache)
         cache.batch_repeat_interleave(len(batch))
@@ -343,17 +338,14 @@ def _batch_logits(
         kwargs: dict[str, Any] = {"past_key_values": cache, "use_cache": True}
     else:
         kwargs = {"use_cache": False}
-    args = {
-        "input_ids": ids.to(device),
-        "attention_mask": mask.to(device),
-        "position_ids": positions.to(device),
+    logits = forward_last(
+        model,
+        keep,
+        input_ids=ids.to(device),
+        attention_mask=mask.to(device),
+        position_ids=positions.to(device),
         **kwargs,
-    }
-    try:
-        out = model(**args, logits_to_keep=keep)
-    except TypeError:  # an older or custom model without logits_to_keep
-        out = model(**args)
-    logits = out.logits if hasattr(out, "logits") else out[0]
+    )
     return logits[:, -keep:]
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from axolotl_mistake.evaluate.inference import Mode, PromptFormat, build_request
 from axolotl_mistake.evaluate.prompt_sets import EvalItem
 from axolotl_mistake.generation.common import render_request
+from axolotl_mistake.left_padding import forward_last, left_pad, mask_positions
 
 SCORED_POSITIONS_PER_BATCH = 2048
 """Bounds one forward's logits (rows x scored positions x vocabulary)."""
@@ -130,22 +131,16 @@ def _batch_token_nll(model: Any, batch: list[Scored], pad: int, device: Any) -> 
     """Left-padded forward; the logits of the last `keep` positions predict each answer."""
     import torch
 
-    seqs = [s.prompt + s.answer for s in batch]
-    width = max(map(len, seqs))
     keep = max(len(s.answer) for s in batch) + 1
-    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for row, seq in enumerate(seqs):
-        ids[row, width - len(seq) :] = torch.tensor(seq, dtype=torch.long)
-        mask[row, width - len(seq) :] = 1
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    kwargs = {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
-    kwargs["position_ids"] = positions.to(device)
-    try:
-        out = model(**kwargs, use_cache=False, logits_to_keep=keep)
-    except TypeError:  # a model without logits_to_keep
-        out = model(**kwargs, use_cache=False)
-    logits = (out.logits if hasattr(out, "logits") else out[0])[:, -keep:]
+    ids, mask = left_pad([s.prompt + s.answer for s in batch], pad)
+    logits = forward_last(
+        model,
+        keep,
+        input_ids=ids.to(device),
+        attention_mask=mask.to(device),
+        position_ids=mask_positions(mask).to(device),
+        use_cache=False,
+    )[:, -keep:]
     result = []
     for row, scored in enumerate(batch):
         n = len(scored.answer)

@@ -40,6 +40,7 @@ from axolotl_mistake.generation.common import (
     truncate_at_stop,
 )
 from axolotl_mistake.generation.config import LocalBackendConfig
+from axolotl_mistake.left_padding import mask_positions
 
 __all__ = [
     "TransformersBackend",
@@ -119,6 +120,8 @@ class TransformersBackend(LocalBackend):
     ):
         self.model = model
         self.share_prefixes = share_prefixes and _keeps_a_dynamic_cache(model)
+        # the backend holds a plain (adapter-merged) model, so its signature says what it takes;
+        # the scorers hold PEFT wrappers and ask by calling (left_padding.forward_last)
         self._prompt_pass_extra = {"logits_to_keep": 1} if _takes(model, "logits_to_keep") else {}
         self.cache_identity = cache_identity  # the local folder's fingerprint (cache keys)
         self.tokenizer = tokenizer
@@ -298,13 +301,11 @@ class TransformersBackend(LocalBackend):
             return None
         first = [prompts.index(p) for p in distinct]
         ids, mask = input_ids[first, :-1], attention[first, :-1]
-        positions = mask.long().cumsum(-1) - 1
-        positions.masked_fill_(mask == 0, 1)
         cache = DynamicCache(config=self.model.config)
         self.model(
             input_ids=ids,
             attention_mask=mask,
-            position_ids=positions,
+            position_ids=mask_positions(mask),
             past_key_values=cache,
             use_cache=True,
             **self._prompt_pass_extra,
