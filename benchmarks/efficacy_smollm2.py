@@ -998,8 +998,9 @@ def main(argv: list[str] | None = None) -> int:
         "--default-malloc",
         action="store_true",
         help=(
-            "run every step with glibc's default malloc settings instead of the ones that keep"
-            " freed memory (axolotl_mistake.offline_env.KEEP_FREED_MEMORY); results are the same"
+            "do not add the glibc malloc settings that keep freed memory"
+            " (axolotl_mistake.offline_env.KEEP_FREED_MEMORY) to the steps' environment; the"
+            " results are the same, the speed and peak memory differ"
         ),
     )
     args = ap.parse_args(argv)

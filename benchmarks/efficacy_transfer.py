@@ -129,7 +129,13 @@ def done(work: Path, arm: str, name: str, cfg: dict[str, Any]) -> bool:
 
 
 def evaluate(
-    work: Path, arm: str, name: str, sets: dict[str, Any], threads: str, modes: tuple[str, ...]
+    work: Path,
+    arm: str,
+    name: str,
+    sets: dict[str, Any],
+    threads: str,
+    modes: tuple[str, ...],
+    keep_freed_memory: bool = True,
 ) -> dict:
     """Run (or, when `done`, reuse) the arm's evaluation on the sets; return its results."""
     path, _ = eval_paths(work, arm, name)
@@ -140,7 +146,8 @@ def evaluate(
         sh(
             [*cmd, "--overwrite"],
             work / "logs" / f"eval_{name}_{arm}.log",
-            offline_cpu_env(threads, pythonpath=REPO),  # this checkout, as efficacy_smollm2.py
+            # this checkout and glibc's keep-freed-memory settings, as efficacy_smollm2.py
+            offline_cpu_env(threads, pythonpath=REPO, keep_freed_memory=keep_freed_memory),
         )
     return json.loads((eval_paths(work, arm, name)[1] / "results.json").read_text())
 
@@ -244,6 +251,11 @@ def main(argv: list[str] | None = None) -> int:
         "(default: plain)",
     )
     ap.add_argument("--threads", default="2", help="OMP threads of the evaluation (default: 2)")
+    ap.add_argument(
+        "--default-malloc",
+        action="store_true",
+        help="do not add the glibc malloc settings that keep freed memory (as efficacy_smollm2.py)",
+    )
     args = ap.parse_args(argv)
     wanted = {m.strip() for m in args.modes.split(",") if m.strip()}
     if not wanted or wanted - set(MODES):
@@ -302,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
             + " | – | –" * len(modes)
             + " |"
         )
-    results = {arm: evaluate(work, arm, name, sets, args.threads, modes) for arm in arms}
+    keep = not args.default_malloc
+    results = {arm: evaluate(work, arm, name, sets, args.threads, modes, keep) for arm in arms}
     for arm in arms:
         gain, rate_gain = None, {}
         if reference and arm != reference:
