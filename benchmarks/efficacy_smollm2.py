@@ -144,6 +144,20 @@ def add_run_arguments(ap: argparse.ArgumentParser, *, reads: str, arms: str, def
     )
 
 
+def add_malloc_argument(ap: argparse.ArgumentParser) -> None:
+    """--default-malloc of a script that starts steps as subprocesses (`offline_cpu_env`'s
+    `keep_freed_memory=not args.default_malloc`)."""
+    ap.add_argument(
+        "--default-malloc",
+        action="store_true",
+        help=(
+            "do not add the glibc malloc settings that keep freed memory"
+            " (axolotl_mistake.offline_env.KEEP_FREED_MEMORY) to the steps' environment; the"
+            " results are the same, the speed and peak memory differ"
+        ),
+    )
+
+
 def evaluated_run(ap: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[Path, list[str]]:
     """(work folder, arms) of `add_run_arguments`' flags, each arm checked to have been
     evaluated there; anything else is a usage error."""
@@ -994,15 +1008,7 @@ def main(argv: list[str] | None = None) -> int:
             " sampling, the balanced pick; default: the recipe's); the split stays the same"
         ),
     )
-    ap.add_argument(
-        "--default-malloc",
-        action="store_true",
-        help=(
-            "do not add the glibc malloc settings that keep freed memory"
-            " (axolotl_mistake.offline_env.KEEP_FREED_MEMORY) to the steps' environment; the"
-            " results are the same, the speed and peak memory differ"
-        ),
-    )
+    add_malloc_argument(ap)
     args = ap.parse_args(argv)
     size = QUICK if args.quick else FULL
     if args.steps is not None:

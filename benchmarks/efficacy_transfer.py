@@ -43,6 +43,7 @@ from efficacy_hh_transfer import lexical, pku_answers
 from efficacy_smollm2 import (
     LABELS,
     REPO,
+    add_malloc_argument,
     add_run_arguments,
     eval_paths,
     evaluated_run,
@@ -251,11 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         "(default: plain)",
     )
     ap.add_argument("--threads", default="2", help="OMP threads of the evaluation (default: 2)")
-    ap.add_argument(
-        "--default-malloc",
-        action="store_true",
-        help="do not add the glibc malloc settings that keep freed memory (as efficacy_smollm2.py)",
-    )
+    add_malloc_argument(ap)
     args = ap.parse_args(argv)
     wanted = {m.strip() for m in args.modes.split(",") if m.strip()}
     if not wanted or wanted - set(MODES):
