@@ -186,6 +186,33 @@ def test_concurrency_limit_is_respected(local):
     assert all(c.ok for c in out)
 
 
+def test_no_new_call_goes_out_until_the_caller_has_taken_the_last(local):
+    """A call keeps its slot until the caller asks for the next item (when a CachedBackend has
+    committed it), so a kill loses at most `concurrency` calls, never an answered one too."""
+    reqs = [GenerationRequest(prompt=f"Count {i}") for i in range(4)]
+    with start_openai_server(local) as server:
+        stream = client(server, concurrency=1).generate_iter(reqs, SamplingParams(max_new_tokens=2))
+        seen = []
+        for _index, completion in stream:
+            assert completion.ok
+            seen.append(server.requests_seen)
+            time.sleep(0.3)  # a slow commit: the next request must wait for it
+            assert server.requests_seen == len(seen)
+    assert seen == [1, 2, 3, 4]
+
+
+def test_closing_the_stream_early_cancels_the_calls_not_made(local):
+    reqs = [GenerationRequest(prompt=f"Count {i}") for i in range(6)]
+    threads = threading.active_count()
+    with start_openai_server(local) as server:
+        stream = client(server, concurrency=2).generate_iter(reqs, SamplingParams(max_new_tokens=2))
+        first = next(stream)
+        stream.close()
+        time.sleep(0.3)
+        assert first[1].ok and server.requests_seen <= 3  # the taken one and at most two more
+    assert threading.active_count() == threads  # the backend's thread has ended
+
+
 def test_generate_works_inside_a_running_event_loop(local):
     with start_openai_server(local) as server:
         remote = client(server)

@@ -20,7 +20,7 @@ import queue
 import random
 import re
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
@@ -147,6 +147,12 @@ def _url_credentials(url: str) -> list[str]:
     return sorted((f for f in forms if f), key=len, reverse=True)
 
 
+def _release(taken: asyncio.Future) -> None:
+    """Free the slot of a call whose completion the caller has taken."""
+    if not taken.done():
+        taken.set_result(None)
+
+
 class MalformedResponse(Exception):
     """The server answered 200 but the body is not the JSON shape the API promises."""
 
@@ -213,31 +219,59 @@ class OpenAIBackend(BaseBackend):
     ) -> Iterator[tuple[int, Completion]]:
         """Yield (index, completion) as each HTTP call finishes (in completion order).
 
-        The event loop runs in a private thread, so this works inside a running loop too.
+        The event loop runs in a private thread, so this works inside a running loop too. A
+        call keeps its concurrency slot until the caller asks for the next item, i.e. until a
+        CachedBackend has committed it: answered calls never pile up uncommitted while new ones
+        go out, so a process killed at any instant loses at most `concurrency` calls. Closing
+        the generator early cancels the calls not yet made.
         """
         if not requests:
             return
         results: queue.Queue = queue.Queue()
         done = object()
+        running: dict[str, Any] = {}
+
+        async def hand_over(i: int, completion: Completion) -> None:
+            taken = asyncio.get_running_loop().create_future()
+            results.put((i, completion, taken))
+            await taken
+
+        async def run_all() -> None:
+            running["loop"], running["task"] = asyncio.get_running_loop(), asyncio.current_task()
+            await self._run_all(requests, params, hand_over)
 
         def runner() -> None:
             try:
-                asyncio.run(self._run_all(requests, params, lambda i, c: results.put((i, c))))
+                asyncio.run(run_all())
             except BaseException as exc:  # surfaced in the caller's thread
                 results.put(exc)
             finally:
                 results.put(done)
 
+        def call_in_loop(fn: Callable[..., Any], *args: Any) -> None:
+            try:
+                running["loop"].call_soon_threadsafe(fn, *args)
+            except RuntimeError:  # the loop has already closed: nothing left to wake
+                pass
+
         thread = threading.Thread(target=runner, name="openai-backend", daemon=True)
         thread.start()
-        while True:
-            item = results.get()
-            if item is done:
-                break
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-        thread.join()
+        finished = False
+        try:
+            while True:
+                item = results.get()
+                if item is done:
+                    finished = True
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                i, completion, taken = item
+                yield i, completion
+                call_in_loop(_release, taken)
+        finally:
+            if not finished and "task" in running:
+                call_in_loop(running["task"].cancel)
+            thread.join()
 
     async def agenerate(
         self, requests: Sequence[GenerationRequest], params: SamplingParams
@@ -245,7 +279,7 @@ class OpenAIBackend(BaseBackend):
         """The async form, for callers that already run an event loop."""
         out: list[Completion | None] = [None] * len(requests)
 
-        def keep(i: int, c: Completion) -> None:
+        async def keep(i: int, c: Completion) -> None:
             out[i] = c
 
         await self._run_all(requests, params, keep)
@@ -284,15 +318,16 @@ class OpenAIBackend(BaseBackend):
         self,
         requests: Sequence[GenerationRequest],
         params: SamplingParams,
-        emit: Callable[[int, Completion], None],
+        emit: Callable[[int, Completion], Awaitable[None]],
     ) -> None:
+        """Every request, `concurrency` at a time; a slot is freed only once `emit` returns."""
         semaphore = asyncio.Semaphore(self.cfg.concurrency)
         async with self._client() as client:
 
             async def one(i: int, request: GenerationRequest) -> None:
                 async with semaphore:
                     completion = await self._call(client, request, params)
-                emit(i, completion)
+                    await emit(i, completion)
 
             await asyncio.gather(*(one(i, r) for i, r in enumerate(requests)))
 
