@@ -38,7 +38,7 @@ def mask_positions(mask: Any, offset: int = 0) -> Any:
 
 def forward_last(model: Any, keep: int, **kwargs: Any) -> Any:
     """`model(**kwargs)` asking for the logits of the last `keep` positions only; the logits
-    tensor (rows, ≥ keep, vocab).
+    tensor (rows, keep, vocab), sliced here when the model returned more.
 
     A model without `logits_to_keep` (older or custom) raises TypeError and is called again
     without it. The scorers call this, not a signature check: they may hold a PEFT wrapper,
@@ -48,4 +48,5 @@ def forward_last(model: Any, keep: int, **kwargs: Any) -> Any:
         out = model(**kwargs, logits_to_keep=keep)
     except TypeError:
         out = model(**kwargs)
-    return out.logits if hasattr(out, "logits") else out[0]
+    logits = out.logits if hasattr(out, "logits") else out[0]
+    return logits[:, -keep:]

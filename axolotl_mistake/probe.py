@@ -338,7 +338,7 @@ def _batch_logits(
         kwargs: dict[str, Any] = {"past_key_values": cache, "use_cache": True}
     else:
         kwargs = {"use_cache": False}
-    logits = forward_last(
+    return forward_last(
         model,
         keep,
         input_ids=ids.to(device),
@@ -346,7 +346,6 @@ def _batch_logits(
         position_ids=positions.to(device),
         **kwargs,
     )
-    return logits[:, -keep:]
 
 
 def best_threshold(labels: Sequence[bool], margins: Sequence[float]) -> float:

@@ -140,7 +140,7 @@ def _batch_token_nll(model: Any, batch: list[Scored], pad: int, device: Any) -> 
         attention_mask=mask.to(device),
         position_ids=mask_positions(mask).to(device),
         use_cache=False,
-    )[:, -keep:]
+    )
     result = []
     for row, scored in enumerate(batch):
         n = len(scored.answer)
