@@ -29,11 +29,20 @@ OFFLINE_SETTINGS = {
 # time; benchmarks/RESULTS.md). These put every block on the heap, never trim it and grow it
 # 512 MiB at a time. The adapters were byte-identical; the peak RSS stayed within about 2 GB
 # of the default's.
+# Never fork with them: a child forked from a process that keeps a 14 GB heap shares it
+# copy-on-write, and each page the parent then reuses is copied, so the pair holds up to twice
+# the heap. Axolotl forks a data-loader worker at every epoch on CPU (`dataloader_num_workers`
+# defaults to 1), and the efficacy run's SFT-only training (64 steps an epoch) was killed for
+# memory at step 65 on a 24 GB machine; trainings run with them need `NO_FORKED_WORKERS`.
 KEEP_FREED_MEMORY = {
     "MALLOC_MMAP_MAX_": "0",
     "MALLOC_TRIM_THRESHOLD_": str(16 * 2**30),
     "MALLOC_TOP_PAD_": str(512 * 2**20),
 }
+
+# `axolotl train` options that load batches in the training process (no forked worker); the
+# batches, their order and the random draws are the same as with the worker
+NO_FORKED_WORKERS = ("--dataloader-num-workers", "0")
 
 
 def offline_cpu_env(

@@ -67,7 +67,7 @@ from axolotl_mistake.fileio import (
     write_atomic,
     write_json_atomic,
 )
-from axolotl_mistake.offline_env import KEEP_FREED_MEMORY, offline_cpu_env
+from axolotl_mistake.offline_env import KEEP_FREED_MEMORY, NO_FORKED_WORKERS, offline_cpu_env
 
 REPO = Path(__file__).resolve().parents[1]
 ARMS = ("base", "sft", "paper", "origin", "anchored")
@@ -396,6 +396,11 @@ class Experiment:
         self.logs.mkdir(parents=True, exist_ok=True)
         # glibc's keep-freed-memory settings: same results, less kernel time (offline_env.py)
         self.env = offline_cpu_env(threads, pythonpath=REPO, keep_freed_memory=keep_freed_memory)
+        # with them (ours or the caller's), a training must not fork a data-loader worker
+        # (offline_env.py); an option, not a config key: the batches are the same, so a
+        # finished arm still counts
+        kept = any(key in self.env for key in KEEP_FREED_MEMORY)
+        self.train_options = list(NO_FORKED_WORKERS) if kept else []
         self.py = sys.executable
         self.axolotl = str(Path(self.py).with_name("axolotl"))
         self.timings: dict[str, float] = {}
@@ -559,7 +564,7 @@ class Experiment:
             clear_prepared(Path(data["dataset_prepared_path"]))
             inputs = self.inputs_digest(arm)
             resumed_from = self.keep_resumable(arm, data, inputs)
-            cmd = [self.axolotl, "train", str(path), "--launcher", "python"]
+            cmd = [self.axolotl, "train", str(path), "--launcher", "python", *self.train_options]
             self.run(f"train_{arm}", cmd, resumed_from=resumed_from)
             write_json_atomic(self.inputs_record(arm), inputs, indent=1)
             remove_checkpoints(lora)
@@ -1100,6 +1105,7 @@ def main(argv: list[str] | None = None) -> int:
         "build_seed": args.build_seed,
         # how the steps allocated: it changes their speed and peak memory, not their results
         "malloc_env": {k: exp.env[k] for k in KEEP_FREED_MEMORY if k in exp.env},
+        "train_options": exp.train_options,
         "split": split,
         "builds": built_files(work),
         "timings_s": {**previous_timings(previous), **exp.timings},

@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from axolotl_mistake.offline_env import KEEP_FREED_MEMORY, OFFLINE_SETTINGS, offline_cpu_env
+from axolotl_mistake.offline_env import (
+    KEEP_FREED_MEMORY,
+    NO_FORKED_WORKERS,
+    OFFLINE_SETTINGS,
+    offline_cpu_env,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -67,15 +72,32 @@ def test_the_settings_reach_glibc_and_stop_the_refaulting(no_malloc_env):
     assert kept * 4 < default, (kept, default)
 
 
-def test_the_efficacy_script_keeps_freed_memory_unless_told_not_to(tmp_path, no_malloc_env):
+def _efficacy_module():
     sys.path.insert(0, str(REPO / "benchmarks"))
     try:
-        efficacy = importlib.import_module("efficacy_smollm2")
+        return importlib.import_module("efficacy_smollm2")
     finally:
         sys.path.remove(str(REPO / "benchmarks"))
+
+
+def test_the_efficacy_script_keeps_freed_memory_unless_told_not_to(tmp_path, no_malloc_env):
+    efficacy = _efficacy_module()
     kept = efficacy.Experiment(tmp_path / "a", tmp_path, efficacy.QUICK, "1")
     plain = efficacy.Experiment(
         tmp_path / "b", tmp_path, efficacy.QUICK, "1", keep_freed_memory=False
     )
     assert {k: kept.env[k] for k in KEEP_FREED_MEMORY} == KEEP_FREED_MEMORY
     assert not set(KEEP_FREED_MEMORY) & set(plain.env)
+    # a kept heap must not be forked: trainings then load batches in-process
+    assert kept.train_options == list(NO_FORKED_WORKERS)
+    assert plain.train_options == []
+
+
+def test_a_users_own_kept_heap_also_stops_the_forked_worker(tmp_path, no_malloc_env, monkeypatch):
+    efficacy = _efficacy_module()
+    monkeypatch.setenv("MALLOC_MMAP_MAX_", "0")
+    own = efficacy.Experiment(
+        tmp_path / "c", tmp_path, efficacy.QUICK, "1", keep_freed_memory=False
+    )
+    assert own.env["MALLOC_MMAP_MAX_"] == "0"
+    assert own.train_options == list(NO_FORKED_WORKERS)
