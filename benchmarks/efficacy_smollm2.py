@@ -399,14 +399,17 @@ class Experiment:
         # with them (ours or the caller's), a training must not fork a data-loader worker
         # (offline_env.py); an option, not a config key: the batches are the same, so a
         # finished arm still counts
-        kept = any(key in self.env for key in KEEP_FREED_MEMORY)
-        self.train_options = list(NO_FORKED_WORKERS) if kept else []
+        self.train_options = list(NO_FORKED_WORKERS) if self.malloc_env() else []
         self.py = sys.executable
         self.axolotl = str(Path(self.py).with_name("axolotl"))
         self.timings: dict[str, float] = {}
         # steps this run went on with from a checkpoint: their timing is of this part only
         self.resumed: dict[str, str] = {}
         self.commands: list[str] = []
+
+    def malloc_env(self) -> dict[str, str]:
+        """The keep-freed-memory variables the steps run with (the project's or the caller's)."""
+        return {k: self.env[k] for k in KEEP_FREED_MEMORY if k in self.env}
 
     def run(self, name: str, cmd: list[str], resumed_from: str | None = None) -> None:
         self.commands.append(shlex.join(cmd))
@@ -1104,7 +1107,7 @@ def main(argv: list[str] | None = None) -> int:
         "train_seed": args.train_seed,
         "build_seed": args.build_seed,
         # how the steps allocated: it changes their speed and peak memory, not their results
-        "malloc_env": {k: exp.env[k] for k in KEEP_FREED_MEMORY if k in exp.env},
+        "malloc_env": exp.malloc_env(),
         "train_options": exp.train_options,
         "split": split,
         "builds": built_files(work),
