@@ -27,8 +27,8 @@ OFFLINE_SETTINGS = {
 # back on free, so every step faults it in again (the efficacy run's anchored training, two
 # same-day pairs: 579 and 682 s of kernel time, 62 and 56 s with these, 19 and 35 % less wall
 # time; benchmarks/RESULTS.md). These put every block on the heap, never trim it and grow it
-# 512 MiB at a time. The adapters were byte-identical; the peak RSS stayed within about 2 GB
-# of the default's.
+# 512 MiB at a time. The adapters were byte-identical; the training process's peak RSS stayed
+# within about 2 GB of the default's (the machine's use, with a forked worker, did not: below).
 # Never fork with them: a child forked from a process that keeps a 14 GB heap shares it
 # copy-on-write, and each page the parent then reuses is copied, so the pair holds up to twice
 # the heap. Axolotl forks a data-loader worker at every epoch on CPU (`dataloader_num_workers`
