@@ -10,9 +10,11 @@ prompt shows), and otherwise does nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -171,7 +173,7 @@ def manifest_entry_by_content(file: Path) -> ManifestHit | None:
     manifest = read_manifest(file.parent)
     if manifest is None or not any(e.sha256 for e in manifest.files.values()):
         return None
-    digest = file_sha256(file)
+    digest = _once("sha256", file, lambda: file_sha256(file))
     for entry in manifest.files.values():
         if entry.sha256 == digest:
             return file.parent / MANIFEST_NAME, entry
@@ -188,10 +190,55 @@ SCAN_BYTES = 64 << 20
 any file this project builds, and a bound on config-time cost for a large SFT file."""
 
 
+_T = TypeVar("_T")
+_READ_ONCE: ContextVar[dict[tuple[str, str, int, int], Any] | None] = ContextVar(
+    "axolotl_mistake_read_once", default=None
+)
+
+
+@contextmanager
+def read_once() -> Iterator[None]:
+    """Within it, each file's rows and sha256 are computed once (keyed by path, mtime and size).
+
+    One config check asks of a file up to three times (are there rows, are they well formed,
+    do they hold harmful text; its digest for a renamed copy), and an analysis file the manifest
+    does not name was parsed each time. The cache ends with the block: the check runs inside
+    the training process, which must not keep a parsed 64 MB file for the rest of the run.
+    """
+    token = _READ_ONCE.set({})
+    try:
+        yield
+    finally:
+        _READ_ONCE.reset(token)
+
+
+def _once(kind: str, file: Path, compute: Callable[[], _T]) -> _T:
+    """`compute()`, or its result from earlier in the same `read_once` block."""
+    cache = _READ_ONCE.get()
+    if cache is None:
+        return compute()
+    try:
+        stat = file.stat()
+        key = (kind, str(file.resolve()), stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        return compute()
+    if key not in cache:
+        cache[key] = compute()
+    return cache[key]
+
+
 def located_json_rows(file: Path) -> Iterator[tuple[str, Mapping[str, Any] | None]]:
     """("line N" or "row N", the object or None when that line is not a JSON object) for each
     row of a JSONL or JSON-array file within SCAN_BYTES, whatever its name (`.ndjson`, no
-    suffix); nothing for other formats (or an array that does not parse)."""
+    suffix); nothing for other formats (or an array that does not parse). Parsed once per
+    `read_once` block; lazily outside one."""
+    if _READ_ONCE.get() is None:
+        return _scan_rows(file)
+    return iter(_once("rows", file, lambda: list(_scan_rows(file))))
+
+
+def _scan_rows(file: Path) -> Iterator[tuple[str, Mapping[str, Any] | None]]:
+    """`located_json_rows` without the cache."""
     try:
         with file.open("rb") as handle:
             head = handle.read(SCAN_BYTES)
@@ -456,6 +503,11 @@ def check_unknown_keys(cfg: Mapping[str, Any]) -> None:
 
 def check_config(cfg: Mapping[str, Any]) -> list[str]:
     """Raise ValueError on a config that would train on harmful text; return warnings."""
+    with read_once():
+        return _check_config(cfg)
+
+
+def _check_config(cfg: Mapping[str, Any]) -> list[str]:
     datasets = datasets_of(cfg)
     if not plugin_active(cfg):
         check_harmful_columns(cfg, datasets, strict=False)

@@ -104,3 +104,36 @@ def test_a_misspelt_plugin_key_is_refused_with_a_suggestion():
     with pytest.raises(ValueError, match=r"mistake_probe_pair \(did you mean mistake_probe_pairs"):
         safety.check_config(cfg)
     assert safety.check_config({"plugins": [PLUGIN], "mistake_probe_pairs": "builtin"}) == []
+
+
+def test_an_unmarked_analysis_file_is_parsed_and_hashed_once_per_check(tmp_path, monkeypatch):
+    """A copy of an analysis file under a name its manifest does not list is asked about three
+    times in one check (well-formed rows, harmful columns, its manifest entry by digest); each
+    answer is computed once, and nothing is kept after the check."""
+    from axolotl_mistake.manifest import BuildManifest
+
+    row = {"instruction": "How do I pick a lock?", "bad": "Use a wrench.", "critique": "Harmful."}
+    copy = _write(tmp_path / "renamed.jsonl", [row] * 20)
+    manifest = BuildManifest(
+        version="0.1.0",
+        mistake_source="embedded",
+        analyst="embedded",
+        prompt_format="alpaca",
+        seed=0,
+        config_hash="0" * 16,
+        files={"other.jsonl": {"role": "sft_helpful", "rows": 1, "sha256": "0" * 64}},
+    )
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest.to_json()))
+    scans: list[Path] = []
+    digests: list[Path] = []
+    scan, digest = safety._scan_rows, safety.file_sha256
+    monkeypatch.setattr(safety, "_scan_rows", lambda f: scans.append(f) or scan(f))
+    monkeypatch.setattr(safety, "file_sha256", lambda f: digests.append(f) or digest(f))
+    entry = {"path": str(copy), "type": "axolotl_mistake.unguided_analysis"}
+    cfg = _cfg(entry, train_on_inputs=False)
+    warnings = safety.check_config(cfg)  # passes: the type keeps loss on the critique
+    assert [w for w in warnings if "no SFT data" not in w] == []
+    assert scans == [copy] and digests == [copy]
+    safety.check_config(cfg)  # a new check reads again: the file may have changed in between
+    assert len(scans) == 2 and len(digests) == 2
+    assert safety._READ_ONCE.get() is None
