@@ -198,12 +198,14 @@ _READ_ONCE: ContextVar[dict[tuple[str, str, int, int], Any] | None] = ContextVar
 
 @contextmanager
 def read_once() -> Iterator[None]:
-    """Within it, each file's rows and sha256 are computed once (keyed by path, mtime and size).
+    """Within it, a file's sha256, and the rows of a file read with `keep=True`, are computed
+    once (keyed by path, mtime and size).
 
-    One config check asks of a file up to three times (are there rows, are they well formed,
-    do they hold harmful text; its digest for a renamed copy), and an analysis file the manifest
-    does not name was parsed each time. The cache ends with the block: the check runs inside
-    the training process, which must not keep a parsed 64 MB file for the rest of the run.
+    One config check asks of an analysis file up to three times (are its rows well formed, do
+    they hold harmful text; its digest for a renamed copy), and one the manifest does not name
+    was parsed each time. Only the reader that knows a second read follows keeps the rows, so a
+    large SFT file read once is never held whole; and the cache ends with the block, because the
+    check runs inside the training process, which must not keep parsed rows for the whole run.
     """
     token = _READ_ONCE.set({})
     try:
@@ -212,29 +214,44 @@ def read_once() -> Iterator[None]:
         _READ_ONCE.reset(token)
 
 
-def _once(kind: str, file: Path, compute: Callable[[], _T]) -> _T:
-    """`compute()`, or its result from earlier in the same `read_once` block."""
-    cache = _READ_ONCE.get()
-    if cache is None:
-        return compute()
+def _cache_key(kind: str, file: Path) -> tuple[str, str, int, int] | None:
+    """The key of `file` in the open `read_once` block; None outside one or if unreadable."""
+    if _READ_ONCE.get() is None:
+        return None
     try:
         stat = file.stat()
-        key = (kind, str(file.resolve()), stat.st_mtime_ns, stat.st_size)
     except OSError:
+        return None
+    return kind, str(file.resolve()), stat.st_mtime_ns, stat.st_size
+
+
+def _once(kind: str, file: Path, compute: Callable[[], _T]) -> _T:
+    """`compute()`, or its result from earlier in the same `read_once` block."""
+    key = _cache_key(kind, file)
+    cache = _READ_ONCE.get()
+    if key is None or cache is None:
         return compute()
     if key not in cache:
         cache[key] = compute()
     return cache[key]
 
 
-def located_json_rows(file: Path) -> Iterator[tuple[str, Mapping[str, Any] | None]]:
+def located_json_rows(
+    file: Path, *, keep: bool = False
+) -> Iterator[tuple[str, Mapping[str, Any] | None]]:
     """("line N" or "row N", the object or None when that line is not a JSON object) for each
     row of a JSONL or JSON-array file within SCAN_BYTES, whatever its name (`.ndjson`, no
-    suffix); nothing for other formats (or an array that does not parse). Parsed once per
-    `read_once` block; lazily outside one."""
-    if _READ_ONCE.get() is None:
+    suffix); nothing for other formats (or an array that does not parse). Lazily, unless rows
+    kept earlier in the `read_once` block are there; `keep`: keep them for a later reader."""
+    key = _cache_key("rows", file)
+    cache = _READ_ONCE.get()
+    if key is None or cache is None:
         return _scan_rows(file)
-    return iter(_once("rows", file, lambda: list(_scan_rows(file))))
+    if key not in cache:
+        if not keep:
+            return _scan_rows(file)
+        cache[key] = list(_scan_rows(file))
+    return iter(cache[key])
 
 
 def _scan_rows(file: Path) -> Iterator[tuple[str, Mapping[str, Any] | None]]:
@@ -469,7 +486,8 @@ def check_analysis_rows(ds: Mapping[str, Any], index: int, cfg: Mapping[str, Any
     fields = field_map(ds, cfg)
     needed = ", ".join(fields[name] for name in REQUIRED_FIELDS)
     for file in _dataset_files(ds):
-        for where, row in located_json_rows(file):
+        # kept: the harmful-text check reads the same rows next
+        for where, row in located_json_rows(file, keep=True):
             problem = "not a JSON object" if row is None else row_problem(row, fields)
             if problem is not None:
                 raise ValueError(

@@ -137,3 +137,19 @@ def test_an_unmarked_analysis_file_is_parsed_and_hashed_once_per_check(tmp_path,
     safety.check_config(cfg)  # a new check reads again: the file may have changed in between
     assert len(scans) == 2 and len(digests) == 2
     assert safety._READ_ONCE.get() is None
+
+
+def test_only_a_reader_that_expects_a_second_read_keeps_the_rows(tmp_path, monkeypatch):
+    """A large SFT file the check reads once must not be held parsed in memory: rows are kept
+    only on `keep=True` (the analysis-row check, which the harmful-text scan follows)."""
+    file = _write(tmp_path / "sft.jsonl", [CLEAN] * 5)
+    scans: list[Path] = []
+    scan = safety._scan_rows
+    monkeypatch.setattr(safety, "_scan_rows", lambda f: scans.append(f) or scan(f))
+    with safety.read_once():
+        first = list(safety.located_json_rows(file))
+        assert list(safety.located_json_rows(file)) == first
+        assert len(scans) == 2 and safety._READ_ONCE.get() == {}
+        list(safety.located_json_rows(file, keep=True))
+        assert list(safety.located_json_rows(file)) == first
+    assert len(scans) == 3
