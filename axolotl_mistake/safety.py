@@ -10,11 +10,11 @@ prompt shows), and otherwise does nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -173,7 +173,7 @@ def manifest_entry_by_content(file: Path) -> ManifestHit | None:
     manifest = read_manifest(file.parent)
     if manifest is None or not any(e.sha256 for e in manifest.files.values()):
         return None
-    digest = _once("sha256", file, lambda: file_sha256(file))
+    digest = file_sha256(file)
     for entry in manifest.files.values():
         if entry.sha256 == digest:
             return file.parent / MANIFEST_NAME, entry
@@ -190,50 +190,27 @@ SCAN_BYTES = 64 << 20
 any file this project builds, and a bound on config-time cost for a large SFT file."""
 
 
-_T = TypeVar("_T")
-_READ_ONCE: ContextVar[dict[tuple[str, str, int, int], Any] | None] = ContextVar(
+_READ_ONCE: ContextVar[dict[tuple[str, int, int], list] | None] = ContextVar(
     "axolotl_mistake_read_once", default=None
 )
 
 
 @contextmanager
 def read_once() -> Iterator[None]:
-    """Within it, a file's sha256, and the rows of a file read with `keep=True`, are computed
-    once (keyed by path, mtime and size).
+    """Within it, the rows of a file read with `keep=True` are parsed once (keyed by path,
+    mtime and size).
 
-    One config check asks of an analysis file up to three times (are its rows well formed, do
-    they hold harmful text; its digest for a renamed copy), and one the manifest does not name
-    was parsed each time. Only the reader that knows a second read follows keeps the rows, so a
-    large SFT file read once is never held whole; and the cache ends with the block, because the
-    check runs inside the training process, which must not keep parsed rows for the whole run.
+    One config check reads an analysis file's rows twice (are they well formed, do they hold
+    harmful text), and one the manifest does not name was parsed each time. Only the reader that
+    knows a second read follows keeps the rows, so a large SFT file read once is never held
+    whole; and the cache ends with the block, because the check runs inside the training
+    process, which must not keep parsed rows for the whole run.
     """
     token = _READ_ONCE.set({})
     try:
         yield
     finally:
         _READ_ONCE.reset(token)
-
-
-def _cache_key(kind: str, file: Path) -> tuple[str, str, int, int] | None:
-    """The key of `file` in the open `read_once` block; None outside one or if unreadable."""
-    if _READ_ONCE.get() is None:
-        return None
-    try:
-        stat = file.stat()
-    except OSError:
-        return None
-    return kind, str(file.resolve()), stat.st_mtime_ns, stat.st_size
-
-
-def _once(kind: str, file: Path, compute: Callable[[], _T]) -> _T:
-    """`compute()`, or its result from earlier in the same `read_once` block."""
-    key = _cache_key(kind, file)
-    cache = _READ_ONCE.get()
-    if key is None or cache is None:
-        return compute()
-    if key not in cache:
-        cache[key] = compute()
-    return cache[key]
 
 
 def located_json_rows(
@@ -243,10 +220,14 @@ def located_json_rows(
     row of a JSONL or JSON-array file within SCAN_BYTES, whatever its name (`.ndjson`, no
     suffix); nothing for other formats (or an array that does not parse). Lazily, unless rows
     kept earlier in the `read_once` block are there; `keep`: keep them for a later reader."""
-    key = _cache_key("rows", file)
     cache = _READ_ONCE.get()
-    if key is None or cache is None:
+    if cache is None:
         return _scan_rows(file)
+    try:
+        stat = file.stat()
+    except OSError:
+        return _scan_rows(file)
+    key = (str(file.resolve()), stat.st_mtime_ns, stat.st_size)
     if key not in cache:
         if not keep:
             return _scan_rows(file)
@@ -303,7 +284,7 @@ def has_rows(file: Path) -> bool:
 
 
 def harmful_fields_by_content(
-    file: Path, ds: Mapping[str, Any], cfg: Mapping[str, Any]
+    file: Path, ds: Mapping[str, Any], cfg: Mapping[str, Any], found: ManifestHit | None
 ) -> tuple[str, list[str]] | None:
     """(how it was recognised, harmful columns) for a file that carries the builder's harmful
     text, whatever it is called or wherever it was copied; None when nothing marks it.
@@ -311,9 +292,9 @@ def harmful_fields_by_content(
     Recognised by the manifest entry of its name, by a manifest entry with the same sha256 (a
     renamed copy), or by its rows: an analysis row (instruction + bad + critique, under the
     configured column names) holds a harmful answer in `bad`; a Chain-of-Hindsight row shows
-    its bad answer after the fixed hindsight phrase in `input`.
+    its bad answer after the fixed hindsight phrase in `input`. `found`: `find_entry(file)`,
+    which the caller needs too (by content it hashes the whole file).
     """
-    found = find_entry(file)
     if found is not None and found[1].harmful_fields:
         return f"per {found[0]}", list(found[1].harmful_fields)
     from axolotl_mistake.strategies_common import field_map
@@ -428,11 +409,11 @@ def check_harmful_columns(
         if isinstance(ds.get("type"), str) and ds.get("type") in safe_extra:
             continue
         for file in _dataset_files(ds):
-            found = harmful_fields_by_content(file, ds, cfg)
+            hit = find_entry(file)
+            found = harmful_fields_by_content(file, ds, cfg, hit)
             if found is None:
                 continue
             where, harmful = found
-            hit = find_entry(file)
             trained = trained_columns(ds, cfg)
             recommended = (
                 hit[1].recommended_type if hit else None
