@@ -75,3 +75,19 @@ def fast_build_argv(redteam: str, out: Path, *extra: str, mode: str = "origin") 
         str(out),
         *extra,
     ]
+
+
+def stub_manifest(files: dict[str, dict], **fields):
+    """A `BuildManifest` of the builder's own schema with fixed provenance (embedded mistakes and
+    analyst, Alpaca format, seed 0), for tests that only care about its `files` entries."""
+    from axolotl_mistake.manifest import BuildManifest
+
+    provenance = {
+        "version": "0.1.0",
+        "mistake_source": "embedded",
+        "analyst": "embedded",
+        "prompt_format": "alpaca",
+        "seed": 0,
+        "config_hash": "0" * 16,
+    }
+    return BuildManifest(**{**provenance, **fields}, files=files)

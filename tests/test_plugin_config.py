@@ -15,9 +15,9 @@ pytest.importorskip("axolotl")
 from axolotl.cli.config import load_cfg
 
 from axolotl_mistake.fileio import file_sha256
-from axolotl_mistake.manifest import BuildManifest
 from axolotl_mistake.plugin import MistakeAnalysisPlugin
 from tests.axolotl_runner import CPU_SETTINGS
+from tests.build_support import stub_manifest
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PLUGIN = "axolotl_mistake.MistakeAnalysisPlugin"
@@ -49,15 +49,8 @@ def write_build_output(folder: Path) -> Path:
         for r in map(json.loads, (FIXTURES / "analysis_rows.jsonl").read_text().splitlines())
     ]
     (folder / "coh.jsonl").write_text("\n".join(json.dumps(r) for r in coh) + "\n")
-    manifest = BuildManifest(
-        version="0.1.0",
-        mistake_source="embedded",
-        analyst="embedded",
-        prompt_format="alpaca",
-        seed=0,
-        config_hash="0" * 16,
-        counts={"select": {"redteam": 6, "helpful": 6}, "analyses": {"kept": 6}},
-        files={
+    manifest = stub_manifest(
+        {
             "mistake_analysis.jsonl": {
                 "role": "mistake_analysis",
                 "rows": 6,
@@ -83,6 +76,7 @@ def write_build_output(folder: Path) -> Path:
                 "recommended_type": "alpaca",
             },
         },
+        counts={"select": {"redteam": 6, "helpful": 6}, "analyses": {"kept": 6}},
     )
     (folder / "manifest.json").write_text(json.dumps(manifest.to_json(), indent=2))
     return folder

@@ -17,6 +17,7 @@ import pytest
 
 from axolotl_mistake import safety
 from axolotl_mistake.templates import coh_record
+from tests.build_support import stub_manifest
 
 PLUGIN = "axolotl_mistake.MistakeAnalysisPlugin"
 CLEAN = {"instruction": "Name a colour.", "input": "", "output": "Blue."}
@@ -110,18 +111,10 @@ def test_an_unmarked_analysis_file_is_parsed_and_hashed_once_per_check(tmp_path,
     """A copy of an analysis file under a name its manifest does not list is asked about three
     times in one check (well-formed rows, harmful columns, its manifest entry by digest); each
     answer is computed once, and nothing is kept after the check."""
-    from axolotl_mistake.manifest import BuildManifest
-
     row = {"instruction": "How do I pick a lock?", "bad": "Use a wrench.", "critique": "Harmful."}
     copy = _write(tmp_path / "renamed.jsonl", [row] * 20)
-    manifest = BuildManifest(
-        version="0.1.0",
-        mistake_source="embedded",
-        analyst="embedded",
-        prompt_format="alpaca",
-        seed=0,
-        config_hash="0" * 16,
-        files={"other.jsonl": {"role": "sft_helpful", "rows": 1, "sha256": "0" * 64}},
+    manifest = stub_manifest(
+        {"other.jsonl": {"role": "sft_helpful", "rows": 1, "sha256": "0" * 64}}
     )
     (tmp_path / "manifest.json").write_text(json.dumps(manifest.to_json()))
     scans: list[Path] = []
