@@ -40,21 +40,40 @@ def task_line(task: Task) -> str:
     return line if left is None else f"{line}, about {_clock(left)} left"
 
 
+RATE_WINDOW_SHARE = 0.25
+"""The part of a task's elapsed time that the rate since its first finished unit must span
+before it replaces the mean rate since the start (`time_left`)."""
+
+
 def time_left(task: Task) -> float | None:
-    """Seconds left at the task's mean rate since it started; None before anything is done.
+    """Seconds left at the rate since the task's first finished unit; None before anything is
+    done.
 
     Not rich's `time_remaining`: that divides the work of the last 30 s by the time between its
     first and last update, so work finishing in batches (64 analyses at once, two batches a
     moment apart) read as a near-infinite speed, and a build at 29 % logged "about 0:00:01
-    left" for minutes. Units the task's `replayed` field counts (answers read back from the call
-    cache by a resumed build, at no cost) are done but are not speed.
+    left" for minutes. Nor the mean rate since the start: the wait for the first unit (the
+    first batch warms the model up) then counted as if every unit had it, and a build at 23 %
+    logged "about 0:04:40 left" with 2:42 to go. So the rate is measured from the first
+    finished unit (`LoggedProgress` notes it in the task's `first_made` field), once that span
+    is at least `RATE_WINDOW_SHARE` of the elapsed time, so a burst of batches a moment apart
+    cannot pass for a speed; before that, the mean since the start. Units the task's `replayed`
+    field counts (answers read back from the call cache by a resumed build, at no cost) are done
+    but are not speed.
     """
     if task.total is None or task.elapsed is None:
         return None
     done_here = task.completed - task.fields.get("replayed", 0)
     if done_here <= 0:
         return None
-    return task.elapsed * max(task.total - task.completed, 0) / done_here
+    left = max(task.total - task.completed, 0)
+    first = task.fields.get("first_made")
+    if first is not None:
+        since, done_then = first
+        window = task.get_time() - since
+        if done_here > done_then and window >= RATE_WINDOW_SHARE * task.elapsed:
+            return window * left / (done_here - done_then)
+    return task.elapsed * left / done_here
 
 
 class TimeLeftColumn(ProgressColumn):
@@ -103,11 +122,22 @@ class LoggedProgress(Progress):
 
     def update(self, task_id: TaskID, **kwargs: Any) -> None:
         super().update(task_id, **kwargs)
+        self._note_first_made(task_id)
         self._log_finished()
 
     def advance(self, task_id: TaskID, advance: float = 1) -> None:
         super().advance(task_id, advance)
+        self._note_first_made(task_id)
         self._log_finished()
+
+    def _note_first_made(self, task_id: TaskID) -> None:
+        """Record when the task first had a unit made (not replayed), and how many: the start
+        of the rate window of `time_left`."""
+        with self._lock:
+            task = self._tasks[task_id]
+            done_here = task.completed - task.fields.get("replayed", 0)
+            if done_here > 0 and "first_made" not in task.fields:
+                task.fields["first_made"] = (task.get_time(), done_here)
 
     def _print(self, lines: list[str]) -> None:
         for line in lines:

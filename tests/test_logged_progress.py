@@ -79,6 +79,24 @@ def test_time_left_is_the_mean_rate_not_the_last_burst():
     assert TimeLeftColumn().render(bar.tasks[0]).plain == "0:14:37"  # a terminal's bar too
 
 
+def test_time_left_leaves_out_the_wait_for_the_first_batch():
+    """A build's analyses as logged on 2026-12-05: nothing for 24 s while the model warmed up,
+    128 done at 54 s, 256 at 84 s, of 1,105 (done at 246 s). The mean since the start said
+    about 4:38 left at 84 s, with 2:42 to go; the rate since the first batch says 3:18."""
+    now = [0.0]
+    console, _ = _file_console()
+    with LoggedProgress(console=console, interval=3600, get_time=lambda: now[0]) as bar:
+        task = bar.add_task("analyses", total=1105)
+        now[0] = 54.0
+        bar.advance(task, 128)
+        # one batch: no span to measure a rate on, so the mean since the start
+        assert task_line(bar.tasks[0]).endswith("about 0:06:52 left")  # 54 x 977 / 128
+        now[0] = 84.0
+        bar.advance(task, 128)
+        line = task_line(bar.tasks[0])
+    assert line.endswith("about 0:03:18 left"), line  # 30 s x 849 / 128
+
+
 def test_answers_replayed_from_the_cache_are_done_but_not_speed():
     """A resumed build reads 500 answers back from its call cache at once, then makes 10 new
     ones in 60 s: 490 are left at 10 per minute, about 49 minutes, where counting the replayed
