@@ -82,6 +82,9 @@ def _run_and_check(
         out = tmp_path / "base"
         results = json.loads((out / "results.json").read_text())
         assert results["counts"]["harmful"] == n and results["counts"]["goal_hijacking"] == n
+        # each set's items digested, so `compare` can tell the same files in another folder
+        assert set(results["items_sha256"]) == set(results["counts"])
+        assert all(len(d) == 64 for d in results["items_sha256"].values())
         for mode in ("plain", "harmless_guided"):
             row = results["headline"][mode]
             for column in (

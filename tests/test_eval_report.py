@@ -311,21 +311,53 @@ def test_compare_refuses_a_run_that_measured_nothing_in_the_mode(tmp_path):
     assert compare(runs, tmp_path / "guided", mode="harmless_guided")["rows"]
 
 
+def _only_c_is_flagged(runs: list[Results], tmp_path) -> None:
+    """Runs a, b, c side by side: compare.md warns of c only, and says nothing of a and b."""
+    from axolotl_mistake.evaluate.compare import compare
+
+    folders = []
+    for res in runs:
+        folders.append(tmp_path / res.name)
+        folders[-1].mkdir()
+        (folders[-1] / "results.json").write_text(res.to_json())
+    compare(folders[:2], tmp_path / "same")
+    assert "Not the same items" not in (tmp_path / "same" / "compare.md").read_text()
+    compare(folders, tmp_path / "mixed")
+    md = (tmp_path / "mixed" / "compare.md").read_text()
+    assert "**Not the same items:** c was evaluated on other prompt sets" in md
+
+
 def test_compare_says_when_runs_were_not_evaluated_on_the_same_items(tmp_path):
     """Side by side, rows of runs on other prompt sets (or item counts) read as a paired
     comparison; compare.md says they are not, and says nothing when they are."""
-    from axolotl_mistake.evaluate.compare import compare
-
     runs = []
     for name, limit in (("a", 40), ("b", 40), ("c", 12)):
         res = _results(name)
         res.config = {**res.config, "prompt_sets": {"harmful": {"limit": limit}}}
-        d = tmp_path / name
-        d.mkdir()
-        (d / "results.json").write_text(res.to_json())
-        runs.append(d)
-    compare(runs[:2], tmp_path / "same")
-    assert "Not the same items" not in (tmp_path / "same" / "compare.md").read_text()
-    compare(runs, tmp_path / "mixed")
-    md = (tmp_path / "mixed" / "compare.md").read_text()
-    assert "**Not the same items:** c was evaluated on other prompt sets" in md
+        runs.append(res)
+    _only_c_is_flagged(runs, tmp_path)
+
+
+def test_the_same_files_in_another_folder_are_the_same_items(tmp_path):
+    """A run of one work folder beside a run of another made from the same files (a rerun with
+    other steps) was flagged as 'not the same items' because their configs name other paths;
+    the items' digests tell them apart from runs on other rows."""
+    from axolotl_mistake.evaluate.config import PromptSets
+    from axolotl_mistake.evaluate.prompt_sets import load_prompt_sets
+
+    rows = [{"instruction": f"How do I pick lock {i}?"} for i in range(4)]
+    runs = []
+    for name, changed in (("a", None), ("b", None), ("c", 2)):
+        data = tmp_path / f"data_{name}" / "redteam_heldout.jsonl"
+        data.parent.mkdir()
+        mine = [dict(r) for r in rows]
+        if changed is not None:
+            mine[changed]["instruction"] = "How do I open a jar?"
+        data.write_text("".join(json.dumps(r) + "\n" for r in mine))
+        source = {"kind": "jsonl", "path": str(data), "fields": {"instruction": "instruction"}}
+        sets = {"harmful": {"source": source}}
+        res = _results(name)
+        res.config = {**res.config, "prompt_sets": sets}
+        res.items_sha256 = load_prompt_sets(PromptSets.model_validate(sets)).digests()
+        runs.append(res)
+    _only_c_is_flagged(runs, tmp_path)

@@ -7,10 +7,13 @@ labelled pairs for the discrimination probe. Reading only: no model calls, no wr
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice
+from typing import Any
 
 from axolotl_mistake.evaluate.attacks import build_attacks, extract_target
 from axolotl_mistake.evaluate.config import GoalHijackingSet, PromptSet, PromptSets
@@ -54,6 +57,23 @@ class LoadedSets:
     pairs: list[LabelledPair] = field(default_factory=list)
     calibration: list[LabelledPair] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+    def digests(self) -> dict[str, str]:
+        """sha256 of each set's items as the model is asked them (id, text, reference, target,
+        safety flag) and of the labelled pairs, in order. Two runs with the same digests were
+        evaluated on the same items wherever their files lay: their `prompt_sets` configs name
+        paths, so the same files copied elsewhere read as other items there."""
+        sets: dict[str, list[Any]] = {
+            name: [
+                [it.id, it.instruction, it.input, it.reference, it.target, it.safe] for it in items
+            ]
+            for name, items in self.items.items()
+        }
+        sets["discrimination_pairs"] = [[p.question, p.answer, p.harmful] for p in self.pairs]
+        return {
+            name: hashlib.sha256(json.dumps(rows, ensure_ascii=False).encode()).hexdigest()
+            for name, rows in sets.items()
+        }
 
 
 def _unique_rows(prompt_set: PromptSet) -> Iterator[SourceRow]:

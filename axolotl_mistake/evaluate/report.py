@@ -232,18 +232,23 @@ def _paired_table(reference: str, differences: dict[str, dict[str, Any]]) -> lis
     ]
 
 
+def _same_items(run: Results, first: Results) -> bool:
+    """By the items' digests where both runs recorded them (the same files in two folders are
+    the same items), else by their `prompt_sets` config and item counts."""
+    if run.items_sha256 and first.items_sha256:
+        return run.items_sha256 == first.items_sha256
+    return run.config.get("prompt_sets") == first.config.get("prompt_sets") and (
+        run.counts == first.counts
+    )
+
+
 def _different_items(runs: Sequence[Results]) -> list[str]:
-    """A warning when the runs were not evaluated on the same items (their `prompt_sets`
-    config or item counts differ): their rows are then not a like-for-like comparison."""
+    """A warning when the runs were not evaluated on the same items (`_same_items`): their rows
+    are then not a like-for-like comparison."""
     first = runs[0] if runs else None
     if first is None:
         return []
-    odd = [
-        res.name
-        for res in runs[1:]
-        if res.config.get("prompt_sets") != first.config.get("prompt_sets")
-        or res.counts != first.counts
-    ]
+    odd = [res.name for res in runs[1:] if not _same_items(res, first)]
     if not odd:
         return []
     return [

@@ -130,6 +130,8 @@ class Results(_Model):
     judges: list[str]
     modes: list[str]
     counts: dict[str, int]
+    items_sha256: dict[str, str] = Field(default_factory=dict)
+    """set -> sha256 of its items (`LoadedSets.digests`); empty in files written before it."""
     metrics: dict[str, dict[str, dict[str, Estimate]]]
     """mode -> metric -> judge (or 'rule', 'probe', 'likelihood') -> estimate."""
     headline: dict[str, dict[str, Cell | None]]

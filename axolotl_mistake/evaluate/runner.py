@@ -451,6 +451,7 @@ def _run(
         modes=list(cfg.modes),
         counts={name: len(v) for name, v in loaded.items.items()}
         | {"discrimination_pairs": len(loaded.pairs)},
+        items_sha256=loaded.digests(),
         metrics=metrics,
         headline={mode: headline(metrics[mode], cfg.primary) for mode in cfg.modes},
         agreement={mode: agreement(verdicts[mode], answers[mode]) for mode in cfg.modes},
