@@ -22,7 +22,10 @@ the harmless-rate measure, and `anchored_refusal` (anchored + the same refusal r
 `--arms anchored_refusal_labels`: the anchored arm whose labelled harmless answers also hold a
 refusal to each of the first 40 training-side red-team prompts (its own build; the same SFT rows,
 steps and settings), which tells whether the anchored critic scores refusals as harmful only
-because the PKU training answers hold none labelled harmless.
+because the PKU training answers hold none labelled harmless. And `--arms sft_matched`: SFT-only
+trained for only as many steps as the anchored arm spends on SFT rows (160 x 510 / 1,600 = 51 at
+the full size), so it sees as many of them: the control of the NLL goal, which compares arms that
+see a third as many SFT rows as SFT-only at the same steps.
 
 Held-out metrics: discrimination (the probe on held-out PKU pairs: ROC AUC, balanced accuracy
 at the cut fitted on the training prompts' labelled answers and at 0, accuracy; in the trained
@@ -78,7 +81,10 @@ CONTROL_ARMS = ("refusal", "anchored_refusal")
 # training-side red-team prompts (refusal_rows.write_refusal_pairs); the PKU training answers
 # hold one refusal in 196, labelled unsafe, so the anchored arm is never taught what a refusal is
 LABEL_ARMS = ("anchored_refusal_labels",)
-OPT_IN = CONTROL_ARMS + LABEL_ARMS
+# opt-in too: SFT-only at another arm's SFT exposure (its steps scaled by that arm's share of SFT
+# rows), the control that tells a helpfulness cost of critiques from SFT rows they displace
+MATCHED_TO = {"sft_matched": "anchored"}
+OPT_IN = CONTROL_ARMS + LABEL_ARMS + tuple(MATCHED_TO)
 ANALYSES = {"paper": "paper", "origin": "origin", "anchored": "anchored"}
 ANALYSES["anchored_refusal"] = "anchored"  # the arms trained on a build's analyses, by build
 ANALYSES["anchored_refusal_labels"] = "anchored_refusal_labels"
@@ -91,6 +97,7 @@ LABELS = {
     "refusal": "SFT + refusal rows (positive control for the harmless rate)",
     "anchored_refusal": "SFT + refusal rows + label-anchored balanced analysis",
     "anchored_refusal_labels": "SFT + label-anchored balanced analysis, refusals among the harmless answers",
+    "sft_matched": "SFT, as many SFT rows as the anchored arm sees (control)",
 }
 
 
@@ -517,7 +524,13 @@ class Experiment:
     def train_config(self, arm: str, base_model: str) -> dict[str, Any]:
         """The CPU recipe, pointed at this experiment's data; the same settings for every arm."""
         s = self.size
-        sft_only = arm in ("sft", "refusal")
+        steps = self.arm_steps(arm)
+        if steps is None:
+            raise SystemExit(
+                f"error: {arm} takes its steps from the {MATCHED_TO[arm]} build's row counts, and "
+                f"{self.work / 'build' / MATCHED_TO[arm] / 'manifest.json'} gives none; rebuild it"
+            )
+        sft_only = arm in ("sft", "refusal", *MATCHED_TO)
         recipe = "smollm2_135m_sft.yml" if sft_only else "smollm2_135m_mistake.yml"
         cfg = yaml.safe_load((REPO / "recipes" / recipe).read_text())
         for key in [k for k in cfg if k.startswith("mistake_probe")]:
@@ -527,14 +540,14 @@ class Experiment:
             datasets=self.train_datasets(arm),
             dataset_prepared_path=str(self.work / "train" / arm / "prepared"),
             output_dir=str(self.work / "train" / arm / "lora"),
-            max_steps=s.steps,
+            max_steps=steps,
             num_epochs=100,  # max_steps decides
             micro_batch_size=s.micro_batch,
             lora_r=s.lora_r,
             lora_alpha=2 * s.lora_r,
             learning_rate=s.learning_rate,
             sequence_len=s.sequence_len,
-            warmup_steps=max(2, s.steps // 20),
+            warmup_steps=max(2, steps // 20),
             logging_steps=10,
             seed=self.train_seed,
             # a killed training (a closed laptop, a session's end) resumes from its last
@@ -547,9 +560,31 @@ class Experiment:
         )
         return cfg
 
+    def arm_steps(self, arm: str) -> int | None:
+        """The arm's optimizer steps: the run's, or for an arm of `MATCHED_TO` the steps in which
+        the matched arm draws as many SFT rows as it sees in the run's (its rows are drawn
+        uniformly from its analyses and the shared SFT rows), from the builds' manifests; None
+        while those give no row counts."""
+        if arm not in MATCHED_TO:
+            return self.size.steps
+        rows = {}
+        for build in ("origin", MATCHED_TO[arm]):
+            try:
+                files = json.loads((self.work / "build" / build / "manifest.json").read_text())
+                rows[build] = {name: int(entry["rows"]) for name, entry in files["files"].items()}
+            except (OSError, ValueError, KeyError, TypeError):
+                return None
+        sft = sum(rows["origin"].get(Path(d["path"]).name, 0) for d in self.train_datasets("sft"))
+        analyses = rows[MATCHED_TO[arm]].get("mistake_analysis.jsonl", 0)
+        if not sft:
+            return None
+        return max(1, round(self.size.steps * sft / (sft + analyses)))
+
     def trained(self, arm: str, base_model: str) -> bool:
         """The arm's adapter is there, made from this run's config and from its inputs as they
         are now (the resume rule of `train`)."""
+        if self.arm_steps(arm) is None:
+            return False
         lora = self.work / "train" / arm / "lora"
         config, data = self.work / f"train_{arm}.yml", self.train_config(arm, base_model)
         return finished(lora / "adapter_model.safetensors", config, data) and not self.stale(
@@ -740,6 +775,7 @@ class Experiment:
         mode: str = "plain",
         arms: tuple[str, ...] = ARMS,
         name: str | None = None,
+        paired_with: str = "sft",
     ) -> Path:
         out = self.work / "compare" / (name or f"{style}_{mode}")
         runs = [str(eval_paths(self.work, arm, style)[1]) for arm in arms]
@@ -754,8 +790,8 @@ class Experiment:
             "--mode",
             mode,
         ]
-        if "sft" in arms:  # each arm's difference from SFT-only on the same items, too
-            cmd += ["--paired-with", str(eval_paths(self.work, "sft", style)[1])]
+        if paired_with in arms:  # each arm's difference from SFT-only on the same items, too
+            cmd += ["--paired-with", str(eval_paths(self.work, paired_with, style)[1])]
         self.run(f"compare_{name or f'{style}_{mode}'}", cmd)
         return out
 
@@ -846,6 +882,23 @@ def with_paired_gain_over_sft(work: Path, rows: dict[str, Any]) -> None:
                     metrics[f"{name}_minus_sft_paired"] = found.model_dump()
 
 
+def with_nll_gap_to_matched_sft(work: Path, rows: dict[str, Any]) -> None:
+    """Add `helpful_nll_minus_sft_matched_paired` to every inference mode of each arm's headline
+    when the `sft_matched` run is there: the NLL goal's gap with the SFT rows the critiques
+    displace at equal steps taken out (RESULTS.md, "Matched-exposure control")."""
+    if not rows.get("sft_matched"):
+        return
+    reference = eval_paths(work, "sft_matched")[1]
+    for arm, entry in rows.items():
+        if arm == "sft_matched" or not entry:
+            continue
+        run = eval_paths(work, arm)[1]
+        for mode, metrics in (entry.get("headline") or {}).items():
+            found = paired_difference(run, reference, "helpful_nll", mode) if metrics else None
+            if found is not None:
+                metrics["helpful_nll_minus_sft_matched_paired"] = found.model_dump()
+
+
 def summary_rows(work: Path, current: Callable[[str], bool] = lambda arm: True) -> dict[str, Any]:
     """Per arm: the headline metrics (value, interval, n) of every evaluation, read back;
     only arms `current` accepts (made with this run's settings), so one summary never mixes
@@ -868,6 +921,7 @@ def summary_rows(work: Path, current: Callable[[str], bool] = lambda arm: True) 
         if entry or arm in ARMS:
             rows[arm] = entry
     with_paired_gain_over_sft(work, rows)
+    with_nll_gap_to_matched_sft(work, rows)
     return rows
 
 
@@ -958,10 +1012,11 @@ def is_goals_file(path: Path) -> bool:
 
 def builds_needed(arms: list[str]) -> list[str]:
     """The datasets `arms` train on: the origin build holds the SFT rows every trained arm
-    shares; an arm with analyses needs its own build (anchored_refusal: anchored's). Nothing
+    shares; an arm with analyses needs its own build (anchored_refusal: anchored's), and an arm of
+    `MATCHED_TO` the build whose row counts set its steps. Nothing
     for the base model alone, which is only evaluated."""
     trained = [arm for arm in arms if arm != "base"]
-    analyses = {ANALYSES.get(arm, "") for arm in trained}
+    analyses = {ANALYSES.get(arm, MATCHED_TO.get(arm, "")) for arm in trained}
     return [
         b
         for b in ("origin", "paper", "anchored", *LABEL_ARMS)
@@ -1065,9 +1120,10 @@ def main(argv: list[str] | None = None) -> int:
     made = {arm for arm in ARMS + OPT_IN if exp.current(arm, base_model)}
     control = ("sft", "anchored", *CONTROL_ARMS)
     labels = ("sft", "anchored", *LABEL_ARMS)
+    exposure = ("sft_matched", "sft", "paper", "origin", "anchored")
     tables = (
         [
-            (style, mode, ARMS, f"{style}_{mode}", True)
+            (style, mode, ARMS, f"{style}_{mode}", True, "sft")
             for style, mode in (
                 ("analysis", "plain"),
                 ("analysis", "harmless_guided"),
@@ -1081,18 +1137,38 @@ def main(argv: list[str] | None = None) -> int:
                 control,
                 f"refusal_control_{mode}",
                 bool(set(CONTROL_ARMS) & set(arms)),
+                "sft",
             )
             for mode in ("plain", "harmless_guided")
         ]
         + [
-            ("analysis", mode, labels, f"refusal_labels_{mode}", bool(set(LABEL_ARMS) & set(arms)))
+            (
+                "analysis",
+                mode,
+                labels,
+                f"refusal_labels_{mode}",
+                bool(set(LABEL_ARMS) & set(arms)),
+                "sft",
+            )
+            for mode in ("plain", "harmless_guided")
+        ]
+        # every arm's difference from SFT-only at the anchored arm's SFT exposure
+        + [
+            (
+                "analysis",
+                mode,
+                exposure,
+                f"sft_exposure_{mode}",
+                "sft_matched" in arms,
+                "sft_matched",
+            )
             for mode in ("plain", "harmless_guided")
         ]
     )
-    for style, mode, group, name, wanted in tables:
+    for style, mode, group, name, wanted, paired_with in tables:
         if set(group) <= made:
             if wanted:
-                exp.compare(style, mode, group, name=name)
+                exp.compare(style, mode, group, name=name, paired_with=paired_with)
         elif is_compare_folder(work / "compare" / name):  # arms made with other settings
             shutil.rmtree(work / "compare" / name)
             print(f"removed {work / 'compare' / name}: not every arm of it is at these settings")

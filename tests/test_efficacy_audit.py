@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 
 from axolotl_mistake.evaluate.compare import MARKER as COMPARE_MARKER
 from tests.test_efficacy_resume import Steps, _experiment, _sft_rows
@@ -101,9 +102,11 @@ def _stub_main(monkeypatch) -> list[str]:
         if name.startswith("build_"):
             out = work / "build" / name[6:]
             out.mkdir(parents=True, exist_ok=True)
-            for file in ("sft_harmless.jsonl", "sft_helpful.jsonl", "mistake_analysis.jsonl"):
+            files = ("sft_harmless.jsonl", "sft_helpful.jsonl", "mistake_analysis.jsonl")
+            for file in files:
                 (out / file).write_text('{"instruction": "q", "output": "a"}\n')
-            (out / "manifest.json").write_text('{"files": {}}')
+            manifest = {"files": {file: {"rows": 1} for file in files}}
+            (out / "manifest.json").write_text(json.dumps(manifest))
         elif name.startswith("train_"):
             lora = work / "train" / name[6:] / "lora"
             lora.mkdir(parents=True, exist_ok=True)
@@ -191,6 +194,24 @@ def test_the_refusal_control_table_never_mixes_settings(tmp_path, monkeypatch):
     efficacy.main(["--quick", "--work", str(work), "--arms", "sft,anchored,refusal,anchored_refusal",
                    "--steps", "13"])  # fmt: skip
     assert "compare_refusal_control_plain" in ran
+
+
+def test_the_exposure_control_is_trained_and_compared_when_asked(tmp_path, monkeypatch):
+    """`--arms sft_matched`: SFT-only for the steps in which the anchored arm sees its SFT rows
+    (the stub's builds: 2 SFT rows and 1 analysis, so 12 x 2/3 = 8 quick steps), and a table of
+    every arm paired against it; the default run makes neither."""
+    work = tmp_path / "work"
+    ran = _stub_main(monkeypatch)
+    efficacy.main(["--quick", "--work", str(work)])
+    assert "train_sft_matched" not in ran and "compare_sft_exposure_plain" not in ran
+    ran.clear()
+    efficacy.main(["--quick", "--work", str(work), "--arms", "sft_matched"])
+    assert ran[0] == "train_sft_matched"  # the builds it needs are there and current
+    config = yaml.safe_load((work / "train_sft_matched.yml").read_text())
+    assert config["max_steps"] == 8
+    table = (work / "compare" / "sft_exposure_plain" / "compare.md").read_text()
+    assert f"--paired-with {efficacy.eval_paths(work, 'sft_matched')[1]}" in table
+    assert "compare_sft_exposure_harmless_guided" in ran
 
 
 def _summary(tmp_path: Path, arms: dict) -> Path:

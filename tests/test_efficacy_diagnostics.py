@@ -414,6 +414,23 @@ def test_the_summary_gives_each_arms_differences_from_sft_paired(tmp_path):
     assert at_zero["value"] == pytest.approx(1.0)
 
 
+def test_the_summary_gives_the_nll_gap_to_sft_at_matched_exposure(tmp_path):
+    """With the sft_matched control evaluated, each arm's NLL is also paired against it; the
+    control itself gets its gap to SFT-only like any arm."""
+    efficacy = importlib.import_module("efficacy_smollm2")
+    _paired_runs(tmp_path, ("anchored", "sft", "sft_matched"))
+    summary = efficacy.summary_rows(tmp_path)
+    plain = summary["anchored"]["headline"]["plain"]
+    assert plain["helpful_nll_minus_sft_matched_paired"]["value"] == pytest.approx(0.0)
+    assert plain["helpful_nll_minus_sft_paired"]["value"] == pytest.approx(0.2)
+    sft = summary["sft"]["headline"]["plain"]
+    assert sft["helpful_nll_minus_sft_matched_paired"]["value"] == pytest.approx(-0.2)
+    assert "helpful_nll_minus_sft_matched_paired" not in summary["sft_matched"]["headline"]["plain"]
+    assert summary["sft_matched"]["headline"]["plain"]["helpful_nll_minus_sft_paired"]["n"] == 3
+    without = efficacy.summary_rows(tmp_path / "none")
+    assert not without.get("sft_matched")
+
+
 def test_the_summary_pairs_only_what_both_runs_kept(tmp_path):
     efficacy = importlib.import_module("efficacy_smollm2")
     runs = _paired_runs(tmp_path, ("anchored", "origin", "sft"))

@@ -183,6 +183,7 @@ def test_bad_arguments_are_refused_before_anything_runs(argv, problem, tmp_path,
         (["base", "paper"], ["origin", "paper"]),
         (["refusal"], ["origin"]),
         (["anchored_refusal"], ["origin", "anchored"]),
+        (["sft_matched"], ["origin", "anchored"]),  # its steps come from anchored's row counts
         (list(efficacy.ARMS), ["origin", "paper", "anchored"]),  # the defaults, in their order
     ],
 )
@@ -359,3 +360,33 @@ def test_the_summary_marks_timings_that_count_only_the_resumed_part(tmp_path):
         "train_paper": "checkpoint-8"
     }
     assert efficacy.previous_timings(efficacy.previous_summary(tmp_path)) == {}
+
+
+def _manifest(work: Path, build: str, rows: dict[str, int]) -> None:
+    folder = work / "build" / build
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {name: {"rows": n} for name, n in rows.items()}
+    (folder / "manifest.json").write_text(json.dumps({"files": files}))
+
+
+def test_sft_matched_trains_for_the_steps_the_anchored_arm_spends_on_sft_rows(tmp_path):
+    """At the full size the anchored arm draws 160 x 8 rows from 1,090 analyses and the 510 SFT
+    rows, so about 408 SFT rows: SFT-only sees as many in 51 steps. The same SFT data and
+    settings as the sft arm; only the steps (and the warm-up scaled from them) differ."""
+    exp = _experiment(tmp_path, efficacy.FULL)
+    _sft_rows(tmp_path)
+    assert exp.arm_steps("sft_matched") is None  # no build yet: no counts
+    assert not exp.trained("sft_matched", "model")
+    with pytest.raises(SystemExit, match=r"anchored build's row counts.*manifest.json"):
+        exp.train_config("sft_matched", "model")
+    _manifest(tmp_path, "origin", {"sft_harmless.jsonl": 110, "sft_helpful.jsonl": 400})
+    _manifest(tmp_path, "anchored", {"mistake_analysis.jsonl": 1090})
+    assert exp.arm_steps("sft_matched") == 51 and exp.arm_steps("sft") == 160
+    matched, sft = exp.train_config("sft_matched", "m"), exp.train_config("sft", "m")
+    assert (matched["max_steps"], matched["warmup_steps"]) == (51, 2)
+    assert matched["datasets"] == sft["datasets"]
+    differ = {k for k in sft if sft[k] != matched[k]}
+    assert differ == {"max_steps", "warmup_steps", "dataset_prepared_path", "output_dir"}
+    # fewer analyses, more of the steps go to SFT rows
+    _manifest(tmp_path, "anchored", {"mistake_analysis.jsonl": 510})
+    assert exp.arm_steps("sft_matched") == 80
