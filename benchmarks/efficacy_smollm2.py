@@ -561,10 +561,11 @@ class Experiment:
         return cfg
 
     def arm_steps(self, arm: str) -> int | None:
-        """The arm's optimizer steps: the run's, or for an arm of `MATCHED_TO` the steps in which
-        the matched arm draws as many SFT rows as it sees in the run's (its rows are drawn
-        uniformly from its analyses and the shared SFT rows), from the builds' manifests; None
-        while those give no row counts."""
+        """The arm's optimizer steps: the run's; for an arm of `MATCHED_TO`, the run's scaled by
+        the matched arm's share of SFT rows (its batches draw uniformly from its analyses and the
+        shared SFT rows, so in the run's steps it sees that share of SFT rows, and SFT-only sees
+        as many in the scaled steps), counted from the builds' manifests; None while those give
+        no row counts."""
         if arm not in MATCHED_TO:
             return self.size.steps
         rows = {}
