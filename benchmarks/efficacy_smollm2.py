@@ -869,35 +869,39 @@ def with_paired_gain_over_sft(work: Path, rows: dict[str, Any]) -> None:
         return
     reference = eval_paths(work, "sft")[1]
     for arm, entry in rows.items():
-        if arm == "sft" or not entry:
-            continue
-        run = eval_paths(work, arm)[1]
         disc = entry.get("discrimination_analysis")
-        gain = paired_difference(run, reference, "discrimination_auc") if disc else None
+        if arm == "sft" or not disc:
+            continue
+        gain = paired_difference(eval_paths(work, arm)[1], reference, "discrimination_auc")
         if gain is not None:
             disc["auc_minus_sft_paired"] = gain.model_dump()
-        for mode, metrics in (entry.get("headline") or {}).items():
-            for name in PAIRED_HEADLINE:
-                found = paired_difference(run, reference, name, mode) if metrics else None
-                if found is not None:
-                    metrics[f"{name}_minus_sft_paired"] = found.model_dump()
+    with_paired_headline(work, rows, "sft", PAIRED_HEADLINE)
 
 
 def with_nll_gap_to_matched_sft(work: Path, rows: dict[str, Any]) -> None:
     """Add `helpful_nll_minus_sft_matched_paired` to every inference mode of each arm's headline
     when the `sft_matched` run is there: the NLL goal's gap with the SFT rows the critiques
     displace at equal steps taken out (RESULTS.md, "Matched-exposure control")."""
-    if not rows.get("sft_matched"):
-        return
-    reference = eval_paths(work, "sft_matched")[1]
+    if rows.get("sft_matched"):
+        with_paired_headline(work, rows, "sft_matched", ("helpful_nll",))
+
+
+def with_paired_headline(
+    work: Path, rows: dict[str, Any], reference_arm: str, columns: tuple[str, ...]
+) -> None:
+    """Add `<column>_minus_<reference_arm>_paired` beside each of `columns` in every inference
+    mode of each other arm's headline: its difference from the reference arm's run on the same
+    items; left out where either run kept nothing per item for it."""
+    reference = eval_paths(work, reference_arm)[1]
     for arm, entry in rows.items():
-        if arm == "sft_matched" or not entry:
+        if arm == reference_arm or not entry:
             continue
         run = eval_paths(work, arm)[1]
         for mode, metrics in (entry.get("headline") or {}).items():
-            found = paired_difference(run, reference, "helpful_nll", mode) if metrics else None
-            if found is not None:
-                metrics["helpful_nll_minus_sft_matched_paired"] = found.model_dump()
+            for name in columns:
+                found = paired_difference(run, reference, name, mode) if metrics else None
+                if found is not None:
+                    metrics[f"{name}_minus_{reference_arm}_paired"] = found.model_dump()
 
 
 def summary_rows(work: Path, current: Callable[[str], bool] = lambda arm: True) -> dict[str, Any]:
@@ -1025,6 +1029,17 @@ def builds_needed(arms: list[str]) -> list[str]:
     ]
 
 
+def analysis_tables(
+    group: tuple[str, ...], name: str, wanted: bool, paired_with: str = "sft"
+) -> list[tuple[str, str, tuple[str, ...], str, bool, str]]:
+    """A comparison table of `group` in the `analysis` style for each inference mode, each arm
+    paired against `paired_with`; `wanted`: made by this run (else only kept or removed)."""
+    return [
+        ("analysis", mode, group, f"{name}_{mode}", wanted, paired_with)
+        for mode in ("plain", "harmless_guided")
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="the small size (about 20 minutes)")
@@ -1131,40 +1146,10 @@ def main(argv: list[str] | None = None) -> int:
                 ("alpaca", "plain"),
             )
         ]
-        + [
-            (
-                "analysis",
-                mode,
-                control,
-                f"refusal_control_{mode}",
-                bool(set(CONTROL_ARMS) & set(arms)),
-                "sft",
-            )
-            for mode in ("plain", "harmless_guided")
-        ]
-        + [
-            (
-                "analysis",
-                mode,
-                labels,
-                f"refusal_labels_{mode}",
-                bool(set(LABEL_ARMS) & set(arms)),
-                "sft",
-            )
-            for mode in ("plain", "harmless_guided")
-        ]
+        + analysis_tables(control, "refusal_control", bool(set(CONTROL_ARMS) & set(arms)))
+        + analysis_tables(labels, "refusal_labels", bool(set(LABEL_ARMS) & set(arms)))
         # every arm's difference from SFT-only at the anchored arm's SFT exposure
-        + [
-            (
-                "analysis",
-                mode,
-                exposure,
-                f"sft_exposure_{mode}",
-                "sft_matched" in arms,
-                "sft_matched",
-            )
-            for mode in ("plain", "harmless_guided")
-        ]
+        + analysis_tables(exposure, "sft_exposure", "sft_matched" in arms, "sft_matched")
     )
     for style, mode, group, name, wanted, paired_with in tables:
         if set(group) <= made:
