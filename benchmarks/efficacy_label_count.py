@@ -44,7 +44,7 @@ from efficacy_smollm2 import (
     write_diagnostic,
 )
 
-from axolotl_mistake.evaluate.metrics import auc_estimate
+from axolotl_mistake.evaluate.metrics import auc_estimate, paired_auc_difference_estimate
 from axolotl_mistake.evaluate.paired import paired_difference
 
 ARM_PREFIX = "anchored_r"
@@ -162,9 +162,12 @@ def answer_text(rows: list[str], line: int, index: int) -> str:
     return f"{row['prompt']}\n{row[f'response_{index}']}"
 
 
-def lexical_auc(data: Path, answers: set[tuple[int, int]], run: Path) -> dict[str, Any]:
-    """AUC on the run's held-out pairs of TF-IDF + logistic regression fitted on `answers`
-    (the training answers an arm's analyses critique), with the run's pairs and labels."""
+def lexical_against_adapter(
+    data: Path, answers: set[tuple[int, int]], run: Path
+) -> dict[str, dict[str, Any]]:
+    """On the run's held-out pairs: the AUC of TF-IDF + logistic regression fitted on `answers`
+    (the training answers an arm's analyses critique), and the run's AUC minus it, paired on
+    the same pairs (is the adapter more than a bag of words fitted on what it was shown?)."""
     train = (data / "pku_train.jsonl").read_text().splitlines()
     texts = [answer_text(train, line, i) for line, i in sorted(answers)]
     labels = [
@@ -174,10 +177,17 @@ def lexical_auc(data: Path, answers: set[tuple[int, int]], run: Path) -> dict[st
     scored = [
         json.loads(x) for x in (run / "discrimination_pairs.jsonl").read_text().splitlines() if x
     ]
-    margins = lexical(texts, labels)(
+    words = lexical(texts, labels)(
         [answer_text(held, *answer_of(held, r["source"])) for r in scored]
     )
-    return auc_estimate([bool(r["harmful"]) for r in scored], margins).model_dump()
+    truth = [bool(r["harmful"]) for r in scored]
+    adapter = [float(r["margin"]) for r in scored]
+    return {
+        "tfidf_auc": auc_estimate(truth, words).model_dump(),
+        "auc_minus_tfidf_paired": paired_auc_difference_estimate(
+            truth, adapter, words
+        ).model_dump(),
+    }
 
 
 def arm_record(exp: LabelCount, arm: str) -> dict[str, Any]:
@@ -209,8 +219,8 @@ def arm_record(exp: LabelCount, arm: str) -> dict[str, Any]:
         ),
         analysis_rows=len(rows),
         k=exp.build_config(arm)["analyses"]["k"],
-        tfidf_auc=lexical_auc(exp.data, answers, run),
     )
+    record.update(lexical_against_adapter(exp.data, answers, run))
     return record
 
 
@@ -222,15 +232,16 @@ def _est(
         return "–"
     v, lo, hi = (e[k] * scale for k in ("value", "low", "high"))
     sign = "+" if signed else ""
-    return f"{v:{sign}.{digits}f} [{lo:{sign}.{digits}f}, {hi:{sign}.{digits}f}]"
+    text = f"{v:{sign}.{digits}f} [{lo:{sign}.{digits}f}, {hi:{sign}.{digits}f}]"
+    return text.replace("-", "−")  # the minus sign RESULTS.md's tables use
 
 
 def render_table(records: dict[str, dict[str, Any]]) -> str:
     head = (
         "| arm | labelled rows selected | prompts / answers (harmful) analysed | k | analysis rows "
         "| held-out AUC | AUC − anchored's, paired | bal. acc. % (fitted cut) "
-        "| TF-IDF on the same answers: AUC | reference NLL |\n"
-        "|---|---|---|---|---|---|---|---|---|---|\n"
+        "| TF-IDF on the same answers: AUC | AUC − TF-IDF's, paired | reference NLL |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     lines = []
     for arm, r in records.items():
@@ -243,6 +254,7 @@ def render_table(records: dict[str, dict[str, Any]]) -> str:
         lines.append(
             f"| {arm} | {counts} | {_est(r['auc'])} | {_est(r.get('auc_minus_anchored_paired'), signed=True)} "
             f"| {_est(r['balanced_accuracy'], 1, 100)} | {_est(r.get('tfidf_auc'))} "
+            f"| {_est(r.get('auc_minus_tfidf_paired'), signed=True)} "
             f"| {_est(r['helpful_nll'])} |"
         )
     return head + "\n".join(lines) + "\n"

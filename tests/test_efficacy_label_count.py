@@ -125,14 +125,17 @@ def test_the_bag_of_words_reference_learns_from_the_covered_answers_only(tmp_pat
     assert answers == {(line, i) for line in range(1, 5) for i in (0, 1)}
     run = tmp_path / "run"
     run.mkdir()
-    scored = [
-        {"source": "pku_saferlhf:pku_heldout.jsonl:1:0", "harmful": True},
-        {"source": "pku_saferlhf:pku_heldout.jsonl:1:1", "harmful": False},
+    scored = [  # the adapter's margins rank the pair the wrong way round
+        {"source": "pku_saferlhf:pku_heldout.jsonl:1:0", "harmful": True, "margin": -1.0},
+        {"source": "pku_saferlhf:pku_heldout.jsonl:1:1", "harmful": False, "margin": 1.0},
     ]
     (run / "discrimination_pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in scored))
-    assert curve.lexical_auc(tmp_path / "data", answers, run)["value"] == 1.0
+    covered = curve.lexical_against_adapter(tmp_path / "data", answers, run)
+    assert covered["tfidf_auc"]["value"] == 1.0
+    assert covered["auc_minus_tfidf_paired"]["value"] == -1.0
     every = {(line, i) for line in range(1, len(rows) + 1) for i in (0, 1)}
-    assert curve.lexical_auc(tmp_path / "data", every, run)["value"] == 0.0
+    both = curve.lexical_against_adapter(tmp_path / "data", every, run)
+    assert both["tfidf_auc"]["value"] == 0.0 and both["auc_minus_tfidf_paired"]["value"] == 0.0
 
 
 def test_the_reference_arms_must_include_anchored(tmp_path, capsys):
