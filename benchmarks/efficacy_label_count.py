@@ -26,6 +26,7 @@ import argparse
 import json
 import re
 import sys
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -62,14 +63,19 @@ def rows_of(arm: str) -> int:
     return int(arm.removeprefix(ARM_PREFIX))
 
 
-def selected_answers(cfg: dict[str, Any]) -> tuple[int, int]:
-    """(unsafe, safe) labelled answers among the training red-team rows a build config selects
-    (the builder's own selection; no model is called)."""
+def training_rows(cfg: dict[str, Any]) -> list[Any]:
+    """The training red-team rows (`Item`s) a build config selects: the builder's own
+    selection, no model called."""
     from dataset_builders.config import BuildConfig
     from dataset_builders.selection import read_and_select
 
     items = read_and_select(BuildConfig.model_validate(cfg), None).records
-    train = [it for it in items if it.role == "redteam" and it.split == "train"]
+    return [it for it in items if it.role == "redteam" and it.split == "train"]
+
+
+def selected_answers(cfg: dict[str, Any]) -> tuple[int, int]:
+    """(unsafe, safe) labelled answers among the training red-team rows a build config selects."""
+    train = training_rows(cfg)
     return (
         sum(1 for it in train if (it.row.unsafe_answer or "").strip()),
         sum(1 for it in train if (it.row.safe_answer or "").strip()),
@@ -82,11 +88,12 @@ class LabelCount(Experiment):
 
     def available_rows(self) -> int:
         """The labelled red-team rows the anchored build selects (all of the training side)."""
-        from dataset_builders.config import BuildConfig
-        from dataset_builders.selection import read_and_select
+        return len(training_rows(super().build_config("anchored")))
 
-        cfg = BuildConfig.model_validate(super().build_config("anchored"))
-        return int(read_and_select(cfg, None).counts.get("redteam.train", 0))
+    @cached_property
+    def scaled_ks(self) -> dict[str, int]:
+        """Each subset arm's k, once computed (a selection reads every source row)."""
+        return {}
 
     def build_config(self, arm: str) -> dict[str, Any]:
         if not arm.startswith(ARM_PREFIX):
@@ -99,7 +106,7 @@ class LabelCount(Experiment):
 
     def scaled_k(self, arm: str, cfg: dict[str, Any]) -> int:
         """7 × the anchored build's unsafe answers / the arm's (computed once per arm)."""
-        cache = self.__dict__.setdefault("_scaled_k", {})
+        cache = self.scaled_ks
         if arm not in cache:
             unsafe_full = selected_answers(super().build_config("anchored"))[0]
             unsafe = selected_answers(cfg)[0]
