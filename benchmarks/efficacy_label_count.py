@@ -1,7 +1,7 @@
 """How the label-anchored arm's discrimination grows with the labelled answers it is shown.
 Exploratory; run after `efficacy_smollm2.py`, in its work folder, never part of its goals.
 
-    python benchmarks/efficacy_label_count.py [--work outputs/efficacy_smollm2] [--rows 92,46]
+    python benchmarks/efficacy_label_count.py [--work outputs/efficacy_smollm2] [--rows 92,46,23]
 
 The anchored arm critiques the labelled answers of the 98 PKU-SafeRLHF training prompts (184
 labelled red-team rows after the builder's selection; 86 unsafe and 110 safe answers), each 7
@@ -274,9 +274,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--rows",
-        default="92,46",
+        default="92,46,23",
         help="comma-separated numbers of labelled red-team rows, one anchored_r<N> arm each "
-        "(default %(default)s: a half and a quarter of the 184 the anchored build selects)",
+        "(default %(default)s: a half, a quarter and an eighth of the 184 the anchored build "
+        "selects; about 30 minutes each on 2 cores)",
     )
     ap.add_argument("--threads", type=positive_int, default=2, help="OMP_NUM_THREADS of every step")
     add_malloc_argument(ap)
