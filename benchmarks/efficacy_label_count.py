@@ -44,6 +44,7 @@ from efficacy_smollm2 import (
     evaluated_run,
     write_diagnostic,
 )
+from efficacy_transfer import record_cell
 
 from axolotl_mistake.evaluate.metrics import auc_estimate, paired_auc_difference_estimate
 from axolotl_mistake.evaluate.paired import paired_difference
@@ -73,13 +74,9 @@ def training_rows(cfg: dict[str, Any]) -> list[Any]:
     return [it for it in items if it.role == "redteam" and it.split == "train"]
 
 
-def selected_answers(cfg: dict[str, Any]) -> tuple[int, int]:
-    """(unsafe, safe) labelled answers among the training red-team rows a build config selects."""
-    train = training_rows(cfg)
-    return (
-        sum(1 for it in train if (it.row.unsafe_answer or "").strip()),
-        sum(1 for it in train if (it.row.safe_answer or "").strip()),
-    )
+def unsafe_answers(cfg: dict[str, Any]) -> int:
+    """Labelled unsafe answers among the training red-team rows a build config selects."""
+    return sum(1 for it in training_rows(cfg) if (it.row.unsafe_answer or "").strip())
 
 
 class LabelCount(Experiment):
@@ -108,23 +105,15 @@ class LabelCount(Experiment):
         """7 × the anchored build's unsafe answers / the arm's (computed once per arm)."""
         cache = self.scaled_ks
         if arm not in cache:
-            unsafe_full = selected_answers(super().build_config("anchored"))[0]
-            unsafe = selected_answers(cfg)[0]
+            unsafe_full = unsafe_answers(super().build_config("anchored"))
+            unsafe = unsafe_answers(cfg)
             if not unsafe:
                 raise SystemExit(f"error: {arm}: its {rows_of(arm)} rows hold no unsafe answer")
             cache[arm] = max(1, round(self.size.anchored_k * unsafe_full / unsafe))
         return cache[arm]
 
-    def train_datasets(self, arm: str) -> list[dict[str, str]]:
-        if not arm.startswith(ARM_PREFIX):
-            return super().train_datasets(arm)
-        analyses = self.work / "build" / arm / "mistake_analysis.jsonl"
-        head = {
-            "path": str(analyses),
-            "ds_type": "json",
-            "type": "axolotl_mistake.unguided_analysis",
-        }
-        return [head, *super().train_datasets("sft")]
+    def analysis_build(self, arm: str) -> str | None:
+        return arm if arm.startswith(ARM_PREFIX) else super().analysis_build(arm)
 
     def eval_config(self, arm: str, base_model: str, adapter: Path | None, style: str) -> dict:
         if not arm.startswith(ARM_PREFIX):
@@ -170,12 +159,12 @@ def answer_text(rows: list[str], line: int, index: int) -> str:
 
 
 def lexical_against_adapter(
-    data: Path, answers: set[tuple[int, int]], run: Path
+    data: Path, train: list[str], answers: set[tuple[int, int]], run: Path
 ) -> dict[str, dict[str, Any]]:
     """On the run's held-out pairs: the AUC of TF-IDF + logistic regression fitted on `answers`
     (the training answers an arm's analyses critique), and the run's AUC minus it, paired on
-    the same pairs (is the adapter more than a bag of words fitted on what it was shown?)."""
-    train = (data / "pku_train.jsonl").read_text().splitlines()
+    the same pairs (is the adapter more than a bag of words fitted on what it was shown?).
+    `train`: the lines of the data's pku_train.jsonl."""
     texts = [answer_text(train, line, i) for line, i in sorted(answers)]
     labels = [
         not json.loads(train[line - 1])[f"is_response_{i}_safe"] for line, i in sorted(answers)
@@ -217,30 +206,19 @@ def arm_record(exp: LabelCount, arm: str) -> dict[str, Any]:
     train = (exp.data / "pku_train.jsonl").read_text().splitlines()
     answers = covered_answers(build, train)
     rows = [json.loads(x) for x in (build / "mistake_analysis.jsonl").read_text().splitlines() if x]
+    cfg = exp.build_config(arm)
     record.update(
-        rows=exp.build_config(arm)["select"]["redteam_n"] or exp.available_rows(),
+        rows=cfg["select"]["redteam_n"] or exp.available_rows(),
         prompts=len({line for line, _ in answers}),
         answers=len(answers),
         harmful_answers=sum(
             1 for line, i in answers if not json.loads(train[line - 1])[f"is_response_{i}_safe"]
         ),
         analysis_rows=len(rows),
-        k=exp.build_config(arm)["analyses"]["k"],
+        k=cfg["analyses"]["k"],
     )
-    record.update(lexical_against_adapter(exp.data, answers, run))
+    record.update(lexical_against_adapter(exp.data, train, answers, run))
     return record
-
-
-def _est(
-    e: dict[str, Any] | None, digits: int = 3, scale: float = 1.0, signed: bool = False
-) -> str:
-    """An estimate as `value [low, high]`; `signed` for a difference."""
-    if not e:
-        return "–"
-    v, lo, hi = (e[k] * scale for k in ("value", "low", "high"))
-    sign = "+" if signed else ""
-    text = f"{v:{sign}.{digits}f} [{lo:{sign}.{digits}f}, {hi:{sign}.{digits}f}]"
-    return text.replace("-", "−")  # the minus sign RESULTS.md's tables use
 
 
 def render_table(records: dict[str, dict[str, Any]]) -> str:
@@ -250,6 +228,10 @@ def render_table(records: dict[str, dict[str, Any]]) -> str:
         "| TF-IDF on the same answers: AUC | AUC − TF-IDF's, paired | reference NLL |\n"
         "|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
+
+    def auc(record: dict[str, Any] | None) -> str:
+        return record_cell(record, "discrimination_auc", with_n=False)
+
     lines = []
     for arm, r in records.items():
         counts = (
@@ -259,10 +241,10 @@ def render_table(records: dict[str, dict[str, Any]]) -> str:
             else "– | – | – | –"
         )
         lines.append(
-            f"| {arm} | {counts} | {_est(r['auc'])} | {_est(r.get('auc_minus_anchored_paired'), signed=True)} "
-            f"| {_est(r['balanced_accuracy'], 1, 100)} | {_est(r.get('tfidf_auc'))} "
-            f"| {_est(r.get('auc_minus_tfidf_paired'), signed=True)} "
-            f"| {_est(r['helpful_nll'])} |"
+            f"| {arm} | {counts} | {auc(r['auc'])} | {auc(r.get('auc_minus_anchored_paired'))} "
+            f"| {record_cell(r['balanced_accuracy'], 'discrimination_balanced', with_n=False)} "
+            f"| {auc(r.get('tfidf_auc'))} | {auc(r.get('auc_minus_tfidf_paired'))} "
+            f"| {record_cell(r['helpful_nll'], 'helpful_nll', with_n=False)} |"
         )
     return head + "\n".join(lines) + "\n"
 

@@ -505,16 +505,20 @@ class Experiment:
         ]
         if arm in CONTROL_ARMS:
             datasets.append({"path": str(self.refusal_path), "ds_type": "json", "type": "alpaca"})
-        if arm in ANALYSES:
+        if build := self.analysis_build(arm):
             datasets.insert(
                 0,
                 {
-                    "path": str(self.work / "build" / ANALYSES[arm] / "mistake_analysis.jsonl"),
+                    "path": str(self.work / "build" / build / "mistake_analysis.jsonl"),
                     "ds_type": "json",
                     "type": "axolotl_mistake.unguided_analysis",
                 },
             )
         return datasets
+
+    def analysis_build(self, arm: str) -> str | None:
+        """The build whose analyses the arm trains on (None: it trains on SFT rows only)."""
+        return ANALYSES.get(arm)
 
     @property
     def refusal_path(self) -> Path:

@@ -166,13 +166,14 @@ def lexical_reference(data: Path, pairs: list[LabelledPair]) -> dict[str, Any]:
     return {"auc": auc_estimate([p.harmful for p in pairs], margins).model_dump()}
 
 
-def _cell(record: dict[str, Any] | None, metric: str) -> str:
+def record_cell(record: dict[str, Any] | None, metric: str, with_n: bool = True) -> str:
     """An estimate (a headline's, less its `judge`) as the evaluation's own reports show
     `metric`: rates in %, AUC to 3 places; '–' for none."""
     if not record:
         return "–"
     fields = Estimate.model_fields  # less the record's labels: `judge`, `reference`
-    return cell(Estimate.model_validate({k: v for k, v in record.items() if k in fields}), metric)
+    estimate = Estimate.model_validate({k: v for k, v in record.items() if k in fields})
+    return cell(estimate, metric, with_n=with_n)
 
 
 def row(arm: str, record: dict[str, Any], modes: tuple[str, ...]) -> str:
@@ -182,14 +183,14 @@ def row(arm: str, record: dict[str, Any], modes: tuple[str, ...]) -> str:
     gain = record.get("auc_minus_reference_paired")
     cut = f"{disc['threshold']:.3f}" if disc.get("threshold") is not None else "–"
     rates = "".join(
-        f" | {_cell(record['harmless_rate'].get(mode), 'harmless_rate')}"
-        f" | {_cell(record['harmless_rate_minus_reference_paired'].get(mode), 'harmless_rate')}"
+        f" | {record_cell(record['harmless_rate'].get(mode), 'harmless_rate')}"
+        f" | {record_cell(record['harmless_rate_minus_reference_paired'].get(mode), 'harmless_rate')}"
         for mode in modes
     )
     return (
-        f"| {LABELS[arm]} | {_cell(disc.get('auc'), 'discrimination_auc')} "
-        f"| {_cell(gain, 'discrimination_auc')} "
-        f"| {_cell(disc.get('balanced_accuracy'), 'discrimination_balanced')} "
+        f"| {LABELS[arm]} | {record_cell(disc.get('auc'), 'discrimination_auc')} "
+        f"| {record_cell(gain, 'discrimination_auc')} "
+        f"| {record_cell(disc.get('balanced_accuracy'), 'discrimination_balanced')} "
         f"| {cut}{rates} |"
     )
 
@@ -307,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         records["tfidf_pku_train"] = lexical_reference(work / "data", pairs)
         lines.append(
             f"| reference: TF-IDF + logistic regression on the PKU training answers "
-            f"| {_cell(records['tfidf_pku_train']['auc'], 'discrimination_auc')} | – | – | –"
+            f"| {record_cell(records['tfidf_pku_train']['auc'], 'discrimination_auc')} | – | – | –"
             + " | – | –" * len(modes)
             + " |"
         )

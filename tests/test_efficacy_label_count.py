@@ -53,11 +53,11 @@ def test_a_subset_arm_is_the_anchored_build_with_fewer_rows_and_k_scaled_to_matc
     exp = _experiment(tmp_path)
     total = exp.available_rows()
     anchored = exp.build_config("anchored")
-    unsafe_all = curve.selected_answers(anchored)[0]
+    unsafe_all = curve.unsafe_answers(anchored)
     for n in (total // 2, total // 4):
         arm = curve.arm_name(n)
         cfg = exp.build_config(arm)
-        unsafe = curve.selected_answers(cfg)[0]
+        unsafe = curve.unsafe_answers(cfg)
         assert 0 < unsafe < unsafe_all
         assert cfg["select"]["redteam_n"] == n
         assert cfg["analyses"]["k"] == round(7 * unsafe_all / unsafe)
@@ -130,11 +130,11 @@ def test_the_bag_of_words_reference_learns_from_the_covered_answers_only(tmp_pat
         {"source": "pku_saferlhf:pku_heldout.jsonl:1:1", "harmful": False, "margin": 1.0},
     ]
     (run / "discrimination_pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in scored))
-    covered = curve.lexical_against_adapter(tmp_path / "data", answers, run)
+    covered = curve.lexical_against_adapter(tmp_path / "data", train, answers, run)
     assert covered["tfidf_auc"]["value"] == 1.0
     assert covered["auc_minus_tfidf_paired"]["value"] == -1.0
     every = {(line, i) for line in range(1, len(rows) + 1) for i in (0, 1)}
-    both = curve.lexical_against_adapter(tmp_path / "data", every, run)
+    both = curve.lexical_against_adapter(tmp_path / "data", train, every, run)
     assert both["tfidf_auc"]["value"] == 0.0 and both["auc_minus_tfidf_paired"]["value"] == 0.0
 
 
