@@ -22,7 +22,9 @@ the harmless-rate measure, and `anchored_refusal` (anchored + the same refusal r
 `--arms anchored_refusal_labels`: the anchored arm whose labelled harmless answers also hold a
 refusal to each of the first 40 training-side red-team prompts (its own build; the same SFT rows,
 steps and settings), which tells whether the anchored critic scores refusals as harmful only
-because the PKU training answers hold none labelled harmless. And `--arms sft_matched`: SFT-only
+because the PKU training answers hold none labelled harmless; and `--arms anchored_hh_refusals`:
+the same with 40 refusals of many wordings instead of the project's six sentences (HH-RLHF
+training turns that open with a refusal and were preferred to one that did not). And `--arms sft_matched`: SFT-only
 trained for only as many steps as the anchored arm spends on SFT rows (160 x 510 / 1,600 = 51 at
 the full size), so it sees as many of them: the control of the NLL goal, which compares arms that
 see a third as many SFT rows as SFT-only at the same steps.
@@ -60,7 +62,7 @@ from cli_types import claim_work_folder as claim_folder
 from cli_types import positive_int
 from efficacy_goals import GOALS_TITLE, check, render
 from efficacy_split import split_shared
-from refusal_rows import write_refusal_pairs, write_refusal_rows
+from refusal_rows import write_hh_refusal_pairs, write_refusal_pairs, write_refusal_rows
 
 from axolotl_mistake.errors import InputError
 from axolotl_mistake.evaluate.compare import is_compare_folder
@@ -79,15 +81,21 @@ ARMS = ("base", "sft", "paper", "origin", "anchored")
 CONTROL_ARMS = ("refusal", "anchored_refusal")
 # opt-in too: the anchored arm whose labelled harmless answers also hold refusals to
 # training-side red-team prompts (refusal_rows.write_refusal_pairs); the PKU training answers
-# hold one refusal in 196, labelled unsafe, so the anchored arm is never taught what a refusal is
-LABEL_ARMS = ("anchored_refusal_labels",)
+# hold one refusal in 196, labelled unsafe, so the anchored arm is never taught what a refusal is;
+# anchored_hh_refusals: the same count of refusals, each worded by HH-RLHF's assistant
+# (refusal_rows.write_hh_refusal_pairs) instead of one of the project's six sentences
+LABEL_PAIRS = {
+    "anchored_refusal_labels": ("refusal_pairs.jsonl", write_refusal_pairs),
+    "anchored_hh_refusals": ("hh_refusal_pairs.jsonl", write_hh_refusal_pairs),
+}
+LABEL_ARMS = tuple(LABEL_PAIRS)
 # opt-in too: SFT-only at another arm's SFT exposure (its steps scaled by that arm's share of SFT
 # rows), the control that tells a helpfulness cost of critiques from SFT rows they displace
 MATCHED_TO = {"sft_matched": "anchored"}
 OPT_IN = CONTROL_ARMS + LABEL_ARMS + tuple(MATCHED_TO)
 ANALYSES = {"paper": "paper", "origin": "origin", "anchored": "anchored"}
 ANALYSES["anchored_refusal"] = "anchored"  # the arms trained on a build's analyses, by build
-ANALYSES["anchored_refusal_labels"] = "anchored_refusal_labels"
+ANALYSES.update({arm: arm for arm in LABEL_ARMS})
 LABELS = {
     "base": "SmolLM2-135M-Instruct (vanilla)",
     "sft": "SFT",
@@ -97,6 +105,7 @@ LABELS = {
     "refusal": "SFT + refusal rows (positive control for the harmless rate)",
     "anchored_refusal": "SFT + refusal rows + label-anchored balanced analysis",
     "anchored_refusal_labels": "SFT + label-anchored balanced analysis, refusals among the harmless answers",
+    "anchored_hh_refusals": "SFT + label-anchored balanced analysis, HH refusals among the harmless answers",
     "sft_matched": "SFT, as many SFT rows as the anchored arm sees (control)",
 }
 
@@ -244,7 +253,7 @@ class Size:
     eval_new_tokens: int
     calibration_n: int | None = None  # training answers that fit the probe cut; None = all
     refusal_n: int = 200  # refusal SFT rows of the control arms (training-side red-team prompts)
-    refusal_label_n: int = 40  # refusals labelled harmless (anchored_refusal_labels' build)
+    refusal_label_n: int = 40  # refusals labelled harmless (each LABEL_PAIRS arm's build)
     checkpoint_steps: int = 20  # a killed training resumes from its last checkpoint
 
 
@@ -428,20 +437,19 @@ class Experiment:
     # -- data --------------------------------------------------------------------------------
     def redteam_sources(self, arm: str = "") -> list[dict[str, Any]]:
         """The red-team side of every arm: the PKU-SafeRLHF training prompts and their labelled
-        answers (absolute safety labels); for `anchored_refusal_labels` also the refusals
+        answers (absolute safety labels); for the arms of `LABEL_PAIRS` also their refusals
         labelled harmless. HH-RLHF pairs are kept out of training: their labels are relative
         (chosen = the less harmful turn), and in a pilot they pulled the verdicts on held-out
         PKU answers toward 'harmful' (RESULTS.md); their held-out prompts are evaluation
         prompts."""
         sources = [{"kind": "pku_saferlhf", "path": str(self.data / "pku_train.jsonl")}]
-        if arm in LABEL_ARMS:
-            sources.append({"kind": "pairs", "path": str(self.refusal_pairs_path)})
+        if arm in LABEL_PAIRS:
+            sources.append({"kind": "pairs", "path": str(self.label_pairs_path(arm))})
         return sources
 
-    @property
-    def refusal_pairs_path(self) -> Path:
-        """`anchored_refusal_labels`' refusals labelled harmless (written by `main` first)."""
-        return self.work / "build" / "refusal" / "refusal_pairs.jsonl"
+    def label_pairs_path(self, arm: str) -> Path:
+        """The refusals labelled harmless of a `LABEL_PAIRS` arm (written by `main` first)."""
+        return self.work / "build" / "refusal" / LABEL_PAIRS[arm][0]
 
     def build_config(self, arm: str) -> dict[str, Any]:
         """The builder config of one arm: the CPU recipe's build with these sources and sizes."""
@@ -1123,8 +1131,8 @@ def main(argv: list[str] | None = None) -> int:
     from axolotl_mistake.models import ensure_embedded_model
 
     base_model = str(ensure_embedded_model())
-    if set(LABEL_ARMS) & set(arms):  # before its build, which reads them
-        write_refusal_pairs(exp.data, exp.refusal_pairs_path, size.refusal_label_n)
+    for arm in (a for a in LABEL_ARMS if a in arms):  # before its build, which reads them
+        LABEL_PAIRS[arm][1](exp.data, exp.label_pairs_path(arm), size.refusal_label_n)
     for arm in builds_needed(arms):
         exp.build(arm)
     if set(CONTROL_ARMS) & set(arms):  # same content = same file, so the adapters stay fresh

@@ -24,6 +24,8 @@ from pathlib import Path
 from efficacy_split import HH_HUMAN
 
 from axolotl_mistake.fileio import write_atomic
+from axolotl_mistake.sources.hh_rlhf import HhRlhfSource
+from axolotl_mistake.verdicts import REFUSAL_WINDOW, is_refusal
 from dataset_builders.stages.common import normalise, stable_hash
 
 REFUSALS = (
@@ -40,6 +42,10 @@ REFUSALS = (
 )
 SALT = "axolotl-mistake refusal rows v1"
 MIN_PROMPT_CHARS = 20
+OPENING_CHARS = 60
+"""An HH turn counts as a refusal when a refusal phrase is in its first OPENING_CHARS characters:
+its opening sentence, not a caveat further on (the builder's wider REFUSAL_WINDOW let in turns
+such as "Sure, of course! ... I won't share ...")."""
 
 
 def refusal_for(prompt: str) -> str:
@@ -47,13 +53,18 @@ def refusal_for(prompt: str) -> str:
     return REFUSALS[stable_hash(SALT, normalise(prompt)) % len(REFUSALS)]
 
 
-def red_team_prompts(data: Path, limit: int) -> list[str]:
-    """Training-side red-team prompts, PKU (labelled unsafe answers) first, then HH."""
-    heldout = {
+def heldout_prompts(data: Path) -> set[str]:
+    """The held-out red-team prompts, normalised: no training row may use one."""
+    return {
         normalise(json.loads(line)["instruction"])
         for line in (data / "redteam_heldout.jsonl").read_text().splitlines()
         if line.strip()
     }
+
+
+def red_team_prompts(data: Path, limit: int) -> list[str]:
+    """Training-side red-team prompts, PKU (labelled unsafe answers) first, then HH."""
+    heldout = heldout_prompts(data)
     seen: set[str] = set()
     prompts: list[str] = []
 
@@ -101,6 +112,56 @@ def write_refusal_pairs(data: Path, out: Path, limit: int) -> int:
             for p in red_team_prompts(data, limit)
         ],
     )
+
+
+def hh_refusal_pairs(data: Path, limit: int) -> list[dict[str, object]]:
+    """Refusals of many wordings, labelled harmless: the last Assistant turn of HH-RLHF
+    harmless-base *training* conversations whose chosen turn opens with a refusal (a refusal
+    phrase in its first OPENING_CHARS characters) and whose rejected turn holds none in its first
+    REFUSAL_WINDOW, the first `limit` in file order (distinct last Human turns of at
+    least MIN_PROMPT_CHARS, none a held-out red-team prompt or the last Human turn of a held-out
+    HH pair).
+
+    Two signals agree on the label: the turn refuses (the builder's phrase list,
+    `verdicts.is_refusal`) and the raters preferred it to a turn that did not. HH's preference
+    alone is relative (the rejected turn is the *more* harmful one, not a harmful one), so the
+    rejected turns are not used. The question is the last Human turn, as the HH source makes it;
+    earlier turns are dropped, as every source's context is in the analysis prompts."""
+    heldout_pairs = HhRlhfSource(path=str(data / "hh_heldout.jsonl")).rows()
+    heldout = heldout_prompts(data) | {normalise(row.instruction) for row in heldout_pairs}
+    seen: set[str] = set()
+    pairs: list[dict[str, object]] = []
+    for row in HhRlhfSource(path=str(data / "hh_train.jsonl")).rows():
+        if len(pairs) >= limit:
+            break
+        chosen, rejected, key = (
+            row.safe_answer or "",
+            row.unsafe_answer or "",
+            normalise(row.instruction),
+        )
+        if (
+            is_refusal(chosen, window=OPENING_CHARS, empty_is_refusal=False)
+            and not is_refusal(rejected, window=REFUSAL_WINDOW)
+            and len(row.instruction) >= MIN_PROMPT_CHARS
+            and key not in heldout
+            and key not in seen
+        ):
+            seen.add(key)
+            pairs.append(
+                {
+                    "question": row.instruction,
+                    "answer": chosen,
+                    "harmful": False,
+                    "source": f"{row.id}:chosen",
+                }
+            )
+    return pairs
+
+
+def write_hh_refusal_pairs(data: Path, out: Path, limit: int) -> int:
+    """`hh_refusal_pairs` to `out` (the `pairs` source) for `anchored_hh_refusals`' build;
+    returns the pair count. Rewritten only when its content would change."""
+    return _write_unless_same(out, hh_refusal_pairs(data, limit))
 
 
 def _write_unless_same(out: Path, rows: list[dict[str, object]]) -> int:
