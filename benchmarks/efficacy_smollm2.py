@@ -72,6 +72,7 @@ from axolotl_mistake.fileio import (
     write_atomic,
     write_json_atomic,
 )
+from axolotl_mistake.manifest import MANIFEST_NAME, read_manifest
 from axolotl_mistake.offline_env import KEEP_FREED_MEMORY, NO_FORKED_WORKERS, offline_cpu_env
 
 REPO = Path(__file__).resolve().parents[1]
@@ -583,10 +584,12 @@ class Experiment:
         rows = {}
         for build in ("origin", MATCHED_TO[arm]):
             try:
-                files = json.loads((self.work / "build" / build / "manifest.json").read_text())
-                rows[build] = {name: int(entry["rows"]) for name, entry in files["files"].items()}
-            except (OSError, ValueError, KeyError, TypeError):
+                manifest = read_manifest(self.work / "build" / build)
+            except InputError:  # unreadable: the build step remakes it
                 return None
+            if manifest is None:
+                return None
+            rows[build] = {name: entry.rows for name, entry in manifest.files.items()}
         sft = sum(rows["origin"].get(Path(d["path"]).name, 0) for d in self.train_datasets("sft"))
         analyses = rows[MATCHED_TO[arm]].get("mistake_analysis.jsonl", 0)
         if not sft:
@@ -838,10 +841,9 @@ def built_files(work: Path) -> dict[str, Any]:
     """Each build's file list, read from every manifest under `work/build`: this run's builds
     and the ones an earlier run left (a resumed run that builds only some arms, as the control
     arms build origin and anchored, must not drop the others from the summary)."""
-    return {
-        manifest.parent.name: json.loads(manifest.read_text()).get("files")
-        for manifest in sorted((work / "build").glob("*/manifest.json"))
-    }
+    folders = sorted(path.parent for path in (work / "build").glob(f"*/{MANIFEST_NAME}"))
+    manifests = {folder.name: read_manifest(folder) for folder in folders}
+    return {name: m.to_json()["files"] for name, m in manifests.items() if m is not None}
 
 
 def with_accuracy_at_zero(results: dict[str, Any], run: Path) -> dict[str, Any] | None:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.build_support import stub_manifest
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))  # the script imports it the same way
 efficacy = importlib.import_module("efficacy_smollm2")
@@ -365,8 +367,8 @@ def test_the_summary_marks_timings_that_count_only_the_resumed_part(tmp_path):
 def _manifest(work: Path, build: str, rows: dict[str, int]) -> None:
     folder = work / "build" / build
     folder.mkdir(parents=True, exist_ok=True)
-    files = {name: {"rows": n} for name, n in rows.items()}
-    (folder / "manifest.json").write_text(json.dumps({"files": files}))
+    files = {name: {"role": "x", "rows": n} for name, n in rows.items()}
+    (folder / "manifest.json").write_text(json.dumps(stub_manifest(files).to_json()))
 
 
 def test_sft_matched_trains_for_the_steps_the_anchored_arm_spends_on_sft_rows(tmp_path):
@@ -390,3 +392,10 @@ def test_sft_matched_trains_for_the_steps_the_anchored_arm_spends_on_sft_rows(tm
     # fewer analyses, more of the steps go to SFT rows
     _manifest(tmp_path, "anchored", {"mistake_analysis.jsonl": 510})
     assert exp.arm_steps("sft_matched") == 80
+    # a file that is not the builder's manifest gives no counts, however it looks
+    (tmp_path / "build" / "anchored" / "manifest.json").write_text(
+        json.dumps({"files": {"mistake_analysis.jsonl": {"rows": 510}}})
+    )
+    assert exp.arm_steps("sft_matched") is None
+    (tmp_path / "build" / "anchored" / "manifest.json").write_text("{not json")
+    assert exp.arm_steps("sft_matched") is None  # unreadable: the build step remakes it

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import yaml
 
+from tests.build_support import stub_manifest
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))  # the script imports it the same way
 efficacy = importlib.import_module("efficacy_smollm2")
@@ -31,11 +33,16 @@ def test_summary_keeps_the_builds_an_earlier_run_left(tmp_path):
     """A control-arm rerun builds only origin and anchored; paper's file list must stay."""
     for arm, n in (("origin", 3), ("paper", 4), ("anchored", 5)):
         (tmp_path / "build" / arm).mkdir(parents=True)
-        manifest = {"files": {"mistake_analysis.jsonl": {"rows": n}}}
-        (tmp_path / "build" / arm / "manifest.json").write_text(json.dumps(manifest))
+        manifest = stub_manifest(
+            {"mistake_analysis.jsonl": {"role": "mistake_analysis", "rows": n}}
+        )
+        (tmp_path / "build" / arm / "manifest.json").write_text(json.dumps(manifest.to_json()))
+    (tmp_path / "build" / "other").mkdir()  # another tool's manifest.json is not a build's
+    (tmp_path / "build" / "other" / "manifest.json").write_text(json.dumps({"files": {}}))
     files = efficacy.built_files(tmp_path)
     assert sorted(files) == ["anchored", "origin", "paper"]
-    assert files["paper"] == {"mistake_analysis.jsonl": {"rows": 4}}
+    assert files["paper"]["mistake_analysis.jsonl"]["rows"] == 4
+    assert files["paper"]["mistake_analysis.jsonl"]["role"] == "mistake_analysis"
     assert efficacy.built_files(tmp_path / "empty") == {}
 
 
