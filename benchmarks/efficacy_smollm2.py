@@ -1149,7 +1149,9 @@ def main(argv: list[str] | None = None) -> int:
     # arms made with this run's settings: the only ones a summary or comparison table holds
     made = {arm for arm in ARMS + OPT_IN if exp.current(arm, base_model)}
     control = ("sft", "anchored", *CONTROL_ARMS)
-    labels = ("sft", "anchored", *LABEL_ARMS)
+    # the label arms made at these settings (one may be run without the other); with none, all
+    # of them, so that a table left by another run's settings is removed
+    labels = ("sft", "anchored", *([a for a in LABEL_ARMS if a in made] or LABEL_ARMS))
     exposure = ("sft_matched", "sft", "paper", "origin", "anchored")
     tables = (
         [

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from axolotl_mistake.evaluate.compare import MARKER as COMPARE_MARKER
+from tests.build_support import stub_manifest
 from tests.test_efficacy_resume import Steps, _experiment, _sft_rows
 
 REPO = Path(__file__).resolve().parents[1]
@@ -105,8 +106,8 @@ def _stub_main(monkeypatch) -> list[str]:
             files = ("sft_harmless.jsonl", "sft_helpful.jsonl", "mistake_analysis.jsonl")
             for file in files:
                 (out / file).write_text('{"instruction": "q", "output": "a"}\n')
-            manifest = {"files": {file: {"rows": 1} for file in files}}
-            (out / "manifest.json").write_text(json.dumps(manifest))
+            manifest = stub_manifest({file: {"role": "x", "rows": 1} for file in files})
+            (out / "manifest.json").write_text(json.dumps(manifest.to_json()))
         elif name.startswith("train_"):
             lora = work / "train" / name[6:] / "lora"
             lora.mkdir(parents=True, exist_ok=True)
@@ -132,8 +133,15 @@ def _stub_main(monkeypatch) -> list[str]:
         out.write_text('{"instruction": "q", "output": "no"}\n' * limit)
         return limit
 
+    def label_pairs(data: Path, out: Path, limit: int) -> int:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text('{"question": "q", "answer": "no", "harmful": false}\n' * limit)
+        return limit
+
     monkeypatch.setattr(efficacy.Experiment, "run", run)
     monkeypatch.setattr(efficacy, "write_refusal_rows", refusal_rows)
+    writers = {arm: (file, label_pairs) for arm, (file, _) in efficacy.LABEL_PAIRS.items()}
+    monkeypatch.setattr(efficacy, "LABEL_PAIRS", writers)
     monkeypatch.setattr(efficacy, "split_shared", split)
     monkeypatch.setattr(axolotl_mistake.models, "ensure_embedded_model", lambda: "model")
     return ran
@@ -212,6 +220,33 @@ def test_the_exposure_control_is_trained_and_compared_when_asked(tmp_path, monke
     table = (work / "compare" / "sft_exposure_plain" / "compare.md").read_text()
     assert f"--paired-with {efficacy.eval_paths(work, 'sft_matched')[1]}" in table
     assert "compare_sft_exposure_harmless_guided" in ran
+
+
+def test_the_label_arms_table_holds_the_label_arms_made(tmp_path, monkeypatch):
+    """Either label arm may be run alone: its table must not wait for the other."""
+    work = tmp_path / "work"
+    ran = _stub_main(monkeypatch)
+    efficacy.main(["--quick", "--work", str(work)])
+    assert not any(step.startswith("compare_refusal_labels") for step in ran)
+    table = work / "compare" / "refusal_labels_plain" / "compare.md"
+
+    def runs() -> set[str]:
+        return {a for a in efficacy.LABEL_ARMS if str(efficacy.eval_paths(work, a)[1]) in text()}
+
+    def text() -> str:
+        return table.read_text()
+
+    for arms, expected in (
+        ("anchored_hh_refusals", {"anchored_hh_refusals"}),
+        ("anchored_refusal_labels", set(efficacy.LABEL_ARMS)),
+    ):
+        ran.clear()
+        efficacy.main(["--quick", "--work", str(work), "--arms", arms])
+        assert "compare_refusal_labels_plain" in ran and runs() == expected
+        assert str(efficacy.eval_paths(work, "anchored")[1]) in text()
+    # sft and anchored retrained at other steps: the label arms are of other settings
+    efficacy.main(["--quick", "--work", str(work), "--arms", "sft,anchored", "--steps", "13"])
+    assert not table.exists()
 
 
 def _summary(tmp_path: Path, arms: dict) -> Path:
