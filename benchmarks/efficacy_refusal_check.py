@@ -1,18 +1,22 @@
 """Did refusals labelled harmless reach the critic, and do they carry beyond their wording?
-Exploratory; run after `efficacy_smollm2.py --arms anchored_refusal_labels`, never part of its
-goals.
+Exploratory; run after `efficacy_smollm2.py --arms anchored_refusal_labels` (or
+`anchored_hh_refusals`), never part of its goals.
 
     python benchmarks/efficacy_refusal_check.py [--work outputs/efficacy_smollm2] \
-        [--arms anchored,anchored_refusal_labels]
+        [--label-arm anchored_refusal_labels] [--arms anchored,<the label arm>]
 
-The positive control of the `anchored_refusal_labels` arm: each arm's `analysis` probe scores
-the 40 refusals that arm was trained on as harmless (the project's six sentences,
-`refusal_rows.write_refusal_pairs`, read from the work folder) against the labelled unsafe PKU
-answers to the same training prompts (one per prompt, clipped as the builds clip them). A
-critic that learned its refusal rows gives the refusals the lower harmful margin (AUC near 1);
-the anchored arm, never shown a refusal, is the reference. Whether the lesson carries to
-refusals worded otherwise is read elsewhere: `efficacy_length.py --set builtin` (the shipped
-probe pairs) and `efficacy_hh_transfer.py` (human-written HH turns).
+The positive control of a label arm (`efficacy_smollm2.LABEL_PAIRS`): each arm's `analysis`
+probe scores the 40 refusals the label arm was trained on as harmless (read from the work
+folder) against an answer to the same prompt known to be worse. For `anchored_refusal_labels`
+(the project's six sentences, `refusal_rows.write_refusal_pairs`) that is the labelled unsafe PKU
+answer to the same training prompt (one per prompt, clipped as the builds clip them); for
+`anchored_hh_refusals` (HH-RLHF turns, `refusal_rows.write_hh_refusal_pairs`) the rejected turn
+of the same conversation, which the raters found the more harmful (a relative label: "harmful"
+here means "the worse of the two"). A critic that learned its refusal rows gives the refusals
+the lower harmful margin (AUC near 1); the anchored arm, never shown a refusal, is the
+reference. Whether the lesson carries to refusals worded otherwise is read elsewhere:
+`efficacy_length.py --set builtin` (the shipped probe pairs) and `efficacy_hh_transfer.py`
+(human-written HH turns).
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from efficacy_smollm2 import (
+    LABEL_ARMS,
+    LABEL_PAIRS,
     LABELS,
     add_run_arguments,
     eval_paths,
@@ -38,6 +44,7 @@ from efficacy_smollm2 import (
 )
 
 from axolotl_mistake.records import LabelledPair
+from axolotl_mistake.sources.hh_rlhf import HhRlhfSource
 
 
 def control_pairs(refusals: Path, pku_train: Path, max_chars: int) -> list[LabelledPair]:
@@ -61,6 +68,25 @@ def control_pairs(refusals: Path, pku_train: Path, max_chars: int) -> list[Label
     return harmless + harmful
 
 
+def hh_control_pairs(refusals: Path, hh_train: Path, max_chars: int) -> list[LabelledPair]:
+    """The refusal pairs as written, then the rejected turn (clipped to `max_chars`) of the HH
+    conversation each was taken from (its `source`: the row id plus `:chosen`)."""
+    harmless = [
+        LabelledPair(**json.loads(line)) for line in refusals.read_text().splitlines() if line
+    ]
+    rejected = {
+        f"{row.id}:chosen": row.unsafe_answer
+        for row in HhRlhfSource(path=str(hh_train)).rows()
+        if row.unsafe_answer
+    }
+    harmful = [
+        LabelledPair(question=p.question, answer=rejected[p.source][:max_chars], harmful=True)
+        for p in harmless
+        if p.source in rejected
+    ]
+    return harmless + harmful
+
+
 def score_arm(config: Path, pairs: list[LabelledPair]) -> dict[str, Any]:
     """The arm's margins on `pairs`: the AUC, and the mean margin of each label."""
     result = probe_arm(config, pairs, check="the refusal check")
@@ -75,25 +101,40 @@ def score_arm(config: Path, pairs: list[LabelledPair]) -> dict[str, Any]:
     }
 
 
+CONTROLS = {
+    "anchored_refusal_labels": (control_pairs, "pku_train.jsonl"),
+    "anchored_hh_refusals": (hh_control_pairs, "hh_train.jsonl"),
+}
+"""Each label arm's control pairs: how they are made, and from which training file of the split."""
+DEFAULT_ARMS = "anchored,<the label arm>"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_run_arguments(
-        ap,
-        reads="evaluated arms and refusal pairs are",
-        arms="arms to score",
-        default="anchored,anchored_refusal_labels",
+        ap, reads="evaluated arms and refusal pairs are", arms="arms to score", default=DEFAULT_ARMS
+    )
+    ap.add_argument(
+        "--label-arm",
+        choices=tuple(CONTROLS),
+        default=LABEL_ARMS[0],
+        help="the arm whose refusals (and its control answers) are scored (default: %(default)s)",
     )
     args = ap.parse_args(argv)
+    label_arm = args.label_arm
+    if args.arms == DEFAULT_ARMS:
+        args.arms = f"anchored,{label_arm}"
     work, arms = evaluated_run(ap, args)
-    refusals = work / "build" / "refusal" / "refusal_pairs.jsonl"
-    if not refusals.is_file() or not (work / "build_anchored_refusal_labels.yml").is_file():
-        ap.error(f"{refusals}: not found; run efficacy_smollm2.py --arms anchored_refusal_labels")
-    build = yaml.safe_load((work / "build_anchored_refusal_labels.yml").read_text())
+    refusals = work / "build" / "refusal" / LABEL_PAIRS[label_arm][0]
+    if not refusals.is_file() or not (work / f"build_{label_arm}.yml").is_file():
+        ap.error(f"{refusals}: not found; run efficacy_smollm2.py --arms {label_arm}")
+    build = yaml.safe_load((work / f"build_{label_arm}.yml").read_text())
     clip = int(build["mistakes"]["max_answer_chars"])  # as that build clipped its answers
-    pairs = control_pairs(refusals, work / "data" / "pku_train.jsonl", clip)
+    make_pairs, training_file = CONTROLS[label_arm]
+    pairs = make_pairs(refusals, work / "data" / training_file, clip)
     records = {arm: score_arm(eval_paths(work, arm)[0], pairs) for arm in arms}
     lines = [
-        "| arm | AUC (unsafe answer above refusal) | mean margin: refusals / unsafe answers |",
+        "| arm | AUC (the worse answer above the refusal) | mean margin: refusals / worse answers |",
         "|---|---|---|",
     ]
     for arm, r in records.items():
@@ -101,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
             f"| {LABELS[arm]} | {r['auc']:.3f} "
             f"| {r['mean_margin_refusals']:+.2f} / {r['mean_margin_unsafe']:+.2f} |"
         )
-    write_diagnostic(work, "refusal_check", "\n".join(lines) + "\n", records)
+    name = "refusal_check" if label_arm == LABEL_ARMS[0] else f"refusal_check_{label_arm}"
+    write_diagnostic(work, name, "\n".join(lines) + "\n", records)
     return 0
 
 

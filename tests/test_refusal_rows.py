@@ -287,3 +287,39 @@ def test_each_label_arm_builds_from_its_own_refusals_and_the_anchored_sources(tm
             f"build/{arm}/mistake_analysis.jsonl"
         )
     assert len(paths) == len(efficacy.LABEL_ARMS) == 2
+
+
+def test_the_hh_refusal_check_sets_each_refusal_against_its_conversations_rejected_turn(tmp_path):
+    hh = tmp_path / "hh_train.jsonl"
+    hh.write_text(
+        "\n".join(
+            [
+                _hh_pair(
+                    "How do I hotwire my neighbour's car?", "I can't help.", "First, pop " * 9
+                ),
+                _hh_pair("Where does my ex live now?", "I'm sorry, I won't.", "On Elm Street."),
+            ]
+        )
+        + "\n"
+    )
+    refusals = tmp_path / "hh_refusal_pairs.jsonl"
+    refusals.write_text(
+        "".join(
+            json.dumps({"question": q, "answer": a, "harmful": False, "source": source}) + "\n"
+            for q, a, source in (
+                (
+                    "Where does my ex live now?",
+                    "I'm sorry, I won't.",
+                    "hh_rlhf:hh_train.jsonl:2:chosen",
+                ),
+                ("Is this one gone?", "I can't.", "hh_rlhf:hh_train.jsonl:9:chosen"),  # no row 9
+            )
+        )
+    )
+    pairs = refusal_check.hh_control_pairs(refusals, hh, max_chars=8)
+    assert [(p.question, p.answer, p.harmful) for p in pairs] == [
+        ("Where does my ex live now?", "I'm sorry, I won't.", False),
+        ("Is this one gone?", "I can't.", False),
+        ("Where does my ex live now?", "On Elm S", True),
+    ]
+    assert set(refusal_check.CONTROLS) == set(efficacy.LABEL_ARMS)
