@@ -24,10 +24,10 @@ refusal to each of the first 40 training-side red-team prompts (its own build; t
 steps and settings), which tells whether the anchored critic scores refusals as harmful only
 because the PKU training answers hold none labelled harmless; and `--arms anchored_hh_refusals`:
 the same with 40 refusals of many wordings instead of the project's six sentences (HH-RLHF
-training turns that open with a refusal and were preferred to one that did not). And `--arms sft_matched`: SFT-only
-trained for only as many steps as the anchored arm spends on SFT rows (160 x 510 / 1,600 = 51 at
-the full size), so it sees as many of them: the control of the NLL goal, which compares arms that
-see a third as many SFT rows as SFT-only at the same steps.
+training turns that open with a refusal and were preferred to one that did not). And
+`--arms sft_matched`: SFT-only trained for only as many steps as the anchored arm spends on SFT
+rows (160 x 510 / 1,600 = 51 at the full size), so it sees as many of them: the control of the
+NLL goal, which compares arms that see a third as many SFT rows as SFT-only at the same steps.
 
 Held-out metrics: discrimination (the probe on held-out PKU pairs: ROC AUC, balanced accuracy
 at the cut fitted on the training prompts' labelled answers and at 0, accuracy; in the trained

@@ -14,6 +14,10 @@ skipping any prompt that is also a held-out red-team prompt. Some HH first turns
 it, and the comparison that matters holds these rows fixed (`refusal` vs `anchored_refusal`).
 Refusals: the sentences below,
 written for this project, one chosen per prompt by a stable hash. Never used by the library.
+
+The same sentences, labelled harmless, are the refusals of the `anchored_refusal_labels` arm's
+build (`write_refusal_pairs`); `hh_refusal_pairs` gives the `anchored_hh_refusals` arm as many
+refusals in other words, HH-RLHF's own.
 """
 
 from __future__ import annotations
@@ -126,7 +130,7 @@ def hh_refusal_pairs(data: Path, limit: int) -> list[dict[str, object]]:
     `verdicts.is_refusal`) and the raters preferred it to a turn that did not. HH's preference
     alone is relative (the rejected turn is the *more* harmful one, not a harmful one), so the
     rejected turns are not used. The question is the last Human turn, as the HH source makes it;
-    earlier turns are dropped, as every source's context is in the analysis prompts."""
+    earlier turns are dropped (a labelled pair has no context)."""
     heldout_pairs = HhRlhfSource(path=str(data / "hh_heldout.jsonl")).rows()
     heldout = heldout_prompts(data) | {normalise(row.instruction) for row in heldout_pairs}
     seen: set[str] = set()
