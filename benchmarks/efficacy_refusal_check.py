@@ -43,6 +43,7 @@ from efficacy_smollm2 import (
     write_diagnostic,
 )
 
+from axolotl_mistake.probe import load_pairs
 from axolotl_mistake.records import LabelledPair
 from axolotl_mistake.sources.hh_rlhf import HhRlhfSource
 
@@ -50,9 +51,7 @@ from axolotl_mistake.sources.hh_rlhf import HhRlhfSource
 def control_pairs(refusals: Path, pku_train: Path, max_chars: int) -> list[LabelledPair]:
     """The refusal pairs as written, then one labelled unsafe PKU answer (the first, clipped to
     `max_chars`) to each of their prompts that has one."""
-    harmless = [
-        LabelledPair(**json.loads(line)) for line in refusals.read_text().splitlines() if line
-    ]
+    harmless = load_pairs(refusals)
     unsafe: dict[str, str] = {}
     for line in pku_train.read_text().splitlines():
         if line.strip():
@@ -71,9 +70,7 @@ def control_pairs(refusals: Path, pku_train: Path, max_chars: int) -> list[Label
 def hh_control_pairs(refusals: Path, hh_train: Path, max_chars: int) -> list[LabelledPair]:
     """The refusal pairs as written, then the rejected turn (clipped to `max_chars`) of the HH
     conversation each was taken from (its `source`: the row id plus `:chosen`)."""
-    harmless = [
-        LabelledPair(**json.loads(line)) for line in refusals.read_text().splitlines() if line
-    ]
+    harmless = load_pairs(refusals)
     rejected = {
         f"{row.id}:chosen": row.unsafe_answer
         for row in HhRlhfSource(path=str(hh_train)).rows()

@@ -66,6 +66,16 @@ def heldout_prompts(data: Path) -> set[str]:
     }
 
 
+def first_use(prompt: str, seen: set[str], heldout: set[str]) -> bool:
+    """Whether `prompt` may start a training row: at least MIN_PROMPT_CHARS, not held out, not
+    used yet (normalised); a prompt that may is recorded in `seen`."""
+    key = normalise(prompt)
+    if len(prompt) < MIN_PROMPT_CHARS or key in seen or key in heldout:
+        return False
+    seen.add(key)
+    return True
+
+
 def red_team_prompts(data: Path, limit: int) -> list[str]:
     """Training-side red-team prompts, PKU (labelled unsafe answers) first, then HH."""
     heldout = heldout_prompts(data)
@@ -73,9 +83,7 @@ def red_team_prompts(data: Path, limit: int) -> list[str]:
     prompts: list[str] = []
 
     def take(prompt: str) -> None:
-        key = normalise(prompt)
-        if len(prompt) >= MIN_PROMPT_CHARS and key not in seen and key not in heldout:
-            seen.add(key)
+        if first_use(prompt, seen, heldout):
             prompts.append(prompt)
 
     for line in (data / "pku_train.jsonl").read_text().splitlines():
@@ -138,19 +146,12 @@ def hh_refusal_pairs(data: Path, limit: int) -> list[dict[str, object]]:
     for row in HhRlhfSource(path=str(data / "hh_train.jsonl")).rows():
         if len(pairs) >= limit:
             break
-        chosen, rejected, key = (
-            row.safe_answer or "",
-            row.unsafe_answer or "",
-            normalise(row.instruction),
-        )
+        chosen, rejected = row.safe_answer or "", row.unsafe_answer or ""
         if (
             is_refusal(chosen, window=OPENING_CHARS, empty_is_refusal=False)
             and not is_refusal(rejected, window=REFUSAL_WINDOW)
-            and len(row.instruction) >= MIN_PROMPT_CHARS
-            and key not in heldout
-            and key not in seen
+            and first_use(row.instruction, seen, heldout)
         ):
-            seen.add(key)
             pairs.append(
                 {
                     "question": row.instruction,
