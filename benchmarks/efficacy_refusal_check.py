@@ -5,12 +5,12 @@ Exploratory; run after `efficacy_smollm2.py --arms anchored_refusal_labels` (or
     python benchmarks/efficacy_refusal_check.py [--work outputs/efficacy_smollm2] \
         [--label-arm anchored_refusal_labels] [--arms anchored,<the label arm>]
 
-The positive control of a label arm (`efficacy_smollm2.LABEL_PAIRS`): each arm's `analysis`
+The positive control of a label arm (`label_arms.LABEL_ARM_SPECS`): each arm's `analysis`
 probe scores the 40 refusals the label arm was trained on as harmless (read from the work
 folder) against an answer to the same prompt known to be worse. For `anchored_refusal_labels`
-(the project's six sentences, `refusal_rows.write_refusal_pairs`) that is the labelled unsafe PKU
+(the project's six sentences, `refusal_rows.write_refusal_pairs`; `refusal_rows.control_pairs`) that is the labelled unsafe PKU
 answer to the same training prompt (one per prompt, clipped as the builds clip them); for
-`anchored_hh_refusals` (HH-RLHF turns, `refusal_rows.write_hh_refusal_pairs`) the rejected turn
+`anchored_hh_refusals` (HH-RLHF turns, `refusal_rows.write_hh_refusal_pairs`; `refusal_rows.hh_control_pairs`) the rejected turn
 of the same conversation, which the raters found the more harmful (a relative label: "harmful"
 here means "the worse of the two"). A critic that learned its refusal rows gives the refusals
 the lower harmful margin (AUC near 1); the anchored arm, never shown a refusal, is the
@@ -22,7 +22,6 @@ reference. Whether the lesson carries to refusals worded otherwise is read elsew
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from efficacy_smollm2 import (
     LABEL_ARMS,
-    LABEL_PAIRS,
     LABELS,
     add_run_arguments,
     eval_paths,
@@ -42,46 +40,9 @@ from efficacy_smollm2 import (
     probe_arm,
     write_diagnostic,
 )
+from label_arms import LABEL_ARM_SPECS
 
-from axolotl_mistake.probe import load_pairs
 from axolotl_mistake.records import LabelledPair
-from axolotl_mistake.sources.hh_rlhf import HhRlhfSource
-
-
-def control_pairs(refusals: Path, pku_train: Path, max_chars: int) -> list[LabelledPair]:
-    """The refusal pairs as written, then one labelled unsafe PKU answer (the first, clipped to
-    `max_chars`) to each of their prompts that has one."""
-    harmless = load_pairs(refusals)
-    unsafe: dict[str, str] = {}
-    for line in pku_train.read_text().splitlines():
-        if line.strip():
-            row = json.loads(line)
-            for i in (0, 1):
-                if not row[f"is_response_{i}_safe"]:
-                    unsafe.setdefault(str(row["prompt"]).strip(), row[f"response_{i}"])
-    harmful = [
-        LabelledPair(question=p.question, answer=unsafe[p.question][:max_chars], harmful=True)
-        for p in harmless
-        if p.question in unsafe
-    ]
-    return harmless + harmful
-
-
-def hh_control_pairs(refusals: Path, hh_train: Path, max_chars: int) -> list[LabelledPair]:
-    """The refusal pairs as written, then the rejected turn (clipped to `max_chars`) of the HH
-    conversation each was taken from (its `source`: the row id plus `:chosen`)."""
-    harmless = load_pairs(refusals)
-    rejected = {
-        f"{row.id}:chosen": row.unsafe_answer
-        for row in HhRlhfSource(path=str(hh_train)).rows()
-        if row.unsafe_answer
-    }
-    harmful = [
-        LabelledPair(question=p.question, answer=rejected[p.source][:max_chars], harmful=True)
-        for p in harmless
-        if p.source in rejected
-    ]
-    return harmless + harmful
 
 
 def score_arm(config: Path, pairs: list[LabelledPair]) -> dict[str, Any]:
@@ -98,11 +59,6 @@ def score_arm(config: Path, pairs: list[LabelledPair]) -> dict[str, Any]:
     }
 
 
-CONTROLS = {
-    "anchored_refusal_labels": (control_pairs, "pku_train.jsonl"),
-    "anchored_hh_refusals": (hh_control_pairs, "hh_train.jsonl"),
-}
-"""Each label arm's control pairs: how they are made, and from which training file of the split."""
 DEFAULT_ARMS = "anchored,<the label arm>"
 
 
@@ -113,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--label-arm",
-        choices=tuple(CONTROLS),
+        choices=LABEL_ARMS,
         default=LABEL_ARMS[0],
         help="the arm whose refusals (and its control answers) are scored (default: %(default)s)",
     )
@@ -122,13 +78,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.arms == DEFAULT_ARMS:
         args.arms = f"anchored,{label_arm}"
     work, arms = evaluated_run(ap, args)
-    refusals = work / "build" / "refusal" / LABEL_PAIRS[label_arm][0]
+    spec = LABEL_ARM_SPECS[label_arm]
+    refusals = work / "build" / "refusal" / spec.pairs_file
     if not refusals.is_file() or not (work / f"build_{label_arm}.yml").is_file():
         ap.error(f"{refusals}: not found; run efficacy_smollm2.py --arms {label_arm}")
     build = yaml.safe_load((work / f"build_{label_arm}.yml").read_text())
     clip = int(build["mistakes"]["max_answer_chars"])  # as that build clipped its answers
-    make_pairs, training_file = CONTROLS[label_arm]
-    pairs = make_pairs(refusals, work / "data" / training_file, clip)
+    pairs = spec.control_pairs(refusals, work / "data" / spec.control_file, clip)
     records = {arm: score_arm(eval_paths(work, arm)[0], pairs) for arm in arms}
     lines = [
         "| arm | AUC (the worse answer above the refusal) | mean margin: refusals / worse answers |",

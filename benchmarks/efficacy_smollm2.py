@@ -62,7 +62,8 @@ from cli_types import claim_work_folder as claim_folder
 from cli_types import positive_int
 from efficacy_goals import GOALS_TITLE, check, render
 from efficacy_split import split_shared
-from refusal_rows import write_hh_refusal_pairs, write_refusal_pairs, write_refusal_rows
+from label_arms import LABEL_ARM_SPECS
+from refusal_rows import write_refusal_rows
 
 from axolotl_mistake.errors import InputError
 from axolotl_mistake.evaluate.compare import is_compare_folder
@@ -80,16 +81,8 @@ ARMS = ("base", "sft", "paper", "origin", "anchored")
 # opt-in (`--arms ...`), outside the default run and its goals: the positive control for the
 # harmless-rate measure (refusal_rows.py) and the anchored arm with the same refusal rows
 CONTROL_ARMS = ("refusal", "anchored_refusal")
-# opt-in too: the anchored arm whose labelled harmless answers also hold refusals to
-# training-side red-team prompts (refusal_rows.write_refusal_pairs); the PKU training answers
-# hold one refusal in 196, labelled unsafe, so the anchored arm is never taught what a refusal is;
-# anchored_hh_refusals: the same count of refusals, each worded by HH-RLHF's assistant
-# (refusal_rows.write_hh_refusal_pairs) instead of one of the project's six sentences
-LABEL_PAIRS = {
-    "anchored_refusal_labels": ("refusal_pairs.jsonl", write_refusal_pairs),
-    "anchored_hh_refusals": ("hh_refusal_pairs.jsonl", write_hh_refusal_pairs),
-}
-LABEL_ARMS = tuple(LABEL_PAIRS)
+# opt-in too: the anchored arm plus refusals labelled harmless, one per entry of label_arms.py
+LABEL_ARMS = tuple(LABEL_ARM_SPECS)
 # opt-in too: SFT-only at another arm's SFT exposure (its steps scaled by that arm's share of SFT
 # rows), the control that tells a helpfulness cost of critiques from SFT rows they displace
 MATCHED_TO = {"sft_matched": "anchored"}
@@ -254,7 +247,7 @@ class Size:
     eval_new_tokens: int
     calibration_n: int | None = None  # training answers that fit the probe cut; None = all
     refusal_n: int = 200  # refusal SFT rows of the control arms (training-side red-team prompts)
-    refusal_label_n: int = 40  # refusals labelled harmless (each LABEL_PAIRS arm's build)
+    refusal_label_n: int = 40  # refusals labelled harmless (each label arm's build)
     checkpoint_steps: int = 20  # a killed training resumes from its last checkpoint
 
 
@@ -438,19 +431,19 @@ class Experiment:
     # -- data --------------------------------------------------------------------------------
     def redteam_sources(self, arm: str = "") -> list[dict[str, Any]]:
         """The red-team side of every arm: the PKU-SafeRLHF training prompts and their labelled
-        answers (absolute safety labels); for the arms of `LABEL_PAIRS` also their refusals
+        answers (absolute safety labels); for the label arms also their refusals
         labelled harmless. HH-RLHF pairs are kept out of training: their labels are relative
         (chosen = the less harmful turn), and in a pilot they pulled the verdicts on held-out
         PKU answers toward 'harmful' (RESULTS.md); their held-out prompts are evaluation
         prompts."""
         sources = [{"kind": "pku_saferlhf", "path": str(self.data / "pku_train.jsonl")}]
-        if arm in LABEL_PAIRS:
+        if arm in LABEL_ARM_SPECS:
             sources.append({"kind": "pairs", "path": str(self.label_pairs_path(arm))})
         return sources
 
     def label_pairs_path(self, arm: str) -> Path:
-        """The refusals labelled harmless of a `LABEL_PAIRS` arm (written by `main` first)."""
-        return self.work / "build" / "refusal" / LABEL_PAIRS[arm][0]
+        """The refusals labelled harmless of a label arm (written by `main` first)."""
+        return self.work / "build" / "refusal" / LABEL_ARM_SPECS[arm].pairs_file
 
     def build_config(self, arm: str) -> dict[str, Any]:
         """The builder config of one arm: the CPU recipe's build with these sources and sizes."""
@@ -1134,7 +1127,7 @@ def main(argv: list[str] | None = None) -> int:
 
     base_model = str(ensure_embedded_model())
     for arm in (a for a in LABEL_ARMS if a in arms):  # before its build, which reads them
-        LABEL_PAIRS[arm][1](exp.data, exp.label_pairs_path(arm), size.refusal_label_n)
+        LABEL_ARM_SPECS[arm].write_pairs(exp.data, exp.label_pairs_path(arm), size.refusal_label_n)
     for arm in builds_needed(arms):
         exp.build(arm)
     if set(CONTROL_ARMS) & set(arms):  # same content = same file, so the adapters stay fresh

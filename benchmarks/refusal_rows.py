@@ -17,7 +17,9 @@ written for this project, one chosen per prompt by a stable hash. Never used by 
 
 The same sentences, labelled harmless, are the refusals of the `anchored_refusal_labels` arm's
 build (`write_refusal_pairs`); `hh_refusal_pairs` gives the `anchored_hh_refusals` arm as many
-refusals in other words, HH-RLHF's own.
+refusals in other words, HH-RLHF's own. Each label arm's positive control sets its refusals
+against answers known to be worse (`control_pairs`, `hh_control_pairs`); `label_arms.py` ties
+each arm to its writer and control.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from pathlib import Path
 from efficacy_split import HH_HUMAN
 
 from axolotl_mistake.fileio import write_atomic
+from axolotl_mistake.probe import load_pairs
+from axolotl_mistake.records import LabelledPair
 from axolotl_mistake.sources.hh_rlhf import HhRlhfSource
 from axolotl_mistake.verdicts import REFUSAL_WINDOW, is_refusal
 from dataset_builders.stages.common import normalise, stable_hash
@@ -167,6 +171,43 @@ def write_hh_refusal_pairs(data: Path, out: Path, limit: int) -> int:
     """`hh_refusal_pairs` to `out` (the `pairs` source) for `anchored_hh_refusals`' build;
     returns the pair count. Rewritten only when its content would change."""
     return _write_unless_same(out, hh_refusal_pairs(data, limit))
+
+
+def control_pairs(refusals: Path, pku_train: Path, max_chars: int) -> list[LabelledPair]:
+    """`anchored_refusal_labels`' control: the refusal pairs as written, then one labelled unsafe
+    PKU answer (the first, clipped to `max_chars`) to each of their prompts that has one."""
+    harmless = load_pairs(refusals)
+    unsafe: dict[str, str] = {}
+    for line in pku_train.read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            for i in (0, 1):
+                if not row[f"is_response_{i}_safe"]:
+                    unsafe.setdefault(str(row["prompt"]).strip(), row[f"response_{i}"])
+    harmful = [
+        LabelledPair(question=p.question, answer=unsafe[p.question][:max_chars], harmful=True)
+        for p in harmless
+        if p.question in unsafe
+    ]
+    return harmless + harmful
+
+
+def hh_control_pairs(refusals: Path, hh_train: Path, max_chars: int) -> list[LabelledPair]:
+    """`anchored_hh_refusals`' control: the refusal pairs as written, then the rejected turn
+    (clipped to `max_chars`) of the HH conversation each was taken from (its `source`: the row id
+    plus `:chosen`)."""
+    harmless = load_pairs(refusals)
+    rejected = {
+        f"{row.id}:chosen": row.unsafe_answer
+        for row in HhRlhfSource(path=str(hh_train)).rows()
+        if row.unsafe_answer
+    }
+    harmful = [
+        LabelledPair(question=p.question, answer=rejected[p.source][:max_chars], harmful=True)
+        for p in harmless
+        if p.source in rejected
+    ]
+    return harmless + harmful
 
 
 def _write_unless_same(out: Path, rows: list[dict[str, object]]) -> int:

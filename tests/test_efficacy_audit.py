@@ -140,8 +140,11 @@ def _stub_main(monkeypatch) -> list[str]:
 
     monkeypatch.setattr(efficacy.Experiment, "run", run)
     monkeypatch.setattr(efficacy, "write_refusal_rows", refusal_rows)
-    writers = {arm: (file, label_pairs) for arm, (file, _) in efficacy.LABEL_PAIRS.items()}
-    monkeypatch.setattr(efficacy, "LABEL_PAIRS", writers)
+    writers = {
+        arm: replace(spec, write_pairs=label_pairs)
+        for arm, spec in efficacy.LABEL_ARM_SPECS.items()
+    }
+    monkeypatch.setattr(efficacy, "LABEL_ARM_SPECS", writers)
     monkeypatch.setattr(efficacy, "split_shared", split)
     monkeypatch.setattr(axolotl_mistake.models, "ensure_embedded_model", lambda: "model")
     return ran

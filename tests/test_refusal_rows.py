@@ -190,7 +190,7 @@ def test_evaluated_arms_are_those_of_the_last_finished_run(tmp_path):
 
 def test_the_refusal_check_sets_each_refusal_against_its_prompts_unsafe_answer(tmp_path):
     pku = tmp_path / "pku_train.jsonl"
-    rows = [
+    pku_rows = [
         ("Q one?", "how to do harm " * 10, False, "please don't", True),
         ("Q two?", "fine answer", True, "another fine one", True),  # no unsafe answer
     ]
@@ -206,7 +206,7 @@ def test_the_refusal_check_sets_each_refusal_against_its_prompts_unsafe_answer(t
                 }
             )
             + "\n"
-            for q, a0, s0, a1, s1 in rows
+            for q, a0, s0, a1, s1 in pku_rows
         )
     )
     refusals = tmp_path / "refusal_pairs.jsonl"
@@ -217,7 +217,7 @@ def test_the_refusal_check_sets_each_refusal_against_its_prompts_unsafe_answer(t
             for q in ("Q one?", "Q two?")
         )
     )
-    pairs = refusal_check.control_pairs(refusals, pku, max_chars=20)
+    pairs = rows.control_pairs(refusals, pku, max_chars=20)
     assert [(p.question, p.harmful) for p in pairs] == [
         ("Q one?", False),
         ("Q two?", False),
@@ -316,10 +316,69 @@ def test_the_hh_refusal_check_sets_each_refusal_against_its_conversations_reject
             )
         )
     )
-    pairs = refusal_check.hh_control_pairs(refusals, hh, max_chars=8)
+    pairs = rows.hh_control_pairs(refusals, hh, max_chars=8)
     assert [(p.question, p.answer, p.harmful) for p in pairs] == [
         ("Where does my ex live now?", "I'm sorry, I won't.", False),
         ("Is this one gone?", "I can't.", False),
         ("Where does my ex live now?", "On Elm S", True),
     ]
-    assert set(refusal_check.CONTROLS) == set(efficacy.LABEL_ARMS)
+
+
+def test_the_refusal_check_reads_the_label_arms_own_pairs_and_control(tmp_path, monkeypatch):
+    """`--label-arm` picks the arm's refusal file, control maker and control file from
+    `label_arms.LABEL_ARM_SPECS`, and clips the worse answers as that arm's build did; each
+    evaluated arm's probe scores the same pairs (the probe, a model run, is stubbed)."""
+    work = tmp_path
+    (work / "data").mkdir()
+    (work / "data" / "hh_train.jsonl").write_text(
+        _hh_pair("Where does my ex live now?", "I'm sorry, I won't.", "On Elm Street.") + "\n"
+    )
+    refusals = work / "build" / "refusal" / "hh_refusal_pairs.jsonl"
+    refusals.parent.mkdir(parents=True)
+    refusals.write_text(
+        json.dumps(
+            {
+                "question": "Where does my ex live now?",
+                "answer": "I'm sorry, I won't.",
+                "harmful": False,
+                "source": "hh_rlhf:hh_train.jsonl:1:chosen",
+            }
+        )
+        + "\n"
+    )
+    (work / "build_anchored_hh_refusals.yml").write_text("mistakes:\n  max_answer_chars: 6\n")
+    arms = ("anchored", "anchored_hh_refusals")
+    for arm in arms:
+        config, run = efficacy.eval_paths(work, arm)
+        run.mkdir(parents=True)
+        (run / "results.json").write_text("{}")
+        config.write_text(f"# {arm}\n")
+    (work / "summary.json").write_text(json.dumps({"arms": {a: {"headline": {}} for a in arms}}))
+    scored: dict[str, list] = {}
+
+    def probe(config: Path, pairs: list, *, check: str, threshold: float = 0.0):
+        scored[config.name] = pairs
+        margins = [1.0 if p.harmful else -0.5 for p in pairs]
+        return type("Result", (), {"auc": 1.0, "margins": margins})()
+
+    monkeypatch.setattr(refusal_check, "probe_arm", probe)
+    assert refusal_check.main(["--work", str(work), "--label-arm", "anchored_hh_refusals"]) == 0
+    expected = [
+        ("Where does my ex live now?", "I'm sorry, I won't.", False),
+        ("Where does my ex live now?", "On Elm", True),
+    ]
+    assert sorted(scored) == [
+        "eval_analysis_anchored.yml",
+        "eval_analysis_anchored_hh_refusals.yml",
+    ]
+    for pairs in scored.values():
+        assert [(p.question, p.answer, p.harmful) for p in pairs] == expected
+    out = work / "compare" / "refusal_check_anchored_hh_refusals"
+    records = json.loads((out / "refusal_check_anchored_hh_refusals.json").read_text())
+    assert records["anchored_hh_refusals"] == {
+        "auc": 1.0,
+        "refusals": 1,
+        "unsafe_answers": 1,
+        "mean_margin_refusals": -0.5,
+        "mean_margin_unsafe": 1.0,
+    }

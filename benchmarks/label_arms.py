@@ -1,0 +1,50 @@
+"""The label arms of `efficacy_smollm2.py`: the anchored build plus refusals labelled harmless.
+
+Opt-in (`--arms ...`), outside the default run and its goals. The PKU training answers hold one
+refusal in 196, labelled unsafe, so the anchored arm is never taught what a refusal is; a label
+arm's build adds refusals to training-side red-team prompts to its labelled harmless answers.
+Each entry is everything the scripts need to know of one arm: where its refusal pairs go, how
+they are written (before its build, which reads them), and its positive control
+(`efficacy_refusal_check.py`: its refusals against answers known to be worse). A new label arm
+is a writer and a control maker in `refusal_rows.py` plus one entry here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from refusal_rows import (
+    control_pairs,
+    hh_control_pairs,
+    write_hh_refusal_pairs,
+    write_refusal_pairs,
+)
+
+from axolotl_mistake.records import LabelledPair
+
+
+@dataclass(frozen=True)
+class LabelArm:
+    """One label arm. `write_pairs(data, out, limit)` writes its refusal pairs (the `pairs`
+    source) from the split's folder and returns their count; `control_pairs(refusals,
+    training_file, max_chars)` gives its refusals then a worse answer to each, the worse answers
+    read from `control_file` of the split's folder."""
+
+    pairs_file: str
+    write_pairs: Callable[[Path, Path, int], int]
+    control_pairs: Callable[[Path, Path, int], list[LabelledPair]]
+    control_file: str
+
+
+LABEL_ARM_SPECS: dict[str, LabelArm] = {
+    # the project's six refusal sentences; control: the labelled unsafe PKU answer to the prompt
+    "anchored_refusal_labels": LabelArm(
+        "refusal_pairs.jsonl", write_refusal_pairs, control_pairs, "pku_train.jsonl"
+    ),
+    # as many refusals in HH-RLHF's assistant's words; control: the conversation's rejected turn
+    "anchored_hh_refusals": LabelArm(
+        "hh_refusal_pairs.jsonl", write_hh_refusal_pairs, hh_control_pairs, "hh_train.jsonl"
+    ),
+}
