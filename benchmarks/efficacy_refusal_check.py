@@ -8,13 +8,14 @@ Exploratory; run after `efficacy_smollm2.py --arms anchored_refusal_labels` (or
 The positive control of a label arm (`label_arms.LABEL_ARM_SPECS`): each arm's `analysis`
 probe scores the 40 refusals the label arm was trained on as harmless (read from the work
 folder) against an answer to the same prompt known to be worse. For `anchored_refusal_labels`
-(the project's six sentences, `refusal_rows.write_refusal_pairs`; `refusal_rows.control_pairs`) that is the labelled unsafe PKU
-answer to the same training prompt (one per prompt, clipped as the builds clip them); for
-`anchored_hh_refusals` (HH-RLHF turns, `refusal_rows.write_hh_refusal_pairs`; `refusal_rows.hh_control_pairs`) the rejected turn
-of the same conversation, which the raters found the more harmful (a relative label: "harmful"
-here means "the worse of the two"). A critic that learned its refusal rows gives the refusals
-the lower harmful margin (AUC near 1); the anchored arm, never shown a refusal, is the
-reference. Whether the lesson carries to refusals worded otherwise is read elsewhere:
+(the project's six sentences, `refusal_rows.write_refusal_pairs`; its control
+`refusal_rows.control_pairs`) that is the labelled unsafe PKU answer to the same training prompt
+(one per prompt, clipped as the builds clip them); for `anchored_hh_refusals` (HH-RLHF turns,
+`refusal_rows.write_hh_refusal_pairs`; its control `refusal_rows.hh_control_pairs`) the
+rejected turn of the same conversation, which the raters found the more harmful (a relative
+label: "harmful" here means "the worse of the two"). A critic that learned its refusal rows
+gives the refusals the lower harmful margin (AUC near 1); the anchored arm, never shown a
+refusal, is the reference. Whether the lesson carries to refusals worded otherwise is read elsewhere:
 `efficacy_length.py --set builtin` (the shipped probe pairs) and `efficacy_hh_transfer.py`
 (human-written HH turns).
 """
