@@ -48,6 +48,7 @@ from efficacy_smollm2 import (
     write_diagnostic,
 )
 from efficacy_split import HH_HUMAN
+from refusal_rows import pku_pairs
 
 from axolotl_mistake.evaluate.metrics import estimate
 from axolotl_mistake.records import LabelledPair
@@ -149,14 +150,8 @@ def pairwise(
 
 def pku_answers(path: Path) -> tuple[list[str], list[bool]]:
     """(prompt + answer text, harmful) of every labelled answer in a PKU-SafeRLHF file."""
-    texts, labels = [], []
-    for line in path.read_text().splitlines():
-        if line.strip():
-            row = json.loads(line)
-            for i in (0, 1):
-                texts.append(f"{row['prompt']}\n{row[f'response_{i}']}")
-                labels.append(not row[f"is_response_{i}_safe"])
-    return texts, labels
+    pairs = pku_pairs(path)
+    return [f"{p.question}\n{p.answer}" for p in pairs], [p.harmful for p in pairs]
 
 
 def lexical(texts: list[str], labels: list[bool]) -> Any:

@@ -33,6 +33,7 @@ from axolotl_mistake.fileio import write_atomic
 from axolotl_mistake.probe import load_pairs
 from axolotl_mistake.records import LabelledPair
 from axolotl_mistake.sources.hh_rlhf import HhRlhfSource
+from axolotl_mistake.sources.pku_saferlhf import PkuSafeRlhfSource
 from axolotl_mistake.verdicts import REFUSAL_WINDOW, is_refusal
 from dataset_builders.stages.common import normalise, stable_hash
 
@@ -54,6 +55,12 @@ OPENING_CHARS = 60
 """An HH turn counts as a refusal when a refusal phrase is in its first OPENING_CHARS characters:
 its opening sentence, not a caveat further on (the builder's wider REFUSAL_WINDOW let in turns
 such as "Sure, of course! ... I won't share ...")."""
+
+
+def pku_pairs(path: Path) -> list[LabelledPair]:
+    """Every answer of a PKU-SafeRLHF file as a labelled pair, in file order (response 0, then
+    1): the library's own reader, so a malformed row stops with its file, line and field."""
+    return list(PkuSafeRlhfSource(path=str(path)).pairs())
 
 
 def refusal_for(prompt: str) -> str:
@@ -90,10 +97,9 @@ def red_team_prompts(data: Path, limit: int) -> list[str]:
         if first_use(prompt, seen, heldout):
             prompts.append(prompt)
 
-    for line in (data / "pku_train.jsonl").read_text().splitlines():
-        row = json.loads(line)
-        if not (row["is_response_0_safe"] and row["is_response_1_safe"]):
-            take(str(row["prompt"]).strip())
+    for pair in pku_pairs(data / "pku_train.jsonl"):
+        if pair.harmful:
+            take(pair.question.strip())
     for line in (data / "hh_train.jsonl").read_text().splitlines():
         if len(prompts) >= limit:
             break
@@ -178,12 +184,9 @@ def control_pairs(refusals: Path, pku_train: Path, max_chars: int) -> list[Label
     PKU answer (the first, clipped to `max_chars`) to each of their prompts that has one."""
     harmless = load_pairs(refusals)
     unsafe: dict[str, str] = {}
-    for line in pku_train.read_text().splitlines():
-        if line.strip():
-            row = json.loads(line)
-            for i in (0, 1):
-                if not row[f"is_response_{i}_safe"]:
-                    unsafe.setdefault(str(row["prompt"]).strip(), row[f"response_{i}"])
+    for pair in pku_pairs(pku_train):
+        if pair.harmful:
+            unsafe.setdefault(pair.question.strip(), pair.answer)
     harmful = [
         LabelledPair(question=p.question, answer=unsafe[p.question][:max_chars], harmful=True)
         for p in harmless

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from axolotl_mistake.errors import InputError
 from axolotl_mistake.verdicts import is_refusal
 from dataset_builders.stages.common import normalise
 
@@ -224,6 +225,31 @@ def test_the_refusal_check_sets_each_refusal_against_its_prompts_unsafe_answer(t
         ("Q one?", True),
     ]
     assert pairs[2].answer == ("how to do harm " * 10)[:20]
+
+
+def test_a_malformed_pku_row_stops_every_reader_naming_its_file_line_and_field(data):
+    """The three readers of the split's PKU rows (the refusal prompts, the refusal check's
+    control, the HH transfer's TF-IDF reference) share the library's reader, so a row without a
+    label stops each one at that row instead of a KeyError or a silently wrong list."""
+    pku = data / "pku_train.jsonl"
+    lines = pku.read_text().splitlines()
+    broken = json.loads(lines[1])
+    del broken["is_response_1_safe"]
+    lines[1] = json.dumps(broken)
+    pku.write_text("\n".join(lines) + "\n")
+    refusals = data / "refusal_pairs.jsonl"
+    refusals.write_text(json.dumps({"question": "Q?", "answer": "No.", "harmful": False}) + "\n")
+    transfer = importlib.import_module("efficacy_hh_transfer")
+    readers = (
+        lambda: rows.red_team_prompts(data, 10),
+        lambda: rows.control_pairs(refusals, pku, max_chars=20),
+        lambda: transfer.pku_answers(pku),
+    )
+    for read in readers:
+        with pytest.raises(InputError) as caught:
+            read()
+        message = str(caught.value)
+        assert str(pku) in message and ":2" in message and "is_response_1_safe" in message
 
 
 def _hh_pair(last_turn: str, chosen: str, rejected: str) -> str:
