@@ -36,8 +36,9 @@ ALPACA_LIKE_TYPES = ("alpaca",)
 COMPLETION_TYPES = ("completion",)
 """Axolotl types that train every token of one column (`field`, default `text`)."""
 
-CHAT_TYPES = ("chat_template",)
-"""Axolotl's conversation type: loss on the turns of `roles_to_train` (default assistant)."""
+CHAT_TYPES = ("chat_template", "axolotl_mistake.chat_sft")
+"""Axolotl's conversation type, and this package's (Axolotl's plus a stop token after the last
+reply): loss on the turns of `roles_to_train` (default assistant)."""
 
 PREFERRED_FIELD: dict[str, tuple[str, str]] = {
     "dpo": ("field_chosen", "chosen"),
@@ -443,8 +444,12 @@ def check_harmful_columns(
                     f"not known to keep loss off those fields. {fix}"
                 )
             kind = ds.get("type")
-            # `alpaca:<style>` is the alpaca handler with another prompt style: same columns
-            same_handler = isinstance(kind, str) and kind.split(":", 1)[0] == recommended
+            # `alpaca:<style>` is the alpaca handler with another prompt style: same columns;
+            # the chat types train the same turns (ours adds only a stop token)
+            same_handler = isinstance(kind, str) and (
+                kind.split(":", 1)[0] == recommended
+                or (kind in CHAT_TYPES and recommended in CHAT_TYPES)
+            )
             if isinstance(kind, str) and not is_mistake_type(kind) and not same_handler:
                 raise ValueError(
                     f"{_describe(ds, index)}: {file.name} holds harmful text in field(s) "

@@ -318,7 +318,8 @@ class EmitConfig(Strict):
     chat: bool = Field(
         False,
         description=(
-            "Also write sft_*.chat.jsonl (`messages` rows for `type: chat_template`) and "
+            "Also write sft_*.chat.jsonl (`messages` rows for `type: axolotl_mistake.chat_sft`, "
+            "Axolotl's chat_template plus the stop token some templates leave out) and "
             "recommend axolotl_mistake.chat_unguided_analysis for the analysis file."
         ),
     )

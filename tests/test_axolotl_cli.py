@@ -58,6 +58,55 @@ def test_preprocess_trains_only_critiques_and_sft_outputs(
     assert seen == targets
 
 
+@pytest.mark.parametrize("sft_type", ["chat_template", "axolotl_mistake.chat_sft"])
+def test_preprocess_with_a_template_that_leaves_replies_open(
+    sft_type, tiny_model_dir, embedded_tokenizer, tmp_path
+):
+    """GLM-4's template shape (a turn ends only where the next starts), through `axolotl
+    preprocess`: the critiques end with EOS either way; the SFT replies only with
+    `axolotl_mistake.chat_sft` (Axolotl's own `chat_template` leaves them without a stop token,
+    so this test also shows why the type exists)."""
+    from tests.test_strategies import GLM4_LIKE_TEMPLATE
+
+    datasets = fixture_datasets(tmp_path, "axolotl_mistake.chat_unguided_analysis")
+    sft = [json.loads(x) for x in (FIXTURES / "sft_rows.jsonl").read_text().splitlines()]
+    chat = tmp_path / "sft.chat.jsonl"
+    chat.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "messages": [
+                        {"role": "user", "content": f"{r['instruction']}\n\n{r['input']}".strip()},
+                        {"role": "assistant", "content": r["output"]},
+                    ]
+                }
+            )
+            + "\n"
+            for r in sft
+        )
+    )
+    datasets[1] = {"path": str(chat), "ds_type": "json", "type": sft_type}
+    cfg = lora_config(
+        tiny_model_dir,
+        datasets,
+        tmp_path,
+        chat_template="jinja",
+        chat_template_jinja=GLM4_LIKE_TEMPLATE,
+    )
+    result = run_axolotl(["preprocess", str(write_config(cfg, tmp_path / "cfg.yml"))], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-4000:]
+    tok = embedded_tokenizer
+    replies = {r["output"] for r in sft}
+    ends = {"critique": set(), "reply": set()}
+    for row in _prepared_rows(tmp_path / "prepared"):
+        trained = [t for t, lab in zip(row["input_ids"], row["labels"]) if lab != IGNORE_INDEX]
+        text = tok.decode(trained).removesuffix(tok.eos_token).strip()
+        kind = "reply" if text in replies else "critique"
+        ends[kind].add(trained[-1] == tok.eos_token_id == row["input_ids"][-1])
+    assert ends["critique"] == {True}
+    assert ends["reply"] == {sft_type == "axolotl_mistake.chat_sft"}
+
+
 def test_preprocess_refuses_train_on_inputs(tiny_model_dir, tmp_path):
     cfg = lora_config(tiny_model_dir, fixture_datasets(tmp_path), tmp_path, train_on_inputs=True)
     result = run_axolotl(["preprocess", str(write_config(cfg, tmp_path / "cfg.yml"))], cwd=tmp_path)

@@ -261,6 +261,8 @@ def test_emit_never_puts_bad_answer_in_a_trained_field():
     assert (
         files["mistake_analysis.jsonl"].recommended_type == "axolotl_mistake.chat_unguided_analysis"
     )
+    for name in ("sft_harmless.chat.jsonl", "sft_helpful.chat.jsonl"):  # a stop token on GLM-4
+        assert files[name].recommended_type == "axolotl_mistake.chat_sft"
     chat = files["sft_helpful.chat.jsonl"].rows[0]["messages"]
     assert [m["role"] for m in chat] == ["user", "assistant"]
 

@@ -260,12 +260,13 @@ def write_context_sft(folder: Path) -> None:
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
 
 
-def test_red_team_context_in_sft_files_gets_no_loss(workdir, tiny_model_dir):
-    """The HH earlier turns the builder marks harmful in SFT files: fine as built (alpaca or
-    chat_template, prompt untrained), refused wherever the prompt side would get loss."""
+@pytest.mark.parametrize("chat_type", ["chat_template", "axolotl_mistake.chat_sft"])
+def test_red_team_context_in_sft_files_gets_no_loss(workdir, tiny_model_dir, chat_type):
+    """The HH earlier turns the builder marks harmful in SFT files: fine as built (alpaca or a
+    chat type, prompt untrained), refused wherever the prompt side would get loss."""
     write_context_sft(workdir / "data")
     alpaca = {"path": "data/sft_harmless.ctx.jsonl", "ds_type": "json", "type": "alpaca"}
-    chat = {"path": "data/sft_harmless.ctx.chat.jsonl", "ds_type": "json", "type": "chat_template"}
+    chat = {"path": "data/sft_harmless.ctx.chat.jsonl", "ds_type": "json", "type": chat_type}
 
     def cfg(datasets, **keys):
         return str(config_file(workdir, tiny_model_dir, datasets=datasets, **keys))

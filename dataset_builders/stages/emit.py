@@ -36,6 +36,9 @@ REVISE_FILE = "critique_revise.jsonl"
 EVAL_FILE = "eval_prompts.jsonl"
 HARMLESS_CHAT_FILE = "sft_harmless.chat.jsonl"
 HELPFUL_CHAT_FILE = "sft_helpful.chat.jsonl"
+CHAT_SFT_TYPE = "axolotl_mistake.chat_sft"
+"""The chat SFT files' Axolotl type: Axolotl's `chat_template`, plus the stop token a template
+such as GLM-4's leaves out after the last reply (`axolotl_mistake/chat_sft.py`)."""
 ALL_FILES = (
     ANALYSIS_FILE,
     HARMLESS_FILE,
@@ -299,11 +302,11 @@ def emit(
         files[HARMLESS_CHAT_FILE] = FileSpec(
             "sft_harmless",
             red_team_context(harmless_rows, [], "messages"),
-            "chat_template",
+            CHAT_SFT_TYPE,
             [_chat(r) for r in harmless_rows],
         )
         files[HELPFUL_CHAT_FILE] = FileSpec(
-            "sft_helpful", [], "chat_template", [_chat(r) for _, r in helpful]
+            "sft_helpful", [], CHAT_SFT_TYPE, [_chat(r) for _, r in helpful]
         )
     if cfg.coh:
         rows = []
