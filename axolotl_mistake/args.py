@@ -90,7 +90,7 @@ class MistakeAnalysisArgs(BaseModel):
             "'chat_analysis' use the unguided analysis prompt (template c) the model is "
             "trained on and read which verdict sentence its critique opens with (for "
             "label-anchored analyses). Default 'auto': 'chat' when a dataset uses "
-            "chat_unguided_analysis or chat_template, else 'alpaca'."
+            "chat_unguided_analysis, chat_sft or chat_template, else 'alpaca'."
         )
     )
     mistake_probe_threshold: float | Literal["calibrated"] | None = key(
