@@ -42,10 +42,16 @@ class EndsWithStopToken:
     train_on_eos: str | None
     eot_tokens: list[str]
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stop_ids = self._stop_ids()
+        """EOS and the end-of-turn tokens as Axolotl's constructor validated them: a row already
+        ending on one is left; worked out once here, not once per row."""
+
     def _tokenize_single_prompt(self, prompt: dict) -> dict[str, list[int]]:
         out = super()._tokenize_single_prompt(prompt)  # type: ignore[misc]
         ids, labels = out.get("input_ids"), out.get("labels")
-        if not ids or not labels or labels[-1] == IGNORE_INDEX or ids[-1] in self._stop_ids():
+        if not ids or not labels or labels[-1] == IGNORE_INDEX or ids[-1] in self.stop_ids:
             return out
         eos = self.tokenizer.eos_token_id
         if eos is None:
@@ -71,7 +77,7 @@ class EndsWithStopToken:
         return out
 
     def _stop_ids(self) -> set[int]:
-        """EOS and the configured end-of-turn tokens: a row already ending on one is left."""
+        """The ids of EOS and the configured end-of-turn tokens."""
         tokens = [self.tokenizer.eos_token, *(getattr(self, "eot_tokens", None) or [])]
         ids = {self.tokenizer.convert_tokens_to_ids(t) for t in tokens if t}
         return {i for i in ids if isinstance(i, int)}
