@@ -9,8 +9,10 @@ learns answers that do not stop. This type is Axolotl's own (same keys: `field_m
 conversation ends on a trained token that is not a stop token, the tokenizer's EOS follows it,
 trained unless `train_on_eos: none` (as `chat_unguided_analysis` ends its critiques). Templates
 that close their turns (ChatML, Llama 3, Qwen) come out exactly as Axolotl tokenizes them.
-Only the last reply is closed: in a multi-turn GLM-4 row an earlier reply ends where the next
-user turn starts, a token Axolotl keeps masked (the builder's SFT rows are single-turn).
+Only the last reply is closed here: in a multi-turn GLM-4 row an earlier reply ends where the
+next turn starts, and GLM-4 stops on that token too, so Axolotl trains it when `eot_tokens`
+names it (`["<|user|>", "<|observation|>"]`, as the GLM recipe sets; without it Axolotl keeps
+it masked). The builder's SFT rows are single-turn.
 """
 
 from __future__ import annotations

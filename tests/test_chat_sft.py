@@ -137,3 +137,50 @@ def test_the_mistral_common_path_builds_our_strategy_and_keeps_axolotls_rows(nam
     text = tok.decode(trained).replace("\u2581", " ")  # this SentencePiece decode keeps its ▁
     assert row["messages"][-1]["content"] in text
     assert row["messages"][0]["content"] not in text
+
+
+GLM4_TEMPLATE = (  # GLM-4's own shape: each role's token written out, no end-of-turn token
+    "[gMASK]<sop>{% for m in messages %}{% if m['role'] == 'system' %}<|system|>\n{{ m['content'] }}"
+    "{% elif m['role'] == 'user' %}<|user|>\n{{ m['content'] }}"
+    "{% elif m['role'] == 'assistant' %}<|assistant|>\n{{ m['content'] }}"
+    "{% elif m['role'] == 'observation' %}<|observation|>\n{{ m['content'] }}{% endif %}"
+    "{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
+
+
+@pytest.fixture
+def glm_tokenizer(embedded_model_dir):
+    """The embedded tokenizer with GLM-4's turn tokens as single special tokens (as GLM-4's own
+    tokenizer has them), so `eot_tokens` can name them."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(embedded_model_dir)
+    turns = ["<|system|>", "<|user|>", "<|assistant|>", "<|observation|>"]
+    tok.add_special_tokens({"additional_special_tokens": turns})
+    return tok
+
+
+@pytest.mark.parametrize("eot", [None, ["<|user|>", "<|observation|>"]])
+def test_earlier_glm_replies_end_on_the_next_turns_token_when_eot_tokens_names_it(
+    glm_tokenizer, eot
+):
+    """GLM-4 stops on `<|user|>` and `<|observation|>` (generation stop ids besides its EOS).
+    With them as `eot_tokens` (the GLM recipe's setting) Axolotl trains the `<|user|>` that
+    follows an earlier reply, and this type closes the last reply with the EOS; without them
+    the earlier reply's end stays untrained."""
+    tok = glm_tokenizer
+    user = tok.convert_tokens_to_ids("<|user|>")
+    template = {"chat_template": "jinja", "chat_template_jinja": GLM4_TEMPLATE}
+    out = _strategy(
+        "axolotl_mistake.chat_sft", tok, {**template, **({"eot_tokens": eot} if eot else {})}
+    ).tokenize_prompt(ROWS[1])
+    ids, labels = out["input_ids"], out["labels"]
+    users = [i for i, t in enumerate(ids) if t == user]
+    assert len(users) == 2  # the first user turn, and the one after "Seven."
+    after_reply = users[1]
+    assert labels[after_reply - 1] != IGNORE_INDEX  # the earlier reply is trained ...
+    assert labels[after_reply] == (user if eot else IGNORE_INDEX)  # ... its end with eot_tokens
+    assert labels[users[0]] == IGNORE_INDEX  # a user turn's own start is never trained
+    assert ids[-1] == labels[-1] == tok.eos_token_id  # the last reply ends with a trained EOS
+    trained = tok.decode([t for t, lab in zip(ids, labels) if lab != IGNORE_INDEX])
+    assert "And an even one?" not in trained and "Name a prime number." not in trained
