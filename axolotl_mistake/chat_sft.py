@@ -9,6 +9,8 @@ learns answers that do not stop. This type is Axolotl's own (same keys: `field_m
 conversation ends on a trained token that is not a stop token, the tokenizer's EOS follows it,
 trained unless `train_on_eos: none` (as `chat_unguided_analysis` ends its critiques). Templates
 that close their turns (ChatML, Llama 3, Qwen) come out exactly as Axolotl tokenizes them.
+Axolotl's warning that the turn terminator "won't be trained" is untrue for this type, so it is
+held back while the strategy is built and the type says what it adds instead.
 Only the last reply is closed here: in a multi-turn GLM-4 row an earlier reply ends where the
 next turn starts, and GLM-4 stops on that token too, so Axolotl trains it when `eot_tokens`
 names it (`["<|user|>", "<|observation|>"]`, as the GLM recipe sets; without it Axolotl keeps
@@ -17,6 +19,7 @@ it masked). The builder's SFT rows are single-turn.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from axolotl.prompt_strategies.chat_template import (
@@ -27,6 +30,8 @@ from axolotl.prompt_strategies.chat_template import (
 
 from axolotl_mistake.strategies_common import IGNORE_INDEX
 
+LOG = logging.getLogger(__name__)
+
 PER_TOKEN = ("input_ids", "labels", "attention_mask")
 """The per-token lists Axolotl's `chat_template` type returns; each gets the EOS's entry."""
 
@@ -34,6 +39,23 @@ PER_TOKEN = ("input_ids", "labels", "attention_mask")
 class StopTokenError(ValueError):
     """The stop token cannot be added: no EOS, or Axolotl returned a per-token list it does not
     name (appending to three lists and not the fourth would misalign them)."""
+
+
+class _HoldEosWarning(logging.Filter):
+    """Holds back Axolotl's "EOS token ... not found in chat_template; the turn terminator won't
+    be trained" while this type's strategy is built: for this type it is not true (the EOS is
+    added), so the strategy says what it does instead."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message.startswith("EOS token") and "not found in chat_template" in message:
+            self.seen = True
+            return False
+        return True
 
 
 class EndsWithStopToken:
@@ -45,7 +67,20 @@ class EndsWithStopToken:
     eot_tokens: list[str]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        axolotl_log = logging.getLogger(ChatTemplateStrategy.__module__)
+        held = _HoldEosWarning()
+        axolotl_log.addFilter(held)
+        try:
+            super().__init__(*args, **kwargs)
+        finally:
+            axolotl_log.removeFilter(held)
+        if held.seen:
+            LOG.warning(
+                "type: axolotl_mistake.chat_sft: the chat template writes no EOS; this type adds "
+                "it after each row's last reply (trained unless `train_on_eos: none`). In "
+                "multi-turn rows, name the token that starts the next turn in `eot_tokens` "
+                '(GLM-4: ["<|user|>", "<|observation|>"]) so earlier replies end on a trained one'
+            )
         self.stop_ids = self._stop_ids()
         """EOS and the end-of-turn tokens as Axolotl's constructor validated them: a row already
         ending on one is left; worked out once here, not once per row."""

@@ -8,6 +8,8 @@ runs this file on the newest Axolotl too, since the strategy extends Axolotl's c
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from axolotl_mistake.strategies_common import IGNORE_INDEX
@@ -184,3 +186,25 @@ def test_earlier_glm_replies_end_on_the_next_turns_token_when_eot_tokens_names_i
     assert ids[-1] == labels[-1] == tok.eos_token_id  # the last reply ends with a trained EOS
     trained = tok.decode([t for t, lab in zip(ids, labels) if lab != IGNORE_INDEX])
     assert "And an even one?" not in trained and "Name a prime number." not in trained
+
+
+def test_axolotls_eos_warning_is_replaced_by_what_this_type_does(embedded_tokenizer, caplog):
+    """Axolotl warns that an open template's turn terminator "won't be trained"; for this type
+    that is untrue, so its strategy holds that warning back and says what it does instead.
+    Axolotl's own type still warns, and a template that closes its turns warns neither way."""
+    axolotl_says, ours_says = "not found in chat_template", "axolotl_mistake.chat_sft: the chat"
+
+    def messages(kind: str, template: dict) -> str:
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            _strategy(kind, embedded_tokenizer, template)
+        return "\n".join(r.getMessage() for r in caplog.records)
+
+    theirs = messages("chat_template", GLM)
+    assert axolotl_says in theirs and ours_says not in theirs
+    ours = messages("axolotl_mistake.chat_sft", GLM)
+    assert axolotl_says not in ours and ours_says in ours and "eot_tokens" in ours
+    closed = messages("axolotl_mistake.chat_sft", OWN)
+    assert axolotl_says not in closed and ours_says not in closed
+    again = messages("chat_template", GLM)  # the filter is gone once our strategy is built
+    assert axolotl_says in again
