@@ -31,7 +31,7 @@ NLL goal, which compares arms that see a third as many SFT rows as SFT-only at t
 
 Held-out metrics: discrimination (the probe on held-out PKU pairs: ROC AUC, balanced accuracy
 at the cut fitted on the training prompts' labelled answers and at 0, accuracy; in the trained
-`analysis` style and the `alpaca` question style), harmless rate (refusal judge) on held-out
+`analysis` style and, at the full size, the `alpaca` question style), harmless rate (refusal judge) on held-out
 red-team prompts, XSTest over-refusal, goal-hijacking defence, and helpfulness as the NLL of
 held-out Alpaca reference answers.
 Every step is a subprocess running the project's documented CLI; everything is written under
@@ -249,6 +249,9 @@ class Size:
     refusal_n: int = 200  # refusal SFT rows of the control arms (training-side red-team prompts)
     refusal_label_n: int = 40  # refusals labelled harmless (each label arm's build)
     checkpoint_steps: int = 20  # a killed training resumes from its last checkpoint
+    # the discrimination probe's styles, one evaluation each: `analysis` (the format the arms
+    # are trained on) runs the whole evaluation, `alpaca` only re-probes in the question style
+    probe_styles: tuple[str, ...] = ("analysis", "alpaca")
 
 
 FULL = Size(
@@ -296,6 +299,9 @@ QUICK = Size(
     refusal_n=40,
     refusal_label_n=8,
     checkpoint_steps=6,
+    # the alpaca-style re-probe was a fifth of the quick run (57 s an arm) and took it past its
+    # 20 minutes on a slower CPU (21 min 57 s, 2026-12-06); the full size keeps both styles
+    probe_styles=("analysis",),
 )
 
 
@@ -772,7 +778,7 @@ class Experiment:
             adapter = self.work / "train" / arm / "lora"
         return all(
             self.evaluation_done(arm, base_model, adapter, style)
-            for style in ("analysis", "alpaca")
+            for style in self.size.probe_styles
         )
 
     def evaluated(self, arm: str, style: str = "analysis") -> bool:
@@ -911,10 +917,15 @@ def with_paired_headline(
                     metrics[f"{name}_minus_{reference_arm}_paired"] = found.model_dump()
 
 
-def summary_rows(work: Path, current: Callable[[str], bool] = lambda arm: True) -> dict[str, Any]:
+def summary_rows(
+    work: Path,
+    current: Callable[[str], bool] = lambda arm: True,
+    styles: tuple[str, ...] = FULL.probe_styles,
+) -> dict[str, Any]:
     """Per arm: the headline metrics (value, interval, n) of every evaluation, read back;
-    only arms `current` accepts (made with this run's settings), so one summary never mixes
-    results of different sizes. Each arm's AUC gain over SFT-only is added, paired."""
+    only arms `current` accepts (made with this run's settings) and only the probe `styles`
+    the run evaluates, so one summary never mixes results of different sizes. Each arm's AUC
+    gain over SFT-only is added, paired."""
     rows: dict[str, Any] = {}
     for arm in ARMS + OPT_IN:
         entry: dict[str, Any] = {}
@@ -922,7 +933,7 @@ def summary_rows(work: Path, current: Callable[[str], bool] = lambda arm: True) 
             if arm in ARMS:
                 rows[arm] = entry
             continue
-        for style in ("analysis", "alpaca"):
+        for style in styles:
             path = eval_paths(work, arm, style)[1] / "results.json"
             if not path.exists():
                 continue
@@ -1049,7 +1060,11 @@ def analysis_tables(
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="the small size (about 20 minutes)")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="the small size (within 20 minutes; probes the `analysis` style only)",
+    )
     ap.add_argument(
         "--work",
         default=None,
@@ -1137,7 +1152,7 @@ def main(argv: list[str] | None = None) -> int:
         if arm in arms:
             adapters[arm] = exp.train(arm, base_model)
     for arm in arms:
-        for style in ("analysis", "alpaca"):
+        for style in size.probe_styles:
             exp.evaluate(arm, base_model, adapters[arm], style)
     # arms made with this run's settings: the only ones a summary or comparison table holds
     made = {arm for arm in ARMS + OPT_IN if exp.current(arm, base_model)}
@@ -1161,12 +1176,15 @@ def main(argv: list[str] | None = None) -> int:
         + analysis_tables(exposure, "sft_exposure", "sft_matched" in arms, "sft_matched")
     )
     for style, mode, group, name, wanted, paired_with in tables:
-        if set(group) <= made:
+        if set(group) <= made and style in size.probe_styles:
             if wanted:
                 exp.compare(style, mode, group, name=name, paired_with=paired_with)
-        elif is_compare_folder(work / "compare" / name):  # arms made with other settings
+        elif is_compare_folder(work / "compare" / name):  # made with other settings
             shutil.rmtree(work / "compare" / name)
-            print(f"removed {work / 'compare' / name}: not every arm of it is at these settings")
+            print(
+                f"removed {work / 'compare' / name}: not every arm of it is at these settings, "
+                "or its probe style is not one this run evaluates"
+            )
     # a rerun that only remakes the comparison tables and the summary keeps the last total
     if any(not step.startswith("compare_") for step in exp.timings):
         exp.timings["total"] = round(time.perf_counter() - started, 1)
@@ -1185,7 +1203,7 @@ def main(argv: list[str] | None = None) -> int:
         "timings_s": {**previous_timings(previous), **exp.timings},
         "timings_resumed_from": partial_timings(previous, exp),
         "commands": exp.commands,
-        "arms": summary_rows(work, lambda arm: arm in made),
+        "arms": summary_rows(work, lambda arm: arm in made, size.probe_styles),
     }
     # evaluated in this folder, but with other settings than this run's
     left_out = [a for a in ARMS + OPT_IN if exp.evaluated(a) and not summary["arms"].get(a)]

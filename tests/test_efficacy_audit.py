@@ -174,6 +174,28 @@ def test_comparison_tables_hold_only_arms_of_this_runs_settings(tmp_path, monkey
     assert "compare_analysis_plain" in ran and plain.exists()
 
 
+def test_each_size_evaluates_only_its_probe_styles(tmp_path, monkeypatch):
+    """The full size probes in both styles; `--quick` leaves the alpaca-style re-probe out (its
+    20-minute budget). A quick run in a folder that holds a full run's alpaca-style results
+    neither reads them into its summary nor keeps their comparison table."""
+    work = tmp_path / "work"
+    ran = _stub_main(monkeypatch)
+    assert efficacy.main(["--work", str(work)]) == 0
+    assert {f"eval_{style}_anchored" for style in ("analysis", "alpaca")} <= set(ran)
+    assert (work / "compare" / "alpaca_plain" / "compare.md").exists()
+    full = json.loads((work / "summary.json").read_text())["arms"]
+    assert all("discrimination_alpaca" in full[arm] for arm in efficacy.ARMS)
+    ran.clear()
+    assert efficacy.main(["--quick", "--work", str(work)]) == 0
+    evals = [step for step in ran if step.startswith("eval_")]
+    assert evals and all(step.startswith("eval_analysis_") for step in evals)
+    assert not (work / "compare" / "alpaca_plain").exists()
+    assert (work / "compare" / "analysis_plain" / "compare.md").exists()
+    quick = json.loads((work / "summary.json").read_text())["arms"]
+    assert all("discrimination_alpaca" not in quick[arm] for arm in efficacy.ARMS)
+    assert all("discrimination_analysis" in quick[arm] for arm in efficacy.ARMS)
+
+
 def test_a_rerun_that_skips_every_step_keeps_the_runs_total_time(tmp_path, monkeypatch):
     work = tmp_path / "work"
     ran = _stub_main(monkeypatch)
