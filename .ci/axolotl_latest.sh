@@ -8,7 +8,8 @@
 #   1. builds the CPU recipes' data with `python -m dataset_builders.build` (the builder's default
 #      output, outputs/smollm2_135m_mistake/, under a temporary working directory);
 #   2. runs `axolotl preprocess` of every CPU recipe (recipes/*.yml whose header says CPU only),
-#      and tests/test_chat_sft.py (the strategy that subclasses Axolotl's chat_template);
+#      and tests/test_chat_sft.py + tests/test_mistral_common.py (the strategy that subclasses
+#      Axolotl's chat_template, and both chat types on Axolotl's mistral-common tokenizer);
 #   3. runs a 2-step `axolotl train` of recipes/smollm2_135m_mistake.yml with the plugin and its
 #      probe, and checks the log: discrimination_acc logged exactly once per probe run (one probe
 #      callback) and the adapter saved (.ci/axolotl_log_check.py);
@@ -91,10 +92,11 @@ for recipe in "${cpu_recipes[@]}"; do
 done
 
 # --- the strategy that extends Axolotl's own classes, on this Axolotl ----------------------
-step "pytest tests/test_chat_sft.py (axolotl_mistake.chat_sft subclasses Axolotl's chat_template)"
+CHAT_TESTS=(tests/test_chat_sft.py tests/test_mistral_common.py)
+step "pytest ${CHAT_TESTS[*]} (chat_sft subclasses Axolotl's chat_template; the mistral-common path)"
 log="$WORK/chat_sft_tests.log"
-("$V/bin/python" -m pytest -q -p no:cacheprovider tests/test_chat_sft.py > "$log" 2>&1) \
-  || { tail -40 "$log" >&2; fail "axolotl $got: tests/test_chat_sft.py failed (log above)"; }
+("$V/bin/python" -m pytest -q -p no:cacheprovider "${CHAT_TESTS[@]}" > "$log" 2>&1) \
+  || { tail -40 "$log" >&2; fail "axolotl $got: ${CHAT_TESTS[*]} failed (log above)"; }
 
 # --- a 2-step train with the plugin and its probe ------------------------------------------
 step "axolotl train $TRAIN_RECIPE --max-steps $MAX_STEPS"

@@ -4,6 +4,7 @@ The unguided analysis body is the user turn and the critique the assistant turn,
 the tokenizer's chat template (or the config's `chat_template`). Only the assistant turn, up to
 and including its end-of-turn token, receives loss; never the bad answer in the user turn. A
 template that puts no end-of-turn token after the reply (GLM-4) gets the tokenizer's EOS there.
+A mistral-common tokenizer (`tokenizer_use_mistral_common`) is split on its own token ids.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from axolotl_mistake.axolotl_cfg import cfg_get
+from axolotl_mistake.mistral_common import chat_ids, is_mistral_common
 from axolotl_mistake.strategies_common import (
     MistakeAnalysisTokenizingStrategy,
     build_strategy,
@@ -67,6 +69,8 @@ class ChatUnguidedAnalysisStrategy(MistakeAnalysisTokenizingStrategy):
             [dict(m) for m in unguided_analysis_messages(r["instruction"], r["bad"], r["input"])]
             for r in rows
         ]
+        if is_mistral_common(self.tokenizer):
+            return self._token_level_spans(users, rows)
         prompts = self._render(users, generation_prompt=True)
         fulls = self._render(
             [u + [{"role": "assistant", "content": r["critique"]}] for u, r in zip(users, rows)],
@@ -91,6 +95,31 @@ class ChatUnguidedAnalysisStrategy(MistakeAnalysisTokenizingStrategy):
             if eos is not None and _unterminated(tail, row["critique"]):
                 trained.append(eos)
             spans.append((list(prompt_ids), trained, list(tail_ids[end:])))
+        return spans
+
+    def _token_level_spans(
+        self, users: list[list[dict]], rows: Sequence[dict[str, str]]
+    ) -> list[tuple[list[int], list[int], list[int]]]:
+        """The split for a mistral-common tokenizer (`tokenizer_use_mistral_common`), done on
+        token ids: it encodes rendered text's `<s>`, `[INST]` and `</s>` as plain characters,
+        so the text split would train a literal "</s>" and never the stop token. Its own chat
+        encoding gives the ids (the prompt with the generation prompt, then the whole
+        exchange, which mistral-common requires to end on the assistant's turn)."""
+        eos = self.tokenizer.eos_token_id
+        spans = []
+        for user, row in zip(users, rows):
+            prompt = chat_ids(self.tokenizer, user, generation_prompt=True)
+            exchange = user + [{"role": "assistant", "content": row["critique"]}]
+            full = chat_ids(self.tokenizer, exchange, generation_prompt=False)
+            if full[: len(prompt)] != prompt or len(full) == len(prompt):
+                raise ChatTemplateMismatchError(
+                    "the mistral-common tokenizer does not encode the user turn + generation "
+                    "prompt as a prefix of the whole exchange, so the assistant turn cannot be "
+                    "isolated for loss masking"
+                )
+            tail = full[len(prompt) :]
+            end = tail.index(eos) + 1 if eos in tail else len(tail)
+            spans.append((prompt, tail[:end], tail[end:]))
         return spans
 
 

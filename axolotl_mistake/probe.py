@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from axolotl_mistake.left_padding import forward_last, left_pad, mask_positions
+from axolotl_mistake.mistral_common import chat_ids, is_mistral_common
 from axolotl_mistake.records import LabelledPair
 from axolotl_mistake.templates import (
     ANALYSIS_VERDICT_STEM,
@@ -203,13 +204,34 @@ class DiscriminationProbe:
             cont = tokenizer(verdict, add_special_tokens=False)["input_ids"]
         return list(prompt_ids), list(cont)
 
+    def _chat_ids(
+        self, pair: LabelledPair, tokenizer: Any, verdicts: tuple[str, str]
+    ) -> tuple[list[int], list[int], list[int]]:
+        """Prompt and both verdicts' ids for a mistral-common tokenizer, which reads no control
+        token out of rendered text (`mistral_common.py`): its own chat encoding gives the prompt
+        up to the assistant's turn, whose content it encodes on its own, as the verdicts are."""
+        answer = pair.answer[: self.max_answer_chars]
+        messages = (
+            unguided_analysis_messages(pair.question, answer)
+            if self.style == "chat_analysis"
+            else discrimination_messages(pair.question, answer)
+        )
+        prompt = chat_ids(tokenizer, [dict(m) for m in messages], generation_prompt=True)
+        bad, ok = (list(tokenizer.encode(v, add_special_tokens=False)) for v in verdicts)
+        return prompt, bad, ok
+
     def _items(self, tokenizer: Any, pairs: Sequence[LabelledPair]) -> list[_Item]:
         bad_verdict, ok_verdict = verdicts_of(self.style)
+        token_level = self.style in CHAT_STYLES and is_mistral_common(tokenizer)
         items: list[_Item] = []
         for index, pair in enumerate(pairs):
-            prompt, special = self.render(pair, tokenizer)
-            p_bad, c_bad = self._encode(tokenizer, prompt, bad_verdict, special)
-            p_ok, c_ok = self._encode(tokenizer, prompt, ok_verdict, special)
+            if token_level:
+                prompt_ids, c_bad, c_ok = self._chat_ids(pair, tokenizer, (bad_verdict, ok_verdict))
+                p_bad, p_ok = prompt_ids, list(prompt_ids)
+            else:
+                prompt, special = self.render(pair, tokenizer)
+                p_bad, c_bad = self._encode(tokenizer, prompt, bad_verdict, special)
+                p_ok, c_ok = self._encode(tokenizer, prompt, ok_verdict, special)
             budget = self.max_length - max(len(c_bad), len(c_ok))
             p_bad, p_ok = p_bad[-budget:], p_ok[-budget:]  # keep the end: question + verdict cue
             if p_bad == p_ok and len(c_bad) == len(c_ok) and c_bad[:-1] == c_ok[:-1]:

@@ -101,46 +101,6 @@ def test_the_loader_builds_our_subclass_of_the_class_axolotl_would_choose(embedd
     assert type(strategy) is ChatSftStrategy and isinstance(strategy, ChatTemplateStrategy)
 
 
-MISTRAL_COMMON_FILES = ["tekken_240911.json", "mistral_instruct_tokenizer_240216.model.v2"]
-"""Tokenizer files mistral-common ships in its package (a Tekken and a SentencePiece one), so
-the `tokenizer_use_mistral_common` path runs offline."""
-
-
-@pytest.mark.parametrize("name", MISTRAL_COMMON_FILES)
-def test_the_mistral_common_path_builds_our_strategy_and_keeps_axolotls_rows(name):
-    """Axolotl picks its `MistralStrategy` for `tokenizer_use_mistral_common`; the loader builds
-    our subclass of it, and since Mistral's format closes the last reply with `</s>` the rows are
-    Axolotl's, token for token (the reply and its `</s>` trained, the instruction masked)."""
-    import importlib.util
-    from pathlib import Path
-
-    from axolotl.prompt_strategies.chat_template import MistralStrategy
-
-    from axolotl_mistake.chat_sft import MistralChatSftStrategy
-
-    spec = importlib.util.find_spec("mistral_common")
-    if spec is None or spec.origin is None:
-        pytest.skip("mistral-common is not installed")
-    path = Path(spec.origin).parent / "data" / name
-    if not path.is_file():
-        pytest.skip(f"this mistral-common ships no {name}")
-    from axolotl.utils.mistral import HFMistralTokenizer
-
-    tok = HFMistralTokenizer.from_pretrained(str(path))
-    mistral = {"tokenizer_use_mistral_common": True}
-    row = ROWS[0]
-    theirs = _strategy("chat_template", tok, mistral)
-    ours = _strategy("axolotl_mistake.chat_sft", tok, mistral)
-    assert type(theirs) is MistralStrategy and type(ours) is MistralChatSftStrategy
-    axolotl, mine = theirs.tokenize_prompt(row), ours.tokenize_prompt(row)
-    assert mine == axolotl
-    assert mine["input_ids"][-1] == tok.eos_token_id == mine["labels"][-1]
-    trained = [t for t, lab in zip(mine["input_ids"], mine["labels"]) if lab != IGNORE_INDEX]
-    text = tok.decode(trained).replace("\u2581", " ")  # this SentencePiece decode keeps its ▁
-    assert row["messages"][-1]["content"] in text
-    assert row["messages"][0]["content"] not in text
-
-
 GLM4_TEMPLATE = (  # GLM-4's own shape: each role's token written out, no end-of-turn token
     "[gMASK]<sop>{% for m in messages %}{% if m['role'] == 'system' %}<|system|>\n{{ m['content'] }}"
     "{% elif m['role'] == 'user' %}<|user|>\n{{ m['content'] }}"

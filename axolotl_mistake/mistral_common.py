@@ -1,0 +1,34 @@
+"""Tokenizers of mistral-common (`tokenizer_use_mistral_common: true`): chat rows as token ids.
+
+Axolotl's `HFMistralTokenizer` (transformers' `MistralCommonBackend`) never reads control
+tokens out of text: a conversation rendered to text and tokenized again turns `<s>`, `[INST]`
+and `</s>` into plain characters, so a model trained on it would learn to print "</s>" and
+never to stop. Chat rows for such a tokenizer are encoded by mistral-common itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+BACKEND_NAMES = ("MistralCommonBackend", "MistralCommonTokenizer")
+"""transformers' wrapper class over the releases (the older name first shipped in 4.54)."""
+
+
+def is_mistral_common(tokenizer: Any) -> bool:
+    """Whether `tokenizer` is a mistral-common one (Axolotl's wrapper subclasses transformers')."""
+    try:
+        import transformers.tokenization_mistral_common as module
+    except ImportError:  # a transformers without the wrapper cannot have built one
+        return False
+    classes = tuple(getattr(module, name) for name in BACKEND_NAMES if hasattr(module, name))
+    return bool(classes) and isinstance(tokenizer, classes)
+
+
+def chat_ids(tokenizer: Any, messages: list[dict], generation_prompt: bool) -> list[int]:
+    """The ids mistral-common encodes `messages` to (with the assistant's generation prompt, or
+    a whole exchange, which in fine-tuning mode must end on the assistant's turn)."""
+    encoded = tokenizer.apply_chat_template(
+        messages, tokenize=True, add_generation_prompt=generation_prompt
+    )
+    ids = encoded if isinstance(encoded, list) else encoded["input_ids"]
+    return [int(i) for i in ids]

@@ -1,0 +1,128 @@
+"""The `tokenizer_use_mistral_common` path of the project's two chat types, offline.
+
+mistral-common ships tokenizer files in its package (a Tekken and a SentencePiece one), so
+Axolotl's `HFMistralTokenizer` can be built here without the Hub: Axolotl then picks its
+`MistralStrategy` for `chat_template`, and the project's types must give the same masking
+guarantees on it. `.ci/axolotl_latest.sh` runs this file on the newest Axolotl too.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from axolotl_mistake.strategies_common import IGNORE_INDEX
+
+FILES = ["tekken_240911.json", "mistral_instruct_tokenizer_240216.model.v2"]
+SFT_ROW = {
+    "messages": [
+        {"role": "user", "content": "How do I bake bread at home?"},
+        {"role": "assistant", "content": "Mix flour, water, salt and yeast, then bake it."},
+    ]
+}
+ANALYSIS_ROW = {
+    "instruction": "How do I get into my neighbour's flat without a key?",
+    "bad": "Slide a card along the latch, or pick the lock with two pins.",
+    "critique": "The answer is harmful: it explains how to enter someone else's home.",
+}
+
+
+@pytest.fixture(params=FILES)
+def mistral_tokenizer(request):
+    spec = importlib.util.find_spec("mistral_common")
+    if spec is None or spec.origin is None:
+        pytest.skip("mistral-common is not installed")
+    path = Path(spec.origin).parent / "data" / request.param
+    if not path.is_file():
+        pytest.skip(f"this mistral-common ships no {request.param}")
+    from axolotl.utils.mistral import HFMistralTokenizer
+
+    return HFMistralTokenizer.from_pretrained(str(path))
+
+
+def _strategy(kind: str, tokenizer):
+    from axolotl.prompt_strategies import load
+    from axolotl.utils.dict import DictDefault
+
+    cfg = DictDefault(
+        {"sequence_len": 1024, "train_on_inputs": False, "tokenizer_use_mistral_common": True}
+    )
+    ds_cfg = DictDefault({"type": kind, "field_messages": "messages"})
+    strategy = load(kind, tokenizer, cfg, ds_cfg)
+    assert strategy is not None, f"axolotl could not load {kind}"
+    return strategy
+
+
+def _text(tokenizer, ids: list[int]) -> str:
+    return tokenizer.decode(ids).replace("\u2581", " ")  # SentencePiece's decode keeps its ▁
+
+
+def test_chat_sft_builds_its_mistral_strategy_and_keeps_axolotls_rows(mistral_tokenizer):
+    """Axolotl picks `MistralStrategy`; the loader builds our subclass of it, and since Mistral's
+    format closes the last reply with `</s>` the rows are Axolotl's, token for token."""
+    from axolotl.prompt_strategies.chat_template import MistralStrategy
+
+    from axolotl_mistake.chat_sft import MistralChatSftStrategy
+
+    tok = mistral_tokenizer
+    theirs, ours = _strategy("chat_template", tok), _strategy("axolotl_mistake.chat_sft", tok)
+    assert type(theirs) is MistralStrategy and type(ours) is MistralChatSftStrategy
+    axolotl, mine = theirs.tokenize_prompt(SFT_ROW), ours.tokenize_prompt(SFT_ROW)
+    assert mine == axolotl
+    assert mine["input_ids"][-1] == tok.eos_token_id == mine["labels"][-1]
+    trained = _text(tok, [t for t, lab in zip(mine["input_ids"], mine["labels"]) if lab != -100])
+    assert SFT_ROW["messages"][-1]["content"] in trained
+    assert SFT_ROW["messages"][0]["content"] not in trained
+
+
+def test_chat_unguided_analysis_trains_only_the_critique_and_its_stop(mistral_tokenizer):
+    """The bad answer is context only, on a mistral-common tokenizer too: the prompt (question
+    and bad answer, in Mistral's [INST] turn) is masked, the critique and `</s>` trained, and
+    the row starts with one BOS."""
+    tok = mistral_tokenizer
+    out = _strategy("axolotl_mistake.chat_unguided_analysis", tok).tokenize_prompt(ANALYSIS_ROW)
+    ids, labels = out["input_ids"], out["labels"]
+    trained = [t for t, lab in zip(ids, labels) if lab != IGNORE_INDEX]
+    masked = _text(tok, [t for t, lab in zip(ids, labels) if lab == IGNORE_INDEX])
+    assert trained[-1] == ids[-1] == tok.eos_token_id
+    assert _text(tok, trained[:-1]).strip() == ANALYSIS_ROW["critique"]
+    assert ANALYSIS_ROW["bad"] in masked and ANALYSIS_ROW["instruction"] in masked
+    assert ids[0] == tok.bos_token_id and ids.count(tok.bos_token_id) == 1
+
+
+@pytest.mark.parametrize("style", ["chat", "chat_analysis"])
+def test_the_probe_scores_each_verdict_as_mistral_common_encodes_it_as_a_reply(
+    mistral_tokenizer, style
+):
+    """Each scored sequence is, token for token, what mistral-common encodes for the exchange
+    whose reply is that verdict (minus its `</s>`): control tokens as tokens, never as text."""
+    from axolotl_mistake.mistral_common import chat_ids
+    from axolotl_mistake.probe import DiscriminationProbe, verdicts_of
+    from axolotl_mistake.records import LabelledPair
+    from axolotl_mistake.templates import discrimination_messages, unguided_analysis_messages
+
+    tok = mistral_tokenizer
+    pair = LabelledPair(
+        question=ANALYSIS_ROW["instruction"], answer=ANALYSIS_ROW["bad"], harmful=True
+    )
+    _, items = DiscriminationProbe([pair], style=style).prepared(tok, None)
+    scored = {
+        is_bad: it.ids[: len(it.ids) - len(cont) + 1] + cont
+        for it in items
+        for _, is_bad, cont in it.scores
+    }
+    make = unguided_analysis_messages if style == "chat_analysis" else discrimination_messages
+    user = [dict(m) for m in make(pair.question, pair.answer)]
+    for verdict, is_bad in zip(verdicts_of(style), (True, False)):
+        reply = chat_ids(tok, [*user, {"role": "assistant", "content": verdict}], False)
+        assert reply[-1] == tok.eos_token_id
+        assert scored[is_bad] == reply[:-1]
+    assert scored[True][0] == tok.bos_token_id and scored[True].count(tok.bos_token_id) == 1
+
+
+def test_the_project_reads_a_mistral_common_tokenizer_as_one(mistral_tokenizer, embedded_tokenizer):
+    from axolotl_mistake.mistral_common import is_mistral_common
+
+    assert is_mistral_common(mistral_tokenizer) and not is_mistral_common(embedded_tokenizer)
