@@ -132,6 +132,8 @@ def _unterminated(tail: str, critique: str) -> bool:
 
 def _resolve_chat_template(tokenizer: Any, cfg: Any, ds_cfg: Any) -> str | None:
     """The config's `chat_template` (Axolotl's resolver), else the tokenizer's own."""
+    if is_mistral_common(tokenizer):  # it encodes chats itself, with no Jinja template
+        return None
     if cfg_get(ds_cfg, "chat_template") or cfg_get(cfg, "chat_template"):
         from axolotl.utils.chat_templates import get_chat_template_from_config
 

@@ -25,10 +25,30 @@ def is_mistral_common(tokenizer: Any) -> bool:
 
 
 def chat_ids(tokenizer: Any, messages: list[dict], generation_prompt: bool) -> list[int]:
-    """The ids mistral-common encodes `messages` to (with the assistant's generation prompt, or
-    a whole exchange, which in fine-tuning mode must end on the assistant's turn)."""
-    encoded = tokenizer.apply_chat_template(
-        messages, tokenize=True, add_generation_prompt=generation_prompt
-    )
+    """The ids mistral-common encodes `messages` to: up to the assistant's generation prompt,
+    or (`generation_prompt` false) a whole exchange ending on the assistant's reply and its EOS.
+
+    mistral-common validates by mode: Axolotl's wrapper runs in fine-tuning mode, where an
+    exchange must end on the assistant's turn and is closed with EOS; transformers' own class
+    (what `AutoTokenizer` returns for a Mistral repo with `tekken.json`) runs in test mode, which
+    refuses that and encodes the reply only as a message to continue, so the EOS is added here
+    (the same ids: checked in tests/test_mistral_common.py)."""
+    if generation_prompt:
+        return _ids(
+            tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=True)
+        )
+    if _mode(tokenizer) == "finetuning":
+        return _ids(tokenizer.apply_chat_template(messages, tokenize=True))
+    ids = _ids(tokenizer.apply_chat_template(messages, tokenize=True, continue_final_message=True))
+    return [*ids, int(tokenizer.eos_token_id)]
+
+
+def _mode(tokenizer: Any) -> str:
+    mode = getattr(tokenizer, "mode", None)
+    return str(getattr(mode, "value", mode))
+
+
+def _ids(encoded: Any) -> list[int]:
+    """Token ids from `apply_chat_template(tokenize=True)`: a list, or a BatchEncoding."""
     ids = encoded if isinstance(encoded, list) else encoded["input_ids"]
     return [int(i) for i in ids]

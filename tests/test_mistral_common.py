@@ -3,7 +3,8 @@
 mistral-common ships tokenizer files in its package (a Tekken and a SentencePiece one), so
 Axolotl's `HFMistralTokenizer` can be built here without the Hub: Axolotl then picks its
 `MistralStrategy` for `chat_template`, and the project's types must give the same masking
-guarantees on it. `.ci/axolotl_latest.sh` runs this file on the newest Axolotl too.
+guarantees on it. transformers' own `MistralCommonBackend`, which `AutoTokenizer` (and Axolotl's
+loader, without the flag) returns for a Mistral repo that ships `tekken.json`, is tested too. `.ci/axolotl_latest.sh` runs this file on the newest Axolotl too.
 """
 
 from __future__ import annotations
@@ -29,17 +30,55 @@ ANALYSIS_ROW = {
 }
 
 
-@pytest.fixture(params=FILES)
-def mistral_tokenizer(request):
+def _shipped(name: str) -> Path:
     spec = importlib.util.find_spec("mistral_common")
     if spec is None or spec.origin is None:
         pytest.skip("mistral-common is not installed")
-    path = Path(spec.origin).parent / "data" / request.param
+    path = Path(spec.origin).parent / "data" / name
     if not path.is_file():
-        pytest.skip(f"this mistral-common ships no {request.param}")
+        pytest.skip(f"this mistral-common ships no {name}")
+    return path
+
+
+def _axolotls(name: str):
+    """Axolotl's wrapper (`tokenizer_use_mistral_common: true`), in fine-tuning mode."""
     from axolotl.utils.mistral import HFMistralTokenizer
 
-    return HFMistralTokenizer.from_pretrained(str(path))
+    return HFMistralTokenizer.from_pretrained(str(_shipped(name)))
+
+
+def _auto(tmp_path: Path, embedded_model_dir: Path):
+    """What `AutoTokenizer` (and so Axolotl's loader, without the flag) returns for a Mistral
+    repo that ships `tekken.json` beside its HF tokenizer files: transformers' own class, in
+    test mode. The folder has that shape: a `mistral` config, `tekken.json`, and the embedded
+    model's tokenizer files."""
+    import json
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    for file in Path(embedded_model_dir).iterdir():
+        if file.name.startswith("tokenizer") or file.name == "special_tokens_map.json":
+            shutil.copy(file, tmp_path / file.name)
+    config = json.loads((Path(embedded_model_dir) / "config.json").read_text())
+    config.update(model_type="mistral", architectures=["MistralForCausalLM"])
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    shutil.copy(_shipped("tekken_240911.json"), tmp_path / "tekken.json")
+    return AutoTokenizer.from_pretrained(str(tmp_path))
+
+
+@pytest.fixture(params=FILES)
+def mistral_tokenizer(request):
+    return _axolotls(request.param)
+
+
+@pytest.fixture(params=[*FILES, "auto"])
+def any_mistral_tokenizer(request, tmp_path, embedded_model_dir):
+    """Axolotl's wrapper on each shipped file, and transformers' own class as AutoTokenizer
+    picks it."""
+    if request.param == "auto":
+        return _auto(tmp_path, embedded_model_dir)
+    return _axolotls(request.param)
 
 
 def _strategy(kind: str, tokenizer):
@@ -77,11 +116,11 @@ def test_chat_sft_builds_its_mistral_strategy_and_keeps_axolotls_rows(mistral_to
     assert SFT_ROW["messages"][0]["content"] not in trained
 
 
-def test_chat_unguided_analysis_trains_only_the_critique_and_its_stop(mistral_tokenizer):
+def test_chat_unguided_analysis_trains_only_the_critique_and_its_stop(any_mistral_tokenizer):
     """The bad answer is context only, on a mistral-common tokenizer too: the prompt (question
     and bad answer, in Mistral's [INST] turn) is masked, the critique and `</s>` trained, and
     the row starts with one BOS."""
-    tok = mistral_tokenizer
+    tok = any_mistral_tokenizer
     out = _strategy("axolotl_mistake.chat_unguided_analysis", tok).tokenize_prompt(ANALYSIS_ROW)
     ids, labels = out["input_ids"], out["labels"]
     trained = [t for t, lab in zip(ids, labels) if lab != IGNORE_INDEX]
@@ -94,7 +133,7 @@ def test_chat_unguided_analysis_trains_only_the_critique_and_its_stop(mistral_to
 
 @pytest.mark.parametrize("style", ["chat", "chat_analysis"])
 def test_the_probe_scores_each_verdict_as_mistral_common_encodes_it_as_a_reply(
-    mistral_tokenizer, style
+    any_mistral_tokenizer, style
 ):
     """Each scored sequence is, token for token, what mistral-common encodes for the exchange
     whose reply is that verdict (minus its `</s>`): control tokens as tokens, never as text."""
@@ -103,7 +142,7 @@ def test_the_probe_scores_each_verdict_as_mistral_common_encodes_it_as_a_reply(
     from axolotl_mistake.records import LabelledPair
     from axolotl_mistake.templates import discrimination_messages, unguided_analysis_messages
 
-    tok = mistral_tokenizer
+    tok = any_mistral_tokenizer
     pair = LabelledPair(
         question=ANALYSIS_ROW["instruction"], answer=ANALYSIS_ROW["bad"], harmful=True
     )
@@ -122,7 +161,20 @@ def test_the_probe_scores_each_verdict_as_mistral_common_encodes_it_as_a_reply(
     assert scored[True][0] == tok.bos_token_id and scored[True].count(tok.bos_token_id) == 1
 
 
-def test_the_project_reads_a_mistral_common_tokenizer_as_one(mistral_tokenizer, embedded_tokenizer):
+def test_the_project_reads_a_mistral_common_tokenizer_as_one(
+    any_mistral_tokenizer, embedded_tokenizer
+):
     from axolotl_mistake.mistral_common import is_mistral_common
 
-    assert is_mistral_common(mistral_tokenizer) and not is_mistral_common(embedded_tokenizer)
+    assert is_mistral_common(any_mistral_tokenizer) and not is_mistral_common(embedded_tokenizer)
+
+
+def test_an_exchange_encodes_alike_in_fine_tuning_and_test_mode(tmp_path, embedded_model_dir):
+    """Test mode refuses an exchange that ends on the assistant; `chat_ids` encodes the reply
+    as a message to continue and adds the EOS there, which must give fine-tuning mode's ids."""
+    from axolotl_mistake.mistral_common import chat_ids
+
+    finetuning, test = _axolotls("tekken_240911.json"), _auto(tmp_path, embedded_model_dir)
+    exchange = [{"role": "user", "content": "Hi."}, {"role": "assistant", "content": "Hello!"}]
+    assert chat_ids(test, exchange, False) == chat_ids(finetuning, exchange, False)
+    assert chat_ids(test, exchange, False)[-1] == test.eos_token_id
