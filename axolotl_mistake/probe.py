@@ -177,13 +177,8 @@ class DiscriminationProbe:
                     f"probe style {self.style!r} needs a tokenizer with a chat template; use "
                     "'alpaca' or 'analysis' for models trained on Alpaca-format prompts"
                 )
-            messages = (
-                unguided_analysis_messages(pair.question, answer)
-                if analysis
-                else discrimination_messages(pair.question, answer)
-            )
             text = tokenizer.apply_chat_template(
-                messages,
+                self._messages(pair),
                 chat_template=self.chat_template,
                 tokenize=False,
                 add_generation_prompt=True,
@@ -193,6 +188,16 @@ class DiscriminationProbe:
         if analysis:
             return unguided_analysis_prompt(pair.question, answer), True
         return discrimination_prompt(pair.question, answer), True
+
+    def _messages(self, pair: LabelledPair) -> list[dict[str, str]]:
+        """A chat style's user turn for one pair (the answer clipped to `max_answer_chars`)."""
+        answer = pair.answer[: self.max_answer_chars]
+        make = (
+            unguided_analysis_messages
+            if self.style in ("analysis", "chat_analysis")
+            else discrimination_messages
+        )
+        return [dict(m) for m in make(pair.question, answer)]
 
     def _encode(self, tokenizer: Any, prompt: str, verdict: str, special: bool):
         """Prompt ids and verdict continuation ids, split the way the joint text tokenizes."""
@@ -210,13 +215,7 @@ class DiscriminationProbe:
         """Prompt and both verdicts' ids for a mistral-common tokenizer, which reads no control
         token out of rendered text (`mistral_common.py`): its own chat encoding gives the prompt
         up to the assistant's turn, whose content it encodes on its own, as the verdicts are."""
-        answer = pair.answer[: self.max_answer_chars]
-        messages = (
-            unguided_analysis_messages(pair.question, answer)
-            if self.style == "chat_analysis"
-            else discrimination_messages(pair.question, answer)
-        )
-        prompt = chat_ids(tokenizer, [dict(m) for m in messages], generation_prompt=True)
+        prompt = chat_ids(tokenizer, self._messages(pair), generation_prompt=True)
         bad, ok = (list(tokenizer.encode(v, add_special_tokens=False)) for v in verdicts)
         return prompt, bad, ok
 
@@ -227,7 +226,7 @@ class DiscriminationProbe:
         for index, pair in enumerate(pairs):
             if token_level:
                 prompt_ids, c_bad, c_ok = self._chat_ids(pair, tokenizer, (bad_verdict, ok_verdict))
-                p_bad, p_ok = prompt_ids, list(prompt_ids)
+                p_bad = p_ok = prompt_ids  # sliced below, never changed in place
             else:
                 prompt, special = self.render(pair, tokenizer)
                 p_bad, c_bad = self._encode(tokenizer, prompt, bad_verdict, special)
