@@ -4,7 +4,7 @@ The unguided analysis body is the user turn and the critique the assistant turn,
 the tokenizer's chat template (or the config's `chat_template`). Only the assistant turn, up to
 and including its end-of-turn token, receives loss; never the bad answer in the user turn. A
 template that puts no end-of-turn token after the reply (GLM-4) gets the tokenizer's EOS there.
-A mistral-common tokenizer (`tokenizer_use_mistral_common`) is split on its own token ids.
+A mistral-common tokenizer (`mistral_common.py`) is split on its own token ids.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ class ChatUnguidedAnalysisStrategy(MistakeAnalysisTokenizingStrategy):
     def _token_level_spans(
         self, users: list[list[dict]], rows: Sequence[dict[str, str]]
     ) -> list[tuple[list[int], list[int], list[int]]]:
-        """The split for a mistral-common tokenizer (`tokenizer_use_mistral_common`), done on
+        """The split for a mistral-common tokenizer (`mistral_common.py`), done on
         token ids: it encodes rendered text's `<s>`, `[INST]` and `</s>` as plain characters,
         so the text split would train a literal "</s>" and never the stop token. Its own chat
         encoding gives the ids (the prompt with the generation prompt, then the whole

@@ -1,6 +1,8 @@
-"""Tokenizers of mistral-common (`tokenizer_use_mistral_common: true`): chat rows as token ids.
+"""Tokenizers of mistral-common: chat rows as token ids.
 
-Axolotl's `HFMistralTokenizer` (transformers' `MistralCommonBackend`) never reads control
+Axolotl builds one with `tokenizer_use_mistral_common: true` (its `HFMistralTokenizer`), and
+under transformers 5 `AutoTokenizer` (so Axolotl's loader too) returns transformers' own
+`MistralCommonBackend` for a Mistral repo that ships `tekken.json`. Neither reads control
 tokens out of text: a conversation rendered to text and tokenized again turns `<s>`, `[INST]`
 and `</s>` into plain characters, so a model trained on it would learn to print "</s>" and
 never to stop. Chat rows for such a tokenizer are encoded by mistral-common itself.
@@ -11,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 BACKEND_NAMES = ("MistralCommonBackend", "MistralCommonTokenizer")
-"""transformers' wrapper class over the releases (the older name first shipped in 4.54)."""
+"""transformers' wrapper class: its name in transformers 5, then its name before."""
 
 
 def is_mistral_common(tokenizer: Any) -> bool:
