@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from axolotl_mistake.errors import InputError, first_line
+from axolotl_mistake.mistral_common import is_mistral_common
 
 ChatRenderer = Callable[[list], str]
 
@@ -19,9 +20,15 @@ def chat_renderer(tokenizer: Any) -> ChatRenderer:
     """messages -> the rendered chat prompt ending with the assistant's generation prompt.
 
     A leading BOS that the tokenizer adds again when the text is encoded is dropped, so the
-    raw-text prompt tokenizes like the templated one.
+    raw-text prompt tokenizes like the templated one. A mistral-common tokenizer is refused
+    (ValueError): it reads no control tokens out of text, so the prompt would reach the model
+    with `[INST]` spelled out in plain characters.
     """
-
+    if is_mistral_common(tokenizer):
+        raise ValueError(
+            "its tokenizer is a mistral-common one, which reads no control tokens out of text, "
+            "and anchored chat analyses send the chat prompt with the verdict appended as text"
+        )
     bos = getattr(tokenizer, "bos_token", None)
     drop_bos = bool(bos) and _adds_bos(tokenizer)
 
@@ -62,6 +69,16 @@ def load_chat_renderer(
             file=file,
             field=field,
         ) from None
+    if is_mistral_common(tokenizer):
+        raise InputError(
+            f"anchored chat analyses append the verdict sentence to {model!r}'s rendered chat "
+            "prompt as text, and its tokenizer is a mistral-common one, which reads no control "
+            "tokens out of text ([INST] would reach the model as plain characters); use "
+            "prompt_format 'alpaca' for the analyses, or an analyst whose tokenizer has a Jinja "
+            "chat template",
+            file=file,
+            field=field,
+        )
     if not getattr(tokenizer, "chat_template", None):
         raise InputError(
             f"the tokenizer {model!r} has no chat template; use prompt_format 'alpaca' or set "

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from axolotl_mistake.errors import InputError, first_line
+from axolotl_mistake.generation.common import encode_request
 from axolotl_mistake.generation.config import BackendConfig
 from dataset_builders.chat_prefill import ChatRenderer
 from dataset_builders.config import BuildConfig
@@ -69,27 +70,14 @@ def load_tokenizer(bcfg: BackendConfig, key: str = "model") -> tuple[Any, str]:
 
 
 class TokenCounter:
-    """Counts prompt tokens of requests the way a local backend would render them."""
+    """Counts prompt tokens of requests as a local backend encodes them (`encode_request`, in
+    its default chat mode)."""
 
     def __init__(self, tokenizer: Any):
         self.tok = tokenizer
 
     def __call__(self, requests: Sequence) -> int:
-        total = 0
-        for r in requests:
-            if r.prompt is not None:
-                total += len(self.tok(r.prompt, add_special_tokens=False)["input_ids"])
-            elif getattr(self.tok, "chat_template", None):
-                ids = self.tok.apply_chat_template(
-                    [dict(m) for m in r.messages], add_generation_prompt=True, tokenize=True
-                )
-                if isinstance(ids, dict) or hasattr(ids, "keys"):
-                    ids = ids["input_ids"]
-                total += len(ids)
-            else:
-                text = "\n".join(m["content"] for m in r.messages)
-                total += len(self.tok(text, add_special_tokens=False)["input_ids"])
-        return total
+        return sum(len(encode_request(r, self.tok, "auto")[1]) for r in requests)
 
 
 def plan(

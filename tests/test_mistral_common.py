@@ -178,3 +178,102 @@ def test_an_exchange_encodes_alike_in_fine_tuning_and_test_mode(tmp_path, embedd
     exchange = [{"role": "user", "content": "Hi."}, {"role": "assistant", "content": "Hello!"}]
     assert chat_ids(test, exchange, False) == chat_ids(finetuning, exchange, False)
     assert chat_ids(test, exchange, False)[-1] == test.eos_token_id
+
+
+def _chat_request():
+    from axolotl_mistake.generation.base import GenerationRequest
+
+    return GenerationRequest(
+        messages=({"role": "user", "content": ANALYSIS_ROW["instruction"]},), template="t"
+    )
+
+
+def test_a_chat_request_reaches_the_model_as_mistral_common_encodes_it(any_mistral_tokenizer):
+    """Generation and evaluation send chat turns as mistral-common's own ids: one BOS, `[INST]`
+    as its control token, never the text's characters."""
+    from axolotl_mistake.generation.common import encode_request
+    from axolotl_mistake.mistral_common import chat_ids
+
+    tok = any_mistral_tokenizer
+    user = [{"role": "user", "content": ANALYSIS_ROW["instruction"]}]
+    _, ids = encode_request(_chat_request(), tok, "auto")
+    assert ids == chat_ids(tok, user, generation_prompt=True)
+    inst = tok.convert_tokens_to_ids("[INST]")
+    assert ids[0] == tok.bos_token_id and ids.count(tok.bos_token_id) == 1 and inst in ids
+    assert ANALYSIS_ROW["instruction"] in _text(tok, ids)
+
+
+def test_a_raw_prompt_spelling_out_control_tokens_is_refused_not_sent_as_text(
+    any_mistral_tokenizer,
+):
+    """Pre-rendered chat text would reach the model with `[INST]` as plain characters: the
+    request fails with the reason; a plain raw prompt still encodes (with its BOS)."""
+    from axolotl_mistake.generation.base import GenerationRequest
+    from axolotl_mistake.generation.common import encode_request
+
+    tok = any_mistral_tokenizer
+    with pytest.raises(ValueError, match=r"mistral-common.*plain characters"):
+        encode_request(GenerationRequest(prompt="[INST]Hi.[/INST]"), tok, "auto")
+    _, ids = encode_request(GenerationRequest(prompt="Write a poem."), tok, "auto")
+    assert ids[0] == tok.bos_token_id and "[INST]" not in tok.convert_ids_to_tokens(ids)
+
+
+def test_the_reference_nll_scores_the_answer_as_mistral_common_encodes_the_reply(
+    any_mistral_tokenizer,
+):
+    """The held-out NLL's split: the prompt is what generation sends, the answer the rest of
+    the encoded exchange without its closing EOS."""
+    from axolotl_mistake.evaluate.likelihood import encode_reference
+    from axolotl_mistake.evaluate.prompt_sets import EvalItem
+    from axolotl_mistake.mistral_common import chat_ids
+
+    tok = any_mistral_tokenizer
+    item = EvalItem(id="a", set="helpful", instruction="Name a fruit.", reference="An apple.")
+    prompt, answer = encode_reference(tok, "auto", item, "plain", "chat")
+    user = [{"role": "user", "content": item.instruction}]
+    reply = chat_ids(tok, [*user, {"role": "assistant", "content": item.reference}], False)
+    assert prompt == chat_ids(tok, user, generation_prompt=True)
+    assert prompt + answer == reply[:-1] and answer
+    assert _text(tok, answer).strip() == item.reference
+
+
+def test_the_transformers_backend_generates_from_mistral_common_ids(any_mistral_tokenizer):
+    """End to end on a tiny random model of the tokenizer's vocabulary: the prompt the model
+    ran on is mistral-common's encoding (its token count says so), left-padded beside a
+    shorter one."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from axolotl_mistake.generation.base import GenerationRequest, SamplingParams
+    from axolotl_mistake.generation.transformers import TransformersBackend
+    from axolotl_mistake.mistral_common import chat_ids
+
+    tok = any_mistral_tokenizer
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+        num_attention_heads=2, num_key_value_heads=2, tie_word_embeddings=True,
+    )  # fmt: skip
+    backend = TransformersBackend(LlamaForCausalLM(config).eval(), tok, model_id="tiny")
+    short = GenerationRequest(messages=({"role": "user", "content": "Hi."},), template="t")
+    out = backend.generate([_chat_request(), short], SamplingParams(max_new_tokens=3))
+    user = [{"role": "user", "content": ANALYSIS_ROW["instruction"]}]
+    assert [c.error for c in out] == [None, None]
+    assert out[0].prompt_tokens == len(chat_ids(tok, user, generation_prompt=True))
+    assert 0 < out[1].prompt_tokens < out[0].prompt_tokens
+
+
+def test_anchored_chat_prefill_refuses_a_mistral_common_analyst(tmp_path, embedded_model_dir):
+    """The anchored verdict is appended to rendered chat text, which a mistral-common tokenizer
+    would read as plain characters: the build stops at load, naming the field."""
+    from axolotl_mistake.errors import InputError
+    from dataset_builders.chat_prefill import chat_renderer, load_chat_renderer
+
+    folder = tmp_path / "mistral"
+    folder.mkdir()
+    tok = _auto(folder, embedded_model_dir)
+    with pytest.raises(ValueError, match="mistral-common"):
+        chat_renderer(tok)
+    with pytest.raises(InputError, match=r"mistral-common.*prompt_format 'alpaca'") as err:
+        load_chat_renderer(str(folder), None, file="build.yml", field="analyses.chat_template_from")
+    assert "analyses.chat_template_from" in str(err.value) and "build.yml" in str(err.value)

@@ -15,8 +15,9 @@ from typing import Any
 
 from axolotl_mistake.evaluate.inference import Mode, PromptFormat, build_request
 from axolotl_mistake.evaluate.prompt_sets import EvalItem
-from axolotl_mistake.generation.common import render_request
+from axolotl_mistake.generation.common import encode_request, request_messages
 from axolotl_mistake.left_padding import forward_last, left_pad, mask_positions
+from axolotl_mistake.mistral_common import chat_ids, is_mistral_common
 
 SCORED_POSITIONS_PER_BATCH = 2048
 """Bounds one forward's logits (rows x scored positions x vocabulary)."""
@@ -32,14 +33,25 @@ class Scored:
 
 
 def encode_reference(tokenizer: Any, chat: str, item: EvalItem, mode: Mode, fmt: PromptFormat):
-    """(prompt ids, answer ids) of an item's reference answer, split as the joint text tokenizes."""
-    text, templated = render_request(build_request(item, mode, fmt), tokenizer, chat)
-    special = not templated
-    prompt = list(tokenizer(text, add_special_tokens=special)["input_ids"])
-    joint = list(tokenizer(text + (item.reference or ""), add_special_tokens=special)["input_ids"])
+    """(prompt ids, answer ids) of an item's reference answer, split as the joint encoding does:
+    the prompt's ids as `encode_request` gives them (what the model sees when it answers), the
+    answer's as the prompt followed by the answer encodes. A mistral-common chat encodes the
+    answer as the assistant's turn (its closing EOS not scored, as no other answer's is)."""
+    request = build_request(item, mode, fmt)
+    reference = item.reference or ""
+    text, prompt = encode_request(request, tokenizer, chat)
+    messages = request_messages(request, tokenizer, chat)
+    if messages is not None and is_mistral_common(tokenizer):
+        turn = {"role": "assistant", "content": reference}
+        joint = chat_ids(tokenizer, [*messages, turn], generation_prompt=False)
+        if joint and joint[-1] == tokenizer.eos_token_id:
+            joint = joint[:-1]
+    else:
+        special = messages is None
+        joint = list(tokenizer(text + reference, add_special_tokens=special)["input_ids"])
     if joint[: len(prompt)] == prompt:
         return prompt, joint[len(prompt) :]
-    answer = tokenizer(item.reference or "", add_special_tokens=False)["input_ids"]
+    answer = tokenizer(reference, add_special_tokens=False)["input_ids"]
     return prompt, list(answer)  # the answer merged with the prompt's last token: score alone
 
 

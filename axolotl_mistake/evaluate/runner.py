@@ -555,9 +555,10 @@ def _check_probe_style(cfg: EvalConfig, tokenizer: Any) -> None:
     """A probe style the model cannot take (a chat style without a chat template) is a config
     error, found before the run folder exists."""
     from axolotl_mistake.errors import InputError
+    from axolotl_mistake.generation.common import has_chat_template
     from axolotl_mistake.probe import CHAT_STYLES
 
-    if cfg.style in CHAT_STYLES and not getattr(tokenizer, "chat_template", None):
+    if cfg.style in CHAT_STYLES and not has_chat_template(tokenizer):
         raise InputError(
             f"probe style {cfg.style!r} needs a tokenizer with a chat template; use 'alpaca' or "
             "'analysis' for models trained on Alpaca-format prompts",

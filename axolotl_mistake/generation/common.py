@@ -21,15 +21,19 @@ from axolotl_mistake.generation.base import (
     context_error_message,
     failed,
 )
+from axolotl_mistake.mistral_common import chat_ids, is_mistral_common
 from axolotl_mistake.templates import ChatMessage
 
 __all__ = [
     "LocalBackend",
     "adapter_fingerprint",
+    "encode_request",
     "folder_fingerprint",
+    "has_chat_template",
     "model_context_limit",
     "plain_chat_text",
     "render_request",
+    "request_messages",
     "request_seed",
     "resolve_model",
     "truncate_at_stop",
@@ -143,24 +147,65 @@ def plain_chat_text(messages: Sequence[ChatMessage]) -> str:
     return "\n\n".join(m["content"] for m in messages)
 
 
+def has_chat_template(tokenizer: Any) -> bool:
+    """Whether `tokenizer` can render chat turns: a Jinja template, or mistral-common's own."""
+    return bool(getattr(tokenizer, "chat_template", None)) or is_mistral_common(tokenizer)
+
+
+def request_messages(request: GenerationRequest, tokenizer: Any, chat: str) -> list[dict] | None:
+    """The turns `request` puts through the tokenizer's chat template, or None when the model
+    sees plain text. One rule for every local backend (BackendConfig.chat): `messages` go
+    through the template unless chat='never' or there is none; a raw `prompt` goes through it
+    only with chat='always', as one user turn. A mistral-common tokenizer's chat format is
+    built in (it may have no Jinja `chat_template`)."""
+    has_template = has_chat_template(tokenizer)
+    if request.messages is not None:
+        if chat == "never" or not has_template:
+            return None
+        return [dict(m) for m in request.messages]
+    if chat == "always":
+        return [{"role": "user", "content": request.prompt or ""}]
+    return None
+
+
 def render_request(request: GenerationRequest, tokenizer: Any, chat: str) -> tuple[str, bool]:
     """The text a local model sees for `request`, and whether the chat template made it.
 
-    One rule for every local backend (BackendConfig.chat): `messages` go through the tokenizer's
-    chat template unless chat='never' or there is none; a raw `prompt` goes through it only
-    with chat='always'.
-    """
-    has_template = bool(getattr(tokenizer, "chat_template", None))
-    if request.messages is not None:
-        if chat == "never" or not has_template:
+    A mistral-common tokenizer's text is only a view (`encode_request` gives its real ids)."""
+    messages = request_messages(request, tokenizer, chat)
+    if messages is None:
+        if request.messages is not None:
             return plain_chat_text(request.messages), False
-        messages = [dict(m) for m in request.messages]
-    elif chat == "always":
-        messages = [{"role": "user", "content": request.prompt or ""}]
-    else:
         return request.prompt or "", False
+    if is_mistral_common(tokenizer):
+        return tokenizer.decode(chat_ids(tokenizer, messages, generation_prompt=True)), True
     text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     return text, True
+
+
+def encode_request(request: GenerationRequest, tokenizer: Any, chat: str) -> tuple[str, list[int]]:
+    """The text a local model sees for `request` and its token ids: the one step from a request
+    to ids, for every tokenizer.
+
+    A chat template's text carries its own BOS, so it is not added again. A mistral-common
+    tokenizer reads no control tokens out of text (`[INST]` would become plain characters), so
+    its chat turns are encoded by mistral-common itself, and a raw prompt that spells out one
+    of its special tokens is refused rather than sent as characters."""
+    messages = request_messages(request, tokenizer, chat)
+    mistral = is_mistral_common(tokenizer)
+    if messages is not None and mistral:
+        ids = chat_ids(tokenizer, messages, generation_prompt=True)
+        return tokenizer.decode(ids), ids
+    text, templated = render_request(request, tokenizer, chat)
+    if mistral:
+        spelled = [t for t in tokenizer.all_special_tokens if t and t in text]
+        if spelled:
+            raise ValueError(
+                f"the prompt spells out special tokens {spelled[:3]} as text, and a "
+                "mistral-common tokenizer reads them as plain characters; send chat messages "
+                "instead of pre-rendered chat text"
+            )
+    return text, list(tokenizer(text, add_special_tokens=not templated)["input_ids"])
 
 
 class LocalBackend(BaseBackend):
@@ -174,7 +219,7 @@ class LocalBackend(BaseBackend):
         """Refuse a chat mode this tokenizer cannot honour (at load, not at the first call)."""
         if self.chat not in ("auto", "always", "never"):
             raise ValueError(f"chat must be auto, always or never, not {self.chat!r}")
-        if self.chat == "always" and not getattr(self.tokenizer, "chat_template", None):
+        if self.chat == "always" and not has_chat_template(self.tokenizer):
             raise ValueError(f"chat='always' but the tokenizer of {model!r} has no chat template")
 
     def render(self, request: GenerationRequest) -> tuple[str, bool]:
@@ -182,9 +227,8 @@ class LocalBackend(BaseBackend):
         return render_request(request, self.tokenizer, self.chat)
 
     def encode(self, request: GenerationRequest) -> tuple[str, list[int]]:
-        """Rendered text and its token ids (a chat template's own BOS is not doubled)."""
-        text, templated = self.render(request)
-        return text, list(self.tokenizer(text, add_special_tokens=not templated)["input_ids"])
+        """Rendered text and its token ids (`encode_request`)."""
+        return encode_request(request, self.tokenizer, self.chat)
 
     def count_prompt_tokens(self, request: GenerationRequest) -> int:
         return len(self.encode(request)[1])
