@@ -104,19 +104,18 @@ def naive_loop(backend, requests, max_new_tokens: int) -> tuple[list[str], int, 
     sync()
     start = time.perf_counter()
     for request in requests:
-        text, templated = backend.render(request)
-        ids = tokenizer(text, return_tensors="pt", add_special_tokens=not templated).to(
-            backend.device
-        )
+        _, prompt = backend.encode(request)  # the same ids the batched backend runs
+        ids = torch.tensor([prompt], device=backend.device)
         with torch.inference_mode():
             out = model.generate(
-                **ids,
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
                 max_new_tokens=max_new_tokens,
                 do_sample=False,
                 pad_token_id=backend.pad_id,
                 eos_token_id=backend.eos_ids,
             )
-        new = out[0, ids["input_ids"].shape[1] :].tolist()
+        new = out[0, ids.shape[1] :].tolist()
         cut = next((k for k, t in enumerate(new) if t in backend.eos_ids), None)
         tokens += len(new) if cut is None else cut + 1
         texts.append(tokenizer.decode(new if cut is None else new[:cut], skip_special_tokens=True))
