@@ -90,11 +90,10 @@ class ChatUnguidedAnalysisStrategy(MistakeAnalysisTokenizingStrategy):
         eos = self.tokenizer.eos_token_id
         spans = []
         for prompt_ids, tail_ids, tail, row in zip(p_ids, t_ids, tails, rows):
-            end = tail_ids.index(eos) + 1 if eos in tail_ids else len(tail_ids)
-            trained = list(tail_ids[:end])
+            trained, rest = _through_eos(list(tail_ids), eos)
             if eos is not None and _unterminated(tail, row["critique"]):
                 trained.append(eos)
-            spans.append((list(prompt_ids), trained, list(tail_ids[end:])))
+            spans.append((list(prompt_ids), trained, rest))
         return spans
 
     def _token_level_spans(
@@ -117,10 +116,15 @@ class ChatUnguidedAnalysisStrategy(MistakeAnalysisTokenizingStrategy):
                     "prompt as a prefix of the whole exchange, so the assistant turn cannot be "
                     "isolated for loss masking"
                 )
-            tail = full[len(prompt) :]
-            end = tail.index(eos) + 1 if eos in tail else len(tail)
-            spans.append((prompt, tail[:end], tail[end:]))
+            spans.append((prompt, *_through_eos(full[len(prompt) :], eos)))
         return spans
+
+
+def _through_eos(tail: list[int], eos: int | None) -> tuple[list[int], list[int]]:
+    """The assistant turn's ids up to and including its first EOS (trained), and what the
+    format adds after it (context); all of it is trained when there is no EOS."""
+    end = tail.index(eos) + 1 if eos in tail else len(tail)
+    return tail[:end], tail[end:]
 
 
 def _unterminated(tail: str, critique: str) -> bool:
