@@ -26,6 +26,15 @@ def is_mistral_common(tokenizer: Any) -> bool:
     return bool(classes) and isinstance(tokenizer, classes)
 
 
+def unwrap(tokenizer: Any) -> Any:
+    """The transformers mistral-common tokenizer inside vLLM's `MistralTokenizer` (what
+    `LLM.get_tokenizer()` returns for a Mistral model; it keeps transformers' class as
+    `transformers_tokenizer` and has no `chat_template`), else `tokenizer` itself, so the
+    project's one encoding step sees what it is."""
+    inner = getattr(tokenizer, "transformers_tokenizer", None)
+    return inner if inner is not None and is_mistral_common(inner) else tokenizer
+
+
 def chat_ids(tokenizer: Any, messages: list[dict], generation_prompt: bool) -> list[int]:
     """The ids mistral-common encodes `messages` to: up to the assistant's generation prompt,
     or (`generation_prompt` false) a whole exchange ending on the assistant's reply and its EOS.

@@ -277,3 +277,22 @@ def test_anchored_chat_prefill_refuses_a_mistral_common_analyst(tmp_path, embedd
     with pytest.raises(InputError, match=r"mistral-common.*prompt_format 'alpaca'") as err:
         load_chat_renderer(str(folder), None, file="build.yml", field="analyses.chat_template_from")
     assert "analyses.chat_template_from" in str(err.value) and "build.yml" in str(err.value)
+
+
+def test_vllms_mistral_tokenizer_is_read_through_to_transformers_class(
+    tmp_path, embedded_model_dir
+):
+    """vLLM's `LLM.get_tokenizer()` gives its own `MistralTokenizer` for a Mistral model, with
+    no `chat_template`: read as it is, chat requests would go out as plain text. The vllm
+    backend unwraps it, so they are encoded by mistral-common. Runs where vLLM imports."""
+    vllm_mistral = pytest.importorskip("vllm.tokenizers.mistral")
+    from axolotl_mistake.generation.common import encode_request, has_chat_template
+    from axolotl_mistake.mistral_common import chat_ids, unwrap
+
+    inner = _auto(tmp_path, embedded_model_dir)
+    wrapped = vllm_mistral.MistralTokenizer(inner)
+    assert not has_chat_template(wrapped) and unwrap(wrapped) is inner and unwrap(inner) is inner
+    user = [{"role": "user", "content": ANALYSIS_ROW["instruction"]}]
+    _, ids = encode_request(_chat_request(), unwrap(wrapped), "auto")
+    assert ids == chat_ids(inner, user, generation_prompt=True)
+    assert ids == list(wrapped.apply_chat_template(user, add_generation_prompt=True))

@@ -27,6 +27,7 @@ from axolotl_mistake.generation.common import (
     truncate_at_stop,
 )
 from axolotl_mistake.generation.config import LocalBackendConfig
+from axolotl_mistake.mistral_common import unwrap
 
 
 class VLLMConfig(LocalBackendConfig):
@@ -137,7 +138,7 @@ class VLLMBackend(LocalBackend):
             self._lora = LoRARequest("adapter", 1, str(adapter))
         self._vllm = vllm
         self.llm = vllm.LLM(**kwargs)
-        self.tokenizer = self.llm.get_tokenizer()
+        self.tokenizer = unwrap(self.llm.get_tokenizer())  # Mistral: transformers' class
         self.max_context = max_context or _engine_max_len(self.llm)
         self._check_chat(model)
 
