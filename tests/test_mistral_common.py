@@ -296,3 +296,33 @@ def test_vllms_mistral_tokenizer_is_read_through_to_transformers_class(
     _, ids = encode_request(_chat_request(), unwrap(wrapped), "auto")
     assert ids == chat_ids(inner, user, generation_prompt=True)
     assert ids == list(wrapped.apply_chat_template(user, add_generation_prompt=True))
+
+
+def test_the_mistral_recipes_datasets_train_only_replies_on_a_tekken_tokenizer():
+    """recipes/mistral_nemo_12b_instruct_mistake.yml's own dataset blocks and flags, loaded as
+    Axolotl loads them, on the Tekken tokenizer mistral-common ships (the recipe's model uses
+    one): each row ends on a trained `</s>`, the bad answer and the user turns are masked."""
+    import yaml
+    from axolotl.prompt_strategies import load
+    from axolotl.utils.dict import DictDefault
+
+    recipe = yaml.safe_load(
+        (
+            Path(__file__).parents[1] / "recipes" / "mistral_nemo_12b_instruct_mistake.yml"
+        ).read_text()
+    )
+    assert recipe["tokenizer_use_mistral_common"] is True and "chat_template" not in recipe
+    tok = _axolotls("tekken_240911.json")
+    keys = ("sequence_len", "train_on_inputs", "tokenizer_use_mistral_common")
+    cfg = DictDefault({k: recipe[k] for k in keys})
+    for ds in recipe["datasets"]:
+        analysis = ds["type"] == "axolotl_mistake.chat_unguided_analysis"
+        row = ANALYSIS_ROW if analysis else SFT_ROW
+        out = load(ds["type"], tok, cfg, DictDefault(ds)).tokenize_prompt(row)
+        ids, labels = out["input_ids"], out["labels"]
+        trained = [t for t, lab in zip(ids, labels) if lab != IGNORE_INDEX]
+        masked = _text(tok, [t for t, lab in zip(ids, labels) if lab == IGNORE_INDEX])
+        assert trained[-1] == ids[-1] == tok.eos_token_id, ds["type"]
+        reply = row["critique"] if analysis else row["messages"][-1]["content"]
+        assert _text(tok, trained[:-1]).strip() == reply
+        assert (row["bad"] if analysis else row["messages"][0]["content"]) in masked

@@ -115,7 +115,8 @@ FILE_PATTERNS = (
     r"(?<![\w/.*<-])([\w-]+\.json)\b",
     r"(?<![\w/.-])((?:benchmarks|axolotl_mistake|dataset_builders|tests|\.ci)/[\w/.-]+\.(?:py|md|sh|json))",
 )
-NOT_FILES = {"manifest.json", "results.json", "compare.json", "package.json"}
+NOT_FILES = {"manifest.json", "results.json", "compare.json", "package.json", "tekken.json"}
+"""Outputs, and files of a model's own repository (a Mistral tokenizer), not of this one."""
 
 
 def named_files(path: Path) -> set[str]:

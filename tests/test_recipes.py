@@ -60,6 +60,7 @@ def test_recipes_exist():
         "alpaca7b_critique_revise.yml",
         "glm4_9b_chat_goal_hijack.yml",
         "llama3_8b_instruct_mistake.yml",
+        "mistral_nemo_12b_instruct_mistake.yml",
         "qwen25_7b_instruct_mistake.yml",
         "smollm2_135m_mistake.yml",
     ):
