@@ -30,9 +30,20 @@ def unwrap(tokenizer: Any) -> Any:
     """The transformers mistral-common tokenizer inside vLLM's `MistralTokenizer` (what
     `LLM.get_tokenizer()` returns for a Mistral model; it keeps transformers' class as
     `transformers_tokenizer` and has no `chat_template`), else `tokenizer` itself, so the
-    project's one encoding step sees what it is."""
+    project's one encoding step sees what it is. A vLLM Mistral tokenizer without that class
+    inside is refused (ValueError): read as it is, its chats would go out as plain text."""
     inner = getattr(tokenizer, "transformers_tokenizer", None)
-    return inner if inner is not None and is_mistral_common(inner) else tokenizer
+    if inner is not None and is_mistral_common(inner):
+        return inner
+    cls = type(tokenizer)
+    vllms = cls.__name__ == "MistralTokenizer" and cls.__module__.startswith("vllm.")
+    if vllms or getattr(tokenizer, "IS_MISTRAL_TOKENIZER", False):  # vLLM's, in another shape
+        raise ValueError(
+            "this vLLM's Mistral tokenizer does not hold transformers' mistral-common class, so "
+            "the project cannot encode chats for it (they would go out as plain text); use a "
+            "vLLM whose MistralTokenizer has `transformers_tokenizer` (0.34 was checked)"
+        )
+    return tokenizer
 
 
 def chat_ids(tokenizer: Any, messages: list[dict], generation_prompt: bool) -> list[int]:

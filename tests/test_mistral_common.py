@@ -296,6 +296,9 @@ def test_vllms_mistral_tokenizer_is_read_through_to_transformers_class(
     _, ids = encode_request(_chat_request(), unwrap(wrapped), "auto")
     assert ids == chat_ids(inner, user, generation_prompt=True)
     assert ids == list(wrapped.apply_chat_template(user, add_generation_prompt=True))
+    del wrapped.transformers_tokenizer  # the shape of a vLLM whose class does not hold it
+    with pytest.raises(ValueError, match="plain text"):
+        unwrap(wrapped)
 
 
 def test_the_mistral_recipes_datasets_train_only_replies_on_a_tekken_tokenizer():
