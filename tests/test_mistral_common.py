@@ -329,3 +329,84 @@ def test_the_mistral_recipes_datasets_train_only_replies_on_a_tekken_tokenizer()
         reply = row["critique"] if analysis else row["messages"][-1]["content"]
         assert _text(tok, trained[:-1]).strip() == reply
         assert (row["bad"] if analysis else row["messages"][0]["content"]) in masked
+
+
+def _tiny_mistral(folder: Path) -> Path:
+    """A Mistral-shaped model folder, offline: seeded random weights of a one-layer Mistral over
+    the Tekken vocabulary, and the `tekken.json` mistral-common ships (what Axolotl's loader
+    reads with `tokenizer_use_mistral_common: true`)."""
+    import shutil
+
+    import torch
+    from transformers import MistralConfig, MistralForCausalLM
+
+    torch.manual_seed(0)
+    config = MistralConfig(
+        vocab_size=131072, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+        num_attention_heads=2, num_key_value_heads=1, head_dim=8, tie_word_embeddings=True,
+        bos_token_id=1, eos_token_id=2, pad_token_id=11,
+    )  # fmt: skip
+    MistralForCausalLM(config).save_pretrained(folder)
+    shutil.copy(_shipped("tekken_240911.json"), folder / "tekken.json")
+    return folder
+
+
+@pytest.mark.slow
+def test_the_mistral_recipe_trains_on_cpu_with_its_probe(tmp_path):
+    """`axolotl train` of recipes/mistral_nemo_12b_instruct_mistake.yml as shipped — its plugin,
+    flag, dataset blocks and probe — with only the hardware settings made CPU ones and the
+    model a tiny Mistral-shaped one on the Tekken tokenizer: it trains, the probe scores its
+    pairs in mistral-common's chat encoding at start and end, and the adapter is saved."""
+    import json
+
+    import yaml
+
+    from tests.axolotl_runner import CPU_SETTINGS, FIXTURES, run_axolotl
+
+    _shipped("tekken_240911.json")
+    recipe = yaml.safe_load(
+        (
+            Path(__file__).parents[1] / "recipes" / "mistral_nemo_12b_instruct_mistake.yml"
+        ).read_text()
+    )
+    sft = [json.loads(x) for x in (FIXTURES / "sft_rows.jsonl").read_text().splitlines()]
+    chat = "".join(
+        json.dumps({"messages": [
+            {"role": "user", "content": f"{r['instruction']}\n\n{r['input']}".strip()},
+            {"role": "assistant", "content": r["output"]},
+        ]}) + "\n"
+        for r in sft
+    )  # fmt: skip
+    for ds in recipe["datasets"]:
+        path = tmp_path / Path(ds["path"]).name
+        if ds["type"] == "axolotl_mistake.chat_unguided_analysis":
+            path.write_text((FIXTURES / "analysis_rows.jsonl").read_text())
+        else:
+            path.write_text(chat)
+        ds["path"] = str(path)
+    for key in ("load_in_4bit", "gradient_checkpointing", "evals_per_epoch", "saves_per_epoch"):
+        recipe.pop(key, None)
+    recipe.update(
+        CPU_SETTINGS,
+        base_model=str(_tiny_mistral(tmp_path / "model")),
+        dataset_prepared_path=str(tmp_path / "prepared"),
+        output_dir=str(tmp_path / "out"),
+        adapter="lora",
+        sequence_len=512,
+        sample_packing=False,
+        pad_to_sequence_len=False,
+        val_set_size=0,
+        micro_batch_size=2,
+        gradient_accumulation_steps=1,
+        max_steps=2,
+        logging_steps=1,
+        mistake_probe_max_pairs=4,
+    )
+    config = tmp_path / "mistral.yml"
+    config.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    run = run_axolotl(["train", str(config), "--launcher", "python"], cwd=tmp_path)
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log[-4000:]
+    assert "Plugin loaded successfully: axolotl_mistake.MistakeAnalysisPlugin" in log
+    assert log.count("'discrimination_auc'") == 2, log[-4000:]
+    assert (tmp_path / "out" / "adapter_model.safetensors").is_file()
