@@ -35,6 +35,13 @@ def _text(request: GenerationRequest) -> str:
     )
 
 
+def _turns(request: GenerationRequest) -> tuple | None:
+    """A chat request's turns in a hashable form (its messages are dicts)."""
+    if request.messages is None:
+        return None
+    return tuple(tuple(sorted(m.items())) for m in request.messages)
+
+
 def endpoint_error(request: GenerationRequest, budget: int, context: int | None) -> str | None:
     """Why a prompt for an endpoint is too long for `context` tokens, or None (fits/unknown)."""
     if context is None:
@@ -78,7 +85,7 @@ def bound_items(
             for record, request in call.pairs:
                 uid = uid_of(record)
                 budget = call.max_new_tokens + unknown(record)
-                marker = (uid, call.label, budget, request.prompt, request.messages)
+                marker = (uid, call.label, budget, request.prompt, _turns(request))
                 if uid in too_long or marker in seen:
                     continue  # the k samples of one prompt are one check
                 seen.add(marker)

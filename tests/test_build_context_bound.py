@@ -64,6 +64,16 @@ def test_budget_counts_text_still_to_be_generated(tiny_model_dir, tmp_path):
     assert m["counts"]["mistakes"]["calls"] == 3
 
 
+def test_chat_format_guided_build_with_a_local_model(tiny_model_dir, tmp_path):
+    """Chat-format requests (the GPU chat recipes' guided builds) pass the bound too: their turns
+    are dicts, once put in a set as they were and a TypeError before any model call."""
+    extra = [*local(tiny_model_dir), "--prompt_format", "chat", "--model.chat", "always"]
+    assert main(argv(tmp_path, SHORT, *extra, mode="guided")) == 0
+    m = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert m["counts"]["context_bound"] == {"checked": 3, "kept": 3, "too_long_for_context": 0}
+    assert m["counts"]["mistakes"]["calls"] == 3
+
+
 def test_nothing_left_is_an_input_error(tiny_model_dir, tmp_path, capsys):
     assert main(argv(tmp_path, [LONG], *local(tiny_model_dir))) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]  # after the model's load bar
