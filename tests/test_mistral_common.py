@@ -237,24 +237,30 @@ def test_the_reference_nll_scores_the_answer_as_mistral_common_encodes_the_reply
     assert _text(tok, answer).strip() == item.reference
 
 
-def test_the_transformers_backend_generates_from_mistral_common_ids(any_mistral_tokenizer):
-    """End to end on a tiny random model of the tokenizer's vocabulary: the prompt the model
-    ran on is mistral-common's encoding (its token count says so), left-padded beside a
-    shorter one."""
+def _tiny_backend(tok):
+    """The transformers backend on a seeded one-layer random model of `tok`'s vocabulary."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from axolotl_mistake.generation.base import GenerationRequest, SamplingParams
     from axolotl_mistake.generation.transformers import TransformersBackend
-    from axolotl_mistake.mistral_common import chat_ids
 
-    tok = any_mistral_tokenizer
     torch.manual_seed(0)
     config = LlamaConfig(
         vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
         num_attention_heads=2, num_key_value_heads=2, tie_word_embeddings=True,
     )  # fmt: skip
-    backend = TransformersBackend(LlamaForCausalLM(config).eval(), tok, model_id="tiny")
+    return TransformersBackend(LlamaForCausalLM(config).eval(), tok, model_id="tiny")
+
+
+def test_the_transformers_backend_generates_from_mistral_common_ids(any_mistral_tokenizer):
+    """End to end on a tiny random model of the tokenizer's vocabulary: the prompt the model
+    ran on is mistral-common's encoding (its token count says so), left-padded beside a
+    shorter one."""
+    from axolotl_mistake.generation.base import GenerationRequest, SamplingParams
+    from axolotl_mistake.mistral_common import chat_ids
+
+    tok = any_mistral_tokenizer
+    backend = _tiny_backend(tok)
     short = GenerationRequest(messages=({"role": "user", "content": "Hi."},), template="t")
     out = backend.generate([_chat_request(), short], SamplingParams(max_new_tokens=3))
     user = [{"role": "user", "content": ANALYSIS_ROW["instruction"]}]
@@ -410,3 +416,61 @@ def test_the_mistral_recipe_trains_on_cpu_with_its_probe(tmp_path):
     assert "Plugin loaded successfully: axolotl_mistake.MistakeAnalysisPlugin" in log
     assert log.count("'discrimination_auc'") == 2, log[-4000:]
     assert (tmp_path / "out" / "adapter_model.safetensors").is_file()
+
+
+def test_stop_strings_end_generation_on_a_mistral_common_tokenizer(any_mistral_tokenizer):
+    """transformers' `StopStringCriteria` cannot read mistral-common's vocabulary (every call
+    with a stop string failed); the backend decodes the rows instead. A stop string that
+    the greedy text holds cuts it there and ends the row early."""
+    from axolotl_mistake.generation.base import SamplingParams
+
+    tok = any_mistral_tokenizer
+    backend = _tiny_backend(tok)
+    free = backend.generate([_chat_request()], SamplingParams(max_new_tokens=12))[0]
+    assert free.error is None and free.completion_tokens == 12 and len(free.text) > 4
+    stop = free.text[2:4]  # two characters the greedy text holds after its start
+    cut = backend.generate([_chat_request()], SamplingParams(max_new_tokens=12, stop=(stop,)))[0]
+    assert cut.error is None and cut.finish_reason == "stop"
+    assert free.text.startswith(cut.text) and stop not in cut.text
+    assert cut.completion_tokens < free.completion_tokens
+
+
+def test_a_guided_chat_build_runs_on_a_mistral_shaped_model(tmp_path):
+    """The Mistral recipe's build path on CPU: guided mistakes and self-analyses in chat format
+    through the transformers backend, on a model folder whose tokenizer transformers 5 loads as
+    mistral-common's (`tekken.json`, no Jinja template), with stop strings. Every call succeeds
+    and the rows are written."""
+    import json
+
+    from dataset_builders.build import main
+    from tests.build_support import fast_build_argv, origin_source
+
+    _shipped("tekken_240911.json")
+    model = _tiny_mistral(tmp_path / "model")
+    red = tmp_path / "red.jsonl"
+    red.write_text(
+        "".join(
+            json.dumps({"prompt": f"How do I do harmful thing number {i}?", "response": "No."})
+            + "\n"
+            for i in range(3)
+        )
+    )
+    local = ["--model.model", str(model), "--model.device", "cpu", "--model.chat", "always"]
+    chat = [
+        "--prompt_format",
+        "chat",
+        "--mistakes.stop",
+        '["###"]',
+        "--mistakes.max_new_tokens",
+        "8",
+    ]
+    argv = fast_build_argv(origin_source(red), tmp_path / "out", *local, *chat, mode="guided")
+    assert main(argv) == 0
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert (
+        manifest["counts"]["mistakes"]["calls"] == 3
+        and manifest["counts"]["analyses"]["calls"] == 3
+    )
+    assert not manifest.get("failures")
+    rows = (tmp_path / "out" / "mistake_analysis.jsonl").read_text().splitlines()
+    assert len(rows) == 3

@@ -41,6 +41,7 @@ from axolotl_mistake.generation.common import (
 )
 from axolotl_mistake.generation.config import LocalBackendConfig
 from axolotl_mistake.left_padding import mask_positions
+from axolotl_mistake.mistral_common import is_mistral_common
 
 __all__ = [
     "TransformersBackend",
@@ -264,7 +265,14 @@ class TransformersBackend(LocalBackend):
         # matches no text (truncate_at_stop skips it) but would end generation at once here.
         stop = tuple(s for s in params.stop if s)
         if stop:
-            kwargs["stopping_criteria"] = StoppingCriteriaList([self._stop_criteria(stop)])
+            from axolotl_mistake.generation.stopping import DecodedStopStrings
+
+            criteria = (
+                DecodedStopStrings(self.tokenizer, stop, width)
+                if is_mistral_common(self.tokenizer)  # HF's criteria cannot read its vocabulary
+                else self._stop_criteria(stop)
+            )
+            kwargs["stopping_criteria"] = StoppingCriteriaList([criteria])
         input_ids, attention = input_ids.to(self.device), attention.to(self.device)
         with torch.inference_mode():
             cache = self._shared_prompt_cache(input_ids, attention)
