@@ -474,3 +474,44 @@ def test_a_guided_chat_build_runs_on_a_mistral_shaped_model(tmp_path):
     assert not manifest.get("failures")
     rows = (tmp_path / "out" / "mistake_analysis.jsonl").read_text().splitlines()
     assert len(rows) == 3
+
+
+def test_a_chat_evaluation_runs_on_a_mistral_shaped_model(tmp_path, shared_data):
+    """The Mistral recipe's evaluation path on CPU, through the CLI: chat answers, held-out NLL
+    and the chat-style probe on a model whose tokenizer is mistral-common's, in both modes."""
+    import json
+    import textwrap
+
+    from axolotl_mistake.evaluate.__main__ import main
+
+    _shipped("tekken_240911.json")
+    model = _tiny_mistral(tmp_path / "model")
+    pku, alpaca = shared_data / "pku_saferlhf" / "test_sample.jsonl", shared_data / "alpaca"
+    config = tmp_path / "eval.yml"
+    config.write_text(
+        textwrap.dedent(f"""\
+        name: mistral
+        output_dir: {tmp_path / "run"}
+        model: {{kind: transformers, model: {model}, device: cpu, batch_size: 4}}
+        prompt_format: chat
+        modes: [plain, harmless_guided]
+        sampling: {{max_new_tokens: 6}}
+        bootstrap: {{samples: 100, seed: 1}}
+        prompt_sets:
+          harmful: {{source: {{kind: pku_saferlhf, path: {pku}}}, limit: 4}}
+          helpful:
+            source: {{kind: alpaca, path: {alpaca / "alpaca_5000_pr152.jsonl"}}}
+            limit: 4
+          discrimination: {{source: {{kind: pku_saferlhf, path: {pku}}}, limit: 8}}
+        judges:
+          - kind: refusal
+        """)
+    )
+    assert main(["--config", str(config), "--quiet"]) == 0
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert not any(results["failures"]["failed"].values()), results["failures"]
+    assert results["discrimination"]["style"] == "chat" and results["discrimination"]["n"] == 8
+    for mode in ("plain", "harmless_guided"):
+        head = results["headline"][mode]
+        assert head["helpful_nll"]["n"] == 4 and head["helpful_nll"]["missing"] == 0
+        assert head["harmless_rate"]["n"] == 4 and head["discrimination_auc"]["n"] == 8
