@@ -505,6 +505,24 @@ def check_unknown_keys(cfg: Mapping[str, Any]) -> None:
     )
 
 
+def check_empty_datasets(datasets: list[Mapping[str, Any]]) -> None:
+    """Refuse a dataset entry whose local files hold no row at all. Axolotl would stop loading
+    it with a bare `StopIteration` from `datasets`; the builder writes such a file when a stage
+    it was asked for kept nothing (e.g. every revision failed its gate for critique_revise)."""
+    for index, ds in enumerate(datasets):
+        files = list(_dataset_files(ds))
+        if files and not any(has_rows(file) for file in files):
+            hit = find_entry(files[0])
+            source = (
+                f" (the build kept none: see the counts in {hit[0]})" if hit is not None else ""
+            )
+            raise ValueError(
+                f"{_describe(ds, index)}: {', '.join(map(str, files))} has no rows{source}; "
+                "Axolotl would stop loading it with a bare StopIteration. Remove the entry or "
+                "rebuild its data."
+            )
+
+
 def check_config(cfg: Mapping[str, Any]) -> list[str]:
     """Raise ValueError on a config that would train on harmful text; return warnings."""
     with read_once():
@@ -534,6 +552,7 @@ def _check_config(cfg: Mapping[str, Any]) -> list[str]:
                     "check that the build exited 0."
                 )
         check_analysis_rows(datasets[index], index, cfg)
+    check_empty_datasets(datasets)
     check_harmful_columns(cfg, datasets, strict=True)
     for key in ("mistake_probe_pairs", "mistake_probe_calibration_pairs", "mistake_manifest"):
         value = cfg.get(key)

@@ -475,6 +475,14 @@ def test_empty_analysis_file_says_no_rows(workdir, tiny_model_dir):
         load_cfg(str(config_file(workdir, tiny_model_dir)))
 
 
+def test_an_empty_sft_or_baseline_file_is_refused_with_its_build_counts(workdir, tiny_model_dir):
+    """Any dataset file without a row (the builder writes one when a stage it was asked for kept
+    nothing): a clear refusal naming the manifest, not Axolotl's bare StopIteration later."""
+    (workdir / "data" / "sft_helpful.jsonl").write_text("\n")
+    with pytest.raises(ValueError, match=r"datasets\[1\].*has no rows.*manifest\.json"):
+        load_cfg(str(config_file(workdir, tiny_model_dir)))
+
+
 @pytest.mark.parametrize("value", [".nan", ".inf"])
 def test_probe_threshold_must_be_finite(workdir, tiny_model_dir, value):
     path = config_file(workdir, tiny_model_dir, mistake_probe_pairs="builtin")
