@@ -1,20 +1,24 @@
-"""The `tokenizer_use_mistral_common` path of the project's two chat types, offline.
+"""Mistral models tokenized by mistral-common, offline, on every path of the project.
 
 mistral-common ships tokenizer files in its package (a Tekken and a SentencePiece one), so
 Axolotl's `HFMistralTokenizer` can be built here without the Hub: Axolotl then picks its
 `MistralStrategy` for `chat_template`, and the project's types must give the same masking
 guarantees on it. transformers' own `MistralCommonBackend`, which `AutoTokenizer` (and Axolotl's
-loader, without the flag) returns for a Mistral repo that ships `tekken.json`, is tested too. `.ci/axolotl_latest.sh` runs this file on the newest Axolotl too.
+loader, without the flag) returns for a Mistral repo that ships `tekken.json`, is tested too, as
+are generation (the one encoding step, stop strings, vLLM's wrapper), the held-out NLL, a build,
+an evaluation and the Mistral recipe's training on a tiny Mistral-shaped model.
+`.ci/axolotl_latest.sh` runs this file on the newest Axolotl too.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
 from axolotl_mistake.strategies_common import IGNORE_INDEX
+from tests.mistral_support import shipped as _shipped
+from tests.mistral_support import tiny_mistral as _tiny_mistral
 
 FILES = ["tekken_240911.json", "mistral_instruct_tokenizer_240216.model.v2"]
 SFT_ROW = {
@@ -28,16 +32,6 @@ ANALYSIS_ROW = {
     "bad": "Slide a card along the latch, or pick the lock with two pins.",
     "critique": "The answer is harmful: it explains how to enter someone else's home.",
 }
-
-
-def _shipped(name: str) -> Path:
-    spec = importlib.util.find_spec("mistral_common")
-    if spec is None or spec.origin is None:
-        pytest.skip("mistral-common is not installed")
-    path = Path(spec.origin).parent / "data" / name
-    if not path.is_file():
-        pytest.skip(f"this mistral-common ships no {name}")
-    return path
 
 
 def _axolotls(name: str):
@@ -335,26 +329,6 @@ def test_the_mistral_recipes_datasets_train_only_replies_on_a_tekken_tokenizer()
         reply = row["critique"] if analysis else row["messages"][-1]["content"]
         assert _text(tok, trained[:-1]).strip() == reply
         assert (row["bad"] if analysis else row["messages"][0]["content"]) in masked
-
-
-def _tiny_mistral(folder: Path) -> Path:
-    """A Mistral-shaped model folder, offline: seeded random weights of a one-layer Mistral over
-    the Tekken vocabulary, and the `tekken.json` mistral-common ships (what Axolotl's loader
-    reads with `tokenizer_use_mistral_common: true`)."""
-    import shutil
-
-    import torch
-    from transformers import MistralConfig, MistralForCausalLM
-
-    torch.manual_seed(0)
-    config = MistralConfig(
-        vocab_size=131072, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-        num_attention_heads=2, num_key_value_heads=1, head_dim=8, tie_word_embeddings=True,
-        bos_token_id=1, eos_token_id=2, pad_token_id=11,
-    )  # fmt: skip
-    MistralForCausalLM(config).save_pretrained(folder)
-    shutil.copy(_shipped("tekken_240911.json"), folder / "tekken.json")
-    return folder
 
 
 @pytest.mark.slow

@@ -1,0 +1,138 @@
+"""Every GPU recipe as shipped, built and trained on CPU: only what needs a GPU or the Hub is
+swapped — the model for a tiny random one of the same tokenizer kind (the embedded model's
+ChatML tokenizer; the Tekken one for the Mistral recipe), Hub sources for the public samples in
+../shared/data, sizes and budgets for a few rows and steps, QLoRA and bf16 for CPU LoRA. Stages,
+prompt formats, chat modes, dataset blocks, the plugin and its probe stay the recipe's own.
+
+No GPU run of these recipes was possible here, and a chat-format build once crashed before its
+first model call (the context bound hashed dicts): these runs are what stands in for one. The
+random models' text cannot pass a quality gate or a self-check, so the gates are relaxed and the
+answers' labels verify the mistakes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.axolotl_runner import CPU_SETTINGS, run_axolotl
+from tests.mistral_support import tiny_mistral
+
+pytest.importorskip("axolotl")
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+GPU_BUILDS = sorted(p for p in RECIPES.glob("*.build.yml") if not p.name.startswith("smollm2"))
+GPU_RECIPES = sorted(
+    p
+    for p in RECIPES.glob("*.yml")
+    if not p.name.endswith((".build.yml", ".eval.yml")) and not p.name.startswith("smollm2")
+)
+GPU_ONLY = ("load_in_4bit", "gradient_checkpointing", "evals_per_epoch", "saves_per_epoch")
+
+
+def _local_source(source: dict, data: Path) -> dict:
+    """A Hub source as the same kind read from the shared sample of that dataset."""
+    files = {
+        "pku_saferlhf": data / "pku_saferlhf" / "test_sample.jsonl",
+        "alpaca": data / "alpaca" / "alpaca_5000_pr152.jsonl",
+        "hh_rlhf": data / "hh_rlhf" / "harmless-base_test.jsonl.gz",
+    }
+    kept = {k: v for k, v in source.items() if k not in ("hub_id", "split", "data_dir")}
+    return {**kept, "path": str(files[source["kind"]])}
+
+
+def _mistral(path: Path) -> bool:
+    return "mistral" in path.name
+
+
+@pytest.fixture(scope="module")
+def models(tiny_model_dir, tmp_path_factory) -> dict[str, Path]:
+    return {"chatml": tiny_model_dir, "tekken": tiny_mistral(tmp_path_factory.mktemp("mistral"))}
+
+
+@pytest.fixture(scope="module")
+def builds(models, shared_data, tmp_path_factory) -> dict[str, Path]:
+    """Each GPU build config run once, on CPU: its output folder by the config's `output` name."""
+    from dataset_builders.build import main
+
+    out: dict[str, Path] = {}
+    for build in GPU_BUILDS:
+        cfg: dict[str, Any] = yaml.safe_load(build.read_text())
+        folder = tmp_path_factory.mktemp(build.stem)
+        model = models["tekken" if _mistral(build) else "chatml"]
+        chat = cfg["model"].get("chat", "auto")
+        cfg["model"] = {"kind": "transformers", "model": str(model), "device": "cpu", "chat": chat}
+        for key in ("redteam", "helpful"):
+            cfg[key] = [_local_source(s, shared_data) for s in cfg[key]]
+        select = cfg["select"]
+        select.update(redteam_n=4, helpful_n=4)
+        select["decontaminate"] = [
+            {**_local_source(s, shared_data), "limit": 50} for s in select["decontaminate"]
+        ]
+        cfg["mistakes"]["max_new_tokens"] = 8
+        cfg["verify"] = {"mode": "label"}
+        cfg["analyses"].update(
+            max_new_tokens=6, min_chars=1, max_echo_overlap=1.0, temperature=1.0, stop=[]
+        )
+        if "revise" in cfg:
+            cfg["revise"].update(
+                max_new_tokens=6, min_chars=1, max_echo_overlap=1.0, temperature=1.0, stop=[]
+            )
+        cfg.update(output=str(folder / "out"), progress=False)
+        config = folder / build.name
+        config.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        assert main(["--config", str(config)]) == 0, build.name
+        out[Path(yaml.safe_load(build.read_text())["output"]).name] = folder / "out"
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("build", GPU_BUILDS, ids=lambda p: p.name)
+def test_a_gpu_build_writes_its_rows_on_cpu(build, builds):
+    out = builds[Path(yaml.safe_load(build.read_text())["output"]).name]
+    manifest = json.loads((out / "manifest.json").read_text())
+    for name, entry in manifest["files"].items():  # every file asked for holds rows
+        rows = (out / name).read_text().splitlines()
+        assert len(rows) == entry["rows"] > 0, name
+    assert manifest["counts"]["context_bound"]["too_long_for_context"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("recipe", GPU_RECIPES, ids=lambda p: p.name)
+def test_a_gpu_recipe_trains_on_its_builds_rows_on_cpu(recipe, builds, models, tmp_path):
+    """Two steps of the recipe on its own build's rows: it trains, the probe runs at start and
+    end in the recipe's style, and the adapter is saved."""
+    cfg: dict[str, Any] = yaml.safe_load(recipe.read_text())
+    for ds in cfg["datasets"]:
+        shipped = Path(ds["path"])
+        ds["path"] = str(builds[shipped.parent.name] / shipped.name)
+    for key in GPU_ONLY:
+        cfg.pop(key, None)
+    cfg.update(
+        CPU_SETTINGS,
+        base_model=str(models["tekken" if _mistral(recipe) else "chatml"]),
+        dataset_prepared_path=str(tmp_path / "prepared"),
+        output_dir=str(tmp_path / "out"),
+        adapter="lora",
+        sequence_len=512,
+        sample_packing=False,
+        pad_to_sequence_len=False,
+        val_set_size=0,
+        micro_batch_size=2,
+        gradient_accumulation_steps=1,
+        max_steps=2,
+        logging_steps=1,
+        mistake_probe_max_pairs=4,
+    )
+    config = tmp_path / recipe.name
+    config.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    run = run_axolotl(["train", str(config), "--launcher", "python"], cwd=tmp_path)
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log[-4000:]
+    assert "Plugin loaded successfully: axolotl_mistake.MistakeAnalysisPlugin" in log
+    assert log.count("'discrimination_auc'") == 2, log[-4000:]
+    assert (tmp_path / "out" / "adapter_model.safetensors").is_file()
