@@ -1,8 +1,9 @@
-"""Every GPU recipe as shipped, built and trained on CPU: only what needs a GPU or the Hub is
-swapped — the model for a tiny random one of the same tokenizer kind (the embedded model's
+"""Every GPU recipe as shipped, built, trained and evaluated on CPU: only what needs a GPU, the
+Hub or an API key is swapped — the model for a tiny random one of the same tokenizer kind (the embedded model's
 ChatML tokenizer; the Tekken one for the Mistral recipe), Hub sources for the public samples in
-../shared/data, sizes and budgets for a few rows and steps, QLoRA and bf16 for CPU LoRA. Stages,
-prompt formats, chat modes, dataset blocks, the plugin and its probe stay the recipe's own.
+../shared/data, sizes and budgets for a few rows and steps, QLoRA and bf16 for CPU LoRA, the
+`llm` judge left out. Stages, prompt formats, chat modes, dataset blocks, the plugin and its
+probe, evaluation modes and prompt sets stay the recipe's own.
 
 No GPU run of these recipes was possible here, and a chat-format build once crashed before its
 first model call (the context bound hashed dicts): these runs are what stands in for one. The
@@ -31,6 +32,7 @@ GPU_RECIPES = sorted(
     for p in RECIPES.glob("*.yml")
     if not p.name.endswith((".build.yml", ".eval.yml")) and not p.name.startswith("smollm2")
 )
+GPU_EVALS = sorted(p for p in RECIPES.glob("*.eval.yml") if not p.name.startswith("smollm2"))
 GPU_ONLY = ("load_in_4bit", "gradient_checkpointing", "evals_per_epoch", "saves_per_epoch")
 
 
@@ -40,6 +42,7 @@ def _local_source(source: dict, data: Path) -> dict:
         "pku_saferlhf": data / "pku_saferlhf" / "test_sample.jsonl",
         "alpaca": data / "alpaca" / "alpaca_5000_pr152.jsonl",
         "hh_rlhf": data / "hh_rlhf" / "harmless-base_test.jsonl.gz",
+        "xstest": data / "xstest" / "xstest_prompts.csv",
     }
     kept = {k: v for k, v in source.items() if k not in ("hub_id", "split", "data_dir")}
     return {**kept, "path": str(files[source["kind"]])}
@@ -136,3 +139,33 @@ def test_a_gpu_recipe_trains_on_its_builds_rows_on_cpu(recipe, builds, models, t
     assert "Plugin loaded successfully: axolotl_mistake.MistakeAnalysisPlugin" in log
     assert log.count("'discrimination_auc'") == 2, log[-4000:]
     assert (tmp_path / "out" / "adapter_model.safetensors").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("evaluation", GPU_EVALS, ids=lambda p: p.name)
+def test_a_gpu_evaluation_config_runs_on_cpu(evaluation, models, shared_data, tmp_path):
+    """The evaluation config as shipped — prompt format, modes, prompt sets, the offline
+    `refusal` judge — on the tiny model without an adapter, a few items per set; the `llm` judge
+    (an endpoint and a key) is left out and the Hub-only attack prompts are noted as not
+    loaded, as offline."""
+    from axolotl_mistake.evaluate.__main__ import main
+
+    cfg: dict[str, Any] = yaml.safe_load(evaluation.read_text())
+    model = models["tekken" if _mistral(evaluation) else "chatml"]
+    cfg["model"] = {"kind": "transformers", "model": str(model), "device": "cpu", "batch_size": 4}
+    cfg.update(output_dir=str(tmp_path / "run"), bootstrap={"samples": 100, "seed": 0})
+    cfg["sampling"]["max_new_tokens"] = 4
+    for prompt_set in cfg["prompt_sets"].values():
+        for holder in (prompt_set, prompt_set.get("from_instructions") or {}):
+            if "source" in holder:
+                holder["source"] = {**_local_source(holder["source"], shared_data), "limit": 50}
+                holder["limit"] = 4
+    cfg["judges"] = [j for j in cfg["judges"] if j["kind"] != "llm"]
+    cfg["primary_judge"] = "refusal"
+    config = tmp_path / evaluation.name
+    config.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    assert main(["--config", str(config), "--quiet"]) == 0
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert not any(results["failures"]["failed"].values()), results["failures"]
+    assert results["modes"] == cfg["modes"]
+    assert results["discrimination"]["n"] > 0
