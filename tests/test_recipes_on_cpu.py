@@ -1,8 +1,8 @@
 """Every GPU recipe as shipped, built, trained and evaluated on CPU: only what needs a GPU, the
-Hub or an API key is swapped — the model for a tiny random one of the same tokenizer kind (the embedded model's
-ChatML tokenizer; the Tekken one for the Mistral recipe), Hub sources for the public samples in
-../shared/data, sizes and budgets for a few rows and steps, QLoRA and bf16 for CPU LoRA, the
-`llm` judge left out. Stages, prompt formats, chat modes, dataset blocks, the plugin and its
+Hub or an API key is swapped — the model for a tiny random one of the same tokenizer kind (the
+embedded model's ChatML tokenizer; the Tekken one for the Mistral recipe), Hub sources for the
+public samples in ../shared/data, sizes and budgets for a few rows and steps, QLoRA and bf16 for
+CPU LoRA, the `llm` judge left out. Stages, prompt formats, chat modes, dataset blocks, the plugin and its
 probe, evaluation modes and prompt sets stay the recipe's own.
 
 No GPU run of these recipes was possible here, and a chat-format build once crashed before its
