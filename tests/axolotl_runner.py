@@ -85,3 +85,38 @@ def run_axolotl(args: list[str], cwd: Path, timeout: int = 900) -> subprocess.Co
     return subprocess.run(
         [str(exe), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )
+
+
+GPU_ONLY_KEYS = ("load_in_4bit", "gradient_checkpointing", "evals_per_epoch", "saves_per_epoch")
+"""Settings of the GPU recipes that a CPU run leaves out (QLoRA, checkpointing, periodic evals)."""
+
+
+def train_recipe_on_cpu(recipe: dict, base_model: Path, workdir: Path, name: str) -> str:
+    """Two steps of a GPU recipe's config on CPU — its plugin, datasets and probe kept, the
+    hardware settings swapped for CPU LoRA on `base_model` — asserting that it trains, the probe
+    runs at start and end, and the adapter is saved. Returns the log."""
+    cfg = {k: v for k, v in recipe.items() if k not in GPU_ONLY_KEYS}
+    cfg.update(
+        CPU_SETTINGS,
+        base_model=str(base_model),
+        dataset_prepared_path=str(workdir / "prepared"),
+        output_dir=str(workdir / "out"),
+        adapter="lora",
+        sequence_len=512,
+        sample_packing=False,
+        pad_to_sequence_len=False,
+        val_set_size=0,
+        micro_batch_size=2,
+        gradient_accumulation_steps=1,
+        max_steps=2,
+        logging_steps=1,
+        mistake_probe_max_pairs=4,
+    )
+    config = write_config(cfg, workdir / name)
+    run = run_axolotl(["train", str(config), "--launcher", "python"], cwd=workdir)
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log[-4000:]
+    assert "Plugin loaded successfully: axolotl_mistake.MistakeAnalysisPlugin" in log
+    assert log.count("'discrimination_auc'") == 2, log[-4000:]
+    assert (workdir / "out" / "adapter_model.safetensors").is_file()
+    return log

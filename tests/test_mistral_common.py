@@ -341,7 +341,7 @@ def test_the_mistral_recipe_trains_on_cpu_with_its_probe(tmp_path):
 
     import yaml
 
-    from tests.axolotl_runner import CPU_SETTINGS, FIXTURES, run_axolotl
+    from tests.axolotl_runner import FIXTURES, train_recipe_on_cpu
 
     _shipped("tekken_240911.json")
     recipe = yaml.safe_load(
@@ -364,32 +364,7 @@ def test_the_mistral_recipe_trains_on_cpu_with_its_probe(tmp_path):
         else:
             path.write_text(chat)
         ds["path"] = str(path)
-    for key in ("load_in_4bit", "gradient_checkpointing", "evals_per_epoch", "saves_per_epoch"):
-        recipe.pop(key, None)
-    recipe.update(
-        CPU_SETTINGS,
-        base_model=str(_tiny_mistral(tmp_path / "model")),
-        dataset_prepared_path=str(tmp_path / "prepared"),
-        output_dir=str(tmp_path / "out"),
-        adapter="lora",
-        sequence_len=512,
-        sample_packing=False,
-        pad_to_sequence_len=False,
-        val_set_size=0,
-        micro_batch_size=2,
-        gradient_accumulation_steps=1,
-        max_steps=2,
-        logging_steps=1,
-        mistake_probe_max_pairs=4,
-    )
-    config = tmp_path / "mistral.yml"
-    config.write_text(yaml.safe_dump(recipe, sort_keys=False))
-    run = run_axolotl(["train", str(config), "--launcher", "python"], cwd=tmp_path)
-    log = run.stdout + run.stderr
-    assert run.returncode == 0, log[-4000:]
-    assert "Plugin loaded successfully: axolotl_mistake.MistakeAnalysisPlugin" in log
-    assert log.count("'discrimination_auc'") == 2, log[-4000:]
-    assert (tmp_path / "out" / "adapter_model.safetensors").is_file()
+    train_recipe_on_cpu(recipe, _tiny_mistral(tmp_path / "model"), tmp_path, "mistral.yml")
 
 
 def test_stop_strings_end_generation_on_a_mistral_common_tokenizer(any_mistral_tokenizer):

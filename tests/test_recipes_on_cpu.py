@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.axolotl_runner import CPU_SETTINGS, run_axolotl
+from tests.axolotl_runner import train_recipe_on_cpu
 from tests.mistral_support import tiny_mistral
 
 pytest.importorskip("axolotl")
@@ -33,7 +33,6 @@ GPU_RECIPES = sorted(
     if not p.name.endswith((".build.yml", ".eval.yml")) and not p.name.startswith("smollm2")
 )
 GPU_EVALS = sorted(p for p in RECIPES.glob("*.eval.yml") if not p.name.startswith("smollm2"))
-GPU_ONLY = ("load_in_4bit", "gradient_checkpointing", "evals_per_epoch", "saves_per_epoch")
 
 
 def _local_source(source: dict, data: Path) -> dict:
@@ -113,32 +112,8 @@ def test_a_gpu_recipe_trains_on_its_builds_rows_on_cpu(recipe, builds, models, t
     for ds in cfg["datasets"]:
         shipped = Path(ds["path"])
         ds["path"] = str(builds[shipped.parent.name] / shipped.name)
-    for key in GPU_ONLY:
-        cfg.pop(key, None)
-    cfg.update(
-        CPU_SETTINGS,
-        base_model=str(models["tekken" if _mistral(recipe) else "chatml"]),
-        dataset_prepared_path=str(tmp_path / "prepared"),
-        output_dir=str(tmp_path / "out"),
-        adapter="lora",
-        sequence_len=512,
-        sample_packing=False,
-        pad_to_sequence_len=False,
-        val_set_size=0,
-        micro_batch_size=2,
-        gradient_accumulation_steps=1,
-        max_steps=2,
-        logging_steps=1,
-        mistake_probe_max_pairs=4,
-    )
-    config = tmp_path / recipe.name
-    config.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    run = run_axolotl(["train", str(config), "--launcher", "python"], cwd=tmp_path)
-    log = run.stdout + run.stderr
-    assert run.returncode == 0, log[-4000:]
-    assert "Plugin loaded successfully: axolotl_mistake.MistakeAnalysisPlugin" in log
-    assert log.count("'discrimination_auc'") == 2, log[-4000:]
-    assert (tmp_path / "out" / "adapter_model.safetensors").is_file()
+    model = models["tekken" if _mistral(recipe) else "chatml"]
+    train_recipe_on_cpu(cfg, model, tmp_path, recipe.name)
 
 
 @pytest.mark.slow
