@@ -505,22 +505,23 @@ def check_unknown_keys(cfg: Mapping[str, Any]) -> None:
     )
 
 
-def check_empty_datasets(datasets: list[Mapping[str, Any]]) -> None:
-    """Refuse a dataset entry whose local files hold no row at all. Axolotl would stop loading
-    it with a bare `StopIteration` from `datasets`; the builder writes such a file when a stage
-    it was asked for kept nothing (e.g. every revision failed its gate for critique_revise)."""
+def check_empty_datasets(datasets: list[Mapping[str, Any]], analyses: set[int]) -> None:
+    """Refuse a dataset entry that holds no row: an analysis entry (index in `analyses`) with any
+    empty file, any other entry whose files are all empty. Axolotl would stop loading it with a
+    bare `StopIteration` from `datasets`; the builder writes such a file when its build failed or
+    a stage it was asked for kept nothing (e.g. every revision failed its gate)."""
     for index, ds in enumerate(datasets):
         files = list(_dataset_files(ds))
-        if files and not any(has_rows(file) for file in files):
-            hit = find_entry(files[0])
-            source = (
-                f" (the build kept none: see the counts in {hit[0]})" if hit is not None else ""
-            )
-            raise ValueError(
-                f"{_describe(ds, index)}: {', '.join(map(str, files))} has no rows{source}; "
-                "Axolotl would stop loading it with a bare StopIteration. Remove the entry or "
-                "rebuild its data."
-            )
+        empty = [file for file in files if not has_rows(file)]
+        if not empty or (index not in analyses and len(empty) < len(files)):
+            continue
+        hit = find_entry(empty[0])
+        source = f" (the build kept none: see the counts in {hit[0]})" if hit is not None else ""
+        raise ValueError(
+            f"{_describe(ds, index)}: {', '.join(map(str, empty))} has no rows{source}; Axolotl "
+            "would stop loading it with a bare StopIteration. Rebuild it with `python -m "
+            "dataset_builders.build` and check that the build exited 0, or remove the entry."
+        )
 
 
 def check_config(cfg: Mapping[str, Any]) -> list[str]:
@@ -543,16 +544,9 @@ def _check_config(cfg: Mapping[str, Any]) -> list[str]:
             "the prompt of an analysis row contains the harmful answer, and training on inputs "
             "would teach the model to produce it. Fix: set `train_on_inputs: false` (the default)."
         )
+    check_empty_datasets(datasets, set(uses_strategy))
     for index in uses_strategy:
-        for file in _dataset_files(datasets[index]):
-            if not has_rows(file):
-                raise ValueError(
-                    f"{_describe(datasets[index], index)}: {file} has no rows (an empty or "
-                    "failed build?). Rebuild it with `python -m dataset_builders.build` and "
-                    "check that the build exited 0."
-                )
         check_analysis_rows(datasets[index], index, cfg)
-    check_empty_datasets(datasets)
     check_harmful_columns(cfg, datasets, strict=True)
     for key in ("mistake_probe_pairs", "mistake_probe_calibration_pairs", "mistake_manifest"):
         value = cfg.get(key)
