@@ -26,8 +26,7 @@ def chat_renderer(tokenizer: Any) -> ChatRenderer:
     """
     if is_mistral_common(tokenizer):
         raise ValueError(
-            "its tokenizer is a mistral-common one, which reads no control tokens out of text, "
-            "and anchored chat analyses send the chat prompt with the verdict appended as text"
+            "its tokenizer is a mistral-common one, which reads no control tokens out of text"
         )
     bos = getattr(tokenizer, "bos_token", None)
     drop_bos = bool(bos) and _adds_bos(tokenizer)
@@ -69,16 +68,17 @@ def load_chat_renderer(
             file=file,
             field=field,
         ) from None
-    if is_mistral_common(tokenizer):
+    try:
+        renderer = chat_renderer(tokenizer)
+    except ValueError as exc:  # a mistral-common tokenizer
         raise InputError(
             f"anchored chat analyses append the verdict sentence to {model!r}'s rendered chat "
-            "prompt as text, and its tokenizer is a mistral-common one, which reads no control "
-            "tokens out of text ([INST] would reach the model as plain characters); use "
+            f"prompt as text, and {exc} ([INST] would reach the model as plain characters); use "
             "prompt_format 'alpaca' for the analyses, or an analyst whose tokenizer has a Jinja "
             "chat template",
             file=file,
             field=field,
-        )
+        ) from None
     if not getattr(tokenizer, "chat_template", None):
         raise InputError(
             f"the tokenizer {model!r} has no chat template; use prompt_format 'alpaca' or set "
@@ -86,4 +86,4 @@ def load_chat_renderer(
             file=file,
             field=field,
         )
-    return chat_renderer(tokenizer)
+    return renderer
