@@ -172,7 +172,13 @@ def render_request(request: GenerationRequest, tokenizer: Any, chat: str) -> tup
     """The text a local model sees for `request`, and whether the chat template made it.
 
     A mistral-common tokenizer's text is only a view (`encode_request` gives its real ids)."""
-    messages = request_messages(request, tokenizer, chat)
+    return _render(request, request_messages(request, tokenizer, chat), tokenizer)
+
+
+def _render(
+    request: GenerationRequest, messages: list[dict] | None, tokenizer: Any
+) -> tuple[str, bool]:
+    """`render_request` once `request_messages` has said which turns the template renders."""
     if messages is None:
         if request.messages is not None:
             return plain_chat_text(request.messages), False
@@ -196,7 +202,7 @@ def encode_request(request: GenerationRequest, tokenizer: Any, chat: str) -> tup
     if messages is not None and mistral:
         ids = chat_ids(tokenizer, messages, generation_prompt=True)
         return tokenizer.decode(ids), ids
-    text, templated = render_request(request, tokenizer, chat)
+    text, templated = _render(request, messages, tokenizer)
     if mistral:
         spelled = [t for t in tokenizer.all_special_tokens if t and t in text]
         if spelled:
