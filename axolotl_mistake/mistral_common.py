@@ -10,6 +10,7 @@ never to stop. Chat rows for such a tokenizer are encoded by mistral-common itse
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 BACKEND_NAMES = ("MistralCommonBackend", "MistralCommonTokenizer")
@@ -17,10 +18,13 @@ BACKEND_NAMES = ("MistralCommonBackend", "MistralCommonTokenizer")
 
 
 def is_mistral_common(tokenizer: Any) -> bool:
-    """Whether `tokenizer` is a mistral-common one (Axolotl's wrapper subclasses transformers')."""
-    try:
-        import transformers.tokenization_mistral_common as module
-    except ImportError:  # a transformers without the wrapper cannot have built one
+    """Whether `tokenizer` is a mistral-common one (Axolotl's wrapper subclasses transformers').
+
+    Only asks when transformers' module is already imported: an instance of its class cannot
+    exist otherwise, and importing it costs about 1.4 s, which every other tokenizer's
+    generation, evaluation and training would pay for nothing."""
+    module = sys.modules.get("transformers.tokenization_mistral_common")
+    if module is None:
         return False
     classes = tuple(getattr(module, name) for name in BACKEND_NAMES if hasattr(module, name))
     return bool(classes) and isinstance(tokenizer, classes)
