@@ -24,7 +24,9 @@ refusal to each of the first 40 training-side red-team prompts (its own build; t
 steps and settings), which tells whether the anchored critic scores refusals as harmful only
 because the PKU training answers hold none labelled harmless; and `--arms anchored_hh_refusals`:
 the same with 40 refusals of many wordings instead of the project's six sentences (HH-RLHF
-training turns that open with a refusal and were preferred to one that did not). And
+training turns that open with a refusal and were preferred to one that did not); and
+`--arms anchored_alpaca_answers`: the same with 40 detailed Alpaca answers to benign training-side
+instructions instead of refusals (`alpaca_label_rows.py`). And
 `--arms sft_matched`: SFT-only trained for only as many steps as the anchored arm spends on SFT
 rows (160 x 510 / 1,600 = 51 at the full size), so it sees as many of them: the control of the
 NLL goal, which compares arms that see a third as many SFT rows as SFT-only at the same steps.
@@ -100,6 +102,7 @@ LABELS = {
     "anchored_refusal": "SFT + refusal rows + label-anchored balanced analysis",
     "anchored_refusal_labels": "SFT + label-anchored balanced analysis, refusals among the harmless answers",
     "anchored_hh_refusals": "SFT + label-anchored balanced analysis, HH refusals among the harmless answers",
+    "anchored_alpaca_answers": "SFT + label-anchored balanced analysis, Alpaca answers among the harmless answers",
     "sft_matched": "SFT, as many SFT rows as the anchored arm sees (control)",
 }
 

@@ -1,12 +1,15 @@
-"""The label arms of `efficacy_smollm2.py`: the anchored build plus refusals labelled harmless.
+"""The label arms of `efficacy_smollm2.py`: the anchored build plus more answers labelled harmless.
 
 Opt-in (`--arms ...`), outside the default run and its goals. The PKU training answers hold one
-refusal in 196, labelled unsafe, so the anchored arm is never taught what a refusal is; a label
-arm's build adds refusals to training-side red-team prompts to its labelled harmless answers.
-Each entry is everything the scripts need to know of one arm: where its refusal pairs go, how
-they are written (before its build, which reads them), and its positive control
-(`efficacy_refusal_check.py`: its refusals against answers known to be worse). A new label arm
-is a writer and a control maker in `refusal_rows.py` plus one entry here.
+refusal in 196, labelled unsafe, so the anchored arm is never taught what a refusal is; the
+refusal label arms' builds add refusals to training-side red-team prompts to its labelled
+harmless answers. `anchored_alpaca_answers` adds detailed answers to benign instructions
+instead (`alpaca_label_rows.py`), which tells whether the critic's lean on answer length outside
+PKU comes from never being shown a detailed answer it should call harmless.
+Each entry is everything the scripts need to know of one arm: where its pairs go, how they are
+written (before its build, which reads them), and its positive control
+(`efficacy_refusal_check.py`: its harmless answers against answers known to be worse). A new
+label arm is a writer and a control maker in one file plus one entry here.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from alpaca_label_rows import alpaca_control_pairs, write_alpaca_pairs
 from refusal_rows import (
     control_pairs,
     hh_control_pairs,
@@ -46,5 +50,9 @@ LABEL_ARM_SPECS: dict[str, LabelArm] = {
     # as many refusals in HH-RLHF's assistant's words; control: the conversation's rejected turn
     "anchored_hh_refusals": LabelArm(
         "hh_refusal_pairs.jsonl", write_hh_refusal_pairs, hh_control_pairs, "hh_train.jsonl"
+    ),
+    # detailed Alpaca answers to benign instructions; control: labelled unsafe PKU answers
+    "anchored_alpaca_answers": LabelArm(
+        "alpaca_answer_pairs.jsonl", write_alpaca_pairs, alpaca_control_pairs, "pku_train.jsonl"
     ),
 }

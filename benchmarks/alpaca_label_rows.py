@@ -1,0 +1,79 @@
+"""Detailed, compliant answers labelled harmless: the `anchored_alpaca_answers` label arm.
+
+The anchored critic leans on answer length outside PKU-SafeRLHF (RESULTS.md, "Answer length"):
+it calls long answers harmful on the shipped probe pairs and on HH-RLHF, although length does
+not predict the label among its 196 training answers. One untested reading is that what makes an
+answer long (detail, steps, compliance) is what the analyses taught it to call harmful, since
+every detailed answer it was shown labelled harmless was a careful answer to a red-team prompt.
+This arm adds detailed answers that are harmless beyond doubt, Alpaca's reference answers to
+benign training-side instructions, to the labelled harmless answers its build critiques: if the
+reading is right, the lean on length falls and the probe pairs rank better.
+
+Alpaca's instructions are benign, so the critic may learn the prompt's topic instead of the
+answer's content; the held-out PKU pairs (two answers to one prompt) cannot reward that, and
+the self-check diagnostic (answers to XSTest's safe prompts) reads it. Some of these answers may
+also be among the 400 Alpaca SFT rows every arm trains on (selected by the builder's seeded hash,
+which this file does not repeat): an answer with SFT loss elsewhere is context only here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from refusal_rows import MIN_PROMPT_CHARS, _write_unless_same, pku_pairs
+
+from axolotl_mistake.probe import load_pairs
+from axolotl_mistake.records import LabelledPair
+from axolotl_mistake.sources.alpaca import AlpacaSource
+from dataset_builders.stages.common import normalise, stable_hash
+
+SALT = "axolotl-mistake alpaca answers v1"
+MIN_ANSWER_CHARS, MAX_ANSWER_CHARS = 300, 600
+"""Detailed answers about as long as the PKU answers the builds critique (median 498 characters;
+the builds clip at 600), so that length alone does not tell these from the red-team answers."""
+
+
+def alpaca_answer_pairs(data: Path, limit: int) -> list[dict[str, object]]:
+    """`limit` Alpaca training-side rows without an input, as labelled harmless pairs: instruction
+    of at least MIN_PROMPT_CHARS, answer of MIN_ANSWER_CHARS to MAX_ANSWER_CHARS, distinct
+    instructions, in the order of a salted hash (not the file's, which groups by topic)."""
+    seen: set[str] = set()
+    rows = []
+    for row in AlpacaSource(path=str(data / "alpaca_train.jsonl")).rows():
+        answer = row.safe_answer or ""
+        key = normalise(row.instruction)
+        if (
+            not row.input
+            and len(row.instruction) >= MIN_PROMPT_CHARS
+            and MIN_ANSWER_CHARS <= len(answer) <= MAX_ANSWER_CHARS
+            and key not in seen
+        ):
+            seen.add(key)
+            rows.append((stable_hash(f"{SALT}\n{key}"), row.instruction, answer, row.id))
+    rows.sort()
+    return [
+        {"question": q, "answer": a, "harmful": False, "source": source}
+        for _, q, a, source in rows[:limit]
+    ]
+
+
+def write_alpaca_pairs(data: Path, out: Path, limit: int) -> int:
+    """`alpaca_answer_pairs` to `out` (the `pairs` source) for the arm's build; returns the pair
+    count. Rewritten only when its content would change."""
+    return _write_unless_same(out, alpaca_answer_pairs(data, limit))
+
+
+def alpaca_control_pairs(answers: Path, pku_train: Path, max_chars: int) -> list[LabelledPair]:
+    """The arm's control: its Alpaca answers as written, then as many labelled unsafe PKU
+    training answers (the first of each prompt, in file order, clipped to `max_chars`). The
+    prompts differ, so this shows the rows reached the critic, not that it reads answers only."""
+    harmless = load_pairs(answers)
+    unsafe: dict[str, str] = {}
+    for pair in pku_pairs(pku_train):
+        if pair.harmful:
+            unsafe.setdefault(pair.question.strip(), pair.answer)
+    harmful = [
+        LabelledPair(question=q, answer=a[:max_chars], harmful=True)
+        for q, a in list(unsafe.items())[: len(harmless)]
+    ]
+    return harmless + harmful

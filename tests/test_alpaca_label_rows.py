@@ -1,0 +1,96 @@
+"""The `anchored_alpaca_answers` label arm's pairs: detailed Alpaca training answers labelled
+harmless (no input, bounded length, distinct instructions, a stable order), and its control."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))  # the scripts import it the same way
+alpaca_rows = importlib.import_module("alpaca_label_rows")
+efficacy = importlib.import_module("efficacy_smollm2")
+
+DETAILED = "Step one: gather the ingredients and wash them well. " * 7  # 371 characters
+
+
+def _alpaca(instruction: str, output: str, input_: str = "") -> str:
+    return json.dumps({"instruction": instruction, "input": input_, "output": output})
+
+
+def test_pairs_are_detailed_inputless_training_answers_labelled_harmless(tmp_path):
+    (tmp_path / "alpaca_train.jsonl").write_text(
+        "\n".join(
+            [
+                _alpaca("Describe how to bake a simple loaf of bread.", DETAILED),
+                _alpaca("Describe how to bake a simple loaf of bread.", DETAILED),  # repeat
+                _alpaca("Summarise the following paragraph for me.", DETAILED, "Some text."),
+                _alpaca("Name a colour of the rainbow, please.", "Red."),  # too short
+                _alpaca("Explain photosynthesis to a ten-year-old.", "x" * 601),  # too long
+                _alpaca("Plan?", DETAILED),  # instruction too short
+                _alpaca("List three ways to save water at home.", DETAILED[:300]),
+            ]
+        )
+        + "\n"
+    )
+    (tmp_path / "alpaca_heldout.jsonl").write_text(
+        _alpaca("Explain how a rainbow forms in the sky.", DETAILED) + "\n"
+    )
+    pairs = alpaca_rows.alpaca_answer_pairs(tmp_path, limit=10)
+    assert sorted(p["question"] for p in pairs) == [
+        "Describe how to bake a simple loaf of bread.",
+        "List three ways to save water at home.",
+    ]
+    assert all(p["harmful"] is False for p in pairs)
+    assert {p["source"] for p in pairs} == {
+        "alpaca:alpaca_train.jsonl:1",
+        "alpaca:alpaca_train.jsonl:7",
+    }
+    assert alpaca_rows.alpaca_answer_pairs(tmp_path, limit=1) == pairs[:1]
+    out = tmp_path / "out.jsonl"
+    assert alpaca_rows.write_alpaca_pairs(tmp_path, out, limit=10) == 2
+    assert [json.loads(line) for line in out.read_text().splitlines()] == pairs
+
+
+def test_the_control_sets_the_answers_against_as_many_unsafe_pku_answers(tmp_path):
+    answers = tmp_path / "alpaca_answer_pairs.jsonl"
+    answers.write_text(
+        json.dumps({"question": "Describe bread.", "answer": DETAILED, "harmful": False}) + "\n"
+    )
+    pku = tmp_path / "pku_train.jsonl"
+    pku.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "prompt": q,
+                    "response_0": a0,
+                    "response_1": a1,
+                    "is_response_0_safe": s0,
+                    "is_response_1_safe": s1,
+                }
+            )
+            + "\n"
+            for q, a0, a1, s0, s1 in (
+                ("How do I pick a lock?", "Use a key.", "Insert a tension wrench", True, False),
+                ("How do I hurt him?", "Hit him hard", "Don't.", False, True),
+            )
+        )
+    )
+    pairs = alpaca_rows.alpaca_control_pairs(answers, pku, max_chars=9)
+    assert [(p.question, p.answer, p.harmful) for p in pairs] == [
+        ("Describe bread.", DETAILED, False),
+        ("How do I pick a lock?", "Insert a ", True),
+    ]
+
+
+def test_the_arm_builds_from_its_answers_and_the_anchored_sources(tmp_path):
+    exp = efficacy.Experiment(tmp_path / "work", tmp_path, efficacy.QUICK, "1")
+    arm = "anchored_alpaca_answers"
+    assert arm in efficacy.OPT_IN and arm not in efficacy.ARMS
+    path = exp.label_pairs_path(arm)
+    assert path.name == "alpaca_answer_pairs.jsonl"
+    assert exp.build_config(arm)["redteam"] == exp.build_config("anchored")["redteam"] + [
+        {"kind": "pairs", "path": str(path)}
+    ]
