@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from refusal_rows import MIN_PROMPT_CHARS, _write_unless_same, pku_pairs
+from refusal_rows import MIN_PROMPT_CHARS, _write_unless_same, first_unsafe_answers
 
 from axolotl_mistake.probe import load_pairs
 from axolotl_mistake.records import LabelledPair
@@ -68,10 +68,7 @@ def alpaca_control_pairs(answers: Path, pku_train: Path, max_chars: int) -> list
     training answers (the first of each prompt, in file order, clipped to `max_chars`). The
     prompts differ, so this shows the rows reached the critic, not that it reads answers only."""
     harmless = load_pairs(answers)
-    unsafe: dict[str, str] = {}
-    for pair in pku_pairs(pku_train):
-        if pair.harmful:
-            unsafe.setdefault(pair.question.strip(), pair.answer)
+    unsafe = first_unsafe_answers(pku_train)
     harmful = [
         LabelledPair(question=q, answer=a[:max_chars], harmful=True)
         for q, a in list(unsafe.items())[: len(harmless)]

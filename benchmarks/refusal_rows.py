@@ -179,14 +179,21 @@ def write_hh_refusal_pairs(data: Path, out: Path, limit: int) -> int:
     return _write_unless_same(out, hh_refusal_pairs(data, limit))
 
 
-def control_pairs(refusals: Path, pku_train: Path, max_chars: int) -> list[LabelledPair]:
-    """`anchored_refusal_labels`' control: the refusal pairs as written, then one labelled unsafe
-    PKU answer (the first, clipped to `max_chars`) to each of their prompts that has one."""
-    harmless = load_pairs(refusals)
+def first_unsafe_answers(pku_train: Path) -> dict[str, str]:
+    """The first labelled unsafe answer to each prompt of a PKU file, by stripped prompt, in
+    file order."""
     unsafe: dict[str, str] = {}
     for pair in pku_pairs(pku_train):
         if pair.harmful:
             unsafe.setdefault(pair.question.strip(), pair.answer)
+    return unsafe
+
+
+def control_pairs(refusals: Path, pku_train: Path, max_chars: int) -> list[LabelledPair]:
+    """`anchored_refusal_labels`' control: the refusal pairs as written, then one labelled unsafe
+    PKU answer (the first, clipped to `max_chars`) to each of their prompts that has one."""
+    harmless = load_pairs(refusals)
+    unsafe = first_unsafe_answers(pku_train)
     harmful = [
         LabelledPair(question=p.question, answer=unsafe[p.question][:max_chars], harmful=True)
         for p in harmless
