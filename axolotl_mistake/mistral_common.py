@@ -15,6 +15,11 @@ from typing import Any
 
 BACKEND_NAMES = ("MistralCommonBackend", "MistralCommonTokenizer")
 """transformers' wrapper class: its name in transformers 5, then its name before."""
+VLLM_HOLDS_TRANSFORMERS = "0.11.1"
+"""The first vLLM whose `MistralTokenizer` keeps transformers' class as `transformers_tokenizer`
+(read from the wheels on PyPI: 0.8.0 and 0.11.0 do not; 0.11.1, 0.11.2, 0.12.0, 0.13.0, 0.14.0,
+0.18.0, 0.22.0, 0.26.0, 0.30.0 and 0.34.0 do). The `vllm` extra allows older releases, which
+serve every other model."""
 
 
 def is_mistral_common(tokenizer: Any) -> bool:
@@ -44,8 +49,9 @@ def unwrap(tokenizer: Any) -> Any:
     if vllms or getattr(tokenizer, "IS_MISTRAL_TOKENIZER", False):  # vLLM's, in another shape
         raise ValueError(
             "this vLLM's Mistral tokenizer does not hold transformers' mistral-common class, so "
-            "the project cannot encode chats for it (they would go out as plain text); use a "
-            "vLLM whose MistralTokenizer has `transformers_tokenizer` (0.34 was checked)"
+            "the project cannot encode chats for it (they would go out as plain text); use "
+            f"vLLM {VLLM_HOLDS_TRANSFORMERS} or later, whose MistralTokenizer holds it as "
+            "`transformers_tokenizer`"
         )
     return tokenizer
 

@@ -301,6 +301,20 @@ def test_vllms_mistral_tokenizer_is_read_through_to_transformers_class(
         unwrap(wrapped)
 
 
+def test_a_vllm_mistral_tokenizer_without_transformers_class_is_refused_naming_the_version():
+    """Before vLLM 0.11.1 its `MistralTokenizer` wraps mistral-common directly, with no
+    `transformers_tokenizer` and no `chat_template`: read as it is, chats would go out as plain
+    text. The class is built here in that shape (vLLM does not import in CI); any other
+    tokenizer passes through unchanged."""
+    from axolotl_mistake.mistral_common import VLLM_HOLDS_TRANSFORMERS, unwrap
+
+    old = type("MistralTokenizer", (), {"__module__": "vllm.transformers_utils.tokenizers"})()
+    with pytest.raises(ValueError, match=f"plain text.*vLLM {VLLM_HOLDS_TRANSFORMERS} or later"):
+        unwrap(old)
+    other = type("MistralTokenizer", (), {"__module__": "my_project.tokenizers"})()
+    assert unwrap(other) is other
+
+
 def test_the_mistral_recipes_datasets_train_only_replies_on_a_tekken_tokenizer():
     """recipes/mistral_nemo_12b_instruct_mistake.yml's own dataset blocks and flags, loaded as
     Axolotl loads them, on the Tekken tokenizer mistral-common ships (the recipe's model uses
