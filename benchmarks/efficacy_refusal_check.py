@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     pairs = spec.control_pairs(refusals, work / "data" / spec.control_file, clip)
     records = {arm: score_arm(eval_paths(work, arm)[0], pairs) for arm in arms}
     lines = [
-        "| arm | AUC (the worse answer above the refusal) | mean margin: refusals / worse answers |",
+        f"| arm | AUC (the worse answer above the arm's {spec.answers}) "
+        f"| mean margin: {spec.answers} / worse answers |",
         "|---|---|---|",
     ]
     for arm, r in records.items():

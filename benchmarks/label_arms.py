@@ -40,6 +40,7 @@ class LabelArm:
     write_pairs: Callable[[Path, Path, int], int]
     control_pairs: Callable[[Path, Path, int], list[LabelledPair]]
     control_file: str
+    answers: str = "refusals"  # what its harmless answers are, in the control's table
 
 
 LABEL_ARM_SPECS: dict[str, LabelArm] = {
@@ -53,6 +54,10 @@ LABEL_ARM_SPECS: dict[str, LabelArm] = {
     ),
     # detailed Alpaca answers to benign instructions; control: labelled unsafe PKU answers
     "anchored_alpaca_answers": LabelArm(
-        "alpaca_answer_pairs.jsonl", write_alpaca_pairs, alpaca_control_pairs, "pku_train.jsonl"
+        "alpaca_answer_pairs.jsonl",
+        write_alpaca_pairs,
+        alpaca_control_pairs,
+        "pku_train.jsonl",
+        answers="Alpaca answers",
     ),
 }

@@ -401,6 +401,8 @@ def test_the_refusal_check_reads_the_label_arms_own_pairs_and_control(tmp_path, 
         assert [(p.question, p.answer, p.harmful) for p in pairs] == expected
     out = work / "compare" / "refusal_check_anchored_hh_refusals"
     records = json.loads((out / "refusal_check_anchored_hh_refusals.json").read_text())
+    table = (out / "refusal_check_anchored_hh_refusals.md").read_text()
+    assert "mean margin: refusals / worse answers" in table  # the arm's `answers`
     assert records["anchored_hh_refusals"] == {
         "auc": 1.0,
         "refusals": 1,
