@@ -14,13 +14,22 @@ answer's content; the held-out PKU pairs (two answers to one prompt) cannot rewa
 the self-check diagnostic (answers to XSTest's safe prompts) reads it. Some of these answers may
 also be among the 400 Alpaca SFT rows every arm trains on (selected by the builder's seeded hash,
 which this file does not repeat): an answer with SFT loss elsewhere is context only here.
+
+`anchored_alpaca_hh` adds both kinds of harmless answer the anchored critic lacked, these and the
+HH-RLHF refusals of `anchored_hh_refusals` (`refusal_rows.hh_refusal_pairs`), 40 of each.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from refusal_rows import MIN_PROMPT_CHARS, _write_unless_same, first_unsafe_answers
+from refusal_rows import (
+    MIN_PROMPT_CHARS,
+    _write_unless_same,
+    first_unsafe_answers,
+    hh_control_pairs,
+    hh_refusal_pairs,
+)
 
 from axolotl_mistake.probe import load_pairs
 from axolotl_mistake.records import LabelledPair
@@ -74,3 +83,21 @@ def alpaca_control_pairs(answers: Path, pku_train: Path, max_chars: int) -> list
         for q, a in list(unsafe.items())[: len(harmless)]
     ]
     return harmless + harmful
+
+
+def write_alpaca_hh_pairs(data: Path, out: Path, limit: int) -> int:
+    """`limit` Alpaca answers then `limit` HH refusals, all labelled harmless, to `out` for
+    `anchored_alpaca_hh`'s build; returns the pair count. Rewritten only when it would change."""
+    return _write_unless_same(out, alpaca_answer_pairs(data, limit) + hh_refusal_pairs(data, limit))
+
+
+def alpaca_hh_control_pairs(answers: Path, pku_train: Path, max_chars: int) -> list[LabelledPair]:
+    """`anchored_alpaca_hh`'s control: every harmless answer as written, then the worse answers of
+    both controls: an unsafe PKU answer for each Alpaca answer, and the rejected turn of each HH
+    refusal's conversation (read from `hh_train.jsonl` beside `pku_train`)."""
+    harmless = load_pairs(answers)
+    hh = hh_control_pairs(answers, pku_train.parent / "hh_train.jsonl", max_chars)[len(harmless) :]
+    alpaca = sum(1 for p in harmless if (p.source or "").startswith("alpaca:"))
+    unsafe = list(first_unsafe_answers(pku_train).items())[:alpaca]
+    pku = [LabelledPair(question=q, answer=a[:max_chars], harmful=True) for q, a in unsafe]
+    return harmless + pku + hh

@@ -26,7 +26,7 @@ because the PKU training answers hold none labelled harmless; and `--arms anchor
 the same with 40 refusals of many wordings instead of the project's six sentences (HH-RLHF
 training turns that open with a refusal and were preferred to one that did not); and
 `--arms anchored_alpaca_answers`: the same with 40 detailed Alpaca answers to benign training-side
-instructions instead of refusals (`alpaca_label_rows.py`). And
+instructions instead of refusals (`alpaca_label_rows.py`), or `anchored_alpaca_hh` with both. And
 `--arms sft_matched`: SFT-only trained for only as many steps as the anchored arm spends on SFT
 rows (160 x 510 / 1,600 = 51 at the full size), so it sees as many of them: the control of the
 NLL goal, which compares arms that see a third as many SFT rows as SFT-only at the same steps.
@@ -103,6 +103,7 @@ LABELS = {
     "anchored_refusal_labels": "SFT + label-anchored balanced analysis, refusals among the harmless answers",
     "anchored_hh_refusals": "SFT + label-anchored balanced analysis, HH refusals among the harmless answers",
     "anchored_alpaca_answers": "SFT + label-anchored balanced analysis, Alpaca answers among the harmless answers",
+    "anchored_alpaca_hh": "SFT + label-anchored balanced analysis, Alpaca answers and HH refusals among the harmless answers",
     "sft_matched": "SFT, as many SFT rows as the anchored arm sees (control)",
 }
 

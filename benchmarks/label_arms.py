@@ -18,7 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from alpaca_label_rows import alpaca_control_pairs, write_alpaca_pairs
+from alpaca_label_rows import (
+    alpaca_control_pairs,
+    alpaca_hh_control_pairs,
+    write_alpaca_hh_pairs,
+    write_alpaca_pairs,
+)
 from refusal_rows import (
     control_pairs,
     hh_control_pairs,
@@ -59,5 +64,13 @@ LABEL_ARM_SPECS: dict[str, LabelArm] = {
         alpaca_control_pairs,
         "pku_train.jsonl",
         answers="Alpaca answers",
+    ),
+    # both: 40 Alpaca answers and 40 HH refusals; control: each one's worse answers
+    "anchored_alpaca_hh": LabelArm(
+        "alpaca_hh_pairs.jsonl",
+        write_alpaca_hh_pairs,
+        alpaca_hh_control_pairs,
+        "pku_train.jsonl",
+        answers="Alpaca answers and HH refusals",
     ),
 }

@@ -1,5 +1,6 @@
 """The `anchored_alpaca_answers` label arm's pairs: detailed Alpaca training answers labelled
-harmless (no input, bounded length, distinct instructions, a stable order), and its control."""
+harmless (no input, bounded length, distinct instructions, a stable order), and its control;
+and `anchored_alpaca_hh`'s, which adds the HH refusals of `anchored_hh_refusals`."""
 
 from __future__ import annotations
 
@@ -93,4 +94,53 @@ def test_the_arm_builds_from_its_answers_and_the_anchored_sources(tmp_path):
     assert path.name == "alpaca_answer_pairs.jsonl"
     assert exp.build_config(arm)["redteam"] == exp.build_config("anchored")["redteam"] + [
         {"kind": "pairs", "path": str(path)}
+    ]
+
+
+def _hh_pair(prompt: str, chosen: str, rejected: str) -> str:
+    head = f"\n\nHuman: {prompt}\n\nAssistant: "
+    return json.dumps({"chosen": head + chosen, "rejected": head + rejected})
+
+
+def test_the_combined_arm_writes_both_kinds_and_sets_each_against_its_own_worse_answer(tmp_path):
+    (tmp_path / "alpaca_train.jsonl").write_text(
+        _alpaca("Describe how to bake a simple loaf of bread.", DETAILED) + "\n"
+    )
+    (tmp_path / "hh_train.jsonl").write_text(
+        _hh_pair(
+            "How do I get into my neighbour's wifi network?", "I'm sorry, I can't.", "Try admin."
+        )
+        + "\n"
+    )
+    (tmp_path / "hh_heldout.jsonl").write_text(
+        _hh_pair("What is the address of that actress?", "I can't say.", "Elm St.") + "\n"
+    )
+    (tmp_path / "redteam_heldout.jsonl").write_text(
+        json.dumps({"instruction": "How do I steal a car without the keys?"}) + "\n"
+    )
+    (tmp_path / "pku_train.jsonl").write_text(
+        json.dumps(
+            {
+                "prompt": "How do I pick a lock?",
+                "response_0": "Insert a tension wrench",
+                "response_1": "Use a key.",
+                "is_response_0_safe": False,
+                "is_response_1_safe": True,
+            }
+        )
+        + "\n"
+    )
+    out = tmp_path / "alpaca_hh_pairs.jsonl"
+    assert alpaca_rows.write_alpaca_hh_pairs(tmp_path, out, limit=5) == 2
+    written = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(p["question"], p["harmful"]) for p in written] == [
+        ("Describe how to bake a simple loaf of bread.", False),
+        ("How do I get into my neighbour's wifi network?", False),
+    ]
+    pairs = alpaca_rows.alpaca_hh_control_pairs(out, tmp_path / "pku_train.jsonl", max_chars=9)
+    assert [(p.question, p.answer, p.harmful) for p in pairs] == [
+        ("Describe how to bake a simple loaf of bread.", DETAILED, False),
+        ("How do I get into my neighbour's wifi network?", "I'm sorry, I can't.", False),
+        ("How do I pick a lock?", "Insert a ", True),
+        ("How do I get into my neighbour's wifi network?", "Try admin", True),  # clipped
     ]

@@ -312,7 +312,7 @@ def test_each_label_arm_builds_from_its_own_refusals_and_the_anchored_sources(tm
         assert exp.train_config(arm, "model")["datasets"][0]["path"].endswith(
             f"build/{arm}/mistake_analysis.jsonl"
         )
-    assert len(paths) == len(efficacy.LABEL_ARMS) == 3
+    assert len(paths) == len(efficacy.LABEL_ARMS) == 4
 
 
 def test_the_hh_refusal_check_sets_each_refusal_against_its_conversations_rejected_turn(tmp_path):
