@@ -25,10 +25,10 @@ from pathlib import Path
 
 from refusal_rows import (
     MIN_PROMPT_CHARS,
-    _write_unless_same,
     first_unsafe_answers,
     hh_control_pairs,
     hh_refusal_pairs,
+    write_unless_same,
 )
 
 from axolotl_mistake.probe import load_pairs
@@ -69,7 +69,7 @@ def alpaca_answer_pairs(data: Path, limit: int) -> list[dict[str, object]]:
 def write_alpaca_pairs(data: Path, out: Path, limit: int) -> int:
     """`alpaca_answer_pairs` to `out` (the `pairs` source) for the arm's build; returns the pair
     count. Rewritten only when its content would change."""
-    return _write_unless_same(out, alpaca_answer_pairs(data, limit))
+    return write_unless_same(out, alpaca_answer_pairs(data, limit))
 
 
 def alpaca_control_pairs(answers: Path, pku_train: Path, max_chars: int) -> list[LabelledPair]:
@@ -88,7 +88,7 @@ def alpaca_control_pairs(answers: Path, pku_train: Path, max_chars: int) -> list
 def write_alpaca_hh_pairs(data: Path, out: Path, limit: int) -> int:
     """`limit` Alpaca answers then `limit` HH refusals, all labelled harmless, to `out` for
     `anchored_alpaca_hh`'s build; returns the pair count. Rewritten only when it would change."""
-    return _write_unless_same(out, alpaca_answer_pairs(data, limit) + hh_refusal_pairs(data, limit))
+    return write_unless_same(out, alpaca_answer_pairs(data, limit) + hh_refusal_pairs(data, limit))
 
 
 def alpaca_hh_control_pairs(answers: Path, pku_train: Path, max_chars: int) -> list[LabelledPair]:

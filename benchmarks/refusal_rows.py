@@ -113,7 +113,7 @@ def write_refusal_rows(data: Path, out: Path, limit: int) -> int:
     """Alpaca-format rows (instruction, empty input, refusal) to `out`; returns the row count.
 
     Rewritten only when its content would change (same prompts, same sentences = same file)."""
-    return _write_unless_same(
+    return write_unless_same(
         out,
         [
             {"instruction": p, "input": "", "output": refusal_for(p)}
@@ -127,7 +127,7 @@ def write_refusal_pairs(data: Path, out: Path, limit: int) -> int:
     each of the first `limit` training-side red-team prompts, for a build whose labelled
     harmless answers should include refusals; returns the pair count. Rewritten only when its
     content would change, as `write_refusal_rows`."""
-    return _write_unless_same(
+    return write_unless_same(
         out,
         [
             {"question": p, "answer": refusal_for(p), "harmful": False}
@@ -176,7 +176,7 @@ def hh_refusal_pairs(data: Path, limit: int) -> list[dict[str, object]]:
 def write_hh_refusal_pairs(data: Path, out: Path, limit: int) -> int:
     """`hh_refusal_pairs` to `out` (the `pairs` source) for `anchored_hh_refusals`' build;
     returns the pair count. Rewritten only when its content would change."""
-    return _write_unless_same(out, hh_refusal_pairs(data, limit))
+    return write_unless_same(out, hh_refusal_pairs(data, limit))
 
 
 def first_unsafe_answers(pku_train: Path) -> dict[str, str]:
@@ -220,7 +220,7 @@ def hh_control_pairs(refusals: Path, hh_train: Path, max_chars: int) -> list[Lab
     return harmless + harmful
 
 
-def _write_unless_same(out: Path, rows: list[dict[str, object]]) -> int:
+def write_unless_same(out: Path, rows: list[dict[str, object]]) -> int:
     """`rows` as JSON lines to `out`, left untouched when it already holds exactly them (its
     time and content stay, so a training that read it stays fresh); returns the row count."""
     text = "".join(json.dumps(row) + "\n" for row in rows)
