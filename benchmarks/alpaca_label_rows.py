@@ -77,12 +77,14 @@ def alpaca_control_pairs(answers: Path, pku_train: Path, max_chars: int) -> list
     training answers (the first of each prompt, in file order, clipped to `max_chars`). The
     prompts differ, so this shows the rows reached the critic, not that it reads answers only."""
     harmless = load_pairs(answers)
-    unsafe = first_unsafe_answers(pku_train)
-    harmful = [
-        LabelledPair(question=q, answer=a[:max_chars], harmful=True)
-        for q, a in list(unsafe.items())[: len(harmless)]
-    ]
-    return harmless + harmful
+    return harmless + unsafe_pku_pairs(pku_train, len(harmless), max_chars)
+
+
+def unsafe_pku_pairs(pku_train: Path, count: int, max_chars: int) -> list[LabelledPair]:
+    """The first `count` prompts' first labelled unsafe answers (`first_unsafe_answers`), clipped
+    to `max_chars` as the builds clip them: the worse answers set against Alpaca answers."""
+    unsafe = list(first_unsafe_answers(pku_train).items())[:count]
+    return [LabelledPair(question=q, answer=a[:max_chars], harmful=True) for q, a in unsafe]
 
 
 def write_alpaca_hh_pairs(data: Path, out: Path, limit: int) -> int:
@@ -95,9 +97,8 @@ def alpaca_hh_control_pairs(answers: Path, pku_train: Path, max_chars: int) -> l
     """`anchored_alpaca_hh`'s control: every harmless answer as written, then the worse answers of
     both controls: an unsafe PKU answer for each Alpaca answer, and the rejected turn of each HH
     refusal's conversation (read from `hh_train.jsonl` beside `pku_train`)."""
-    harmless = load_pairs(answers)
-    hh = hh_control_pairs(answers, pku_train.parent / "hh_train.jsonl", max_chars)[len(harmless) :]
-    alpaca = sum(1 for p in harmless if (p.source or "").startswith("alpaca:"))
-    unsafe = list(first_unsafe_answers(pku_train).items())[:alpaca]
-    pku = [LabelledPair(question=q, answer=a[:max_chars], harmful=True) for q, a in unsafe]
-    return harmless + pku + hh
+    with_hh = hh_control_pairs(answers, pku_train.parent / "hh_train.jsonl", max_chars)
+    harmless = [p for p in with_hh if not p.harmful]  # every answer, as written
+    alpaca = sum(1 for p in harmless if p.source.startswith("alpaca:"))
+    pku = unsafe_pku_pairs(pku_train, alpaca, max_chars)
+    return harmless + pku + with_hh[len(harmless) :]

@@ -14,6 +14,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))  # the scripts import it the same w
 alpaca_rows = importlib.import_module("alpaca_label_rows")
 efficacy = importlib.import_module("efficacy_smollm2")
 
+from tests.test_refusal_rows import _hh_pair
+
 DETAILED = "Step one: gather the ingredients and wash them well. " * 7  # 371 characters
 
 
@@ -95,11 +97,6 @@ def test_the_arm_builds_from_its_answers_and_the_anchored_sources(tmp_path):
     assert exp.build_config(arm)["redteam"] == exp.build_config("anchored")["redteam"] + [
         {"kind": "pairs", "path": str(path)}
     ]
-
-
-def _hh_pair(prompt: str, chosen: str, rejected: str) -> str:
-    head = f"\n\nHuman: {prompt}\n\nAssistant: "
-    return json.dumps({"chosen": head + chosen, "rejected": head + rejected})
 
 
 def test_the_combined_arm_writes_both_kinds_and_sets_each_against_its_own_worse_answer(tmp_path):
