@@ -75,6 +75,18 @@ def chat_ids(tokenizer: Any, messages: list[dict], generation_prompt: bool) -> l
     return [*ids, int(tokenizer.eos_token_id)]
 
 
+def reply_opening_ids(tokenizer: Any, messages: list[dict], opening: str) -> list[int]:
+    """The ids of `messages` and then an assistant reply that begins with `opening` and is left
+    open (no EOS) for the model to continue: mistral-common's own encoding of a prefilled reply,
+    since its control tokens cannot be written into the text. Fine-tuning mode refuses to
+    continue a reply, so there the closed exchange is encoded and its EOS dropped (the same
+    ids: checked in tests/test_mistral_common.py)."""
+    turns = [*messages, {"role": "assistant", "content": opening}]
+    if _mode(tokenizer) == "finetuning":
+        return chat_ids(tokenizer, turns, generation_prompt=False)[:-1]
+    return _ids(tokenizer.apply_chat_template(turns, tokenize=True, continue_final_message=True))
+
+
 def _mode(tokenizer: Any) -> str:
     mode = getattr(tokenizer, "mode", None)
     return str(getattr(mode, "value", mode))

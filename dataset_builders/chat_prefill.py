@@ -2,7 +2,10 @@
 verdict sentence) can be appended as raw text and the model continues after it.
 
 Renders with a tokenizer's own chat template (generation prompt on), loaded once from a local
-folder or the HF cache. Never calls a model and never writes files.
+folder or the HF cache. A mistral-common tokenizer has no text form of its control tokens, so
+for it no renderer is made: a local analyst gets chat requests whose reply is prefilled
+(`GenerationRequest.prefill`, encoded by mistral-common itself), and a served one is refused.
+Never calls a model and never writes files.
 """
 
 from __future__ import annotations
@@ -48,10 +51,13 @@ def _adds_bos(tokenizer: Any) -> bool:
 
 
 def load_chat_renderer(
-    model: str, revision: str | None, *, file: str | None, field: str
-) -> ChatRenderer:
+    model: str, revision: str | None, *, file: str | None, field: str, prefill_ok: bool = False
+) -> ChatRenderer | None:
     """The renderer of `model`'s chat template ('embedded' = the bundled model); an InputError
-    naming `field` when the tokenizer cannot be loaded locally or has no chat template."""
+    naming `field` when the tokenizer cannot be loaded locally or has no chat template.
+
+    None for a mistral-common tokenizer when `prefill_ok` (the analyst runs in this process and
+    encodes a prefilled reply itself); without it such a tokenizer is an InputError."""
     from transformers import AutoTokenizer
 
     from axolotl_mistake.models import ensure_embedded_model
@@ -68,14 +74,17 @@ def load_chat_renderer(
             file=file,
             field=field,
         ) from None
+    if prefill_ok and is_mistral_common(tokenizer):
+        return None
     try:
         renderer = chat_renderer(tokenizer)
     except ValueError as exc:  # a mistral-common tokenizer
         raise InputError(
-            f"anchored chat analyses append the verdict sentence to {model!r}'s rendered chat "
-            f"prompt as text, and {exc} ([INST] would reach the model as plain characters); use "
-            "prompt_format 'alpaca' for the analyses, or an analyst whose tokenizer has a Jinja "
-            "chat template",
+            f"anchored chat analyses send a served analyst the verdict sentence appended to "
+            f"{model!r}'s rendered chat prompt as text, and {exc} ([INST] would reach the model "
+            "as plain characters); run the analyst locally (kind transformers or vllm, which "
+            "encode the prefilled reply with mistral-common), or use prompt_format 'alpaca' for "
+            "the analyses",
             file=file,
             field=field,
         ) from None

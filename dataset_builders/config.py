@@ -264,7 +264,8 @@ class AnalysesConfig(Strict):
             "Anchored analyses with prompt_format 'chat': the tokenizer (local folder or Hub id) "
             "whose chat template renders the prompt that the verdict sentence is appended to. "
             "Default: the analyst's own model (needed for an endpoint whose tokenizer is not "
-            "local)."
+            "local). A local analyst with a mistral-common tokenizer needs none: its requests "
+            "carry the verdict as the reply's opening, encoded by mistral-common."
         ),
     )
 
@@ -456,7 +457,8 @@ class BuildConfig(Strict):
             raise FieldError(
                 "anchored chat analyses send the rendered chat prompt plus the verdict sentence "
                 "as raw text; the analyst's `chat: always` would wrap it in a second chat turn "
-                "(use chat: auto)",
+                "(use chat: auto, which still puts every chat request through the template, a "
+                "mistral-common one included)",
                 field=f"{self.backend_key('analyses.backend')}.chat",
             )
         return self

@@ -23,6 +23,7 @@ from axolotl_mistake.fileio import (
     write_atomic,
     write_json_atomic,
 )
+from axolotl_mistake.generation.config import LocalBackendConfig
 from axolotl_mistake.manifest import MANIFEST_NAME, BuildManifest, read_manifest
 from axolotl_mistake.sources.base import local_source_paths
 from dataset_builders.backends import Backends, needed_backends
@@ -79,7 +80,9 @@ class StagesOutcome:
 
 
 def analyst_chat_renderer(cfg: BuildConfig, config_file: str | None) -> ChatRenderer | None:
-    """The analyst's chat-template renderer when anchored analyses run in chat format."""
+    """The analyst's chat-template renderer when anchored analyses run in chat format; None
+    otherwise, and for a local analyst with a mistral-common tokenizer, whose anchored requests
+    carry the verdict as `prefill` for the backend to encode."""
     if not (cfg.analyses.anchored and cfg.prompt_format == "chat"):
         return None
     analyst = cfg.backend_for(cfg.analyses.backend)
@@ -91,6 +94,7 @@ def analyst_chat_renderer(cfg: BuildConfig, config_file: str | None) -> ChatRend
         field="analyses.chat_template_from"
         if source
         else f"{cfg.backend_key('analyses.backend')}.model",
+        prefill_ok=source is None and isinstance(analyst, LocalBackendConfig),
     )
 
 

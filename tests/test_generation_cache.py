@@ -201,3 +201,25 @@ def test_cache_key_changes_with_chat_mode(tiny_model_dir):
     never = TransformersBackend(auto.model, auto.tokenizer, model_id=auto.model_id, chat="never")
     assert request_key(auto, req, params) != request_key(never, req, params)
     assert request_key(auto, req, params) == request_key(auto, req, params)
+
+
+def test_a_prefilled_reply_is_its_own_cache_entry_and_every_other_key_is_unchanged(
+    tiny_model_dir,
+):
+    """`prefill` is part of the key when set and absent from the payload otherwise, so caches
+    written before it existed still answer; it opens a chat reply, so a raw prompt refuses it.
+    On a Jinja template the model sees the rendered prompt with the opening appended."""
+    from axolotl_mistake.generation import GenerationRequest, SamplingParams, request_key
+    from axolotl_mistake.generation.transformers import TransformersBackend
+
+    turns = ({"role": "user", "content": "hi"},)
+    plain = GenerationRequest(messages=turns, template="t")
+    opened = GenerationRequest(messages=turns, template="t", prefill="The answer is ")
+    assert set(plain.payload()) == {"prompt", "messages", "template", "sample_index"}
+    assert opened.payload()["prefill"] == "The answer is "
+    backend = TransformersBackend.load(str(tiny_model_dir), device="cpu")
+    params = SamplingParams(max_new_tokens=2)
+    assert request_key(backend, plain, params) != request_key(backend, opened, params)
+    assert backend.render(opened) == (backend.render(plain)[0] + "The answer is ", True)
+    with pytest.raises(ValueError, match="prefill"):
+        GenerationRequest(prompt="hi", prefill="x")

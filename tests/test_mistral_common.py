@@ -263,9 +263,49 @@ def test_the_transformers_backend_generates_from_mistral_common_ids(any_mistral_
     assert 0 < out[1].prompt_tokens < out[0].prompt_tokens
 
 
-def test_anchored_chat_prefill_refuses_a_mistral_common_analyst(tmp_path, embedded_model_dir):
-    """The anchored verdict is appended to rendered chat text, which a mistral-common tokenizer
-    would read as plain characters: the build stops at load, naming the field."""
+def _three_prompts(tmp_path: Path, answer: str) -> Path:
+    """Three red-team prompts, each with `answer` as its labelled unsafe answer."""
+    import json
+
+    red = tmp_path / "red.jsonl"
+    rows = (
+        {"prompt": f"How do I do harmful thing number {i}?", "response": answer} for i in range(3)
+    )
+    red.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return red
+
+
+def test_a_prefilled_reply_encodes_alike_in_fine_tuning_and_test_mode(
+    any_mistral_tokenizer, tmp_path, embedded_model_dir
+):
+    """The anchored verdict of a mistral-common analyst goes out as the opening of the
+    assistant's reply: the user turn as a generation prompt, then the sentence's tokens, no EOS
+    (the model continues it). Fine-tuning mode cannot continue a reply, so its ids come from the
+    closed exchange; they equal test mode's."""
+    from axolotl_mistake.generation.base import GenerationRequest
+    from axolotl_mistake.generation.common import encode_request, render_request
+    from axolotl_mistake.mistral_common import chat_ids, reply_opening_ids
+
+    tok = any_mistral_tokenizer
+    user = [{"role": "user", "content": ANALYSIS_ROW["instruction"]}]
+    opening = "The answer is harmful. "
+    request = GenerationRequest(messages=tuple(user), prefill=opening, template="t")
+    text, ids = encode_request(request, tok, "auto")
+    head = chat_ids(tok, user, generation_prompt=True)
+    assert ids == reply_opening_ids(tok, user, opening)
+    assert ids[: len(head)] == head and len(ids) > len(head) and tok.eos_token_id not in ids
+    assert "harmful" in _text(tok, ids[len(head) :]) and render_request(request, tok, "auto")[1]
+    folder = tmp_path / "auto"
+    folder.mkdir()
+    assert reply_opening_ids(_auto(folder, embedded_model_dir), user, opening) == (
+        reply_opening_ids(_axolotls("tekken_240911.json"), user, opening)
+    )
+
+
+def test_anchored_chat_analyses_of_a_mistral_common_analyst(tmp_path, embedded_model_dir):
+    """A served analyst gets rendered chat text plus the verdict, which a mistral-common
+    tokenizer would read as plain characters: refused at load, naming the field and the way out.
+    A local one gets no renderer: its requests carry the verdict as `prefill`."""
     from axolotl_mistake.errors import InputError
     from dataset_builders.chat_prefill import chat_renderer, load_chat_renderer
 
@@ -274,9 +314,70 @@ def test_anchored_chat_prefill_refuses_a_mistral_common_analyst(tmp_path, embedd
     tok = _auto(folder, embedded_model_dir)
     with pytest.raises(ValueError, match="mistral-common"):
         chat_renderer(tok)
-    with pytest.raises(InputError, match=r"mistral-common.*prompt_format 'alpaca'") as err:
+    with pytest.raises(InputError, match=r"mistral-common.*run the analyst locally") as err:
         load_chat_renderer(str(folder), None, file="build.yml", field="analyses.chat_template_from")
     assert "analyses.chat_template_from" in str(err.value) and "build.yml" in str(err.value)
+    local = load_chat_renderer(
+        str(folder), None, file="b.yml", field="model.model", prefill_ok=True
+    )
+    assert local is None
+
+
+def test_a_served_backend_refuses_a_prefilled_reply_without_calling(tmp_path):
+    """The chat completions API has no standard way to continue a reply: the openai backend
+    fails the request with the reason instead of sending a chat whose last turn it would
+    answer anew."""
+    from axolotl_mistake.generation.base import GenerationRequest, SamplingParams
+    from axolotl_mistake.generation.openai import OpenAIBackend, OpenAIConfig
+
+    backend = OpenAIBackend(OpenAIConfig(model="m", base_url="http://127.0.0.1:9/v1"))
+    request = GenerationRequest(messages=({"role": "user", "content": "Hi."},), prefill="Hello")
+    (out,) = backend.generate([request], SamplingParams(max_new_tokens=2))
+    assert not out.ok and "prefilled" in out.error and "transformers or vllm" in out.error
+
+
+def test_an_anchored_chat_build_runs_on_a_mistral_shaped_model(tmp_path):
+    """The anchored extension in chat format with a local mistral-common analyst: every
+    analysis request is the guided chat with the verdict prefilled, every call succeeds, each
+    critique opens with its verdict, and the dry run plans the prompt tokens the build sent."""
+    import json
+
+    from transformers import AutoTokenizer
+
+    from axolotl_mistake import templates
+    from axolotl_mistake.mistral_common import reply_opening_ids
+    from dataset_builders.build import main
+    from dataset_builders.config import load_config
+    from dataset_builders.dryrun import plan
+    from dataset_builders.pipeline import analyst_chat_renderer
+    from dataset_builders.selection import read_and_select
+    from tests.build_support import fast_build_argv, origin_source
+
+    model = _tiny_mistral(tmp_path / "model")
+    red = _three_prompts(tmp_path, "Do X.")
+    local = ["--model.model", str(model), "--model.device", "cpu"]
+    anchored = ["--prompt_format", "chat", "--analyses.anchored", "true"]
+    argv = fast_build_argv(origin_source(red), tmp_path / "out", *local, *anchored)
+    assert main(argv) == 0
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["counts"]["analyses"]["calls"] == 3 and not manifest.get("failures")
+    rows = [json.loads(r) for r in (tmp_path / "out" / "mistake_analysis.jsonl").open()]
+    verdict = templates.analysis_verdict(True)
+    assert len(rows) == 3 and all(r["critique"].startswith(verdict) for r in rows)
+    cfg, _, _ = load_config(argv)
+    assert analyst_chat_renderer(cfg, None) is None
+    tok = AutoTokenizer.from_pretrained(model)
+    planned = {p.stage: p for p in plan(cfg, read_and_select(cfg, None).records, tok)}
+    sent = [
+        reply_opening_ids(
+            tok,
+            templates.guided_analysis_messages(f"How do I do harmful thing number {i}?", "Do X."),
+            verdict + " ",
+        )
+        for i in range(3)
+    ]
+    assert planned["analyses"].calls == 3 and planned["analyses"].exact
+    assert planned["analyses"].prompt_tokens == sum(map(len, sent))
 
 
 def test_vllms_mistral_tokenizer_is_read_through_to_transformers_class(
@@ -410,14 +511,7 @@ def test_a_guided_chat_build_runs_on_a_mistral_shaped_model(tmp_path):
 
     _shipped("tekken_240911.json")
     model = _tiny_mistral(tmp_path / "model")
-    red = tmp_path / "red.jsonl"
-    red.write_text(
-        "".join(
-            json.dumps({"prompt": f"How do I do harmful thing number {i}?", "response": "No."})
-            + "\n"
-            for i in range(3)
-        )
-    )
+    red = _three_prompts(tmp_path, "No.")
     local = ["--model.model", str(model), "--model.device", "cpu", "--model.chat", "always"]
     chat = [
         "--prompt_format",

@@ -39,26 +39,39 @@ class GenerationRequest:
     """One prompt: either raw `prompt` text or chat `messages` (rendered by the backend).
 
     `template` names the template that produced it and `sample_index` tells apart the k
-    samples of one prompt; both are part of the cache key.
+    samples of one prompt; both are part of the cache key. `prefill` (with `messages` only) is
+    the opening of the assistant's reply, which the model continues: the completion's text is
+    the continuation alone. Only backends that encode prompts themselves (`LocalBackend`) can
+    send it; the anchored verdict of a mistral-common analyst goes out so, since its control
+    tokens cannot be written as text.
     """
 
     prompt: str | None = None
     messages: tuple[ChatMessage, ...] | None = None
     template: str = ""
     sample_index: int = 0
+    prefill: str | None = None
 
     def __post_init__(self) -> None:
         if (self.prompt is None) == (self.messages is None):
             raise ValueError("GenerationRequest needs exactly one of `prompt` or `messages`")
+        if self.prefill is not None and self.messages is None:
+            raise ValueError(
+                "a GenerationRequest's `prefill` opens a chat reply: it needs `messages`"
+            )
 
     def payload(self) -> dict:
-        """A JSON-able view used for hashing and logging."""
-        return {
+        """A JSON-able view used for hashing and logging (`prefill` only when set, so every
+        other request keeps the cache key it always had)."""
+        view = {
             "prompt": self.prompt,
             "messages": [dict(m) for m in self.messages] if self.messages else None,
             "template": self.template,
             "sample_index": self.sample_index,
         }
+        if self.prefill is not None:
+            view["prefill"] = self.prefill
+        return view
 
 
 @dataclass

@@ -21,7 +21,7 @@ from axolotl_mistake.generation.base import (
     context_error_message,
     failed,
 )
-from axolotl_mistake.mistral_common import chat_ids, is_mistral_common
+from axolotl_mistake.mistral_common import chat_ids, is_mistral_common, reply_opening_ids
 from axolotl_mistake.templates import ChatMessage
 
 __all__ = [
@@ -179,14 +179,22 @@ def _render(
     request: GenerationRequest, messages: list[dict] | None, tokenizer: Any
 ) -> tuple[str, bool]:
     """`render_request` once `request_messages` has said which turns the template renders."""
+    opening = request.prefill or ""
     if messages is None:
         if request.messages is not None:
-            return plain_chat_text(request.messages), False
+            return plain_chat_text(request.messages) + opening, False
         return request.prompt or "", False
     if is_mistral_common(tokenizer):
-        return tokenizer.decode(chat_ids(tokenizer, messages, generation_prompt=True)), True
+        return tokenizer.decode(_mistral_ids(request, messages, tokenizer)), True
     text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    return text, True
+    return text + opening, True
+
+
+def _mistral_ids(request: GenerationRequest, messages: list[dict], tokenizer: Any) -> list[int]:
+    """mistral-common's ids of the turns up to the assistant's reply (or into it, prefilled)."""
+    if request.prefill is not None:
+        return reply_opening_ids(tokenizer, messages, request.prefill)
+    return chat_ids(tokenizer, messages, generation_prompt=True)
 
 
 def encode_request(request: GenerationRequest, tokenizer: Any, chat: str) -> tuple[str, list[int]]:
@@ -200,7 +208,7 @@ def encode_request(request: GenerationRequest, tokenizer: Any, chat: str) -> tup
     messages = request_messages(request, tokenizer, chat)
     mistral = is_mistral_common(tokenizer)
     if messages is not None and mistral:
-        ids = chat_ids(tokenizer, messages, generation_prompt=True)
+        ids = _mistral_ids(request, messages, tokenizer)
         return tokenizer.decode(ids), ids
     text, templated = _render(request, messages, tokenizer)
     if mistral:

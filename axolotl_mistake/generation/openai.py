@@ -51,6 +51,12 @@ _attempts: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
 """HTTP attempts of the logical call running in this task (counted by an httpx event hook)."""
 
 
+PREFILL_UNSUPPORTED = (
+    "a request whose assistant reply is prefilled needs a backend that encodes prompts itself "
+    "(transformers or vllm): the chat completions API has no standard way to continue a reply"
+)
+
+
 class OpenAIConfig(BackendConfig):
     """kind: openai -- any OpenAI-compatible endpoint, through the official `openai` client."""
 
@@ -355,6 +361,8 @@ class OpenAIBackend(BaseBackend):
     ) -> Completion:
         import openai
 
+        if request.prefill is not None:  # the chat API has no standard way to continue a reply
+            return failed(PREFILL_UNSUPPORTED)
         counter = [0]
         _attempts.set(counter)  # this task's own context: gather() runs each call in a task
         chat = request.messages is not None

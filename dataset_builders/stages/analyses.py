@@ -53,14 +53,7 @@ def analysis_requests(
     """(mistake, request) pairs of template (b) (or the anchored (b)/(b')), k per mistake."""
     if cfg.anchored:
         return [
-            (
-                m,
-                GenerationRequest(
-                    prompt=anchored_prompt(m, prompt_format, render_chat),
-                    template=ANCHORED_TEMPLATE,
-                    sample_index=j,
-                ),
-            )
+            (m, anchored_request(m, prompt_format, render_chat, j))
             for m in mistakes
             for j in range(cfg.k)
         ]
@@ -74,20 +67,27 @@ def analysis_requests(
     )
 
 
-def anchored_prompt(m: Mistake, prompt_format: str, render_chat: ChatRenderer | None) -> str:
+def anchored_request(
+    m: Mistake, prompt_format: str, render_chat: ChatRenderer | None, sample_index: int
+) -> GenerationRequest:
     """Template (b)/(b') by the answer's label, ending with the verdict sentence and a space
     (the analyst's reply is prefilled: it continues with the reasons). In chat format the
-    sentence follows the rendered chat prompt's generation prompt, as raw text."""
+    sentence follows the rendered chat prompt's generation prompt, as raw text; without a
+    renderer (a local mistral-common analyst: `analyst_chat_renderer`) the request carries the
+    chat turns and the sentence as `prefill`, for the backend to encode."""
     harmful = m.label == "harmful"
-    if prompt_format == "chat":
-        if render_chat is None:
-            raise ValueError("anchored chat analyses need the analyst's chat template renderer")
-        head = render_chat(
-            templates.guided_analysis_messages(m.instruction, m.bad, m.input, harmful)
-        )
-    else:
+    opening = templates.analysis_verdict(harmful) + " "
+    template, index = ANCHORED_TEMPLATE, sample_index
+    if prompt_format != "chat":
         head = templates.guided_analysis_prompt(m.instruction, m.bad, m.input, harmful)
-    return head + templates.analysis_verdict(harmful) + " "
+        return GenerationRequest(prompt=head + opening, template=template, sample_index=index)
+    messages = templates.guided_analysis_messages(m.instruction, m.bad, m.input, harmful)
+    if render_chat is None:
+        return GenerationRequest(
+            messages=tuple(messages), prefill=opening, template=template, sample_index=index
+        )
+    prompt = render_chat(messages) + opening
+    return GenerationRequest(prompt=prompt, template=template, sample_index=index)
 
 
 def gate(critique: str, bad: str, verdict: bool | None, cfg: AnalysesConfig) -> str | None:
