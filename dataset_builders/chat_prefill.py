@@ -82,9 +82,9 @@ def load_chat_renderer(
         raise InputError(
             f"anchored chat analyses send a served analyst the verdict sentence appended to "
             f"{model!r}'s rendered chat prompt as text, and {exc} ([INST] would reach the model "
-            "as plain characters); run the analyst locally (kind transformers or vllm, which "
-            "encode the prefilled reply with mistral-common), or use prompt_format 'alpaca' for "
-            "the analyses",
+            "as plain characters); run the analyst locally (kind transformers or vllm) without "
+            "analyses.chat_template_from, so that its backend encodes the prefilled reply with "
+            "mistral-common, or use prompt_format 'alpaca' for the analyses",
             file=file,
             field=field,
         ) from None
