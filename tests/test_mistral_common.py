@@ -165,13 +165,20 @@ def test_the_project_reads_a_mistral_common_tokenizer_as_one(
 
 def test_an_exchange_encodes_alike_in_fine_tuning_and_test_mode(tmp_path, embedded_model_dir):
     """Test mode refuses an exchange that ends on the assistant; `chat_ids` encodes the reply
-    as a message to continue and adds the EOS there, which must give fine-tuning mode's ids."""
-    from axolotl_mistake.mistral_common import chat_ids
+    as a message to continue and adds the EOS there, which must give fine-tuning mode's ids.
+    The other way round for a prefilled reply (`reply_opening_ids`): the same ids again."""
+    from axolotl_mistake.mistral_common import chat_ids, reply_opening_ids
 
     finetuning, test = _axolotls("tekken_240911.json"), _auto(tmp_path, embedded_model_dir)
     exchange = [{"role": "user", "content": "Hi."}, {"role": "assistant", "content": "Hello!"}]
     assert chat_ids(test, exchange, False) == chat_ids(finetuning, exchange, False)
     assert chat_ids(test, exchange, False)[-1] == test.eos_token_id
+    # a prefilled reply: fine-tuning mode cannot continue one, and its closed-exchange ids less
+    # the EOS equal test mode's continuation
+    opening = "The answer is harmful. "
+    assert reply_opening_ids(test, exchange[:1], opening) == (
+        reply_opening_ids(finetuning, exchange[:1], opening)
+    )
 
 
 def _chat_request():
@@ -275,13 +282,11 @@ def _three_prompts(tmp_path: Path, answer: str) -> Path:
     return red
 
 
-def test_a_prefilled_reply_encodes_alike_in_fine_tuning_and_test_mode(
-    any_mistral_tokenizer, tmp_path, embedded_model_dir
-):
+def test_a_prefilled_reply_goes_out_as_the_opening_of_the_assistants_turn(any_mistral_tokenizer):
     """The anchored verdict of a mistral-common analyst goes out as the opening of the
     assistant's reply: the user turn as a generation prompt, then the sentence's tokens, no EOS
-    (the model continues it). Fine-tuning mode cannot continue a reply, so its ids come from the
-    closed exchange; they equal test mode's."""
+    (the model continues it); in both modes (the two modes' ids are compared in
+    `test_an_exchange_encodes_alike_in_fine_tuning_and_test_mode`)."""
     from axolotl_mistake.generation.base import GenerationRequest
     from axolotl_mistake.generation.common import encode_request, render_request
     from axolotl_mistake.mistral_common import chat_ids, reply_opening_ids
@@ -290,16 +295,11 @@ def test_a_prefilled_reply_encodes_alike_in_fine_tuning_and_test_mode(
     user = [{"role": "user", "content": ANALYSIS_ROW["instruction"]}]
     opening = "The answer is harmful. "
     request = GenerationRequest(messages=tuple(user), prefill=opening, template="t")
-    text, ids = encode_request(request, tok, "auto")
+    _, ids = encode_request(request, tok, "auto")
     head = chat_ids(tok, user, generation_prompt=True)
     assert ids == reply_opening_ids(tok, user, opening)
     assert ids[: len(head)] == head and len(ids) > len(head) and tok.eos_token_id not in ids
     assert "harmful" in _text(tok, ids[len(head) :]) and render_request(request, tok, "auto")[1]
-    folder = tmp_path / "auto"
-    folder.mkdir()
-    assert reply_opening_ids(_auto(folder, embedded_model_dir), user, opening) == (
-        reply_opening_ids(_axolotls("tekken_240911.json"), user, opening)
-    )
 
 
 def test_anchored_chat_analyses_of_a_mistral_common_analyst(tmp_path, embedded_model_dir):

@@ -361,7 +361,7 @@ class OpenAIBackend(BaseBackend):
     ) -> Completion:
         import openai
 
-        if request.prefill is not None:  # the chat API has no standard way to continue a reply
+        if request.prefill is not None:
             return failed(PREFILL_UNSUPPORTED)
         counter = [0]
         _attempts.set(counter)  # this task's own context: gather() runs each call in a task
