@@ -51,20 +51,31 @@ def _adds_bos(tokenizer: Any) -> bool:
 
 
 def load_chat_renderer(
-    model: str, revision: str | None, *, file: str | None, field: str, prefill_ok: bool = False
+    model: str,
+    revision: str | None,
+    *,
+    file: str | None,
+    field: str,
+    prefill_ok: bool = False,
+    load: Callable[[], Any] | None = None,
 ) -> ChatRenderer | None:
     """The renderer of `model`'s chat template ('embedded' = the bundled model); an InputError
     naming `field` when the tokenizer cannot be loaded locally or has no chat template.
 
-    None for a mistral-common tokenizer when `prefill_ok` (the analyst runs in this process and
-    encodes a prefilled reply itself); without it such a tokenizer is an InputError."""
+    `load` loads the tokenizer instead of `AutoTokenizer` (a local analyst's own rule, which
+    for vLLM can pick mistral-common where `AutoTokenizer` does not). None for a mistral-common
+    tokenizer when `prefill_ok` (the analyst runs in this process and encodes a prefilled reply
+    itself); without it such a tokenizer is an InputError."""
     from transformers import AutoTokenizer
 
     from axolotl_mistake.models import ensure_embedded_model
 
     where = str(ensure_embedded_model()) if model == "embedded" else model
     try:
-        tokenizer = AutoTokenizer.from_pretrained(where, revision=revision)
+        if load is not None:
+            tokenizer = load()
+        else:
+            tokenizer = AutoTokenizer.from_pretrained(where, revision=revision)
     except (OSError, ValueError) as exc:
         first = first_line(exc)
         raise InputError(

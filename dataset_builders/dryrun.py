@@ -14,7 +14,7 @@ from typing import Any
 
 from axolotl_mistake.errors import InputError, first_line
 from axolotl_mistake.generation.common import encode_request
-from axolotl_mistake.generation.config import BackendConfig
+from axolotl_mistake.generation.config import BackendConfig, LocalBackendConfig
 from dataset_builders.chat_prefill import ChatRenderer
 from dataset_builders.config import BuildConfig
 from dataset_builders.planning import walk
@@ -47,9 +47,10 @@ class StagePlan:
 
 
 def load_tokenizer(bcfg: BackendConfig, key: str = "model") -> tuple[Any, str]:
-    """The model's real tokenizer; for a served model whose tokenizer is not available locally,
-    the embedded model's (noted in the returned label). A local model whose tokenizer cannot
-    load is an InputError on `<key>.model`, as the real build reports it."""
+    """The model's real tokenizer (for a local kind, the one its backend will load:
+    `LocalBackendConfig.load_tokenizer`); for a served model whose tokenizer is not available
+    locally, the embedded model's (noted in the returned label). A local model whose tokenizer
+    cannot load is an InputError on `<key>.model`, as the real build reports it."""
     from transformers import AutoTokenizer
 
     from axolotl_mistake.models import ensure_embedded_model
@@ -57,6 +58,8 @@ def load_tokenizer(bcfg: BackendConfig, key: str = "model") -> tuple[Any, str]:
     if bcfg.model == "embedded":
         return AutoTokenizer.from_pretrained(ensure_embedded_model()), "embedded"
     try:
+        if isinstance(bcfg, LocalBackendConfig):  # the one its engine will pick
+            return bcfg.load_tokenizer(), bcfg.model
         return AutoTokenizer.from_pretrained(bcfg.model, revision=bcfg.revision), bcfg.model
     except (OSError, ValueError) as exc:
         if bcfg.kind != "openai":

@@ -87,6 +87,7 @@ def analyst_chat_renderer(cfg: BuildConfig, config_file: str | None) -> ChatRend
         return None
     analyst = cfg.backend_for(cfg.analyses.backend)
     source = cfg.analyses.chat_template_from
+    local = source is None and isinstance(analyst, LocalBackendConfig)
     return load_chat_renderer(
         source or analyst.model,
         None if source else analyst.revision,
@@ -94,7 +95,8 @@ def analyst_chat_renderer(cfg: BuildConfig, config_file: str | None) -> ChatRend
         field="analyses.chat_template_from"
         if source
         else f"{cfg.backend_key('analyses.backend')}.model",
-        prefill_ok=source is None and isinstance(analyst, LocalBackendConfig),
+        prefill_ok=local,
+        load=analyst.load_tokenizer if local else None,  # the tokenizer it will encode with
     )
 
 

@@ -172,6 +172,18 @@ class LocalBackendConfig(BackendConfig):
 
     local: ClassVar[bool] = True
 
+    def load_tokenizer(self) -> Any:
+        """The tokenizer this backend will encode with, loaded without the weights (the dry run
+        counts with it, and the builder decides from it how to send a prefilled reply):
+        transformers' `AutoTokenizer` of `model`; a kind whose engine picks its own overrides
+        it. An unloadable one raises OSError or ValueError, as `from_pretrained` does."""
+        from transformers import AutoTokenizer
+
+        from axolotl_mistake.generation.common import resolve_model
+
+        path, _, revision = resolve_model(self.model, self.revision)
+        return AutoTokenizer.from_pretrained(path, revision=revision)
+
 
 @cache
 def backend_classes() -> dict[str, type[BackendConfig]]:

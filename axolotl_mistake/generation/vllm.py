@@ -9,6 +9,7 @@ hand vLLM a prompt longer than the model's context (it comes back failed instead
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -49,6 +50,52 @@ class VLLMConfig(LocalBackendConfig):
 
     def load(self) -> VLLMBackend:
         return VLLMBackend(**{**self.backend_kwargs(), "batch_size": max(self.batch_size, 256)})
+
+    def load_tokenizer(self) -> Any:
+        """The tokenizer vLLM's engine will pick (`engine_picks_mistral_common`), without vLLM:
+        transformers' mistral-common class in test mode, as vLLM loads it, or `AutoTokenizer`."""
+        if not engine_picks_mistral_common(self.model, self.revision):
+            return super().load_tokenizer()
+        from mistral_common.protocol.instruct.validator import ValidationMode
+        from transformers.tokenization_mistral_common import MistralCommonBackend
+
+        return MistralCommonBackend.from_pretrained(
+            self.model, mode=ValidationMode.test, revision=self.revision or "main"
+        )
+
+
+MISTRAL_WEIGHTS = "consolidated*.safetensors"
+MISTRAL_TOKENIZERS = ("tekken.json", "tokenizer.model.v*")
+
+
+def engine_picks_mistral_common(model: str, revision: str | None) -> bool:
+    """Whether vLLM's `tokenizer_mode: auto` (the only mode this backend asks for) loads
+    mistral-common's tokenizer for `model`: when the repo or folder holds Mistral's own weights
+    (`consolidated*.safetensors`) and its tokenizer (`tekken.json` or `tokenizer.model.v*`),
+    by vLLM 0.34's `vllm/tokenizers/registry.py`. So it does for Mistral-7B-Instruct-v0.3,
+    whose `AutoTokenizer` is transformers' own: a chat rendered with that one's template
+    would reach the engine as text it refuses. Offline, a Hub id lists no files (as in vLLM)."""
+    if model == "embedded":
+        return False
+    names = _repo_file_names(model, revision)
+    return any(fnmatch.fnmatch(n, MISTRAL_WEIGHTS) for n in names) and any(
+        fnmatch.fnmatch(n, pattern) for n in names for pattern in MISTRAL_TOKENIZERS
+    )
+
+
+def _repo_file_names(model: str, revision: str | None) -> list[str]:
+    """The base names of the files in a local folder (recursively) or a Hub repo, as vLLM
+    lists them; none when the Hub cannot be asked (offline, no network, unknown repo)."""
+    folder = Path(model).expanduser()
+    if folder.exists():
+        return [p.name for p in folder.rglob("*") if p.is_file()]
+    import huggingface_hub
+
+    try:
+        files = huggingface_hub.list_repo_files(model, revision=revision)
+    except Exception:  # vLLM, too, reads any failure as "no such file"
+        return []
+    return [Path(f).name for f in files]
 
 
 def import_vllm():
