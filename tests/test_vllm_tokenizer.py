@@ -82,6 +82,23 @@ def test_each_local_kind_loads_the_tokenizer_its_engine_will(v03_folder):
     assert is_mistral_common(vllms) and not is_mistral_common(transformers)
 
 
+def test_an_adapters_saved_tokenizer_is_the_transformers_backends_not_vllms(
+    tmp_path, embedded_model_dir, embedded_tokenizer
+):
+    """Axolotl saves the trained tokenizer beside the adapter; the transformers backend encodes
+    with it, vLLM with the engine's (the model's)."""
+    import copy
+
+    adapter = tmp_path / "adapter"
+    trained = copy.deepcopy(embedded_tokenizer)
+    trained.add_tokens(["<added_by_training>"])
+    trained.save_pretrained(adapter)
+    keys = {"model": str(embedded_model_dir), "adapter": str(adapter)}
+    ours = BackendConfig(kind="transformers", **keys).load_tokenizer()
+    engines = BackendConfig(kind="vllm", **keys).load_tokenizer()
+    assert len(ours) == len(embedded_tokenizer) + 1 and len(engines) == len(embedded_tokenizer)
+
+
 def _anchored_chat_config(tmp_path: Path, kind: str, model: Path):
     import json
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Collection, Mapping
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import (
@@ -173,15 +174,18 @@ class LocalBackendConfig(BackendConfig):
     local: ClassVar[bool] = True
 
     def load_tokenizer(self) -> Any:
-        """The tokenizer this backend will encode with, loaded without the weights (the dry run
-        counts with it, and the builder decides from it how to send a prefilled reply):
-        transformers' `AutoTokenizer` of `model`; a kind whose engine picks its own overrides
-        it. An unloadable one raises OSError or ValueError, as `from_pretrained` does."""
+        """The tokenizer this backend encodes with, loaded without the weights (the backend
+        itself, the dry run's counts and the builder's choice of how to send a prefilled reply
+        all take it from here): transformers' `AutoTokenizer` of the adapter folder when Axolotl
+        saved the trained tokenizer there, else of `model`; a kind whose engine picks its own
+        overrides this. An unloadable one raises OSError or ValueError, as `from_pretrained`."""
         from transformers import AutoTokenizer
 
         from axolotl_mistake.generation.common import resolve_model
 
         path, _, revision = resolve_model(self.model, self.revision)
+        if self.adapter and (Path(self.adapter) / "tokenizer_config.json").is_file():
+            path, revision = self.adapter, None
         return AutoTokenizer.from_pretrained(path, revision=revision)
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
@@ -159,16 +158,13 @@ class TransformersBackend(LocalBackend):
     @classmethod
     def from_config(cls, cfg: TransformersConfig) -> TransformersBackend:
         """Load the model the config names and its optional LoRA adapter (merged)."""
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
 
         path, model_id, revision = resolve_model(cfg.model, cfg.revision)
         device = resolve_device(cfg.device)
         torch_dtype = resolve_dtype(cfg.dtype, device)
         adapter = cfg.adapter
-        tok_source, tok_revision = path, revision
-        if adapter and (Path(adapter) / "tokenizer_config.json").is_file():
-            tok_source, tok_revision = adapter, None  # axolotl saves the trained tokenizer there
-        tokenizer = AutoTokenizer.from_pretrained(tok_source, revision=tok_revision)
+        tokenizer = cfg.load_tokenizer()  # the adapter's, where Axolotl saved one
         lm = AutoModelForCausalLM.from_pretrained(path, revision=revision, dtype=torch_dtype)
         if adapter:
             from peft import PeftModel

@@ -53,14 +53,18 @@ class VLLMConfig(LocalBackendConfig):
 
     def load_tokenizer(self) -> Any:
         """The tokenizer vLLM's engine will pick (`engine_picks_mistral_common`), without vLLM:
-        transformers' mistral-common class in test mode, as vLLM loads it, or `AutoTokenizer`."""
-        if not engine_picks_mistral_common(self.model, self.revision):
-            return super().load_tokenizer()
+        transformers' mistral-common class in test mode, as vLLM loads it, or `AutoTokenizer`;
+        the model's in both cases (an adapter runs with the engine's tokenizer)."""
+        path, _, revision = resolve_model(self.model, self.revision)
+        if not engine_picks_mistral_common(path, revision):
+            from transformers import AutoTokenizer
+
+            return AutoTokenizer.from_pretrained(path, revision=revision)
         from mistral_common.protocol.instruct.validator import ValidationMode
         from transformers.tokenization_mistral_common import MistralCommonBackend
 
         return MistralCommonBackend.from_pretrained(
-            self.model, mode=ValidationMode.test, revision=self.revision or "main"
+            path, mode=ValidationMode.test, revision=revision or "main"
         )
 
 
