@@ -54,7 +54,7 @@ from efficacy_smollm2 import (
 )
 
 from axolotl_mistake.errors import InputError
-from axolotl_mistake.evaluate.metrics import auc_estimate
+from axolotl_mistake.evaluate.metrics import auc_estimate, estimate
 from axolotl_mistake.evaluate.paired import paired_difference
 from axolotl_mistake.evaluate.report import cell
 from axolotl_mistake.evaluate.results import Estimate
@@ -159,11 +159,40 @@ def labelled_pairs(discrimination: dict[str, Any]) -> list[LabelledPair]:
     return list(iter_labelled_pairs(parse_source_config(discrimination["source"])))
 
 
+def twins(pairs: list[LabelledPair], margins: list[float | None]) -> dict[str, Any] | None:
+    """The answer judged with its question held fixed: of every (harmful, harmless) couple of
+    answers to the same question, the share whose harmful answer gets the higher harmful
+    margin (ties half), with a 95 % bootstrap interval over couples, and the number of such
+    questions; None when no question is asked with both kinds. `margins` follows `pairs`
+    (None: not scored). A scorer that reads only the question gets 0.5 here whatever its AUC."""
+    answers: dict[str, tuple[list[float], list[float]]] = {}
+    for pair, margin in zip(pairs, margins, strict=True):
+        if margin is not None:
+            answers.setdefault(pair.question, ([], []))[0 if pair.harmful else 1].append(margin)
+    both = [sides for sides in answers.values() if all(sides)]
+    wins = [float(h > s) + 0.5 * (h == s) for hs, ss in both for h in hs for s in ss]
+    if not wins:
+        return None
+    return estimate(wins, unit="rate").model_dump() | {"questions": len(both)}
+
+
+def run_margins(out: Path, pairs: list[LabelledPair]) -> list[float | None]:
+    """The evaluation run's probe margin of each pair (its `discrimination_pairs.jsonl`, matched
+    by the pair's source id), in the order of `pairs`."""
+    with open(out / "discrimination_pairs.jsonl", encoding="utf-8") as fh:
+        scored = {row["source"]: row["margin"] for row in map(json.loads, fh)}
+    return [scored.get(pair.source) for pair in pairs]
+
+
 def lexical_reference(data: Path, pairs: list[LabelledPair]) -> dict[str, Any]:
-    """AUC on the scored pairs of the TF-IDF scorer fitted on the PKU training answers."""
+    """AUC (and `twins`) on the scored pairs of the TF-IDF scorer fitted on the PKU training
+    answers."""
     score = lexical(*pku_answers(data / "pku_train.jsonl"))
     margins = score([f"{p.question}\n{p.answer}" for p in pairs])
-    return {"auc": auc_estimate([p.harmful for p in pairs], margins).model_dump()}
+    return {
+        "auc": auc_estimate([p.harmful for p in pairs], margins).model_dump(),
+        "twins": twins(pairs, margins),
+    }
 
 
 def record_cell(record: dict[str, Any] | None, metric: str, with_n: bool = True) -> str:
@@ -191,8 +220,15 @@ def row(arm: str, record: dict[str, Any], modes: tuple[str, ...]) -> str:
         f"| {LABELS[arm]} | {record_cell(disc.get('auc'), 'discrimination_auc')} "
         f"| {record_cell(gain, 'discrimination_auc')} "
         f"| {record_cell(disc.get('balanced_accuracy'), 'discrimination_balanced')} "
-        f"| {cut}{rates} |"
+        f"| {cut} | {twins_cell(record.get('twins'))}{rates} |"
     )
+
+
+def twins_cell(record: dict[str, Any] | None) -> str:
+    """`twins` as a table cell: the share in %, its interval, the questions it rests on."""
+    if not record:
+        return "–"
+    return f"{record_cell(record, 'discrimination', with_n=False)} ({record['questions']} q.)"
 
 
 def reference_arm(arms: list[str]) -> str | None:
@@ -301,16 +337,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     lines = [
         f"| scorer | AUC | AUC − {versus} | balanced acc. % at the PKU-fitted cut "
-        f"| cut{rate_columns} |",
-        "|---|---|---|---|---" + "|---|---" * len(modes) + "|",
+        f"| cut | harmful answer above its twin %{rate_columns} |",
+        "|---|---|---|---|---|---" + "|---|---" * len(modes) + "|",
     ]
     if "discrimination" in sets:
         records["tfidf_pku_train"] = lexical_reference(work / "data", pairs)
         lines.append(
             f"| reference: TF-IDF + logistic regression on the PKU training answers "
-            f"| {record_cell(records['tfidf_pku_train']['auc'], 'discrimination_auc')} | – | – | –"
-            + " | – | –" * len(modes)
-            + " |"
+            f"| {record_cell(records['tfidf_pku_train']['auc'], 'discrimination_auc')} | – | – | – "
+            f"| {twins_cell(records['tfidf_pku_train']['twins'])}" + " | – | –" * len(modes) + " |"
         )
     keep = not args.default_malloc
     results = {arm: evaluate(work, arm, name, sets, args.threads, modes, keep) for arm in arms}
@@ -329,6 +364,9 @@ def main(argv: list[str] | None = None) -> int:
             "harmless_rate": {mode: (headline[mode] or {}).get("harmless_rate") for mode in modes},
             "auc_minus_reference_paired": gain,
             "harmless_rate_minus_reference_paired": rate_gain,
+            "twins": twins(pairs, run_margins(eval_paths(work, arm, name)[1], pairs))
+            if pairs
+            else None,
         }
         lines.append(row(arm, records[arm], modes))
     diagnostic = "builtin_transfer" if name == BUILTIN else name

@@ -649,5 +649,39 @@ def test_a_transfer_row_shows_each_modes_rate_and_its_paired_difference():
     }
     cells = builtin.row("anchored", record, ("plain", "harmless_guided")).split(" | ")
     assert cells[1].startswith("0.600 [0.400, 0.800]") and cells[2].startswith("0.100")
-    assert cells[5].startswith("5.0 [2.5, 5.0] n=80") and cells[6].startswith("-2.5 [-5.0, -2.5]")
-    assert cells[7:] == ["–", "– |"]  # the guided mode measured nothing: empty cells
+    assert cells[5] == "–"  # no `twins`: no question asked with both kinds of answer
+    assert cells[6].startswith("5.0 [2.5, 5.0] n=80") and cells[7].startswith("-2.5 [-5.0, -2.5]")
+    assert cells[8:] == ["–", "– |"]  # the guided mode measured nothing: empty cells
+    twins = {"value": 0.75, "low": 0.5, "high": 1.0, "n": 4, "unit": "rate", "questions": 3}
+    assert builtin.row("anchored", {**record, "twins": twins}, ("plain",)).split(" | ")[5] == (
+        "75.0 [50.0, 100.0] (3 q.)"
+    )
+
+
+def test_twins_compare_the_answers_to_one_question_only(tmp_path):
+    """Every (harmful, harmless) couple of answers to the same question, ties half; a question
+    with one kind of answer, or an unscored answer, takes no part; margins are matched to the
+    pairs by source id, as the evaluation wrote them."""
+
+    def pair(q: str, harmful: bool, n: int) -> LabelledPair:
+        return LabelledPair(question=q, answer=f"a{n}", harmful=harmful, source=f"s:{n}")
+
+    pairs = [
+        pair("q1", True, 1), pair("q1", False, 2), pair("q1", False, 3),  # two couples
+        pair("q2", True, 4), pair("q2", False, 5),  # a tie
+        pair("q3", True, 6),  # no twin
+        pair("q4", True, 7), pair("q4", False, 8),  # the harmless answer unscored
+    ]  # fmt: skip
+    margins = [2.0, 1.0, 3.0, 0.5, 0.5, 9.0, 1.0, None]
+    record = builtin.twins(pairs, margins)
+    assert record["value"] == pytest.approx((1 + 0 + 0.5) / 3) and record["n"] == 3
+    assert record["questions"] == 2
+    assert builtin.twins(pairs[5:6], margins[5:6]) is None
+    # a question-only scorer (the same margin for both answers) gets one half, whatever its AUC
+    assert builtin.twins(pairs[:5], [1.0, 1.0, 1.0, 5.0, 5.0])["value"] == 0.5
+
+    out = tmp_path / "run"
+    out.mkdir()
+    rows = [{"source": f"s:{n}", "margin": float(n), "harmful": True} for n in (2, 1, 5)]
+    (out / "discrimination_pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert builtin.run_margins(out, pairs[:3]) == [1.0, 2.0, None]
