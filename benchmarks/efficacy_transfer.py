@@ -18,7 +18,10 @@ other one is named.
 
 Each arm's AUC and harmless rate are also compared with a reference arm's (SFT-only when it was
 run, else base) *paired*: both scored on the same bootstrap resample of the pairs or prompts,
-which separate intervals on few items cannot do.
+which separate intervals on few items cannot do. Where a question comes with both a harmful and
+a harmless answer, `twins` says how often the harmful one gets the higher margin: the answer
+judged with its question held fixed (benchmarks/data/transfer_pairs.jsonl has 40 such questions,
+the shipped probe pairs 8).
 
 One reference row needs no model: a TF-IDF + logistic-regression classifier fitted on the same
 labelled PKU training answers (`efficacy_hh_transfer.lexical`), scored on the pairs: how far
