@@ -63,6 +63,41 @@ def write_rows(pairs_file: Path, rows_file: Path) -> int:
     return len(rows)
 
 
+def control_config(
+    base_model: Path,
+    rows: Path,
+    workdir: Path,
+    pairs: Path,
+    n_pairs: int,
+    strategy: str = "axolotl_mistake.unguided_analysis",
+    **extra: object,
+) -> dict:
+    """The control's training: 16 LoRA steps on `rows` with `strategy`, the live probe
+    (`analysis` style) on `n_pairs` of `pairs` before the first step and after the last.
+    benchmarks/efficacy_learnability.py trains with it too."""
+    return lora_config(
+        base_model,
+        [{"path": str(rows), "ds_type": "json", "type": strategy}],
+        workdir,
+        plugins=["axolotl_mistake.MistakeAnalysisPlugin"],
+        lora_r=16,
+        lora_alpha=32,
+        sequence_len=256,
+        micro_batch_size=8,
+        max_steps=16,
+        num_epochs=10,
+        learning_rate=0.001,
+        warmup_steps=2,
+        logging_steps=4,
+        mistake_probe_pairs=str(pairs),
+        mistake_probe_style="analysis",
+        mistake_probe_max_pairs=n_pairs,
+        mistake_probe_batch_size=20,
+        mistake_probe_at_start=True,
+        **extra,
+    )
+
+
 def logged(log: str, key: str) -> list[float]:
     return [float(v) for v in re.findall(rf"'{key}': '?([0-9.]+)", log)]
 
@@ -77,25 +112,13 @@ def test_critique_loss_raises_discrimination_auc(tmp_path, embedded_model_dir):
         if critique_loss_on()
         else "tests.control.no_critique_loss"
     )
-    cfg = lora_config(
+    cfg = control_config(
         embedded_model_dir,
-        [{"path": str(tmp_path / "analyses.jsonl"), "ds_type": "json", "type": strategy}],
+        tmp_path / "analyses.jsonl",
         tmp_path,
-        plugins=["axolotl_mistake.MistakeAnalysisPlugin"],
-        lora_r=16,
-        lora_alpha=32,
-        sequence_len=256,
-        micro_batch_size=8,
-        max_steps=16,
-        num_epochs=10,
-        learning_rate=0.001,
-        warmup_steps=2,
-        logging_steps=4,
-        mistake_probe_pairs=str(pairs),
-        mistake_probe_style="analysis",
-        mistake_probe_max_pairs=n,
-        mistake_probe_batch_size=20,
-        mistake_probe_at_start=True,
+        pairs,
+        n,
+        strategy,
         mistake_safe_types=["tests.control.no_critique_loss"],  # it trains no 'bad' token
     )
     config = write_config(cfg, tmp_path / "control.yml")
