@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,6 @@ from cli_types import claim_work_folder
 
 from axolotl_mistake.errors import InputError
 from axolotl_mistake.fileio import write_atomic, write_json_atomic
-from axolotl_mistake.offline_env import offline_cpu_env
 from axolotl_mistake.records import LabelledPair
 from axolotl_mistake.sources import iter_labelled_pairs, parse_source_config
 
@@ -63,23 +61,14 @@ def halves(pairs: list[LabelledPair]) -> dict[str, list[LabelledPair]]:
 
 
 def write_halves(split: dict[str, list[LabelledPair]], folder: Path) -> None:
-    """Each half as the control's training rows (`<half>_rows.jsonl`) and as probe pairs
-    (`<half>_pairs.jsonl`)."""
-    from axolotl_mistake.templates import anchored_critique
-    from tests.test_positive_control import REASONS
+    """Each half as probe pairs (`<half>_pairs.jsonl`) and as the positive control's training
+    rows made from them (`<half>_rows.jsonl`, `tests.test_positive_control.write_rows`)."""
+    from tests.test_positive_control import write_rows
 
     for name, part in split.items():
-        rows = (
-            {
-                "instruction": p.question,
-                "bad": p.answer,
-                "critique": anchored_critique(p.harmful, REASONS[p.harmful]),
-            }
-            for p in part
-        )
-        write_atomic(folder / f"{name}_rows.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
         pairs = (p.model_dump(include={"question", "answer", "harmful"}) for p in part)
         write_atomic(folder / f"{name}_pairs.jsonl", "".join(json.dumps(r) + "\n" for r in pairs))
+        write_rows(folder / f"{name}_pairs.jsonl", folder / f"{name}_rows.jsonl")
 
 
 def control_config(folder: Path, train: str, probe: str, n_probe: int) -> dict[str, Any]:
@@ -104,23 +93,10 @@ def logged_aucs(log: str) -> list[float]:
 
 def train(folder: Path, config: dict[str, Any], name: str) -> list[float]:
     """Run `axolotl train` on `config` (log in `<name>.log`); its logged AUCs, or an error."""
-    from tests.axolotl_runner import write_config
+    from tests.axolotl_runner import run_axolotl, write_config
 
     path = write_config(config, folder / f"{name}.yml")
-    run = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("axolotl")),
-            "train",
-            str(path),
-            "--launcher",
-            "python",
-        ],
-        cwd=folder,
-        env=offline_cpu_env(pythonpath=REPO),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    run = run_axolotl(["train", str(path), "--launcher", "python"], cwd=folder, timeout=None)
     log = run.stdout + run.stderr
     write_atomic(folder / f"{name}.log", log)
     aucs = logged_aucs(log)

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from axolotl_mistake.fileio import write_atomic
 from axolotl_mistake.offline_env import offline_cpu_env
 
 CPU_SETTINGS: dict[str, Any] = {
@@ -74,12 +75,15 @@ def lora_config(base_model: Path, datasets: list[dict], workdir: Path, **overrid
 
 
 def write_config(cfg: dict, path: Path) -> Path:
-    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    write_atomic(path, yaml.safe_dump(cfg, sort_keys=False))
     return path
 
 
-def run_axolotl(args: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run `axolotl <args>` with the offline, 2-thread CPU environment the notes ask for."""
+def run_axolotl(
+    args: list[str], cwd: Path, timeout: int | None = 900
+) -> subprocess.CompletedProcess:
+    """Run `axolotl <args>` with the offline, 2-thread CPU environment the notes ask for
+    (`timeout` None: no limit)."""
     env = offline_cpu_env(pythonpath=Path(__file__).resolve().parents[1])
     exe = Path(sys.executable).with_name("axolotl")
     return subprocess.run(

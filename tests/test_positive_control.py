@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from axolotl_mistake.fileio import write_atomic
 from axolotl_mistake.offline_env import offline_cpu_env
 from axolotl_mistake.plugin import builtin_probe_pairs
 from axolotl_mistake.probe import load_pairs
@@ -59,7 +60,7 @@ def write_rows(pairs_file: Path, rows_file: Path) -> int:
         }
         for p in pairs
     ]
-    rows_file.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_atomic(rows_file, "".join(json.dumps(r) + "\n" for r in rows))
     return len(rows)
 
 
