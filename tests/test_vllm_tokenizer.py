@@ -82,6 +82,33 @@ def test_each_local_kind_loads_the_tokenizer_its_engine_will(v03_folder):
     assert is_mistral_common(vllms) and not is_mistral_common(transformers)
 
 
+@pytest.mark.parametrize(
+    ("mode", "folder", "mistral"),
+    [
+        ("hf", "v03", False),  # the user overrides the rule on a v0.3-shaped folder
+        ("mistral", "embedded", True),  # ... or asks for mistral-common where it would not pick it
+        ("auto", "embedded", False),
+    ],
+)
+def test_a_tokenizer_mode_set_is_the_one_read_and_the_one_the_engine_gets(
+    v03_folder, embedded_model_dir, tmp_path, mode, folder, mistral
+):
+    model = v03_folder if folder == "v03" else embedded_model_dir
+    if folder == "embedded" and mistral:  # mistral-common needs its own tokenizer file
+        model = tmp_path / "with_v3"
+        shutil.copytree(embedded_model_dir, model)
+        shutil.copy(
+            shipped("mistral_instruct_tokenizer_240323.model.v3"), model / "tokenizer.model.v3"
+        )
+    cfg = BackendConfig(kind="vllm", model=str(model), tokenizer_mode=mode)
+    assert is_mistral_common(cfg.load_tokenizer()) is mistral
+    assert cfg.backend_kwargs()["tokenizer_mode"] == mode  # reaches vllm.LLM's engine arguments
+    with pytest.raises(ValueError, match="tokenizer_mode"):
+        BackendConfig(kind="vllm", tokenizer_mode="slow")
+    with pytest.raises(ValueError, match="tokenizer_mode"):  # a vLLM key only
+        BackendConfig(kind="transformers", tokenizer_mode="hf")
+
+
 def test_an_adapters_saved_tokenizer_is_the_transformers_backends_not_vllms(
     tmp_path, embedded_model_dir, embedded_tokenizer
 ):

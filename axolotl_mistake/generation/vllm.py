@@ -48,15 +48,30 @@ class VLLMConfig(LocalBackendConfig):
         ),
     )
 
+    tokenizer_mode: Literal["auto", "hf", "mistral"] = Field(
+        "auto",
+        description=(
+            "vLLM's tokenizer_mode: 'auto' (mistral-common's tokenizer for a repo or folder "
+            "holding Mistral's own consolidated*.safetensors and tekken.json or "
+            "tokenizer.model.v*, else transformers'), 'hf' (transformers' always), 'mistral' "
+            "(mistral-common's always). The builder's dry run and chat rendering read the "
+            "tokenizer by the same choice."
+        ),
+    )
+
     def load(self) -> VLLMBackend:
         return VLLMBackend(**{**self.backend_kwargs(), "batch_size": max(self.batch_size, 256)})
 
     def load_tokenizer(self) -> Any:
-        """The tokenizer vLLM's engine will pick (`engine_picks_mistral_common`), without vLLM:
-        transformers' mistral-common class in test mode, as vLLM loads it, or `AutoTokenizer`;
-        the model's in both cases (an adapter runs with the engine's tokenizer)."""
+        """The tokenizer vLLM's engine will pick for `tokenizer_mode` (for 'auto',
+        `engine_picks_mistral_common`), without vLLM: transformers' mistral-common class in
+        test mode, as vLLM loads it, or `AutoTokenizer`; the model's in both cases (an adapter
+        runs with the engine's tokenizer)."""
         path, _, revision = resolve_model(self.model, self.revision)
-        if not engine_picks_mistral_common(path, revision):
+        mistral = self.tokenizer_mode == "mistral" or (
+            self.tokenizer_mode == "auto" and engine_picks_mistral_common(path, revision)
+        )
+        if not mistral:
             from transformers import AutoTokenizer
 
             return AutoTokenizer.from_pretrained(path, revision=revision)
@@ -73,7 +88,7 @@ MISTRAL_TOKENIZERS = ("tekken.json", "tokenizer.model.v*")
 
 
 def engine_picks_mistral_common(model: str, revision: str | None) -> bool:
-    """Whether vLLM's `tokenizer_mode: auto` (the only mode this backend asks for) loads
+    """Whether vLLM's `tokenizer_mode: auto` (the backend's default) loads
     mistral-common's tokenizer for `model`: when the repo or folder holds Mistral's own weights
     (`consolidated*.safetensors`) and its tokenizer (`tekken.json` or `tokenizer.model.v*`),
     by vLLM 0.34's `vllm/tokenizers/registry.py`. So it does for Mistral-7B-Instruct-v0.3,
@@ -152,6 +167,7 @@ class VLLMBackend(LocalBackend):
         data_parallel_size: int = 1,
         distributed_executor_backend: str | None = None,
         max_context: int | None = None,
+        tokenizer_mode: str = "auto",
         **engine_kwargs: Any,
     ):
         vllm = import_vllm()
@@ -159,6 +175,8 @@ class VLLMBackend(LocalBackend):
         self.revision = revision
         self.chat = chat
         self.cache_salt = f"chat={chat}"  # part of every cache key
+        if tokenizer_mode != "auto":  # another tokenizer, other answers (auto keeps old keys)
+            self.cache_salt += f";tokenizer_mode={tokenizer_mode}"
         self.cache_identity = folder_fingerprint(path)  # a local folder's weights
         self.chunk_size = max(1, batch_size)
         kwargs: dict[str, Any] = dict(
@@ -166,6 +184,7 @@ class VLLMBackend(LocalBackend):
             revision=revision,
             dtype=dtype,
             tensor_parallel_size=tensor_parallel_size,
+            tokenizer_mode=tokenizer_mode,
             **engine_kwargs,
         )
         if max_context:
