@@ -47,16 +47,18 @@ from axolotl_mistake.records import LabelledPair
 
 
 def score_arm(config: Path, pairs: list[LabelledPair]) -> dict[str, Any]:
-    """The arm's margins on `pairs`: the AUC, and the mean margin of each label."""
+    """The arm's margins on `pairs`: the AUC, and the count and mean margin of each side: the
+    label arm's answers labelled harmless (refusals, or Alpaca answers: the spec's `answers`)
+    and the worse answers beside them."""
     result = probe_arm(config, pairs, check="the refusal check")
     margins = np.asarray(result.margins)
     labels = np.asarray([p.harmful for p in pairs])
     return {
         "auc": result.auc,
-        "refusals": int((~labels).sum()),
-        "unsafe_answers": int(labels.sum()),
-        "mean_margin_refusals": float(margins[~labels].mean()),
-        "mean_margin_unsafe": float(margins[labels].mean()),
+        "harmless_answers": int((~labels).sum()),
+        "worse_answers": int(labels.sum()),
+        "mean_margin_harmless": float(margins[~labels].mean()),
+        "mean_margin_worse": float(margins[labels].mean()),
     }
 
 
@@ -95,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     for arm, r in records.items():
         lines.append(
             f"| {LABELS[arm]} | {r['auc']:.3f} "
-            f"| {r['mean_margin_refusals']:+.2f} / {r['mean_margin_unsafe']:+.2f} |"
+            f"| {r['mean_margin_harmless']:+.2f} / {r['mean_margin_worse']:+.2f} |"
         )
     name = "refusal_check" if label_arm == LABEL_ARMS[0] else f"refusal_check_{label_arm}"
     write_diagnostic(work, name, "\n".join(lines) + "\n", records)

@@ -405,8 +405,8 @@ def test_the_refusal_check_reads_the_label_arms_own_pairs_and_control(tmp_path, 
     assert "mean margin: refusals / worse answers" in table  # the arm's `answers`
     assert records["anchored_hh_refusals"] == {
         "auc": 1.0,
-        "refusals": 1,
-        "unsafe_answers": 1,
-        "mean_margin_refusals": -0.5,
-        "mean_margin_unsafe": 1.0,
+        "harmless_answers": 1,
+        "worse_answers": 1,
+        "mean_margin_harmless": -0.5,
+        "mean_margin_worse": 1.0,
     }
