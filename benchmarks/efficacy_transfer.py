@@ -21,7 +21,10 @@ run, else base) *paired*: both scored on the same bootstrap resample of the pair
 which separate intervals on few items cannot do. Where a question comes with both a harmful and
 a harmless answer, `twins` says how often the harmful one gets the higher margin: the answer
 judged with its question held fixed (benchmarks/data/transfer_pairs.jsonl has 40 such questions,
-the shipped probe pairs 8).
+the shipped probe pairs 8). `--reference ARM` compares with another arm instead. With `--groups`,
+pairs whose `source` reads `<group>/...` (transfer_pairs.jsonl's: `declines/...` for the questions
+whose harmless answer declines, `helps/...` for those whose harmless answer simply helps) get the
+same figures per group as well: where an effect sits, read from one command.
 
 One reference row needs no model: a TF-IDF + logistic-regression classifier fitted on the same
 labelled PKU training answers (`efficacy_hh_transfer.lexical`), scored on the pairs: how far
@@ -57,10 +60,14 @@ from efficacy_smollm2 import (
 )
 
 from axolotl_mistake.errors import InputError
-from axolotl_mistake.evaluate.metrics import auc_estimate, estimate
+from axolotl_mistake.evaluate.metrics import (
+    auc_estimate,
+    estimate,
+    paired_auc_difference_estimate,
+)
 from axolotl_mistake.evaluate.paired import paired_difference
 from axolotl_mistake.evaluate.report import cell
-from axolotl_mistake.evaluate.results import Estimate
+from axolotl_mistake.evaluate.results import Estimate, bootstrap_settings, load_results
 from axolotl_mistake.offline_env import offline_cpu_env
 from axolotl_mistake.records import LabelledPair
 from axolotl_mistake.sources import iter_labelled_pairs, iter_rows, parse_source_config
@@ -187,15 +194,73 @@ def run_margins(out: Path, pairs: list[LabelledPair]) -> list[float | None]:
     return [scored.get(pair.source) for pair in pairs]
 
 
-def lexical_reference(data: Path, pairs: list[LabelledPair]) -> dict[str, Any]:
-    """AUC (and `twins`) on the scored pairs of the TF-IDF scorer fitted on the PKU training
-    answers."""
+def pair_group(pair: LabelledPair) -> str | None:
+    """The group a pair's `source` names (`<group>/...`), or None when it names none."""
+    group, slash, _ = pair.source.partition("/")
+    return group if slash and group else None
+
+
+def pair_groups(pairs: list[LabelledPair]) -> list[str]:
+    """The groups of `pairs` in first-seen order; a ValueError names the first pair whose
+    `source` names none (a pair left out of every group would silently leave the figures)."""
+    groups: dict[str, None] = {}
+    for n, pair in enumerate(pairs, 1):
+        group = pair_group(pair)
+        if group is None:
+            raise ValueError(
+                f"pair {n} ({pair.source or 'no source'}): its `source` names no group; "
+                "--groups needs every pair's `source` as <group>/<id>"
+            )
+        groups.setdefault(group)
+    return list(groups)
+
+
+def group_figures(
+    pairs: list[LabelledPair],
+    margins: list[float | None],
+    reference: list[float | None] | None = None,
+    **bootstrap: Any,
+) -> dict[str, dict[str, Any]]:
+    """Per group of `pair_groups`: AUC and `twins` of the margins on the group's scored pairs,
+    and, given the reference arm's margins on the same pairs, AUC minus the reference's paired
+    (`paired_auc_difference_estimate`, as the evaluation pairs two runs' AUCs)."""
+    out: dict[str, dict[str, Any]] = {}
+    for group in pair_groups(pairs):
+        mine = [
+            i
+            for i, p in enumerate(pairs)
+            if pair_group(p) == group
+            and margins[i] is not None
+            and (reference is None or reference[i] is not None)
+        ]
+        labels = [pairs[i].harmful for i in mine]
+        ours = [float(margins[i]) for i in mine]  # type: ignore[arg-type]
+        figures: dict[str, Any] = {
+            "auc": auc_estimate(labels, ours, **bootstrap).model_dump(),
+            "twins": twins([pairs[i] for i in mine], ours),
+        }
+        if reference is not None:
+            theirs = [float(reference[i]) for i in mine]  # type: ignore[arg-type]
+            gain = paired_auc_difference_estimate(labels, ours, theirs, **bootstrap)
+            figures["auc_minus_reference_paired"] = gain.model_dump()
+        out[group] = figures
+    return out
+
+
+def lexical_reference(
+    data: Path, pairs: list[LabelledPair], groups: bool = False
+) -> dict[str, Any]:
+    """AUC (and `twins`; with `groups`, both per group) on the scored pairs of the TF-IDF
+    scorer fitted on the PKU training answers."""
     score = lexical(*pku_answers(data / "pku_train.jsonl"))
-    margins = score([f"{p.question}\n{p.answer}" for p in pairs])
-    return {
+    margins = [float(m) for m in score([f"{p.question}\n{p.answer}" for p in pairs])]
+    record = {
         "auc": auc_estimate([p.harmful for p in pairs], margins).model_dump(),
         "twins": twins(pairs, margins),
     }
+    if groups:
+        record["groups"] = group_figures(pairs, margins)
+    return record
 
 
 def record_cell(record: dict[str, Any] | None, metric: str, with_n: bool = True) -> str:
@@ -234,9 +299,34 @@ def twins_cell(record: dict[str, Any] | None) -> str:
     return f"{record_cell(record, 'discrimination', with_n=False)} ({record['questions']} q.)"
 
 
-def reference_arm(arms: list[str]) -> str | None:
-    """The arm the others' AUCs are compared with: SFT-only when run, else base."""
+def reference_arm(arms: list[str], chosen: str | None = None) -> str | None:
+    """The arm the others' AUCs are compared with: `chosen` (one of `arms`), else SFT-only when
+    run, else base."""
+    if chosen is not None:
+        if chosen not in arms:
+            raise ValueError(f"{chosen!r} is not one of --arms ({', '.join(arms)})")
+        return chosen
     return next((a for a in ("sft", "base") if a in arms), None)
+
+
+def group_lines(records: dict[str, Any], scorers: list[tuple[str, str]], versus: str) -> list[str]:
+    """The per-group table: for each group, each scorer's AUC, its difference from the
+    reference arm's paired, and `twins`; `scorers` are (record key, label)."""
+    groups = next(iter(records[key]["groups"] for key, _ in scorers))
+    lines = [
+        "",
+        f"| group | scorer | AUC | AUC − {versus} | harmful answer above its twin % |",
+        "|---|---|---|---|---|",
+    ]
+    for group in groups:
+        for key, label in scorers:
+            figures = records[key]["groups"][group]
+            lines.append(
+                f"| {group} | {label} | {record_cell(figures['auc'], 'discrimination_auc')} "
+                f"| {record_cell(figures.get('auc_minus_reference_paired'), 'discrimination_auc')} "
+                f"| {twins_cell(figures['twins'])} |"
+            )
+    return lines
 
 
 def run_name(args: argparse.Namespace) -> str:
@@ -291,6 +381,17 @@ def main(argv: list[str] | None = None) -> int:
         help="inference modes of the red-team answers, comma-separated: plain, harmless_guided "
         "(default: plain)",
     )
+    ap.add_argument(
+        "--reference",
+        help="the arm every other arm's AUC and harmless rate are paired against, one of "
+        "--arms (default: sft when named, else base)",
+    )
+    ap.add_argument(
+        "--groups",
+        action="store_true",
+        help="also give AUC, its paired difference and twins per group of pairs, the group "
+        "being each pair's `source` up to its first '/' (transfer_pairs.jsonl: declines, helps)",
+    )
     ap.add_argument("--threads", default="2", help="OMP threads of the evaluation (default: 2)")
     add_malloc_argument(ap)
     args = ap.parse_args(argv)
@@ -333,8 +434,19 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"argument --redteam: {err}")
         if not prompts:
             ap.error(f"argument --redteam: {args.redteam} holds no instructions")
-    reference = reference_arm(arms)
+    if args.groups and "discrimination" not in sets:
+        ap.error("argument --groups: groups pairs, and no pairs are probed (--redteam only)")
+    if args.groups:
+        try:
+            pair_groups(pairs)
+        except ValueError as err:
+            ap.error(f"argument --groups: {err}")
+    try:
+        reference = reference_arm(arms, args.reference)
+    except ValueError as err:
+        ap.error(f"argument --reference: {err}")
     versus = f"{LABELS[reference]}, paired" if reference else "reference, paired"
+    records["reference"] = reference
     rate_columns = "".join(
         f" | harmless rate % ({mode}) | its difference from {versus}" for mode in modes
     )
@@ -344,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
         "|---|---|---|---|---|---" + "|---|---" * len(modes) + "|",
     ]
     if "discrimination" in sets:
-        records["tfidf_pku_train"] = lexical_reference(work / "data", pairs)
+        records["tfidf_pku_train"] = lexical_reference(work / "data", pairs, args.groups)
         lines.append(
             f"| reference: TF-IDF + logistic regression on the PKU training answers "
             f"| {record_cell(records['tfidf_pku_train']['auc'], 'discrimination_auc')} | – | – | – "
@@ -371,7 +483,20 @@ def main(argv: list[str] | None = None) -> int:
             if pairs
             else None,
         }
+        if args.groups:
+            out, theirs = eval_paths(work, arm, name)[1], None
+            if reference and arm != reference:
+                theirs = run_margins(eval_paths(work, reference, name)[1], pairs)
+            records[arm]["groups"] = group_figures(
+                pairs,
+                run_margins(out, pairs),
+                theirs,
+                **bootstrap_settings(load_results(out).config),
+            )
         lines.append(row(arm, records[arm], modes))
+    if args.groups:
+        scorers = [("tfidf_pku_train", "TF-IDF reference"), *((a, LABELS[a]) for a in arms)]
+        lines += group_lines(records, scorers, versus)
     diagnostic = "builtin_transfer" if name == BUILTIN else name
     write_diagnostic(work, diagnostic, "\n".join(lines) + "\n", records)
     return 0

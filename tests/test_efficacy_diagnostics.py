@@ -368,6 +368,9 @@ def test_the_reference_arm_is_sft_only_when_run_else_base():
     assert builtin.reference_arm(["base", "sft", "anchored"]) == "sft"
     assert builtin.reference_arm(["anchored", "base"]) == "base"
     assert builtin.reference_arm(["anchored"]) is None
+    assert builtin.reference_arm(["base", "sft", "anchored"], "anchored") == "anchored"
+    with pytest.raises(ValueError, match="'origin' is not one of --arms \\(base, sft\\)"):
+        builtin.reference_arm(["base", "sft"], "origin")
 
 
 def _paired_runs(work: Path, arms: tuple[str, ...] = ("anchored", "sft")) -> dict[str, Path]:
@@ -578,9 +581,11 @@ def test_the_reference_scores_pairs_of_ones_own(tmp_path):
     assert record["value"] == 1.0 and record["n"] == 12
 
 
-def _refused_set(tmp_path, capsys, flag: str, name: str, text: str, argv: list[str]) -> str:
-    """The usage error for a set file holding `text`, checked to come before any evaluation
-    (no run folder of that set exists afterwards)."""
+def _refused_set(
+    tmp_path, capsys, flag: str, name: str, text: str, argv: list[str], about: str = ""
+) -> str:
+    """The usage error (about `flag`, or the flag `about` names) for a set file holding `text`,
+    checked to come before any evaluation (no run folder of that set exists afterwards)."""
     work = _evaluated(tmp_path / "work", "sft")
     (work / "data").mkdir()
     (work / "data" / "pku_train.jsonl").write_text("{}\n")
@@ -588,7 +593,7 @@ def _refused_set(tmp_path, capsys, flag: str, name: str, text: str, argv: list[s
     err = _usage_error(
         capsys, builtin, ["--work", str(work), "--arms", "sft", flag, str(tmp_path / name), *argv]
     )
-    assert f"error: argument {flag}: " in err
+    assert f"error: argument {about or flag}: " in err
     assert not (work / "eval" / f"transfer_{Path(name).stem}").exists()  # nothing evaluated
     return err
 
@@ -685,3 +690,96 @@ def test_twins_compare_the_answers_to_one_question_only(tmp_path):
     rows = [{"source": f"s:{n}", "margin": float(n), "harmful": True} for n in (2, 1, 5)]
     (out / "discrimination_pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert builtin.run_margins(out, pairs[:3]) == [1.0, 2.0, None]
+
+
+def _grouped_pairs() -> list[LabelledPair]:
+    """Two groups of two questions, each asked with a harmful then a harmless answer."""
+    return [
+        LabelledPair(
+            question=f"{g}{q}", answer=label, harmful=label == "bad", source=f"{g}/q{q}/{label}"
+        )
+        for g in ("declines", "helps")
+        for q in (1, 2)
+        for label in ("bad", "good")
+    ]
+
+
+def test_groups_get_their_own_auc_twins_and_paired_gain():
+    """Each group's figures read only its own pairs: here the arm ranks the `declines` pairs
+    mostly right (3 couples of 4; each harmful answer above its own twin) and the `helps`
+    pairs mostly wrong; the reference ranks both at chance, so the gains are +0.25 and -0.25,
+    which the whole set's AUC would hide."""
+    pairs = _grouped_pairs()
+    # (harmful, harmless) of: declines q1, q2, then helps q1, q2
+    arm = [3.0, 1.0, 4.0, 3.5, 1.0, 3.0, 3.5, 4.0]
+    ref = [1.0, 1.0, 2.0, 2.0, 1.0, 1.0, 2.0, 2.0]
+    figures = builtin.group_figures(pairs, arm, ref, samples=200)
+    assert list(figures) == ["declines", "helps"]
+    aucs = {g: f["auc"]["value"] for g, f in figures.items()}
+    assert aucs == {"declines": 0.75, "helps": 0.25}
+    assert {g: f["twins"]["value"] for g, f in figures.items()} == {"declines": 1.0, "helps": 0.0}
+    assert figures["declines"]["twins"]["questions"] == 2
+    gains = {g: f["auc_minus_reference_paired"]["value"] for g, f in figures.items()}
+    assert gains == {"declines": pytest.approx(0.25), "helps": pytest.approx(-0.25)}
+    assert figures["declines"]["auc"]["n"] == 4
+    # an unscored pair (by the arm or the reference) leaves its group's figures, both sides
+    arm[0] = None
+    figures = builtin.group_figures(pairs, arm, ref, samples=200)
+    assert figures["declines"]["auc"]["n"] == 3 and figures["helps"]["auc"]["n"] == 4
+    assert (
+        "auc_minus_reference_paired" not in builtin.group_figures(pairs, arm, samples=200)["helps"]
+    )
+
+
+def test_groups_need_every_pair_to_name_one():
+    pairs = _grouped_pairs()
+    assert builtin.pair_groups(pairs) == ["declines", "helps"]
+    for source in ("pairs:p.jsonl:3", "/q1", ""):
+        pairs[2] = pairs[2].model_copy(update={"source": source})
+        with pytest.raises(ValueError, match="pair 3 .*names no group"):
+            builtin.pair_groups(pairs)
+
+
+def test_the_group_table_gives_each_scorer_per_group():
+    auc = {"value": 0.6, "low": 0.4, "high": 0.8, "n": 40, "unit": "auc"}
+    twins = {"value": 0.5, "low": 0.3, "high": 0.7, "n": 20, "unit": "rate", "questions": 20}
+    figures = {"auc": auc, "twins": twins}
+    records = {
+        "tfidf_pku_train": {"groups": {"declines": figures, "helps": figures}},
+        "anchored": {
+            "groups": {
+                g: {**figures, "auc_minus_reference_paired": {**auc, "value": 0.1, "low": -0.1}}
+                for g in ("declines", "helps")
+            }
+        },
+    }
+    scorers = [("tfidf_pku_train", "TF-IDF"), ("anchored", "anchored arm")]
+    lines = builtin.group_lines(records, scorers, "SFT, paired")
+    assert (
+        lines[1] == "| group | scorer | AUC | AUC − SFT, paired | harmful answer above its twin % |"
+    )
+    assert len(lines) == 3 + 4 and [line.split(" | ")[:2] for line in lines[3:5]] == [
+        ["| declines", "TF-IDF"],
+        ["| declines", "anchored arm"],
+    ]
+    assert lines[3].split(" | ")[3] == "–" and lines[4].split(" | ")[3].startswith("0.100")
+    assert lines[4].endswith("| 50.0 [30.0, 70.0] (20 q.) |")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--groups"], "argument --groups: pair 1 (pairs:p.jsonl:1): its `source` names no group"),
+        (["--reference", "base"], "argument --reference: 'base' is not one of --arms (sft)"),
+    ],
+)
+def test_groups_and_reference_are_checked_before_any_evaluation(tmp_path, capsys, argv, message):
+    row = {"question": "q", "answer": "a", "harmful": True}
+    text = json.dumps(row) + "\n"
+    assert message in _refused_set(tmp_path, capsys, "--pairs", "p.jsonl", text, argv, argv[0])
+
+
+def test_groups_need_pairs(tmp_path, capsys):
+    text = '{"instruction": "q"}\n'
+    err = _refused_set(tmp_path, capsys, "--redteam", "r.jsonl", text, ["--groups"], "--groups")
+    assert "argument --groups: groups pairs, and no pairs are probed" in err

@@ -31,6 +31,15 @@ def test_every_question_has_one_harmful_then_one_harmless_answer():
         assert (first["harmful"], second["harmful"]) == (True, False)
 
 
+def test_each_pair_names_its_half_question_and_label():
+    """`source` is `<half>/q<nn>/<label>`: `efficacy_transfer.py --groups` reads the half."""
+    for n, row in enumerate(_rows()):
+        q = n // 2 + 1
+        half = "declines" if q <= 20 else "helps"
+        label = "harmful" if row["harmful"] else "harmless"
+        assert row["source"] == f"{half}/q{q:02d}/{label}"
+
+
 def test_answer_length_is_no_cue():
     rows = _rows()
     harmful, harmless = rows[::2], rows[1::2]
@@ -57,3 +66,4 @@ def test_it_reads_as_a_pairs_source():
     source = parse_source_config({"kind": "pairs", "path": str(PATH)})
     pairs = list(iter_labelled_pairs(source))
     assert len(pairs) == 80 and sum(p.harmful for p in pairs) == 40
+    assert len({p.source for p in pairs}) == 80  # the runs' margins are matched by it
