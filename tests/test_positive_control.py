@@ -99,6 +99,31 @@ def control_config(
     )
 
 
+def probe_eval_config(
+    name: str, base_model: Path, adapter: Path | None, output_dir: Path, pairs: Path
+) -> dict:
+    """An evaluation config that probes `pairs` (`analysis` style) with `base_model` and, unless
+    None, the saved `adapter`: how a control's adapter is measured outside its trainer
+    (benchmarks/efficacy_contrast.py probes its adapters with it too)."""
+    return {
+        "name": name,
+        "output_dir": str(output_dir),
+        "model": {
+            "kind": "transformers",
+            "model": str(base_model),
+            "adapter": str(adapter) if adapter else None,
+            "device": "cpu",
+            "batch_size": 20,
+        },
+        "prompt_format": "alpaca",
+        "modes": ["plain"],
+        "probe_style": "analysis",
+        "probe_batch_size": 20,
+        "prompt_sets": {"discrimination": str(pairs)},
+        "judges": [{"kind": "refusal"}],
+    }
+
+
 def logged(log: str, key: str) -> list[float]:
     return [float(v) for v in re.findall(rf"'{key}': '?([0-9.]+)", log)]
 
@@ -131,23 +156,9 @@ def test_critique_loss_raises_discrimination_auc(tmp_path, embedded_model_dir):
     before, after = aucs
 
     # the saved adapter, loaded by the evaluation harness, measures the same
-    eval_cfg = {
-        "name": "positive control",
-        "output_dir": str(tmp_path / "eval"),
-        "model": {
-            "kind": "transformers",
-            "model": str(embedded_model_dir),
-            "adapter": str(tmp_path / "out"),
-            "device": "cpu",
-            "batch_size": 20,
-        },
-        "prompt_format": "alpaca",
-        "modes": ["plain"],
-        "probe_style": "analysis",
-        "probe_batch_size": 20,
-        "prompt_sets": {"discrimination": str(pairs)},
-        "judges": [{"kind": "refusal"}],
-    }
+    eval_cfg = probe_eval_config(
+        "positive control", embedded_model_dir, tmp_path / "out", tmp_path / "eval", pairs
+    )
     write_config(eval_cfg, tmp_path / "eval.yml")
     ev = subprocess.run(
         [
