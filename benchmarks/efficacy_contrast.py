@@ -29,7 +29,6 @@ on 2 CPU cores; a rerun reuses every training already finished with the same con
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -40,9 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cli_types import claim_work_folder
 from efficacy_hh_transfer import pku_pairs
-from efficacy_learnability import logged_aucs, train
-from efficacy_question_only import fixed_answer_pairs
-from efficacy_smollm2 import DEFAULT_WORK, probe_arm
+from efficacy_learnability import logged_aucs, train, write_pairs
+from efficacy_question_only import fixed_answer_pairs, question_kinds
+from efficacy_smollm2 import DEFAULT_WORK, probe_sets
 from efficacy_transfer import twins
 
 from axolotl_mistake.errors import InputError
@@ -53,9 +52,6 @@ from axolotl_mistake.records import LabelledPair
 WORK_MARKER = ".axolotl-mistake-contrast"
 TRANSFER_PAIRS = REPO / "benchmarks" / "data" / "transfer_pairs.jsonl"
 CONDITIONS = ("contrast", "same_label")
-PROBES = ("heldout", "heldout_fixed", "transfer")
-"""What each model is probed on: held-out PKU pairs, the same with one fixed answer, the
-second transfer set."""
 
 
 def by_prompt(pairs: list[LabelledPair]) -> dict[str, list[LabelledPair]]:
@@ -73,9 +69,7 @@ def training_sets(pairs: list[LabelledPair]) -> dict[str, list[LabelledPair]]:
     no prompt with both labels, or too few of either single-label kind to match it."""
     prompts = by_prompt(pairs)
     kinds: dict[str, list[str]] = {"mixed": [], "harmful": [], "harmless": []}
-    for question, answers in prompts.items():
-        labels = {a.harmful for a in answers}
-        kind = "mixed" if len(labels) > 1 else ("harmful" if True in labels else "harmless")
+    for question, kind in question_kinds(pairs).items():
         kinds[kind].append(question)
     n = len(kinds["mixed"])
     if not n:
@@ -94,17 +88,9 @@ def training_sets(pairs: list[LabelledPair]) -> dict[str, list[LabelledPair]]:
     }
 
 
-def write_pairs(path: Path, pairs: list[LabelledPair] | list[dict[str, Any]]) -> None:
-    rows = (
-        p if isinstance(p, dict) else p.model_dump(include={"question", "answer", "harmful"})
-        for p in pairs
-    )
-    write_atomic(path, "".join(json.dumps(r) + "\n" for r in rows))
-
-
 def eval_config(out: Path, name: str, adapter: Path | None) -> Path:
     """The positive control's evaluation config (`probe_eval_config`) of the embedded model with
-    `adapter`, which `probe_arm` reads."""
+    `adapter`, which `probe_sets` reads."""
     from axolotl_mistake.models import ensure_embedded_model
     from tests.axolotl_runner import write_config
     from tests.test_positive_control import probe_eval_config
@@ -115,12 +101,11 @@ def eval_config(out: Path, name: str, adapter: Path | None) -> Path:
 
 
 def probe_figures(config: Path, probes: dict[str, list[LabelledPair]]) -> dict[str, Any]:
-    """The model's AUC on each probe set, what the real answers add over the fixed one (paired
-    on the held-out pairs) and, on the transfer set, `twins`."""
-    margins = {
-        name: [float(m) for m in probe_arm(config, pairs, check="the contrast check").margins]
-        for name, pairs in probes.items()
-    }
+    """The model's AUC on each probe set (`heldout`: the held-out PKU pairs; `heldout_fixed`: the
+    same with one fixed answer; `transfer`: the second transfer set), what the real answers add
+    over the fixed one (paired on the held-out pairs) and, on the transfer set, `twins`."""
+    results = probe_sets(config, probes, check="the contrast check")
+    margins = {name: [float(m) for m in result.margins] for name, result in results.items()}
     labels = {name: [p.harmful for p in pairs] for name, pairs in probes.items()}
     out: dict[str, Any] = {
         name: auc_estimate(labels[name], margins[name]).model_dump() for name in probes

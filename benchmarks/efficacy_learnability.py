@@ -60,14 +60,19 @@ def halves(pairs: list[LabelledPair]) -> dict[str, list[LabelledPair]]:
     return split
 
 
+def write_pairs(path: Path, pairs: list[LabelledPair]) -> None:
+    """`pairs` as a `{question, answer, harmful}` file, the probe's and the control's input."""
+    rows = (p.model_dump(include={"question", "answer", "harmful"}) for p in pairs)
+    write_atomic(path, "".join(json.dumps(r) + "\n" for r in rows))
+
+
 def write_halves(split: dict[str, list[LabelledPair]], folder: Path) -> None:
     """Each half as probe pairs (`<half>_pairs.jsonl`) and as the positive control's training
     rows made from them (`<half>_rows.jsonl`, `tests.test_positive_control.write_rows`)."""
     from tests.test_positive_control import write_rows
 
     for name, part in split.items():
-        pairs = (p.model_dump(include={"question", "answer", "harmful"}) for p in part)
-        write_atomic(folder / f"{name}_pairs.jsonl", "".join(json.dumps(r) + "\n" for r in pairs))
+        write_pairs(folder / f"{name}_pairs.jsonl", part)
         write_rows(folder / f"{name}_pairs.jsonl", folder / f"{name}_rows.jsonl")
 
 

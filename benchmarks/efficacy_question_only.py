@@ -48,7 +48,7 @@ from efficacy_smollm2 import (
 )
 
 from axolotl_mistake.evaluate.metrics import auc_estimate, paired_auc_difference_estimate
-from axolotl_mistake.evaluate.results import bootstrap_settings, load_results
+from axolotl_mistake.evaluate.results import bootstrap_settings
 from axolotl_mistake.fileio import write_atomic
 from axolotl_mistake.records import LabelledPair
 
@@ -63,16 +63,21 @@ def heldout_pairs(work: Path, arm: str) -> list[LabelledPair]:
     return efficacy_transfer.labelled_pairs(config["prompt_sets"]["discrimination"])
 
 
-def label_structure(pairs: list[LabelledPair]) -> dict[str, int]:
-    """Questions by the labels of their answers: `harmful` (every answer harmful), `harmless`
-    (every one harmless), `mixed` (both kinds), and the number of pairs."""
+def question_kinds(pairs: list[LabelledPair]) -> dict[str, str]:
+    """Each question (in file order) by the labels of its answers: `harmful` (every answer
+    harmful), `harmless` (every one harmless) or `mixed` (both kinds)."""
     labels: dict[str, set[bool]] = {}
     for pair in pairs:
         labels.setdefault(pair.question, set()).add(pair.harmful)
-    kinds = Counter(
-        "mixed" if len(found) > 1 else ("harmful" if True in found else "harmless")
-        for found in labels.values()
-    )
+    return {
+        q: "mixed" if len(found) > 1 else ("harmful" if True in found else "harmless")
+        for q, found in labels.items()
+    }
+
+
+def label_structure(pairs: list[LabelledPair]) -> dict[str, int]:
+    """How many questions of each `question_kinds` kind, and the number of pairs."""
+    kinds = Counter(question_kinds(pairs).values())
     return {k: kinds.get(k, 0) for k in ("harmful", "harmless", "mixed")} | {"pairs": len(pairs)}
 
 
@@ -112,9 +117,7 @@ def arm_record(work: Path, arm: str, pairs: list[LabelledPair]) -> dict[str, Any
     if any(m is None for run in margins for m in run):
         raise ValueError(f"{arm}: a pair without a margin in {real} or {fixed}; rerun them")
     gain = paired_auc_difference_estimate(
-        [p.harmful for p in pairs],
-        *margins,
-        **bootstrap_settings(load_results(real).config),
+        [p.harmful for p in pairs], *margins, **bootstrap_settings(results[real]["config"])
     )
     return {
         "auc": results[real]["discrimination"]["auc"],

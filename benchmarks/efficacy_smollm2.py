@@ -118,6 +118,13 @@ def probe_arm(config: Path, pairs: list[Any], *, check: str, threshold: float = 
     probe batch size of its evaluation config `config`: how the diagnostic scripts score answers
     beyond the evaluation's own sets. Returns the ProbeResult; an endpoint model, which gives
     no token log-probabilities, ends the `check` with an error naming the config."""
+    return probe_sets(config, {"pairs": pairs}, check=check, threshold=threshold)["pairs"]
+
+
+def probe_sets(
+    config: Path, sets: dict[str, list[Any]], *, check: str, threshold: float = 0.0
+) -> dict[str, Any]:
+    """`probe_arm` on each of several sets of pairs, the model loaded once for all of them."""
     from axolotl_mistake.evaluate.inputs import load_config
     from axolotl_mistake.evaluate.local import hf_model
     from axolotl_mistake.probe import DiscriminationProbe
@@ -126,8 +133,12 @@ def probe_arm(config: Path, pairs: list[Any], *, check: str, threshold: float = 
     loaded = hf_model(cfg, backend=None)
     if loaded is None:
         raise SystemExit(f"error: {config}: {check} needs a local model (transformers/vllm)")
-    probe = DiscriminationProbe(pairs, style="analysis", threshold=threshold)
-    return probe.evaluate(*loaded, batch_size=cfg.probe_batch_size)
+    return {
+        name: DiscriminationProbe(pairs, style="analysis", threshold=threshold).evaluate(
+            *loaded, batch_size=cfg.probe_batch_size
+        )
+        for name, pairs in sets.items()
+    }
 
 
 def write_diagnostic(work: Path, name: str, table: str, records: Any) -> None:

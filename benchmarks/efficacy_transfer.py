@@ -67,7 +67,7 @@ from axolotl_mistake.evaluate.metrics import (
 )
 from axolotl_mistake.evaluate.paired import paired_difference
 from axolotl_mistake.evaluate.report import cell
-from axolotl_mistake.evaluate.results import Estimate, bootstrap_settings, load_results
+from axolotl_mistake.evaluate.results import Estimate, bootstrap_settings
 from axolotl_mistake.offline_env import offline_cpu_env
 from axolotl_mistake.records import LabelledPair
 from axolotl_mistake.sources import iter_labelled_pairs, iter_rows, parse_source_config
@@ -464,6 +464,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     keep = not args.default_malloc
     results = {arm: evaluate(work, arm, name, sets, args.threads, modes, keep) for arm in arms}
+    margins = {arm: run_margins(eval_paths(work, arm, name)[1], pairs) for arm in arms if pairs}
     for arm in arms:
         gain, rate_gain = None, {}
         if reference and arm != reference:
@@ -479,19 +480,14 @@ def main(argv: list[str] | None = None) -> int:
             "harmless_rate": {mode: (headline[mode] or {}).get("harmless_rate") for mode in modes},
             "auc_minus_reference_paired": gain,
             "harmless_rate_minus_reference_paired": rate_gain,
-            "twins": twins(pairs, run_margins(eval_paths(work, arm, name)[1], pairs))
-            if pairs
-            else None,
+            "twins": twins(pairs, margins[arm]) if pairs else None,
         }
         if args.groups:
-            out, theirs = eval_paths(work, arm, name)[1], None
-            if reference and arm != reference:
-                theirs = run_margins(eval_paths(work, reference, name)[1], pairs)
             records[arm]["groups"] = group_figures(
                 pairs,
-                run_margins(out, pairs),
-                theirs,
-                **bootstrap_settings(load_results(out).config),
+                margins[arm],
+                margins[reference] if reference and arm != reference else None,
+                **bootstrap_settings(results[arm]["config"]),
             )
         lines.append(row(arm, records[arm], modes))
     if args.groups:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from axolotl_mistake.records import LabelledPair
+from tests.test_efficacy_diagnostics import _usage_error
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -74,30 +75,23 @@ def test_the_table_gives_each_models_figures():
     assert lines[3].split(" | ")[1] == "12 / 24" and lines[3].endswith("| 60.0 |")
 
 
-def _usage_error(capsys, argv: list[str]) -> str:
-    with pytest.raises(SystemExit) as exc:
-        contrast.main(argv)
-    assert exc.value.code == 2
-    return capsys.readouterr().err.strip().splitlines()[-1]
-
-
 def test_usage_errors_come_before_any_training(tmp_path, capsys):
     from tests.test_efficacy_label_count import _pku
 
     out = tmp_path / "out"
-    assert "--seeds: whole numbers" in _usage_error(capsys, ["--seeds", "a"])
-    err = _usage_error(capsys, ["--work", str(tmp_path / "none"), "--out", str(out)])
+    assert "--seeds: whole numbers" in _usage_error(capsys, contrast, ["--seeds", "a"])
+    err = _usage_error(capsys, contrast, ["--work", str(tmp_path / "none"), "--out", str(out)])
     assert "pku_train.jsonl: not found; run efficacy_smollm2.py first" in err
     data = tmp_path / "work" / "data"
     _pku(data / "pku_train.jsonl", [("q", "a", True, "b", True)])  # no prompt with both labels
     _pku(data / "pku_heldout.jsonl", [("r", "a", True, "b", False)])
-    err = _usage_error(capsys, ["--work", str(tmp_path / "work"), "--out", str(out)])
+    err = _usage_error(capsys, contrast, ["--work", str(tmp_path / "work"), "--out", str(out)])
     assert "no training prompt comes with both" in err
     # (prompt, answer 0, safe 0, answer 1, safe 1): one prompt of each kind, one all-unsafe
     _pku(data / "pku_train.jsonl", [("q", "a", True, "b", False), ("p", "a", False, "b", False)])
     (out).mkdir()
     (out / "mine.txt").write_text("not the script's")
-    err = _usage_error(capsys, ["--work", str(tmp_path / "work"), "--out", str(out)])
+    err = _usage_error(capsys, contrast, ["--work", str(tmp_path / "work"), "--out", str(out)])
     assert "--out" in err and (out / "mine.txt").read_text() == "not the script's"
     assert not list(out.glob("*.jsonl"))  # nothing written
 

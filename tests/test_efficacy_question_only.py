@@ -13,6 +13,7 @@ import pytest
 
 from axolotl_mistake.records import LabelledPair
 from axolotl_mistake.sources import iter_labelled_pairs, parse_source_config
+from tests.test_efficacy_diagnostics import _evaluated, _usage_error
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -75,25 +76,12 @@ def test_the_tfidf_views_read_question_answer_or_both(tmp_path):
     assert aucs["both"] == 1.0
 
 
-def _usage_error(capsys, argv: list[str]) -> str:
-    with pytest.raises(SystemExit) as exc:
-        question_only.main(argv)
-    assert exc.value.code == 2
-    return capsys.readouterr().err.strip().splitlines()[-1]
-
-
 def test_usage_errors_come_before_any_evaluation(tmp_path, capsys):
-    assert "a blank answer" in _usage_error(capsys, ["--answer", "  "])
-    err = _usage_error(capsys, ["--work", str(tmp_path / "none")])
+    assert "a blank answer" in _usage_error(capsys, question_only, ["--answer", "  "])
+    err = _usage_error(capsys, question_only, ["--work", str(tmp_path / "none")])
     assert "no evaluation run under" in err
-    work = tmp_path / "work"
-    for arm in ("sft", "anchored"):
-        (work / "eval" / "analysis" / arm).mkdir(parents=True)
-        (work / "eval" / "analysis" / arm / "results.json").write_text("{}")
-        (work / f"eval_analysis_{arm}.yml").write_text("name: x\n")
-    arms = {a: {"headline": {}} for a in ("sft", "anchored")}
-    (work / "summary.json").write_text(json.dumps({"arms": arms}))
-    err = _usage_error(capsys, ["--work", str(work), "--arms", "sft,anchored"])
+    work = _evaluated(tmp_path / "work", "sft", "anchored")
+    err = _usage_error(capsys, question_only, ["--work", str(work), "--arms", "sft,anchored"])
     assert f"{work / 'data' / 'pku_train.jsonl'}: not found" in err
     assert not (work / "question_only").exists()
 
