@@ -375,6 +375,20 @@ CASES = [
         "mistakes.backend.model",
         "cannot load model",
     ),
+    Case(  # a vLLM tokenizer_mode the model cannot serve: refused with the config, not by vLLM
+        "vllm_mistral_tokenizer_without_its_file",
+        {
+            "data.jsonl": jl(GOOD),
+            "b.yml": cfg_with(
+                extra="model:\n  kind: vllm\n  model: embedded\n  tokenizer_mode: mistral\n"
+            ),
+        },
+        ["--config", "b.yml"],
+        "b.yml",
+        6,
+        "model",
+        "tokenizer.model.v*",
+    ),
     Case(  # an API key's env var that is unset: named at api_key_env, not as a model load
         "unset_api_key_env_in_file",
         {

@@ -109,6 +109,20 @@ def test_a_tokenizer_mode_set_is_the_one_read_and_the_one_the_engine_gets(
         BackendConfig(kind="transformers", tokenizer_mode="hf")
 
 
+def test_mistral_mode_without_mistral_commons_file_is_refused_with_the_config(
+    embedded_model_dir, tmp_path
+):
+    with pytest.raises(ValueError, match="embedded model has not"):
+        BackendConfig(kind="vllm", tokenizer_mode="mistral")
+    with pytest.raises(ValueError, match="holds none"):
+        BackendConfig(kind="vllm", model=str(embedded_model_dir), tokenizer_mode="mistral")
+    with_v3 = _folder(tmp_path / "v3", ["sub/tokenizer.model.v3", "config.json"])
+    assert BackendConfig(kind="vllm", model=str(with_v3), tokenizer_mode="mistral")
+    # a Hub id lists nothing offline: left to vLLM, as its own rule leaves it
+    assert BackendConfig(kind="vllm", model="mistralai/Some-Model", tokenizer_mode="mistral")
+    assert BackendConfig(kind="vllm", model=str(embedded_model_dir), tokenizer_mode="hf")
+
+
 def test_an_adapters_saved_tokenizer_is_the_transformers_backends_not_vllms(
     tmp_path, embedded_model_dir, embedded_tokenizer
 ):

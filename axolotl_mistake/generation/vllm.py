@@ -11,11 +11,11 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from axolotl_mistake.fields import count
 from axolotl_mistake.generation.base import Completion, GenerationRequest, SamplingParams, failed
@@ -59,6 +59,27 @@ class VLLMConfig(LocalBackendConfig):
         ),
     )
 
+    @model_validator(mode="after")
+    def _mistral_mode_has_its_tokenizer(self) -> VLLMConfig:
+        """`tokenizer_mode: mistral` on a model without mistral-common's tokenizer file fails
+        only when vLLM loads (minutes into a GPU job): refuse it while reading the config, for
+        what can be seen here (the embedded model, a local folder); a Hub id is left to vLLM."""
+        if self.tokenizer_mode != "mistral":
+            return self
+        if self.model == "embedded":
+            raise ValueError(
+                "tokenizer_mode 'mistral' needs mistral-common's tokenizer file (tekken.json or "
+                "tokenizer.model.v*), which the embedded model has not: use 'auto' or 'hf'"
+            )
+        folder = Path(self.model).expanduser()
+        if folder.is_dir() and not _has_mistral_tokenizer(p.name for p in folder.rglob("*")):
+            raise ValueError(
+                f"tokenizer_mode 'mistral' needs mistral-common's tokenizer file (tekken.json or "
+                f"tokenizer.model.v*), and the model folder {self.model} holds none: use 'auto' "
+                "(vLLM's rule) or 'hf' (transformers' tokenizer)"
+            )
+        return self
+
     def load(self) -> VLLMBackend:
         return VLLMBackend(**{**self.backend_kwargs(), "batch_size": max(self.batch_size, 256)})
 
@@ -97,9 +118,12 @@ def engine_picks_mistral_common(model: str, revision: str | None) -> bool:
     if model == "embedded":
         return False
     names = _repo_file_names(model, revision)
-    return any(fnmatch.fnmatch(n, MISTRAL_WEIGHTS) for n in names) and any(
-        fnmatch.fnmatch(n, pattern) for n in names for pattern in MISTRAL_TOKENIZERS
-    )
+    return any(fnmatch.fnmatch(n, MISTRAL_WEIGHTS) for n in names) and _has_mistral_tokenizer(names)
+
+
+def _has_mistral_tokenizer(names: Iterable[str]) -> bool:
+    """Whether any of the file base `names` is mistral-common's tokenizer file."""
+    return any(fnmatch.fnmatch(n, pattern) for n in names for pattern in MISTRAL_TOKENIZERS)
 
 
 def _repo_file_names(model: str, revision: str | None) -> list[str]:
