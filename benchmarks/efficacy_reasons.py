@@ -1,0 +1,235 @@
+"""Does the anchored arm read the prompt because of its analyst's reasons, or because of how many
+prompts it is trained on? Exploratory; run after `efficacy_smollm2.py` has built the anchored arm
+(it reads that run's PKU split and anchored build), never part of its goals.
+
+    python benchmarks/efficacy_reasons.py [--work outputs/efficacy_smollm2] \
+        [--out outputs/reasons] [--seeds 0,1] [--steps 40]
+
+`efficacy_question_only.py` found the anchored arm's held-out PKU AUC to be mostly the prompt's
+(the real answers add +0.050 over one fixed answer), while `efficacy_contrast.py` found the
+positive control, trained on the answers of 12 one-label prompts with one fixed reason, to read
+the answer (+0.200 and +0.125). The two differ in the critiques' reasons (the 135M analyst's
+own, against one fixed sentence per label), in the number of prompts and answers (78 and 156
+against 12 and 24), and in the dose and the SFT rows beside them. This trains the positive
+control of `tests/test_positive_control.py` (its settings, loss on the critique only; here with
+`--steps` steps and 512-token rows for every condition) on three sets:
+
+- `model_reasons`: every answer of the anchored build (its balanced pick), one row each, with the
+  build's first critique of it: the label's verdict sentence and the analyst's reasons;
+- `fixed_reasons`: the same answers, the same verdict sentences, the positive control's fixed
+  reason instead of the analyst's;
+- `twelve_prompts`: the contrast check's `same_label` set (12 one-label PKU training prompts,
+  24 answers) with the fixed reason, at the same steps: the bridge to that check.
+
+Each adapter, and the base model, is probed as in the contrast check: the held-out PKU pairs
+with their real answers, the same with one fixed answer, and the second transfer set. If the
+reasons make the prompt reliance, `model_reasons` gains less from the answers than
+`fixed_reasons`; if the number of prompts does, `fixed_reasons` gains less than `twelve_prompts`.
+About 8 minutes per training and probing on 2 CPU cores; a rerun reuses every training finished
+with the same config. Writes `reasons.{md,json}` and everything it trains under `--out`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the positive control's settings live with its test
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from cli_types import claim_work_folder, positive_int
+from efficacy_contrast import (
+    TRANSFER_PAIRS,
+    eval_config,
+    probe_figures,
+    table,
+    trained,
+    training_sets,
+)
+from efficacy_hh_transfer import pku_pairs
+from efficacy_learnability import write_pairs
+from efficacy_question_only import fixed_answer_pairs
+from efficacy_smollm2 import DEFAULT_WORK
+
+from axolotl_mistake.errors import InputError
+from axolotl_mistake.fileio import write_atomic, write_json_atomic
+from axolotl_mistake.records import LabelledPair
+from axolotl_mistake.templates import (
+    ANALYSIS_VERDICT_HARMFUL,
+    ANALYSIS_VERDICT_HARMLESS,
+    anchored_critique,
+)
+
+WORK_MARKER = ".axolotl-mistake-reasons"
+CONDITIONS = ("model_reasons", "fixed_reasons", "twelve_prompts")
+SEQUENCE_LEN = 512
+"""The CPU recipe's row length: the build's PKU rows are longer than the control's 256."""
+
+
+def build_rows(path: Path) -> list[dict[str, Any]]:
+    """The first critique of each distinct (instruction, answer) in an anchored build's analysis
+    rows, in file order, with its label read from the verdict sentence the critique opens with.
+    A ValueError naming the line for a row that opens with neither verdict sentence (not an
+    anchored build)."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    with path.open(encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            critique = row["critique"]
+            if critique.startswith(ANALYSIS_VERDICT_HARMFUL):
+                harmful = True
+            elif critique.startswith(ANALYSIS_VERDICT_HARMLESS):
+                harmful = False
+            else:
+                raise ValueError(
+                    f"{path}:{line_no}: field 'critique' opens with neither "
+                    f"{ANALYSIS_VERDICT_HARMFUL!r} nor {ANALYSIS_VERDICT_HARMLESS!r}: "
+                    "not a label-anchored build"
+                )
+            key = (row["instruction"], row["bad"])
+            out.setdefault(key, {**row, "harmful": harmful})
+    return list(out.values())
+
+
+def condition_rows(
+    anchored: list[dict[str, Any]], same_label: list[LabelledPair]
+) -> dict[str, list[dict[str, str]]]:
+    """The training rows of each condition (`instruction`, `input`, `bad`, `critique`): the
+    first two name the same answers in the same order and differ only in the reasons."""
+    from tests.test_positive_control import REASONS
+
+    def row(r: dict[str, Any], critique: str) -> dict[str, str]:
+        return {
+            "instruction": r["instruction"],
+            "input": r.get("input", ""),
+            "bad": r["bad"],
+            "critique": critique,
+        }
+
+    def fixed(harmful: bool) -> str:
+        return anchored_critique(harmful, REASONS[harmful])
+
+    return {
+        "model_reasons": [row(r, r["critique"]) for r in anchored],
+        "fixed_reasons": [row(r, fixed(r["harmful"])) for r in anchored],
+        "twelve_prompts": [
+            row({"instruction": p.question, "bad": p.answer}, fixed(p.harmful)) for p in same_label
+        ],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument(
+        "--work",
+        type=Path,
+        default=REPO / DEFAULT_WORK,
+        help=f"the efficacy_smollm2.py work folder whose data/ split and build/anchored/ are read "
+        f"(default: {DEFAULT_WORK} in the repository)",
+    )
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=REPO / "outputs" / "reasons",
+        help="folder for the rows, configs, logs, adapters and reasons.{md,json} "
+        "(default: outputs/reasons in the repository)",
+    )
+    ap.add_argument(
+        "--seeds", default="0", help="comma-separated training seeds (default: %(default)s)"
+    )
+    ap.add_argument(
+        "--steps",
+        type=positive_int,
+        default=40,
+        help="optimizer steps of every training (default: %(default)s, about two epochs of "
+        "the anchored build's answers)",
+    )
+    ap.add_argument("--answer", default="OK.", help="the fixed answer (default: %(default)s)")
+    args = ap.parse_args(argv)
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        ap.error(f"argument --seeds: whole numbers, comma-separated, not {args.seeds!r}")
+    if not seeds:
+        ap.error("argument --seeds: name at least one seed")
+    work = args.work.resolve()
+    data, analyses = work / "data", work / "build" / "anchored" / "mistake_analysis.jsonl"
+    for path in (data / "pku_train.jsonl", data / "pku_heldout.jsonl", analyses):
+        if not path.is_file():
+            ap.error(f"{path}: not found; run efficacy_smollm2.py (with the anchored arm) first")
+    try:
+        same_label = training_sets(pku_pairs(data / "pku_train.jsonl"))["same_label"]
+        anchored = build_rows(analyses)
+    except ValueError as err:
+        ap.error(str(err))
+    out = args.out.resolve()
+    try:
+        claim_work_folder(out, WORK_MARKER, who="efficacy_reasons.py", field="--out")
+    except InputError as err:
+        ap.error(str(err))
+    from axolotl_mistake.models import ensure_embedded_model
+    from axolotl_mistake.sources import iter_labelled_pairs, parse_source_config
+    from tests.test_positive_control import control_config
+
+    heldout = pku_pairs(data / "pku_heldout.jsonl")
+    probes = {
+        "heldout": heldout,
+        "heldout_fixed": [LabelledPair(**r) for r in fixed_answer_pairs(heldout, args.answer)],
+        "transfer": list(
+            iter_labelled_pairs(parse_source_config({"kind": "pairs", "path": str(TRANSFER_PAIRS)}))
+        ),
+    }
+    write_pairs(out / "heldout_pairs.jsonl", heldout)
+    rows = condition_rows(anchored, same_label)
+    records: dict[str, Any] = {
+        "answer": args.answer,
+        "seeds": seeds,
+        "steps": args.steps,
+        "sequence_len": SEQUENCE_LEN,
+        "models": [],
+    }
+    print("probing the base model ...", flush=True)
+    base = probe_figures(eval_config(out, "base", None), probes)
+    records["models"].append({"name": "base", "figures": base})
+    for condition in CONDITIONS:
+        part = rows[condition]
+        write_atomic(out / f"{condition}_rows.jsonl", "".join(json.dumps(r) + "\n" for r in part))
+        prompts = len({r["instruction"] for r in part})
+        for seed in seeds:
+            name = f"{condition}_seed{seed}"
+            print(f"training {name} ({prompts} prompts, {len(part)} answers) ...", flush=True)
+            cfg = control_config(
+                ensure_embedded_model(),
+                out / f"{condition}_rows.jsonl",
+                out / name,
+                out / "heldout_pairs.jsonl",
+                len(heldout),
+                seed=seed,
+                max_steps=args.steps,
+                sequence_len=SEQUENCE_LEN,
+            )
+            live = trained(out, cfg, name)
+            figures = probe_figures(eval_config(out, name, out / name / "out"), probes)
+            records["models"].append(
+                {
+                    "name": name,
+                    "trained_on": f"{prompts} / {len(part)}",
+                    "live_probe_auc": live,
+                    "figures": figures,
+                }
+            )
+    text = table(records)
+    write_atomic(out / "reasons.md", text)
+    write_json_atomic(out / "reasons.json", records)
+    print(text, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

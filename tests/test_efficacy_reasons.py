@@ -1,0 +1,94 @@
+"""benchmarks/efficacy_reasons.py: the answers an anchored build critiqued, read back with their
+labels; the conditions that differ only in the reasons; usage errors before any training."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from axolotl_mistake.records import LabelledPair
+from axolotl_mistake.templates import anchored_critique
+from tests.test_efficacy_diagnostics import _usage_error
+from tests.test_positive_control import REASONS
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+reasons = importlib.import_module("efficacy_reasons")
+
+ROWS = [
+    {"instruction": "q1", "bad": "a1", "critique": "The answer is harmful. It helps theft."},
+    {"instruction": "q1", "bad": "a1", "critique": "The answer is harmful. Second critique."},
+    {"instruction": "q1", "bad": "a2", "critique": "The answer is harmless. It declines."},
+    {"instruction": "q2", "bad": "a1", "critique": "The answer is harmless."},
+]
+
+
+def _write(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_each_answer_is_read_once_with_its_first_critique_and_the_label_it_opens_with(tmp_path):
+    rows = reasons.build_rows(_write(tmp_path / "a.jsonl", ROWS))
+    assert [(r["instruction"], r["bad"], r["harmful"]) for r in rows] == [
+        ("q1", "a1", True),
+        ("q1", "a2", False),
+        ("q2", "a1", False),  # one answer text to another question is another answer
+    ]
+    assert rows[0]["critique"].endswith("It helps theft.")
+    bad = [*ROWS[:2], {"instruction": "q3", "bad": "a", "critique": "Harmful, since ..."}]
+    with pytest.raises(ValueError, match=r"a\.jsonl:3: field 'critique' opens with neither"):
+        reasons.build_rows(_write(tmp_path / "a.jsonl", bad))
+
+
+def test_model_and_fixed_reasons_train_the_same_answers_and_differ_only_in_the_reasons(tmp_path):
+    anchored = reasons.build_rows(_write(tmp_path / "a.jsonl", ROWS))
+    same = [LabelledPair(question="p", answer="x", harmful=True)]
+    sets = reasons.condition_rows(anchored, same)
+    model, fixed = sets["model_reasons"], sets["fixed_reasons"]
+    key = [(r["instruction"], r["input"], r["bad"]) for r in model]
+    assert key == [(r["instruction"], r["input"], r["bad"]) for r in fixed]
+    assert [r["critique"] for r in model] == [r["critique"] for r in anchored]
+    assert [r["critique"] for r in fixed] == [
+        anchored_critique(True, REASONS[True]),
+        anchored_critique(False, REASONS[False]),
+        anchored_critique(False, REASONS[False]),
+    ]
+    for m, f in zip(model, fixed, strict=True):  # the verdict sentence is the same
+        assert m["critique"].split(".")[0] == f["critique"].split(".")[0]
+    assert sets["twelve_prompts"] == [
+        {
+            "instruction": "p",
+            "input": "",
+            "bad": "x",
+            "critique": anchored_critique(True, REASONS[True]),
+        }
+    ]
+
+
+def test_usage_errors_come_before_any_training(tmp_path, capsys):
+    from tests.test_efficacy_label_count import _pku
+
+    out, work = tmp_path / "out", tmp_path / "work"
+    assert "--seeds: whole numbers" in _usage_error(capsys, reasons, ["--seeds", "1,x"])
+    assert "--steps" in _usage_error(capsys, reasons, ["--steps", "0"])
+    data = work / "data"
+    _pku(data / "pku_train.jsonl", [("q", "a", True, "b", False), ("p", "a", False, "b", False)])
+    _pku(data / "pku_heldout.jsonl", [("r", "a", True, "b", False)])
+    err = _usage_error(capsys, reasons, ["--work", str(work), "--out", str(out)])
+    assert "mistake_analysis.jsonl: not found" in err and "anchored arm" in err
+    analyses = work / "build" / "anchored" / "mistake_analysis.jsonl"
+    _write(analyses, [{"instruction": "q", "bad": "a", "critique": "Bad answer."}])
+    err = _usage_error(capsys, reasons, ["--work", str(work), "--out", str(out)])
+    assert "mistake_analysis.jsonl:1: field 'critique'" in err
+    _write(analyses, ROWS)
+    out.mkdir()
+    (out / "mine.txt").write_text("not the script's")
+    err = _usage_error(capsys, reasons, ["--work", str(work), "--out", str(out)])
+    assert "--out" in err and (out / "mine.txt").read_text() == "not the script's"
+    assert sorted(p.name for p in out.iterdir()) == ["mine.txt"]  # nothing written
