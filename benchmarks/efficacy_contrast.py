@@ -155,33 +155,109 @@ def table(records: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_arguments(ap: argparse.ArgumentParser, *, reads: str, out: str, writes: str) -> None:
+    """The options the positive-control diagnostics share: `--work` (what they read of an
+    efficacy_smollm2.py run), `--out`, `--seeds` and `--answer`."""
     ap.add_argument(
         "--work",
         type=Path,
         default=REPO / DEFAULT_WORK,
-        help=f"the efficacy_smollm2.py work folder whose data/ split is read (default: "
+        help=f"the efficacy_smollm2.py work folder whose {reads} read (default: "
         f"{DEFAULT_WORK} in the repository)",
     )
     ap.add_argument(
         "--out",
         type=Path,
-        default=REPO / "outputs" / "contrast",
-        help="folder for the rows, configs, logs, adapters and contrast.{md,json} "
-        "(default: outputs/contrast in the repository)",
+        default=REPO / "outputs" / out,
+        help=f"folder for the rows, configs, logs, adapters and {writes} "
+        f"(default: outputs/{out} in the repository)",
     )
     ap.add_argument(
         "--seeds", default="0", help="comma-separated training seeds (default: %(default)s)"
     )
     ap.add_argument("--answer", default="OK.", help="the fixed answer (default: %(default)s)")
-    args = ap.parse_args(argv)
+
+
+def parse_seeds(ap: argparse.ArgumentParser, text: str) -> list[int]:
+    """`--seeds` as integers, or a usage error."""
     try:
-        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+        seeds = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
-        ap.error(f"argument --seeds: whole numbers, comma-separated, not {args.seeds!r}")
+        ap.error(f"argument --seeds: whole numbers, comma-separated, not {text!r}")
     if not seeds:
         ap.error("argument --seeds: name at least one seed")
+    return seeds
+
+
+def held_out_probes(heldout: list[LabelledPair], answer: str) -> dict[str, list[LabelledPair]]:
+    """What every model is probed on: the held-out PKU pairs, the same with one fixed `answer`,
+    and the second transfer set."""
+    from axolotl_mistake.sources import iter_labelled_pairs, parse_source_config
+
+    return {
+        "heldout": heldout,
+        "heldout_fixed": [LabelledPair(**r) for r in fixed_answer_pairs(heldout, answer)],
+        "transfer": list(
+            iter_labelled_pairs(parse_source_config({"kind": "pairs", "path": str(TRANSFER_PAIRS)}))
+        ),
+    }
+
+
+def train_and_probe(
+    out: Path,
+    rows: dict[str, Path],
+    seeds: list[int],
+    probes: dict[str, list[LabelledPair]],
+    trained_on: dict[str, str],
+    **settings: Any,
+) -> list[dict[str, Any]]:
+    """The base model's figures, then, for each condition's rows file and seed, the positive
+    control trained on it (`settings` over its own; the live probe on the held-out pairs
+    written to `out`) and its figures: the records `table` reads."""
+    from axolotl_mistake.models import ensure_embedded_model
+    from tests.test_positive_control import control_config
+
+    write_pairs(out / "heldout_pairs.jsonl", probes["heldout"])
+    print("probing the base model ...", flush=True)
+    models = [{"name": "base", "figures": probe_figures(eval_config(out, "base", None), probes)}]
+    for condition, path in rows.items():
+        for seed in seeds:
+            name = f"{condition}_seed{seed}"
+            print(f"training {name} ({trained_on[condition]}) ...", flush=True)
+            cfg = control_config(
+                ensure_embedded_model(),
+                path,
+                out / name,
+                out / "heldout_pairs.jsonl",
+                len(probes["heldout"]),
+                seed=seed,
+                **settings,
+            )
+            live = trained(out, cfg, name)
+            models.append(
+                {
+                    "name": name,
+                    "trained_on": trained_on[condition],
+                    "live_probe_auc": live,
+                    "figures": probe_figures(eval_config(out, name, out / name / "out"), probes),
+                }
+            )
+    return models
+
+
+def write_table(out: Path, name: str, records: dict[str, Any]) -> None:
+    """`<name>.md` (the table) and `<name>.json` (the records) under `out`; the table printed."""
+    text = table(records)
+    write_atomic(out / f"{name}.md", text)
+    write_json_atomic(out / f"{name}.json", records)
+    print(text, end="")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_arguments(ap, reads="data/ split is", out="contrast", writes="contrast.{md,json}")
+    args = ap.parse_args(argv)
+    seeds = parse_seeds(ap, args.seeds)
     data = args.work.resolve() / "data"
     for name in ("pku_train.jsonl", "pku_heldout.jsonl"):
         if not (data / name).is_file():
@@ -195,51 +271,17 @@ def main(argv: list[str] | None = None) -> int:
         claim_work_folder(out, WORK_MARKER, who="efficacy_contrast.py", field="--out")
     except InputError as err:
         ap.error(str(err))
-    from axolotl_mistake.models import ensure_embedded_model
-    from axolotl_mistake.sources import iter_labelled_pairs, parse_source_config
-    from tests.test_positive_control import control_config, write_rows
+    from tests.test_positive_control import write_rows
 
-    heldout = pku_pairs(data / "pku_heldout.jsonl")
-    probes = {
-        "heldout": heldout,
-        "heldout_fixed": [LabelledPair(**r) for r in fixed_answer_pairs(heldout, args.answer)],
-        "transfer": list(
-            iter_labelled_pairs(parse_source_config({"kind": "pairs", "path": str(TRANSFER_PAIRS)}))
-        ),
-    }
-    write_pairs(out / "heldout_pairs.jsonl", heldout)
-    records: dict[str, Any] = {"answer": args.answer, "seeds": seeds, "models": []}
-    print("probing the base model ...", flush=True)
-    base = probe_figures(eval_config(out, "base", None), probes)
-    records["models"].append({"name": "base", "figures": base})
+    probes = held_out_probes(pku_pairs(data / "pku_heldout.jsonl"), args.answer)
+    rows = {}
     for condition in CONDITIONS:
         write_pairs(out / f"{condition}_pairs.jsonl", sets[condition])
-        write_rows(out / f"{condition}_pairs.jsonl", out / f"{condition}_rows.jsonl")
-        for seed in seeds:
-            name = f"{condition}_seed{seed}"
-            print(f"training {name} ...", flush=True)
-            cfg = control_config(
-                ensure_embedded_model(),
-                out / f"{condition}_rows.jsonl",
-                out / name,
-                out / "heldout_pairs.jsonl",
-                len(heldout),
-                seed=seed,
-            )
-            live = trained(out, cfg, name)
-            figures = probe_figures(eval_config(out, name, out / name / "out"), probes)
-            records["models"].append(
-                {
-                    "name": name,
-                    "trained_on": f"{len(by_prompt(sets[condition]))} / {len(sets[condition])}",
-                    "live_probe_auc": live,
-                    "figures": figures,
-                }
-            )
-    text = table(records)
-    write_atomic(out / "contrast.md", text)
-    write_json_atomic(out / "contrast.json", records)
-    print(text, end="")
+        rows[condition] = out / f"{condition}_rows.jsonl"
+        write_rows(out / f"{condition}_pairs.jsonl", rows[condition])
+    trained_on = {c: f"{len(by_prompt(sets[c]))} / {len(sets[c])}" for c in CONDITIONS}
+    models = train_and_probe(out, rows, seeds, probes, trained_on)
+    write_table(out, "contrast", {"answer": args.answer, "seeds": seeds, "models": models})
     return 0
 
 

@@ -43,20 +43,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cli_types import claim_work_folder, positive_int
 from efficacy_contrast import (
-    TRANSFER_PAIRS,
-    eval_config,
-    probe_figures,
-    table,
-    trained,
+    add_arguments,
+    held_out_probes,
+    parse_seeds,
+    train_and_probe,
     training_sets,
+    write_table,
 )
 from efficacy_hh_transfer import pku_pairs
-from efficacy_learnability import write_pairs
-from efficacy_question_only import fixed_answer_pairs
-from efficacy_smollm2 import DEFAULT_WORK
 
 from axolotl_mistake.errors import InputError
-from axolotl_mistake.fileio import write_atomic, write_json_atomic
+from axolotl_mistake.fileio import write_atomic
 from axolotl_mistake.records import LabelledPair
 from axolotl_mistake.templates import (
     ANALYSIS_VERDICT_HARMFUL,
@@ -126,22 +123,8 @@ def condition_rows(
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument(
-        "--work",
-        type=Path,
-        default=REPO / DEFAULT_WORK,
-        help=f"the efficacy_smollm2.py work folder whose data/ split and build/anchored/ are read "
-        f"(default: {DEFAULT_WORK} in the repository)",
-    )
-    ap.add_argument(
-        "--out",
-        type=Path,
-        default=REPO / "outputs" / "reasons",
-        help="folder for the rows, configs, logs, adapters and reasons.{md,json} "
-        "(default: outputs/reasons in the repository)",
-    )
-    ap.add_argument(
-        "--seeds", default="0", help="comma-separated training seeds (default: %(default)s)"
+    add_arguments(
+        ap, reads="data/ split and build/anchored/ are", out="reasons", writes="reasons.{md,json}"
     )
     ap.add_argument(
         "--steps",
@@ -150,14 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         help="optimizer steps of every training (default: %(default)s, about two epochs of "
         "the anchored build's answers)",
     )
-    ap.add_argument("--answer", default="OK.", help="the fixed answer (default: %(default)s)")
     args = ap.parse_args(argv)
-    try:
-        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    except ValueError:
-        ap.error(f"argument --seeds: whole numbers, comma-separated, not {args.seeds!r}")
-    if not seeds:
-        ap.error("argument --seeds: name at least one seed")
+    seeds = parse_seeds(ap, args.seeds)
     work = args.work.resolve()
     data, analyses = work / "data", work / "build" / "anchored" / "mistake_analysis.jsonl"
     for path in (data / "pku_train.jsonl", data / "pku_heldout.jsonl", analyses):
@@ -173,61 +150,23 @@ def main(argv: list[str] | None = None) -> int:
         claim_work_folder(out, WORK_MARKER, who="efficacy_reasons.py", field="--out")
     except InputError as err:
         ap.error(str(err))
-    from axolotl_mistake.models import ensure_embedded_model
-    from axolotl_mistake.sources import iter_labelled_pairs, parse_source_config
-    from tests.test_positive_control import control_config
-
-    heldout = pku_pairs(data / "pku_heldout.jsonl")
-    probes = {
-        "heldout": heldout,
-        "heldout_fixed": [LabelledPair(**r) for r in fixed_answer_pairs(heldout, args.answer)],
-        "transfer": list(
-            iter_labelled_pairs(parse_source_config({"kind": "pairs", "path": str(TRANSFER_PAIRS)}))
-        ),
-    }
-    write_pairs(out / "heldout_pairs.jsonl", heldout)
-    rows = condition_rows(anchored, same_label)
-    records: dict[str, Any] = {
+    probes = held_out_probes(pku_pairs(data / "pku_heldout.jsonl"), args.answer)
+    rows, trained_on = {}, {}
+    for condition, part in condition_rows(anchored, same_label).items():
+        rows[condition] = out / f"{condition}_rows.jsonl"
+        write_atomic(rows[condition], "".join(json.dumps(r) + "\n" for r in part))
+        trained_on[condition] = f"{len({r['instruction'] for r in part})} / {len(part)}"
+    models = train_and_probe(
+        out, rows, seeds, probes, trained_on, max_steps=args.steps, sequence_len=SEQUENCE_LEN
+    )
+    records = {
         "answer": args.answer,
         "seeds": seeds,
         "steps": args.steps,
         "sequence_len": SEQUENCE_LEN,
-        "models": [],
+        "models": models,
     }
-    print("probing the base model ...", flush=True)
-    base = probe_figures(eval_config(out, "base", None), probes)
-    records["models"].append({"name": "base", "figures": base})
-    for condition in CONDITIONS:
-        part = rows[condition]
-        write_atomic(out / f"{condition}_rows.jsonl", "".join(json.dumps(r) + "\n" for r in part))
-        prompts = len({r["instruction"] for r in part})
-        for seed in seeds:
-            name = f"{condition}_seed{seed}"
-            print(f"training {name} ({prompts} prompts, {len(part)} answers) ...", flush=True)
-            cfg = control_config(
-                ensure_embedded_model(),
-                out / f"{condition}_rows.jsonl",
-                out / name,
-                out / "heldout_pairs.jsonl",
-                len(heldout),
-                seed=seed,
-                max_steps=args.steps,
-                sequence_len=SEQUENCE_LEN,
-            )
-            live = trained(out, cfg, name)
-            figures = probe_figures(eval_config(out, name, out / name / "out"), probes)
-            records["models"].append(
-                {
-                    "name": name,
-                    "trained_on": f"{prompts} / {len(part)}",
-                    "live_probe_auc": live,
-                    "figures": figures,
-                }
-            )
-    text = table(records)
-    write_atomic(out / "reasons.md", text)
-    write_json_atomic(out / "reasons.json", records)
-    print(text, end="")
+    write_table(out, "reasons", records)
     return 0
 
 
