@@ -92,3 +92,25 @@ def test_usage_errors_come_before_any_training(tmp_path, capsys):
     err = _usage_error(capsys, reasons, ["--work", str(work), "--out", str(out)])
     assert "--out" in err and (out / "mine.txt").read_text() == "not the script's"
     assert sorted(p.name for p in out.iterdir()) == ["mine.txt"]  # nothing written
+
+
+def test_the_diagnostics_settings_override_the_controls_own(tmp_path):
+    from tests.test_positive_control import control_config
+
+    pairs = tmp_path / "p.jsonl"
+    plain = control_config(tmp_path, tmp_path / "r.jsonl", tmp_path / "w", pairs, 8, seed=1)
+    cfg = control_config(
+        tmp_path,
+        tmp_path / "r.jsonl",
+        tmp_path / "w",
+        pairs,
+        8,
+        seed=1,
+        max_steps=40,
+        sequence_len=reasons.SEQUENCE_LEN,
+    )
+    assert (plain["max_steps"], plain["sequence_len"]) == (16, 256)
+    assert (cfg["max_steps"], cfg["sequence_len"], cfg["seed"]) == (40, 512, 1)
+    assert {k: v for k, v in cfg.items() if k not in ("max_steps", "sequence_len")} == {
+        k: v for k, v in plain.items() if k not in ("max_steps", "sequence_len")
+    }

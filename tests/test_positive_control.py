@@ -74,28 +74,30 @@ def control_config(
     **extra: object,
 ) -> dict:
     """The control's training: 16 LoRA steps on `rows` with `strategy`, the live probe
-    (`analysis` style) on `n_pairs` of `pairs` before the first step and after the last.
-    benchmarks/efficacy_learnability.py trains with it too."""
+    (`analysis` style) on `n_pairs` of `pairs` before the first step and after the last; `extra`
+    adds keys or overrides these (the benchmarks' diagnostics train with it too)."""
+    settings: dict[str, object] = {
+        "plugins": ["axolotl_mistake.MistakeAnalysisPlugin"],
+        "lora_r": 16,
+        "lora_alpha": 32,
+        "sequence_len": 256,
+        "micro_batch_size": 8,
+        "max_steps": 16,
+        "num_epochs": 10,
+        "learning_rate": 0.001,
+        "warmup_steps": 2,
+        "logging_steps": 4,
+        "mistake_probe_pairs": str(pairs),
+        "mistake_probe_style": "analysis",
+        "mistake_probe_max_pairs": n_pairs,
+        "mistake_probe_batch_size": 20,
+        "mistake_probe_at_start": True,
+    }
     return lora_config(
         base_model,
         [{"path": str(rows), "ds_type": "json", "type": strategy}],
         workdir,
-        plugins=["axolotl_mistake.MistakeAnalysisPlugin"],
-        lora_r=16,
-        lora_alpha=32,
-        sequence_len=256,
-        micro_batch_size=8,
-        max_steps=16,
-        num_epochs=10,
-        learning_rate=0.001,
-        warmup_steps=2,
-        logging_steps=4,
-        mistake_probe_pairs=str(pairs),
-        mistake_probe_style="analysis",
-        mistake_probe_max_pairs=n_pairs,
-        mistake_probe_batch_size=20,
-        mistake_probe_at_start=True,
-        **extra,
+        **{**settings, **extra},
     )
 
 
