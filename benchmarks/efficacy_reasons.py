@@ -9,13 +9,13 @@ prompts it is trained on? Exploratory; run after `efficacy_smollm2.py` has built
 (the real answers add +0.050 over one fixed answer), while `efficacy_contrast.py` found the
 positive control, trained on the answers of 12 one-label prompts with one fixed reason, to read
 the answer (+0.200 and +0.125). The two differ in the critiques' reasons (the 135M analyst's
-own, against one fixed sentence per label), in the number of prompts and answers (78 and 156
+own, against one fixed sentence per label), in the number of prompts and answers (98 and 195
 against 12 and 24), and in the dose and the SFT rows beside them. This trains the positive
 control of `tests/test_positive_control.py` (its settings, loss on the critique only; here with
 `--steps` steps and 512-token rows for every condition) on three sets:
 
-- `model_reasons`: every answer of the anchored build (its balanced pick), one row each, with the
-  build's first critique of it: the label's verdict sentence and the analyst's reasons;
+- `model_reasons`: every answer the anchored build critiqued (195 of the 196 here), one row
+  each, with the build's first critique of it: the verdict sentence and the analyst's reasons;
 - `fixed_reasons`: the same answers, the same verdict sentences, the positive control's fixed
   reason instead of the analyst's;
 - `twelve_prompts`: the contrast check's `same_label` set (12 one-label PKU training prompts,
