@@ -24,9 +24,8 @@ import time
 from pathlib import Path
 
 import yaml
-from cli_types import check_json_destination, claim_work_folder, positive_int, target_status
+from cli_types import check_json_destination, claim_work_folder_or_exit, positive_int, target_status
 
-from axolotl_mistake.errors import InputError
 from axolotl_mistake.fileio import write_atomic, write_json_atomic
 from axolotl_mistake.offline_env import offline_cpu_env
 
@@ -186,10 +185,9 @@ WORKDIR_MARKER = ".axolotl-mistake-bench-train"
 def claim_workdir(parser: argparse.ArgumentParser, workdir: Path) -> None:
     """Make `workdir` this script's, refusing a file or a non-empty folder it did not make
     (it writes data/, configs and adapters there, replacing same-named files)."""
-    try:
-        claim_work_folder(workdir, WORKDIR_MARKER, who="bench_train.py", field="--workdir")
-    except InputError as exc:
-        parser.error(str(exc))
+    claim_work_folder_or_exit(
+        parser, workdir, WORKDIR_MARKER, who="bench_train.py", field="--workdir"
+    )
 
 
 def run(args: argparse.Namespace, workdir: Path) -> int:

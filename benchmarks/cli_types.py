@@ -66,3 +66,13 @@ def claim_work_folder(
     )
     folder.mkdir(parents=True, exist_ok=True)
     (folder / marker).touch()
+
+
+def claim_work_folder_or_exit(
+    parser: argparse.ArgumentParser, folder: Path, marker: str, *, who: str, field: str
+) -> None:
+    """`claim_work_folder`, its refusal given as the parser's usage error (exit 2)."""
+    try:
+        claim_work_folder(folder, marker, who=who, field=field)
+    except InputError as err:
+        parser.error(str(err))

@@ -37,14 +37,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the positive control's settings live with its test
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cli_types import claim_work_folder
+from cli_types import claim_work_folder_or_exit
 from efficacy_hh_transfer import pku_pairs
 from efficacy_learnability import logged_aucs, train, write_pairs
 from efficacy_question_only import fixed_answer_pairs, question_kinds
 from efficacy_smollm2 import DEFAULT_WORK, probe_sets
 from efficacy_transfer import twins
 
-from axolotl_mistake.errors import InputError
 from axolotl_mistake.evaluate.metrics import auc_estimate, paired_auc_difference_estimate
 from axolotl_mistake.fileio import write_atomic, write_json_atomic
 from axolotl_mistake.records import LabelledPair
@@ -267,10 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         ap.error(f"{data / 'pku_train.jsonl'}: {err}")
     out = args.out.resolve()
-    try:
-        claim_work_folder(out, WORK_MARKER, who="efficacy_contrast.py", field="--out")
-    except InputError as err:
-        ap.error(str(err))
+    claim_work_folder_or_exit(ap, out, WORK_MARKER, who="efficacy_contrast.py", field="--out")
     from tests.test_positive_control import write_rows
 
     probes = held_out_probes(pku_pairs(data / "pku_heldout.jsonl"), args.answer)

@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the positive control's settings live with its test
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cli_types import claim_work_folder
+from cli_types import claim_work_folder_or_exit
 
 from axolotl_mistake.errors import InputError
 from axolotl_mistake.fileio import write_atomic, write_json_atomic
@@ -153,10 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     except (InputError, ValueError) as err:
         ap.error(f"argument --pairs: {err}")
     work = args.work.resolve()
-    try:
-        claim_work_folder(work, WORK_MARKER, who="efficacy_learnability.py", field="--work")
-    except InputError as err:
-        ap.error(str(err))
+    claim_work_folder_or_exit(ap, work, WORK_MARKER, who="efficacy_learnability.py", field="--work")
     write_halves(split, work)
     records: dict[str, Any] = {"pairs": str(args.pairs), "directions": []}
     for first, second in DIRECTIONS:

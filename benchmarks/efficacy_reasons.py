@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the positive control's settings live with its test
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cli_types import claim_work_folder, positive_int
+from cli_types import claim_work_folder_or_exit, positive_int
 from efficacy_contrast import (
     add_arguments,
     held_out_probes,
@@ -52,7 +52,6 @@ from efficacy_contrast import (
 )
 from efficacy_hh_transfer import pku_pairs
 
-from axolotl_mistake.errors import InputError
 from axolotl_mistake.fileio import write_atomic
 from axolotl_mistake.records import LabelledPair
 from axolotl_mistake.templates import (
@@ -146,10 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         ap.error(str(err))
     out = args.out.resolve()
-    try:
-        claim_work_folder(out, WORK_MARKER, who="efficacy_reasons.py", field="--out")
-    except InputError as err:
-        ap.error(str(err))
+    claim_work_folder_or_exit(ap, out, WORK_MARKER, who="efficacy_reasons.py", field="--out")
     probes = held_out_probes(pku_pairs(data / "pku_heldout.jsonl"), args.answer)
     rows, trained_on = {}, {}
     for condition, part in condition_rows(anchored, same_label).items():
