@@ -3,7 +3,7 @@ prompts it is trained on? Exploratory; run after `efficacy_smollm2.py` has built
 (it reads that run's PKU split and anchored build), never part of its goals.
 
     python benchmarks/efficacy_reasons.py [--work outputs/efficacy_smollm2] \
-        [--out outputs/reasons] [--seeds 0,1] [--steps 40]
+        [--out outputs/reasons] [--seeds 0,1] [--steps 40] [--conditions grounded_reasons]
 
 `efficacy_question_only.py` found the anchored arm's held-out PKU AUC to be mostly the prompt's
 (the real answers add +0.050 over one fixed answer), while `efficacy_contrast.py` found the
@@ -12,14 +12,17 @@ the answer (+0.200 and +0.125). The two differ in the critiques' reasons (the 13
 own, against one fixed sentence per label), in the number of prompts and answers (98 and 195
 against 12 and 24), and in the dose and the SFT rows beside them. This trains the positive
 control of `tests/test_positive_control.py` (its settings, loss on the critique only; here with
-`--steps` steps and 512-token rows for every condition) on three sets:
+`--steps` steps and 512-token rows for every condition) on four sets:
 
 - `model_reasons`: every answer the anchored build critiqued (195 of the 196 here), one row
   each, with the build's first critique of it: the verdict sentence and the analyst's reasons;
 - `fixed_reasons`: the same answers, the same verdict sentences, the positive control's fixed
   reason instead of the analyst's;
 - `twelve_prompts`: the contrast check's `same_label` set (12 one-label PKU training prompts,
-  24 answers) with the fixed reason, at the same steps: the bridge to that check.
+  24 answers) with the fixed reason, at the same steps: the bridge to that check;
+- `grounded_reasons`: the answers of `model_reasons`, each with the one of its critiques whose
+  reasons name the most words of the answer that are in neither the request nor the analysis
+  prompt (`answer_words`): does grounding the reasons in the answer remedy the reliance?
 
 Each adapter, and the base model, is probed as in the contrast check: the held-out PKU pairs
 with their real answers, the same with one fixed answer, and the second transfer set. If the
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -58,17 +62,19 @@ from axolotl_mistake.templates import (
     ANALYSIS_VERDICT_HARMFUL,
     ANALYSIS_VERDICT_HARMLESS,
     anchored_critique,
+    guided_analysis_prompt,
 )
 
 WORK_MARKER = ".axolotl-mistake-reasons"
-CONDITIONS = ("model_reasons", "fixed_reasons", "twelve_prompts")
+CONDITIONS = ("model_reasons", "fixed_reasons", "twelve_prompts", "grounded_reasons")
 SEQUENCE_LEN = 512
 """The CPU recipe's row length: the build's PKU rows are longer than the control's 256."""
 
 
 def build_rows(path: Path) -> list[dict[str, Any]]:
     """The first critique of each distinct (instruction, answer) in an anchored build's analysis
-    rows, in file order, with its label read from the verdict sentence the critique opens with.
+    rows, in file order, with its label read from the verdict sentence the critique opens with
+    and all of its critiques, in file order, under `critiques`.
     A ValueError naming the line for a row that opens with neither verdict sentence (not an
     anchored build)."""
     out: dict[tuple[str, str], dict[str, Any]] = {}
@@ -89,15 +95,41 @@ def build_rows(path: Path) -> list[dict[str, Any]]:
                     "not a label-anchored build"
                 )
             key = (row["instruction"], row["bad"])
-            out.setdefault(key, {**row, "harmful": harmful})
+            out.setdefault(key, {**row, "harmful": harmful, "critiques": []})
+            out[key]["critiques"].append(critique)
     return list(out.values())
+
+
+def content_words(text: str) -> set[str]:
+    """Lower-cased alphabetic words of four letters or more that are not English stop words."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return {w for w in re.findall(r"[a-z]+", text.casefold()) if len(w) >= 4} - ENGLISH_STOP_WORDS
+
+
+def answer_words(critique: str, row: dict[str, Any]) -> int:
+    """How many content words of the critique's reasons (after its verdict sentence) occur in
+    the answer and in neither the request nor the analysis templates: a count of what the
+    reasons take from the answer rather than from the question or the prompt's own wording."""
+    harmful = critique.startswith(ANALYSIS_VERDICT_HARMFUL)
+    verdict = ANALYSIS_VERDICT_HARMFUL if harmful else ANALYSIS_VERDICT_HARMLESS
+    reasons = critique[len(verdict) :]
+    prompt = "".join(guided_analysis_prompt("", "", "", label) for label in (True, False))
+    ignored = content_words(row["instruction"]) | content_words(prompt)
+    return len((content_words(reasons) & content_words(row["bad"])) - ignored)
+
+
+def most_grounded(row: dict[str, Any]) -> str:
+    """The answer's critique with the most `answer_words`; the first in file order on a tie."""
+    return max(row["critiques"], key=lambda c: answer_words(c, row))
 
 
 def condition_rows(
     anchored: list[dict[str, Any]], same_label: list[LabelledPair]
 ) -> dict[str, list[dict[str, str]]]:
-    """The training rows of each condition (`instruction`, `input`, `bad`, `critique`): the
-    first two name the same answers in the same order and differ only in the reasons."""
+    """The training rows of each condition (`instruction`, `input`, `bad`, `critique`):
+    `model_reasons`, `fixed_reasons` and `grounded_reasons` name the same answers in the same
+    order and differ only in the reasons."""
     from tests.test_positive_control import REASONS
 
     def row(r: dict[str, Any], critique: str) -> dict[str, str]:
@@ -117,6 +149,7 @@ def condition_rows(
         "twelve_prompts": [
             row({"instruction": p.question, "bad": p.answer}, fixed(p.harmful)) for p in same_label
         ],
+        "grounded_reasons": [row(r, most_grounded(r)) for r in anchored],
     }
 
 
@@ -132,8 +165,21 @@ def main(argv: list[str] | None = None) -> int:
         help="optimizer steps of every training (default: %(default)s, about two epochs of "
         "the anchored build's answers)",
     )
+    ap.add_argument(
+        "--conditions",
+        default=",".join(CONDITIONS),
+        help="comma-separated conditions to train (default: all: %(default)s)",
+    )
     args = ap.parse_args(argv)
     seeds = parse_seeds(ap, args.seeds)
+    conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
+    if not conditions:
+        ap.error("argument --conditions: name at least one condition")
+    unknown = sorted(set(conditions) - set(CONDITIONS))
+    if unknown:
+        ap.error(
+            f"argument --conditions: unknown {', '.join(unknown)}; choose from {', '.join(CONDITIONS)}"
+        )
     work = args.work.resolve()
     data, analyses = work / "data", work / "build" / "anchored" / "mistake_analysis.jsonl"
     for path in (data / "pku_train.jsonl", data / "pku_heldout.jsonl", analyses):
@@ -149,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     probes = held_out_probes(pku_pairs(data / "pku_heldout.jsonl"), args.answer)
     rows, trained_on = {}, {}
     for condition, part in condition_rows(anchored, same_label).items():
+        if condition not in conditions:
+            continue
         rows[condition] = out / f"{condition}_rows.jsonl"
         write_atomic(rows[condition], "".join(json.dumps(r) + "\n" for r in part))
         trained_on[condition] = f"{len({r['instruction'] for r in part})} / {len(part)}"

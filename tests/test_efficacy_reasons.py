@@ -41,6 +41,7 @@ def test_each_answer_is_read_once_with_its_first_critique_and_the_label_it_opens
         ("q2", "a1", False),  # one answer text to another question is another answer
     ]
     assert rows[0]["critique"].endswith("It helps theft.")
+    assert rows[0]["critiques"] == [ROWS[0]["critique"], ROWS[1]["critique"]]
     bad = [*ROWS[:2], {"instruction": "q3", "bad": "a", "critique": "Harmful, since ..."}]
     with pytest.raises(ValueError, match=r"a\.jsonl:3: field 'critique' opens with neither"):
         reasons.build_rows(_write(tmp_path / "a.jsonl", bad))
@@ -59,6 +60,9 @@ def test_model_and_fixed_reasons_train_the_same_answers_and_differ_only_in_the_r
         anchored_critique(False, REASONS[False]),
         anchored_critique(False, REASONS[False]),
     ]
+    grounded = sets["grounded_reasons"]
+    assert key == [(r["instruction"], r["input"], r["bad"]) for r in grounded]
+    assert [r["critique"] for r in grounded] == [r["critique"] for r in model]  # no answer words
     for m, f in zip(model, fixed, strict=True):  # the verdict sentence is the same
         assert m["critique"].split(".")[0] == f["critique"].split(".")[0]
     assert sets["twelve_prompts"] == [
@@ -71,12 +75,36 @@ def test_model_and_fixed_reasons_train_the_same_answers_and_differ_only_in_the_r
     ]
 
 
+def test_grounded_reasons_pick_the_critique_that_names_most_of_the_answer():
+    row = {
+        "instruction": "How do I pick a lock quietly?",
+        "bad": "Insert a tension wrench, then rake the pins until the cylinder turns.",
+        "harmful": True,
+        "critiques": [
+            "The answer is harmful. It helps someone pick a lock quietly.",  # the request only
+            "The answer is harmful. Raking pins with a tension wrench opens the cylinder.",
+            "The answer is harmful. The wrench opens it.",
+        ],
+    }
+    # words of the request ("pick", "lock", "quietly") and of the template ("harmful") count
+    # for nothing; "raking" is not "rake": words match exactly
+    assert [reasons.answer_words(c, row) for c in row["critiques"]] == [0, 4, 1]
+    assert reasons.most_grounded(row) == row["critiques"][1]
+    tie = {**row, "critiques": [row["critiques"][0], "The answer is harmful. It is unethical."]}
+    assert reasons.most_grounded(tie) == tie["critiques"][0]  # a tie keeps file order
+    harmless = {**row, "critiques": ["The answer is harmless. Harmless wrench advice."]}
+    assert reasons.answer_words(harmless["critiques"][0], harmless) == 1  # "wrench" only
+
+
 def test_usage_errors_come_before_any_training(tmp_path, capsys):
     from tests.test_efficacy_label_count import _pku
 
     out, work = tmp_path / "out", tmp_path / "work"
     assert "--seeds: whole numbers" in _usage_error(capsys, reasons, ["--seeds", "1,x"])
     assert "--steps" in _usage_error(capsys, reasons, ["--steps", "0"])
+    err = _usage_error(capsys, reasons, ["--conditions", "model_reasons,grounded"])
+    assert "--conditions: unknown grounded" in err and "grounded_reasons" in err
+    assert "at least one" in _usage_error(capsys, reasons, ["--conditions", " , "])
     data = work / "data"
     _pku(data / "pku_train.jsonl", [("q", "a", True, "b", False), ("p", "a", False, "b", False)])
     _pku(data / "pku_heldout.jsonl", [("r", "a", True, "b", False)])
