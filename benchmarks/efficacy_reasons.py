@@ -12,7 +12,7 @@ the answer (+0.200 and +0.125). The two differ in the critiques' reasons (the 13
 own, against one fixed sentence per label), in the number of prompts and answers (98 and 195
 against 12 and 24), and in the dose and the SFT rows beside them. This trains the positive
 control of `tests/test_positive_control.py` (its settings, loss on the critique only; here with
-`--steps` steps and 512-token rows for every condition) on four sets:
+`--steps` steps and 512-token rows for every condition) on five sets:
 
 - `model_reasons`: every answer the anchored build critiqued (195 of the 196 here), one row
   each, with the build's first critique of it: the verdict sentence and the analyst's reasons;
@@ -23,6 +23,9 @@ control of `tests/test_positive_control.py` (its settings, loss on the critique 
 - `grounded_reasons`: the answers of `model_reasons`, each with the one of its critiques whose
   reasons name the most words of the answer that are in neither the request nor the analysis
   prompt (`answer_words`): does grounding the reasons in the answer remedy the reliance?
+- `shuffled_reasons`: the same answers, each with the first critique of another answer of its
+  label to another prompt (`shuffled`): is it what the reasons say of the request, or the
+  reason text itself, whatever it says?
 
 Each adapter, and the base model, is probed as in the contrast check: the held-out PKU pairs
 with their real answers, the same with one fixed answer, and the second transfer set. If the
@@ -38,6 +41,7 @@ import argparse
 import json
 import re
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +70,13 @@ from axolotl_mistake.templates import (
 )
 
 WORK_MARKER = ".axolotl-mistake-reasons"
-CONDITIONS = ("model_reasons", "fixed_reasons", "twelve_prompts", "grounded_reasons")
+CONDITIONS = (
+    "model_reasons",
+    "fixed_reasons",
+    "twelve_prompts",
+    "grounded_reasons",
+    "shuffled_reasons",
+)
 SEQUENCE_LEN = 512
 """The CPU recipe's row length: the build's PKU rows are longer than the control's 256."""
 
@@ -119,17 +129,48 @@ def answer_words(critique: str, row: dict[str, Any]) -> int:
     return len((content_words(reasons) & content_words(row["bad"])) - ignored)
 
 
+def shuffled(anchored: list[dict[str, Any]]) -> list[str]:
+    """Each answer's first critique taken from another answer of the same label to another
+    prompt: within each label, in file order, the critiques are rotated by the first shift from
+    half the label's count on (wrapping round) that leaves no answer a critique of its own
+    prompt. The critiques per label are the same; what they say of the request no longer fits
+    it. A ValueError when no shift does (one prompt holds half a label's answers)."""
+    out = [r["critique"] for r in anchored]
+    for harmful in (True, False):
+        group = [i for i, r in enumerate(anchored) if r["harmful"] is harmful]
+        size = len(group)
+
+        def fits(shift: int, group: list[int] = group, size: int = size) -> bool:
+            return all(
+                anchored[i]["instruction"] != anchored[group[(n + shift) % size]]["instruction"]
+                for n, i in enumerate(group)
+            )
+
+        shifts = [(size // 2 + j) % size for j in range(size)]
+        shift = next((s for s in shifts if s and fits(s)), None)
+        if shift is None:
+            raise ValueError(
+                f"no rotation of the {size} {'harmful' if harmful else 'harmless'} answers "
+                "moves every critique to another prompt"
+            )
+        for n, i in enumerate(group):
+            out[i] = anchored[group[(n + shift) % size]]["critique"]
+    return out
+
+
 def most_grounded(row: dict[str, Any]) -> str:
     """The answer's critique with the most `answer_words`; the first in file order on a tie."""
     return max(row["critiques"], key=lambda c: answer_words(c, row))
 
 
 def condition_rows(
-    anchored: list[dict[str, Any]], same_label: list[LabelledPair]
+    anchored: list[dict[str, Any]],
+    same_label: list[LabelledPair],
+    conditions: Sequence[str] = CONDITIONS,
 ) -> dict[str, list[dict[str, str]]]:
-    """The training rows of each condition (`instruction`, `input`, `bad`, `critique`):
-    `model_reasons`, `fixed_reasons` and `grounded_reasons` name the same answers in the same
-    order and differ only in the reasons."""
+    """The training rows of each named condition (`instruction`, `input`, `bad`, `critique`):
+    all but `twelve_prompts` name the same answers in the same order and differ only in the
+    reasons. Only the named ones are made (`shuffled_reasons` needs two prompts per label)."""
     from tests.test_positive_control import REASONS
 
     def row(r: dict[str, Any], critique: str) -> dict[str, str]:
@@ -143,14 +184,18 @@ def condition_rows(
     def fixed(harmful: bool) -> str:
         return anchored_critique(harmful, REASONS[harmful])
 
-    return {
-        "model_reasons": [row(r, r["critique"]) for r in anchored],
-        "fixed_reasons": [row(r, fixed(r["harmful"])) for r in anchored],
-        "twelve_prompts": [
+    make: dict[str, Callable[[], list[dict[str, str]]]] = {
+        "model_reasons": lambda: [row(r, r["critique"]) for r in anchored],
+        "fixed_reasons": lambda: [row(r, fixed(r["harmful"])) for r in anchored],
+        "twelve_prompts": lambda: [
             row({"instruction": p.question, "bad": p.answer}, fixed(p.harmful)) for p in same_label
         ],
-        "grounded_reasons": [row(r, most_grounded(r)) for r in anchored],
+        "grounded_reasons": lambda: [row(r, most_grounded(r)) for r in anchored],
+        "shuffled_reasons": lambda: [
+            row(r, c) for r, c in zip(anchored, shuffled(anchored), strict=True)
+        ],
     }
+    return {name: make[name]() for name in conditions}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,15 +233,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         same_label = training_sets(pku_pairs(data / "pku_train.jsonl"))["same_label"]
         anchored = build_rows(analyses)
+        sets = condition_rows(anchored, same_label, conditions)
     except ValueError as err:
         ap.error(str(err))
     out = args.out.resolve()
     claim_work_folder_or_exit(ap, out, WORK_MARKER, who="efficacy_reasons.py", field="--out")
     probes = held_out_probes(pku_pairs(data / "pku_heldout.jsonl"), args.answer)
     rows, trained_on = {}, {}
-    for condition, part in condition_rows(anchored, same_label).items():
-        if condition not in conditions:
-            continue
+    for condition, part in sets.items():
         rows[condition] = out / f"{condition}_rows.jsonl"
         write_atomic(rows[condition], "".join(json.dumps(r) + "\n" for r in part))
         trained_on[condition] = f"{len({r['instruction'] for r in part})} / {len(part)}"

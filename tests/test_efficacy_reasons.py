@@ -50,7 +50,8 @@ def test_each_answer_is_read_once_with_its_first_critique_and_the_label_it_opens
 def test_model_and_fixed_reasons_train_the_same_answers_and_differ_only_in_the_reasons(tmp_path):
     anchored = reasons.build_rows(_write(tmp_path / "a.jsonl", ROWS))
     same = [LabelledPair(question="p", answer="x", harmful=True)]
-    sets = reasons.condition_rows(anchored, same)
+    sets = reasons.condition_rows(anchored, same, reasons.CONDITIONS[:4])
+    assert list(sets) == list(reasons.CONDITIONS[:4])  # shuffled needs two prompts per label
     model, fixed = sets["model_reasons"], sets["fixed_reasons"]
     key = [(r["instruction"], r["input"], r["bad"]) for r in model]
     assert key == [(r["instruction"], r["input"], r["bad"]) for r in fixed]
@@ -96,6 +97,33 @@ def test_grounded_reasons_pick_the_critique_that_names_most_of_the_answer():
     assert reasons.answer_words(harmless["critiques"][0], harmless) == 1  # "wrench" only
 
 
+def test_shuffled_reasons_move_each_critique_to_another_prompt_of_the_same_label():
+    anchored = [
+        {"instruction": q, "bad": a, "harmful": h, "critique": f"{q}/{a}"}
+        for q, a, h in [
+            ("q1", "a", True),
+            ("q1", "b", True),
+            ("q2", "a", True),
+            ("q3", "a", False),
+            ("q4", "a", False),
+            ("q3", "b", True),
+        ]
+    ]
+    out = reasons.shuffled(anchored)
+    for r, c in zip(anchored, out, strict=True):
+        donor = next(d for d in anchored if d["critique"] == c)
+        assert donor["harmful"] is r["harmful"] and donor["instruction"] != r["instruction"]
+    for harmful in (True, False):
+        assert sorted(c for r, c in zip(anchored, out) if r["harmful"] is harmful) == sorted(
+            r["critique"] for r in anchored if r["harmful"] is harmful
+        )
+    one_prompt = [{**anchored[0], "harmful": False}, *anchored[1:3]]
+    with pytest.raises(ValueError, match="no rotation of the 1 harmless answers"):
+        reasons.shuffled(one_prompt)
+    sets = reasons.condition_rows(anchored, [], ["shuffled_reasons"])
+    assert [r["critique"] for r in sets["shuffled_reasons"]] == out
+
+
 def test_usage_errors_come_before_any_training(tmp_path, capsys):
     from tests.test_efficacy_label_count import _pku
 
@@ -115,9 +143,12 @@ def test_usage_errors_come_before_any_training(tmp_path, capsys):
     err = _usage_error(capsys, reasons, ["--work", str(work), "--out", str(out)])
     assert "mistake_analysis.jsonl:1: field 'critique'" in err
     _write(analyses, ROWS)
+    err = _usage_error(capsys, reasons, ["--work", str(work), "--out", str(out)])
+    assert "no rotation of the 1 harmful answers" in err  # shuffled_reasons: one harmful prompt
     out.mkdir()
     (out / "mine.txt").write_text("not the script's")
-    err = _usage_error(capsys, reasons, ["--work", str(work), "--out", str(out)])
+    args = ["--work", str(work), "--out", str(out), "--conditions", "model_reasons"]
+    err = _usage_error(capsys, reasons, args)
     assert "--out" in err and (out / "mine.txt").read_text() == "not the script's"
     assert sorted(p.name for p in out.iterdir()) == ["mine.txt"]  # nothing written
 
