@@ -29,6 +29,8 @@ on 2 CPU cores; a rerun reuses every training already finished with the same con
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -114,6 +116,38 @@ def probe_figures(config: Path, probes: dict[str, list[LabelledPair]]) -> dict[s
     ).model_dump()
     out["transfer_twins"] = twins(probes["transfer"], margins["transfer"])
     return out
+
+
+def probe_key(config: Path, probes: dict[str, list[LabelledPair]]) -> str:
+    """What a model's probe figures depend on: the evaluation config's text, the bytes of the
+    adapter it names (none for the base model) and every probe pair."""
+    import yaml
+
+    digest = hashlib.sha256(config.read_bytes())
+    adapter = (yaml.safe_load(config.read_text()).get("model") or {}).get("adapter")
+    for weights in sorted(Path(adapter).glob("adapter_model.*")) if adapter else []:
+        digest.update(weights.read_bytes())
+    pairs = {name: [p.model_dump(mode="json") for p in part] for name, part in probes.items()}
+    digest.update(json.dumps(pairs, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def cached_probe_figures(
+    config: Path, probes: dict[str, list[LabelledPair]], name: str
+) -> dict[str, Any]:
+    """`probe_figures`, kept beside the config as `figures_<name>.json` with its `probe_key`: a
+    rerun reuses them while the config, the adapter's weights and the probe pairs are the same
+    (a reused training is not probed again)."""
+    cache = config.parent / f"figures_{name}.json"
+    key = probe_key(config, probes)
+    if cache.is_file():
+        kept = json.loads(cache.read_text())
+        if kept.get("key") == key:
+            print(f"{name}: probed before with this config, adapter and pairs; reused", flush=True)
+            return kept["figures"]
+    figures = probe_figures(config, probes)
+    write_json_atomic(cache, {"key": key, "figures": figures})
+    return figures
 
 
 def trained(out: Path, cfg: dict[str, Any], name: str) -> list[float]:
@@ -218,7 +252,8 @@ def train_and_probe(
 
     write_pairs(out / "heldout_pairs.jsonl", probes["heldout"])
     print("probing the base model ...", flush=True)
-    models = [{"name": "base", "figures": probe_figures(eval_config(out, "base", None), probes)}]
+    base = cached_probe_figures(eval_config(out, "base", None), probes, "base")
+    models = [{"name": "base", "figures": base}]
     for condition, path in rows.items():
         for seed in seeds:
             name = f"{condition}_seed{seed}"
@@ -238,7 +273,9 @@ def train_and_probe(
                     "name": name,
                     "trained_on": trained_on[condition],
                     "live_probe_auc": live,
-                    "figures": probe_figures(eval_config(out, name, out / name / "out"), probes),
+                    "figures": cached_probe_figures(
+                        eval_config(out, name, out / name / "out"), probes, name
+                    ),
                 }
             )
     return models

@@ -111,3 +111,35 @@ def test_a_training_finished_with_the_same_config_is_reused(tmp_path, monkeypatc
     assert contrast.trained(tmp_path, cfg, "c") == [0.41, 0.72] and len(calls) == 2
     assert contrast.trained(tmp_path, {**cfg, "seed": 1}, "c") == [0.4, 0.7]  # another config
     assert len(calls) == 3
+
+
+def test_probe_figures_are_reused_only_for_the_same_config_adapter_and_pairs(tmp_path, monkeypatch):
+    import yaml
+
+    calls = []
+    monkeypatch.setattr(
+        contrast, "probe_figures", lambda config, probes: calls.append(config) or {"auc": 0.7}
+    )
+    adapter = tmp_path / "c" / "out"
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_model.safetensors").write_bytes(b"weights")
+    config = tmp_path / "eval_c.yml"
+    config.write_text(yaml.safe_dump({"model": {"adapter": str(adapter)}}))
+    probes = {"heldout": _pairs("m")}
+
+    def probed() -> dict:
+        return contrast.cached_probe_figures(config, probes, "c")
+
+    assert probed() == {"auc": 0.7} and len(calls) == 1
+    assert probed() == {"auc": 0.7} and len(calls) == 1  # reused
+    (adapter / "adapter_model.safetensors").write_bytes(b"retrained")
+    assert probed() == {"auc": 0.7} and len(calls) == 2  # other weights: probed again
+    probes["heldout"] = _pairs("h")
+    assert probed() == {"auc": 0.7} and len(calls) == 3  # other pairs
+    config.write_text(yaml.safe_dump({"model": {"adapter": str(adapter), "batch_size": 4}}))
+    assert probed() == {"auc": 0.7} and len(calls) == 4  # another config
+    assert probed() == {"auc": 0.7} and len(calls) == 4
+    base = tmp_path / "eval_base.yml"
+    base.write_text(yaml.safe_dump({"model": {"adapter": None}}))
+    assert contrast.cached_probe_figures(base, probes, "base") == {"auc": 0.7}
+    assert contrast.cached_probe_figures(base, probes, "base") == {"auc": 0.7} and len(calls) == 5
