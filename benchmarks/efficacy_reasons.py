@@ -12,7 +12,7 @@ the answer (+0.200 and +0.125). The two differ in the critiques' reasons (the 13
 own, against one fixed sentence per label), in the number of prompts and answers (98 and 195
 against 12 and 24), and in the dose and the SFT rows beside them. This trains the positive
 control of `tests/test_positive_control.py` (its settings, loss on the critique only; here with
-`--steps` steps and 512-token rows for every condition) on five sets:
+`--steps` steps and 512-token rows for every condition) on six sets:
 
 - `model_reasons`: every answer the anchored build critiqued (195 of the 196 here), one row
   each, with the build's first critique of it: the verdict sentence and the analyst's reasons;
@@ -26,6 +26,9 @@ control of `tests/test_positive_control.py` (its settings, loss on the critique 
 - `shuffled_reasons`: the same answers, each with the first critique of another answer of its
   label to another prompt (`shuffled`): is it what the reasons say of the request, or the
   reason text itself, whatever it says?
+- `pooled_reasons`: the same answers and verdict sentences, each followed by the reasons of
+  another answer's first critique, of either label, to another prompt (`pooled`): reasons that
+  vary but tell nothing of the request or the label.
 
 Each adapter, and the base model, is probed as in the contrast check: the held-out PKU pairs
 with their real answers, the same with one fixed answer, and the second transfer set. If the
@@ -76,6 +79,7 @@ CONDITIONS = (
     "twelve_prompts",
     "grounded_reasons",
     "shuffled_reasons",
+    "pooled_reasons",
 )
 SEQUENCE_LEN = 512
 """The CPU recipe's row length: the build's PKU rows are longer than the control's 256."""
@@ -121,41 +125,59 @@ def answer_words(critique: str, row: dict[str, Any]) -> int:
     """How many content words of the critique's reasons (after its verdict sentence) occur in
     the answer and in neither the request nor the analysis templates: a count of what the
     reasons take from the answer rather than from the question or the prompt's own wording."""
-    harmful = critique.startswith(ANALYSIS_VERDICT_HARMFUL)
-    verdict = ANALYSIS_VERDICT_HARMFUL if harmful else ANALYSIS_VERDICT_HARMLESS
-    reasons = critique[len(verdict) :]
+    reasons = reasons_of(critique)
     prompt = "".join(guided_analysis_prompt("", "", "", label) for label in (True, False))
     ignored = content_words(row["instruction"]) | content_words(prompt)
     return len((content_words(reasons) & content_words(row["bad"])) - ignored)
 
 
+def donors(anchored: list[dict[str, Any]], group: list[int], what: str) -> list[int]:
+    """For each answer of `group` (indices into `anchored`, in file order), the answer whose
+    critique it takes: the group rotated by the first shift from half its size on (wrapping
+    round) that leaves no answer a critique of its own prompt. A ValueError naming `what` when
+    no shift does (one prompt holds half the group)."""
+    size = len(group)
+
+    def fits(shift: int) -> bool:
+        return all(
+            anchored[i]["instruction"] != anchored[group[(n + shift) % size]]["instruction"]
+            for n, i in enumerate(group)
+        )
+
+    shift = next((s for s in ((size // 2 + j) % size for j in range(size)) if s and fits(s)), None)
+    if shift is None:
+        raise ValueError(f"no rotation of the {size} {what} moves every critique to another prompt")
+    return [group[(n + shift) % size] for n in range(size)]
+
+
 def shuffled(anchored: list[dict[str, Any]]) -> list[str]:
     """Each answer's first critique taken from another answer of the same label to another
-    prompt: within each label, in file order, the critiques are rotated by the first shift from
-    half the label's count on (wrapping round) that leaves no answer a critique of its own
-    prompt. The critiques per label are the same; what they say of the request no longer fits
-    it. A ValueError when no shift does (one prompt holds half a label's answers)."""
+    prompt (`donors` within each label): the critiques per label are the same; what they say of
+    the request no longer fits it."""
     out = [r["critique"] for r in anchored]
     for harmful in (True, False):
         group = [i for i, r in enumerate(anchored) if r["harmful"] is harmful]
-        size = len(group)
-
-        def fits(shift: int, group: list[int] = group, size: int = size) -> bool:
-            return all(
-                anchored[i]["instruction"] != anchored[group[(n + shift) % size]]["instruction"]
-                for n, i in enumerate(group)
-            )
-
-        shifts = [(size // 2 + j) % size for j in range(size)]
-        shift = next((s for s in shifts if s and fits(s)), None)
-        if shift is None:
-            raise ValueError(
-                f"no rotation of the {size} {'harmful' if harmful else 'harmless'} answers "
-                "moves every critique to another prompt"
-            )
-        for n, i in enumerate(group):
-            out[i] = anchored[group[(n + shift) % size]]["critique"]
+        what = f"{'harmful' if harmful else 'harmless'} answers"
+        for i, d in zip(group, donors(anchored, group, what), strict=True):
+            out[i] = anchored[d]["critique"]
     return out
+
+
+def pooled(anchored: list[dict[str, Any]]) -> list[str]:
+    """Each answer's own verdict sentence followed by the reasons of another answer's first
+    critique to another prompt, of either label (`donors` over all answers): reasons that vary
+    as the analyst's do but tell neither the request nor the label."""
+    group = list(range(len(anchored)))
+    return [
+        anchored_critique(r["harmful"], reasons_of(anchored[d]["critique"]))
+        for r, d in zip(anchored, donors(anchored, group, "answers"), strict=True)
+    ]
+
+
+def reasons_of(critique: str) -> str:
+    """A label-anchored critique's reasons: what follows its verdict sentence."""
+    harmful = critique.startswith(ANALYSIS_VERDICT_HARMFUL)
+    return critique[len(ANALYSIS_VERDICT_HARMFUL if harmful else ANALYSIS_VERDICT_HARMLESS) :]
 
 
 def most_grounded(row: dict[str, Any]) -> str:
@@ -193,6 +215,9 @@ def condition_rows(
         "grounded_reasons": lambda: [row(r, most_grounded(r)) for r in anchored],
         "shuffled_reasons": lambda: [
             row(r, c) for r, c in zip(anchored, shuffled(anchored), strict=True)
+        ],
+        "pooled_reasons": lambda: [
+            row(r, c) for r, c in zip(anchored, pooled(anchored), strict=True)
         ],
     }
     return {name: make[name]() for name in conditions}

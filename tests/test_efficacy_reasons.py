@@ -124,6 +124,30 @@ def test_shuffled_reasons_move_each_critique_to_another_prompt_of_the_same_label
     assert [r["critique"] for r in sets["shuffled_reasons"]] == out
 
 
+def test_pooled_reasons_keep_each_verdict_and_take_reasons_from_another_prompt():
+    anchored = [
+        {"instruction": q, "bad": "a", "harmful": h, "critique": anchored_critique(h, f"R{q}.")}
+        for q, h in [("q1", True), ("q2", False), ("q3", True), ("q4", False)]
+    ]
+    out = reasons.pooled(anchored)
+    assert out == [  # a rotation by two: the verdicts stay, the reasons move
+        anchored_critique(True, "Rq3."),
+        anchored_critique(False, "Rq4."),
+        anchored_critique(True, "Rq1."),
+        anchored_critique(False, "Rq2."),
+    ]
+    mixed = [anchored[0], anchored[1], {**anchored[2], "instruction": "q1"}, anchored[3]]
+    # a shift of two would give q1's first answer its second's reasons: three is taken
+    assert [reasons.reasons_of(c) for c in reasons.pooled(mixed)] == [
+        " Rq4.",
+        " Rq1.",
+        " Rq2.",
+        " Rq3.",
+    ]
+    with pytest.raises(ValueError, match="no rotation of the 2 answers"):
+        reasons.pooled([anchored[0], {**anchored[1], "instruction": "q1"}])
+
+
 def test_usage_errors_come_before_any_training(tmp_path, capsys):
     from tests.test_efficacy_label_count import _pku
 
