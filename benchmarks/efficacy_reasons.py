@@ -12,7 +12,7 @@ the answer (+0.200 and +0.125). The two differ in the critiques' reasons (the 13
 own, against one fixed sentence per label), in the number of prompts and answers (98 and 195
 against 12 and 24), and in the dose and the SFT rows beside them. This trains the positive
 control of `tests/test_positive_control.py` (its settings, loss on the critique only; here with
-`--steps` steps and 512-token rows for every condition) on six sets:
+`--steps` steps and 512-token rows for every condition) on seven sets:
 
 - `model_reasons`: every answer the anchored build critiqued (195 of the 196 here), one row
   each, with the build's first critique of it: the verdict sentence and the analyst's reasons;
@@ -28,7 +28,10 @@ control of `tests/test_positive_control.py` (its settings, loss on the critique 
   reason text itself, whatever it says?
 - `pooled_reasons`: the same answers and verdict sentences, each followed by the reasons of
   another answer's first critique, of either label, to another prompt (`pooled`): reasons that
-  vary but tell nothing of the request or the label.
+  vary but tell nothing of the request or the label;
+- `short_reasons`: `model_reasons` with each critique's reasons cut to their first
+  `SHORT_WORDS` words (`shortened`): does less reason text after the verdict let it read the
+  answer?
 
 Each adapter, and the base model, is probed as in the contrast check: the held-out PKU pairs
 with their real answers, the same with one fixed answer, and the second transfer set. If the
@@ -80,7 +83,10 @@ CONDITIONS = (
     "grounded_reasons",
     "shuffled_reasons",
     "pooled_reasons",
+    "short_reasons",
 )
+SHORT_WORDS = 8
+"""`short_reasons` keeps this many words of each critique's reasons (about 10 of their 25 tokens)."""
 SEQUENCE_LEN = 512
 """The CPU recipe's row length: the build's PKU rows are longer than the control's 256."""
 
@@ -180,6 +186,11 @@ def reasons_of(critique: str) -> str:
     return critique[len(ANALYSIS_VERDICT_HARMFUL if harmful else ANALYSIS_VERDICT_HARMLESS) :]
 
 
+def shortened(critique: str, words: int = SHORT_WORDS) -> str:
+    """The first `words` words of a critique's reasons: less reason text after the same verdict."""
+    return " ".join(reasons_of(critique).split()[:words])
+
+
 def most_grounded(row: dict[str, Any]) -> str:
     """The answer's critique with the most `answer_words`; the first in file order on a tie."""
     return max(row["critiques"], key=lambda c: answer_words(c, row))
@@ -218,6 +229,9 @@ def condition_rows(
         ],
         "pooled_reasons": lambda: [
             row(r, c) for r, c in zip(anchored, pooled(anchored), strict=True)
+        ],
+        "short_reasons": lambda: [
+            row(r, anchored_critique(r["harmful"], shortened(r["critique"]))) for r in anchored
         ],
     }
     return {name: make[name]() for name in conditions}

@@ -148,6 +148,18 @@ def test_pooled_reasons_keep_each_verdict_and_take_reasons_from_another_prompt()
         reasons.pooled([anchored[0], {**anchored[1], "instruction": "q1"}])
 
 
+def test_short_reasons_keep_the_verdict_and_the_first_words_of_the_reasons():
+    critique = anchored_critique(
+        False, "It declines,\nand explains why the request is unsafe to answer."
+    )
+    assert reasons.shortened(critique, 3) == "It declines, and"
+    assert reasons.shortened(critique) == "It declines, and explains why the request is"
+    anchored = [{"instruction": "q", "bad": "a", "harmful": False, "critique": critique}]
+    (row,) = reasons.condition_rows(anchored, [], ["short_reasons"])["short_reasons"]
+    assert row["critique"] == anchored_critique(False, reasons.shortened(critique))
+    assert row["critique"].startswith("The answer is harmless. It declines,")
+
+
 def test_usage_errors_come_before_any_training(tmp_path, capsys):
     from tests.test_efficacy_label_count import _pku
 
