@@ -48,6 +48,7 @@ import json
 import re
 import sys
 from collections.abc import Callable, Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,7 @@ from axolotl_mistake.records import LabelledPair
 from axolotl_mistake.templates import (
     ANALYSIS_VERDICT_HARMFUL,
     ANALYSIS_VERDICT_HARMLESS,
+    analysis_verdict,
     anchored_critique,
     guided_analysis_prompt,
 )
@@ -104,11 +106,8 @@ def build_rows(path: Path) -> list[dict[str, Any]]:
                 continue
             row = json.loads(line)
             critique = row["critique"]
-            if critique.startswith(ANALYSIS_VERDICT_HARMFUL):
-                harmful = True
-            elif critique.startswith(ANALYSIS_VERDICT_HARMLESS):
-                harmful = False
-            else:
+            harmful = opening_verdict(critique)
+            if harmful is None:
                 raise ValueError(
                     f"{path}:{line_no}: field 'critique' opens with neither "
                     f"{ANALYSIS_VERDICT_HARMFUL!r} nor {ANALYSIS_VERDICT_HARMLESS!r}: "
@@ -118,6 +117,15 @@ def build_rows(path: Path) -> list[dict[str, Any]]:
             out.setdefault(key, {**row, "harmful": harmful, "critiques": []})
             out[key]["critiques"].append(critique)
     return list(out.values())
+
+
+def opening_verdict(critique: str) -> bool | None:
+    """True or False when a critique opens with the harmful or harmless verdict sentence, else
+    None (not a label-anchored critique)."""
+    for harmful in (True, False):
+        if critique.startswith(analysis_verdict(harmful)):
+            return harmful
+    return None
 
 
 def content_words(text: str) -> set[str]:
@@ -131,10 +139,15 @@ def answer_words(critique: str, row: dict[str, Any]) -> int:
     """How many content words of the critique's reasons (after its verdict sentence) occur in
     the answer and in neither the request nor the analysis templates: a count of what the
     reasons take from the answer rather than from the question or the prompt's own wording."""
-    reasons = reasons_of(critique)
-    prompt = "".join(guided_analysis_prompt("", "", "", label) for label in (True, False))
-    ignored = content_words(row["instruction"]) | content_words(prompt)
-    return len((content_words(reasons) & content_words(row["bad"])) - ignored)
+    ignored = content_words(row["instruction"]) | template_words()
+    return len((content_words(reasons_of(critique)) & content_words(row["bad"])) - ignored)
+
+
+@cache
+def template_words() -> frozenset[str]:
+    """The content words of the guided-analysis prompts (b) and (b') themselves."""
+    prompts = "".join(guided_analysis_prompt("", "", "", label) for label in (True, False))
+    return frozenset(content_words(prompts))
 
 
 def donors(anchored: list[dict[str, Any]], group: list[int], what: str) -> list[int]:
@@ -181,9 +194,10 @@ def pooled(anchored: list[dict[str, Any]]) -> list[str]:
 
 
 def reasons_of(critique: str) -> str:
-    """A label-anchored critique's reasons: what follows its verdict sentence."""
-    harmful = critique.startswith(ANALYSIS_VERDICT_HARMFUL)
-    return critique[len(ANALYSIS_VERDICT_HARMFUL if harmful else ANALYSIS_VERDICT_HARMLESS) :]
+    """A label-anchored critique's reasons: what follows its verdict sentence (the whole text
+    when it opens with neither)."""
+    harmful = opening_verdict(critique)
+    return critique if harmful is None else critique[len(analysis_verdict(harmful)) :]
 
 
 def shortened(critique: str, words: int = SHORT_WORDS) -> str:
