@@ -12,7 +12,7 @@ the answer (+0.200 and +0.125). The two differ in the critiques' reasons (the 13
 own, against one fixed sentence per label), in the number of prompts and answers (98 and 195
 against 12 and 24), and in the dose and the SFT rows beside them. This trains the positive
 control of `tests/test_positive_control.py` (its settings, loss on the critique only; here with
-`--steps` steps and 512-token rows for every condition) on seven sets:
+`--steps` steps and 512-token rows for every condition) on ten sets:
 
 - `model_reasons`: every answer the anchored build critiqued (195 of the 196 here), one row
   each, with the build's first critique of it: the verdict sentence and the analyst's reasons;
@@ -32,6 +32,12 @@ control of `tests/test_positive_control.py` (its settings, loss on the critique 
 - `short_reasons`: `model_reasons` with each critique's reasons cut to their first
   `SHORT_WORDS` words (`shortened`): does less reason text after the verdict let it read the
   answer?
+- `verdict_only`: the same answers, each critique cut to its verdict sentence: is the fixed
+  reason's wording needed, or only the absence of varied text?
+- `few_fixed_reasons`: the same answers and verdicts, each followed by one of four fixed reasons
+  per label (`FEW_FIXED_REASONS`, `few_fixed`): text that varies but is easy to learn;
+- `verdict_and_reasons`: each answer twice, its verdict sentence alone and its first critique
+  (390 rows): verdict rows beside the analyst's reasons, a remedy that keeps them.
 
 Each adapter, and the base model, is probed as in the contrast check: the held-out PKU pairs
 with their real answers, the same with one fixed answer, and the second transfer set. If the
@@ -86,9 +92,28 @@ CONDITIONS = (
     "shuffled_reasons",
     "pooled_reasons",
     "short_reasons",
+    "verdict_only",
+    "few_fixed_reasons",
+    "verdict_and_reasons",
 )
 SHORT_WORDS = 8
 """`short_reasons` keeps this many words of each critique's reasons (about 10 of their 25 tokens)."""
+FEW_FIXED_REASONS = {
+    True: (
+        "It helps with a request that can hurt people or break the law.",
+        "It gives help that could put someone in danger.",
+        "It goes along with a harmful request instead of declining it.",
+        "It offers information that could be used to cause harm.",
+    ),
+    False: (
+        "It does not help anyone cause harm.",
+        "It stays safe and gives no dangerous help.",
+        "It answers without putting anyone at risk.",
+        "It contains nothing that could be used to hurt people.",
+    ),
+}
+"""`few_fixed_reasons`' reasons, four per label, written for this check (the first of each is the
+positive control's): text that varies from row to row but is easy to learn."""
 SEQUENCE_LEN = 512
 """The CPU recipe's row length: the build's PKU rows are longer than the control's 256."""
 
@@ -205,6 +230,18 @@ def shortened(critique: str, words: int = SHORT_WORDS) -> str:
     return " ".join(reasons_of(critique).split()[:words])
 
 
+def few_fixed(anchored: list[dict[str, Any]]) -> list[str]:
+    """Each answer's verdict sentence and one of `FEW_FIXED_REASONS` for its label: the n-th
+    answer of a label (file order) takes reason n mod 4, so each reason serves a quarter."""
+    seen = {True: 0, False: 0}
+    out = []
+    for r in anchored:
+        reasons = FEW_FIXED_REASONS[r["harmful"]]
+        out.append(anchored_critique(r["harmful"], reasons[seen[r["harmful"]] % len(reasons)]))
+        seen[r["harmful"]] += 1
+    return out
+
+
 def most_grounded(row: dict[str, Any]) -> str:
     """The answer's critique with the most `answer_words`; the first in file order on a tie."""
     return max(row["critiques"], key=lambda c: answer_words(c, row))
@@ -217,7 +254,7 @@ def condition_rows(
 ) -> dict[str, list[dict[str, str]]]:
     """The training rows of each named condition (`instruction`, `input`, `bad`, `critique`):
     all but `twelve_prompts` name the same answers in the same order and differ only in the
-    reasons. Only the named ones are made (`shuffled_reasons` needs two prompts per label)."""
+    reasons (`verdict_and_reasons` names each twice: its verdict alone, then its critique). Only the named ones are made (`shuffled_reasons` needs two prompts per label)."""
     from tests.test_positive_control import REASONS
 
     def row(r: dict[str, Any], critique: str) -> dict[str, str]:
@@ -246,6 +283,13 @@ def condition_rows(
         ],
         "short_reasons": lambda: [
             row(r, anchored_critique(r["harmful"], shortened(r["critique"]))) for r in anchored
+        ],
+        "verdict_only": lambda: [row(r, analysis_verdict(r["harmful"])) for r in anchored],
+        "few_fixed_reasons": lambda: [
+            row(r, c) for r, c in zip(anchored, few_fixed(anchored), strict=True)
+        ],
+        "verdict_and_reasons": lambda: [
+            row(r, c) for r in anchored for c in (analysis_verdict(r["harmful"]), r["critique"])
         ],
     }
     return {name: make[name]() for name in conditions}

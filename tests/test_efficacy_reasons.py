@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from axolotl_mistake.records import LabelledPair
-from axolotl_mistake.templates import anchored_critique
+from axolotl_mistake.templates import analysis_verdict, anchored_critique
 from tests.test_efficacy_diagnostics import _usage_error
 from tests.test_positive_control import REASONS
 
@@ -158,6 +158,38 @@ def test_short_reasons_keep_the_verdict_and_the_first_words_of_the_reasons():
     (row,) = reasons.condition_rows(anchored, [], ["short_reasons"])["short_reasons"]
     assert row["critique"] == anchored_critique(False, reasons.shortened(critique))
     assert row["critique"].startswith("The answer is harmless. It declines,")
+
+
+def test_verdict_conditions_and_few_fixed_reasons_keep_each_answers_verdict():
+    anchored = [
+        {"instruction": f"q{i}", "bad": "a", "harmful": h, "critique": anchored_critique(h, "R.")}
+        for i, h in enumerate([True, False, True, True, True, True, False])
+    ]
+    sets = reasons.condition_rows(
+        anchored, [], ["verdict_only", "few_fixed_reasons", "verdict_and_reasons"]
+    )
+    verdicts = [analysis_verdict(r["harmful"]) for r in anchored]
+    assert [r["critique"] for r in sets["verdict_only"]] == verdicts
+    harmful, harmless = reasons.FEW_FIXED_REASONS[True], reasons.FEW_FIXED_REASONS[False]
+    assert harmful[0] == REASONS[True] and harmless[0] == REASONS[False]
+    assert len(set(harmful) | set(harmless)) == 8  # no reason serves both labels
+    # the n-th answer of each label takes reason n mod 4: the fifth harmful one wraps round
+    expected = [
+        harmful[0],
+        harmless[0],
+        harmful[1],
+        harmful[2],
+        harmful[3],
+        harmful[0],
+        harmless[1],
+    ]
+    assert [r["critique"] for r in sets["few_fixed_reasons"]] == [
+        anchored_critique(r["harmful"], e) for r, e in zip(anchored, expected, strict=True)
+    ]
+    both = sets["verdict_and_reasons"]
+    assert [(r["instruction"], r["critique"]) for r in both] == [
+        (r["instruction"], c) for r, v in zip(anchored, verdicts) for c in (v, r["critique"])
+    ]
 
 
 def test_usage_errors_come_before_any_training(tmp_path, capsys):
