@@ -43,6 +43,9 @@ Each adapter, and the base model, is probed as in the contrast check: the held-o
 with their real answers, the same with one fixed answer, and the second transfer set. If the
 reasons make the prompt reliance, `model_reasons` gains less from the answers than
 `fixed_reasons`; if the number of prompts does, `fixed_reasons` gains less than `twelve_prompts`.
+What the answers add cannot exceed one minus the prompt-alone AUC, so a critic that reads both
+the request and the answer scores low on it; the transfer set, whose every question has a
+harmful and a harmless answer, is where the request cannot help.
 About 8 minutes per training and probing on 2 CPU cores; a rerun reuses every training finished
 with the same config. Writes `reasons.{md,json}` and everything it trains under `--out`.
 """
