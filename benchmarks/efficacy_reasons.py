@@ -257,7 +257,8 @@ def condition_rows(
 ) -> dict[str, list[dict[str, str]]]:
     """The training rows of each named condition (`instruction`, `input`, `bad`, `critique`):
     all but `twelve_prompts` name the same answers in the same order and differ only in the
-    reasons (`verdict_and_reasons` names each twice: its verdict alone, then its critique). Only the named ones are made (`shuffled_reasons` needs two prompts per label)."""
+    reasons (`verdict_and_reasons` names each twice: its verdict alone, then its critique).
+    Only the named ones are made (`shuffled_reasons` needs two prompts per label)."""
     from tests.test_positive_control import REASONS
 
     def row(r: dict[str, Any], critique: str) -> dict[str, str]:
