@@ -207,17 +207,23 @@ def donors(anchored: list[dict[str, Any]], group: list[int], what: str) -> list[
     return [group[(n + shift) % size] for n in range(size)]
 
 
-def shuffled(anchored: list[dict[str, Any]]) -> list[str]:
-    """Each answer's first critique taken from another answer of the same label to another
-    prompt (`donors` within each label): the critiques per label are the same; what they say of
-    the request no longer fits it."""
-    out = [r["critique"] for r in anchored]
+def label_donors(anchored: list[dict[str, Any]]) -> list[int]:
+    """For each answer, the answer of the same label to another prompt whose text it takes
+    (`donors` within each label)."""
+    out = list(range(len(anchored)))
     for harmful in (True, False):
         group = [i for i, r in enumerate(anchored) if r["harmful"] is harmful]
         what = f"{'harmful' if harmful else 'harmless'} answers"
         for i, d in zip(group, donors(anchored, group, what), strict=True):
-            out[i] = anchored[d]["critique"]
+            out[i] = d
     return out
+
+
+def shuffled(anchored: list[dict[str, Any]]) -> list[str]:
+    """Each answer's first critique taken from another answer of the same label to another
+    prompt (`label_donors`): the critiques per label are the same; what they say of the request
+    no longer fits it."""
+    return [anchored[d]["critique"] for d in label_donors(anchored)]
 
 
 def pooled(anchored: list[dict[str, Any]]) -> list[str]:
@@ -262,15 +268,11 @@ def quoted(answer: str, words: int = QUOTE_WORDS) -> str:
 
 def quoted_other(anchored: list[dict[str, Any]]) -> list[str]:
     """Each answer's verdict sentence and a quote of another answer of its label to another
-    prompt (`donors` within each label): `quoted_answer`'s form, which the row no longer
-    predicts."""
-    out = [""] * len(anchored)
-    for harmful in (True, False):
-        group = [i for i, r in enumerate(anchored) if r["harmful"] is harmful]
-        what = f"{'harmful' if harmful else 'harmless'} answers"
-        for i, d in zip(group, donors(anchored, group, what), strict=True):
-            out[i] = anchored_critique(harmful, quoted(anchored[d]["bad"]))
-    return out
+    prompt (`label_donors`): `quoted_answer`'s form, which the row no longer predicts."""
+    return [
+        anchored_critique(r["harmful"], quoted(anchored[d]["bad"]))
+        for r, d in zip(anchored, label_donors(anchored), strict=True)
+    ]
 
 
 def most_grounded(row: dict[str, Any]) -> str:
