@@ -42,7 +42,7 @@ control of `tests/test_positive_control.py` (its settings, loss on the critique 
   `QUOTE_WORDS` words (`quoted`): varied text after the verdict that the row itself predicts
   (a copy of what it is shown);
 - `quoted_other`: the same form quoting another answer of the same label to another prompt
-  (`donors`): as varied, but nothing in the row predicts it.
+  (`label_donors`): as varied, but nothing in the row predicts it.
 
 Each adapter, and the base model, is probed as in the contrast check: the held-out PKU pairs
 with their real answers, the same with one fixed answer, and the second transfer set. If the
