@@ -12,7 +12,7 @@ the answer (+0.200 and +0.125). The two differ in the critiques' reasons (the 13
 own, against one fixed sentence per label), in the number of prompts and answers (98 and 195
 against 12 and 24), and in the dose and the SFT rows beside them. This trains the positive
 control of `tests/test_positive_control.py` (its settings, loss on the critique only; here with
-`--steps` steps and 512-token rows for every condition) on twelve sets:
+`--steps` steps and 512-token rows for every condition) on ten sets:
 
 - `model_reasons`: every answer the anchored build critiqued (195 of the 196 here), one row
   each, with the build's first critique of it: the verdict sentence and the analyst's reasons;
@@ -38,11 +38,6 @@ control of `tests/test_positive_control.py` (its settings, loss on the critique 
   per label (`FEW_FIXED_REASONS`, `few_fixed`): text that varies but is easy to learn;
 - `verdict_and_reasons`: each answer twice, its verdict sentence alone and its first critique
   (390 rows): verdict rows beside the analyst's reasons, a remedy that keeps them.
-- `quoted_answer`: each verdict sentence followed by `It says: "..."`, the answer's first
-  `QUOTE_WORDS` words (`quoted`): varied text after the verdict that the row itself predicts
-  (a copy of what it is shown);
-- `quoted_other`: the same form quoting another answer of the same label to another prompt
-  (`label_donors`): as varied, but nothing in the row predicts it.
 
 Each adapter, and the base model, is probed as in the contrast check: the held-out PKU pairs
 with their real answers, the same with one fixed answer, and the second transfer set. If the
@@ -103,14 +98,9 @@ CONDITIONS = (
     "verdict_only",
     "few_fixed_reasons",
     "verdict_and_reasons",
-    "quoted_answer",
-    "quoted_other",
 )
 SHORT_WORDS = 8
 """`short_reasons` keeps this many words of each critique's reasons (about 10 of their 25 tokens)."""
-QUOTE_WORDS = 15
-"""`quoted_answer` and `quoted_other` quote this many words of an answer (about 20 tokens, near
-the analyst's reasons' 25)."""
 FEW_FIXED_REASONS = {
     True: (
         "It helps with a request that can hurt people or break the law.",
@@ -207,23 +197,17 @@ def donors(anchored: list[dict[str, Any]], group: list[int], what: str) -> list[
     return [group[(n + shift) % size] for n in range(size)]
 
 
-def label_donors(anchored: list[dict[str, Any]]) -> list[int]:
-    """For each answer, the answer of the same label to another prompt whose text it takes
-    (`donors` within each label)."""
-    out = list(range(len(anchored)))
+def shuffled(anchored: list[dict[str, Any]]) -> list[str]:
+    """Each answer's first critique taken from another answer of the same label to another
+    prompt (`donors` within each label): the critiques per label are the same; what they say of
+    the request no longer fits it."""
+    out = [r["critique"] for r in anchored]
     for harmful in (True, False):
         group = [i for i, r in enumerate(anchored) if r["harmful"] is harmful]
         what = f"{'harmful' if harmful else 'harmless'} answers"
         for i, d in zip(group, donors(anchored, group, what), strict=True):
-            out[i] = d
+            out[i] = anchored[d]["critique"]
     return out
-
-
-def shuffled(anchored: list[dict[str, Any]]) -> list[str]:
-    """Each answer's first critique taken from another answer of the same label to another
-    prompt (`label_donors`): the critiques per label are the same; what they say of the request
-    no longer fits it."""
-    return [anchored[d]["critique"] for d in label_donors(anchored)]
 
 
 def pooled(anchored: list[dict[str, Any]]) -> list[str]:
@@ -259,20 +243,6 @@ def few_fixed(anchored: list[dict[str, Any]]) -> list[str]:
         out.append(anchored_critique(r["harmful"], reasons[seen[r["harmful"]] % len(reasons)]))
         seen[r["harmful"]] += 1
     return out
-
-
-def quoted(answer: str, words: int = QUOTE_WORDS) -> str:
-    """`It says: "..."` with the answer's first `words` words: reasons that cite the answer."""
-    return 'It says: "' + " ".join(answer.split()[:words]) + '"'
-
-
-def quoted_other(anchored: list[dict[str, Any]]) -> list[str]:
-    """Each answer's verdict sentence and a quote of another answer of its label to another
-    prompt (`label_donors`): `quoted_answer`'s form, which the row no longer predicts."""
-    return [
-        anchored_critique(r["harmful"], quoted(anchored[d]["bad"]))
-        for r, d in zip(anchored, label_donors(anchored), strict=True)
-    ]
 
 
 def most_grounded(row: dict[str, Any]) -> str:
@@ -324,12 +294,6 @@ def condition_rows(
         ],
         "verdict_and_reasons": lambda: [
             row(r, c) for r in anchored for c in (analysis_verdict(r["harmful"]), r["critique"])
-        ],
-        "quoted_answer": lambda: [
-            row(r, anchored_critique(r["harmful"], quoted(r["bad"]))) for r in anchored
-        ],
-        "quoted_other": lambda: [
-            row(r, c) for r, c in zip(anchored, quoted_other(anchored), strict=True)
         ],
     }
     return {name: make[name]() for name in conditions}

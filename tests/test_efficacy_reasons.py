@@ -192,30 +192,6 @@ def test_verdict_conditions_and_few_fixed_reasons_keep_each_answers_verdict():
     ]
 
 
-def test_quoted_conditions_cite_the_rows_own_answer_or_another_of_its_label():
-    words = " ".join(f"w{i}" for i in range(20))
-    assert reasons.quoted("one  two\nthree", 2) == 'It says: "one two"'
-    assert reasons.quoted(words) == 'It says: "' + " ".join(words.split()[:15]) + '"'
-    anchored = [
-        {"instruction": q, "bad": f"answer {q}", "harmful": h, "critique": "x"}
-        for q, h in [("q1", True), ("q2", False), ("q3", True), ("q4", False)]
-    ]
-    sets = reasons.condition_rows(anchored, [], ["quoted_answer", "quoted_other"])
-    assert [r["critique"] for r in sets["quoted_answer"]] == [
-        anchored_critique(r["harmful"], f'It says: "answer {r["instruction"]}"') for r in anchored
-    ]
-    # the same verdicts, each quoting the other answer of its label (to another prompt)
-    assert [r["critique"] for r in sets["quoted_other"]] == [
-        anchored_critique(True, 'It says: "answer q3"'),
-        anchored_critique(False, 'It says: "answer q4"'),
-        anchored_critique(True, 'It says: "answer q1"'),
-        anchored_critique(False, 'It says: "answer q2"'),
-    ]
-    assert [r["bad"] for r in sets["quoted_other"]] == [r["bad"] for r in anchored]
-    with pytest.raises(ValueError, match="no rotation of the 1 harmful answers"):
-        reasons.quoted_other(anchored[:2])
-
-
 def test_usage_errors_come_before_any_training(tmp_path, capsys):
     from tests.test_efficacy_label_count import _pku
 
