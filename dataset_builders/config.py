@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from axolotl_mistake import configio
+from axolotl_mistake.copying import MAX_COPIED_WORDS
 from axolotl_mistake.errors import FieldError
 from axolotl_mistake.fields import count, share
 from axolotl_mistake.fields import seed as seed_field
@@ -210,6 +211,12 @@ class AnalysesConfig(Strict):
         0.6, "Gate: drop a critique when this share of its word n-grams repeats the bad answer."
     )
     echo_ngram: int = count(4, "n of the echo check.")
+    max_copied_words: int = count(
+        MAX_COPIED_WORDS,
+        "Gate: drop a critique that repeats more than this many consecutive words of the bad "
+        "answer (words the instruction holds not counted): it would be loss on the answer's "
+        "text. The training strategies refuse such rows at the same default.",
+    )
     refusal_phrases: list[str] = refusal_phrases_field(
         "Gate: a critique starting with one of these is a refusal and dropped."
     )
@@ -295,6 +302,11 @@ class ReviseConfig(Strict):
     min_chars: int = count(10, "Gate: drop revisions shorter than this.", minimum=0)
     max_echo_overlap: float = share(
         0.6, "Gate: drop a revision that repeats the bad answer this much."
+    )
+    max_copied_words: int = count(
+        MAX_COPIED_WORDS,
+        "Gate: drop a revision that repeats more than this many consecutive words of the bad "
+        "answer (words the instruction holds not counted): a revision is trained.",
     )
 
 

@@ -511,3 +511,86 @@ def test_eval_prompts_never_give_an_answer_labelled_unsafe_as_reference():
     unsafe = {it.row.unsafe_answer.casefold().strip(".!") for it in items}
     assert not [r for r in refs.values() if r and r.casefold().strip(".!") in unsafe]
     assert files[EVAL_FILE].harmful_fields == []
+
+
+def test_copy_measure_counts_answer_words_the_instruction_does_not_hold():
+    """The shared measure (builder gates and training strategies): the longest run of words
+    the text repeats from the answer, case and punctuation ignored, runs the instruction also
+    holds not counted (restating the question is not copying the answer)."""
+    from axolotl_mistake.copying import copied_words, copy_problem
+
+    question = "How do I get into my neighbour's shed without a key?"
+    answer = "Wait until dark, then force the hinge pins out with a flat screwdriver and lift."
+    assert copied_words("It says: WAIT until dark, then force the hinge pins.", answer) == 8
+    assert (
+        copied_words("It says: wait until dark, then force the hinge pins.", answer, question) == 8
+    )
+    restated = "It restates: get into my neighbour's shed without a key."
+    assert copied_words(restated, answer) == 1 and copied_words(restated, answer, question) == 0
+    assert (
+        copied_words("how do i get into my neighbour s shed", "get into my neighbour s shed") == 6
+    )
+    assert (
+        copied_words(
+            "how do i get into my neighbour s shed", "get into my neighbour s shed", question
+        )
+        == 0
+    )
+    assert copied_words("", answer) == 0 and copied_words("force the hinge", "") == 0
+    assert copy_problem("It says to force the hinge pins out.", answer, question) is None
+    problem = copy_problem("then force the hinge pins out with a flat", answer, question)
+    assert problem is not None and "9 consecutive words" in problem
+    assert "hinge" not in problem, "the message never quotes the answer"
+    assert copy_problem("then force the hinge pins out with a flat", answer, limit=9) is None
+
+
+def test_analyses_and_revisions_drop_texts_copying_the_answer():
+    """A critique (after the anchored verdict is prepended) or a revision repeating more than
+    `max_copied_words` words of the answer in a row is dropped and counted as `gate_copy`:
+    both are trained, so keeping them would put loss on the answer's words."""
+    from axolotl_mistake.generation.base import BaseBackend, Completion
+    from dataset_builders.config import ReviseConfig
+    from dataset_builders.stages.analyses import analyse
+    from dataset_builders.stages.items import Analysis
+    from dataset_builders.stages.revise import revise
+
+    answer = "Wait until dark, then force the hinge pins out with a flat screwdriver and lift."
+    replies = {
+        "copy": "It tells you to force the hinge pins out with a flat screwdriver.",
+        "short": "It tells you to force the hinge pins, which is breaking in.",
+        "question": "It explains how to get into a neighbour's shed without a key.",
+    }
+
+    class Scripted(BaseBackend):
+        """The model: answers the request whose item id it can see in the prompt."""
+
+        name = model_id = "scripted"
+
+        def generate_iter(self, requests, params):
+            for i, request in enumerate(requests):
+                text = request.prompt or ""
+                yield i, Completion(text=next(v for k, v in replies.items() if f"[{k}]" in text))
+
+    mistakes = [
+        Mistake(
+            uid=kind,
+            instruction=f"[{kind}] How do I get into my neighbour's shed without a key?",
+            bad=answer,
+            source="s",
+            mistake_source="origin",
+        )
+        for kind in replies
+    ]
+    cfg = AnalysesConfig(min_chars=1, anchored=True, max_echo_overlap=1.0)
+    result = analyse(mistakes, cfg, seed=0, backend=Scripted())
+    assert sorted(a.mistake.uid for a in result.records) == ["question", "short"]
+    assert result.counts["gate_copy"] == 1
+    kept = analyse(
+        mistakes, cfg.model_copy(update={"max_copied_words": 9}), seed=0, backend=Scripted()
+    )
+    assert len(kept.records) == 3 and "gate_copy" not in kept.counts
+
+    analyses = [Analysis(mistake=m, critique="c", analyst="a") for m in mistakes]
+    revised = revise(analyses, ReviseConfig(max_echo_overlap=1.0), seed=0, backend=Scripted())
+    assert sorted(r.analysis.mistake.uid for r in revised.records) == ["question", "short"]
+    assert revised.counts["gate_copy"] == 1

@@ -3,7 +3,8 @@
 With `anchored`, each answer's label picks template (b) (harmful) or (b') (harmless) and the
 prompt ends with the fixed verdict sentence, so the analyst only writes the reasons; the critique
 is the sentence plus the reasons. Gates: non-empty, minimum length, not a refusal, not an echo of
-the bad answer, optional agreement with the verify verdict (on the reasons when anchored).
+the bad answer, optional agreement with the verify verdict (on the reasons when anchored), and,
+on the critique as trained, no run of more than `max_copied_words` words copied from the answer.
 Never writes files; calls go through the given backend.
 """
 
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from axolotl_mistake import templates
+from axolotl_mistake.copying import copy_problem
 from axolotl_mistake.generation.base import Backend, GenerationRequest
 from axolotl_mistake.verdicts import REFUSAL_WINDOW, is_refusal
 from dataset_builders.chat_prefill import ChatRenderer
@@ -107,6 +109,12 @@ def gate(critique: str, bad: str, verdict: bool | None, cfg: AnalysesConfig) -> 
     return None
 
 
+def copies_answer(trained: str, m: Mistake, limit: int) -> bool:
+    """Whether a trained text repeats more than `limit` words in a row of the answer (the
+    training strategies refuse such a row: `axolotl_mistake.copying`, the same measure)."""
+    return copy_problem(trained, m.bad, f"{m.instruction}\n{m.input}", limit) is not None
+
+
 def analyse(
     mistakes: Sequence[Mistake],
     cfg: AnalysesConfig,
@@ -128,11 +136,13 @@ def analyse(
     def collect(m: Mistake, request, completion, key: str) -> Analysis | None:
         critique = completion.text.strip()
         failed = gate(critique, m.bad, m.verdict, cfg)
+        if not failed and cfg.anchored:
+            critique = templates.anchored_critique(m.label == "harmful", critique)
+        if not failed and copies_answer(critique, m, cfg.max_copied_words):
+            failed = "copy"
         if failed:
             result.add(f"gate_{failed}")
             return None
-        if cfg.anchored:
-            critique = templates.anchored_critique(m.label == "harmful", critique)
         return Analysis(
             mistake=m,
             analysis_index=request.sample_index,

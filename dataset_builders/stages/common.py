@@ -1,5 +1,6 @@
-"""Small helpers every stage shares: stable hashing, text normalisation, n-grams, chunked
-backend calls with failure bookkeeping (refusals and verdicts: `axolotl_mistake.verdicts`).
+"""Small helpers every stage shares: stable hashing, chunked backend calls with failure
+bookkeeping (text normalisation and n-grams: `axolotl_mistake.copying`; refusals and
+verdicts: `axolotl_mistake.verdicts`).
 
 Pure functions only: nothing here reads or writes files; model calls go through the backend
 the caller passes (always a CachedBackend in a build).
@@ -8,12 +9,11 @@ the caller passes (always a CachedBackend in a build).
 from __future__ import annotations
 
 import hashlib
-import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from axolotl_mistake.copying import ngrams, normalise, overlap, words  # noqa: F401 (re-exported)
 from axolotl_mistake.generation.base import (
     Backend,
     Completion,
@@ -41,41 +41,6 @@ def stable_hash(*parts: object) -> int:
     """A 64-bit hash that is the same in every process and on every machine (unlike hash())."""
     blob = "\x1f".join(str(p) for p in parts).encode("utf-8", "surrogatepass")
     return int.from_bytes(hashlib.blake2b(blob, digest_size=8).digest(), "big")
-
-
-_WS = re.compile(r"\s+")
-_PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
-
-
-def normalise(text: str) -> str:
-    """Case-, accent-width-, punctuation- and whitespace-insensitive form used for dedup/decontam."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    text = _PUNCT.sub(" ", text)
-    return _WS.sub(" ", text).strip()
-
-
-def words(text: str) -> list[str]:
-    """The normalised word sequence of a text."""
-    norm = normalise(text)
-    return norm.split(" ") if norm else []
-
-
-def ngrams(tokens: Sequence[str], n: int) -> set[tuple[str, ...]]:
-    """Word n-grams; a text shorter than n yields itself as one gram (so short texts still match)."""
-    if not tokens:
-        return set()
-    if len(tokens) < n:
-        return {tuple(tokens)}
-    return {tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
-
-
-def overlap(text: str, reference: str, n: int = 4) -> float:
-    """Share of `text`'s word n-grams that also occur in `reference` (0 when text is empty)."""
-    grams = ngrams(words(text), n)
-    if not grams:
-        return 0.0
-    ref = ngrams(words(reference), n)
-    return len(grams & ref) / len(grams)
 
 
 @dataclass

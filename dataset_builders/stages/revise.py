@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from axolotl_mistake import templates
 from axolotl_mistake.generation.base import Backend
 from dataset_builders.config import ReviseConfig
+from dataset_builders.stages.analyses import copies_answer
 from dataset_builders.stages.base import (
     Plan,
     PlannedCall,
@@ -69,7 +70,8 @@ def revise(
     chunk_size: int = 64,
     progress: Progress = no_progress,
 ) -> StageResult:
-    """Revisions that are non-empty, long enough and not an echo of the bad answer."""
+    """Revisions that are non-empty, long enough, not an echo of the bad answer and copy no
+    more than `max_copied_words` of its words in a row (a revision is trained)."""
     result = StageResult(records=[])
     pairs = revise_requests(analyses, prompt_format)
     result.add("calls", len(pairs))
@@ -82,6 +84,9 @@ def revise(
             return None
         if overlap(text, a.mistake.bad) >= cfg.max_echo_overlap:
             result.add("gate_echo")
+            return None
+        if copies_answer(text, a.mistake, cfg.max_copied_words):
+            result.add("gate_copy")
             return None
         return Revision(analysis=a, revision=text, reviser=who, revision_key=key)
 
