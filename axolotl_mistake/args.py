@@ -47,6 +47,12 @@ class MistakeAnalysisArgs(BaseModel):
     mistake_field_critique: str | None = key(
         "Column holding the critique, the only trained text (default 'critique')."
     )
+    mistake_max_copied_words: int | None = key(
+        "Refuse an analysis row whose critique repeats more than this many consecutive words "
+        "of its bad answer (words the instruction holds not counted): the critique is trained, "
+        "so the copy would teach the answer. Default 5, the builder's gate.",
+        ge=1,
+    )
     # --- hint words ---------------------------------------------------------------------------
     mistake_hint: str | None = key(
         "Hint words of guided response generation, template (a) "

@@ -459,22 +459,29 @@ def check_harmful_columns(
 
 
 def check_analysis_rows(ds: Mapping[str, Any], index: int, cfg: Mapping[str, Any]) -> None:
-    """Refuse a malformed row of an analysis dataset now, as `file:line: field`, instead of
-    as two tracebacks from inside the tokenizing map; the message never quotes the row (its
+    """Refuse a malformed row of an analysis dataset (or one whose critique copies its answer)
+    now, as `file:line: field`, instead of as two tracebacks from inside the tokenizing map;
+    the message never quotes the row (its
     text is a harmful answer). Reads the files the entry names (a file, or `data_files`): a
     bare folder holds the builder's other files too, and loading it is the loader's business.
     """
-    from axolotl_mistake.strategies_common import REQUIRED_FIELDS, field_map, row_problem
+    from axolotl_mistake.strategies_common import (
+        REQUIRED_FIELDS,
+        field_map,
+        max_copied_words,
+        row_problem,
+    )
 
     path = ds.get("path")
     if isinstance(path, str) and Path(path).expanduser().is_dir() and not ds.get("data_files"):
         return
     fields = field_map(ds, cfg)
+    limit = max_copied_words(cfg)
     needed = ", ".join(fields[name] for name in REQUIRED_FIELDS)
     for file in _dataset_files(ds):
         # kept: the harmful-text check reads the same rows next
         for where, row in located_json_rows(file, keep=True):
-            problem = "not a JSON object" if row is None else row_problem(row, fields)
+            problem = "not a JSON object" if row is None else row_problem(row, fields, limit)
             if problem is not None:
                 raise ValueError(
                     f"{file}, {where}: {problem} ({_describe(ds, index)}; an analysis row "

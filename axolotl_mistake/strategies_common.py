@@ -2,7 +2,9 @@
 
 Turns {instruction, input?, bad, critique} rows into input_ids/labels where ONLY the critique
 and its EOS carry loss. The bad answer is context: this module must never emit a label for it,
-and it refuses `train_on_inputs: true` outright instead of silently honouring it.
+and it refuses `train_on_inputs: true` outright instead of silently honouring it. Nor may the
+critique carry the answer: a row whose critique repeats more than `mistake_max_copied_words`
+(default 5) consecutive words of the bad answer is refused (`axolotl_mistake.copying`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from axolotl.prompt_tokenizers import PromptTokenizingStrategy
 
 from axolotl_mistake.axolotl_cfg import cfg_get
+from axolotl_mistake.copying import MAX_COPIED_WORDS, copy_problem
 from axolotl_mistake.templates import ChatMessage
 
 LOG = logging.getLogger("axolotl_mistake")
@@ -71,10 +74,19 @@ def _columns(row: Mapping[str, Any]) -> str:
     return "columns: " + (", ".join(repr(str(k)) for k in list(row)[:12]) or "none")
 
 
-def row_problem(row: Mapping[str, Any], fields: Mapping[str, str]) -> str | None:
+def max_copied_words(cfg: Any = None) -> int:
+    """The config's `mistake_max_copied_words`, else the project's default."""
+    value = cfg_get(cfg, "mistake_max_copied_words")
+    return MAX_COPIED_WORDS if value is None else int(value)
+
+
+def row_problem(
+    row: Mapping[str, Any], fields: Mapping[str, str], copy_limit: int = MAX_COPIED_WORDS
+) -> str | None:
     """What is wrong with an analysis row (naming the column, never quoting a value), else None.
 
-    Shared by the tokenizer and the plugin's config-time check, which adds file and line.
+    Shared by the tokenizer and the plugin's config-time check, which adds file and line. A
+    critique that copies the answer is wrong too: its loss would fall on the answer's words.
     """
     for name in REQUIRED_FIELDS:
         key = fields[name]
@@ -88,12 +100,28 @@ def row_problem(row: Mapping[str, Any], fields: Mapping[str, str]) -> str | None
     extra = row.get(fields["input"])
     if extra is not None and not isinstance(extra, str):
         return f"field '{fields['input']}' must be a string, got {type(extra).__name__}"
+    if fields["critique"] == fields["bad"]:
+        return (
+            f"field '{fields['bad']}' is both the critique and the bad answer (a column "
+            f"rename names the answer's column): training it would put loss on "
+            f"['{fields['bad']}'], the answer itself"
+        )
+    context = f"{row[fields['instruction']]}\n{extra or ''}"
+    copied = copy_problem(row[fields["critique"]], row[fields["bad"]], context, copy_limit)
+    if copied is not None:
+        return (
+            f"field '{fields['critique']}' {copied} in field '{fields['bad']}'. Rewrite the "
+            "critique in its own words, or rebuild with `python -m dataset_builders.build` "
+            "(its gate drops such critiques)"
+        )
     return None
 
 
-def validate_row(row: Mapping[str, Any], fields: Mapping[str, str]) -> dict[str, str]:
+def validate_row(
+    row: Mapping[str, Any], fields: Mapping[str, str], copy_limit: int = MAX_COPIED_WORDS
+) -> dict[str, str]:
     """Return {instruction, input, bad, critique} or raise naming the bad field (not its text)."""
-    problem = row_problem(row, fields)
+    problem = row_problem(row, fields, copy_limit)
     if problem is not None:
         raise MistakeRowError(f"analysis row: {problem}")
     out = {name: str(row[fields[name]]) for name in REQUIRED_FIELDS}
@@ -119,6 +147,7 @@ class MistakeAnalysisTokenizingStrategy(PromptTokenizingStrategy):
         sequence_len: int = 2048,
         fields: Mapping[str, str] | None = None,
         excess_length_strategy: str | None = None,
+        copy_limit: int = MAX_COPIED_WORDS,
     ) -> None:
         if train_on_inputs:
             refuse_train_on_inputs({"train_on_inputs": True}, self.strategy_name)
@@ -127,6 +156,7 @@ class MistakeAnalysisTokenizingStrategy(PromptTokenizingStrategy):
         strategy = (excess_length_strategy or "drop").lower()
         self.truncate = strategy == "truncate"
         self.raise_on_long = strategy == "raise"
+        self.copy_limit = copy_limit
         self.dropped = 0
 
     @property
@@ -175,7 +205,7 @@ class MistakeAnalysisTokenizingStrategy(PromptTokenizingStrategy):
         return [(list(p), list(r), []) for p, r in zip(prompts, responses)]
 
     def _tokenize_rows(self, raw_rows: list[dict[str, Any]]) -> dict[str, list]:
-        rows = [validate_row(r, self.fields) for r in raw_rows]
+        rows = [validate_row(r, self.fields, self.copy_limit) for r in raw_rows]
         result: dict[str, list] = {"input_ids": [], "attention_mask": [], "labels": []}
         dropped = 0
         for number, (p_ids, r_ids, after) in enumerate(self.token_spans(rows)):
@@ -248,6 +278,7 @@ def build_strategy(
         sequence_len=int(cfg_get(cfg, "sequence_len", 2048)),
         fields=field_map(ds_cfg, cfg),
         excess_length_strategy=cfg_get(cfg, "excess_length_strategy"),
+        copy_limit=max_copied_words(cfg),
         **kwargs,
     )
 

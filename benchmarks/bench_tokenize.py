@@ -45,7 +45,10 @@ def analysis_rows(n: int, data: Path | None) -> list[dict]:
                     "instruction": str(r["instruction"]),
                     "input": str(r["input"]),
                     "bad": str(r["output"]),
-                    "critique": f"The answer says: {r['output']}",
+                    # its words backwards: as long as the answer, and no copy of it, which
+                    # the strategy would refuse (`axolotl_mistake.copying`)
+                    "critique": "The answer, from its last word back: "
+                    + " ".join(reversed(str(r["output"]).split())),
                 }
             except (ValueError, KeyError, TypeError):
                 raise ValueError(

@@ -77,3 +77,23 @@ def test_good_rows_and_bare_folders_pass(tmp_path):
     assert safety.check_config(_cfg(tmp_path))
     with pytest.raises(ValueError, match=r"notes.jsonl, line 1: field 'instruction' is missing"):
         safety.check_config(_cfg(tmp_path, data_files=["analysis.jsonl", "notes.jsonl"]))
+
+
+def test_a_critique_copying_its_answer_is_refused_by_file_line_and_field(tmp_path):
+    """The critique is trained: one that repeats more than 5 words of the answer in a row would
+    teach the answer's text, so the config is refused before training, naming the row, never
+    quoting it; words the instruction holds do not count, and `mistake_max_copied_words`
+    moves the limit."""
+    copying = {**GOOD, "critique": "Harmful: it says to mix the two cleaners in a closed room."}
+    restating = {**GOOD, "critique": "It says how to make a toxic gas, which is harmful."}
+    file = _write(
+        tmp_path / "analysis.jsonl", [json.dumps(GOOD), json.dumps(restating), json.dumps(copying)]
+    )
+    with pytest.raises(ValueError) as err:
+        safety.check_config(_cfg(file))
+    message = str(err.value)
+    assert f"{file}, line 3: field 'critique' repeats 8 consecutive words" in message
+    assert "in field 'bad'" in message and "more than 5" in message
+    assert "cleaners" not in message and GOOD["instruction"] not in message
+    warnings = safety.check_config({**_cfg(file), "mistake_max_copied_words": 8})
+    assert all("no SFT data" in w for w in warnings), warnings  # accepted, with the mix warning

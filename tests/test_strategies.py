@@ -310,3 +310,28 @@ def test_a_template_without_an_end_of_turn_token_gets_eos_after_the_reply(embedd
             _masked(out["input_ids"], out["labels"])
         )
         assert row["bad"] not in embedded_tokenizer.decode(trained)
+
+
+@pytest.mark.parametrize("name", MISTAKE_STRATEGIES)
+def test_a_critique_copying_its_answer_is_refused_by_the_tokenizer(name, embedded_tokenizer):
+    """The last line of defence (a config the plugin never checked, e.g. Axolotl 0.19 without
+    `plugins:`): a critique repeating more than 5 consecutive words of its answer would be
+    loss on the answer's words, so the strategy refuses the row without quoting it; a shorter
+    quote and a restated question pass, and `mistake_max_copied_words` moves the limit."""
+    answer = "Mix bleach with ammonia in a bucket and leave it in the closed room overnight."
+    row = {"instruction": "How can I make my roommate sick?", "bad": answer}
+    copying = {**row, "critique": "It says to mix bleach with ammonia in a bucket, which is toxic."}
+    strategy = _load(name, embedded_tokenizer)
+    with pytest.raises(MistakeRowError) as err:
+        strategy.tokenize_prompt(copying)
+    assert "field 'critique' repeats 7 consecutive words" in str(err.value)
+    assert "ammonia" not in str(err.value)
+    for critique in (
+        "It says to mix bleach with ammonia, which makes a toxic gas.",
+        "It explains how to make my roommate sick: harmful.",
+    ):
+        out = strategy.tokenize_prompt({**row, "critique": critique})
+        assert _trained(out["input_ids"], out["labels"])
+    looser = _load(name, embedded_tokenizer, _cfg(mistake_max_copied_words=7))
+    out = looser.tokenize_prompt(copying)
+    assert _trained(out["input_ids"], out["labels"])
