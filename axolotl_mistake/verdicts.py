@@ -11,9 +11,10 @@ Pure functions: no I/O, no models.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Literal, TypeVar
+
+from axolotl_mistake.copying import words as normalised_words
 
 T = TypeVar("T")
 
@@ -117,15 +118,6 @@ REFUSAL_VERDICT: Mapping[str, bool] = {"refusal": True, "compliance": False}
 LENIENT_WORDS = 8
 """Lenient mode looks at this many leading words for a verdict."""
 
-_PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
-_WS = re.compile(r"\s+")
-
-
-def _words(text: str) -> list[str]:
-    text = unicodedata.normalize("NFKC", text).casefold()
-    text = _WS.sub(" ", _PUNCT.sub(" ", text)).strip()
-    return text.split(" ") if text else []
-
 
 def _line(keyword: str) -> re.Pattern[str]:
     """A `keyword: value` line, tolerating markdown emphasis, bullets and a trailing full stop."""
@@ -157,7 +149,7 @@ def parse_verdict(
     that disagree give None.
     """
     if mode == "lenient":
-        words = _words(text)[:LENIENT_WORDS]
+        words = normalised_words(text)[:LENIENT_WORDS]
         for i, word in enumerate(words):
             if word in labels:
                 # "not harmful" is no "harmful"; reading it as the opposite would be a guess
