@@ -461,9 +461,9 @@ def check_harmful_columns(
 def check_analysis_rows(ds: Mapping[str, Any], index: int, cfg: Mapping[str, Any]) -> None:
     """Refuse a malformed row of an analysis dataset (or one whose critique copies its answer)
     now, as `file:line: field`, instead of as two tracebacks from inside the tokenizing map;
-    the message never quotes the row (its
-    text is a harmful answer). Reads the files the entry names (a file, or `data_files`): a
-    bare folder holds the builder's other files too, and loading it is the loader's business.
+    the message never quotes the row (its text is a harmful answer). Reads the files the entry
+    names (a file, or `data_files`): a bare folder holds the builder's other files too, and
+    loading it is the loader's business.
     """
     from axolotl_mistake.strategies_common import (
         REQUIRED_FIELDS,
