@@ -28,6 +28,18 @@ DEFAULT_DATA = REPO.parent / "shared" / "data" / "alpaca" / "alpaca_5000_pr152.j
 FIXTURE = REPO / "tests" / "fixtures" / "analysis_rows.jsonl"
 
 
+def critique_of(answer: str, context: str) -> str:
+    """A synthetic critique as long as the answer: its words backwards. The strategy refuses a
+    critique that copies its answer (`axolotl_mistake.copying`), and a palindromic stretch read
+    backwards is a copy: such a row gets a short critique instead."""
+    from axolotl_mistake.copying import copy_problem
+
+    backwards = "The answer, from its last word back: " + " ".join(reversed(answer.split()))
+    if copy_problem(backwards, answer, context) is None:
+        return backwards
+    return f"The answer runs to {len(answer.split())} words."
+
+
 def analysis_rows(n: int, data: Path | None) -> list[dict]:
     """n analysis rows: Alpaca rows of `data` (answer as `bad`) cycled, or with no `data` the
     test fixture cycled. A ValueError names the file (and line) that gives no rows."""
@@ -45,10 +57,7 @@ def analysis_rows(n: int, data: Path | None) -> list[dict]:
                     "instruction": str(r["instruction"]),
                     "input": str(r["input"]),
                     "bad": str(r["output"]),
-                    # its words backwards: as long as the answer, and no copy of it, which
-                    # the strategy would refuse (`axolotl_mistake.copying`)
-                    "critique": "The answer, from its last word back: "
-                    + " ".join(reversed(str(r["output"]).split())),
+                    "critique": critique_of(str(r["output"]), f"{r['instruction']}\n{r['input']}"),
                 }
             except (ValueError, KeyError, TypeError):
                 raise ValueError(

@@ -87,3 +87,21 @@ def test_a_ratio_below_the_target_exits_1(monkeypatch, capsys):
     assert "target missed" in capsys.readouterr().err
     speeds["axolotl_mistake.unguided_analysis"] = 95.0
     assert bench_tokenize.main(["--rows", "4"]) == 0
+
+
+def test_synthetic_critiques_never_copy_their_answer():
+    """The benchmark's critiques are the answer backwards, which the strategy accepts, except
+    where a palindromic stretch read backwards repeats the answer: then a short critique (the
+    strategy would refuse the row and the benchmark would die mid-run, as it once did)."""
+    from axolotl_mistake.copying import copy_problem
+
+    bench = importlib.import_module("bench_tokenize")
+    plain = "Paris is the capital of France and its largest city by far."
+    palindrome = "one two three four five six six five four three two one"
+    for answer in (plain, palindrome):
+        critique = bench.critique_of(answer, "a question")
+        assert copy_problem(critique, answer, "a question") is None
+    assert bench.critique_of(plain, "q").endswith(
+        "far. by city largest its and France of capital the is Paris"
+    )
+    assert bench.critique_of(palindrome, "q") == "The answer runs to 12 words."
