@@ -211,8 +211,11 @@ def test_closing_the_stream_early_cancels_the_calls_not_made(local):
         time.sleep(0.3)
         assert first[1].ok and server.requests_seen <= 3  # the taken one and at most two more
     # the backend's thread (and the server's) has ended; compared by identity, since a thread
-    # an earlier test left may end meanwhile, which made a count come out one short in CI
-    assert [t for t in threading.enumerate() if t not in before] == []
+    # an earlier test left may end meanwhile, which made a count come out one short in CI. AnyIO
+    # keeps the served app's idle worker threads pooled for a while after the server stops
+    # (they end on their own): they are the server's library's, not the backend's
+    new = [t for t in threading.enumerate() if t not in before]
+    assert [t for t in new if t.name != "AnyIO worker thread"] == []
 
 
 def test_generate_works_inside_a_running_event_loop(local):
