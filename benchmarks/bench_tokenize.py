@@ -28,12 +28,13 @@ DEFAULT_DATA = REPO.parent / "shared" / "data" / "alpaca" / "alpaca_5000_pr152.j
 FIXTURE = REPO / "tests" / "fixtures" / "analysis_rows.jsonl"
 
 
-def critique_of(answer: str, context: str) -> str:
+def critique_of(answer: str, instruction: str, extra: str = "") -> str:
     """A synthetic critique as long as the answer: its words backwards. The strategy refuses a
     critique that copies its answer (`axolotl_mistake.copying`), and a palindromic stretch read
     backwards is a copy: such a row gets a short critique instead."""
-    from axolotl_mistake.copying import copy_problem
+    from axolotl_mistake.copying import copy_problem, instruction_context
 
+    context = instruction_context(instruction, extra)
     backwards = "The answer, from its last word back: " + " ".join(reversed(answer.split()))
     if copy_problem(backwards, answer, context) is None:
         return backwards
@@ -57,7 +58,9 @@ def analysis_rows(n: int, data: Path | None) -> list[dict]:
                     "instruction": str(r["instruction"]),
                     "input": str(r["input"]),
                     "bad": str(r["output"]),
-                    "critique": critique_of(str(r["output"]), f"{r['instruction']}\n{r['input']}"),
+                    "critique": critique_of(
+                        str(r["output"]), str(r["instruction"]), str(r["input"])
+                    ),
                 }
             except (ValueError, KeyError, TypeError):
                 raise ValueError(

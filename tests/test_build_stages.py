@@ -517,7 +517,7 @@ def test_copy_measure_counts_answer_words_the_instruction_does_not_hold():
     """The shared measure (builder gates and training strategies): the longest run of words
     the text repeats from the answer, case and punctuation ignored, runs the instruction also
     holds not counted (restating the question is not copying the answer)."""
-    from axolotl_mistake.copying import copied_words, copy_problem
+    from axolotl_mistake.copying import copied_words, copy_problem, instruction_context
 
     question = "How do I get into my neighbour's shed without a key?"
     answer = "Wait until dark, then force the hinge pins out with a flat screwdriver and lift."
@@ -542,6 +542,19 @@ def test_copy_measure_counts_answer_words_the_instruction_does_not_hold():
     assert problem is not None and "9 consecutive words" in problem
     assert "hinge" not in problem, "the message never quotes the answer"
     assert copy_problem("then force the hinge pins out with a flat", answer, limit=9) is None
+    # The context every caller passes: the instruction and its input (None or empty alike);
+    # words only the input holds are the question's too.
+    assert instruction_context(question) == instruction_context(question, "") == f"{question}\n"
+    quoted = "It restates the hinge pins out with a flat screwdriver."
+    assert copied_words(quoted, answer, instruction_context(question)) == 8
+    assert (
+        copied_words(
+            quoted,
+            answer,
+            instruction_context(question, "Use the hinge pins out with a flat screwdriver."),
+        )
+        == 0
+    )
 
 
 def test_analyses_and_revisions_drop_texts_copying_the_answer():
