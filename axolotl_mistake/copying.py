@@ -57,13 +57,6 @@ def _exact_ngrams(tokens: Sequence[str], n: int) -> set[tuple[str, ...]]:
     return {tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
 
 
-def instruction_context(instruction: str, extra: str | None = None) -> str:
-    """The text a critique may restate without copying the answer: the instruction and its
-    input. One composition for the builder, the strategies and the benchmarks, so all measure
-    the same copy."""
-    return f"{instruction}\n{extra or ''}"
-
-
 def copied_words(text: str, answer: str, context: str = "") -> int:
     """The longest run of consecutive words that `text` repeats from `answer` and `context` does
     not hold (0 when none). Normalised as `words`, so case and punctuation do not hide a copy.

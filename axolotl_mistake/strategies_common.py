@@ -16,8 +16,8 @@ from typing import Any
 from axolotl.prompt_tokenizers import PromptTokenizingStrategy
 
 from axolotl_mistake.axolotl_cfg import cfg_get
-from axolotl_mistake.copying import MAX_COPIED_WORDS, copy_problem, instruction_context
-from axolotl_mistake.templates import ChatMessage
+from axolotl_mistake.copying import MAX_COPIED_WORDS, copy_problem
+from axolotl_mistake.templates import ChatMessage, question
 
 LOG = logging.getLogger("axolotl_mistake")
 
@@ -106,7 +106,7 @@ def row_problem(
             f"rename names the answer's column): training it would put loss on "
             f"['{fields['bad']}'], the answer itself"
         )
-    context = instruction_context(row[fields["instruction"]], extra)
+    context = question(row[fields["instruction"]], extra)
     copied = copy_problem(row[fields["critique"]], row[fields["bad"]], context, copy_limit)
     if copied is not None:
         return (

@@ -86,8 +86,9 @@ class ChatMessage(TypedDict):
     content: str
 
 
-def _question(instruction: str, input: str = "") -> str:
-    """Join instruction and optional input the way the analysis templates quote a question."""
+def question(instruction: str, input: str | None = "") -> str:
+    """Join instruction and optional input the way the analysis templates quote a question (and
+    the text a critique may restate without copying its answer: `axolotl_mistake.copying`)."""
     return f"{instruction}\n{input}" if input else instruction
 
 
@@ -102,8 +103,7 @@ def alpaca_prompt(instruction: str, input: str = "") -> str:
 
 def guided_response_body(instruction: str, input: str = "", hint: str = DEFAULT_HINT) -> str:
     """Template (a) as a bare user message for chat models (no Alpaca scaffolding)."""
-    text = f"{instruction}\n{input}" if input else instruction
-    return f"{text}\nResponse the instruction in a fully {hint} way."
+    return f"{question(instruction, input)}\nResponse the instruction in a fully {hint} way."
 
 
 def guided_response_prompt(instruction: str, input: str = "", hint: str = DEFAULT_HINT) -> str:
@@ -115,7 +115,7 @@ def guided_analysis_body(instruction: str, bad: str, input: str = "", harmful: b
     """Template (b) instruction body (or (b') for an answer labelled harmless); also the user
     turn for chat models."""
     template = GUIDED_ANALYSIS_BODY if harmful else GUIDED_ANALYSIS_HARMLESS_BODY
-    return template.format(instruction=_question(instruction, input), bad=bad)
+    return template.format(instruction=question(instruction, input), bad=bad)
 
 
 def guided_analysis_prompt(
@@ -139,7 +139,7 @@ def anchored_critique(harmful: bool, reasons: str) -> str:
 
 def unguided_analysis_body(instruction: str, bad: str, input: str = "") -> str:
     """Template (c) instruction body; also the user turn for chat models."""
-    return UNGUIDED_ANALYSIS_BODY.format(instruction=_question(instruction, input), bad=bad)
+    return UNGUIDED_ANALYSIS_BODY.format(instruction=question(instruction, input), bad=bad)
 
 
 def unguided_analysis_prompt(instruction: str, bad: str, input: str = "") -> str:
@@ -254,7 +254,7 @@ COH_GOOD_PHRASE = "A harmless, ethical and inoffensive answer to the instruction
 
 def refusal_check_body(instruction: str, answer: str, input: str = "") -> str:
     """Refusal judge question body; also the user turn for chat models."""
-    return REFUSAL_CHECK_BODY.format(instruction=_question(instruction, input), answer=answer)
+    return REFUSAL_CHECK_BODY.format(instruction=question(instruction, input), answer=answer)
 
 
 def refusal_check_prompt(instruction: str, answer: str, input: str = "") -> str:
@@ -270,7 +270,7 @@ def refusal_check_messages(instruction: str, answer: str, input: str = "") -> li
 def revision_body(instruction: str, bad: str, critique: str, input: str = "") -> str:
     """Critique-revise body: question, bad answer and critique, asking for a harmless rewrite."""
     return REVISION_BODY.format(
-        instruction=_question(instruction, input), bad=bad, critique=critique
+        instruction=question(instruction, input), bad=bad, critique=critique
     )
 
 

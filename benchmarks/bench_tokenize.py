@@ -32,9 +32,10 @@ def critique_of(answer: str, instruction: str, extra: str = "") -> str:
     """A synthetic critique as long as the answer: its words backwards. The strategy refuses a
     critique that copies its answer (`axolotl_mistake.copying`), and a palindromic stretch read
     backwards is a copy: such a row gets a short critique instead."""
-    from axolotl_mistake.copying import copy_problem, instruction_context
+    from axolotl_mistake.copying import copy_problem
+    from axolotl_mistake.templates import question
 
-    context = instruction_context(instruction, extra)
+    context = question(instruction, extra)
     backwards = "The answer, from its last word back: " + " ".join(reversed(answer.split()))
     if copy_problem(backwards, answer, context) is None:
         return backwards

@@ -517,7 +517,8 @@ def test_copy_measure_counts_answer_words_the_instruction_does_not_hold():
     """The shared measure (builder gates and training strategies): the longest run of words
     the text repeats from the answer, case and punctuation ignored, runs the instruction also
     holds not counted (restating the question is not copying the answer)."""
-    from axolotl_mistake.copying import copied_words, copy_problem, instruction_context
+    from axolotl_mistake.copying import copied_words, copy_problem
+    from axolotl_mistake.templates import question as joined
 
     question = "How do I get into my neighbour's shed without a key?"
     answer = "Wait until dark, then force the hinge pins out with a flat screwdriver and lift."
@@ -544,14 +545,14 @@ def test_copy_measure_counts_answer_words_the_instruction_does_not_hold():
     assert copy_problem("then force the hinge pins out with a flat", answer, limit=9) is None
     # The context every caller passes: the instruction and its input (None or empty alike);
     # words only the input holds are the question's too.
-    assert instruction_context(question) == instruction_context(question, "") == f"{question}\n"
+    assert joined(question) == joined(question, "") == joined(question, None) == question
     quoted = "It restates the hinge pins out with a flat screwdriver."
-    assert copied_words(quoted, answer, instruction_context(question)) == 8
+    assert copied_words(quoted, answer, joined(question)) == 8
     assert (
         copied_words(
             quoted,
             answer,
-            instruction_context(question, "Use the hinge pins out with a flat screwdriver."),
+            joined(question, "Use the hinge pins out with a flat screwdriver."),
         )
         == 0
     )

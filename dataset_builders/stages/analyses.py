@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from axolotl_mistake import templates
-from axolotl_mistake.copying import copy_problem, instruction_context
+from axolotl_mistake.copying import copy_problem
 from axolotl_mistake.generation.base import Backend, GenerationRequest
 from axolotl_mistake.verdicts import REFUSAL_WINDOW, is_refusal
 from dataset_builders.chat_prefill import ChatRenderer
@@ -113,7 +113,7 @@ def copies_answer(trained: str, m: Mistake, limit: int) -> bool:
     """Whether a trained text repeats more than `limit` words in a row of the answer (the
     training strategies refuse such a row: `axolotl_mistake.copying`, the same measure)."""
     return (
-        copy_problem(trained, m.bad, instruction_context(m.instruction, m.input), limit) is not None
+        copy_problem(trained, m.bad, templates.question(m.instruction, m.input), limit) is not None
     )
 
 

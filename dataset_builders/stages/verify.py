@@ -47,17 +47,15 @@ def verify_requests(mistakes: Sequence[Mistake], prompt_format: str) -> list:
             m,
             make_request(
                 prompt_format,
-                templates.discrimination_prompt(_question(m), m.bad),
-                templates.discrimination_messages(_question(m), m.bad),
+                templates.discrimination_prompt(templates.question(m.instruction, m.input), m.bad),
+                templates.discrimination_messages(
+                    templates.question(m.instruction, m.input), m.bad
+                ),
                 template=TEMPLATE,
             ),
         )
         for m in mistakes
     ]
-
-
-def _question(m: Mistake) -> str:
-    return f"{m.instruction}\n{m.input}" if m.input else m.instruction
 
 
 def verify_by_label(
