@@ -1,4 +1,5 @@
-"""Detailed, compliant answers labelled harmless: the `anchored_alpaca_answers` label arm.
+"""Detailed, compliant answers labelled harmless: the default anchored arm's Alpaca answers (the
+opt-in `anchored_alpaca_answers` label arm until 2026-12-08, when they joined the default arm).
 
 The anchored critic leans on answer length outside PKU-SafeRLHF (RESULTS.md, "Answer length"):
 it calls long answers harmful on the shipped probe pairs and on HH-RLHF, although length does

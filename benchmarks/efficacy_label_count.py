@@ -1,9 +1,11 @@
 """How the label-anchored arm's discrimination grows with the labelled answers it is shown.
-Exploratory; run after `efficacy_smollm2.py`, in its work folder, never part of its goals.
+Exploratory; run after `efficacy_smollm2.py --arms sft,anchored_pku`, in its work folder, never
+part of its goals.
 
     python benchmarks/efficacy_label_count.py [--work outputs/efficacy_smollm2] [--rows 92,46,23]
 
-The anchored arm critiques the labelled answers of the 98 PKU-SafeRLHF training prompts (184
+The reference is the PKU-only anchored arm (`anchored_pku`: the default anchored arm until
+2026-12-08, before 40 Alpaca answers labelled harmless joined it), which critiques the labelled answers of the 98 PKU-SafeRLHF training prompts (184
 labelled red-team rows after the builder's selection; 86 unsafe and 110 safe answers), each 7
 times. Whether a user should expect more from more labelled data — the full PKU-SafeRLHF on
 the Hub has hundreds of thousands of rows — depends on whether these answers are past the point
@@ -50,6 +52,7 @@ from axolotl_mistake.evaluate.metrics import auc_estimate, paired_auc_difference
 from axolotl_mistake.evaluate.paired import paired_difference
 
 ARM_PREFIX = "anchored_r"
+REFERENCE = "anchored_pku"  # the PKU-only anchored arm, whose build the subsets cut down
 ROW_ID = re.compile(r":(\d+)(?::(\d+))?$")
 """A PKU answer's row id ends with its line in the file (1-based) and, where the row holds one
 answer of a prompt, the answer's index; a row of one unsafe and one safe answer has no index
@@ -85,7 +88,7 @@ class LabelCount(Experiment):
 
     def available_rows(self) -> int:
         """The labelled red-team rows the anchored build selects (all of the training side)."""
-        return len(training_rows(super().build_config("anchored")))
+        return len(training_rows(super().build_config(REFERENCE)))
 
     @cached_property
     def scaled_ks(self) -> dict[str, int]:
@@ -95,7 +98,7 @@ class LabelCount(Experiment):
     def build_config(self, arm: str) -> dict[str, Any]:
         if not arm.startswith(ARM_PREFIX):
             return super().build_config(arm)
-        cfg = super().build_config("anchored")
+        cfg = super().build_config(REFERENCE)
         cfg["output"] = str(self.work / "build" / arm)
         cfg["select"]["redteam_n"] = rows_of(arm)
         cfg["analyses"]["k"] = self.scaled_k(arm, cfg)
@@ -105,7 +108,7 @@ class LabelCount(Experiment):
         """7 × the anchored build's unsafe answers / the arm's (computed once per arm)."""
         cache = self.scaled_ks
         if arm not in cache:
-            unsafe_full = unsafe_answers(super().build_config("anchored"))
+            unsafe_full = unsafe_answers(super().build_config(REFERENCE))
             unsafe = unsafe_answers(cfg)
             if not unsafe:
                 raise SystemExit(f"error: {arm}: its {rows_of(arm)} rows hold no unsafe answer")
@@ -118,7 +121,7 @@ class LabelCount(Experiment):
     def eval_config(self, arm: str, base_model: str, adapter: Path | None, style: str) -> dict:
         if not arm.startswith(ARM_PREFIX):
             return super().eval_config(arm, base_model, adapter, style)
-        cfg = super().eval_config("anchored", base_model, adapter, style)
+        cfg = super().eval_config(REFERENCE, base_model, adapter, style)
         cfg["name"] = f"SFT + label-anchored balanced analysis, {rows_of(arm)} labelled rows"
         cfg["output_dir"] = str(eval_paths(self.work, arm, style)[1])
         cfg["modes"] = ["plain"]  # the question is discrimination; NLL and refusals come along
@@ -197,8 +200,8 @@ def arm_record(exp: LabelCount, arm: str) -> dict[str, Any]:
         "cut": disc["threshold"],
         "helpful_nll": results["headline"]["plain"]["helpful_nll"],
     }
-    if arm != "anchored":
-        gap = paired_difference(run, eval_paths(exp.work, "anchored")[1], "discrimination_auc")
+    if arm != REFERENCE:
+        gap = paired_difference(run, eval_paths(exp.work, REFERENCE)[1], "discrimination_auc")
         record["auc_minus_anchored_paired"] = gap.model_dump() if gap else None
     if arm == "sft":
         return record
@@ -224,7 +227,7 @@ def arm_record(exp: LabelCount, arm: str) -> dict[str, Any]:
 def render_table(records: dict[str, dict[str, Any]]) -> str:
     head = (
         "| arm | labelled rows selected | prompts / answers (harmful) analysed | k | analysis rows "
-        "| held-out AUC | AUC − anchored's, paired | bal. acc. % (fitted cut) "
+        f"| held-out AUC | AUC − {REFERENCE}'s, paired | bal. acc. % (fitted cut) "
         "| TF-IDF on the same answers: AUC | AUC − TF-IDF's, paired | reference NLL |\n"
         "|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
@@ -252,21 +255,24 @@ def render_table(records: dict[str, dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_run_arguments(
-        ap, reads="SFT-only and anchored runs are", arms="reference arms", default="sft,anchored"
+        ap,
+        reads="SFT-only and anchored_pku runs are",
+        arms="reference arms",
+        default=f"sft,{REFERENCE}",
     )
     ap.add_argument(
         "--rows",
         default="92,46,23",
         help="comma-separated numbers of labelled red-team rows, one anchored_r<N> arm each "
-        "(default %(default)s: a half, a quarter and an eighth of the 184 the anchored build "
+        "(default %(default)s: a half, a quarter and an eighth of the 184 the anchored_pku build "
         "selects; about 30 minutes each on 2 cores)",
     )
     ap.add_argument("--threads", type=positive_int, default=2, help="OMP_NUM_THREADS of every step")
     add_malloc_argument(ap)
     args = ap.parse_args(argv)
     work, arms = evaluated_run(ap, args)
-    if "anchored" not in arms:
-        ap.error("--arms must hold anchored: every subset is compared with it, paired")
+    if REFERENCE not in arms:
+        ap.error(f"--arms must hold {REFERENCE}: every subset is compared with it, paired")
     exp = LabelCount(
         work,
         REPO.parent / "shared" / "data",
@@ -286,9 +292,9 @@ def main(argv: list[str] | None = None) -> int:
     base_model = str(ensure_embedded_model())
     # the subsets differ from the anchored arm in their analyses only if it was made at these
     # very settings (the full size, the default seeds)
-    if not exp.trained("anchored", base_model):
+    if not exp.trained(REFERENCE, base_model):
         raise SystemExit(
-            f"error: {work / 'train' / 'anchored'} was not trained at the default full size "
+            f"error: {work / 'train' / REFERENCE} was not trained at the default full size "
             "(or its inputs changed since): run efficacy_smollm2.py with its defaults there first"
         )
     subsets = [arm_name(n) for n in counts]
@@ -296,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         exp.build(arm)
         lora = exp.train(arm, base_model)
         exp.evaluate(arm, base_model, lora, "analysis")
-    exp.compare("analysis", "plain", (*arms, *subsets), "label_count_plain", "anchored")
+    exp.compare("analysis", "plain", (*arms, *subsets), "label_count_plain", REFERENCE)
     records = {arm: arm_record(exp, arm) for arm in (*arms, *subsets)}
     write_diagnostic(work, "label_count", render_table(records), records)
     return 0

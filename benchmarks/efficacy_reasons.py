@@ -1,6 +1,7 @@
 """Does the anchored arm read the prompt because of its analyst's reasons, or because of how many
-prompts it is trained on? Exploratory; run after `efficacy_smollm2.py` has built the anchored arm
-(it reads that run's PKU split and anchored build), never part of its goals.
+prompts it is trained on? Exploratory; run after `efficacy_smollm2.py --arms anchored_pku` has
+built the PKU-only anchored arm (it reads that run's PKU split and that build), never part of its
+goals.
 
     python benchmarks/efficacy_reasons.py [--work outputs/efficacy_smollm2] \
         [--out outputs/reasons] [--seeds 0,1] [--steps 40] [--conditions grounded_reasons]
@@ -327,10 +328,11 @@ def main(argv: list[str] | None = None) -> int:
             f"argument --conditions: unknown {', '.join(unknown)}; choose from {', '.join(CONDITIONS)}"
         )
     work = args.work.resolve()
-    data, analyses = work / "data", work / "build" / "anchored" / "mistake_analysis.jsonl"
+    # the PKU-only anchored build (the default anchored one adds Alpaca answers since 2026-12-08)
+    data, analyses = work / "data", work / "build" / "anchored_pku" / "mistake_analysis.jsonl"
     for path in (data / "pku_train.jsonl", data / "pku_heldout.jsonl", analyses):
         if not path.is_file():
-            ap.error(f"{path}: not found; run efficacy_smollm2.py (with the anchored arm) first")
+            ap.error(f"{path}: not found; run efficacy_smollm2.py --arms anchored_pku first")
     try:
         same_label = training_sets(pku_pairs(data / "pku_train.jsonl"))["same_label"]
         anchored = build_rows(analyses)

@@ -1,9 +1,10 @@
 """Did refusals labelled harmless reach the critic, and do they carry beyond their wording?
-Exploratory; run after `efficacy_smollm2.py --arms anchored_refusal_labels` (or
-`anchored_hh_refusals`), never part of its goals.
+Exploratory; run after `efficacy_smollm2.py --arms anchored_pku,anchored_refusal_labels` (or
+another label arm of `label_arms.py`, the default `anchored` arm among them), never part of its
+goals.
 
     python benchmarks/efficacy_refusal_check.py [--work outputs/efficacy_smollm2] \
-        [--label-arm anchored_refusal_labels] [--arms anchored,<the label arm>]
+        [--label-arm anchored_refusal_labels] [--arms anchored_pku,<the label arm>]
 
 The positive control of a label arm (`label_arms.LABEL_ARM_SPECS`): each arm's `analysis`
 probe scores the 40 refusals the label arm was trained on as harmless (read from the work
@@ -14,8 +15,8 @@ folder) against an answer to the same prompt known to be worse. For `anchored_re
 `refusal_rows.write_hh_refusal_pairs`; its control `refusal_rows.hh_control_pairs`) the
 rejected turn of the same conversation, which the raters found the more harmful (a relative
 label: "harmful" here means "the worse of the two"). A critic that learned its refusal rows
-gives the refusals the lower harmful margin (AUC near 1); the anchored arm, never shown a
-refusal, is the reference. Whether the lesson carries to refusals worded otherwise is read elsewhere:
+gives the refusals the lower harmful margin (AUC near 1); the PKU-only anchored arm
+(`anchored_pku`), never shown a refusal or an Alpaca answer, is the reference. Whether the lesson carries to refusals worded otherwise is read elsewhere:
 `efficacy_length.py --set builtin` (the shipped probe pairs) and `efficacy_hh_transfer.py`
 (human-written HH turns).
 """
@@ -33,7 +34,6 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from efficacy_smollm2 import (
-    LABEL_ARMS,
     LABELS,
     add_run_arguments,
     eval_paths,
@@ -62,7 +62,8 @@ def score_arm(config: Path, pairs: list[LabelledPair]) -> dict[str, Any]:
     }
 
 
-DEFAULT_ARMS = "anchored,<the label arm>"
+DEFAULT_ARMS = "anchored_pku,<the label arm>"
+FIRST = "anchored_refusal_labels"  # its table is `refusal_check`, the others' `refusal_check_<arm>`
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,14 +73,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--label-arm",
-        choices=LABEL_ARMS,
-        default=LABEL_ARMS[0],
-        help="the arm whose refusals (and its control answers) are scored (default: %(default)s)",
+        choices=tuple(LABEL_ARM_SPECS),
+        default=FIRST,
+        help="the arm whose answers labelled harmless (and its control answers) are scored"
+        " (default: %(default)s)",
     )
     args = ap.parse_args(argv)
     label_arm = args.label_arm
     if args.arms == DEFAULT_ARMS:
-        args.arms = f"anchored,{label_arm}"
+        args.arms = f"anchored_pku,{label_arm}"
     work, arms = evaluated_run(ap, args)
     spec = LABEL_ARM_SPECS[label_arm]
     refusals = work / "build" / "refusal" / spec.pairs_file
@@ -99,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             f"| {LABELS[arm]} | {r['auc']:.3f} "
             f"| {r['mean_margin_harmless']:+.2f} / {r['mean_margin_worse']:+.2f} |"
         )
-    name = "refusal_check" if label_arm == LABEL_ARMS[0] else f"refusal_check_{label_arm}"
+    name = "refusal_check" if label_arm == FIRST else f"refusal_check_{label_arm}"
     write_diagnostic(work, name, "\n".join(lines) + "\n", records)
     return 0
 

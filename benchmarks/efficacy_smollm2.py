@@ -15,6 +15,7 @@ and evaluates five arms with the project's evaluation harness on held-out data o
 | paper | sft + analyses of the model's own guided mistakes by itself (template a, b -> c) |
 | origin | sft + self-analyses of the labelled unsafe answers (PKU-SafeRLHF training prompts) |
 | anchored | sft + label-anchored, balanced self-analyses of labelled harmful AND harmless answers |
+|          | (PKU-SafeRLHF's, and 40 detailed Alpaca answers to benign instructions, labelled harmless) |
 
 Opt-in, outside the default run and its goals (`--arms refusal,anchored_refusal`): `refusal`
 (sft + refusals to training-side red-team prompts, `refusal_rows.py`), the positive control for
@@ -25,8 +26,10 @@ steps and settings), which tells whether the anchored critic scores refusals as 
 because the PKU training answers hold none labelled harmless; and `--arms anchored_hh_refusals`:
 the same with 40 refusals of many wordings instead of the project's six sentences (HH-RLHF
 training turns that open with a refusal and were preferred to one that did not); and
-`--arms anchored_alpaca_answers`: the same with 40 detailed Alpaca answers to benign training-side
-instructions instead of refusals (`alpaca_label_rows.py`), or `anchored_alpaca_hh` with both. And
+`--arms anchored_pku`: the anchored arm without the Alpaca answers (PKU-SafeRLHF's labelled answers
+only; the default until 2026-12-08, when the Alpaca answers, then the opt-in arm
+`anchored_alpaca_answers`, joined the default arm); `anchored_alpaca_hh`: the default anchored
+arm plus the 40 HH refusals. The label arms are listed in `label_arms.py`. And
 `--arms sft_matched`: SFT-only trained for only as many steps as the anchored arm spends on SFT
 rows (160 x 510 / 1,600 = 51 at the full size), so it sees as many of them: the control of the
 NLL goal, which compares arms that see a third as many SFT rows as SFT-only at the same steps.
@@ -83,13 +86,17 @@ ARMS = ("base", "sft", "paper", "origin", "anchored")
 # opt-in (`--arms ...`), outside the default run and its goals: the positive control for the
 # harmless-rate measure (refusal_rows.py) and the anchored arm with the same refusal rows
 CONTROL_ARMS = ("refusal", "anchored_refusal")
-# opt-in too: the anchored arm plus refusals labelled harmless, one per entry of label_arms.py
-LABEL_ARMS = tuple(LABEL_ARM_SPECS)
+# opt-in too: the PKU-only anchored arm, and it plus refusals labelled harmless (label_arms.py,
+# whose entries also hold the default anchored arm's Alpaca answers)
+LABEL_ARMS = tuple(arm for arm in LABEL_ARM_SPECS if arm not in ARMS)
+ANCHORED_BUILDS = ("anchored", "anchored_pku", *LABEL_ARMS)
+"""The builds of label-anchored, balanced analyses; each label arm's adds its pairs file."""
 # opt-in too: SFT-only at another arm's SFT exposure (its steps scaled by that arm's share of SFT
 # rows), the control that tells a helpfulness cost of critiques from SFT rows they displace
 MATCHED_TO = {"sft_matched": "anchored"}
-OPT_IN = CONTROL_ARMS + LABEL_ARMS + tuple(MATCHED_TO)
+OPT_IN = CONTROL_ARMS + ("anchored_pku",) + LABEL_ARMS + tuple(MATCHED_TO)
 ANALYSES = {"paper": "paper", "origin": "origin", "anchored": "anchored"}
+ANALYSES["anchored_pku"] = "anchored_pku"
 ANALYSES["anchored_refusal"] = "anchored"  # the arms trained on a build's analyses, by build
 ANALYSES.update({arm: arm for arm in LABEL_ARMS})
 LABELS = {
@@ -98,11 +105,11 @@ LABELS = {
     "paper": "SFT + mistake analysis (paper: own mistakes, self-analysis)",
     "origin": "SFT + mistake analysis (origin mistakes, self-analysis)",
     "anchored": "SFT + label-anchored balanced analysis (extension)",
+    "anchored_pku": "SFT + label-anchored balanced analysis, PKU-SafeRLHF answers only",
     "refusal": "SFT + refusal rows (positive control for the harmless rate)",
     "anchored_refusal": "SFT + refusal rows + label-anchored balanced analysis",
     "anchored_refusal_labels": "SFT + label-anchored balanced analysis, refusals among the harmless answers",
     "anchored_hh_refusals": "SFT + label-anchored balanced analysis, HH refusals among the harmless answers",
-    "anchored_alpaca_answers": "SFT + label-anchored balanced analysis, Alpaca answers among the harmless answers",
     "anchored_alpaca_hh": "SFT + label-anchored balanced analysis, Alpaca answers and HH refusals among the harmless answers",
     "sft_matched": "SFT, as many SFT rows as the anchored arm sees (control)",
 }
@@ -452,8 +459,8 @@ class Experiment:
     # -- data --------------------------------------------------------------------------------
     def redteam_sources(self, arm: str = "") -> list[dict[str, Any]]:
         """The red-team side of every arm: the PKU-SafeRLHF training prompts and their labelled
-        answers (absolute safety labels); for the label arms also their refusals
-        labelled harmless. HH-RLHF pairs are kept out of training: their labels are relative
+        answers (absolute safety labels); for the label arms (the default anchored arm among
+        them) also their answers labelled harmless (Alpaca answers, refusals). HH-RLHF pairs are kept out of training: their labels are relative
         (chosen = the less harmful turn), and in a pilot they pulled the verdicts on held-out
         PKU answers toward 'harmful' (RESULTS.md); their held-out prompts are evaluation
         prompts."""
@@ -463,7 +470,7 @@ class Experiment:
         return sources
 
     def label_pairs_path(self, arm: str) -> Path:
-        """The refusals labelled harmless of a label arm (written by `main` first)."""
+        """The answers labelled harmless of a label arm (written by `main` first)."""
         return self.work / "build" / "refusal" / LABEL_ARM_SPECS[arm].pairs_file
 
     def build_config(self, arm: str) -> dict[str, Any]:
@@ -491,7 +498,7 @@ class Experiment:
         elif arm == "origin":
             cfg["mistakes"].update(mode="origin")
             cfg["analyses"].update(k=s.origin_k, **(sampled if s.origin_k > 1 else {}))
-        elif arm in ("anchored", *LABEL_ARMS):
+        elif arm in ANCHORED_BUILDS:
             cfg["mistakes"].update(mode="origin")
             cfg["analyses"].update(
                 anchored=True,
@@ -1057,7 +1064,7 @@ def builds_needed(arms: list[str]) -> list[str]:
     analyses = {ANALYSES.get(arm, MATCHED_TO.get(arm, "")) for arm in trained}
     return [
         b
-        for b in ("origin", "paper", "anchored", *LABEL_ARMS)
+        for b in ("origin", "paper", *ANCHORED_BUILDS)
         if trained and (b == "origin" or b in analyses)
     ]
 
@@ -1156,8 +1163,10 @@ def main(argv: list[str] | None = None) -> int:
     from axolotl_mistake.models import ensure_embedded_model
 
     base_model = str(ensure_embedded_model())
-    for arm in (a for a in LABEL_ARMS if a in arms):  # before its build, which reads them
-        LABEL_ARM_SPECS[arm].write_pairs(exp.data, exp.label_pairs_path(arm), size.refusal_label_n)
+    for build in (b for b in builds_needed(arms) if b in LABEL_ARM_SPECS):  # before it reads them
+        LABEL_ARM_SPECS[build].write_pairs(
+            exp.data, exp.label_pairs_path(build), size.refusal_label_n
+        )
     for arm in builds_needed(arms):
         exp.build(arm)
     if set(CONTROL_ARMS) & set(arms):  # same content = same file, so the adapters stay fresh
@@ -1172,9 +1181,11 @@ def main(argv: list[str] | None = None) -> int:
     # arms made with this run's settings: the only ones a summary or comparison table holds
     made = {arm for arm in ARMS + OPT_IN if exp.current(arm, base_model)}
     control = ("sft", "anchored", *CONTROL_ARMS)
-    # the label arms made at these settings (one may be run without the other); with none, all
-    # of them, so that a table left by another run's settings is removed
-    labels = ("sft", "anchored", *([a for a in LABEL_ARMS if a in made] or LABEL_ARMS))
+    # the PKU-only anchored arm and the label arms made at these settings (one may be run without
+    # the others); with none, all of them, so that a table left by another run's settings is
+    # removed
+    label_arms = ("anchored_pku", *LABEL_ARMS)
+    labels = ("sft", "anchored", *([a for a in label_arms if a in made] or label_arms))
     exposure = ("sft_matched", "sft", "paper", "origin", "anchored")
     tables = (
         [
@@ -1186,7 +1197,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         ]
         + analysis_tables(control, "refusal_control", bool(set(CONTROL_ARMS) & set(arms)))
-        + analysis_tables(labels, "refusal_labels", bool(set(LABEL_ARMS) & set(arms)))
+        + analysis_tables(labels, "refusal_labels", bool(set(label_arms) & set(arms)))
         # every arm's difference from SFT-only at the anchored arm's SFT exposure
         + analysis_tables(exposure, "sft_exposure", "sft_matched" in arms, "sft_matched")
     )

@@ -1,11 +1,14 @@
-"""The label arms of `efficacy_smollm2.py`: the anchored build plus more answers labelled harmless.
+"""The label arms of `efficacy_smollm2.py`: the PKU-SafeRLHF anchored build plus more answers
+labelled harmless, each written to a `pairs` file its build reads.
 
-Opt-in (`--arms ...`), outside the default run and its goals. The PKU training answers hold one
-refusal in 196, labelled unsafe, so the anchored arm is never taught what a refusal is; the
-refusal label arms' builds add refusals to training-side red-team prompts to its labelled
-harmless answers. `anchored_alpaca_answers` adds detailed answers to benign instructions
-instead (`alpaca_label_rows.py`), which tells whether the critic's lean on answer length outside
-PKU comes from never being shown a detailed answer it should call harmless.
+The default `anchored` arm is one of them since 2026-12-08: its labelled harmless answers hold
+40 detailed Alpaca answers to benign training-side instructions (`alpaca_label_rows.py`), which
+lowered the critic's lean on answer length outside PKU and ranked the shipped probe pairs
+better at two training seeds (RESULTS.md, "Detailed harmless answers to benign instructions");
+`anchored_pku` (opt-in) is the build without them, the default until then. The others are
+opt-in, outside the default run and its goals. The PKU training answers hold one refusal in 196,
+labelled unsafe, so the anchored critic is never taught what a refusal is; the refusal label
+arms' builds add refusals to training-side red-team prompts to its labelled harmless answers.
 Each entry is everything the scripts need to know of one arm: where its pairs go, how they are
 written (before its build, which reads them), and its positive control
 (`efficacy_refusal_check.py`: its harmless answers against answers known to be worse). A new
@@ -57,14 +60,6 @@ LABEL_ARM_SPECS: dict[str, LabelArm] = {
     "anchored_hh_refusals": LabelArm(
         "hh_refusal_pairs.jsonl", write_hh_refusal_pairs, hh_control_pairs, "hh_train.jsonl"
     ),
-    # detailed Alpaca answers to benign instructions; control: labelled unsafe PKU answers
-    "anchored_alpaca_answers": LabelArm(
-        "alpaca_answer_pairs.jsonl",
-        write_alpaca_pairs,
-        alpaca_control_pairs,
-        "pku_train.jsonl",
-        answers="Alpaca answers",
-    ),
     # both: 40 Alpaca answers and 40 HH refusals; control: each one's worse answers
     "anchored_alpaca_hh": LabelArm(
         "alpaca_hh_pairs.jsonl",
@@ -72,5 +67,14 @@ LABEL_ARM_SPECS: dict[str, LabelArm] = {
         alpaca_hh_control_pairs,
         "pku_train.jsonl",
         answers="Alpaca answers and HH refusals",
+    ),
+    # the default anchored arm (`anchored_alpaca_answers` until 2026-12-08): detailed Alpaca
+    # answers to benign instructions; control: labelled unsafe PKU answers
+    "anchored": LabelArm(
+        "alpaca_answer_pairs.jsonl",
+        write_alpaca_pairs,
+        alpaca_control_pairs,
+        "pku_train.jsonl",
+        answers="Alpaca answers",
     ),
 }

@@ -1,4 +1,5 @@
-"""The `anchored_alpaca_answers` label arm's pairs: detailed Alpaca training answers labelled
+"""The default anchored arm's Alpaca answers (the `anchored_alpaca_answers` label arm until
+2026-12-08): detailed Alpaca training answers labelled
 harmless (no input, bounded length, distinct instructions, a stable order), and its control;
 and `anchored_alpaca_hh`'s, which adds the HH refusals of `anchored_hh_refusals`."""
 
@@ -88,15 +89,16 @@ def test_the_control_sets_the_answers_against_as_many_unsafe_pku_answers(tmp_pat
     ]
 
 
-def test_the_arm_builds_from_its_answers_and_the_anchored_sources(tmp_path):
+def test_the_default_anchored_arm_builds_from_its_answers_and_the_pku_sources(tmp_path):
     exp = efficacy.Experiment(tmp_path / "work", tmp_path, efficacy.QUICK, "1")
-    arm = "anchored_alpaca_answers"
-    assert arm in efficacy.OPT_IN and arm not in efficacy.ARMS
+    arm = "anchored"  # the opt-in `anchored_alpaca_answers` until 2026-12-08
+    assert arm in efficacy.ARMS and "anchored_alpaca_answers" not in efficacy.OPT_IN
     path = exp.label_pairs_path(arm)
     assert path.name == "alpaca_answer_pairs.jsonl"
-    assert exp.build_config(arm)["redteam"] == exp.build_config("anchored")["redteam"] + [
+    assert exp.build_config(arm)["redteam"] == exp.build_config("anchored_pku")["redteam"] + [
         {"kind": "pairs", "path": str(path)}
     ]
+    assert efficacy.builds_needed(["anchored_pku"]) == ["origin", "anchored_pku"]
 
 
 def test_the_combined_arm_writes_both_kinds_and_sets_each_against_its_own_worse_answer(tmp_path):

@@ -248,7 +248,8 @@ def test_the_exposure_control_is_trained_and_compared_when_asked(tmp_path, monke
 
 
 def test_the_label_arms_table_holds_the_label_arms_made(tmp_path, monkeypatch):
-    """Either label arm may be run alone: its table must not wait for the other."""
+    """Any label arm (or the PKU-only anchored arm) may be run alone: its table must not wait for
+    the others."""
     work = tmp_path / "work"
     ran = _stub_main(monkeypatch)
     efficacy.main(["--quick", "--work", str(work)])
@@ -256,7 +257,8 @@ def test_the_label_arms_table_holds_the_label_arms_made(tmp_path, monkeypatch):
     table = work / "compare" / "refusal_labels_plain" / "compare.md"
 
     def runs() -> set[str]:
-        return {a for a in efficacy.LABEL_ARMS if str(efficacy.eval_paths(work, a)[1]) in text()}
+        arms = ("anchored_pku", *efficacy.LABEL_ARMS)
+        return {a for a in arms if str(efficacy.eval_paths(work, a)[1]) in text()}
 
     def text() -> str:
         return table.read_text()
@@ -264,6 +266,7 @@ def test_the_label_arms_table_holds_the_label_arms_made(tmp_path, monkeypatch):
     for arms, expected in (
         ("anchored_hh_refusals", {"anchored_hh_refusals"}),
         ("anchored_refusal_labels", {"anchored_hh_refusals", "anchored_refusal_labels"}),
+        ("anchored_pku", {"anchored_hh_refusals", "anchored_refusal_labels", "anchored_pku"}),
     ):
         ran.clear()
         efficacy.main(["--quick", "--work", str(work), "--arms", arms])
@@ -272,6 +275,25 @@ def test_the_label_arms_table_holds_the_label_arms_made(tmp_path, monkeypatch):
     # sft and anchored retrained at other steps: the label arms are of other settings
     efficacy.main(["--quick", "--work", str(work), "--arms", "sft,anchored", "--steps", "13"])
     assert not table.exists()
+
+
+def test_the_default_anchored_build_reads_its_alpaca_answers_written_before_it(
+    tmp_path, monkeypatch
+):
+    work = tmp_path / "work"
+    ran = _stub_main(monkeypatch)
+    efficacy.main(["--quick", "--work", str(work), "--arms", "anchored"])
+    assert ran[:2] == ["build_origin", "build_anchored"]
+    pairs = work / "build" / "refusal" / "alpaca_answer_pairs.jsonl"
+    assert len(pairs.read_text().splitlines()) == efficacy.QUICK.refusal_label_n
+    redteam = yaml.safe_load((work / "build_anchored.yml").read_text())["redteam"]
+    assert redteam[1:] == [{"kind": "pairs", "path": str(pairs)}]
+    assert sorted(p.name for p in pairs.parent.iterdir()) == ["alpaca_answer_pairs.jsonl"]
+    ran.clear()
+    efficacy.main(["--quick", "--work", str(work), "--arms", "anchored_pku"])
+    assert ran[:1] == ["build_anchored_pku"]  # no pairs: PKU-SafeRLHF's answers only
+    redteam = yaml.safe_load((work / "build_anchored_pku.yml").read_text())["redteam"]
+    assert [source["kind"] for source in redteam] == ["pku_saferlhf"]
 
 
 def _summary(tmp_path: Path, arms: dict) -> Path:

@@ -52,7 +52,7 @@ def _experiment(work: Path, n_prompts: int = 40) -> curve.LabelCount:
 def test_a_subset_arm_is_the_anchored_build_with_fewer_rows_and_k_scaled_to_match(tmp_path):
     exp = _experiment(tmp_path)
     total = exp.available_rows()
-    anchored = exp.build_config("anchored")
+    anchored = exp.build_config("anchored_pku")
     unsafe_all = curve.unsafe_answers(anchored)
     for n in (total // 2, total // 4):
         arm = curve.arm_name(n)
@@ -77,7 +77,7 @@ def test_a_subset_arm_trains_and_is_evaluated_as_the_anchored_arm(tmp_path):
     assert datasets[0]["path"] == str(tmp_path / "build" / arm / "mistake_analysis.jsonl")
     assert datasets[0]["type"] == "axolotl_mistake.unguided_analysis"
     assert datasets[1:] == exp.train_datasets("sft")
-    mine, theirs = exp.train_config(arm, "m"), exp.train_config("anchored", "m")
+    mine, theirs = exp.train_config(arm, "m"), exp.train_config("anchored_pku", "m")
     paths = ("datasets", "dataset_prepared_path", "output_dir")
     assert {k: v for k, v in mine.items() if k not in paths} == {
         k: v for k, v in theirs.items() if k not in paths
@@ -85,7 +85,7 @@ def test_a_subset_arm_trains_and_is_evaluated_as_the_anchored_arm(tmp_path):
     assert mine["output_dir"] == str(tmp_path / "train" / arm / "lora")
     adapter = tmp_path / "train" / arm / "lora"
     cfg = exp.eval_config(arm, "m", adapter, "analysis")
-    ref = exp.eval_config("anchored", "m", adapter, "analysis")
+    ref = exp.eval_config("anchored_pku", "m", adapter, "analysis")
     assert cfg["modes"] == ["plain"] and cfg["name"].endswith("20 labelled rows")
     assert cfg["output_dir"] == str(tmp_path / "eval" / "analysis" / arm)
     changed = ("modes", "name", "output_dir")
@@ -138,19 +138,19 @@ def test_the_bag_of_words_reference_learns_from_the_covered_answers_only(tmp_pat
     assert both["tfidf_auc"]["value"] == 0.0 and both["auc_minus_tfidf_paired"]["value"] == 0.0
 
 
-def test_the_reference_arms_must_include_anchored(tmp_path, capsys):
+def test_the_reference_arms_must_include_the_pku_only_anchored_arm(tmp_path, capsys):
     work = tmp_path / "work"
-    for arm in ("sft", "anchored"):
+    for arm in ("sft", "anchored_pku"):
         (work / "eval" / "analysis" / arm).mkdir(parents=True)
         (work / "eval" / "analysis" / arm / "results.json").write_text("{}")
         (work / f"eval_analysis_{arm}.yml").write_text("name: x\n")
     (work / "summary.json").write_text(
-        json.dumps({"arms": {a: {"headline": {}} for a in ("sft", "anchored")}})
+        json.dumps({"arms": {a: {"headline": {}} for a in ("sft", "anchored_pku")}})
     )
     with pytest.raises(SystemExit) as exc:
         curve.main(["--work", str(work), "--arms", "sft"])
     assert exc.value.code == 2
-    assert "--arms must hold anchored" in capsys.readouterr().err
+    assert "--arms must hold anchored_pku" in capsys.readouterr().err
     _experiment(work)
     for bad in ("0", "x", "1000"):
         with pytest.raises(SystemExit) as exc:

@@ -205,8 +205,8 @@ def test_usage_errors_come_before_any_training(tmp_path, capsys):
     _pku(data / "pku_train.jsonl", [("q", "a", True, "b", False), ("p", "a", False, "b", False)])
     _pku(data / "pku_heldout.jsonl", [("r", "a", True, "b", False)])
     err = _usage_error(capsys, reasons, ["--work", str(work), "--out", str(out)])
-    assert "mistake_analysis.jsonl: not found" in err and "anchored arm" in err
-    analyses = work / "build" / "anchored" / "mistake_analysis.jsonl"
+    assert "mistake_analysis.jsonl: not found" in err and "--arms anchored_pku" in err
+    analyses = work / "build" / "anchored_pku" / "mistake_analysis.jsonl"
     _write(analyses, [{"instruction": "q", "bad": "a", "critique": "Bad answer."}])
     err = _usage_error(capsys, reasons, ["--work", str(work), "--out", str(out)])
     assert "mistake_analysis.jsonl:1: field 'critique'" in err

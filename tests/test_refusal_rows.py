@@ -130,7 +130,7 @@ def test_refusal_pairs_are_labelled_harmless_and_feed_only_their_arms_build(data
     exp = efficacy.Experiment(tmp_path / "work", tmp_path, efficacy.QUICK, "1")
     exp.data = data
     arm = "anchored_refusal_labels"
-    labels, anchored = exp.build_config(arm), exp.build_config("anchored")
+    labels, anchored = exp.build_config(arm), exp.build_config("anchored_pku")
     assert labels["redteam"] == anchored["redteam"] + [
         {"kind": "pairs", "path": str(exp.label_pairs_path(arm))}
     ]
@@ -298,11 +298,17 @@ def test_hh_refusal_pairs_are_preferred_opening_refusals_to_training_turns_only(
     assert [json.loads(line) for line in out.read_text().splitlines()] == pairs
 
 
-def test_each_label_arm_builds_from_its_own_refusals_and_the_anchored_sources(tmp_path):
+def test_each_label_arm_builds_from_its_own_answers_and_the_pku_only_anchored_sources(tmp_path):
     exp = efficacy.Experiment(tmp_path / "work", tmp_path, efficacy.QUICK, "1")
-    anchored = exp.build_config("anchored")
+    anchored = exp.build_config("anchored_pku")
+    assert anchored["redteam"] == [
+        {"kind": "pku_saferlhf", "path": str(exp.data / "pku_train.jsonl")}
+    ]
+    assert {k: v for k, v in anchored.items() if k not in ("output", "redteam")} == {
+        k: v for k, v in exp.build_config("anchored").items() if k not in ("output", "redteam")
+    }
     paths = set()
-    for arm in efficacy.LABEL_ARMS:
+    for arm in efficacy.LABEL_ARM_SPECS:  # the default anchored arm among them
         path = exp.label_pairs_path(arm)
         paths.add(path)
         assert exp.build_config(arm)["redteam"] == anchored["redteam"] + [
@@ -312,7 +318,8 @@ def test_each_label_arm_builds_from_its_own_refusals_and_the_anchored_sources(tm
         assert exp.train_config(arm, "model")["datasets"][0]["path"].endswith(
             f"build/{arm}/mistake_analysis.jsonl"
         )
-    assert len(paths) == len(efficacy.LABEL_ARMS) == 4
+    assert len(paths) == len(efficacy.LABEL_ARM_SPECS) == 4
+    assert "anchored" not in efficacy.LABEL_ARMS and "anchored_pku" in efficacy.OPT_IN
 
 
 def test_the_hh_refusal_check_sets_each_refusal_against_its_conversations_rejected_turn(tmp_path):
@@ -373,7 +380,7 @@ def test_the_refusal_check_reads_the_label_arms_own_pairs_and_control(tmp_path, 
         + "\n"
     )
     (work / "build_anchored_hh_refusals.yml").write_text("mistakes:\n  max_answer_chars: 6\n")
-    arms = ("anchored", "anchored_hh_refusals")
+    arms = ("anchored_pku", "anchored_hh_refusals")  # the default reference: the PKU-only build
     for arm in arms:
         config, run = efficacy.eval_paths(work, arm)
         run.mkdir(parents=True)
@@ -394,8 +401,8 @@ def test_the_refusal_check_reads_the_label_arms_own_pairs_and_control(tmp_path, 
         ("Where does my ex live now?", "On Elm", True),
     ]
     assert sorted(scored) == [
-        "eval_analysis_anchored.yml",
         "eval_analysis_anchored_hh_refusals.yml",
+        "eval_analysis_anchored_pku.yml",
     ]
     for pairs in scored.values():
         assert [(p.question, p.answer, p.harmful) for p in pairs] == expected
