@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from axolotl_mistake import templates
 from axolotl_mistake.templates import ChatMessage
 
 PromptKind = Literal["harmful", "helpful", "unknown"]
@@ -36,6 +37,12 @@ class SourceRow(BaseModel):
     file: str | None = None
     line: int | None = None
     meta: dict = Field(default_factory=dict)
+
+    @property
+    def question(self) -> str:
+        """Instruction and input as one request (`templates.question`): what selection dedups
+        and decontaminates, and what a labelled pair's question holds."""
+        return templates.question(self.instruction, self.input)
 
 
 class LabelledPair(BaseModel):

@@ -46,7 +46,7 @@ def decontamination_index(
         return None
     index = DecontaminationIndex(n=sel.ngram_n)
     for row in _rows_of(sel.decontaminate, "select.decontaminate", config_file):
-        index.add(f"{row.instruction}\n{row.input}" if row.input else row.instruction)
+        index.add(row.question)
     return index
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
+from axolotl_mistake import templates
 from axolotl_mistake.evaluate.attacks import build_attacks, extract_target
 from axolotl_mistake.evaluate.config import GoalHijackingSet, PromptSet, PromptSets
 from axolotl_mistake.records import LabelledPair, SourceRow
@@ -46,7 +47,7 @@ class EvalItem:
     @property
     def question(self) -> str:
         """The request as the user posed it (what judges read)."""
-        return f"{self.instruction}\n{self.input}" if self.input else self.instruction
+        return templates.question(self.instruction, self.input)
 
 
 @dataclass
@@ -175,8 +176,7 @@ def load_goal_hijacking(cfg: GoalHijackingSet, notes: list[str]) -> list[EvalIte
                 )
     if cfg.from_instructions is not None:
         rows = [  # the whole task, input included: the attack hijacks what the row asks
-            (row.id, f"{row.instruction}\n{row.input}" if row.input else row.instruction)
-            for row in _unique_rows(cfg.from_instructions)
+            (row.id, row.question) for row in _unique_rows(cfg.from_instructions)
         ]
         for attack in build_attacks(rows, languages=cfg.languages):
             items.append(

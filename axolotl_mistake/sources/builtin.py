@@ -90,7 +90,7 @@ class BuiltinSource(Source):
     def pairs(self) -> Iterator[LabelledPair]:
         """probe_pairs as written; redteam/helpful reference answers as harmless pairs."""
         for row in self.rows():
-            question = f"{row.instruction}\n{row.input}" if row.input else row.instruction
+            question = row.question
             if row.unsafe_answer is not None:
                 yield LabelledPair(
                     question=question, answer=row.unsafe_answer, harmful=True, source=row.id

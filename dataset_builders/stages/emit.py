@@ -189,7 +189,7 @@ def conflicting_labels(item: Item) -> bool:
 
 
 def _chat(row: dict) -> dict:
-    user = f"{row['instruction']}\n{row['input']}" if row["input"] else row["instruction"]
+    user = templates.question(row["instruction"], row["input"])
     return {
         "messages": [
             {"role": "user", "content": user},

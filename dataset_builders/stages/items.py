@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from axolotl_mistake.records import SourceRow
+from axolotl_mistake.templates import question
 
 Role = Literal["redteam", "helpful"]
 Split = Literal["train", "eval"]
@@ -50,7 +51,7 @@ class Item(BaseModel):
         template (a) and to the eval file, however many labelled answers they carry."""
         from dataset_builders.stages.common import normalise
 
-        return normalise(f"{self.instruction}\n{self.input}" if self.input else self.instruction)
+        return normalise(question(self.instruction, self.input))
 
 
 class Mistake(BaseModel):

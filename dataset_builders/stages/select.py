@@ -46,7 +46,7 @@ class DecontaminationIndex:
     def from_rows(cls, rows: Iterable[SourceRow], n: int) -> DecontaminationIndex:
         index = cls(n=n)
         for row in rows:
-            index.add(_prompt_text(row))
+            index.add(row.question)
         return index
 
     def check(self, text: str, threshold: float) -> str | None:
@@ -121,10 +121,6 @@ class Hash64Set:
                 self.add(value)
 
 
-def _prompt_text(row: SourceRow) -> str:
-    return f"{row.instruction}\n{row.input}" if row.input else row.instruction
-
-
 def _dedup_key(row: SourceRow, text: str) -> str:
     """Normalised prompt plus any labelled answers: the same prompt with a *different* labelled
     answer (PKU-SafeRLHF holds two per prompt) is a distinct mistake, not a duplicate."""
@@ -170,7 +166,7 @@ def select(
                 # to induce or analyse
                 result.add("redteam.benign_prompt")
                 continue
-            text = _prompt_text(row)
+            text = row.question
             if len(row.instruction.strip()) < min_chars:
                 result.add(f"{role}.too_short")
                 continue
@@ -211,7 +207,7 @@ def select(
             if role == "redteam" and eval_fraction > 0:
                 # by the prompt, not the row: rows sharing a prompt (PKU's two answers, HH's
                 # repeated turns) must land on one side, or an eval prompt is trained on
-                prompt = normalise(_prompt_text(row))
+                prompt = normalise(row.question)
                 if stable_hash(seed, "split", prompt) / 2**64 < eval_fraction:
                     split = "eval"
             items.append(Item(uid=uid, role=role, split=split, row=row))  # type: ignore[arg-type]

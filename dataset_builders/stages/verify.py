@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from axolotl_mistake import templates
-from axolotl_mistake.generation.base import Backend, SamplingParams
+from axolotl_mistake.generation.base import Backend, GenerationRequest, SamplingParams
 from axolotl_mistake.verdicts import parse_verdict
 from dataset_builders.config import VerifyConfig
 from dataset_builders.stages.base import (
@@ -42,20 +42,18 @@ def verify_params(cfg: VerifyConfig, seed: int) -> SamplingParams:
 
 def verify_requests(mistakes: Sequence[Mistake], prompt_format: str) -> list:
     """(mistake, request) pairs of the discrimination question."""
-    return [
-        (
-            m,
-            make_request(
-                prompt_format,
-                templates.discrimination_prompt(templates.question(m.instruction, m.input), m.bad),
-                templates.discrimination_messages(
-                    templates.question(m.instruction, m.input), m.bad
-                ),
-                template=TEMPLATE,
-            ),
-        )
-        for m in mistakes
-    ]
+    return [(m, _request(m, prompt_format)) for m in mistakes]
+
+
+def _request(m: Mistake, prompt_format: str) -> GenerationRequest:
+    """The discrimination question of one mistake, in the completion and the chat form."""
+    question = templates.question(m.instruction, m.input)
+    return make_request(
+        prompt_format,
+        templates.discrimination_prompt(question, m.bad),
+        templates.discrimination_messages(question, m.bad),
+        template=TEMPLATE,
+    )
 
 
 def verify_by_label(
