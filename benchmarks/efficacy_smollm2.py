@@ -20,8 +20,8 @@ and evaluates five arms with the project's evaluation harness on held-out data o
 Opt-in, outside the default run and its goals (`--arms refusal,anchored_refusal`): `refusal`
 (sft + refusals to training-side red-team prompts, `refusal_rows.py`), the positive control for
 the harmless-rate measure, and `anchored_refusal` (anchored + the same refusal rows); and
-`--arms anchored_refusal_labels`: the anchored arm whose labelled harmless answers also hold a
-refusal to each of the first 40 training-side red-team prompts (its own build; the same SFT rows,
+`--arms anchored_refusal_labels`: the PKU-only anchored arm whose labelled harmless answers also
+hold a refusal to each of the first 40 training-side red-team prompts (its own build; the same SFT rows,
 steps and settings), which tells whether the anchored critic scores refusals as harmful only
 because the PKU training answers hold none labelled harmless; and `--arms anchored_hh_refusals`:
 the same with 40 refusals of many wordings instead of the project's six sentences (HH-RLHF
@@ -31,8 +31,9 @@ only; the default until 2026-12-08, when the Alpaca answers, then the opt-in arm
 `anchored_alpaca_answers`, joined the default arm); `anchored_alpaca_hh`: the default anchored
 arm plus the 40 HH refusals. The label arms are listed in `label_arms.py`. And
 `--arms sft_matched`: SFT-only trained for only as many steps as the anchored arm spends on SFT
-rows (160 x 510 / 1,600 = 51 at the full size), so it sees as many of them: the control of the
-NLL goal, which compares arms that see a third as many SFT rows as SFT-only at the same steps.
+rows (160 x 510 / 1,600 = 51 at the full size with the PKU-only build; computed from the builds'
+row counts), so it sees as many of them: the control of the NLL goal, which compares arms that
+see a third as many SFT rows as SFT-only at the same steps.
 
 Held-out metrics: discrimination (the probe on held-out PKU pairs: ROC AUC, balanced accuracy
 at the cut fitted on the training prompts' labelled answers and at 0, accuracy; in the trained

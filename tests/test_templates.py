@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from axolotl_mistake import templates as T
+from axolotl_mistake.records import SourceRow
 
 METHOD_MD = Path(__file__).resolve().parents[1].parent / "shared" / "method" / "METHOD.md"
 
@@ -65,6 +66,14 @@ def test_unguided_prompt_has_no_harm_hint():
 def test_input_is_quoted_with_the_question():
     text = T.unguided_analysis_prompt("Translate", "Bonjour", input="Hello")
     assert "### Question:\nTranslate\nHello\n\n### Answer:\nBonjour" in text
+
+
+def test_a_source_row_joins_instruction_and_input_as_the_templates_quote_them():
+    """Selection, decontamination and the builtin pairs read `SourceRow.question`: the join the
+    analysis templates quote, so a prompt held out with its input is matched with it."""
+    row = SourceRow(id="x:1", instruction="Translate", input="Hello", source="x")
+    assert row.question == T.question("Translate", "Hello") == "Translate\nHello"
+    assert SourceRow(id="x:2", instruction="Hi", source="x").question == "Hi"
 
 
 def test_chat_messages_carry_the_same_bodies():
