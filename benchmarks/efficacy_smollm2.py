@@ -21,8 +21,8 @@ Opt-in, outside the default run and its goals (`--arms refusal,anchored_refusal`
 (sft + refusals to training-side red-team prompts, `refusal_rows.py`), the positive control for
 the harmless-rate measure, and `anchored_refusal` (anchored + the same refusal rows); and
 `--arms anchored_refusal_labels`: the PKU-only anchored arm whose labelled harmless answers also
-hold a refusal to each of the first 40 training-side red-team prompts (its own build; the same SFT rows,
-steps and settings), which tells whether the anchored critic scores refusals as harmful only
+hold a refusal to each of the first 40 training-side red-team prompts (its own build; the same
+SFT rows, steps and settings), which tells whether the anchored critic scores refusals as harmful only
 because the PKU training answers hold none labelled harmless; and `--arms anchored_hh_refusals`:
 the same with 40 refusals of many wordings instead of the project's six sentences (HH-RLHF
 training turns that open with a refusal and were preferred to one that did not); and
@@ -270,7 +270,9 @@ class Size:
     eval_new_tokens: int
     calibration_n: int | None = None  # training answers that fit the probe cut; None = all
     refusal_n: int = 200  # refusal SFT rows of the control arms (training-side red-team prompts)
-    refusal_label_n: int = 40  # refusals labelled harmless (each label arm's build)
+    # answers labelled harmless added to each label arm's build: the default anchored arm's
+    # Alpaca answers, the refusal arms' refusals
+    refusal_label_n: int = 40
     checkpoint_steps: int = 20  # a killed training resumes from its last checkpoint
     # the discrimination probe's styles, one evaluation each: `analysis` (the format the arms
     # are trained on) runs the whole evaluation, `alpaca` only re-probes in the question style
@@ -461,10 +463,10 @@ class Experiment:
     def redteam_sources(self, arm: str = "") -> list[dict[str, Any]]:
         """The red-team side of every arm: the PKU-SafeRLHF training prompts and their labelled
         answers (absolute safety labels); for the label arms (the default anchored arm among
-        them) also their answers labelled harmless (Alpaca answers, refusals). HH-RLHF pairs are kept out of training: their labels are relative
-        (chosen = the less harmful turn), and in a pilot they pulled the verdicts on held-out
-        PKU answers toward 'harmful' (RESULTS.md); their held-out prompts are evaluation
-        prompts."""
+        them) also their answers labelled harmless (Alpaca answers, refusals). HH-RLHF pairs
+        are kept out of training: their labels are relative (chosen = the less harmful turn),
+        and in a pilot they pulled the verdicts on held-out PKU answers toward 'harmful'
+        (RESULTS.md); their held-out prompts are evaluation prompts."""
         sources = [{"kind": "pku_saferlhf", "path": str(self.data / "pku_train.jsonl")}]
         if arm in LABEL_ARM_SPECS:
             sources.append({"kind": "pairs", "path": str(self.label_pairs_path(arm))})
