@@ -5,9 +5,9 @@ part of its goals.
     python benchmarks/efficacy_label_count.py [--work outputs/efficacy_smollm2] [--rows 92,46,23]
 
 The reference is the PKU-only anchored arm (`anchored_pku`: the default anchored arm until
-2026-12-08, before 40 Alpaca answers labelled harmless joined it), which critiques the labelled answers of the 98 PKU-SafeRLHF training prompts (184
-labelled red-team rows after the builder's selection; 86 unsafe and 110 safe answers), each 7
-times. Whether a user should expect more from more labelled data — the full PKU-SafeRLHF on
+2026-12-08, before 40 Alpaca answers labelled harmless joined it), which critiques the labelled
+answers of the 98 PKU-SafeRLHF training prompts (184 labelled red-team rows after the builder's
+selection; 86 unsafe and 110 safe answers), each 7 times. Whether a user should expect more from more labelled data — the full PKU-SafeRLHF on
 the Hub has hundreds of thousands of rows — depends on whether these answers are past the point
 where the curve flattens. So each `anchored_r<N>` arm here is the anchored arm built from N of
 those rows only (`select.redteam_n: N`: the N smallest seeded hashes, so a smaller N is a
@@ -295,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     if not exp.trained(REFERENCE, base_model):
         raise SystemExit(
             f"error: {work / 'train' / REFERENCE} was not trained at the default full size "
-            "(or its inputs changed since): run efficacy_smollm2.py with its defaults there first"
+            f"(or its inputs changed since): run efficacy_smollm2.py --arms sft,{REFERENCE} there"
+            " first, at the default size and seeds"
         )
     subsets = [arm_name(n) for n in counts]
     for arm in subsets:
